@@ -1,0 +1,19 @@
+"""``hyper-make`` command line: one Typer app, one module per command group.
+
+Every command turns a :class:`~hyper_make.errors.HyperMakeError` (bad config, bad input, corrupt data) into
+one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+# each import registers its commands on ``app``
+from . import ladder as _ladder  # noqa: F401
+from ._common import app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,156 @@
+"""Per-level payout curves of one side: ``E[PnL]_i(s) = a_i·s - b_i·s^(1+β)`` (USD, s in coins).
+
+``a_i = P_i·(e_i - AS_i)`` is the linear edge (USD per coin): fill probability times spread capture net of
+the maker fee, minus adverse selection given a fill. ``b_i = b_fwd_i + b_rt_i`` (USD per coin^(1+β)) is the
+endogenous impact coefficient (forward: paid because the order is shown; round trip: paid when filled), zero
+when no impact model is configured. The curve is concave in s for b_i > 0, which is what makes concentration
+expensive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..snapshot import MarketSnapshot
+from .adverse import AdverseModel
+from .fill import FillModel
+
+
+class ImpactModel(Protocol):
+    """Self-impact coefficients per level: ``(b_forward, b_roundtrip)`` in USD per coin^(1+β)."""
+
+    beta: float
+
+    def coefficients(
+        self,
+        depth_bps: NDArray[np.float64],
+        fill_prob: NDArray[np.float64],
+        snapshot: MarketSnapshot,
+        horizon_s: float,
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LevelCurves:
+    """Payout curves of the levels of one side, vectorised over levels (shape ``(n_levels,)`` each).
+
+    Attributes
+    ----------
+    depth_bps : distance of each level's price from the mid (bps, > 0).
+    price_usd : each level's price (USD).
+    fill_prob : probability of a fill within the quote horizon, ``P_i`` in [0, 1].
+    capture_usd : spread capture net of the maker fee per coin filled, ``e_i = (δ_i - fee)·mid/1e4`` (USD/coin).
+    adverse_usd : adverse selection per coin filled, ``AS_i`` (USD/coin).
+    b_forward, b_roundtrip : impact coefficients (USD/coin^(1+β)), ``>= 0``.
+    beta : impact exponent β in (0, 2] (0.5 = square-root law).
+    mid_usd : the reference mid the depths are measured from (USD).
+    """
+
+    depth_bps: NDArray[np.float64]
+    price_usd: NDArray[np.float64]
+    fill_prob: NDArray[np.float64]
+    capture_usd: NDArray[np.float64]
+    adverse_usd: NDArray[np.float64]
+    b_forward: NDArray[np.float64]
+    b_roundtrip: NDArray[np.float64]
+    beta: float = 0.5
+    mid_usd: float = float("nan")
+
+    @property
+    def n(self) -> int:
+        """Number of levels."""
+        return int(self.depth_bps.shape[0])
+
+    @property
+    def a(self) -> NDArray[np.float64]:
+        """Linear edge ``a_i = P_i·(e_i - AS_i)`` (USD per coin)."""
+        return self.fill_prob * (self.capture_usd - self.adverse_usd)
+
+    @property
+    def b(self) -> NDArray[np.float64]:
+        """Total impact coefficient ``b_i`` (USD per coin^(1+β))."""
+        return self.b_forward + self.b_roundtrip
+
+    def value(self, sizes: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``E[PnL]_i(s_i) = a_i·s_i - b_i·s_i^(1+β)`` per level (USD)."""
+        s = np.asarray(sizes, dtype=np.float64)
+        return self.a * s - self.b * s ** (1.0 + self.beta)
+
+    def marginal(self, sizes: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``dE[PnL]_i/ds = a_i - (1+β)·b_i·s_i^β`` (USD per coin)."""
+        s = np.asarray(sizes, dtype=np.float64)
+        return self.a - (1.0 + self.beta) * self.b * s**self.beta
+
+    def inverse_marginal(self, lam: float) -> NDArray[np.float64]:
+        """Size at which the marginal value equals ``lam`` (USD/coin): ``(max(a-λ,0)/((1+β)b))^(1/β)``.
+
+        Levels with ``b_i = 0`` have no finite answer when ``a_i > λ``: ``inf`` is returned there.
+        """
+        gap = np.maximum(self.a - lam, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = (gap / ((1.0 + self.beta) * self.b)) ** (1.0 / self.beta)
+        return np.where(gap > 0, s, 0.0)
+
+    def split(self, sizes: NDArray[np.float64]) -> dict[str, float]:
+        """Expected PnL of ``sizes`` split into its parts (USD): edge, adverse selection, impact."""
+        s = np.asarray(sizes, dtype=np.float64)
+        sb = s ** (1.0 + self.beta)
+        return {
+            "spread_capture_usd": float(np.sum(self.fill_prob * self.capture_usd * s)),
+            "adverse_selection_usd": float(-np.sum(self.fill_prob * self.adverse_usd * s)),
+            "forward_impact_usd": float(-np.sum(self.b_forward * sb)),
+            "roundtrip_impact_usd": float(-np.sum(self.b_roundtrip * sb)),
+        }
+
+    def take(self, index: NDArray[np.intp]) -> LevelCurves:
+        """The curves of a subset of levels, in the order of ``index``."""
+        return LevelCurves(
+            depth_bps=self.depth_bps[index],
+            price_usd=self.price_usd[index],
+            fill_prob=self.fill_prob[index],
+            capture_usd=self.capture_usd[index],
+            adverse_usd=self.adverse_usd[index],
+            b_forward=self.b_forward[index],
+            b_roundtrip=self.b_roundtrip[index],
+            beta=self.beta,
+            mid_usd=self.mid_usd,
+        )
+
+
+def build_curves(
+    depth_bps: NDArray[np.float64],
+    price_usd: NDArray[np.float64],
+    snapshot: MarketSnapshot,
+    *,
+    fill: FillModel,
+    adverse: AdverseModel,
+    horizon_s: float,
+    impact: ImpactModel | None = None,
+) -> LevelCurves:
+    """Evaluate the economics of one side's levels at their depths (bps from mid) for a quote horizon (s)."""
+    sigma = snapshot.sigma_frac / np.sqrt(snapshot.sigma_horizon_s)
+    p = np.clip(fill.prob(depth_bps, sigma, horizon_s), 0.0, 1.0)
+    bps_to_usd = snapshot.mid_usd * 1e-4
+    capture = (depth_bps - snapshot.maker_fee_bps) * bps_to_usd
+    adverse_cost = adverse.cost_bps(depth_bps) * bps_to_usd
+    if impact is None:
+        zeros = np.zeros_like(depth_bps)
+        b_fwd, b_rt, beta = zeros, zeros, 0.5
+    else:
+        b_fwd, b_rt = impact.coefficients(depth_bps, p, snapshot, horizon_s)
+        beta = impact.beta
+    return LevelCurves(
+        depth_bps=depth_bps,
+        price_usd=price_usd,
+        fill_prob=p,
+        capture_usd=capture,
+        adverse_usd=adverse_cost,
+        b_forward=np.asarray(b_fwd, dtype=np.float64),
+        b_roundtrip=np.asarray(b_rt, dtype=np.float64),
+        beta=float(beta),
+        mid_usd=snapshot.mid_usd,
+    )

@@ -1,0 +1,33 @@
+"""Exceptions raised by hyper_make.
+
+Every error names the offending field (with its TOML path where it came from a config file), the
+allowed range with its unit, and the value received, so that the fix is in the message::
+
+    HyperMakeError
+    ├── InvalidParameterError (also a ValueError)   a field is out of range, NaN/inf, or of the wrong type
+    │   └── ConfigError                             a TOML config file is unreadable or has a wrong key
+    ├── DataError (also a ValueError)                a recorded data file is corrupt or of an unknown format
+    └── ExchangeError                                the exchange (or the local one) refused an action
+"""
+
+from __future__ import annotations
+
+
+class HyperMakeError(Exception):
+    """Base class of every error hyper_make raises on purpose."""
+
+
+class InvalidParameterError(HyperMakeError, ValueError):
+    """A parameter is out of its allowed range, non-finite, or of the wrong type."""
+
+
+class ConfigError(InvalidParameterError):
+    """A configuration file cannot be read, or holds an unknown key or a bad value."""
+
+
+class DataError(HyperMakeError, ValueError):
+    """A data file is corrupt, truncated, out of order, or of an unknown format."""
+
+
+class ExchangeError(HyperMakeError):
+    """The exchange rejected or could not process an action."""

@@ -1,0 +1,190 @@
+"""Exchange instrument spec: Hyperliquid's tick, lot and minimum-value rules, and the rounding they imply.
+
+Hyperliquid ("Tick and lot size" page of its docs):
+
+* a price has at most 5 significant figures **and** at most ``6 - szDecimals`` decimals for perps
+  (``8 - szDecimals`` for spot); integer prices are always valid, whatever their significant figures;
+* a size is a multiple of the lot ``10^-szDecimals`` (coins);
+* an order's value ``price x size`` must be at least $10.
+
+All rounding is done on integers (ticks and lots) so that the result prints as the exchange expects.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._validate import PYDANTIC_CONFIG, check_int, check_real
+from .errors import InvalidParameterError
+
+Side = Literal["bid", "ask"]
+
+#: Decimal places allowed for a perp price before subtracting ``szDecimals`` (Hyperliquid: 6; spot: 8).
+PERP_MAX_DECIMALS = 6
+SPOT_MAX_DECIMALS = 8
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InstrumentSpec:
+    """One tradable market and its exchange rules.
+
+    Parameters
+    ----------
+    coin : str
+        Exchange symbol, e.g. ``"BTC"``.
+    sz_decimals : int
+        Hyperliquid ``szDecimals``: sizes are multiples of ``10^-sz_decimals`` coins; in ``[0, 8]`` (``[0, 6]`` perps).
+    is_spot : bool, default False
+        Spot markets allow ``8 - sz_decimals`` price decimals, perps ``6 - sz_decimals``.
+    min_notional_usd : float, default 10.0
+        Minimum order value ``price x size`` in USD, ``> 0``.
+    max_sig_figs : int, default 5
+        Significant figures allowed in a non-integer price.
+    asset_id : int, default 0
+        The exchange's asset index (perps: position in ``meta.universe``), used in order payloads.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``sz_decimals`` exceeds the market's maximum decimals, or a number is out of range.
+    """
+
+    __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
+
+    coin: str
+    sz_decimals: int
+    is_spot: bool = False
+    min_notional_usd: float = 10.0
+    max_sig_figs: int = 5
+    asset_id: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.coin, str) or not self.coin:
+            raise InvalidParameterError(f"'coin' must be a non-empty string; got {self.coin!r}")
+        max_dec = SPOT_MAX_DECIMALS if self.is_spot else PERP_MAX_DECIMALS
+        check_int("sz_decimals", self.sz_decimals, lo=0, hi=max_dec)
+        check_real("min_notional_usd", self.min_notional_usd, lo=0.0, lo_open=True, unit="USD")
+        check_int("max_sig_figs", self.max_sig_figs, lo=1, hi=15)
+        check_int("asset_id", self.asset_id, lo=0)
+
+    # ---- sizes -------------------------------------------------------------------------------------
+    @property
+    def lot_size(self) -> float:
+        """Size increment in coins: ``10^-sz_decimals``."""
+        return 10.0**-self.sz_decimals
+
+    @property
+    def max_price_decimals(self) -> int:
+        """Decimals a price may have at most: ``6 - szDecimals`` (perps) or ``8 - szDecimals`` (spot)."""
+        return (SPOT_MAX_DECIMALS if self.is_spot else PERP_MAX_DECIMALS) - self.sz_decimals
+
+    def size_to_lots(self, size: ArrayLike) -> NDArray[np.int64]:
+        """Sizes in coins -> whole lots, rounded down (a size is never rounded up past what was allocated)."""
+        scaled = np.asarray(size, dtype=np.float64) * 10.0**self.sz_decimals
+        # round to 1e-6 lots first so that 0.3/0.1-style float noise does not lose a whole lot
+        return np.floor(np.round(scaled, 6)).astype(np.int64)
+
+    def lots_to_size(self, lots: ArrayLike) -> NDArray[np.float64]:
+        """Whole lots -> sizes in coins, each the float nearest its decimal value."""
+        return np.asarray(lots, dtype=np.float64) / 10.0**self.sz_decimals
+
+    def round_size_down(self, size: float) -> float:
+        """Largest valid size (coins) not above ``size``."""
+        return float(self.lots_to_size(self.size_to_lots(size)))
+
+    def is_valid_size(self, size: float) -> bool:
+        """True if ``size`` (coins) is a positive multiple of the lot with at most ``sz_decimals`` decimals."""
+        d = Decimal(repr(float(size))).normalize()
+        exponent = d.as_tuple().exponent
+        return d > 0 and isinstance(exponent, int) and -exponent <= self.sz_decimals
+
+    def min_size(self, price: ArrayLike) -> NDArray[np.float64]:
+        """Smallest valid size (coins) whose value at ``price`` (USD) reaches ``min_notional_usd``."""
+        px = np.asarray(price, dtype=np.float64)
+        lots = np.ceil(np.round(self.min_notional_usd / px * 10.0**self.sz_decimals, 6))
+        return lots / 10.0**self.sz_decimals
+
+    # ---- prices ------------------------------------------------------------------------------------
+    def price_decimals(self, price: ArrayLike) -> NDArray[np.int64]:
+        """Decimals allowed at the magnitude of ``price`` (USD): ``min(max_decimals, sig_figs - int_digits)``, >= 0."""
+        px = np.asarray(price, dtype=np.float64)
+        int_digits = np.floor(np.log10(px)).astype(np.int64) + 1
+        return np.clip(self.max_sig_figs - int_digits, 0, self.max_price_decimals)
+
+    def round_prices(self, price: ArrayLike, side: Side) -> NDArray[np.float64]:
+        """Round prices (USD) to valid ones: bids down, asks up (so rounding never improves our price).
+
+        Raises
+        ------
+        InvalidParameterError
+            If a price is not finite and positive.
+        """
+        px = np.asarray(price, dtype=np.float64)
+        if not np.all(np.isfinite(px) & (px > 0)):
+            raise InvalidParameterError(f"'price' must be finite and > 0 USD to round; got {px}")
+        scale = 10.0 ** self.price_decimals(px)
+        scaled = np.round(px * scale, 6)
+        ticks = np.floor(scaled) if side == "bid" else np.ceil(scaled)
+        if side == "bid":
+            # a bid that rounds to zero has no valid price below it on this grid
+            ticks = np.maximum(ticks, 1.0)
+        return ticks / scale
+
+    def round_price(self, price: float, side: Side) -> float:
+        """Scalar :meth:`round_prices`."""
+        return float(self.round_prices(np.array([price]), side)[0])
+
+    def tick_at(self, price: ArrayLike) -> NDArray[np.float64]:
+        """Price increment (USD) at the magnitude of ``price``: ``10^-price_decimals(price)``."""
+        return 10.0 ** -self.price_decimals(price).astype(np.float64)
+
+    def is_valid_price(self, price: float) -> bool:
+        """True if Hyperliquid accepts ``price`` (USD): integer, or <= 5 significant figures and <= max decimals."""
+        if not (isinstance(price, (int, float)) and math.isfinite(price) and price > 0):
+            return False
+        d = Decimal(repr(float(price))).normalize()
+        if d == d.to_integral_value():
+            return True
+        _, digits, exponent = d.as_tuple()
+        assert isinstance(exponent, int)
+        decimals = -exponent
+        sig_figs = len(digits)  # normalize() strips trailing zeros; leading zeros are not in digits
+        return sig_figs <= self.max_sig_figs and decimals <= self.max_price_decimals
+
+    def format_price(self, price: float) -> str:
+        """The price as the exchange's wire string (no trailing zeros, no exponent)."""
+        return _wire(price)
+
+    def format_size(self, size: float) -> str:
+        """The size as the exchange's wire string, on the lot grid."""
+        return _wire(round(float(size), self.sz_decimals))
+
+
+def _wire(x: float) -> str:
+    s = f"{Decimal(repr(float(x))):f}"
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return s
+
+
+#: Real Hyperliquid perps (``szDecimals`` and asset index from ``meta`` as of 2026).
+PERP_SPECS: dict[str, InstrumentSpec] = {
+    "BTC": InstrumentSpec(coin="BTC", sz_decimals=5, asset_id=0),
+    "ETH": InstrumentSpec(coin="ETH", sz_decimals=4, asset_id=1),
+    "SOL": InstrumentSpec(coin="SOL", sz_decimals=2, asset_id=5),
+    "HYPE": InstrumentSpec(coin="HYPE", sz_decimals=2, asset_id=159),
+}
+
+
+def perp_spec(coin: str) -> InstrumentSpec:
+    """The shipped spec of a Hyperliquid perp, e.g. ``perp_spec("BTC")``."""
+    try:
+        return PERP_SPECS[coin.upper()]
+    except KeyError:
+        raise InvalidParameterError(f"'coin' must be one of {sorted(PERP_SPECS)}; got {coin!r}") from None

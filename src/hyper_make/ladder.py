@@ -1,0 +1,354 @@
+"""The full pipeline for one refresh: snapshot -> levels -> economics -> allocator -> projection -> Ladder.
+
+``build_ladder(snapshot, spec, allocator, config=..., rng=...)`` is the one code path shared by the CLI, the
+simulator's strategy loop and the replay backtester.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from ._validate import PYDANTIC_CONFIG, check_real
+from .allocate import AllocationResult, Allocator, SideProblem, empty_result
+from .economics import (
+    ExponentialAdverse,
+    ExponentialIntensity,
+    FirstPassage,
+    LevelCurves,
+    TableAdverse,
+    TableFill,
+    build_curves,
+)
+from .economics.impact import SquareRootImpact
+from .errors import InvalidParameterError
+from .instrument import InstrumentSpec, Side
+from .levels import GridConfig, depth_grid_bps, glft_touch_depth_bps, side_prices
+from .projection import Dropped, Order, Projection, project_side
+from .snapshot import MarketSnapshot
+
+FillConfig = ExponentialIntensity | FirstPassage | TableFill
+AdverseConfig = ExponentialAdverse | TableAdverse
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LadderConfig:
+    """Everything about the ladder that is not market state.
+
+    Parameters
+    ----------
+    grid : GridConfig
+        Levels per side and their spacing.
+    fill : ExponentialIntensity | FirstPassage | TableFill
+        Fill-probability model.
+    adverse : ExponentialAdverse | TableAdverse
+        Adverse-selection model.
+    impact : SquareRootImpact
+        Self-impact model (enters every allocator's expected PnL; the impact allocator optimises it).
+    horizon_s : float, default 30.0
+        Quote horizon ``h`` (seconds) over which fills, adverse selection and impact are evaluated, ``> 0``.
+    risk_aversion : float, default 0.02
+        CARA risk aversion ``γ`` (1/USD, inventory in coins) for the reservation price
+        ``r = mid - q·γ·σ²·h`` (σ in USD per √s) and the GLFT touch; ``>= 0``.
+    level_cap_frac : float, default 0.25
+        No level above this fraction of its side's budget, in ``(0, 1]``.
+    """
+
+    __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
+
+    grid: GridConfig = field(default_factory=GridConfig)
+    fill: FillConfig = field(default_factory=ExponentialIntensity)
+    adverse: AdverseConfig = field(default_factory=ExponentialAdverse)
+    impact: SquareRootImpact = field(default_factory=SquareRootImpact)
+    horizon_s: float = 30.0
+    risk_aversion: float = 0.02
+    level_cap_frac: float = 0.25
+
+    def __post_init__(self) -> None:
+        check_real("ladder.horizon_s", self.horizon_s, lo=0.0, lo_open=True, hi=86_400.0, unit="s")
+        check_real("ladder.risk_aversion", self.risk_aversion, lo=0.0, unit="1/USD")
+        check_real("ladder.level_cap_frac", self.level_cap_frac, lo=0.0, lo_open=True, hi=1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class SideBudget:
+    """How much one side may rest (coins) and what limits it.
+
+    Attributes
+    ----------
+    budget_coins : ``min(position_room, margin_capacity)`` (coins), ``>= 0``.
+    binding : ``"position"`` or ``"margin"``: the smaller of the two.
+    position_room_coins : bids ``max_position - q``, asks ``max_position + q`` (floored at 0).
+    margin_capacity_coins : ``margin·leverage / mid`` plus what the side would reduce of the position.
+    reason : why the budget is zero, or ``""``.
+    """
+
+    budget_coins: float
+    binding: Literal["position", "margin"]
+    position_room_coins: float
+    margin_capacity_coins: float
+    reason: str = ""
+
+
+def side_budget(snapshot: MarketSnapshot, side: Side) -> SideBudget:
+    """A side's budget from the position limit and the margin (orders that reduce the position need none)."""
+    q = snapshot.inventory_coins
+    room = max(snapshot.max_position_coins - q, 0.0) if side == "bid" else max(snapshot.max_position_coins + q, 0.0)
+    reducing = max(-q, 0.0) if side == "bid" else max(q, 0.0)
+    margin_cap = snapshot.margin_usd * snapshot.leverage / snapshot.mid_usd + reducing
+    binding: Literal["position", "margin"] = "position" if room <= margin_cap else "margin"
+    budget = min(room, margin_cap)
+    reason = ""
+    if budget <= 0:
+        reason = f"position limit reached: inventory {q:g} coins at max_position {snapshot.max_position_coins:g} coins"
+    return SideBudget(budget, binding, room, margin_cap, reason)
+
+
+def reservation_price(snapshot: MarketSnapshot, config: LadderConfig) -> float:
+    """Inventory-skewed reservation price ``r = mid - q·γ·σ²·h`` (USD), σ in USD per √s."""
+    sigma2 = snapshot.sigma_price_per_sqrt_s() ** 2
+    return snapshot.mid_usd - snapshot.inventory_coins * config.risk_aversion * sigma2 * config.horizon_s
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SideResult:
+    """One side of a built ladder: its budget, curves, the allocator's answer and the final orders."""
+
+    side: Side
+    budget: SideBudget
+    curves: LevelCurves
+    allocation: AllocationResult
+    projection: Projection
+
+    @property
+    def orders(self) -> tuple[Order, ...]:
+        """Final orders, best first."""
+        return self.projection.orders
+
+    @property
+    def size_used_coins(self) -> float:
+        """Total size of the final orders (coins)."""
+        return float(self.projection.sizes.sum())
+
+    @property
+    def expected_pnl_usd(self) -> float:
+        """``Σ E[PnL]_i`` of the final orders under the side's curves, impact included (USD)."""
+        return float(self.curves.value(self.projection.sizes).sum()) if self.curves.n else 0.0
+
+    @property
+    def entropy_nats(self) -> float:
+        """Entropy of the final size shares (nats)."""
+        from .allocate import entropy_nats
+
+        return entropy_nats(self.projection.sizes)
+
+    @property
+    def effective_levels(self) -> float:
+        """``exp(entropy)`` of the final sizes (0 when empty)."""
+        return float(np.exp(self.entropy_nats)) if self.size_used_coins > 0 else 0.0
+
+    @property
+    def empty_reason(self) -> str:
+        """Why no order rests on this side, or ``""``."""
+        if self.orders:
+            return ""
+        if self.budget.reason:
+            return self.budget.reason
+        if self.allocation.binding == "empty" and self.allocation.message:
+            return self.allocation.message
+        if self.projection.dropped:
+            return "every level fell below the exchange's minimum order value after rounding"
+        return "the allocator placed nothing on this side"
+
+    @property
+    def dropped(self) -> tuple[Dropped, ...]:
+        """Levels removed by the exchange projection, with reasons."""
+        return self.projection.dropped
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (see the README's schema)."""
+        a = self.allocation
+        return {
+            "budget": self.budget.budget_coins,
+            "budget_binding": self.budget.binding,
+            "size_used": self.size_used_coins,
+            "entropy": self.entropy_nats,
+            "effective_levels": self.effective_levels,
+            "expected_pnl": self.expected_pnl_usd,
+            "expected_pnl_split": self.curves.split(self.projection.sizes) if self.curves.n else {},
+            "shadow_price": None if np.isnan(a.shadow_price) else a.shadow_price,
+            "binding": a.binding,
+            "n_levels": self.curves.n,
+            "n_orders": len(self.orders),
+            "empty_reason": self.empty_reason or None,
+            "message": a.message,
+            "diagnostics": {k: _jsonable(v) for k, v in a.diagnostics.items()},
+            "dropped": [
+                {"level": d.level, "price": d.price, "reason": d.reason, "notional": d.notional_usd}
+                for d in self.dropped
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Ladder:
+    """A two-sided ladder ready for the exchange, with per-side diagnostics.
+
+    Attributes
+    ----------
+    coin, sz_decimals, min_notional_usd : from the instrument spec.
+    mid_usd : the snapshot's mid (USD); ``reservation_usd`` the inventory-skewed price quotes centre on.
+    allocator : the allocator's registered name.
+    bid, ask : :class:`SideResult` per side.
+    timings_ns : wall time per pipeline stage (ns).
+    """
+
+    coin: str
+    sz_decimals: int
+    min_notional_usd: float
+    mid_usd: float
+    reservation_usd: float
+    allocator: str
+    bid: SideResult
+    ask: SideResult
+    timings_ns: dict[str, int]
+
+    @property
+    def bids(self) -> tuple[Order, ...]:
+        """Bid orders, highest price first."""
+        return self.bid.orders
+
+    @property
+    def asks(self) -> tuple[Order, ...]:
+        """Ask orders, lowest price first."""
+        return self.ask.orders
+
+    def side(self, side: Side) -> SideResult:
+        """The :class:`SideResult` of ``"bid"`` or ``"ask"``."""
+        return self.bid if side == "bid" else self.ask
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ladder as one JSON-ready dict (schema in the README)."""
+
+        def orders(os: tuple[Order, ...]) -> list[dict[str, Any]]:
+            return [{"price": o.price, "size": o.size, "depth_bps": o.depth_bps, "level": o.level} for o in os]
+
+        return {
+            "coin": self.coin,
+            "mid": self.mid_usd,
+            "reservation_price": self.reservation_usd,
+            "sz_decimals": self.sz_decimals,
+            "min_notional": self.min_notional_usd,
+            "allocator": self.allocator,
+            "bids": orders(self.bids),
+            "asks": orders(self.asks),
+            "sides": {"bid": self.bid.to_dict(), "ask": self.ask.to_dict()},
+            "timings_us": {k: v / 1e3 for k, v in self.timings_ns.items()},
+        }
+
+
+def build_ladder(
+    snapshot: MarketSnapshot,
+    spec: InstrumentSpec,
+    allocator: Allocator,
+    *,
+    config: LadderConfig | None = None,
+    rng: np.random.Generator | int | None = None,
+) -> Ladder:
+    """Build the two-sided ladder for one refresh.
+
+    Parameters
+    ----------
+    snapshot : market and account state.
+    spec : exchange rules of the instrument.
+    allocator : any registered allocator (see :func:`hyper_make.make_allocator`).
+    config : ladder configuration; defaults to :class:`LadderConfig()`.
+    rng : a NumPy ``Generator`` or an integer seed (the only source of randomness); ``None`` = seed 0.
+
+    Returns
+    -------
+    Ladder
+        Orders per side satisfying: valid prices and lot sizes, every order at or above the minimum order
+        value, no duplicate prices, bids strictly below asks and behind the opposite best, each side's total
+        at most its budget.
+    """
+    if not isinstance(snapshot, MarketSnapshot):
+        raise InvalidParameterError(f"'snapshot' must be a MarketSnapshot; got {type(snapshot).__name__}")
+    if not isinstance(spec, InstrumentSpec):
+        raise InvalidParameterError(f"'spec' must be an InstrumentSpec; got {type(spec).__name__}")
+    cfg = config if config is not None else LadderConfig()
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(0 if rng is None else rng)
+    t0 = time.perf_counter_ns()
+    ref = reservation_price(snapshot, cfg)
+    touch = cfg.grid.min_depth_bps
+    if cfg.grid.touch == "glft":
+        kappa = cfg.fill.kappa_per_bps if isinstance(cfg.fill, ExponentialIntensity) else 0.3
+        touch = glft_touch_depth_bps(cfg.risk_aversion, kappa, snapshot.mid_usd, snapshot.maker_fee_bps)
+    depths = depth_grid_bps(cfg.grid, touch)
+    timings = {"grid": 0, "economics": 0, "allocate": 0, "projection": 0}
+    sides: dict[str, SideResult] = {}
+    for side in ("bid", "ask"):
+        ta = time.perf_counter_ns()
+        prices, depth_mid = side_prices(snapshot, spec, cfg.grid, side, depths, ref)
+        tb = time.perf_counter_ns()
+        curves = build_curves(
+            depth_mid,
+            prices,
+            snapshot,
+            fill=cfg.fill,
+            adverse=cfg.adverse,
+            horizon_s=cfg.horizon_s,
+            impact=cfg.impact,
+        )
+        tc = time.perf_counter_ns()
+        budget = side_budget(snapshot, side)
+        caps = np.full(curves.n, cfg.level_cap_frac * budget.budget_coins)
+        problem = SideProblem(
+            side=side,
+            curves=curves,
+            budget_coins=budget.budget_coins,
+            caps_coins=caps,
+            lot_coins=spec.lot_size,
+            min_size_coins=spec.min_size(prices) if prices.size else np.zeros(0),
+            regime=snapshot.regime,
+        )
+        if budget.budget_coins <= 0:
+            alloc = empty_result(curves.n, budget.reason)
+        elif curves.n == 0:
+            alloc = empty_result(0, "no valid price level on this side")
+        else:
+            alloc = allocator.allocate(problem, gen)
+        td = time.perf_counter_ns()
+        proj = project_side(side, prices, depth_mid, alloc.sizes, budget.budget_coins, caps, spec)
+        te = time.perf_counter_ns()
+        sides[side] = SideResult(side, budget, curves, alloc, proj)
+        timings["grid"] += tb - ta
+        timings["economics"] += tc - tb
+        timings["allocate"] += td - tc
+        timings["projection"] += te - td
+    timings["total"] = time.perf_counter_ns() - t0
+    return Ladder(
+        coin=spec.coin,
+        sz_decimals=spec.sz_decimals,
+        min_notional_usd=spec.min_notional_usd,
+        mid_usd=snapshot.mid_usd,
+        reservation_usd=ref,
+        allocator=getattr(allocator, "name", type(allocator).__name__),
+        bid=sides["bid"],
+        ask=sides["ask"],
+        timings_ns=timings,
+    )
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (np.floating, float)):
+        f = float(v)
+        return None if not np.isfinite(f) else f
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v

@@ -1,0 +1,154 @@
+"""Level grid: the depths (bps from mid) and valid prices of each side's levels.
+
+Depth spacing is geometric or linear from a touch depth out to a maximum, or every ``ticks_per_level``
+ticks of the exchange's price grid. The touch is either fixed or the GLFT optimal half-spread
+``δ* = (1/γ)·ln(1 + γ/κ) + fee``. Prices are placed around the reservation price, rounded away from the mid
+onto the exchange grid (bids down, asks up), kept off the opposite best (post-only), and de-duplicated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._validate import PYDANTIC_CONFIG, check_choice, check_int, check_real
+from .errors import InvalidParameterError
+from .instrument import InstrumentSpec, Side
+from .snapshot import MarketSnapshot
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GridConfig:
+    """How many levels a side has and where they sit.
+
+    Parameters
+    ----------
+    n_levels : int, default 10
+        Levels per side, in ``[1, 200]``.
+    min_depth_bps : float, default 2.0
+        Depth of the first level (bps from the reference price) when ``touch = "fixed"``; a floor under the
+        GLFT touch otherwise. ``> 0``.
+    max_depth_bps : float, default 200.0
+        Depth of the last level (bps), ``> min_depth_bps``, at most 5000.
+    spacing : {"geometric", "linear", "ticks"}, default "geometric"
+        Geometric or linear in depth, or every ``ticks_per_level`` ticks from the touch.
+    ticks_per_level : int, default 1
+        Tick step between levels for ``spacing = "ticks"``, ``>= 1``.
+    touch : {"fixed", "glft"}, default "fixed"
+        First-level depth: ``min_depth_bps``, or the GLFT half-spread (never below ``min_depth_bps``).
+    """
+
+    __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
+
+    n_levels: int = 10
+    min_depth_bps: float = 2.0
+    max_depth_bps: float = 200.0
+    spacing: Literal["geometric", "linear", "ticks"] = "geometric"
+    ticks_per_level: int = 1
+    touch: Literal["fixed", "glft"] = "fixed"
+
+    def __post_init__(self) -> None:
+        check_int("grid.n_levels", self.n_levels, lo=1, hi=200)
+        check_real("grid.min_depth_bps", self.min_depth_bps, lo=0.0, lo_open=True, hi=5000.0, unit="bps")
+        check_real("grid.max_depth_bps", self.max_depth_bps, lo=0.0, lo_open=True, hi=5000.0, unit="bps")
+        if not self.max_depth_bps > self.min_depth_bps:
+            raise InvalidParameterError(
+                f"'grid.max_depth_bps' must be > 'grid.min_depth_bps' = {self.min_depth_bps!r} bps; "
+                f"got {self.max_depth_bps!r}"
+            )
+        check_choice("grid.spacing", self.spacing, ("geometric", "linear", "ticks"))
+        check_int("grid.ticks_per_level", self.ticks_per_level, lo=1, hi=1_000_000)
+        check_choice("grid.touch", self.touch, ("fixed", "glft"))
+
+
+def glft_touch_depth_bps(risk_aversion: float, kappa_per_bps: float, mid_usd: float, fee_bps: float) -> float:
+    """GLFT optimal half-spread in bps: ``δ* = (1/γ)·ln(1 + γ/κ) + fee``.
+
+    ``γ`` is the CARA risk aversion (1/USD, inventory in coins) and ``κ = kappa_per_bps·1e4/mid`` the
+    intensity decay per USD of depth; ``δ*`` is computed in USD and returned in bps. ``γ → 0`` gives ``1/κ``.
+    """
+    kappa_per_usd = kappa_per_bps * 1e4 / mid_usd
+    if risk_aversion <= 0:
+        half_usd = 1.0 / kappa_per_usd
+    else:
+        half_usd = math.log1p(risk_aversion / kappa_per_usd) / risk_aversion
+    return half_usd / mid_usd * 1e4 + fee_bps
+
+
+def depth_grid_bps(grid: GridConfig, touch_bps: float) -> NDArray[np.float64]:
+    """Depths (bps) of a side's levels from ``touch_bps`` out to ``max_depth_bps`` (geometric or linear).
+
+    For ``spacing = "ticks"`` only the touch is returned: the tick enumeration needs prices (see
+    :func:`side_prices`).
+    """
+    first = min(max(touch_bps, grid.min_depth_bps), grid.max_depth_bps)
+    if grid.spacing == "ticks" or grid.n_levels == 1:
+        return np.array([first])
+    if grid.spacing == "geometric":
+        return np.geomspace(first, grid.max_depth_bps, grid.n_levels)
+    return np.linspace(first, grid.max_depth_bps, grid.n_levels)
+
+
+def side_prices(
+    snapshot: MarketSnapshot,
+    spec: InstrumentSpec,
+    grid: GridConfig,
+    side: Side,
+    depths_bps: NDArray[np.float64],
+    reference_usd: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Valid, distinct, post-only prices of one side's levels and their depths from the mid (bps).
+
+    Prices are ``reference·(1 ∓ δ/1e4)``, rounded away from the mid, moved behind the opposite best (a bid
+    strictly below the best ask, an ask strictly above the best bid) and de-duplicated (shallowest kept).
+    Returns ``(price_usd, depth_from_mid_bps)``, best first; empty arrays when nothing valid remains.
+    """
+    sign = -1.0 if side == "bid" else 1.0
+    raw = reference_usd * (1.0 + sign * depths_bps * 1e-4)
+    if grid.spacing == "ticks":
+        first = float(spec.round_prices(raw[:1], side)[0])
+        raw = _tick_ladder(spec, first, side, grid)
+    raw = raw[raw > 0]
+    if raw.size == 0:
+        return raw, raw
+    px = spec.round_prices(raw, side)
+    if side == "bid":
+        limit = float(spec.round_prices(np.array([snapshot.best_ask_usd]), "bid")[0])
+        if limit >= snapshot.best_ask_usd:
+            limit = _step(spec, limit, "bid")
+        px = np.minimum(px, limit)
+    else:
+        limit = float(spec.round_prices(np.array([snapshot.best_bid_usd]), "ask")[0])
+        if limit <= snapshot.best_bid_usd:
+            limit = _step(spec, limit, "ask")
+        px = np.maximum(px, limit)
+    # best first: bids descending, asks ascending; np.unique sorts ascending
+    px = np.unique(px)
+    px = px[::-1] if side == "bid" else px
+    depth = sign * (px - snapshot.mid_usd) / snapshot.mid_usd * 1e4
+    return px, depth
+
+
+def _step(spec: InstrumentSpec, price: float, side: Side) -> float:
+    """The next valid price one tick further from the mid (down for bids, up for asks)."""
+    if side == "bid":
+        return float(spec.round_prices(np.array([price - float(spec.tick_at(price * (1 - 1e-12)))]), "bid")[0])
+    return float(spec.round_prices(np.array([price + float(spec.tick_at(price))]), "ask")[0])
+
+
+def _tick_ladder(spec: InstrumentSpec, first: float, side: Side, grid: GridConfig) -> NDArray[np.float64]:
+    """``n_levels`` valid prices ``ticks_per_level`` ticks apart from ``first``, stopping at the max depth."""
+    out = [first]
+    limit = first * (1.0 + (-1.0 if side == "bid" else 1.0) * grid.max_depth_bps * 1e-4)
+    p = first
+    while len(out) < grid.n_levels:
+        for _ in range(grid.ticks_per_level):
+            p = _step(spec, p, side)
+        if (side == "bid" and (p < limit or p <= 0)) or (side == "ask" and p > limit):
+            break
+        out.append(p)
+    return np.array(out)

@@ -1,0 +1,103 @@
+"""Exchange projection: continuous sizes -> orders the exchange accepts, reporting everything it changes.
+
+Per side: sizes are floored to the lot grid (never rounded up past what the allocator gave, so the side's
+total stays within its budget); a level the allocator sized at or above its minimum order but that flooring
+pushed below it is raised to the minimum when the budget and its cap allow, otherwise dropped; levels the
+allocator left below the minimum are dropped. Each drop is recorded with its reason and notional.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .instrument import InstrumentSpec, Side
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One resting limit order (post-only).
+
+    Attributes
+    ----------
+    side : ``"bid"`` or ``"ask"``.
+    price : limit price (USD), valid on the exchange's grid.
+    size : size (coins), a positive multiple of the lot.
+    depth_bps : distance of ``price`` from the mid (bps; positive = behind the mid).
+    level : index of the level in the side's grid (0 = closest to the touch).
+    """
+
+    side: Side
+    price: float
+    size: float
+    depth_bps: float
+    level: int
+
+    @property
+    def notional_usd(self) -> float:
+        """``price x size`` (USD)."""
+        return self.price * self.size
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A level the projection removed: where, why, and its notional (USD) at the allocator's size."""
+
+    side: Side
+    level: int
+    price: float
+    reason: str
+    notional_usd: float
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Projection:
+    """Result of projecting one side: lots and sizes (coins) per level, the orders, and what was dropped."""
+
+    lots: NDArray[np.int64]
+    sizes: NDArray[np.float64]
+    orders: tuple[Order, ...]
+    dropped: tuple[Dropped, ...]
+
+
+def project_side(
+    side: Side,
+    prices: NDArray[np.float64],
+    depths_bps: NDArray[np.float64],
+    sizes: NDArray[np.float64],
+    budget_coins: float,
+    caps_coins: NDArray[np.float64],
+    spec: InstrumentSpec,
+) -> Projection:
+    """Turn one side's continuous sizes (coins) into valid orders within ``budget_coins`` and the caps."""
+    lots = spec.size_to_lots(np.maximum(sizes, 0.0))
+    cap_lots = spec.size_to_lots(caps_coins)
+    lots = np.minimum(lots, cap_lots)
+    budget_lots = int(spec.size_to_lots(budget_coins))
+    # flooring keeps Σ lots <= Σ sizes <= budget; the clamp only guards against an allocator's overshoot
+    excess = int(lots.sum()) - budget_lots
+    for i in range(lots.shape[0] - 1, -1, -1):
+        if excess <= 0:
+            break
+        take = min(excess, int(lots[i]))
+        lots[i] -= take
+        excess -= take
+    min_lots = spec.size_to_lots(spec.min_size(prices) * (1 + 1e-12))
+    dropped: list[Dropped] = []
+    short = np.flatnonzero((sizes > 0) & (lots < min_lots))
+    for i in short:
+        intended = float(sizes[i])
+        need = int(min_lots[i] - lots[i])
+        fits = int(lots.sum()) + need <= budget_lots and min_lots[i] <= cap_lots[i]
+        if intended >= float(spec.lots_to_size(min_lots[i])) * (1 - 1e-9) and fits:
+            lots[i] = min_lots[i]
+        else:
+            dropped.append(Dropped(side, int(i), float(prices[i]), "below_min_notional", intended * prices[i]))
+            lots[i] = 0
+    size = spec.lots_to_size(lots)
+    orders = tuple(
+        Order(side, float(prices[i]), float(size[i]), float(depths_bps[i]), int(i)) for i in np.flatnonzero(lots)
+    )
+    return Projection(lots=lots, sizes=size, orders=orders, dropped=tuple(dropped))
