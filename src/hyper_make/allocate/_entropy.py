@@ -43,7 +43,7 @@ class EntropyAllocator:
     """Legacy allocator: temperature softmax over EV ranks, an entropy floor, and Thompson noise.
 
     Defaults are the original system's. Keeps one piece of state across calls: the smoothed entropy
-    target (:meth:`reset` restores it).
+    target of each side (:meth:`reset` restores it).
 
     Parameters
     ----------
@@ -92,7 +92,7 @@ class EntropyAllocator:
     as_confidence: float = 0.7
     min_touch_ev_bps: float = 0.01
     min_notional_soft_frac: float = 0.5
-    _target: float = field(init=False, repr=False)
+    _target: dict[str, float] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         check_real("entropy.min_entropy", self.min_entropy, lo=0.0, unit="nats")
@@ -114,8 +114,8 @@ class EntropyAllocator:
         self.reset()
 
     def reset(self) -> None:
-        """Forget the smoothed entropy target (back to ``initial_entropy_target``)."""
-        self._target = float(self.initial_entropy_target)
+        """Forget the smoothed entropy targets (back to ``initial_entropy_target`` on both sides)."""
+        self._target = {"bid": float(self.initial_entropy_target), "ask": float(self.initial_entropy_target)}
 
     # ---- steps 1-5: the deterministic distribution -------------------------------------------------
     def utilities(self, problem: SideProblem) -> NDArray[np.float64]:
@@ -152,8 +152,10 @@ class EntropyAllocator:
         p = _softmax(u, t)
         h0 = _entropy(p)
         s = self.entropy_smoothing
-        self._target = s * self._target + (1.0 - s) * self.min_entropy
-        target = min(self._target, math.log(n))
+        # one smoothed target per side, so that a two-sided refresh advances each by one step
+        smoothed = s * self._target[problem.side] + (1.0 - s) * self.min_entropy
+        self._target[problem.side] = smoothed
+        target = min(smoothed, math.log(n))
         floor_bound = h0 < target
         if floor_bound:
             t = project_to_min_entropy(u, t, target)

@@ -71,3 +71,8 @@ def to_jsonable(obj: Any) -> Any:
 def print_json(obj: Any) -> None:
     """Print one JSON object on stdout."""
     sys.stdout.write(json.dumps(to_jsonable(obj), indent=2) + "\n")
+
+
+@app.callback()
+def _root() -> None:
+    """Size the levels of a market maker's order ladder: legacy entropy heuristic vs exact impact-aware optimum."""

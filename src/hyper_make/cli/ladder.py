@@ -1,1 +1,113 @@
 """``hyper-make ladder``: print the two-sided ladder for a market (the embedded default, or a TOML config)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ..config import load_config
+from ..ladder import Ladder, SideResult, build_ladder
+from ._common import app, out_console, print_json, user_errors
+
+#: Allocators kept for comparison only; choosing one prints a notice on stderr.
+DEPRECATED_ALLOCATORS = {
+    "entropy": "the entropy heuristic is deprecated (RFC step 3); the impact allocator replaces it"
+}
+
+
+@app.command()
+def ladder(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML file overriding snapshot, ladder or allocator fields.")
+    ] = None,
+    allocator: Annotated[
+        str | None, typer.Option("--allocator", "-a", help="Registered allocator name (default: from config).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every random component (Thompson / stealth noise).")] = 0,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")
+    ] = False,
+) -> None:
+    """Build and print the two-sided ladder for one refresh of the market."""
+    with user_errors():
+        cfg = load_config(config)
+        name = allocator or cfg.allocator_name
+        alloc = cfg.make_allocator(name)
+        if name in DEPRECATED_ALLOCATORS:
+            print(f"notice: {DEPRECATED_ALLOCATORS[name]}", file=sys.stderr)
+        result = build_ladder(cfg.snapshot, cfg.spec, alloc, config=cfg.ladder, rng=seed)
+    if json_out:
+        print_json(result.to_dict() | {"seed": seed})
+        return
+    render_ladder(result)
+
+
+def render_ladder(result: Ladder) -> None:
+    """Rich tables: the orders of both sides, then per-side diagnostics."""
+    title = (
+        f"{result.coin}  mid {result.mid_usd:,.2f}  reservation {result.reservation_usd:,.2f}  "
+        f"allocator {result.allocator}"
+    )
+    t = Table(title=title)
+    for col in ("side", "level", "price (USD)", "size (coins)", "notional (USD)", "depth (bps)"):
+        t.add_column(col, justify="right")
+    for o in reversed(result.asks):
+        t.add_row(
+            "ask",
+            str(o.level),
+            f"{o.price:,.6g}",
+            f"{o.size:.{result.sz_decimals}f}",
+            f"{o.notional_usd:,.2f}",
+            f"{o.depth_bps:.2f}",
+            style="red",
+        )
+    for o in result.bids:
+        t.add_row(
+            "bid",
+            str(o.level),
+            f"{o.price:,.6g}",
+            f"{o.size:.{result.sz_decimals}f}",
+            f"{o.notional_usd:,.2f}",
+            f"{o.depth_bps:.2f}",
+            style="green",
+        )
+    out_console.print(t)
+    d = Table(title="per-side diagnostics")
+    d.add_column("")
+    d.add_column("bid", justify="right")
+    d.add_column("ask", justify="right")
+    bid, ask = dict(_diag_rows(result.bid)), dict(_diag_rows(result.ask))
+    for label in [*bid, *(k for k in ask if k not in bid)]:
+        d.add_row(label, bid.get(label, ""), ask.get(label, ""))
+    out_console.print(d)
+    for s in (result.bid, result.ask):
+        if s.empty_reason:
+            out_console.print(f"[yellow]{s.side} side empty:[/] {s.empty_reason}")
+        for drop in s.dropped:
+            out_console.print(
+                f"[yellow]{s.side} level {drop.level} dropped[/] ({drop.reason}, {drop.notional_usd:.2f} USD)"
+            )
+
+
+def _diag_rows(s: SideResult) -> list[tuple[str, str]]:
+    a = s.allocation
+    split = s.curves.split(s.projection.sizes) if s.curves.n else {}
+    rows = [
+        ("budget (coins)", f"{s.budget.budget_coins:.6g} ({s.budget.binding})"),
+        ("size used (coins)", f"{s.size_used_coins:.6g}"),
+        ("orders", str(len(s.orders))),
+        ("entropy (nats)", f"{s.entropy_nats:.3f}"),
+        ("effective levels", f"{s.effective_levels:.2f}"),
+        ("expected PnL (USD)", f"{s.expected_pnl_usd:.4f}"),
+    ]
+    rows += [(f"  {k.removesuffix('_usd').replace('_', ' ')} (USD)", f"{v:.4f}") for k, v in split.items()]
+    rows += [
+        ("binding", a.binding),
+        ("shadow price (USD/coin)", "n/a" if a.shadow_price != a.shadow_price else f"{a.shadow_price:.4g}"),
+    ]
+    rows += [(k.replace("_", " "), f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in a.diagnostics.items()]
+    return rows
