@@ -131,7 +131,7 @@ class SideResult:
     @property
     def size_used_coins(self) -> float:
         """Total size of the final orders (coins)."""
-        return float(self.projection.sizes.sum())
+        return self.projection.total_coins
 
     @property
     def expected_pnl_usd(self) -> float:

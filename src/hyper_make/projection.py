@@ -60,6 +60,8 @@ class Projection:
     sizes: NDArray[np.float64]
     orders: tuple[Order, ...]
     dropped: tuple[Dropped, ...]
+    total_coins: float = 0.0
+    """Σ sizes (coins), computed in lots so that it prints exactly."""
 
 
 def project_side(
@@ -100,4 +102,6 @@ def project_side(
     orders = tuple(
         Order(side, float(prices[i]), float(size[i]), float(depths_bps[i]), int(i)) for i in np.flatnonzero(lots)
     )
-    return Projection(lots=lots, sizes=size, orders=orders, dropped=tuple(dropped))
+    return Projection(
+        lots=lots, sizes=size, orders=orders, dropped=tuple(dropped), total_coins=float(spec.lots_to_size(lots.sum()))
+    )
