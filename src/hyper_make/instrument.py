@@ -120,6 +120,8 @@ class InstrumentSpec:
     def round_prices(self, price: ArrayLike, side: Side) -> NDArray[np.float64]:
         """Round prices (USD) to valid ones: bids down, asks up (so rounding never improves our price).
 
+        A bid below the smallest tick of its magnitude returns 0.0 (no valid price at or below it).
+
         Raises
         ------
         InvalidParameterError
@@ -131,9 +133,7 @@ class InstrumentSpec:
         scale = 10.0 ** self.price_decimals(px)
         scaled = np.round(px * scale, 6)
         ticks = np.floor(scaled) if side == "bid" else np.ceil(scaled)
-        if side == "bid":
-            # a bid that rounds to zero has no valid price below it on this grid
-            ticks = np.maximum(ticks, 1.0)
+        # a bid below the first tick rounds to 0: there is no valid price at or below it (callers drop it)
         return ticks / scale
 
     def round_price(self, price: float, side: Side) -> float:

@@ -108,9 +108,15 @@ def side_budget(snapshot: MarketSnapshot, side: Side) -> SideBudget:
 
 
 def reservation_price(snapshot: MarketSnapshot, config: LadderConfig) -> float:
-    """Inventory-skewed reservation price ``r = mid - q·γ·σ²·h`` (USD), σ in USD per √s."""
+    """Inventory-skewed reservation price ``r = mid - q·γ·σ²·h`` (USD), σ in USD per √s.
+
+    The skew is clamped to ``±grid.max_depth_bps`` of the mid: beyond that the ladder would not straddle the
+    book at all (and, for extreme inventories, ``r`` could turn negative).
+    """
     sigma2 = snapshot.sigma_price_per_sqrt_s() ** 2
-    return snapshot.mid_usd - snapshot.inventory_coins * config.risk_aversion * sigma2 * config.horizon_s
+    skew = snapshot.inventory_coins * config.risk_aversion * sigma2 * config.horizon_s
+    bound = snapshot.mid_usd * config.grid.max_depth_bps * 1e-4
+    return snapshot.mid_usd - min(max(skew, -bound), bound)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

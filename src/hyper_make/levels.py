@@ -109,10 +109,10 @@ def side_prices(
     """
     sign = -1.0 if side == "bid" else 1.0
     raw = reference_usd * (1.0 + sign * depths_bps * 1e-4)
-    if grid.spacing == "ticks":
-        first = float(spec.round_prices(raw[:1], side)[0])
-        raw = _tick_ladder(spec, first, side, grid)
     raw = raw[raw > 0]
+    if grid.spacing == "ticks" and raw.size:
+        first = float(spec.round_prices(raw[:1], side)[0])
+        raw = _tick_ladder(spec, first, side, grid) if first > 0 else raw[:0]
     if raw.size == 0:
         return raw, raw
     px = spec.round_prices(raw, side)
@@ -127,16 +127,18 @@ def side_prices(
             limit = _step(spec, limit, "ask")
         px = np.maximum(px, limit)
     # best first: bids descending, asks ascending; np.unique sorts ascending
-    px = np.unique(px)
+    px = np.unique(px[px > 0])
     px = px[::-1] if side == "bid" else px
     depth = sign * (px - snapshot.mid_usd) / snapshot.mid_usd * 1e4
     return px, depth
 
 
 def _step(spec: InstrumentSpec, price: float, side: Side) -> float:
-    """The next valid price one tick further from the mid (down for bids, up for asks)."""
+    """The next valid price one tick further from the mid (down for bids, up for asks); 0.0 if none exists."""
     if side == "bid":
-        return float(spec.round_prices(np.array([price - float(spec.tick_at(price * (1 - 1e-12)))]), "bid")[0])
+        # the tick just below ``price`` may be finer than at ``price`` itself (e.g. 10000 -> 9999.9)
+        below = price - float(spec.tick_at(price * (1 - 1e-12)))
+        return float(spec.round_prices(np.array([below]), "bid")[0]) if below > 0 else 0.0
     return float(spec.round_prices(np.array([price + float(spec.tick_at(price))]), "ask")[0])
 
 

@@ -160,6 +160,8 @@ class EntropyAllocator:
         if floor_bound:
             t = project_to_min_entropy(u, t, target)
             p = _softmax(u, t)
+        # the original bisects only up to 10x the temperature: a very cold base can leave the floor unmet
+        floor_met = _entropy(p) >= target - _BISECT_TOL_NATS
         f = self.min_allocation_floor
         p = f + (1.0 - n * f) * p if n * f < 1.0 else np.full(n, 1.0 / n)
         return p, {
@@ -167,6 +169,7 @@ class EntropyAllocator:
             "entropy_target_nats": target,
             "entropy_before_floor_nats": h0,
             "floor_bound": floor_bound,
+            "floor_met": floor_met,
         }
 
     # ---- steps 6-7 ---------------------------------------------------------------------------------

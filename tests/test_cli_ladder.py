@@ -1,0 +1,160 @@
+"""``hyper-make ladder``: JSON schema, config overrides, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from hyper_make import ConfigError, load_config
+from hyper_make.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, ["ladder", *args])
+
+
+def test_json_has_the_documented_schema():
+    res = run("--json", "--allocator", "entropy")
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    for key in ("coin", "mid", "sz_decimals", "min_notional", "allocator", "bids", "asks", "sides"):
+        assert key in d
+    assert d["coin"] == "BTC" and d["sz_decimals"] == 5 and d["min_notional"] == 10.0
+    assert d["allocator"] == "entropy"
+    for side in ("bid", "ask"):
+        for key in ("budget", "size_used", "entropy", "effective_levels", "expected_pnl", "shadow_price", "binding"):
+            assert key in d["sides"][side]
+    for o in d["bids"] + d["asks"]:
+        assert set(o) >= {"price", "size", "depth_bps"}
+    assert [o["price"] for o in d["bids"]] == sorted((o["price"] for o in d["bids"]), reverse=True)
+    assert [o["price"] for o in d["asks"]] == sorted(o["price"] for o in d["asks"])
+
+
+def test_entropy_prints_a_deprecation_notice_on_stderr_only():
+    res = run("--json", "--allocator", "entropy")
+    assert "deprecated" in res.stderr
+    json.loads(res.stdout)  # stdout stays pure JSON
+
+
+def test_table_output():
+    res = run("--allocator", "entropy")
+    assert res.exit_code == 0
+    assert "per-side diagnostics" in res.stdout and "effective levels" in res.stdout
+
+
+def test_same_seed_same_ladder_different_seed_differs():
+    a, b, c = (json.loads(run("--json", "-a", "entropy", "--seed", s).stdout) for s in ("1", "1", "2"))
+    assert a["bids"] == b["bids"]
+    assert a["bids"] != c["bids"]
+
+
+def test_config_overrides_snapshot_instrument_and_allocator(tmp_path):
+    cfg = tmp_path / "sol.toml"
+    cfg.write_text(
+        """
+[market]
+mid_usd = 150.005
+best_bid_usd = 150.0
+best_ask_usd = 150.01
+inventory_coins = -20.0
+max_position_coins = 200.0
+margin_usd = 2000.0
+daily_volume_coins = 5000000.0
+
+[market.regime]
+toxicity = 2.0
+
+[instrument]
+coin = "SOL"
+
+[ladder.grid]
+n_levels = 8
+spacing = "linear"
+
+[ladder.fill]
+kind = "first_passage"
+
+[allocator]
+name = "entropy"
+
+[allocator.entropy]
+thompson_samples = 0
+"""
+    )
+    res = run("--json", "--config", str(cfg))
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert d["coin"] == "SOL" and d["sz_decimals"] == 2 and d["mid"] == 150.005
+    # margin 2000 USD at 20x buys 266.7 SOL plus the 20 the bids would reduce: the position room (220) binds
+    assert d["sides"]["bid"]["budget"] == pytest.approx(220.0)
+    assert d["sides"]["bid"]["budget_binding"] == "position"
+    assert len(d["bids"]) <= 8
+    # short inventory: bids may add max + 20, asks max − 20 (before margin)
+    assert d["sides"]["ask"]["budget"] <= 180.0 + 1e-9
+
+
+BAD_CONFIGS = [
+    ("[market]\nmid_usd = 'abc'\n", "config key 'market.mid_usd' must be a number; got 'abc'"),
+    ("[market]\nmidd_usd = 1.0\n", "unknown config key 'market.midd_usd'"),
+    ("[market]\nsigma_frac = nan\n", "config key 'market.sigma_frac': Input should be a finite number; got nan"),
+    ("[market]\nmargin_usd = inf\n", "config key 'market.margin_usd': Input should be a finite number; got inf"),
+    ("[market]\nsigma_frac = -0.1\n", "config key 'market.sigma_frac' must be in (0, 1] (fraction of price); got -0.1"),
+    ("[market]\nmid_usd = -5.0\n", "config key 'market.mid_usd' must be in (0, inf) USD; got -5.0"),
+    (
+        "[market]\nmax_position_coins = 0.0\n",
+        "config key 'market.max_position_coins' must be in (0, inf) coins; got 0.0",
+    ),
+    ("[market]\nmargin_usd = -1.0\n", "config key 'market.margin_usd' must be in (0, inf) USD; got -1.0"),
+    ("[market]\nbest_bid_usd = 90002.0\n", "config key 'market.best_bid_usd' must be < 'best_ask_usd'"),
+    ("[market.regime]\ncascade_severity = 2.0\n", "config key 'market.regime.cascade_severity' must be in [0, 1]"),
+    ("[ladder.grid]\nn_levels = 0\n", "config key 'ladder.grid.n_levels' must be in [1, 200]; got 0"),
+    ("[ladder.fill]\nkind = 'magic'\n", "config key 'ladder.fill.kind' must be one of"),
+    ("[allocator.entropy]\nmin_entropy = 'x'\n", "config key 'allocator.entropy.min_entropy' must be a number"),
+    ("[allocator.entropy]\nbogus = 1\n", "unknown config key 'allocator.entropy.bogus'; valid keys are"),
+    ("[allocator]\nname = 'nope'\n", "config key 'allocator.name' must be one of"),
+    ("[markets]\n", "unknown config section 'markets'"),
+    ("[market\n", "is not valid TOML"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_CONFIGS)
+def test_bad_config_is_one_line_exit_2(tmp_path, text, message):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    res = run("--config", str(cfg))
+    assert res.exit_code == 2
+    err = res.stderr.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: ")
+    assert message in err
+    assert "Traceback" not in res.output
+
+
+def test_missing_config_file_and_unknown_allocator():
+    res = run("--config", "does-not-exist.toml")
+    assert res.exit_code == 2 and "config file not found" in res.stderr
+    res = run("--allocator", "nope")
+    assert res.exit_code == 2 and "unknown allocator 'nope'; choose one of" in res.stderr
+
+
+def test_load_config_raises_config_error(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[ladder]\nhorizon_s = 0.0\n")
+    with pytest.raises(ConfigError, match=r"'ladder.horizon_s' must be in \(0, 86400\] s"):
+        load_config(cfg)
+
+
+def test_console_script_runs_as_a_process():
+    out = subprocess.run(
+        [sys.executable, "-c", "from hyper_make.cli import main; main()", "ladder", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout)["coin"] == "BTC"

@@ -1,0 +1,119 @@
+"""Hyperliquid tick/lot rules: the official page's examples, and rounding properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hyper_make import InstrumentSpec, InvalidParameterError, perp_spec
+
+
+@pytest.mark.parametrize(
+    ("sz_decimals", "price", "valid"),
+    [
+        (0, 1234.5, True),  # 5 significant figures
+        (0, 1234.56, False),  # 6 significant figures
+        (0, 0.001234, True),  # 4 sig figs, 6 decimals = 6 - 0
+        (0, 0.0012345, False),  # 7 decimals > 6
+        (1, 0.01234, True),  # 5 decimals = 6 - 1
+        (1, 0.012345, False),  # 6 decimals > 5
+        (0, 123456.0, True),  # integer prices are always valid
+        (0, 12345.6, False),  # 6 significant figures, not an integer
+        (5, 90000.0, True),
+        (5, 90000.5, False),  # BTC: 6 - 5 = 1 decimal, but 6 significant figures
+        (5, 9000.5, True),
+        (5, 9000.55, False),
+    ],
+)
+def test_official_price_examples(sz_decimals, price, valid):
+    # Arrange
+    spec = InstrumentSpec(coin="X", sz_decimals=sz_decimals)
+    # Act / Assert
+    assert spec.is_valid_price(price) is valid
+
+
+def test_spot_allows_eight_minus_sz_decimals():
+    spot = InstrumentSpec(coin="PURR", sz_decimals=0, is_spot=True)
+    perp = InstrumentSpec(coin="PURR", sz_decimals=0)
+    assert spot.is_valid_price(0.00012345)  # 8 decimals, 5 sig figs
+    assert not perp.is_valid_price(0.00012345)
+
+
+def test_shipped_perps():
+    assert {c: perp_spec(c).sz_decimals for c in ("BTC", "ETH", "SOL", "HYPE")} == {
+        "BTC": 5,
+        "ETH": 4,
+        "SOL": 2,
+        "HYPE": 2,
+    }
+    assert perp_spec("btc").lot_size == pytest.approx(1e-5)
+    with pytest.raises(InvalidParameterError, match="'coin' must be one of"):
+        perp_spec("DOGE")
+
+
+@pytest.mark.parametrize(
+    ("price", "side", "expected"),
+    [
+        (90123.456, "bid", 90123.0),
+        (90123.456, "ask", 90124.0),
+        (99999.5, "ask", 100000.0),  # crossing a power of ten stays valid
+        (9999.95, "bid", 9999.9),
+        (1234.56, "bid", 1234.5),
+        (1234.56, "ask", 1234.6),
+        (0.0012345, "bid", 0.001234),
+        (0.0012345, "ask", 0.001235),
+    ],
+)
+def test_round_price_direction(price, side, expected):
+    spec = InstrumentSpec(coin="X", sz_decimals=0) if price < 1 else perp_spec("BTC")
+    if 1 < price < 10_000:
+        spec = InstrumentSpec(coin="X", sz_decimals=0)
+    assert spec.round_price(price, side) == expected
+
+
+def test_sizes_floor_to_lots_and_min_size():
+    btc = perp_spec("BTC")
+    assert btc.size_to_lots([0.3, 0.00001, 0.123456789]).tolist() == [30000, 1, 12345]
+    assert btc.round_size_down(0.1 + 0.2) == 0.3  # float noise does not lose a lot
+    m = float(btc.min_size(90000.0))
+    assert m * 90000.0 >= 10.0 and (m - btc.lot_size) * 90000.0 < 10.0
+    assert btc.format_price(90123.0) == "90123" and btc.format_size(0.3) == "0.3"
+
+
+def test_bad_spec_fields():
+    with pytest.raises(InvalidParameterError, match="'sz_decimals' must be in \\[0, 6\\]"):
+        InstrumentSpec(coin="X", sz_decimals=7)
+    with pytest.raises(InvalidParameterError, match="'min_notional_usd'"):
+        InstrumentSpec(coin="X", sz_decimals=2, min_notional_usd=float("nan"))
+
+
+prices = st.floats(min_value=1e-6, max_value=1e7, allow_nan=False, allow_infinity=False)
+
+
+@given(price=prices, sz=st.integers(0, 6), side=st.sampled_from(["bid", "ask"]))
+def test_rounded_prices_are_valid_and_in_the_right_direction(price, sz, side):
+    spec = InstrumentSpec(coin="X", sz_decimals=sz)
+    r = spec.round_price(price, side)
+    if side == "bid" and r == 0.0:  # below the first tick: no valid bid exists
+        assert price < float(spec.tick_at(price))
+        return
+    assert spec.is_valid_price(r)
+    if side == "bid":
+        assert r <= price * (1 + 1e-12)
+    else:
+        assert r >= price * (1 - 1e-12)
+    # rounding moves at most one tick
+    assert abs(r - price) <= float(spec.tick_at(max(r, price))) * (1 + 1e-9) + 1e-12
+
+
+@given(size=st.floats(min_value=0, max_value=1e6), sz=st.integers(0, 8))
+def test_sizes_on_lot_grid_never_rounded_up(size, sz):
+    spec = InstrumentSpec(coin="X", sz_decimals=sz, is_spot=True)
+    r = spec.round_size_down(size)
+    assert r <= size * (1 + 1e-12)
+    assert size - r < spec.lot_size * (1 + 1e-6) + size * 1e-12
+    if r > 0:
+        assert spec.is_valid_size(r)
+    assert np.isfinite(r)
