@@ -1,0 +1,176 @@
+"""Report folder for a simulation or backtest: metrics as JSON and CSV, PNG plots, a one-page markdown summary.
+
+``write_report(out_dir, title=..., metrics=...)`` is shared by ``hyper-make simulate`` and the replay
+backtester; plots use matplotlib's Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        if not math.isfinite(f):
+            return "n/a"
+        return f"{f:,.4g}" if abs(f) < 1e5 else f"{f:,.0f}"
+    return str(v)
+
+
+def write_report(
+    out_dir: Path,
+    *,
+    title: str,
+    metrics: dict[str, dict[str, float]],
+    pnl_samples: dict[str, np.ndarray] | None = None,
+    equity: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    ladder_shapes: dict[str, np.ndarray] | None = None,
+    decomposition: dict[str, dict[str, float]] | None = None,
+    notes: list[str] | None = None,
+    extra_json: dict[str, Any] | None = None,
+) -> Path:
+    """Write a report folder and return the path of its ``summary.md``.
+
+    Parameters
+    ----------
+    out_dir : folder to create (parents too); existing files with the same names are overwritten.
+    title : first heading of the summary.
+    metrics : per strategy or allocator name, metric name -> value (PnL in USD, inventory in coins).
+    pnl_samples : per name, one PnL per path (USD) -> ``pnl_distribution.png``.
+    equity : per name, ``(time_s, pnl_usd)`` of one representative path -> ``equity_curves.png``.
+    ladder_shapes : per name, array ``(n_times, n_levels)`` of resting size per level (coins), levels ordered
+        bids deepest..touch then asks touch..deepest -> ``ladder_shapes.png``.
+    decomposition : per name, part name -> mean USD -> ``pnl_decomposition.png``.
+    notes : lines appended to the summary (assumptions, commands, caveats).
+    extra_json : more JSON-ready content merged into ``metrics.json`` under ``"extra"``.
+
+    Files
+    -----
+    ``metrics.json`` (``{"title", "metrics", "decomposition", "notes", "extra"}``), ``metrics.csv`` (one row per
+    name, one column per metric), the PNGs for the inputs given, and ``summary.md``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {"title": title, "metrics": metrics, "decomposition": decomposition or {}, "notes": notes or []}
+    if extra_json:
+        doc["extra"] = extra_json
+    (out / "metrics.json").write_text(json.dumps(_jsonable(doc), indent=2) + "\n", encoding="utf-8")
+
+    columns: list[str] = []
+    for row in metrics.values():
+        columns += [k for k in row if k not in columns]
+    with (out / "metrics.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["name", *columns])
+        for name, row in metrics.items():
+            w.writerow([name, *(_jsonable(row.get(c, "")) for c in columns)])
+
+    plots: list[str] = []
+    if pnl_samples:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        data = [np.asarray(v, dtype=float) for v in pnl_samples.values()]
+        ax.boxplot(data, vert=False, tick_labels=list(pnl_samples), showmeans=True)
+        ax.axvline(0.0, color="grey", lw=0.8)
+        ax.set_xlabel("PnL per path (USD)")
+        ax.set_title("PnL distribution per strategy")
+        fig.tight_layout()
+        fig.savefig(out / "pnl_distribution.png", dpi=110)
+        plt.close(fig)
+        plots.append("pnl_distribution.png")
+    if equity:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        for name, (t, e) in equity.items():
+            ax.plot(np.asarray(t, dtype=float), np.asarray(e, dtype=float), lw=1.0, label=name)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("PnL marked to mid (USD)")
+        ax.set_title("Equity curve (first path)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "equity_curves.png", dpi=110)
+        plt.close(fig)
+        plots.append("equity_curves.png")
+    if ladder_shapes:
+        n = len(ladder_shapes)
+        fig, axes = plt.subplots(n, 1, figsize=(8, 1.8 * n + 0.6), squeeze=False, sharex=True)
+        for ax, (name, shape) in zip(axes[:, 0], ladder_shapes.items(), strict=True):
+            arr = np.asarray(shape, dtype=float)
+            if arr.ndim == 2 and arr.size:
+                im = ax.imshow(arr.T, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest")
+                fig.colorbar(im, ax=ax, label="coins")
+            ax.set_ylabel(name, fontsize=8)
+        axes[-1, 0].set_xlabel("refresh (sampled)")
+        fig.suptitle("Ladder shape over time: size per level (bids deep..touch | asks touch..deep)")
+        fig.tight_layout()
+        fig.savefig(out / "ladder_shapes.png", dpi=110)
+        plt.close(fig)
+        plots.append("ladder_shapes.png")
+    if decomposition:
+        parts: list[str] = []
+        for row in decomposition.values():
+            parts += [k for k in row if k not in parts and k != "total_usd"]
+        names = list(decomposition)
+        x = np.arange(len(names))
+        width = 0.8 / max(len(parts), 1)
+        fig, ax = plt.subplots(figsize=(max(8, 1.2 * len(names)), 4.5))
+        for j, p in enumerate(parts):
+            ax.bar(x + j * width, [decomposition[n].get(p, 0.0) for n in names], width, label=p)
+        ax.axhline(0.0, color="grey", lw=0.8)
+        ax.set_xticks(x + width * (len(parts) - 1) / 2, names, rotation=20, fontsize=8)
+        ax.set_ylabel("mean USD per path")
+        ax.set_title("PnL decomposition")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "pnl_decomposition.png", dpi=110)
+        plt.close(fig)
+        plots.append("pnl_decomposition.png")
+
+    lines = [f"# {title}", "", "| name | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name, row in metrics.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(row.get(c, "")) for c in columns) + " |")
+    if decomposition:
+        parts_all: list[str] = []
+        for row in decomposition.values():
+            parts_all += [k for k in row if k not in parts_all]
+        lines += ["", "## PnL decomposition (mean USD per path)", ""]
+        lines += ["| name | " + " | ".join(parts_all) + " |", "|---" * (len(parts_all) + 1) + "|"]
+        for name, row in decomposition.items():
+            lines.append(f"| {name} | " + " | ".join(_fmt(row.get(c, "")) for c in parts_all) + " |")
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    path = out / "summary.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+__all__ = ["write_report"]
