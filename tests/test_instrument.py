@@ -117,3 +117,9 @@ def test_sizes_on_lot_grid_never_rounded_up(size, sz):
     if r > 0:
         assert spec.is_valid_size(r)
     assert np.isfinite(r)
+
+
+@given(price=prices, sz=st.integers(0, 6), side=st.sampled_from(["bid", "ask"]))
+def test_scalar_and_vector_rounding_agree(price, sz, side):
+    spec = InstrumentSpec(coin="X", sz_decimals=sz)
+    assert spec.round_price(price, side) == float(spec.round_prices(np.array([price]), side)[0])

@@ -137,8 +137,13 @@ class InstrumentSpec:
         return ticks / scale
 
     def round_price(self, price: float, side: Side) -> float:
-        """Scalar :meth:`round_prices`."""
-        return float(self.round_prices(np.array([price]), side)[0])
+        """Scalar :meth:`round_prices` in plain Python (the same formula; ~10x faster for one price)."""
+        if not (math.isfinite(price) and price > 0):
+            raise InvalidParameterError(f"'price' must be finite and > 0 USD to round; got {price!r}")
+        int_digits = math.floor(math.log10(price)) + 1
+        scale = 10.0 ** min(max(self.max_sig_figs - int_digits, 0), self.max_price_decimals)
+        scaled = round(price * scale, 6)
+        return (math.floor(scaled) if side == "bid" else math.ceil(scaled)) / scale
 
     def tick_at(self, price: ArrayLike) -> NDArray[np.float64]:
         """Price increment (USD) at the magnitude of ``price``: ``10^-price_decimals(price)``."""

@@ -88,9 +88,10 @@ def depth_grid_bps(grid: GridConfig, touch_bps: float) -> NDArray[np.float64]:
     first = min(max(touch_bps, grid.min_depth_bps), grid.max_depth_bps)
     if grid.spacing == "ticks" or grid.n_levels == 1:
         return np.array([first])
+    steps = np.arange(grid.n_levels) / (grid.n_levels - 1)
     if grid.spacing == "geometric":
-        return np.geomspace(first, grid.max_depth_bps, grid.n_levels)
-    return np.linspace(first, grid.max_depth_bps, grid.n_levels)
+        return first * (grid.max_depth_bps / first) ** steps
+    return first + (grid.max_depth_bps - first) * steps
 
 
 def side_prices(
@@ -117,12 +118,12 @@ def side_prices(
         return raw, raw
     px = spec.round_prices(raw, side)
     if side == "bid":
-        limit = float(spec.round_prices(np.array([snapshot.best_ask_usd]), "bid")[0])
+        limit = spec.round_price(snapshot.best_ask_usd, "bid")
         if limit >= snapshot.best_ask_usd:
             limit = _step(spec, limit, "bid")
         px = np.minimum(px, limit)
     else:
-        limit = float(spec.round_prices(np.array([snapshot.best_bid_usd]), "ask")[0])
+        limit = spec.round_price(snapshot.best_bid_usd, "ask")
         if limit <= snapshot.best_bid_usd:
             limit = _step(spec, limit, "ask")
         px = np.maximum(px, limit)
@@ -138,8 +139,8 @@ def _step(spec: InstrumentSpec, price: float, side: Side) -> float:
     if side == "bid":
         # the tick just below ``price`` may be finer than at ``price`` itself (e.g. 10000 -> 9999.9)
         below = price - float(spec.tick_at(price * (1 - 1e-12)))
-        return float(spec.round_prices(np.array([below]), "bid")[0]) if below > 0 else 0.0
-    return float(spec.round_prices(np.array([price + float(spec.tick_at(price))]), "ask")[0])
+        return spec.round_price(below, "bid") if below > 0 else 0.0
+    return spec.round_price(price + float(spec.tick_at(price)), "ask")
 
 
 def _tick_ladder(spec: InstrumentSpec, first: float, side: Side, grid: GridConfig) -> NDArray[np.float64]:
