@@ -1,0 +1,200 @@
+"""Simulator configuration: frozen parameter bags for the synthetic market and the quoting strategy, and presets.
+
+Units: prices in USD (the core works in ticks of ``tick_usd``), sizes in coins, time in seconds, volatility in
+bps of price per √s, rates per second, probabilities and fractions in [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+from .._validate import PYDANTIC_CONFIG, check_int, check_real
+from ..errors import InvalidParameterError
+from ..ladder import LadderConfig
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MarketConfig:
+    """The synthetic market: latent fair value, other participants' book and order flow, reactions to our size.
+
+    Parameters
+    ----------
+    mid0_usd : starting fair value (USD), ``> 0``.
+    tick_usd : price grid step (USD), ``> 0``; our prices are rounded to it.
+    sigma_bps_per_sqrt_s : Brownian volatility of the fair value (bps of price per √s), ``> 0``.
+    jump_rate_per_s : Poisson rate of fair-value jumps (1/s), ``>= 0``.
+    jump_std_bps : standard deviation of a jump (bps), ``>= 0``.
+    quote_update_rate_per_s : how often others re-centre their quotes on the fair value (1/s), ``> 0``; each
+        update is one event (fair value diffuses continuously, the book only sees it at events).
+    half_spread_ticks : others' quotes sit at ``floor(F - h)`` and ``ceil(F + h)`` ticks, ``> 0``.
+    depth_per_tick_coins : others' resting size at the best tick (coins), ``> 0``.
+    depth_slope_per_tick : growth of others' size per tick away from their best (fraction per tick), ``>= 0``.
+    refill_rate_per_s : consumed depth comes back at this exponential rate (1/s), ``> 0``.
+    mo_rate_per_s : Poisson rate of market orders (1/s), ``> 0``.
+    mo_size_min_coins : Pareto scale of market-order sizes (coins), ``> 0``.
+    mo_size_tail : Pareto tail index α (sizes heavier-tailed for smaller α), ``> 1``.
+    mo_size_max_coins : cap on one market order (coins), ``>= mo_size_min_coins``.
+    informed_frac : probability that a market order is informed, in ``[0, 1]``.
+    informed_size_mult : informed orders are this many times larger (they sweep levels), ``>= 1``.
+    informed_move_bps : the fair value moves this far in the informed order's direction right after it
+        (the coming move it traded on), bps, ``>= 0``.
+    pickoff_ticks : a resting order of ours further than this beyond the fair value is taken at once by
+        latency arbitrageurs (ticks), ``>= 0``.
+    react_threshold_frac : our size at a tick above this fraction of the usual depth there draws reactions, ``>= 0``.
+    step_ahead_frac : others put this fraction of our excess size in the queue ahead of our new order, ``>= 0``
+        (forward impact: stepping ahead).
+    lean_bps_per_s : the fair value drifts against our displayed excess, per unit of excess (excess in multiples
+        of the usual depth of a tick), bps per second, ``>= 0`` (forward impact: leaning).
+    order_latency_s, cancel_latency_s : time until a new order rests / a cancel takes effect (s), ``>= 0``.
+    maker_fee_bps, taker_fee_bps : fees on our fills (bps of notional; negative = rebate).
+    window_ticks : width of the simulated price window around the start (ticks); prices outside are clamped.
+    markout_s : horizon of the adverse-selection markout (s), ``> 0``.
+    """
+
+    __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
+
+    mid0_usd: float = 90_000.5
+    tick_usd: float = 1.0
+    sigma_bps_per_sqrt_s: float = 0.5e4 / math.sqrt(365.0 * 86_400.0)
+    jump_rate_per_s: float = 1.0 / 600.0
+    jump_std_bps: float = 10.0
+    quote_update_rate_per_s: float = 10.0
+    half_spread_ticks: float = 0.5
+    depth_per_tick_coins: float = 0.3
+    depth_slope_per_tick: float = 0.002
+    refill_rate_per_s: float = 0.2
+    mo_rate_per_s: float = 3.0
+    mo_size_min_coins: float = 0.03
+    mo_size_tail: float = 1.6
+    mo_size_max_coins: float = 30.0
+    informed_frac: float = 0.2
+    informed_size_mult: float = 4.0
+    informed_move_bps: float = 1.0
+    pickoff_ticks: float = 1.0
+    react_threshold_frac: float = 0.2
+    step_ahead_frac: float = 0.5
+    lean_bps_per_s: float = 0.05
+    order_latency_s: float = 0.05
+    cancel_latency_s: float = 0.05
+    maker_fee_bps: float = 1.5
+    taker_fee_bps: float = 4.5
+    window_ticks: int = 40_000
+    markout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        p = "sim.market."
+        check_real(p + "mid0_usd", self.mid0_usd, lo=0.0, lo_open=True, unit="USD")
+        check_real(p + "tick_usd", self.tick_usd, lo=0.0, lo_open=True, hi=self.mid0_usd, unit="USD")
+        check_real(p + "sigma_bps_per_sqrt_s", self.sigma_bps_per_sqrt_s, lo=0.0, lo_open=True, hi=1e3)
+        check_real(p + "jump_rate_per_s", self.jump_rate_per_s, lo=0.0, unit="1/s")
+        check_real(p + "jump_std_bps", self.jump_std_bps, lo=0.0, unit="bps")
+        check_real(p + "quote_update_rate_per_s", self.quote_update_rate_per_s, lo=0.0, lo_open=True, unit="1/s")
+        check_real(p + "half_spread_ticks", self.half_spread_ticks, lo=0.0, lo_open=True, unit="ticks")
+        check_real(p + "depth_per_tick_coins", self.depth_per_tick_coins, lo=0.0, lo_open=True, unit="coins")
+        check_real(p + "depth_slope_per_tick", self.depth_slope_per_tick, lo=0.0, unit="1/tick")
+        check_real(p + "refill_rate_per_s", self.refill_rate_per_s, lo=0.0, lo_open=True, unit="1/s")
+        check_real(p + "mo_rate_per_s", self.mo_rate_per_s, lo=0.0, lo_open=True, unit="1/s")
+        check_real(p + "mo_size_min_coins", self.mo_size_min_coins, lo=0.0, lo_open=True, unit="coins")
+        check_real(p + "mo_size_tail", self.mo_size_tail, lo=1.0, lo_open=True)
+        check_real(p + "mo_size_max_coins", self.mo_size_max_coins, lo=self.mo_size_min_coins, unit="coins")
+        check_real(p + "informed_frac", self.informed_frac, lo=0.0, hi=1.0, unit="(probability)")
+        check_real(p + "informed_size_mult", self.informed_size_mult, lo=1.0)
+        check_real(p + "informed_move_bps", self.informed_move_bps, lo=0.0, unit="bps")
+        check_real(p + "pickoff_ticks", self.pickoff_ticks, lo=0.0, unit="ticks")
+        check_real(p + "react_threshold_frac", self.react_threshold_frac, lo=0.0)
+        check_real(p + "step_ahead_frac", self.step_ahead_frac, lo=0.0)
+        check_real(p + "lean_bps_per_s", self.lean_bps_per_s, lo=0.0, unit="bps/s")
+        check_real(p + "order_latency_s", self.order_latency_s, lo=0.0, hi=60.0, unit="s")
+        check_real(p + "cancel_latency_s", self.cancel_latency_s, lo=0.0, hi=60.0, unit="s")
+        check_real(p + "maker_fee_bps", self.maker_fee_bps, lo=-10.0, hi=100.0, unit="bps")
+        check_real(p + "taker_fee_bps", self.taker_fee_bps, lo=-10.0, hi=100.0, unit="bps")
+        check_int(p + "window_ticks", self.window_ticks, lo=100, hi=10_000_000, unit="ticks")
+        check_real(p + "markout_s", self.markout_s, lo=0.0, lo_open=True, unit="s")
+
+    @property
+    def mean_mo_size_coins(self) -> float:
+        """Mean uninformed market-order size (coins), Pareto ``α·x_min/(α-1)`` ignoring the cap."""
+        return self.mo_size_tail * self.mo_size_min_coins / (self.mo_size_tail - 1.0)
+
+    @property
+    def daily_volume_coins(self) -> float:
+        """Expected market-order volume per day (coins), informed orders counted at their larger size."""
+        mult = 1.0 + self.informed_frac * (self.informed_size_mult - 1.0)
+        return self.mo_rate_per_s * self.mean_mo_size_coins * mult * 86_400.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StrategyConfig:
+    """Our quoting loop: refresh cadence, account limits, inventory exit rule and the ladder's own model.
+
+    Parameters
+    ----------
+    horizon_s : length of one simulated run (s), ``> 0``.
+    refresh_s : the ladder is rebuilt every ``refresh_s`` seconds, ``> 0``.
+    max_position_coins, margin_usd, leverage : account limits passed in the snapshot.
+    exit_threshold_frac : when ``|inventory|`` exceeds this fraction of ``max_position_coins`` we send a taker
+        order through the visible book, in ``(0, 1]``.
+    exit_target_frac : ... down to this fraction, in ``[0, exit_threshold_frac]``.
+    resize_tolerance_frac : a resting order is kept (and keeps its queue place) when the new size at its price
+        is within this relative difference, in ``[0, 1]``.
+    ladder : the ladder configuration the allocators see (their model of the market; not the market's truth).
+    """
+
+    __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
+
+    horizon_s: float = 1_800.0
+    refresh_s: float = 2.0
+    max_position_coins: float = 0.5
+    margin_usd: float = 10_000.0
+    leverage: float = 20.0
+    exit_threshold_frac: float = 0.8
+    exit_target_frac: float = 0.4
+    resize_tolerance_frac: float = 0.1
+    ladder: LadderConfig = field(default_factory=LadderConfig)
+
+    def __post_init__(self) -> None:
+        p = "sim.strategy."
+        check_real(p + "horizon_s", self.horizon_s, lo=0.0, lo_open=True, hi=30 * 86_400.0, unit="s")
+        check_real(p + "refresh_s", self.refresh_s, lo=0.0, lo_open=True, hi=self.horizon_s, unit="s")
+        check_real(p + "max_position_coins", self.max_position_coins, lo=0.0, lo_open=True, unit="coins")
+        check_real(p + "margin_usd", self.margin_usd, lo=0.0, lo_open=True, unit="USD")
+        check_real(p + "leverage", self.leverage, lo=1.0, hi=200.0)
+        check_real(p + "exit_threshold_frac", self.exit_threshold_frac, lo=0.0, lo_open=True, hi=1.0)
+        check_real(p + "exit_target_frac", self.exit_target_frac, lo=0.0, hi=self.exit_threshold_frac)
+        check_real(p + "resize_tolerance_frac", self.resize_tolerance_frac, lo=0.0, hi=1.0)
+        if not isinstance(self.ladder, LadderConfig):
+            raise InvalidParameterError(f"'sim.strategy.ladder' must be a LadderConfig; got {type(self.ladder)}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SimConfig:
+    """A full simulation: the market and our strategy."""
+
+    __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
+
+    market: MarketConfig = field(default_factory=MarketConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+
+
+#: Presets run by the event-driven simulator (``avellaneda-stoikov-2008`` has its own module).
+PRESETS: dict[str, SimConfig] = {
+    "default": SimConfig(),
+}
+AS_PRESET = "avellaneda-stoikov-2008"
+PRESET_NAMES: tuple[str, ...] = (*PRESETS, AS_PRESET)
+
+
+def get_preset(name: str) -> SimConfig:
+    """The event-driven preset ``name``; raises naming the valid presets."""
+    if name not in PRESETS:
+        raise InvalidParameterError(f"unknown preset {name!r}; choose one of {list(PRESET_NAMES)}")
+    return PRESETS[name]
+
+
+def with_overrides(cfg: SimConfig, *, market: dict[str, Any] | None = None, **strategy: Any) -> SimConfig:
+    """``cfg`` with some market and strategy fields replaced (validated again)."""
+    m = replace(cfg.market, **(market or {}))
+    s = replace(cfg.strategy, **strategy)
+    return SimConfig(market=m, strategy=s)

@@ -1,0 +1,167 @@
+"""Monte Carlo tournament: every allocator on the same market seeds (paired), in parallel across cores.
+
+Each task is one ``(allocator, path)``; results stream back as small :class:`PathResult` objects (no event
+logs), so memory grows with the number of paths, not with their length. Ctrl-C keeps finished paths.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..allocate import ALLOCATORS
+from ..errors import InvalidParameterError
+from ..metrics import PnLDecomposition, mean_decomposition, paired_ci, summarize
+from .config import SimConfig
+from .strategy import PathResult, run_path
+
+
+@dataclass(slots=True)
+class Tournament:
+    """Results of a tournament (possibly partial after Ctrl-C).
+
+    Attributes
+    ----------
+    allocators : names in run order; ``paths`` requested paths per allocator; ``seed`` the base seed.
+    results : per allocator, finished :class:`PathResult` by path index.
+    interrupted : True when stopped early (Ctrl-C).
+    """
+
+    allocators: list[str]
+    paths: int
+    seed: int
+    results: dict[str, dict[int, PathResult]] = field(default_factory=dict)
+    interrupted: bool = False
+
+    @property
+    def finished(self) -> int:
+        """Finished (allocator, path) runs."""
+        return sum(len(v) for v in self.results.values())
+
+    def common_paths(self) -> list[int]:
+        """Path indices finished by every allocator (the paired sample)."""
+        sets = [set(self.results.get(a, {})) for a in self.allocators]
+        return sorted(set.intersection(*sets)) if sets else []
+
+    def metrics(self, reference: str | None = None) -> dict[str, dict[str, float]]:
+        """Per allocator: PnL summary (USD), inventory (coins), fills, drawdown, effective levels, the PnL split
+        and the paired 95 % CI of its mean PnL minus the reference allocator's on the common paths."""
+        ref = reference or ("entropy" if "entropy" in self.allocators else self.allocators[0])
+        common = self.common_paths()
+        out: dict[str, dict[str, float]] = {}
+        for a in self.allocators:
+            rs = list(self.results.get(a, {}).values())
+            if not rs:
+                continue
+            pnl = np.array([r.pnl_usd for r in rs])
+            fq = np.array([r.final_inventory_coins for r in rs])
+            row = summarize(pnl)
+            dec = mean_decomposition([PnLDecomposition(**r.decomposition) for r in rs])
+            row.update(
+                {
+                    "mean_final_inventory": float(fq.mean()),
+                    "std_final_inventory": float(fq.std(ddof=1)) if fq.size > 1 else 0.0,
+                    "mean_peak_inventory": float(np.mean([r.peak_inventory_coins for r in rs])),
+                    "mean_fills": float(np.mean([r.fills for r in rs])),
+                    "mean_maker_volume": float(np.mean([r.maker_volume_coins for r in rs])),
+                    "mean_max_drawdown": float(np.mean([r.max_drawdown_usd for r in rs])),
+                    "mean_effective_levels": float(np.mean([r.effective_levels for r in rs])),
+                    "spread_capture": dec.spread_capture_usd,
+                    "adverse_selection": dec.adverse_selection_usd,
+                    "impact": dec.impact_usd,
+                    "fees": dec.fees_usd,
+                    "inventory_pnl": dec.inventory_usd,
+                    "mean_pickoffs": float(np.mean([r.stats.get("pickoffs", 0.0) for r in rs])),
+                }
+            )
+            if a != ref and common and ref in self.results:
+                ci = paired_ci(
+                    [self.results[a][i].pnl_usd for i in common], [self.results[ref][i].pnl_usd for i in common]
+                )
+                row.update({f"diff_vs_{ref}": ci["mean_diff"], "diff_ci_lo": ci["lo"], "diff_ci_hi": ci["hi"]})
+            out[a] = row
+        return out
+
+    def decomposition(self) -> dict[str, dict[str, float]]:
+        """Mean PnL split per allocator (USD)."""
+        return {
+            a: mean_decomposition([PnLDecomposition(**r.decomposition) for r in rs.values()]).to_dict()
+            for a, rs in self.results.items()
+            if rs
+        }
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _task(cfg: SimConfig, name: str, seed: int, options: dict[str, Any], record: bool) -> PathResult:
+    return run_path(cfg, name, seed, allocator_options=options, record=record)
+
+
+def path_seed(seed: int, path: int) -> int:
+    """Seed of path ``path`` in a run with base ``seed`` (the same for every allocator: paired paths)."""
+    return int(np.random.SeedSequence([seed, path]).generate_state(1)[0])
+
+
+def run_tournament(
+    cfg: SimConfig,
+    *,
+    allocators: Sequence[str] | None = None,
+    paths: int = 16,
+    seed: int = 0,
+    workers: int | None = None,
+    allocator_options: dict[str, dict[str, Any]] | None = None,
+    on_done: Callable[[PathResult], None] | None = None,
+) -> Tournament:
+    """Run every allocator on ``paths`` paired market paths, in parallel; path 0 records equity and shapes.
+
+    ``workers`` defaults to the number of CPUs (1 = in-process, no pool). Ctrl-C stops early and returns the
+    finished paths with ``interrupted=True``.
+    """
+    names = list(allocators) if allocators else list(ALLOCATORS)
+    for n in names:
+        if n not in ALLOCATORS:
+            raise InvalidParameterError(f"unknown allocator {n!r}; choose one of {sorted(ALLOCATORS)}")
+    if isinstance(paths, bool) or not isinstance(paths, int) or paths <= 0:
+        raise InvalidParameterError(f"'paths' must be a positive integer; got {paths!r}")
+    opts = allocator_options or {}
+    tour = Tournament(allocators=names, paths=paths, seed=seed, results={n: {} for n in names})
+    tasks = [(i, n) for i in range(paths) for n in names]
+    n_workers = workers or os.cpu_count() or 1
+    try:
+        if n_workers <= 1:
+            for i, n in tasks:
+                r = _task(cfg, n, path_seed(seed, i), opts.get(n, {}), i == 0)
+                tour.results[n][i] = r
+                if on_done:
+                    on_done(r)
+            return tour
+        with ProcessPoolExecutor(max_workers=n_workers, initializer=_ignore_sigint) as pool:
+            pending: dict[Future[PathResult], tuple[int, str]] = {}
+            try:
+                for i, n in tasks:
+                    fut = pool.submit(_task, cfg, n, path_seed(seed, i), opts.get(n, {}), i == 0)
+                    pending[fut] = (i, n)
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        i, n = pending.pop(fut)
+                        r = fut.result()
+                        tour.results[n][i] = r
+                        if on_done:
+                            on_done(r)
+            except KeyboardInterrupt:
+                for fut in pending:
+                    fut.cancel()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+    except KeyboardInterrupt:
+        tour.interrupted = True
+    return tour
