@@ -45,8 +45,9 @@ class MarketConfig:
     react_threshold_frac : our size at a tick above this fraction of the usual depth there draws reactions, ``>= 0``.
     step_ahead_frac : others put this fraction of our excess size in the queue ahead of our new order, ``>= 0``
         (forward impact: stepping ahead).
-    lean_bps_per_s : the fair value drifts against our displayed excess, per unit of excess (excess in multiples
-        of the usual depth of a tick), bps per second, ``>= 0`` (forward impact: leaning).
+    lean_bps_per_s : the fair value drifts away from our net displayed excess (up for excess bids), per unit of
+        excess (in multiples of the usual depth of a tick), bps per second, ``>= 0`` (forward impact: others
+        front-run what they read as our intention).
     order_latency_s, cancel_latency_s : time until a new order rests / a cancel takes effect (s), ``>= 0``.
     maker_fee_bps, taker_fee_bps : fees on our fills (bps of notional; negative = rebate).
     window_ticks : width of the simulated price window around the start (ticks); prices outside are clamped.
@@ -62,17 +63,17 @@ class MarketConfig:
     jump_std_bps: float = 10.0
     quote_update_rate_per_s: float = 10.0
     half_spread_ticks: float = 0.5
-    depth_per_tick_coins: float = 0.3
-    depth_slope_per_tick: float = 0.002
+    depth_per_tick_coins: float = 0.05
+    depth_slope_per_tick: float = 0.05
     refill_rate_per_s: float = 0.2
-    mo_rate_per_s: float = 3.0
-    mo_size_min_coins: float = 0.03
-    mo_size_tail: float = 1.6
+    mo_rate_per_s: float = 6.0
+    mo_size_min_coins: float = 0.02
+    mo_size_tail: float = 1.4
     mo_size_max_coins: float = 30.0
     informed_frac: float = 0.2
     informed_size_mult: float = 4.0
     informed_move_bps: float = 1.0
-    pickoff_ticks: float = 1.0
+    pickoff_ticks: float = 2.0
     react_threshold_frac: float = 0.2
     step_ahead_frac: float = 0.5
     lean_bps_per_s: float = 0.05
@@ -144,8 +145,8 @@ class StrategyConfig:
 
     __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
 
-    horizon_s: float = 1_800.0
-    refresh_s: float = 2.0
+    horizon_s: float = 900.0
+    refresh_s: float = 1.0
     max_position_coins: float = 0.5
     margin_usd: float = 10_000.0
     leverage: float = 20.0

@@ -11,8 +11,9 @@ Mechanics, all in integer price ticks (``tick_usd``) with a continuous latent fa
 * Our orders join the back of the queue at their tick (``ahead`` = others' visible size there) after the order
   latency, are filled by price-time priority (others ahead first), and leave after the cancel latency.
 * Reaction to displayed size: when our size at a tick exceeds ``θ`` times the usual depth, others put
-  ``φ·excess`` in the queue ahead of us (they step ahead), and the fair value drifts against our net displayed
-  excess at ``ℓ`` ticks/s per unit of excess (they lean on it). Resting orders of ours beyond the fair value by
+  ``φ·excess`` in the queue ahead of us (they step ahead), and the fair value drifts away from our net displayed
+  excess at ``ℓ`` ticks/s per unit of excess (they front-run it: a large bid lifts the price out of its reach and
+  against a short position it is meant to cover). Resting orders of ours beyond the fair value by
   more than ``pickoff_ticks`` are taken by latency arbitrageurs.
 * Our taker orders (inventory exits) walk others' visible book, consuming it.
 
@@ -290,7 +291,7 @@ def run_until(
                 if ex > 0:
                     net_excess += ex * o_side[j]
         d_diff = p[P_SIGMA] * math.sqrt(dt) * z
-        d_lean = -p[P_LEAN] * net_excess * dt
+        d_lean = p[P_LEAN] * net_excess * dt  # others front-run: the price moves away from our size
         s[S_QDF] += s[S_Q] * d_diff * p[P_TICK_USD]
         s[S_LEAN_USD] += s[S_Q] * d_lean * p[P_TICK_USD]
         s[S_IMPACT] += s[S_Q] * d_lean * p[P_TICK_USD]
