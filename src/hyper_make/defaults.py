@@ -14,7 +14,8 @@ def default_spec() -> InstrumentSpec:
 def default_snapshot() -> MarketSnapshot:
     """A BTC perp at $90,000 with a 1-tick spread, 50 % annualised volatility (0.89 bps per √s), flat.
 
-    Account: 0.5 BTC position limit, $10,000 of margin at 20x, maker fee 1.5 bps; 24 h volume 20,000 BTC.
+    Account: 0.5 BTC position limit, $10,000 of margin at 20x, maker fee 1.5 bps; 24 h volume
+    10,000 BTC (about $0.9B, a quiet day on Hyperliquid; it sets the scale of the self-impact model).
     """
     return MarketSnapshot(
         mid_usd=90_000.5,
@@ -28,6 +29,6 @@ def default_snapshot() -> MarketSnapshot:
         leverage=20.0,
         maker_fee_bps=1.5,
         taker_fee_bps=4.5,
-        daily_volume_coins=20_000.0,
+        daily_volume_coins=10_000.0,
         regime=Regime(),
     )

@@ -29,6 +29,7 @@ from .instrument import InstrumentSpec, Side
 from .levels import GridConfig, depth_grid_bps, glft_touch_depth_bps, side_prices
 from .projection import Dropped, Order, Projection, project_side
 from .snapshot import MarketSnapshot
+from .stealth import StealthConfig, apply_stealth
 
 FillConfig = ExponentialIntensity | FirstPassage | TableFill
 AdverseConfig = ExponentialAdverse | TableAdverse
@@ -55,6 +56,9 @@ class LadderConfig:
         ``r = mid - q·γ·σ²·h`` (σ in USD per √s) and the GLFT touch; ``>= 0``.
     level_cap_frac : float, default 0.25
         No level above this fraction of its side's budget, in ``(0, 1]``.
+    stealth : StealthConfig
+        Stealth stage between the allocator and the projection (default ``mode = "off"``): Dirichlet noise
+        around the allocation or posterior draws of the curves + exact solve; its cost is in the diagnostics.
     """
 
     __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
@@ -66,6 +70,7 @@ class LadderConfig:
     horizon_s: float = 30.0
     risk_aversion: float = 0.02
     level_cap_frac: float = 0.25
+    stealth: StealthConfig = field(default_factory=StealthConfig)
 
     def __post_init__(self) -> None:
         check_real("ladder.horizon_s", self.horizon_s, lo=0.0, lo_open=True, hi=86_400.0, unit="s")
@@ -294,7 +299,7 @@ def build_ladder(
         kappa = cfg.fill.kappa_per_bps if isinstance(cfg.fill, ExponentialIntensity) else 0.3
         touch = glft_touch_depth_bps(cfg.risk_aversion, kappa, snapshot.mid_usd, snapshot.maker_fee_bps)
     depths = depth_grid_bps(cfg.grid, touch)
-    timings = {"grid": 0, "economics": 0, "allocate": 0, "projection": 0}
+    timings = {"grid": 0, "economics": 0, "allocate": 0, "stealth": 0, "projection": 0}
     sides: dict[str, SideResult] = {}
     for side in ("bid", "ask"):
         ta = time.perf_counter_ns()
@@ -328,12 +333,18 @@ def build_ladder(
         else:
             alloc = allocator.allocate(problem, gen)
         td = time.perf_counter_ns()
+        timings[f"allocate_{side}"] = td - tc
+        if cfg.stealth.mode != "off" and alloc.binding != "empty":
+            alloc = apply_stealth(problem, alloc, cfg.stealth, gen)
+        tstealth = time.perf_counter_ns()
+        timings["stealth"] += tstealth - td
+        td = tstealth
         proj = project_side(side, prices, depth_mid, alloc.sizes, budget.budget_coins, caps, spec)
         te = time.perf_counter_ns()
         sides[side] = SideResult(side, budget, curves, alloc, proj)
         timings["grid"] += tb - ta
         timings["economics"] += tc - tb
-        timings["allocate"] += td - tc
+        timings["allocate"] += timings[f"allocate_{side}"]
         timings["projection"] += te - td
     timings["total"] = time.perf_counter_ns() - t0
     return Ladder(

@@ -20,11 +20,20 @@ from ._base import (
     entropy_nats,
     water_fill,
 )
+from ._baselines import FlatAllocator, GreedyAllocator, ProgressionAllocator
+from ._convex import ConcaveSolution, ImpactAllocator, allocate_concave
 from ._entropy import EntropyAllocator, project_to_min_entropy
+from ._stealth import ImpactDirichletAllocator, ImpactPosteriorAllocator
 
 #: name -> allocator class; each class is constructible from keyword options alone.
 ALLOCATORS: dict[str, type] = {
+    ImpactAllocator.name: ImpactAllocator,
+    ImpactDirichletAllocator.name: ImpactDirichletAllocator,
+    ImpactPosteriorAllocator.name: ImpactPosteriorAllocator,
     EntropyAllocator.name: EntropyAllocator,
+    GreedyAllocator.name: GreedyAllocator,
+    FlatAllocator.name: FlatAllocator,
+    ProgressionAllocator.name: ProgressionAllocator,
 }
 
 
@@ -57,8 +66,16 @@ __all__ = [
     "AllocationResult",
     "Allocator",
     "Binding",
+    "ConcaveSolution",
     "EntropyAllocator",
+    "FlatAllocator",
+    "GreedyAllocator",
+    "ImpactAllocator",
+    "ImpactDirichletAllocator",
+    "ImpactPosteriorAllocator",
+    "ProgressionAllocator",
     "SideProblem",
+    "allocate_concave",
     "empty_result",
     "entropy_nats",
     "make_allocator",
