@@ -13,8 +13,14 @@ from .allocate import (
     ALLOCATORS,
     AllocationResult,
     Allocator,
+    ConcaveSolution,
     EntropyAllocator,
+    FlatAllocator,
+    GreedyAllocator,
+    ImpactAllocator,
+    ProgressionAllocator,
     SideProblem,
+    allocate_concave,
     make_allocator,
 )
 from .config import AppConfig, load_config
@@ -35,6 +41,7 @@ from .ladder import Ladder, LadderConfig, SideBudget, SideResult, build_ladder, 
 from .levels import GridConfig, glft_touch_depth_bps
 from .projection import Dropped, Order
 from .snapshot import MarketSnapshot, Regime
+from .stealth import StealthConfig
 
 __version__ = "0.1.0"
 
@@ -44,6 +51,7 @@ __all__ = [
     "AllocationResult",
     "Allocator",
     "AppConfig",
+    "ConcaveSolution",
     "ConfigError",
     "DataError",
     "Dropped",
@@ -52,8 +60,11 @@ __all__ = [
     "ExponentialAdverse",
     "ExponentialIntensity",
     "FirstPassage",
+    "FlatAllocator",
+    "GreedyAllocator",
     "GridConfig",
     "HyperMakeError",
+    "ImpactAllocator",
     "InstrumentSpec",
     "InvalidParameterError",
     "Ladder",
@@ -61,13 +72,16 @@ __all__ = [
     "LevelCurves",
     "MarketSnapshot",
     "Order",
+    "ProgressionAllocator",
     "Regime",
     "SideBudget",
     "SideProblem",
     "SideResult",
     "SquareRootImpact",
+    "StealthConfig",
     "TableAdverse",
     "TableFill",
+    "allocate_concave",
     "build_curves",
     "build_ladder",
     "default_snapshot",
