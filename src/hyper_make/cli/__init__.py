@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # each import registers its commands on ``app``
 from . import ladder as _ladder  # noqa: F401
+from . import simulate as _simulate  # noqa: F401
 from ._common import app
 
 
