@@ -98,7 +98,14 @@ def write_report(
     if pnl_samples:
         fig, ax = plt.subplots(figsize=(8, 4.5))
         data = [np.asarray(v, dtype=float) for v in pnl_samples.values()]
-        ax.boxplot(data, vert=False, tick_labels=list(pnl_samples), showmeans=True)
+        # matplotlib renamed these keywords (labels -> tick_labels in 3.9, vert -> orientation in 3.10)
+        new = tuple(int(x) for x in matplotlib.__version__.split(".")[:2]) >= (3, 10)
+        kw: dict[str, Any] = (
+            {"orientation": "horizontal", "tick_labels": list(pnl_samples)}
+            if new
+            else {"vert": False, "labels": list(pnl_samples)}
+        )
+        ax.boxplot(data, showmeans=True, **kw)
         ax.axvline(0.0, color="grey", lw=0.8)
         ax.set_xlabel("PnL per path (USD)")
         ax.set_title("PnL distribution per strategy")
