@@ -1,0 +1,82 @@
+"""Simulator speed and memory: market events per second on one core, and memory against run length.
+
+Run: ``python benchmarks/bench_sim.py`` (about a minute). Prints the machine, date and medians of repeats.
+
+1. Core: the numba event loop with a resting 20-order ladder (no strategy calls), events/s on one core.
+2. End to end: ``run_path`` with the strategy rebuilding the ladder every refresh (Python ``build_ladder``).
+3. Memory: tracemalloc peak of ``run_path`` for two run lengths (4x apart); flat means the ratio stays ~1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import resource
+import statistics
+import time
+import tracemalloc
+
+from hyper_make.sim import market as mk
+from hyper_make.sim.config import MarketConfig, SimConfig, with_overrides
+from hyper_make.sim.market import Market
+from hyper_make.sim.strategy import run_path
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def core_rate(sim_seconds: float, seed: int) -> float:
+    m = Market(MarketConfig(), seed)
+    f0 = int(m.s[mk.S_F])
+    for k in range(1, 11):
+        m.place(1, f0 - 3 * k, 0.02)
+        m.place(-1, f0 + 3 * k, 0.02)
+    m.run_until(0.1)
+    t0 = time.perf_counter()
+    n = m.run_until(sim_seconds)
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}")
+    print(f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}; python {platform.python_version()}")
+    core_rate(10.0, 0)  # compile (or load the numba cache) before timing
+    rates = [core_rate(20_000.0, s) for s in range(5)]
+    print(f"core event loop: median {statistics.median(rates):,.0f} market events/s on one core "
+          f"(5 runs of 20,000 simulated s; min {min(rates):,.0f}, max {max(rates):,.0f})")  # fmt: skip
+
+    cfg = with_overrides(SimConfig(), horizon_s=300.0)
+    run_path(cfg, "entropy", 0)
+    e2e = []
+    for s in range(3):
+        t0 = time.perf_counter()
+        r = run_path(cfg, "entropy", s)
+        e2e.append((r.events / (time.perf_counter() - t0), (time.perf_counter() - t0) / 300.0))
+    print(f"end to end (entropy, ladder rebuilt every {cfg.strategy.refresh_s:g} s): median "
+          f"{statistics.median(x for x, _ in e2e):,.0f} market events/s, "
+          f"{statistics.median(y for _, y in e2e) * 1e3:.2f} ms of CPU per simulated second")  # fmt: skip
+
+    peaks = {}
+    for horizon in (300.0, 1200.0):
+        c = with_overrides(SimConfig(), horizon_s=horizon)
+        tracemalloc.start()
+        run_path(c, "entropy", 1, record=True)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        peaks[horizon] = peak
+        print(f"memory: horizon {horizon:>6g} s -> tracemalloc peak {peak / 1e6:.2f} MB")
+    print(f"memory ratio (4x longer run): {peaks[1200.0] / peaks[300.0]:.2f}; "
+          f"process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:.0f} MB")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
