@@ -1,4 +1,5 @@
-"""Sensitivity sweep of the allocator tournament: impact strength, informed fraction, budget (one at a time).
+"""Sensitivity sweep of the allocator tournament: impact strength, informed fraction, maker fee, budget (one at a
+time).
 
 Run: ``python benchmarks/sweep_sim.py [--paths 8] [--horizon 600] [--out sweep.json]``. For each setting it runs
 the tournament on the same paired seeds and prints mean PnL ± 95 % CI half-width (USD per path), the mean impact
@@ -30,6 +31,7 @@ def settings(base: SimConfig) -> list[tuple[str, SimConfig]]:
         out.append((f"impact x{k:g}", SimConfig(market=mk, strategy=s)))
     for f in (0.0, 0.5):
         out.append((f"informed {f:g}", SimConfig(market=replace(m, informed_frac=f), strategy=s)))
+    out.append(("maker fee 0 bps", SimConfig(market=replace(m, maker_fee_bps=0.0), strategy=s)))
     for q in (0.1, 2.0):
         out.append((f"budget {q:g} BTC", SimConfig(market=m, strategy=replace(s, max_position_coins=q))))
     return out
