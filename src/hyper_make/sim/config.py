@@ -141,6 +141,9 @@ class StrategyConfig:
     resize_tolerance_frac : a resting order is kept (and keeps its queue place) when the new size at its price
         is within this relative difference, in ``[0, 1]``.
     ladder : the ladder configuration the allocators see (their model of the market; not the market's truth).
+    volume_profile_depth_bps, volume_profile_coins_per_s : optional measured volume at depth (one side, coins per
+        second at or through each depth, non-increasing) passed to the snapshot; empty = the ladder's default
+        profile from the daily volume (see ``hyper_make.sim.calibrate_loop``).
     """
 
     __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
@@ -154,6 +157,8 @@ class StrategyConfig:
     exit_target_frac: float = 0.4
     resize_tolerance_frac: float = 0.1
     ladder: LadderConfig = field(default_factory=LadderConfig)
+    volume_profile_depth_bps: tuple[float, ...] = ()
+    volume_profile_coins_per_s: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         p = "sim.strategy."
@@ -167,6 +172,10 @@ class StrategyConfig:
         check_real(p + "resize_tolerance_frac", self.resize_tolerance_frac, lo=0.0, hi=1.0)
         if not isinstance(self.ladder, LadderConfig):
             raise InvalidParameterError(f"'sim.strategy.ladder' must be a LadderConfig; got {type(self.ladder)}")
+        if len(self.volume_profile_depth_bps) != len(self.volume_profile_coins_per_s):
+            raise InvalidParameterError(
+                "'sim.strategy.volume_profile_depth_bps' and 'volume_profile_coins_per_s' must have the same length"
+            )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -40,8 +40,8 @@ N_PARAMS = 24
 S_T, S_F, S_CASH, S_Q, S_SPREAD, S_ADVERSE, S_IMPACT, S_FEES, S_QDF, S_CUM_LEAN = range(10)
 S_EVENTS, S_FILLS, S_MAKER_VOL, S_TAKERS, S_TAKER_VOL, S_PEAK_EQ, S_MAX_DD, S_PEAK_Q = range(10, 18)
 S_PEND_TAKER, S_PEND_T, S_PICKOFFS, S_REJECTED, S_LEAN_USD, S_SLIP_USD, S_MOS, S_INFORMED = range(18, 26)
-S_INF_FILLS, S_MK_HEAD, S_MK_CNT, S_MAKER_NOTIONAL = range(26, 30)
-N_STATE = 30
+S_INF_FILLS, S_MK_HEAD, S_MK_CNT, S_MAKER_NOTIONAL, S_REF_F = range(26, 31)
+N_STATE = 31
 
 #: order slots: side +1 bid, -1 ask, 0 free
 MAX_ORDERS = 64
@@ -238,8 +238,9 @@ def _market_order(
         if consumed > 0.0 or n_own > 0:
             deepest = tick
         tick += direction
-    # volume by the deepest price it reached (bps from the fair value): V(δ) = Σ over bins >= δ
-    depth_bps = abs(deepest - s[S_F]) / s[S_F] * 1e4
+    # volume by the deepest price it reached, in bps beyond the reference fair value (set by the strategy at the
+    # start of each quote-horizon window): V(δ) = Σ over bins >= δ is the volume at or through δ over a window
+    depth_bps = max(direction * (deepest - s[S_REF_F]), 0.0) / s[S_REF_F] * 1e4
     vol_hist[min(int(depth_bps), vol_hist.shape[0] - 1)] += qty - max(rem, 0.0)
 
 
@@ -404,6 +405,7 @@ class Market:
         self.p = p
         self.s = np.zeros(N_STATE)
         self.s[S_F] = f0
+        self.s[S_REF_F] = f0
         self.deficit = np.zeros(cfg.window_ticks)
         self.tlast = np.zeros(cfg.window_ticks)
         self.mk = np.zeros((MARKOUT_CAP, 3))
@@ -414,7 +416,7 @@ class Market:
         self.o_active_t = np.zeros(MAX_ORDERS)
         self.o_cancel_t = np.full(MAX_ORDERS, np.inf)
         self.o_init = np.zeros(MAX_ORDERS, dtype=np.int64)
-        #: market-order volume (coins) by the deepest price reached, 1-bps bins from the fair value
+        #: market-order volume (coins) by the deepest price reached, 1-bps bins beyond the reference fair value
         self.vol_hist = np.zeros(500)
 
     # ---- state ------------------------------------------------------------------------------------------------
@@ -482,6 +484,10 @@ class Market:
         """Market order of ``qty_coins`` (+ buy, - sell) through others' book, executed after the order latency."""
         self.s[S_PEND_TAKER] = qty_coins
         self.s[S_PEND_T] = self.t_s + self.cfg.order_latency_s
+
+    def set_reference(self) -> None:
+        """Start a new volume-at-depth window: depths of later market orders are measured from today's fair value."""
+        self.s[S_REF_F] = self.s[S_F]
 
     def run_until(self, t_end_s: float) -> int:
         """Advance to ``t_end_s`` (s); returns the number of market events processed."""

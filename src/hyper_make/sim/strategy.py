@@ -79,6 +79,8 @@ def snapshot_from(market: Market, cfg: SimConfig) -> MarketSnapshot:
         maker_fee_bps=mc.maker_fee_bps,
         taker_fee_bps=mc.taker_fee_bps,
         daily_volume_coins=mc.daily_volume_coins,
+        volume_profile_depth_bps=sc.volume_profile_depth_bps,
+        volume_profile_coins=sc.volume_profile_coins_per_s,
         ts_ns=int(market.t_s * 1e9),
     )
 
@@ -131,11 +133,16 @@ def run_path(
     eq_t: list[float] = []
     eq_v: list[float] = []
     shapes: list[np.ndarray] = []
-    eff_sum, eff_n, events = 0.0, 0, 0
+    eff_sum, eff_n, events, model_impact = 0.0, 0, 0, 0.0
     n_levels = sc.ladder.grid.n_levels
+    window = sc.ladder.horizon_s
+    next_window = 0.0
     for i in range(n_ref):
         t = min(i * sc.refresh_s, sc.horizon_s)
         events += market.run_until(t)
+        if t >= next_window:
+            market.set_reference()
+            next_window += window
         q = market.inventory_coins
         if abs(q) > sc.exit_threshold_frac * sc.max_position_coins and market.s[mk.S_PEND_TAKER] == 0.0:
             market.send_taker(-(q - math.copysign(sc.exit_target_frac * sc.max_position_coins, q)))
@@ -145,6 +152,10 @@ def run_path(
             if side.size_used_coins > 0:
                 eff_sum += side.effective_levels
                 eff_n += 1
+                split = side.curves.split(side.projection.sizes)
+                # the model's impact over one refresh: its horizon cost prorated to the refresh interval
+                horizon_cost = split["forward_impact_usd"] + split["roundtrip_impact_usd"]
+                model_impact += horizon_cost * min(sc.refresh_s / sc.ladder.horizon_s, 1.0)
         if i % stride == 0:
             eq_t.append(market.t_s)
             eq_v.append(market.equity_usd)
@@ -171,6 +182,7 @@ def run_path(
         "taker_orders": float(s[mk.S_TAKERS]),
         "maker_notional_usd": float(s[mk.S_MAKER_NOTIONAL]),
         "market_orders": float(s[mk.S_MOS]),
+        "model_impact_usd": model_impact,
     }
     return PathResult(
         allocator=name,
