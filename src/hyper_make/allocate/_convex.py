@@ -160,9 +160,11 @@ def solve_concave(
     n = a.shape[0]
     sizes = np.zeros(n)
     cand = (a > 0) & (caps > 0)
-    if budget <= 0 or not cand.any():
-        reason = "budget is zero" if budget <= 0 else "no level has a positive edge"
-        return ConcaveSolution(sizes, 0.0, 0.0, "empty", message=reason)
+    if not cand.any():
+        return ConcaveSolution(sizes, 0.0, 0.0, "empty", message="no level has a positive edge")
+    if budget <= 0:
+        # one more unit of budget would go to the best edge: that is the shadow price
+        return ConcaveSolution(sizes, float(a[cand].max()), 0.0, "empty", message="budget is zero")
     idx = np.flatnonzero(cand)
     ac, bc, uc = a[idx], b[idx], caps[idx]
     k = 1.0 + beta
@@ -221,7 +223,9 @@ def solve_concave(
         d = ac[free] - lam_lo  # > 0
         rf = r[free]
         width = lam_hi - lam_lo
-        if beta == 0.5:
+        if d.size == 0 or rest <= 0:
+            t = 0.0  # S is flat on this piece (equal to the budget up to rounding): its lower end is the root
+        elif beta == 0.5:
             t = _root_quadratic(d, rf, rest, width)
         elif beta == 1.0:
             t = min(max((float(np.dot(rf, d)) - rest) / float(rf.sum()), 0.0), width)
@@ -237,9 +241,10 @@ def solve_concave(
             tot = float(fs.sum())
             if tot > 0:
                 out[free] = fs * max(1.0 - excess / tot, 0.0)
-        if float(out.sum()) > budget:  # last-ulp guard: never over the budget
-            out *= budget / float(out.sum()) * (1.0 - 1e-15)
+    # last-ulp guard: never over the budget, whatever the rounding of the sums above
     sizes[idx] = out
+    while float(sizes.sum()) > budget:
+        sizes *= budget / float(sizes.sum()) * (1.0 - 4e-16)
     nact = int(np.count_nonzero(sizes))
     msg = f"budget binds: shadow price {lam:.6g} per unit, {nact} active level{'s' if nact != 1 else ''}"
     if status != "optimal":
