@@ -7,6 +7,7 @@ one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 # each import registers its commands on ``app``
+from . import compare as _compare  # noqa: F401
 from . import ladder as _ladder  # noqa: F401
 from . import simulate as _simulate  # noqa: F401
 from ._common import app
