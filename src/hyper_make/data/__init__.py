@@ -1,0 +1,17 @@
+"""Recorded market data: one hftbacktest-compatible event dtype, streaming readers, order-book rebuild."""
+
+from __future__ import annotations
+
+from .events import event_dtype
+from .readers import SUPPORTED_FORMATS, EventReader, ReadReport, detect_format, iter_events, load_events, save_npz
+
+__all__ = [
+    "SUPPORTED_FORMATS",
+    "EventReader",
+    "ReadReport",
+    "detect_format",
+    "event_dtype",
+    "iter_events",
+    "load_events",
+    "save_npz",
+]
