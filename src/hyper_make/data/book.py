@@ -1,0 +1,318 @@
+"""Order-book reconstruction on a dense integer tick grid, in numba: snapshot + diffs + BBO updates.
+
+The book holds, per side, the resting quantity (coins) at every tick of a band around a reference price
+(``band_frac`` of it either way). Depth and snapshot rows set a level's quantity (0 removes it); a clear row
+empties a side; a BBO row (Binance ``bookTicker``) sets the best level and removes stale better ones. Rows
+outside the band are counted and ignored. With ``uncross=True`` a positive bid at or above the best ask removes
+those asks (and vice versa): the newer update wins, as a live book would have it.
+
+:func:`apply_events` also counts the messages after which the book was crossed (bid >= ask), checking at the end
+of each message (rows of one message share their local timestamp and kind), so a reconstruction can be tested
+against the data's own consistency with ``uncross=False``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from ..errors import DataError
+from .events import (
+    BUY_EVENT,
+    DEPTH_BBO_EVENT,
+    DEPTH_CLEAR_EVENT,
+    DEPTH_EVENT,
+    DEPTH_SNAPSHOT_EVENT,
+    KIND_MASK,
+)
+
+# state slots of the int64 state vector
+_BEST_BID, _BEST_ASK, _N, _OUT_OF_BAND, _CROSSED, _BASE = 0, 1, 2, 3, 4, 5
+
+
+def infer_tick(px: np.ndarray) -> float:
+    """The price tick (USD) of a set of prices: the greatest common divisor of their values on a 1e-8 grid."""
+    p = np.asarray(px, dtype=np.float64)
+    p = p[p > 0][:200_000]
+    if p.size == 0:
+        raise DataError("cannot infer the price tick: no positive price in the data")
+    ints = np.unique(np.round(p * 1e8).astype(np.int64))
+    g = int(np.gcd.reduce(ints))
+    # a single distinct price would give the price itself: fall back to its last significant decimal
+    return max(g, 1) / 1e8 if ints.size > 1 else 10.0 ** math.floor(math.log10(p[0]) - 4)
+
+
+@nb.njit(cache=True)
+def _scan_down(q: np.ndarray, i: int) -> int:
+    while i >= 0 and q[i] <= 0.0:
+        i -= 1
+    return i
+
+
+@nb.njit(cache=True)
+def _scan_up(q: np.ndarray, i: int, n: int) -> int:
+    while i < n and q[i] <= 0.0:
+        i += 1
+    return i
+
+
+@nb.njit(cache=True)
+def book_row(
+    bid: np.ndarray, ask: np.ndarray, st: np.ndarray, ev: np.uint64, tick_idx: int, qty: float, uncross: bool
+) -> None:
+    """Apply one event row to the book (kind from ``ev``); ``tick_idx`` relative to the band's first tick."""
+    kind = int(ev & np.uint64(KIND_MASK))
+    is_bid = (ev & np.uint64(BUY_EVENT)) != 0
+    n = st[_N]
+    if kind == DEPTH_CLEAR_EVENT:
+        if is_bid:
+            bid[:] = 0.0
+            st[_BEST_BID] = -1
+        else:
+            ask[:] = 0.0
+            st[_BEST_ASK] = n
+        return
+    if kind != DEPTH_EVENT and kind != DEPTH_SNAPSHOT_EVENT and kind != DEPTH_BBO_EVENT:
+        return
+    if tick_idx < 0 or tick_idx >= n:
+        st[_OUT_OF_BAND] += 1
+        return
+    i = tick_idx
+    if is_bid:
+        if kind == DEPTH_BBO_EVENT:
+            for j in range(i + 1, st[_BEST_BID] + 1):
+                bid[j] = 0.0
+            if st[_BEST_BID] > i:
+                st[_BEST_BID] = _scan_down(bid, i)
+        bid[i] = qty
+        if qty > 0.0:
+            if i > st[_BEST_BID]:
+                st[_BEST_BID] = i
+            if uncross and i >= st[_BEST_ASK]:
+                for j in range(st[_BEST_ASK], i + 1):
+                    ask[j] = 0.0
+                st[_BEST_ASK] = _scan_up(ask, i + 1, n)
+        elif i == st[_BEST_BID]:
+            st[_BEST_BID] = _scan_down(bid, i)
+    else:
+        if kind == DEPTH_BBO_EVENT:
+            lim = min(i, n)
+            for j in range(st[_BEST_ASK], lim):
+                ask[j] = 0.0
+            if st[_BEST_ASK] < i:
+                st[_BEST_ASK] = _scan_up(ask, i, n)
+        ask[i] = qty
+        if qty > 0.0:
+            if i < st[_BEST_ASK]:
+                st[_BEST_ASK] = i
+            if uncross and i <= st[_BEST_BID]:
+                for j in range(i, st[_BEST_BID] + 1):
+                    bid[j] = 0.0
+                st[_BEST_BID] = _scan_down(bid, i - 1)
+        elif i == st[_BEST_ASK]:
+            st[_BEST_ASK] = _scan_up(ask, i, n)
+
+
+@nb.njit(cache=True)
+def _apply_all(bid, ask, st, ev, px, qty, local_ts, tick, use_bbo, uncross):  # type: ignore[no-untyped-def]
+    m = ev.size
+    base = st[_BASE]
+    for k in range(m):
+        kind = int(ev[k] & np.uint64(KIND_MASK))
+        if kind < DEPTH_EVENT or kind > DEPTH_BBO_EVENT or kind == 2:
+            continue
+        if kind == DEPTH_BBO_EVENT and not use_bbo:
+            continue
+        idx = int(np.rint(px[k] / tick)) - base
+        book_row(bid, ask, st, ev[k], idx, qty[k], uncross)
+        # end of a message: next row has another local time or kind (or this is the last row)
+        last = k == m - 1 or local_ts[k + 1] != local_ts[k] or int(ev[k + 1] & np.uint64(KIND_MASK)) != kind
+        if last and kind != DEPTH_CLEAR_EVENT and st[_BEST_BID] >= 0 and st[_BEST_ASK] < st[_N]:
+            if st[_BEST_BID] >= st[_BEST_ASK]:
+                st[_CROSSED] += 1
+
+
+@dataclass(frozen=True, slots=True)
+class BookGrid:
+    """The tick band of a book: ``tick_usd`` and the first tick ``base_tick`` (price = tick·(base + i)), ``n``."""
+
+    tick_usd: float
+    base_tick: int
+    n: int
+
+    @classmethod
+    def around(cls, events: np.ndarray, *, band_frac: float = 0.1, tick_usd: float | None = None) -> BookGrid:
+        """A band of ``±band_frac`` around the median price of the first rows, on the data's own tick."""
+        px = events["px"][:100_000]
+        px = px[px > 0]
+        if px.size == 0:
+            raise DataError("no priced event in the data: cannot build an order book")
+        tick = tick_usd or infer_tick(px)
+        ref = float(np.median(px))
+        lo = math.floor(ref * (1 - band_frac) / tick)
+        hi = math.ceil(ref * (1 + band_frac) / tick)
+        return cls(tick, lo, hi - lo + 1)
+
+
+class OrderBook:
+    """A rebuilt limit order book on a :class:`BookGrid` (state held in NumPy arrays, updated in numba).
+
+    ``apply(events)`` applies depth, snapshot, clear and (``use_bbo``) BBO rows; trades do not change it.
+    """
+
+    def __init__(self, grid: BookGrid, *, use_bbo: bool = True, uncross: bool = True) -> None:
+        self.grid = grid
+        self.use_bbo = use_bbo
+        self.uncross = uncross
+        self.bid_qty = np.zeros(grid.n)
+        self.ask_qty = np.zeros(grid.n)
+        self.state = np.array([-1, grid.n, grid.n, 0, 0, grid.base_tick], dtype=np.int64)
+
+    def apply(self, events: np.ndarray) -> None:
+        """Apply a chunk of events in order."""
+        _apply_all(
+            self.bid_qty, self.ask_qty, self.state, events["ev"], events["px"], events["qty"], events["local_ts"],
+            self.grid.tick_usd, self.use_bbo, self.uncross,
+        )  # fmt: skip
+
+    @property
+    def crossed_messages(self) -> int:
+        """Messages after which the best bid was at or above the best ask."""
+        return int(self.state[_CROSSED])
+
+    @property
+    def out_of_band(self) -> int:
+        """Rows ignored because their price was outside the band."""
+        return int(self.state[_OUT_OF_BAND])
+
+    def _px(self, i: int) -> float:
+        return (self.grid.base_tick + i) * self.grid.tick_usd
+
+    @property
+    def best_bid_usd(self) -> float:
+        """Best bid (USD), NaN if the bid side is empty."""
+        i = int(self.state[_BEST_BID])
+        return self._px(i) if i >= 0 else float("nan")
+
+    @property
+    def best_ask_usd(self) -> float:
+        """Best ask (USD), NaN if the ask side is empty."""
+        i = int(self.state[_BEST_ASK])
+        return self._px(i) if i < self.grid.n else float("nan")
+
+    @property
+    def mid_usd(self) -> float:
+        """``(best bid + best ask) / 2`` (USD), NaN if a side is empty."""
+        return 0.5 * (self.best_bid_usd + self.best_ask_usd)
+
+    def levels(self, side: str, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The best ``n`` levels of ``"bid"`` or ``"ask"``: ``(prices USD, quantities coins)``, best first."""
+        if side == "bid":
+            idx = np.flatnonzero(self.bid_qty[: int(self.state[_BEST_BID]) + 1] > 0)[::-1][:n]
+            return np.array([self._px(int(i)) for i in idx]), self.bid_qty[idx]
+        idx = int(self.state[_BEST_ASK]) + np.flatnonzero(self.ask_qty[int(self.state[_BEST_ASK]) :] > 0)[:n]
+        return np.array([self._px(int(i)) for i in idx]), self.ask_qty[idx]
+
+
+@nb.njit(cache=True)
+def _path(bid, ask, st, ev, exch_ts, px, qty, tick, use_bbo):  # type: ignore[no-untyped-def]
+    m = ev.size
+    base = st[_BASE]
+    n = st[_N]
+    q_ts = np.empty(m, np.int64)
+    q_bid = np.empty(m, np.float64)
+    q_ask = np.empty(m, np.float64)
+    t_ts = np.empty(m, np.int64)
+    t_px = np.empty(m, np.float64)
+    t_qty = np.empty(m, np.float64)
+    t_buy = np.empty(m, np.bool_)
+    t_mid = np.empty(m, np.float64)
+    nq = 0
+    nt = 0
+    clock = np.int64(-(1 << 62))
+    last_b = -2
+    last_a = -2
+    for k in range(m):
+        if exch_ts[k] > clock:
+            clock = exch_ts[k]
+        kind = int(ev[k] & np.uint64(KIND_MASK))
+        if kind == 2:
+            if st[_BEST_BID] >= 0 and st[_BEST_ASK] < n:
+                t_ts[nt] = clock
+                t_px[nt] = px[k]
+                t_qty[nt] = qty[k]
+                t_buy[nt] = (ev[k] & np.uint64(BUY_EVENT)) != 0
+                t_mid[nt] = 0.5 * (st[_BEST_BID] + st[_BEST_ASK] + 2 * base) * tick
+                nt += 1
+            continue
+        if kind == DEPTH_BBO_EVENT and not use_bbo:
+            continue
+        book_row(bid, ask, st, ev[k], int(np.rint(px[k] / tick)) - base, qty[k], True)
+        b = st[_BEST_BID]
+        a = st[_BEST_ASK]
+        if (b != last_b or a != last_a) and b >= 0 and a < n:
+            q_ts[nq] = clock
+            q_bid[nq] = (b + base) * tick
+            q_ask[nq] = (a + base) * tick
+            nq += 1
+            last_b = b
+            last_a = a
+    return q_ts[:nq], q_bid[:nq], q_ask[:nq], t_ts[:nt], t_px[:nt], t_qty[:nt], t_buy[:nt], t_mid[:nt]
+
+
+@dataclass(frozen=True, slots=True)
+class MarketPath:
+    """The market as a strategy sees it: BBO changes and trades, on one monotone exchange clock (ns).
+
+    The clock is the running maximum of ``exch_ts`` in file order (streams interleave with small disorder).
+
+    Attributes
+    ----------
+    ts_ns, bid_usd, ask_usd : every change of the best bid or ask (two-sided book only).
+    trade_ts_ns, trade_px_usd, trade_qty_coins, trade_buy : trades (``trade_buy``: a buyer was the aggressor).
+    trade_mid_usd : the mid prevailing just before each trade (in file order).
+    """
+
+    ts_ns: np.ndarray
+    bid_usd: np.ndarray
+    ask_usd: np.ndarray
+    trade_ts_ns: np.ndarray
+    trade_px_usd: np.ndarray
+    trade_qty_coins: np.ndarray
+    trade_buy: np.ndarray
+    trade_mid_usd: np.ndarray
+
+    @property
+    def mid_usd(self) -> np.ndarray:
+        """Mid ``(bid + ask) / 2`` at each BBO change (USD)."""
+        return 0.5 * (self.bid_usd + self.ask_usd)
+
+    @property
+    def duration_s(self) -> float:
+        """Time from the first to the last BBO change or trade (s)."""
+        ts = np.concatenate([self.ts_ns[:1], self.ts_ns[-1:], self.trade_ts_ns[:1], self.trade_ts_ns[-1:]])
+        return float(ts.max() - ts.min()) / 1e9 if ts.size else 0.0
+
+    def mid_at(self, t_ns: np.ndarray) -> np.ndarray:
+        """Mid (USD) prevailing at times ``t_ns`` (the last change at or before; the first mid before it)."""
+        i = np.searchsorted(self.ts_ns, np.asarray(t_ns), side="right") - 1
+        return self.mid_usd[np.clip(i, 0, self.ts_ns.size - 1)]
+
+
+def market_path(events: np.ndarray, grid: BookGrid | None = None, *, use_bbo: bool = True) -> MarketPath:
+    """Replay ``events`` through a fresh :class:`OrderBook` and return its :class:`MarketPath`."""
+    g = grid or BookGrid.around(events)
+    book = OrderBook(g, use_bbo=use_bbo)
+    out = _path(
+        book.bid_qty, book.ask_qty, book.state, events["ev"], events["exch_ts"], events["px"], events["qty"],
+        g.tick_usd, use_bbo,
+    )  # fmt: skip
+    if out[0].size == 0:
+        raise DataError("the data never shows a two-sided book: no mid price can be computed")
+    return MarketPath(*out)
+
+
+__all__ = ["BookGrid", "MarketPath", "OrderBook", "book_row", "infer_tick", "market_path"]
