@@ -136,6 +136,8 @@ def side_prices(
 
 def _step(spec: InstrumentSpec, price: float, side: Side) -> float:
     """The next valid price one tick further from the mid (down for bids, up for asks); 0.0 if none exists."""
+    if price <= 0:
+        return 0.0
     if side == "bid":
         # the tick just below ``price`` may be finer than at ``price`` itself (e.g. 10000 -> 9999.9)
         below = price - float(spec.tick_at(price * (1 - 1e-12)))
