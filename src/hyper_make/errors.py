@@ -5,7 +5,8 @@ allowed range with its unit, and the value received, so that the fix is in the m
 
     HyperMakeError
     ├── InvalidParameterError (also a ValueError)   a field is out of range, NaN/inf, or of the wrong type
-    │   └── ConfigError                             a TOML config file is unreadable or has a wrong key
+    │   ├── ConfigError                             a TOML config file is unreadable or has a wrong key
+    │   └── PrivateKeyError                         the signing key is missing or malformed (never shows the key)
     ├── DataError (also a ValueError)                a recorded data file is corrupt or of an unknown format
     └── ExchangeError                                the exchange (or the local one) refused an action
 """
@@ -23,6 +24,10 @@ class InvalidParameterError(HyperMakeError, ValueError):
 
 class ConfigError(InvalidParameterError):
     """A configuration file cannot be read, or holds an unknown key or a bad value."""
+
+
+class PrivateKeyError(InvalidParameterError):
+    """The signing key is missing, malformed, or its keystore cannot be decrypted (the message never holds the key)."""
 
 
 class DataError(HyperMakeError, ValueError):

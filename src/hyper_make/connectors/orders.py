@@ -1,0 +1,685 @@
+"""Order manager: diff the desired ladder against the resting orders into the fewest exchange actions.
+
+Per side, with ``n`` resting and ``m`` desired orders, an action is a cancel, a new order or a modify (one
+resting order re-priced/re-sized in place; Hyperliquid's ``batchModify``). If ``k`` resting orders are kept
+as they are, the unmatched ``m - k`` desired orders need a new order or a modify each and the unmatched
+``n - k`` resting ones a cancel or a modify each; a modify serves one of each, so the count is
+``max(n, m) - k`` and it is smallest when ``k`` is largest. :func:`plan_orders` finds the largest ``k`` with an
+assignment solve (:func:`scipy.optimize.linear_sum_assignment`, ties broken by the smallest price/size change),
+turns the other assigned pairs into modifies, and cancels or places the rest.
+
+A resting order is *kept* when it matches a desired one within the requote threshold (price move
+``<= requote_price_bps`` and relative size change ``<= requote_size_frac``) and has the same reduce-only flag,
+so small ladder changes spend no rate-limit budget.
+
+Safety rules applied on top of the diff:
+
+* every new or modified order is post-only (Hyperliquid ``{"limit": {"tif": "Alo"}}``);
+* an order is reduce-only when it can only reduce the position: asks when long, bids when short, counted from
+  the best price while the cumulative size stays within ``|inventory|`` (coins);
+* position guard: after the actions, the side's resting total (coins) must satisfy
+  ``Σ bids <= max_position - q`` and ``Σ asks <= max_position + q``, so the position cannot leave
+  ``[-max_position, max_position]`` even if every resting order on that side fills. Kept orders larger than
+  their target are re-sized first; if the desired ladder itself breaches the limit (e.g. it was built from a
+  stale inventory) the side is not quoted at all: its resting orders are cancelled and the reason recorded.
+
+Requests go out cancels first, then modifies, then new orders, in batches of at most ``max_batch_len`` actions.
+:class:`RateLimiter` keeps them within Hyperliquid's documented limits ("Rate limits and user limits",
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/rate-limits):
+
+* per IP, REST requests share a weight of **1200 per minute**; an ``/exchange`` action weighs
+  ``1 + floor(batch_length / 40)`` (an unbatched action 1, a batch of 79 orders 2); ``l2Book``, ``allMids``,
+  ``clearinghouseState``, ``orderStatus`` weigh 2, most other ``/info`` requests 20;
+* per address, actions only: an initial buffer of **10,000 requests plus 1 request per 1 USDC traded**
+  (cumulative); a batch of ``n`` orders or cancels counts as ``n`` requests; when exhausted, one request every
+  10 seconds; cancels have the higher cumulative limit ``min(limit + 100000, 2 * limit)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from .._validate import PYDANTIC_CONFIG, check_choice, check_int, check_real
+from ..errors import InvalidParameterError
+from ..instrument import Side
+from ..ladder import Ladder
+from ..projection import Order
+
+#: Hyperliquid's per-IP REST weight limit (weight units per 60 s).
+IP_WEIGHT_PER_MINUTE = 1200
+#: Batch length per extra unit of ``/exchange`` weight: ``weight = 1 + floor(batch_length / 40)``.
+WEIGHT_BATCH_STEP = 40
+#: Requests every address starts with (actions only).
+ADDRESS_INITIAL_REQUESTS = 10_000
+#: Requests an address earns per USDC traded.
+ADDRESS_REQUESTS_PER_USD = 1.0
+#: When the address budget is exhausted, one request is allowed every this many seconds.
+ADDRESS_THROTTLED_INTERVAL_S = 10.0
+
+#: Tolerance (coins, relative) for comparing float sizes and totals that are sums of lot multiples.
+_EPS = 1e-9
+
+#: ``cancel`` goes by cloid (``cancelByCloid``), ``cancel_oid`` by oid (``cancel``, for orders placed elsewhere).
+BatchKind = Literal["cancel", "cancel_oid", "modify", "order"]
+
+
+def exchange_weight(batch_len: int) -> int:
+    """IP weight of one ``/exchange`` request carrying ``batch_len`` actions: ``1 + floor(batch_len / 40)``."""
+    return 1 + batch_len // WEIGHT_BATCH_STEP
+
+
+# ---- data ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RestingOrder:
+    """An order resting on the exchange (ours, as tracked or read back from ``openOrders``).
+
+    Attributes
+    ----------
+    side : ``"bid"`` or ``"ask"``.
+    price : limit price (USD), ``> 0``.
+    size : remaining size (coins), ``> 0``.
+    cloid : client order id, ``"0x"`` + 32 hex digits (16 bytes), or ``None`` for an order placed elsewhere.
+    oid : the exchange's order id, when known.
+    reduce_only : whether the order was placed reduce-only.
+    """
+
+    side: Side
+    price: float
+    size: float
+    cloid: str | None = None
+    oid: int | None = None
+    reduce_only: bool = False
+
+    def __post_init__(self) -> None:
+        check_choice("resting.side", self.side, ("bid", "ask"))
+        check_real("resting.price", self.price, lo=0.0, lo_open=True, unit="USD")
+        check_real("resting.size", self.size, lo=0.0, lo_open=True, unit="coins")
+        if self.cloid is not None:
+            check_cloid(self.cloid, "resting.cloid")
+        if self.oid is not None:
+            check_int("resting.oid", self.oid, lo=0)
+        if self.cloid is None and self.oid is None:
+            raise InvalidParameterError("a resting order needs a 'cloid' or an 'oid' to be cancelled; got neither")
+
+    @property
+    def key(self) -> str:
+        """The id the manager tracks it by: its cloid, else ``"oid:<oid>"``."""
+        return self.cloid if self.cloid is not None else f"oid:{self.oid}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the ``--resting`` file format)."""
+        return {
+            "side": self.side,
+            "price": self.price,
+            "size": self.size,
+            "cloid": self.cloid,
+            "oid": self.oid,
+            "reduce_only": self.reduce_only,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A new post-only order: side, price (USD), size (coins), reduce-only flag, ladder level, and its cloid."""
+
+    cloid: str
+    side: Side
+    price: float
+    size: float
+    reduce_only: bool
+    level: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "type": "order",
+            "cloid": self.cloid,
+            "side": self.side,
+            "price": self.price,
+            "size": self.size,
+            "reduce_only": self.reduce_only,
+            "level": self.level,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Modify:
+    """Re-price/re-size the resting order ``target`` into a post-only order (USD, coins) with a fresh ``cloid``.
+
+    The replacement gets a new cloid (Hyperliquid replaces a modified order by a new one with a new oid), so a
+    late fill of the old order is never credited to the new one.
+    """
+
+    target: RestingOrder
+    cloid: str
+    price: float
+    size: float
+    reduce_only: bool
+    level: int
+
+    @property
+    def side(self) -> Side:
+        """Side of the order (a modify never changes it)."""
+        return self.target.side
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "type": "modify",
+            "target": self.target.key,
+            "target_oid": self.target.oid,
+            "cloid": self.cloid,
+            "side": self.side,
+            "price": self.price,
+            "size": self.size,
+            "reduce_only": self.reduce_only,
+            "level": self.level,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """Cancel the resting order ``target`` (by cloid when it has one, else by oid)."""
+
+    target: RestingOrder
+
+    @property
+    def side(self) -> Side:
+        """Side of the cancelled order."""
+        return self.target.side
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "type": "cancel",
+            "target": self.target.key,
+            "cloid": self.target.cloid,
+            "oid": self.target.oid,
+            "side": self.side,
+            "price": self.target.price,
+        }
+
+
+Action = Place | Modify | Cancel
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One ``/exchange`` request: actions of one kind (``cancel``, ``cancel_oid``, ``modify`` or ``order``)."""
+
+    kind: BatchKind
+    actions: tuple[Action, ...]
+
+    @property
+    def weight(self) -> int:
+        """IP weight: ``1 + floor(len(actions) / 40)``."""
+        return exchange_weight(len(self.actions))
+
+    @property
+    def address_requests(self) -> int:
+        """Requests it uses of the per-address budget: one per action."""
+        return len(self.actions)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderManagerConfig:
+    """How the order manager diffs and batches.
+
+    Parameters
+    ----------
+    requote_price_bps : float, default 1.0
+        A resting order within this price move (bps of the desired price) of a desired one is kept, ``>= 0``.
+    requote_size_frac : float, default 0.1
+        ... and within this relative size change (fraction of the desired size), in ``[0, 1)``.
+    max_batch_len : int, default 79
+        Most actions in one request (79 is the longest batch of weight 2), in ``[1, 1000]``.
+    """
+
+    __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
+
+    requote_price_bps: float = 1.0
+    requote_size_frac: float = 0.1
+    max_batch_len: int = 79
+
+    def __post_init__(self) -> None:
+        check_real("orders.requote_price_bps", self.requote_price_bps, lo=0.0, hi=1000.0, unit="bps")
+        check_real("orders.requote_size_frac", self.requote_size_frac, lo=0.0, hi=1.0, hi_open=True)
+        check_int("orders.max_batch_len", self.max_batch_len, lo=1, hi=1000)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class OrderPlan:
+    """What to send to turn the resting orders into the desired ladder.
+
+    Attributes
+    ----------
+    kept : resting orders left as they are (within the requote threshold).
+    cancels, modifies, places : the actions.
+    stopped : per side not quoted, why (the position guard refused the desired ladder).
+    batches : the requests in sending order (cancels, modifies, new orders).
+    """
+
+    kept: tuple[RestingOrder, ...]
+    cancels: tuple[Cancel, ...]
+    modifies: tuple[Modify, ...]
+    places: tuple[Place, ...]
+    stopped: dict[str, str]
+    batches: tuple[Batch, ...]
+
+    @property
+    def n_actions(self) -> int:
+        """Number of actions (cancels + modifies + new orders)."""
+        return len(self.cancels) + len(self.modifies) + len(self.places)
+
+    @property
+    def ip_weight(self) -> int:
+        """Total IP weight of the requests."""
+        return sum(b.weight for b in self.batches)
+
+    @property
+    def address_requests(self) -> int:
+        """Total requests used of the per-address budget (one per action)."""
+        return sum(b.address_requests for b in self.batches)
+
+    def final_orders(self) -> tuple[RestingOrder, ...]:
+        """The resting set once every action has succeeded (new orders without an oid yet)."""
+        out = list(self.kept)
+        out += [RestingOrder(m.side, m.price, m.size, m.cloid, None, m.reduce_only) for m in self.modifies]
+        out += [RestingOrder(p.side, p.price, p.size, p.cloid, None, p.reduce_only) for p in self.places]
+        return tuple(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "n_actions": self.n_actions,
+            "ip_weight": self.ip_weight,
+            "address_requests": self.address_requests,
+            "kept": [o.to_dict() for o in self.kept],
+            "cancels": [a.to_dict() for a in self.cancels],
+            "modifies": [a.to_dict() for a in self.modifies],
+            "places": [a.to_dict() for a in self.places],
+            "stopped": dict(self.stopped),
+            "batches": [{"kind": b.kind, "n": len(b.actions), "weight": b.weight} for b in self.batches],
+        }
+
+
+# ---- client order ids ------------------------------------------------------------------------------
+
+
+def check_cloid(cloid: Any, name: str = "cloid") -> str:
+    """Return ``cloid`` if it is ``"0x"`` + 32 hex digits (Hyperliquid's 16-byte client order id), else raise."""
+    ok = isinstance(cloid, str) and len(cloid) == 34 and cloid[:2] == "0x"
+    if ok:
+        try:
+            int(cloid[2:], 16)
+        except ValueError:
+            ok = False
+    if not ok:
+        raise InvalidParameterError(f"'{name}' must be '0x' followed by 32 hex digits (16 bytes); got {cloid!r}")
+    return str(cloid)
+
+
+class CloidFactory:
+    """Deterministic 16-byte client order ids: 8 bytes from the seed, then an 8-byte counter.
+
+    ``CloidFactory(seed=7)()`` -> ``"0x<blake2b_8(seed)><counter:016x>"``; the same seed and start give the
+    same sequence (reproducible tests and dry runs); use a different seed per live session so that ids never
+    repeat across sessions.
+    """
+
+    def __init__(self, seed: int = 0, start: int = 0) -> None:
+        check_int("cloid seed", seed, lo=0)
+        check_int("cloid start", start, lo=0, hi=2**64 - 1)
+        self._prefix = hashlib.blake2b(str(seed).encode(), digest_size=8).hexdigest()
+        self._next = start
+
+    @property
+    def issued(self) -> int:
+        """The counter value the next id will carry."""
+        return self._next
+
+    def __call__(self) -> str:
+        """The next cloid (``"0x"`` + 32 hex digits)."""
+        if self._next >= 2**64:
+            raise InvalidParameterError("cloid counter exhausted (2^64 ids); start a factory with a new seed")
+        c = f"0x{self._prefix}{self._next:016x}"
+        self._next += 1
+        return c
+
+
+# ---- the diff --------------------------------------------------------------------------------------
+
+
+def reduce_only_flags(side: Side, sizes_best_first: Sequence[float], inventory_coins: float) -> list[bool]:
+    """Which orders of one side can only reduce the position (coins).
+
+    Asks when long (bids when short), from the best price, while the cumulative size stays ``<= |q|``; every
+    other order may add to the position and is not reduce-only.
+    """
+    reducing = inventory_coins > 0 if side == "ask" else inventory_coins < 0
+    room = abs(inventory_coins) if reducing else 0.0
+    flags, cum = [], 0.0
+    for s in sizes_best_first:
+        cum += s
+        flags.append(reducing and cum <= room * (1 + _EPS) + _EPS)
+    return flags
+
+
+def side_limit_coins(side: Side, inventory_coins: float, max_position_coins: float) -> float:
+    """Most size (coins) all resting orders of ``side`` may total: bids ``max - q``, asks ``max + q``."""
+    return max_position_coins - inventory_coins if side == "bid" else max_position_coins + inventory_coins
+
+
+def plan_orders(
+    desired: Ladder | Iterable[Order],
+    resting: Iterable[RestingOrder],
+    *,
+    inventory_coins: float,
+    max_position_coins: float,
+    cloids: CloidFactory,
+    config: OrderManagerConfig | None = None,
+) -> OrderPlan:
+    """Diff the desired orders (a :class:`~hyper_make.ladder.Ladder` or its orders) against ``resting``.
+
+    Parameters
+    ----------
+    desired : the ladder to reach; prices (USD) and sizes (coins) must already be valid on the exchange.
+    resting : the orders resting now (one coin).
+    inventory_coins : current position ``q`` (coins, positive long).
+    max_position_coins : absolute position limit (coins), ``> 0``.
+    cloids : source of client order ids for new and modified orders.
+    config : requote threshold and batch length.
+
+    Returns
+    -------
+    OrderPlan
+        The fewest actions (``max(n, m) - k`` per side, ``k`` the most orders that can be kept) that reach the
+        desired set, subject to the position guard (see the module docstring).
+    """
+    cfg = config if config is not None else OrderManagerConfig()
+    check_real("inventory_coins", inventory_coins, unit="coins")
+    check_real("max_position_coins", max_position_coins, lo=0.0, lo_open=True, unit="coins")
+    wanted = list(desired.bids + desired.asks) if isinstance(desired, Ladder) else list(desired)
+    rest = list(resting)
+    keys = [r.key for r in rest]
+    if len(set(keys)) != len(keys):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise InvalidParameterError(f"'resting' holds two orders with the same id {dup!r}")
+    kept: list[RestingOrder] = []
+    cancels: list[Cancel] = []
+    modifies: list[Modify] = []
+    places: list[Place] = []
+    stopped: dict[str, str] = {}
+    for side in ("bid", "ask"):
+        d_side = [o for o in wanted if o.side == side]
+        # best first: bids by descending price, asks by ascending price
+        d_side.sort(key=lambda o: -o.price if side == "bid" else o.price)
+        r_side = [r for r in rest if r.side == side]
+        limit = side_limit_coins(side, inventory_coins, max_position_coins)
+        total = sum(o.size for o in d_side)
+        if total > limit * (1 + _EPS) + _EPS:
+            stopped[side] = (
+                f"desired {side}s total {total:g} coins but the position limit leaves {max(limit, 0.0):g} "
+                f"(inventory {inventory_coins:g}, max_position {max_position_coins:g} coins); side not quoted"
+            )
+            cancels += [Cancel(r) for r in r_side]
+            continue
+        flags = reduce_only_flags(side, [o.size for o in d_side], inventory_coins)
+        k, m, c, p = _diff_side(d_side, flags, r_side, limit, cfg, cloids)
+        kept += k
+        modifies += m
+        cancels += c
+        places += p
+    batches: list[Batch] = []
+    by_cloid = [c for c in cancels if c.target.cloid is not None]
+    by_oid = [c for c in cancels if c.target.cloid is None]
+    cancels = by_cloid + by_oid
+    for kind, acts in (("cancel", by_cloid), ("cancel_oid", by_oid), ("modify", modifies), ("order", places)):
+        for i in range(0, len(acts), cfg.max_batch_len):
+            batches.append(Batch(kind, tuple(acts[i : i + cfg.max_batch_len])))  # type: ignore[arg-type]
+    return OrderPlan(tuple(kept), tuple(cancels), tuple(modifies), tuple(places), stopped, tuple(batches))
+
+
+def _deviation(r: RestingOrder, d: Order, cfg: OrderManagerConfig) -> float | None:
+    """Normalised change in ``[0, 1]`` between a resting and a desired order, or ``None`` past the threshold."""
+    move_bps = abs(r.price - d.price) / d.price * 1e4
+    size_frac = abs(r.size - d.size) / d.size
+    if move_bps > cfg.requote_price_bps + 1e-9 or size_frac > cfg.requote_size_frac + 1e-12:
+        return None
+    p = move_bps / cfg.requote_price_bps if cfg.requote_price_bps > 0 else 0.0
+    s = size_frac / cfg.requote_size_frac if cfg.requote_size_frac > 0 else 0.0
+    return min(0.5 * (p + s), 1.0)
+
+
+def _diff_side(
+    desired: list[Order],
+    flags: list[bool],
+    resting: list[RestingOrder],
+    limit: float,
+    cfg: OrderManagerConfig,
+    cloids: CloidFactory,
+) -> tuple[list[RestingOrder], list[Modify], list[Cancel], list[Place]]:
+    n, m = len(resting), len(desired)
+    pairs: list[tuple[int, int]] = []
+    compatible: set[tuple[int, int]] = set()
+    if n and m:
+        # assignment costs: a keepable pair costs < 1/(2K+2), any other pair 1 + (< 1/(2K+2)), so the solve
+        # first maximises the number of keeps and then, among those, minimises the changes (see module doc)
+        eps = 0.99 / (2 * min(n, m) + 2)
+        cost = np.empty((n, m))
+        for i, r in enumerate(resting):
+            for j, d in enumerate(desired):
+                dev = _deviation(r, d, cfg)
+                if dev is not None and r.reduce_only == flags[j] and not (flags[j] and r.size > d.size):
+                    cost[i, j] = eps * dev
+                    compatible.add((i, j))
+                else:
+                    # pair the rest by price proximity so that a modify moves an order as little as possible
+                    cost[i, j] = 1.0 + eps * min(abs(r.price - d.price) / d.price * 10.0, 1.0)
+        rows, cols = linear_sum_assignment(cost)
+        pairs = [(int(i), int(j)) for i, j in zip(rows, cols, strict=True)]
+    keep = [(i, j) for i, j in pairs if (i, j) in compatible]
+    # position guard: kept orders larger than their target may push the side over its limit; re-size the
+    # largest excesses first until the side fits (the desired total alone fits: checked by the caller)
+    final_total = sum(resting[i].size for i, _ in keep) + sum(
+        d.size for j, d in enumerate(desired) if j not in {jj for _, jj in keep}
+    )
+    if final_total > limit * (1 + _EPS) + _EPS:
+        excess = sorted(keep, key=lambda ij: desired[ij[1]].size - resting[ij[0]].size)
+        for ij in excess:
+            i, j = ij
+            if resting[i].size <= desired[j].size:
+                break
+            keep.remove(ij)
+            final_total -= resting[i].size - desired[j].size
+            if final_total <= limit * (1 + _EPS) + _EPS:
+                break
+    keep_set = set(keep)
+    kept = [resting[i] for i, _ in keep]
+    modifies: list[Modify] = []
+    used_r = {i for i, _ in keep}
+    used_d = {j for _, j in keep}
+    for i, j in sorted(pairs, key=lambda ij: ij[1]):
+        if (i, j) in keep_set:
+            continue
+        d = desired[j]
+        modifies.append(Modify(resting[i], cloids(), d.price, d.size, flags[j], d.level))
+        used_r.add(i)
+        used_d.add(j)
+    cancels = [Cancel(r) for i, r in enumerate(resting) if i not in used_r]
+    places = [
+        Place(cloids(), d.side, d.price, d.size, flags[j], d.level) for j, d in enumerate(desired) if j not in used_d
+    ]
+    return kept, modifies, cancels, places
+
+
+def apply_plan(resting: Iterable[RestingOrder], plan: OrderPlan) -> tuple[RestingOrder, ...]:
+    """The resting set after every action of ``plan`` succeeded (a simulation; raises if a target is missing)."""
+    book = {r.key: r for r in resting}
+    for c in plan.cancels:
+        if book.pop(c.target.key, None) is None:
+            raise InvalidParameterError(f"cancel targets {c.target.key!r}, which is not resting")
+    for mo in plan.modifies:
+        if book.pop(mo.target.key, None) is None:
+            raise InvalidParameterError(f"modify targets {mo.target.key!r}, which is not resting")
+        book[mo.cloid] = RestingOrder(mo.side, mo.price, mo.size, mo.cloid, None, mo.reduce_only)
+    for p in plan.places:
+        if p.cloid in book:
+            raise InvalidParameterError(f"new order reuses the resting id {p.cloid!r}")
+        book[p.cloid] = RestingOrder(p.side, p.price, p.size, p.cloid, None, p.reduce_only)
+    return tuple(book.values())
+
+
+# ---- rate limits -----------------------------------------------------------------------------------
+
+
+class TokenBucket:
+    """A token bucket: holds at most ``capacity`` tokens and refills ``refill_per_s`` tokens per second.
+
+    Over any interval of ``T`` seconds it grants at most ``capacity + refill_per_s * T`` tokens, which is how
+    :class:`RateLimiter` keeps a per-minute limit. ``clock`` returns seconds (monotonic; injectable for tests).
+    """
+
+    def __init__(self, capacity: float, refill_per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity = check_real("capacity", capacity, lo=0.0, lo_open=True)
+        self.refill_per_s = check_real("refill_per_s", refill_per_s, lo=0.0, unit="1/s")
+        self._clock = clock
+        self._tokens = self.capacity
+        self._t = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        if now > self._t:
+            self._tokens = min(self.capacity, self._tokens + (now - self._t) * self.refill_per_s)
+        self._t = max(self._t, now)
+
+    @property
+    def tokens(self) -> float:
+        """Tokens available now."""
+        self._refill()
+        return self._tokens
+
+    def wait_s(self, n: float) -> float:
+        """Seconds until ``n`` tokens are available (0 if now; ``inf`` if ``n`` exceeds the capacity)."""
+        if n > self.capacity:
+            return math.inf
+        missing = n - self.tokens
+        if missing <= 0:
+            return 0.0
+        return math.inf if self.refill_per_s == 0 else missing / self.refill_per_s
+
+    def try_take(self, n: float) -> bool:
+        """Take ``n`` tokens if available now; return whether it did."""
+        self._refill()
+        if self._tokens + 1e-12 >= n:
+            self._tokens -= n
+            return True
+        return False
+
+
+@dataclass
+class AddressBudget:
+    """Hyperliquid's per-address action budget (requests, cumulative since the address was created).
+
+    ``limit = initial_requests + floor(traded_usd * requests_per_usd)``; cancels may go up to
+    ``min(limit + 100000, 2 * limit)``. Past the limit, one single-action request every ``throttled_interval_s``.
+    """
+
+    used: int = 0
+    traded_usd: float = 0.0
+    initial_requests: int = ADDRESS_INITIAL_REQUESTS
+    requests_per_usd: float = ADDRESS_REQUESTS_PER_USD
+    throttled_interval_s: float = ADDRESS_THROTTLED_INTERVAL_S
+    _last_throttled_s: float = field(default=-math.inf, repr=False)
+
+    @property
+    def limit(self) -> int:
+        """Cumulative requests allowed for orders and modifies."""
+        return self.initial_requests + math.floor(self.traded_usd * self.requests_per_usd)
+
+    @property
+    def cancel_limit(self) -> int:
+        """Cumulative requests allowed when the request is a cancel: ``min(limit + 100000, 2 * limit)``."""
+        return min(self.limit + 100_000, 2 * self.limit)
+
+    def record_fill(self, notional_usd: float) -> None:
+        """Credit a fill's notional (USD) to the traded volume that earns requests."""
+        self.traded_usd += check_real("notional_usd", notional_usd, lo=0.0, unit="USD")
+
+    def allows(self, n: int, kind: BatchKind, now_s: float) -> bool:
+        """Whether a request of ``n`` actions of ``kind`` fits now (``now_s`` in seconds)."""
+        lim = self.cancel_limit if kind.startswith("cancel") else self.limit
+        if self.used + n <= lim:
+            return True
+        return n == 1 and now_s - self._last_throttled_s >= self.throttled_interval_s
+
+    def take(self, n: int, kind: BatchKind, now_s: float) -> None:
+        """Record a sent request of ``n`` actions."""
+        lim = self.cancel_limit if kind.startswith("cancel") else self.limit
+        if self.used + n > lim:
+            self._last_throttled_s = now_s
+        self.used += n
+
+
+class RateLimiter:
+    """Keeps ``/exchange`` requests within the IP weight per minute and the per-address budget.
+
+    Parameters
+    ----------
+    ip_weight_per_minute : float, default 1200
+        The exchange's IP limit (weight per 60 s).
+    ip_share_frac : float, default 0.5
+        Fraction of it this client may use for actions (``/info`` reads and other clients share the IP).
+    burst_frac : float, default 0.25
+        Fraction of the allowed weight that may go out at once; the bucket's capacity is ``burst`` and it
+        refills at ``(allowed - burst) / 60`` per second, so no 60 s window exceeds ``allowed``.
+    address : the address budget (a fresh one by default).
+    clock : seconds, monotonic (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        ip_weight_per_minute: float = IP_WEIGHT_PER_MINUTE,
+        ip_share_frac: float = 0.5,
+        burst_frac: float = 0.25,
+        address: AddressBudget | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        check_real("ip_weight_per_minute", ip_weight_per_minute, lo=0.0, lo_open=True)
+        check_real("ip_share_frac", ip_share_frac, lo=0.0, lo_open=True, hi=1.0)
+        check_real("burst_frac", burst_frac, lo=0.0, lo_open=True, hi=1.0, hi_open=True)
+        allowed = ip_weight_per_minute * ip_share_frac
+        burst = max(allowed * burst_frac, 1.0)
+        self.allowed_weight_per_minute = allowed
+        self.ip = TokenBucket(burst, (allowed - burst) / 60.0, clock)
+        self.address = address if address is not None else AddressBudget()
+        self._clock = clock
+
+    def allows(self, batch: Batch) -> bool:
+        """Whether ``batch`` may be sent now."""
+        return self.ip.tokens + 1e-12 >= batch.weight and self.address.allows(
+            batch.address_requests, batch.kind, self._clock()
+        )
+
+    def try_send(self, batch: Batch) -> bool:
+        """Charge ``batch`` to both budgets if it fits now; return whether it did (nothing charged if not)."""
+        if not self.allows(batch):
+            return False
+        self.ip.try_take(batch.weight)
+        self.address.take(batch.address_requests, batch.kind, self._clock())
+        return True
+
+    def wait_s(self, batch: Batch) -> float:
+        """Seconds until ``batch`` may be sent as far as the IP weight is concerned (``inf`` if it never fits)."""
+        return self.ip.wait_s(batch.weight)
