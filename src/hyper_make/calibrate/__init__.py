@@ -1,0 +1,478 @@
+"""Calibration of the ladder's models from recorded market data, each estimate with its uncertainty.
+
+``calibrate(path_or_events)`` returns a :class:`CalibrationResult` with
+
+* σ per horizon (std of log mid returns on a grid, stderr ``σ/√(2(n-1))``);
+* fill intensity per side, ``λ(δ) = A·exp(-k·δ)``: market orders (trades grouped by exchange time and side)
+  that reach depth δ (bps) from the mid ``reference_lag_s`` earlier (where a resting quote would have been
+  placed), per second; ``log λ = log A - k·δ`` fitted by least squares on the shallow range (depths with at
+  least ``min_count`` arrivals), with R², the range and standard errors;
+* adverse selection per depth: the mid's move against a passive fill at that depth after 1, 5, 30 and 60 s
+  (bps of the reference mid), mean and standard error per depth bin;
+* volume at depth ``V(δ)``: coins traded at or through δ per ``sigma_horizon_s`` against one side;
+* the impact coefficient ``c`` of ``move = c·σ_h·(q/V_h)^½`` from market orders' markouts against their size
+  (least squares through the origin, with its standard error).
+
+:meth:`CalibrationResult.to_toml` writes the ``[market]``, ``[ladder.fill]``, ``[ladder.adverse]`` and
+``[ladder.impact]`` sections that ``hyper-make ladder``, ``simulate`` and ``backtest`` read.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from ..data.book import MarketPath, market_path
+from ..data.readers import ReadReport, load_events
+from ..errors import DataError, InvalidParameterError
+
+MARKOUT_HORIZONS_S = (1.0, 5.0, 30.0, 60.0)
+SIGMA_HORIZONS_S = (0.1, 1.0, 5.0, 10.0, 30.0, 60.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """A value with its standard error (same unit) and the number of observations behind it."""
+
+    value: float
+    stderr: float
+    n: int
+
+    def to_dict(self) -> dict[str, float]:
+        """``{"value", "stderr", "n"}``."""
+        return {"value": self.value, "stderr": self.stderr, "n": self.n}
+
+
+@dataclass(frozen=True, slots=True)
+class IntensityFit:
+    """``λ(δ) = A·exp(-k·δ)`` fitted on one side.
+
+    Attributes
+    ----------
+    intensity_per_s : A (arrivals per second at δ = 0) with stderr (delta method on ``log A``).
+    kappa_per_bps : k (per bp) with stderr.
+    r2 : coefficient of determination of the log-linear fit.
+    depth_range_bps : ``(lo, hi)`` depths used in the fit.
+    depth_bps, rate_per_s, count : the empirical curve (all depths of the grid).
+    """
+
+    intensity_per_s: Estimate
+    kappa_per_bps: Estimate
+    r2: float
+    depth_range_bps: tuple[float, float]
+    depth_bps: np.ndarray
+    rate_per_s: np.ndarray
+    count: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "A_per_s": self.intensity_per_s.to_dict(),
+            "k_per_bps": self.kappa_per_bps.to_dict(),
+            "r2": self.r2,
+            "depth_range_bps": list(self.depth_range_bps),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CalibrationResult:
+    """Everything fitted from one recording (units in each field's name)."""
+
+    source: str
+    duration_s: float
+    last_bid_usd: float
+    last_ask_usd: float
+    sigma_frac: dict[float, Estimate]
+    fill: dict[str, IntensityFit]
+    adverse_depth_bps: np.ndarray
+    adverse_bps: dict[float, np.ndarray]
+    adverse_stderr_bps: dict[float, np.ndarray]
+    adverse_count: np.ndarray
+    volume_depth_bps: np.ndarray
+    volume_coins: np.ndarray
+    volume_horizon_s: float
+    daily_volume_coins: float
+    impact_coef: Estimate
+    impact_horizon_s: float
+    reference_lag_s: float
+    read_report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mid_usd(self) -> float:
+        """Last mid of the recording (USD)."""
+        return 0.5 * (self.last_bid_usd + self.last_ask_usd)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary of every estimate."""
+        return {
+            "source": self.source,
+            "duration_s": self.duration_s,
+            "mid_usd": self.mid_usd,
+            "sigma_frac": {f"{h:g}s": e.to_dict() for h, e in self.sigma_frac.items()},
+            "fill": {side: f.to_dict() for side, f in self.fill.items()},
+            "adverse_bps": {
+                f"{h:g}s": {
+                    "depth_bps": self.adverse_depth_bps.tolist(),
+                    "mean": self.adverse_bps[h].tolist(),
+                    "stderr": self.adverse_stderr_bps[h].tolist(),
+                    "count": self.adverse_count.tolist(),
+                }
+                for h in self.adverse_bps
+            },
+            "volume_at_depth": {
+                "depth_bps": self.volume_depth_bps.tolist(),
+                "coins": self.volume_coins.tolist(),
+                "per_s": self.volume_horizon_s,
+            },
+            "daily_volume_coins": self.daily_volume_coins,
+            "impact_coef": self.impact_coef.to_dict(),
+            "impact_horizon_s": self.impact_horizon_s,
+            "reference_lag_s": self.reference_lag_s,
+            "read_report": self.read_report,
+        }
+
+    def to_toml(self, *, sigma_horizon_s: float = 1.0, adverse_horizon_s: float = 30.0) -> str:
+        """The fitted parameters as a config file for ``hyper-make ladder|simulate|backtest --config``.
+
+        The fill model takes the mean of the two sides' A and k (the ladder has one model); the adverse table is
+        the markout at ``adverse_horizon_s`` (match the ladder's ``horizon_s``); the impact coefficient goes to
+        both the round-trip and the forward coefficient (trades only show the former; the latter is assumed equal).
+        """
+        if sigma_horizon_s not in self.sigma_frac:
+            raise InvalidParameterError(
+                f"'sigma_horizon_s' must be one of the calibrated horizons {sorted(self.sigma_frac)} s; "
+                f"got {sigma_horizon_s!r}"
+            )
+        if adverse_horizon_s not in self.adverse_bps:
+            raise InvalidParameterError(
+                f"'adverse_horizon_s' must be one of {sorted(self.adverse_bps)} s; got {adverse_horizon_s!r}"
+            )
+        a = float(np.mean([f.intensity_per_s.value for f in self.fill.values()]))
+        k = float(np.mean([f.kappa_per_bps.value for f in self.fill.values()]))
+        ok = self.adverse_count > 0
+        as_depth = self.adverse_depth_bps[ok]
+        as_bps = self.adverse_bps[adverse_horizon_s][ok]
+        sig = self.sigma_frac[sigma_horizon_s].value
+        vol_scale = sigma_horizon_s / self.volume_horizon_s
+        lines = [
+            f"# hyper-make calibrate: fitted from {Path(self.source).name} ({self.duration_s:.0f} s)",
+            "# standard errors and R² are in the JSON output (hyper-make calibrate --json)",
+            "",
+            "[market]",
+            f"mid_usd = {_num(self.mid_usd)}",
+            f"best_bid_usd = {_num(self.last_bid_usd)}",
+            f"best_ask_usd = {_num(self.last_ask_usd)}",
+            f"sigma_frac = {_num(sig)}",
+            f"sigma_horizon_s = {_num(sigma_horizon_s)}",
+            f"daily_volume_coins = {_num(self.daily_volume_coins)}",
+            f"volume_profile_depth_bps = {_arr(self.volume_depth_bps)}",
+            f"volume_profile_coins = {_arr(self.volume_coins * vol_scale)}",
+            "",
+            "[ladder.fill]",
+            'kind = "exponential"',
+            "# per side: "
+            + ", ".join(
+                f"{s} A={f.intensity_per_s.value:.4g}/s k={f.kappa_per_bps.value:.4g}/bp R²={f.r2:.3f}"
+                for s, f in self.fill.items()
+            ),
+            f"intensity_per_s = {_num(a)}",
+            f"kappa_per_bps = {_num(k)}",
+            "",
+            "[ladder.adverse]",
+            'kind = "table"',
+            f"# markout after {adverse_horizon_s:g} s, bps of the mid, by depth of the fill",
+            f"depth_bps = {_arr(as_depth)}",
+            f"as_bps = {_arr(as_bps)}",
+            "",
+            "[ladder.impact]",
+            f"# c = {self.impact_coef.value:.4g} ± {self.impact_coef.stderr:.2g} from {self.impact_coef.n} market "
+            f"orders' {self.impact_horizon_s:g} s markouts (floored at 0)",
+            f"forward_coef = {_num(max(self.impact_coef.value, 0.0))}",
+            f"roundtrip_coef = {_num(max(self.impact_coef.value, 0.0))}",
+            "beta = 0.5",
+            "",
+        ]
+        return "\n".join(lines)
+
+    def write_toml(self, path: str | Path, **kwargs: float) -> Path:
+        """Write :meth:`to_toml` to ``path``; returns it."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(self.to_toml(**kwargs), encoding="utf-8")
+        return p
+
+
+def _num(x: float) -> str:
+    return repr(float(x)) if math.isfinite(x) else "0.0"
+
+
+def _arr(xs: np.ndarray) -> str:
+    return "[" + ", ".join(_num(float(x)) for x in xs) + "]"
+
+
+# ---- estimators ---------------------------------------------------------------------------------------
+def sigma_by_horizon(path: MarketPath, horizons_s: tuple[float, ...] = SIGMA_HORIZONS_S) -> dict[float, Estimate]:
+    """σ of the log mid over each horizon (fraction), sampled on a grid of that step; stderr ``σ/√(2(n-1))``."""
+    t0, t1 = int(path.ts_ns[0]), int(path.ts_ns[-1])
+    out: dict[float, Estimate] = {}
+    for h in horizons_s:
+        step = int(h * 1e9)
+        grid = np.arange(t0, t1 + 1, step)
+        if grid.size < 3:
+            continue
+        r = np.diff(np.log(path.mid_at(grid)))
+        s = float(np.std(r, ddof=1))
+        out[h] = Estimate(s, s / math.sqrt(2.0 * (r.size - 1)), int(r.size))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Orders:
+    """Market orders: trades grouped by (exchange time, aggressor side)."""
+
+    ts_ns: np.ndarray
+    buy: np.ndarray
+    qty: np.ndarray
+    worst_px: np.ndarray  # the deepest price the order reached
+    mid_before: np.ndarray
+
+
+def _market_orders(path: MarketPath) -> _Orders:
+    ts, buy = path.trade_ts_ns, path.trade_buy
+    if ts.size == 0:
+        raise DataError("the data holds no trade: fill intensity, adverse selection and impact need trades")
+    new = np.ones(ts.size, dtype=bool)
+    new[1:] = (ts[1:] != ts[:-1]) | (buy[1:] != buy[:-1])
+    start = np.flatnonzero(new)
+    qty = np.add.reduceat(path.trade_qty_coins, start)
+    hi = np.maximum.reduceat(path.trade_px_usd, start)
+    lo = np.minimum.reduceat(path.trade_px_usd, start)
+    b = buy[start]
+    return _Orders(ts[start], b, qty, np.where(b, hi, lo), path.trade_mid_usd[start])
+
+
+def _depths(orders: _Orders, ref_mid: np.ndarray) -> np.ndarray:
+    """Depth (bps) from the reference mid that each market order reached on the side it hit (may be < 0)."""
+    sign = np.where(orders.buy, 1.0, -1.0)
+    return sign * (orders.worst_px - ref_mid) / ref_mid * 1e4
+
+
+def fit_intensity(
+    depth_bps: np.ndarray, duration_s: float, grid_bps: np.ndarray, *, min_count: int = 10, max_depth_bps: float = 20.0
+) -> IntensityFit:
+    """Fit ``log λ(δ) = log A - k·δ`` to arrivals reaching each grid depth (``λ = count(depth >= δ) / T``).
+
+    The fit uses the grid depths in ``[0, max_depth_bps]`` with at least ``min_count`` arrivals (the shallow
+    range, where the exponential law holds and counts are not noise).
+
+    Raises
+    ------
+    DataError
+        If fewer than 3 grid depths have ``min_count`` arrivals.
+    """
+    d = np.sort(np.asarray(depth_bps, dtype=np.float64))
+    count = d.size - np.searchsorted(d, grid_bps, side="left")
+    rate = count / duration_s
+    use = (count >= min_count) & (grid_bps >= 0) & (grid_bps <= max_depth_bps)
+    if int(use.sum()) < 3:
+        raise DataError(
+            f"too few arrivals to fit the fill intensity: {int(use.sum())} depths with >= {min_count} market orders"
+        )
+    x, y = grid_bps[use], np.log(rate[use])
+    fit = stats.linregress(x, y)
+    a = math.exp(fit.intercept)
+    return IntensityFit(
+        intensity_per_s=Estimate(a, a * float(fit.intercept_stderr), int(count[use][0])),
+        kappa_per_bps=Estimate(-float(fit.slope), float(fit.stderr), int(use.sum())),
+        r2=float(fit.rvalue**2),
+        depth_range_bps=(float(x[0]), float(x[-1])),
+        depth_bps=grid_bps,
+        rate_per_s=rate,
+        count=count,
+    )
+
+
+def calibrate(
+    source: str | Path | np.ndarray,
+    *,
+    reference_lag_s: float = 1.0,
+    depth_step_bps: float = 0.25,
+    max_depth_bps: float = 10.0,
+    min_count: int = 10,
+    impact_horizon_s: float = 5.0,
+    volume_horizon_s: float = 1.0,
+    on_error: str = "stop",
+) -> CalibrationResult:
+    """Fit every model of the ladder from a recording (a file path, or an ``event_dtype`` array).
+
+    Parameters
+    ----------
+    reference_lag_s : a quote is taken to rest at a depth from the mid this long ago (s), ``>= 0``.
+    depth_step_bps, max_depth_bps : the depth grid (bps) of the intensity, adverse and volume curves.
+    min_count : arrivals a depth needs to enter the intensity fit.
+    impact_horizon_s : markout horizon (s) of the impact regression.
+    volume_horizon_s : the volume-at-depth profile is per this many seconds.
+
+    Raises
+    ------
+    DataError
+        Unreadable data, too short a recording, or too few trades for a fit.
+    """
+    for name, v in (("reference_lag_s", reference_lag_s), ("impact_horizon_s", impact_horizon_s)):
+        if not (math.isfinite(v) and v >= 0):
+            raise InvalidParameterError(f"{name!r} must be a finite number >= 0 s; got {v!r}")
+    if not (depth_step_bps > 0 and max_depth_bps > depth_step_bps):
+        raise InvalidParameterError(
+            f"'depth_step_bps' must be > 0 and below 'max_depth_bps'; got {depth_step_bps!r}, {max_depth_bps!r}"
+        )
+    report: ReadReport | None = None
+    if isinstance(source, np.ndarray):
+        events, name = source, "<events>"
+    else:
+        events, report = load_events(source, on_error=on_error)  # type: ignore[arg-type]
+        name = str(source)
+    path = market_path(events)
+    duration = path.duration_s
+    if duration <= 2 * reference_lag_s or duration <= 0:
+        raise DataError(f"{name}: the recording spans {duration:.1f} s, too short to calibrate")
+    sigma = sigma_by_horizon(path)
+    orders = _market_orders(path)
+    lag = int(reference_lag_s * 1e9)
+    ref_mid = path.mid_at(orders.ts_ns - lag) if lag > 0 else orders.mid_before
+    depth = _depths(orders, ref_mid)
+    grid = np.arange(0.0, max_depth_bps + 1e-9, depth_step_bps)
+    fill = {}
+    for side, hit in (("bid", ~orders.buy), ("ask", orders.buy)):  # sellers hit our bids, buyers lift our asks
+        fill[side] = fit_intensity(depth[hit], duration, grid, min_count=min_count, max_depth_bps=max_depth_bps)
+
+    # adverse selection: the move against a passive fill at depth δ, in bps of the reference mid
+    sign_maker = np.where(orders.buy, -1.0, 1.0)  # the maker sold to a buyer (-1) or bought from a seller (+1)
+    edges = np.append(grid, np.inf)
+    bins = np.clip(np.searchsorted(edges, np.maximum(depth, 0.0), side="right") - 1, 0, grid.size - 1)
+    count = np.bincount(bins, minlength=grid.size)
+    adverse, adverse_se = {}, {}
+    t_end = int(path.ts_ns[-1])
+    for h in MARKOUT_HORIZONS_S:
+        later = path.mid_at(np.minimum(orders.ts_ns + int(h * 1e9), t_end))
+        move = -sign_maker * (later - ref_mid) / ref_mid * 1e4
+        s1 = np.bincount(bins, move, minlength=grid.size)
+        s2 = np.bincount(bins, move * move, minlength=grid.size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, s1 / np.maximum(count, 1), np.nan)
+            var = np.where(count > 1, (s2 - count * mean**2) / np.maximum(count - 1, 1), np.nan)
+            adverse[h] = mean
+            adverse_se[h] = np.sqrt(np.maximum(var, 0.0) / np.maximum(count, 1))
+
+    # volume at depth: coins at or through δ per volume_horizon_s, mean of the two sides
+    vols = []
+    for hit in (~orders.buy, orders.buy):
+        d, q = depth[hit], orders.qty[hit]
+        order = np.argsort(d)
+        cum = np.cumsum(q[order][::-1])[::-1]  # volume at depth >= d_sorted[i]
+        i = np.searchsorted(d[order], grid, side="left")
+        vols.append(np.where(i < d.size, cum[np.minimum(i, d.size - 1)], 0.0))
+    vol = 0.5 * (vols[0] + vols[1]) / duration * volume_horizon_s
+    keep = vol > 0
+    vol_d, vol_v = grid[keep], np.minimum.accumulate(vol[keep])
+    daily = float(orders.qty.sum()) / duration * 86_400.0
+
+    # impact: signed mid move over impact_horizon_s against sqrt(q / V_h), in units of σ_h
+    sig_h = _sigma_at(sigma, impact_horizon_s)
+    side_vol_h = float(orders.qty.sum()) / 2.0 / duration * impact_horizon_s
+    later = path.mid_at(np.minimum(orders.ts_ns + int(impact_horizon_s * 1e9), t_end))
+    sign = np.where(orders.buy, 1.0, -1.0)
+    y = sign * (later - orders.mid_before) / orders.mid_before / sig_h
+    x = np.sqrt(orders.qty / side_vol_h)
+    sxx = float(np.sum(x * x))
+    c = float(np.sum(x * y) / sxx)
+    resid = y - c * x
+    c_se = float(math.sqrt(np.sum(resid**2) / max(x.size - 1, 1) / sxx))
+    return CalibrationResult(
+        source=name,
+        duration_s=duration,
+        last_bid_usd=float(path.bid_usd[-1]),
+        last_ask_usd=float(path.ask_usd[-1]),
+        sigma_frac=sigma,
+        fill=fill,
+        adverse_depth_bps=grid,
+        adverse_bps=adverse,
+        adverse_stderr_bps=adverse_se,
+        adverse_count=count,
+        volume_depth_bps=vol_d,
+        volume_coins=vol_v,
+        volume_horizon_s=volume_horizon_s,
+        daily_volume_coins=daily,
+        impact_coef=Estimate(c, c_se, int(x.size)),
+        impact_horizon_s=impact_horizon_s,
+        reference_lag_s=reference_lag_s,
+        read_report=report.to_dict() if report is not None else {},
+    )
+
+
+def _sigma_at(sigma: dict[float, Estimate], h: float) -> float:
+    """σ over ``h`` seconds from the nearest calibrated horizon, scaled by √(h / h_ref)."""
+    if not sigma:
+        raise DataError("the recording is too short to estimate the volatility")
+    ref = min(sigma, key=lambda k: abs(math.log(k / h)) if h > 0 else k)
+    return sigma[ref].value * math.sqrt(max(h, 1e-9) / ref)
+
+
+def plot_calibration(result: CalibrationResult, out_dir: str | Path) -> list[Path]:
+    """Write ``intensity.png`` (empirical λ(δ) per side with the fitted curve) and ``markouts.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for side, f in result.fill.items():
+        ok = f.count > 0
+        ax.semilogy(f.depth_bps[ok], f.rate_per_s[ok], "o", ms=3, label=f"{side} (empirical)")
+        a, k = f.intensity_per_s.value, f.kappa_per_bps.value
+        lo, hi = f.depth_range_bps
+        xs = np.linspace(lo, hi, 50)
+        ax.semilogy(xs, a * np.exp(-k * xs), "-", label=f"{side} fit A={a:.3g}/s k={k:.3g}/bp R²={f.r2:.2f}")
+    ax.set_xlabel("depth from the mid (bps)")
+    ax.set_ylabel("arrivals reaching the depth (1/s)")
+    ax.set_title("Fill intensity λ(δ) = A·exp(-k·δ)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    p1 = out / "intensity.png"
+    fig.savefig(p1, dpi=110)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ok = result.adverse_count >= 5
+    for h in result.adverse_bps:
+        ax.errorbar(
+            result.adverse_depth_bps[ok], result.adverse_bps[h][ok], yerr=result.adverse_stderr_bps[h][ok],
+            fmt="o-", ms=3, capsize=2, label=f"{h:g} s",
+        )  # fmt: skip
+    ax.axhline(0.0, color="grey", lw=0.8)
+    ax.set_xlabel("depth of the fill from the mid (bps)")
+    ax.set_ylabel("adverse move after the fill (bps)")
+    ax.set_title("Markouts by depth (bins with >= 5 fills)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    p2 = out / "markouts.png"
+    fig.savefig(p2, dpi=110)
+    plt.close(fig)
+    return [p1, p2]
+
+
+__all__ = [
+    "MARKOUT_HORIZONS_S",
+    "CalibrationResult",
+    "Estimate",
+    "IntensityFit",
+    "calibrate",
+    "fit_intensity",
+    "plot_calibration",
+    "sigma_by_horizon",
+]
