@@ -348,6 +348,12 @@ class CloidFactory:
         """The counter value the next id will carry."""
         return self._next
 
+    def skip_past(self, cloids: Iterable[str | None]) -> None:
+        """Advance the counter past every id in ``cloids`` that this factory could have issued (same seed)."""
+        for c in cloids:
+            if c is not None and c[2:18] == self._prefix:
+                self._next = max(self._next, int(c[18:], 16) + 1)
+
     def __call__(self) -> str:
         """The next cloid (``"0x"`` + 32 hex digits)."""
         if self._next >= 2**64:
@@ -415,6 +421,8 @@ def plan_orders(
     if len(set(keys)) != len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)
         raise InvalidParameterError(f"'resting' holds two orders with the same id {dup!r}")
+    # never hand out an id that is still resting (e.g. a dry run re-planned from its own output)
+    cloids.skip_past(keys)
     kept: list[RestingOrder] = []
     cancels: list[Cancel] = []
     modifies: list[Modify] = []
