@@ -22,7 +22,7 @@ from ..errors import ConfigError, InvalidParameterError
 from ..report import write_report
 from ..sim.avellaneda import PAPER_TABLES, STRATEGIES, ASConfig, simulate_as
 from ..sim.config import AS_PRESET, PRESET_NAMES, SimConfig, get_preset
-from ..sim.montecarlo import run_tournament
+from ..sim.montecarlo import path_seed, run_tournament
 from ._common import app, err_console, out_console, print_json, user_errors
 
 EXIT_INTERRUPTED = 130
@@ -155,6 +155,10 @@ def simulate(
         ladder_shapes={n: r.shapes for n, r in first.items() if r is not None and r.shapes is not None},
         decomposition=tour.decomposition(),
         notes=notes,
+        extra_json={
+            "path_seeds": {i: path_seed(seed, i) for i in range(n_paths)},
+            "pnl_per_path": {n: {i: r.pnl_usd for i, r in sorted(tour.results[n].items())} for n in names},
+        },
     )
     if json_out:
         print_json(
