@@ -1,8 +1,8 @@
 """Baseline allocators behind the same interface, for comparisons (none of them looks at impact).
 
 * ``greedy``: levels in order of their linear edge ``a_i`` (best expected PnL per coin first), each filled to
-  its cap until the budget is spent; positive edges only. With the ladder's per-level cap lifted
-  (``level_cap_frac = 1``) this is the RFC's *concentration collapse*: the whole budget at the single best level.
+  its cap until the budget is spent; positive edges only; tied edges share equally. With the ladder's per-level
+  cap lifted (``level_cap_frac = 1``) this is the RFC's *concentration collapse*: the whole budget at one level.
   With the default cap (25 % of the budget per level) the cap, not the economics, spreads it over four levels.
 * ``flat``: the same size at every level of the grid (Hummingbot's ``order_levels`` with a zero
   ``order_level_amount``), the whole budget spent, whatever the edges.
@@ -70,10 +70,17 @@ class GreedyAllocator:
         pos = np.flatnonzero(a > 0)
         if pos.size == 0:
             return empty_result(a.size, "no level has a positive edge")
-        order = pos[np.argsort(-a[pos], kind="stable")]
         caps = problem.caps_coins
-        sizes = fill_in_order(order, caps, problem.budget_coins, caps)
-        return _result(problem, sizes, f"best edge at level {int(order[0])}")
+        sizes = np.zeros(a.size)
+        left = float(problem.budget_coins)
+        # groups of equal edge, best first; a tie shares its group's fill equally (within the caps)
+        for edge in np.unique(a[pos])[::-1]:
+            if left <= 1e-12 * problem.budget_coins:  # spent, up to the rounding of the sums
+                break
+            group = (a == edge).astype(np.float64)
+            sizes += water_fill(group, left, np.where(group > 0, caps, 0.0))
+            left = float(problem.budget_coins) - float(sizes.sum())
+        return _result(problem, sizes, f"best edge at level {int(np.argmax(a))}")
 
 
 @dataclass(frozen=True, kw_only=True)
