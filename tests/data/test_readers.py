@@ -7,7 +7,7 @@ import gzip
 import numpy as np
 import pytest
 
-from data._files import FUTURES, HYPERLIQUID, SPOT, depth_line, good_lines, many_lines, real, write_gz
+from data._files import depth_line, good_lines, many_lines, write_gz
 from hyper_make.data import EventReader, detect_format, load_events, save_npz
 from hyper_make.data.events import (
     BUY_EVENT,
@@ -20,11 +20,6 @@ from hyper_make.data.events import (
     kinds,
 )
 from hyper_make.errors import DataError
-
-
-@pytest.fixture(scope="module")
-def futures():
-    return load_events(real(FUTURES))
 
 
 def test_futures_message_counts_match_the_data_readme(futures):
@@ -50,12 +45,12 @@ def test_futures_trade_side_follows_the_buyer_is_maker_flag(futures):
     assert 0.2 < buys.mean() < 0.8
 
 
-def test_spot_and_hyperliquid_counts():
-    _, spot = load_events(real(SPOT))
+def test_spot_and_hyperliquid_counts(spot, hyperliquid):
+    _, spot = spot
     assert spot.fmt == "binance-spot"
     assert spot.message_counts["snapshot"] == 1 and spot.message_counts["depth"] == 3_451
     assert spot.gaps == []
-    events, hl = load_events(real(HYPERLIQUID))
+    events, hl = hyperliquid
     assert hl.fmt == "hyperliquid"
     assert dict(hl.message_counts) == {"l2Book": 46, "trades": 9}
     assert int(np.sum(kinds(events) == DEPTH_SNAPSHOT_EVENT)) == 46 * 40
