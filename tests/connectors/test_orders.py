@@ -105,8 +105,19 @@ def test_exact_matches_are_preferred_over_threshold_matches():
     assert sorted(o.price for o in p.kept) == [9_999, 10_000]
 
 
-def max_keeps_brute_force(desired, resting, flags_by_side) -> int:
-    """Largest number of (resting, desired) exact pairs, by trying every injection (the oracle)."""
+def exact(r: RestingOrder, d: Order) -> bool:
+    return r.price == d.price and r.size == d.size
+
+
+def test_a_keep_near_the_threshold_still_beats_a_modify():
+    cfg = OrderManagerConfig(requote_price_bps=1.0, requote_size_frac=0.1)
+    # 0.9 bps and 9 % away from the 100 bid: keepable, though a modify to 99 would be the smaller change "cost"
+    p = plan([bid(100, 1), bid(99, 1)], [rest("bid", 100.009, 1.09, 1)], config=cfg)
+    assert (len(p.kept), len(p.places), len(p.modifies)) == (1, 1, 0)
+
+
+def max_keeps_brute_force(desired, resting, flags_by_side, match=exact) -> int:
+    """Largest number of (resting, desired) pairs that ``match`` with equal flags, trying every injection (oracle)."""
     best = 0
     for side in ("bid", "ask"):
         d = [o for o in desired if o.side == side]
@@ -120,7 +131,7 @@ def max_keeps_brute_force(desired, resting, flags_by_side) -> int:
             side_best = max(
                 side_best,
                 sum(
-                    r[i].price == d[j].price and r[i].size == d[j].size and r[i].reduce_only == flags[j]
+                    match(r[i], d[j]) and r[i].reduce_only == flags[j] and not (flags[j] and r[i].size > d[j].size)
                     for i, j in pairs
                 ),
             )
@@ -176,6 +187,15 @@ def test_with_a_threshold_every_final_order_is_within_it_of_a_distinct_desired_o
     after = apply_plan(resting, p)
     assert len(after) == len(desired)
     assert p.n_actions <= plan(desired, resting, q=q).n_actions  # a threshold never costs actions
+
+    def within(r: RestingOrder, d: Order) -> bool:
+        return abs(d.price - r.price) / d.price * 1e4 <= thr_bps + 1e-9 and abs(d.size - r.size) / d.size <= thr_frac
+
+    desired_sorted = sorted(desired, key=lambda o: (o.side, -o.price if o.side == "bid" else o.price))
+    flags = {s: reduce_only_flags(s, [o.size for o in desired_sorted if o.side == s], q) for s in ("bid", "ask")}
+    k = max_keeps_brute_force(desired_sorted, resting, flags, within)
+    n_m = sum(max(sum(o.side == s for o in desired), sum(o.side == s for o in resting)) for s in ("bid", "ask"))
+    assert len(p.kept) == k and p.n_actions == n_m - k
     kept_keys = {o.key for o in p.kept}
     for o in after:
         if o.key in kept_keys:
