@@ -105,9 +105,9 @@ def test_ladder_stage_and_named_variants():
 
 def test_config_file_turns_stealth_on(tmp_path):
     p = tmp_path / "s.toml"
-    p.write_text('[ladder.stealth]\nmode = "posterior"\nedge_sd_frac = 0.05\n', encoding="utf-8")
+    p.write_text('[ladder.stealth]\nmode = "posterior"\nedge_sd_frac = 0.02\n', encoding="utf-8")
     cfg = load_config(p)
-    assert cfg.ladder.stealth == StealthConfig(mode="posterior", edge_sd_frac=0.05)
+    assert cfg.ladder.stealth == StealthConfig(mode="posterior", edge_sd_frac=0.02)
 
 
 @pytest.mark.parametrize(
