@@ -1,0 +1,142 @@
+"""Replay backtester: every allocator runs on the real recording, fills obey the queue model, the PnL split
+adds up, runs are deterministic; the queue models on a hand-made tape (known answers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hyper_make.allocate import ALLOCATORS, make_allocator
+from hyper_make.backtest import ReplayConfig, replay, run_backtest
+from hyper_make.backtest._core import LIVE, PENDING, QUEUE_LOG, QUEUE_POWER, QUEUE_RISK_AVERSE, run_until
+from hyper_make.data.book import BookGrid, OrderBook, market_path
+from hyper_make.data.events import (
+    BUY_EVENT,
+    DEPTH_EVENT,
+    EXCH_EVENT,
+    LOCAL_EVENT,
+    SELL_EVENT,
+    TRADE_EVENT,
+    event_dtype,
+)
+from hyper_make.errors import InvalidParameterError
+
+
+@pytest.fixture(scope="module")
+def results(futures):
+    events = futures[0]
+    res, _ = run_backtest(events, {n: make_allocator(n) for n in ALLOCATORS}, config=ReplayConfig(refresh_s=1.0))
+    return events, res
+
+
+def test_every_allocator_runs_and_fills_only_where_the_market_traded(results):
+    events, res = results
+    path = market_path(events)
+    assert set(res) == set(ALLOCATORS)
+    total_fills = 0
+    for name, r in res.items():
+        f = r.fills
+        total_fills += len(f)
+        for ts, side, px in zip(f.ts_ns, f.side, f.price_usd, strict=True):
+            at = path.trade_ts_ns == ts
+            if side > 0:  # our bid: a seller traded at or below it at that moment
+                ok = at & ~path.trade_buy & (path.trade_px_usd <= px + 1e-9)
+            else:
+                ok = at & path.trade_buy & (path.trade_px_usd >= px - 1e-9)
+            assert ok.any(), f"{name}: fill at {px} ({'bid' if side > 0 else 'ask'}) with no trade at or through it"
+        assert np.all(f.qty_coins > 0)
+        m = r.metrics()
+        parts = m["spread_capture_usd"] + m["adverse_selection_usd"] + m["fees_usd"] + m["inventory_usd"]
+        assert parts == pytest.approx(m["pnl_usd"], abs=1e-6)
+        assert m["model_impact_usd"] <= 0
+        assert m["fees_usd"] <= 0
+        for h in (1, 5, 30, 60):
+            assert f"markout_{h}s_bps" in m
+        assert abs(m["final_inventory_coins"] - float(np.sum(f.side * f.qty_coins))) < 1e-9
+    assert total_fills > 0
+
+
+def test_replay_is_deterministic(futures):
+    events = futures[0]
+    cfg = ReplayConfig(refresh_s=2.0, queue="power", latency="feed")
+    a = replay(events[:200_000], make_allocator("entropy"), config=cfg)
+    b = replay(events[:200_000], make_allocator("entropy"), config=cfg)
+    assert np.array_equal(a.fills.ts_ns, b.fills.ts_ns) and np.array_equal(a.fills.qty_coins, b.fills.qty_coins)
+    assert a.pnl == b.pnl
+
+
+def test_bad_replay_parameters():
+    with pytest.raises(InvalidParameterError, match="'queue' must be one of"):
+        ReplayConfig(queue="fifo")
+    with pytest.raises(InvalidParameterError, match="'refresh_s'"):
+        ReplayConfig(refresh_s=0.0)
+
+
+# ---- queue models on a hand-made tape -------------------------------------------------------------------------
+def _tape(rows):
+    out = np.zeros(len(rows), dtype=event_dtype)
+    for i, (t, kind, side, px, qty) in enumerate(rows):
+        flag = BUY_EVENT if side == "buy" else SELL_EVENT
+        out[i] = (kind | flag | EXCH_EVENT | LOCAL_EVENT, t, t, px, qty, 0, 0, 0.0)
+    return out
+
+
+def _run(rows, queue_kind, *, order_px=100.0, order_qty=1.0):
+    """One resting bid of ``order_qty`` at ``order_px`` arriving at t=2; returns (fill qtys, rejects)."""
+    events = _tape(rows)
+    grid = BookGrid(tick_usd=0.5, base_tick=180, n=40)
+    book = OrderBook(grid)
+    n = 4
+    o_state = np.zeros(n, np.int64)
+    o_state[0] = PENDING
+    o_side, o_tick = np.array([1, 0, 0, 0]), np.array([round(order_px / 0.5), 0, 0, 0])
+    o_qty, o_front, o_cum = np.array([order_qty, 0, 0, 0.0]), np.zeros(n), np.zeros(n)
+    o_live = np.array([2, 0, 0, 0])
+    o_dead = np.full(n, np.iinfo(np.int64).max)
+    o_level = np.zeros(n, np.int64)
+    cap = 64
+    f = [np.zeros(cap, np.int64), np.zeros(cap, np.int64), np.zeros(cap, np.int64), np.zeros(cap),
+         np.zeros(cap, np.int64), np.zeros(cap)]  # fmt: skip
+    status, k, _clock, nfill, rej = run_until(
+        book.bid_qty, book.ask_qty, book.state, events["ev"], events["exch_ts"], events["px"], events["qty"],
+        0, 10**18, 0, o_state, o_side, o_tick, o_qty, o_front, o_cum, o_live, o_dead, o_level, *f, 0,
+        0.5, queue_kind, 2.0, True,
+    )  # fmt: skip
+    assert status == 1 and k == events.size
+    return f[3][:nfill].tolist(), rej, o_state[0]
+
+
+BASE = [
+    (1, DEPTH_EVENT, "buy", 100.0, 10.0),
+    (1, DEPTH_EVENT, "sell", 100.5, 5.0),
+    (3, DEPTH_EVENT, "buy", 100.0, 14.0),  # 4 join behind us
+    (4, DEPTH_EVENT, "buy", 100.0, 10.0),  # 4 cancel: behind us (risk-averse) or partly ahead (probabilistic)
+]
+TRADE_8 = [(5, TRADE_EVENT, "sell", 100.0, 8.0)]
+
+
+def test_risk_averse_queue_only_trades_at_our_price_advance_us():
+    fills, rej, _ = _run(BASE + TRADE_8, QUEUE_RISK_AVERSE)
+    assert fills == [] and rej == 0  # 10 ahead, 8 traded
+    fills, _, _ = _run([*BASE, *TRADE_8, (6, TRADE_EVENT, "sell", 100.0, 2.5)], QUEUE_RISK_AVERSE)
+    assert fills == pytest.approx([0.5])
+
+
+def test_probabilistic_queues_split_cancels_by_f_of_back_and_front():
+    # power n=2: P(back) = 4²/(4²+10²); front = 10 - (1 - P)·4 = 6.552 -> an 8 trade fills all of our 1
+    fills, _, state = _run(BASE + TRADE_8, QUEUE_POWER)
+    assert fills == pytest.approx([1.0]) and state == 0
+    # log: P(back) = ln5/(ln5+ln11); front = 10 - (1 - P)·4 = 7.606 -> 0.394 filled
+    p = np.log(5) / (np.log(5) + np.log(11))
+    fills, _, state = _run(BASE + TRADE_8, QUEUE_LOG)
+    assert fills == pytest.approx([8 - (10 - (1 - p) * 4)]) and state == LIVE
+
+
+def test_trade_through_fills_everything_and_post_only_rejects_a_crossing_order():
+    fills, _, _ = _run([*BASE, (5, TRADE_EVENT, "sell", 99.5, 0.1)], QUEUE_RISK_AVERSE)
+    assert fills == [1.0]
+    fills, rej, _ = _run(BASE, QUEUE_RISK_AVERSE, order_px=100.5)
+    assert fills == [] and rej == 1
+    # buy trades never fill a bid
+    fills, _, _ = _run([*BASE, (5, TRADE_EVENT, "buy", 100.0, 50.0)], QUEUE_RISK_AVERSE)
+    assert fills == []
