@@ -49,3 +49,15 @@ def test_cli_bad_input_is_one_line_exit_2():
     res = CliRunner().invoke(app, ["compare", "-a", "bogus"])
     assert res.exit_code == 2
     assert "unknown allocator 'bogus'" in res.output and "Traceback" not in res.output
+
+
+def test_ladder_defaults_to_the_impact_allocator_and_reports_lambda():
+    res = CliRunner().invoke(app, ["ladder", "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert d["allocator"] == "impact"
+    assert "deprecated" not in res.stderr
+    for side in ("bid", "ask"):
+        s = d["sides"][side]
+        assert s["shadow_price"] is not None and s["binding"] in ("budget", "caps", "marginal")
+        assert "solve_ns" in s["diagnostics"] and "discrete_loss_usd" in s["diagnostics"]

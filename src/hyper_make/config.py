@@ -36,7 +36,7 @@ from .instrument import PERP_SPECS, InstrumentSpec
 from .ladder import LadderConfig
 from .snapshot import MarketSnapshot
 
-DEFAULT_ALLOCATOR = "entropy"
+DEFAULT_ALLOCATOR = "impact"
 
 _SECTIONS = ("market", "instrument", "ladder", "allocator")
 
