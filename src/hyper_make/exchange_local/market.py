@@ -1,0 +1,126 @@
+"""The market behind the local exchange: other participants' book and their trades, seeded.
+
+:class:`RandomWalkMarket` is a small stand-in: a mid that follows a Gaussian random walk (σ as a fraction of
+price per √s), others' book as ``n_levels`` price levels per side one tick apart around it, and taker trades
+arriving as a Poisson process with exponential sizes, each printing at a price drawn a geometric number of
+ticks through the touch. Anything with the same three methods (:class:`MarketModel`) can drive the exchange
+instead (a replay, or the event-driven simulator of :mod:`hyper_make.sim`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+
+from .._validate import check_int, check_real
+from ..instrument import InstrumentSpec
+
+
+@dataclass(frozen=True, slots=True)
+class MarketTrade:
+    """A trade by others: the aggressor's side (``"B"`` buy / ``"A"`` sell), price (USD), size (coins)."""
+
+    coin: str
+    side: Literal["B", "A"]
+    px: float
+    sz: float
+
+
+class MarketModel(Protocol):
+    """What the local exchange needs from a market, per coin."""
+
+    def mid(self, coin: str) -> float:
+        """Mid price (USD)."""
+        ...
+
+    def book(self, coin: str) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        """Others' resting liquidity: (bids best first, asks best first) as (price USD, size coins)."""
+        ...
+
+    def step(self, dt_s: float) -> list[MarketTrade]:
+        """Advance ``dt_s`` seconds; return the trades printed meanwhile."""
+        ...
+
+
+class RandomWalkMarket:
+    """A seeded random-walk market over one or more instruments.
+
+    Parameters
+    ----------
+    specs : instruments and their start mids (USD), ``{spec: mid}``.
+    sigma_frac_per_sqrt_s : volatility of the mid (fraction of price per √s), ``>= 0``.
+    trades_per_s : Poisson rate of others' taker trades per coin (1/s), ``>= 0``.
+    mean_trade_usd : mean notional of a taker trade (USD), ``> 0``.
+    n_levels : levels of others' book per side; ``level_usd`` the notional resting at each (USD).
+    through_ticks_mean : mean extra ticks a trade prints through the touch (geometric), ``>= 0``.
+    seed : seed of the random stream.
+    """
+
+    def __init__(
+        self,
+        specs: dict[InstrumentSpec, float],
+        *,
+        sigma_frac_per_sqrt_s: float = 2e-4,
+        trades_per_s: float = 2.0,
+        mean_trade_usd: float = 2_000.0,
+        n_levels: int = 10,
+        level_usd: float = 50_000.0,
+        through_ticks_mean: float = 2.0,
+        seed: int = 0,
+    ) -> None:
+        self.sigma = check_real("sigma_frac_per_sqrt_s", sigma_frac_per_sqrt_s, lo=0.0, hi=0.1)
+        self.rate = check_real("trades_per_s", trades_per_s, lo=0.0, hi=1e4, unit="1/s")
+        self.mean_trade_usd = check_real("mean_trade_usd", mean_trade_usd, lo=0.0, lo_open=True, unit="USD")
+        self.n_levels = check_int("n_levels", n_levels, lo=1, hi=1000)
+        self.level_usd = check_real("level_usd", level_usd, lo=0.0, lo_open=True, unit="USD")
+        self.through = check_real("through_ticks_mean", through_ticks_mean, lo=0.0)
+        self._specs = {s.coin: s for s in specs}
+        self._mid = {s.coin: check_real(f"mid[{s.coin}]", m, lo=0.0, lo_open=True) for s, m in specs.items()}
+        self._rng = np.random.default_rng(seed)
+
+    def _tick(self, coin: str) -> float:
+        return float(self._specs[coin].tick_at(self._mid[coin]))
+
+    def _touch(self, coin: str) -> tuple[float, float]:
+        spec, mid = self._specs[coin], self._mid[coin]
+        tick = self._tick(coin)
+        bid = spec.round_price(mid - 0.5 * tick, "bid")
+        ask = spec.round_price(mid + 0.5 * tick, "ask")
+        if ask <= bid:
+            ask = spec.round_price(bid + tick, "ask")
+        return bid, ask
+
+    def mid(self, coin: str) -> float:
+        """Mid price (USD)."""
+        return self._mid[coin]
+
+    def book(self, coin: str) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        """Others' levels, one tick apart from the touch, ``level_usd`` each."""
+        spec = self._specs[coin]
+        bid, ask = self._touch(coin)
+        tick = self._tick(coin)
+        lots = lambda px: float(spec.round_size_down(self.level_usd / px))  # noqa: E731
+        bids = [(round(bid - i * tick, 10), lots(bid)) for i in range(self.n_levels) if bid - i * tick > 0]
+        asks = [(round(ask + i * tick, 10), lots(ask)) for i in range(self.n_levels)]
+        return bids, asks
+
+    def step(self, dt_s: float) -> list[MarketTrade]:
+        """Move every mid by ``N(0, σ²·dt)`` (log), then draw the trades of the interval."""
+        dt = check_real("dt_s", dt_s, lo=0.0, unit="s")
+        trades: list[MarketTrade] = []
+        for coin, spec in self._specs.items():
+            self._mid[coin] *= math.exp(self.sigma * math.sqrt(dt) * float(self._rng.standard_normal()))
+            n = int(self._rng.poisson(self.rate * dt))
+            bid, ask = self._touch(coin)
+            tick = self._tick(coin)
+            for _ in range(n):
+                buy = bool(self._rng.random() < 0.5)
+                k = int(self._rng.geometric(1.0 / (1.0 + self.through))) - 1
+                px = ask + k * tick if buy else max(bid - k * tick, tick)
+                sz = spec.round_size_down(float(self._rng.exponential(self.mean_trade_usd)) / px)
+                if sz > 0:
+                    trades.append(MarketTrade(coin, "B" if buy else "A", round(px, 10), sz))
+        return trades
