@@ -1,5 +1,6 @@
-"""Closing the loop on the simulator: calibrate the impact allocator's volume profile and impact coefficient from
-one pass, then compare default, calibrated and a grid of coefficients on fresh paired seeds.
+"""Closing the loop on the simulator: calibrate the impact allocator's models from the simulator (impact only, and
+fully with ``hyper_make.calibrate`` on a recorded tape), then compare with the default model and a grid of impact
+coefficients on fresh paired seeds.
 
 Run: ``python benchmarks/close_loop_sim.py [--impact-mult 1] [--paths 8] [--horizon 600]``; ``--impact-mult``
 scales the market's forward-impact mechanics (step-ahead fraction and lean rate) against the default preset.
@@ -34,12 +35,18 @@ def main() -> None:
     print(f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}; machine: {platform.machine()}, {os.cpu_count()} CPUs")
     out = close_loop(cfg, paths=args.paths, seed=args.seed)
     out.pop("seeds")
-    cal = out["calibration"]
-    print(f"impact x{args.impact_mult:g}: calibrated c = {cal['impact_coef']:.3f} (model default "
-          f"{cal['model_impact_coef']:g}); V(δ) measured to {cal['depth_bps'][-1]:g} bps")  # fmt: skip
+    io, full = out["impact_only"], out["full"]
+    print(f"impact x{args.impact_mult:g}: impact-only ĉ = {io['impact_coef']:.3f} (model default "
+          f"{io['model_impact_coef']:g}), V(δ) measured to {io['depth_bps'][-1]:g} bps")  # fmt: skip
+    fb, fa = full["fill"]["bid"], full["fill"]["ask"]
+    print(f"  hyper_make.calibrate: σ(1 s) = {full['sigma_frac_1s']['value'] * 1e4:.3f} bps "
+          f"(true {full['true_total_sigma_frac_1s'] * 1e4:.3f}); A = {fb['A_per_s']['value']:.2f}/"
+          f"{fa['A_per_s']['value']:.2f} /s, k = {fb['k_per_bps']['value']:.2f}/{fa['k_per_bps']['value']:.2f} "
+          f"/bp (bid/ask); c = {full['impact_coef']['value']:.3f} ± {full['impact_coef']['stderr']:.3f}")  # fmt: skip
     for k, v in out["mean_pnl"].items():
-        print(f"  {k:>18}: mean PnL {v:9.2f} USD/path")
-    for key in ("calibrated_minus_default", "calibrated_minus_best_grid"):
+        print(f"  {k:>24}: mean PnL {v:9.2f} USD/path")
+    print(f"  best grid point: {out['best_grid']}")
+    for key in ("full_minus_default", "impact_only_minus_default", "full_minus_best_grid"):
         ci = out[key]
         print(f"  {key}: {ci['mean_diff']:.1f} [{ci['lo']:.1f}, {ci['hi']:.1f}] USD (p = {ci['p_value']:.3f})")
     print(json.dumps(out, default=float))

@@ -30,7 +30,7 @@ def market_order(m: Market, direction: int, qty: float) -> None:
     buf = np.empty(mk.MAX_ORDERS, dtype=np.int64)
     mk._market_order(
         m.s, m.p, m.deficit, m.tlast, m.mk, m.o_side, m.o_tick, m.o_size, m.o_ahead, m.o_init, buf, direction, qty,
-        m.t_s, False, m.vol_hist,
+        m.t_s, False, m.vol_hist, m.tape,
     )  # fmt: skip
 
 

@@ -120,6 +120,17 @@ class MarketConfig:
         return self.mo_size_tail * self.mo_size_min_coins / (self.mo_size_tail - 1.0)
 
     @property
+    def total_sigma_bps_per_sqrt_s(self) -> float:
+        """Volatility of the fair value including jumps and informed moves (bps per √s):
+        ``sqrt(σ² + λ_jump·σ_jump² + λ_mo·informed_frac·move²)``."""
+        var = (
+            self.sigma_bps_per_sqrt_s**2
+            + self.jump_rate_per_s * self.jump_std_bps**2
+            + self.mo_rate_per_s * self.informed_frac * self.informed_move_bps**2
+        )
+        return math.sqrt(var)
+
+    @property
     def daily_volume_coins(self) -> float:
         """Expected market-order volume per day (coins), informed orders counted at their larger size."""
         mult = 1.0 + self.informed_frac * (self.informed_size_mult - 1.0)

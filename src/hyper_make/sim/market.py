@@ -40,8 +40,13 @@ N_PARAMS = 24
 S_T, S_F, S_CASH, S_Q, S_SPREAD, S_ADVERSE, S_IMPACT, S_FEES, S_QDF, S_CUM_LEAN = range(10)
 S_EVENTS, S_FILLS, S_MAKER_VOL, S_TAKERS, S_TAKER_VOL, S_PEAK_EQ, S_MAX_DD, S_PEAK_Q = range(10, 18)
 S_PEND_TAKER, S_PEND_T, S_PICKOFFS, S_REJECTED, S_LEAN_USD, S_SLIP_USD, S_MOS, S_INFORMED = range(18, 26)
-S_INF_FILLS, S_MK_HEAD, S_MK_CNT, S_MAKER_NOTIONAL, S_REF_F = range(26, 31)
-N_STATE = 31
+S_INF_FILLS, S_MK_HEAD, S_MK_CNT, S_MAKER_NOTIONAL, S_REF_F, S_TAPE_N, S_TAPE_BID, S_TAPE_ASK = range(26, 34)
+N_STATE = 34
+
+#: tape row columns (optional recording for calibration): time (s), kind (2 trade, 5 BBO), side (+1 buy
+#: aggressor / bid book, -1 sell / ask book), price (ticks), size (coins)
+TAPE_T, TAPE_KIND, TAPE_SIDE, TAPE_TICK, TAPE_QTY = range(5)
+TAPE_TRADE, TAPE_BBO = 2, 5
 
 #: order slots: side +1 bid, -1 ask, 0 free
 MAX_ORDERS = 64
@@ -91,6 +96,44 @@ def visible(p: np.ndarray, deficit: np.ndarray, tlast: np.ndarray, tick: int, si
             return 0.0
         k = tick - oba
     return max(_usual_depth(p, k) - _deficit(p, deficit, tlast, tick, t), 0.0)
+
+
+@nb.njit(cache=True)
+def _tape_push(s: np.ndarray, tape: np.ndarray, t: float, kind: int, side: int, tick: float, qty: float) -> None:
+    n = int(s[S_TAPE_N])
+    if n >= tape.shape[0]:
+        return
+    tape[n, TAPE_T] = t
+    tape[n, TAPE_KIND] = kind
+    tape[n, TAPE_SIDE] = side
+    tape[n, TAPE_TICK] = tick
+    tape[n, TAPE_QTY] = qty
+    s[S_TAPE_N] = n + 1
+
+
+@nb.njit(cache=True)
+def _tape_bbo(s: np.ndarray, p: np.ndarray, deficit: np.ndarray, tlast: np.ndarray, tape: np.ndarray, t: float) -> None:
+    """Record others' best bid and ask (first ticks with visible size) when either changed."""
+    if tape.shape[0] == 0:
+        return
+    obb, oba = others_best(p, s[S_F])
+    vb = visible(p, deficit, tlast, obb, 1, s[S_F], t)
+    for _ in range(1000):
+        if vb > 1e-12:
+            break
+        obb -= 1
+        vb = visible(p, deficit, tlast, obb, 1, s[S_F], t)
+    va = visible(p, deficit, tlast, oba, -1, s[S_F], t)
+    for _ in range(1000):
+        if va > 1e-12:
+            break
+        oba += 1
+        va = visible(p, deficit, tlast, oba, -1, s[S_F], t)
+    if obb != s[S_TAPE_BID] or oba != s[S_TAPE_ASK]:
+        _tape_push(s, tape, t, TAPE_BBO, 1, obb, vb)
+        _tape_push(s, tape, t, TAPE_BBO, -1, oba, va)
+        s[S_TAPE_BID] = obb
+        s[S_TAPE_ASK] = oba
 
 
 @nb.njit(cache=True)
@@ -185,7 +228,7 @@ def taker_walk(s: np.ndarray, p: np.ndarray, deficit: np.ndarray, tlast: np.ndar
 def _market_order(
     s: np.ndarray, p: np.ndarray, deficit: np.ndarray, tlast: np.ndarray, mk: np.ndarray,
     o_side: np.ndarray, o_tick: np.ndarray, o_size: np.ndarray, o_ahead: np.ndarray, o_init: np.ndarray,
-    buf: np.ndarray, direction: int, qty: float, t: float, informed: bool, vol_hist: np.ndarray,
+    buf: np.ndarray, direction: int, qty: float, t: float, informed: bool, vol_hist: np.ndarray, tape: np.ndarray,
 ) -> None:  # fmt: skip
     """An outside market order: ``direction`` +1 buys (takes asks), -1 sells (takes bids), ``qty`` coins."""
     book_side = -direction
@@ -201,6 +244,7 @@ def _market_order(
     for _ in range(WALK_LIMIT_TICKS):
         if rem <= 1e-12:
             break
+        rem0 = rem
         v = visible(p, deficit, tlast, tick, book_side, s[S_F], t)
         n_own = 0
         for j in range(o_side.shape[0]):
@@ -237,6 +281,8 @@ def _market_order(
                 o_ahead[j] = max(min(o_ahead[j], v) - consumed, 0.0)
         if consumed > 0.0 or n_own > 0:
             deepest = tick
+        if tape.shape[0] > 0 and rem0 - rem > 0.0:
+            _tape_push(s, tape, t, TAPE_TRADE, direction, tick, rem0 - rem)
         tick += direction
     # volume by the deepest price it reached, in bps beyond the reference fair value (set by the strategy at the
     # start of each quote-horizon window): V(δ) = Σ over bins >= δ is the volume at or through δ over a window
@@ -261,6 +307,7 @@ def run_until(
     o_init: np.ndarray,
     vol_hist: np.ndarray,
     rng: np.random.Generator,
+    tape: np.ndarray,
 ) -> int:
     """Advance the market from ``s[S_T]`` to ``t_end`` (s); returns the number of market events processed.
 
@@ -335,7 +382,7 @@ def run_until(
             s[S_MOS] += 1
             _market_order(
                 s, p, deficit, tlast, mk, o_side, o_tick, o_size, o_ahead, o_init, buf, direction, qty, t,
-                informed, vol_hist,
+                informed, vol_hist, tape,
             )  # fmt: skip
             if informed:
                 s[S_INFORMED] += 1
@@ -355,6 +402,7 @@ def run_until(
                     s[S_PICKOFFS] += 1
                     _maker_fill(s, p, mk, o_side, o_tick, o_size, j, o_size[j], t, True)
         _settle_markouts(s, p, mk, t, False)
+        _tape_bbo(s, p, deficit, tlast, tape, t)
         eq = _equity(s, p)
         if eq > s[S_PEAK_EQ]:
             s[S_PEAK_EQ] = eq
@@ -372,7 +420,7 @@ class Market:
     advances the events; ``liquidate()`` exits the inventory through the book at the current time.
     """
 
-    def __init__(self, cfg: MarketConfig, seed: int | np.random.Generator) -> None:
+    def __init__(self, cfg: MarketConfig, seed: int | np.random.Generator, *, tape_rows: int = 0) -> None:
         self.cfg = cfg
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         f0 = cfg.mid0_usd / cfg.tick_usd
@@ -418,6 +466,10 @@ class Market:
         self.o_init = np.zeros(MAX_ORDERS, dtype=np.int64)
         #: market-order volume (coins) by the deepest price reached, 1-bps bins beyond the reference fair value
         self.vol_hist = np.zeros(500)
+        #: optional trade and BBO tape for calibration (``tape_rows`` rows at most; recording stops when full)
+        self.tape = np.zeros((tape_rows, 5))
+        self.s[S_TAPE_BID] = -1.0
+        self.s[S_TAPE_ASK] = -1.0
 
     # ---- state ------------------------------------------------------------------------------------------------
     @property
@@ -494,6 +546,7 @@ class Market:
         return run_until(
             float(t_end_s), self.p, self.s, self.deficit, self.tlast, self.mk, self.o_side, self.o_tick,
             self.o_size, self.o_ahead, self.o_active_t, self.o_cancel_t, self.o_init, self.vol_hist, self.rng,
+            self.tape,
         )  # fmt: skip
 
     def liquidate(self) -> None:

@@ -42,6 +42,7 @@ class PathResult:
     equity : ``(time_s, equity_usd)`` sampled at most ``EQUITY_POINTS`` times, or ``None``.
     shapes : ``(n_samples, 2·n_levels)`` resting size per level (bids deep..touch, asks touch..deep), or ``None``.
     vol_hist : market-order volume by the deepest bps reached (coins per 1-bps bin) over the run.
+    tape : the trade and BBO tape (rows of ``market.TAPE_*`` columns) when recorded, else ``None``.
     """
 
     allocator: str
@@ -60,17 +61,19 @@ class PathResult:
     equity: tuple[np.ndarray, np.ndarray] | None = None
     shapes: np.ndarray | None = None
     vol_hist: np.ndarray | None = None
+    tape: np.ndarray | None = None
 
 
 def snapshot_from(market: Market, cfg: SimConfig) -> MarketSnapshot:
-    """The snapshot a quoting engine would see: visible BBO and mid, the market's σ, our inventory and limits."""
+    """The snapshot a quoting engine would see: visible BBO and mid, the market's total σ (diffusion, jumps and
+    informed moves), our inventory and limits."""
     mc, sc = cfg.market, cfg.strategy
     bid, ask = market.bbo_ticks()
     return MarketSnapshot(
         mid_usd=(bid + ask) / 2.0 * mc.tick_usd,
         best_bid_usd=bid * mc.tick_usd,
         best_ask_usd=ask * mc.tick_usd,
-        sigma_frac=mc.sigma_bps_per_sqrt_s * 1e-4,
+        sigma_frac=mc.total_sigma_bps_per_sqrt_s * 1e-4,
         sigma_horizon_s=1.0,
         inventory_coins=market.inventory_coins,
         max_position_coins=sc.max_position_coins,
@@ -116,17 +119,19 @@ def run_path(
     allocator_options: dict[str, Any] | None = None,
     spec: InstrumentSpec | None = None,
     record: bool = False,
+    tape_rows: int = 0,
 ) -> PathResult:
     """Run one strategy on the market path of ``seed`` (the market and the allocator have separate streams).
 
     Every ``refresh_s`` the ladder is rebuilt and applied; above ``exit_threshold_frac`` of the position limit
-    the excess is sent as a taker order; at the horizon the inventory is exited through the book.
+    the excess is sent as a taker order; at the horizon the inventory is exited through the book. ``record`` keeps
+    the equity curve and ladder shapes; ``tape_rows > 0`` records the market's trade and BBO tape (for calibration).
     """
     sc = cfg.strategy
     alloc = make_allocator(allocator, **(allocator_options or {})) if isinstance(allocator, str) else allocator
     name = allocator if isinstance(allocator, str) else getattr(allocator, "name", type(allocator).__name__)
     spec = spec or default_spec()
-    market = Market(cfg.market, np.random.default_rng([seed, 0]))
+    market = Market(cfg.market, np.random.default_rng([seed, 0]), tape_rows=tape_rows)
     arng = np.random.default_rng([seed, 1])
     n_ref = max(1, math.ceil(sc.horizon_s / sc.refresh_s))
     stride = max(1, n_ref // EQUITY_POINTS)
@@ -201,4 +206,5 @@ def run_path(
         equity=(np.asarray(eq_t), np.asarray(eq_v)) if record else None,
         shapes=np.asarray(shapes) if record and shapes else None,
         vol_hist=market.vol_hist.copy(),
+        tape=market.tape[: int(s[mk.S_TAPE_N])].copy() if tape_rows else None,
     )
