@@ -3,12 +3,12 @@
 **Lots.** With sizes ``k_i`` lots of ``L`` coins, ``f_i(k) = a_i·kL - b_i·(kL)^(1+β)`` is concave in k, so the
 problem ``max Σ f_i(k_i)`` s.t. ``Σ k_i <= K``, ``lo_i <= k_i <= hi_i`` is solved exactly by taking lots in order
 of decreasing marginal gain ``g_i(k) = f_i(k+1) - f_i(k)`` while the gain is positive and lots remain. Rather
-than one lot at a time from zero, :func:`lot_optimum` starts from the floored continuous optimum and only
-ranks the gains of a window of lots around it (a few per level, one vectorised sort); the answer is then
-*certified*: it is optimal iff no single lot can be added, removed or moved between two levels with a gain,
-i.e. ``min_i g_i(k_i - 1) >= max_i g_i(k_i)``, every kept last lot has a gain ``>= 0``, and, when lots are left,
-no next lot has a positive gain (separable concave maximisation over a budget is M♮-concave, so this local
-optimality is global). If the certificate fails, the window grows.
+than one lot at a time from zero, :func:`lot_optimum` starts from the floored continuous optimum (within a lot
+or two per level of the answer) and runs a compiled local search: add the best next lot, drop the worst kept
+one, or move one between levels, while that improves. It stops exactly at the *certificate* of optimality: no
+single lot can be added, removed or moved with a gain, i.e. ``min_i g_i(k_i - 1) >= max_i g_i(k_i)``, every kept
+last lot has a gain ``>= 0``, and, when lots are left, no next lot has a positive gain (separable concave
+maximisation over a budget is M♮-concave, so this local optimality is global).
 
 **Minimum order.** Each level must rest 0 or at least ``m_i`` lots (the exchange's minimum order value): a
 non-convex constraint. Levels that the lot optimum leaves strictly between 0 and ``m_i`` are resolved
@@ -24,13 +24,9 @@ import itertools
 import math
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 from numpy.typing import NDArray
-
-#: Window half-width (lots per level) ranked around the start point on the first attempt.
-_WINDOW = 2
-#: Up to this many levels the lot search runs on Python scalars.
-_SMALL_N = 32
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -61,17 +57,60 @@ def _values(
     return a * s - b * s ** (1.0 + beta)
 
 
-def _gains(
-    a: NDArray[np.float64], b: NDArray[np.float64], beta: float, lot: float, k: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """Gain of lot number ``k + 1``: ``f(k+1) - f(k) = a·L - b·L^(1+β)·((k+1)^(1+β) - k^(1+β))`` (USD).
+@nb.njit(cache=True, inline="always")
+def _gain(a: float, b: float, q: float, lot: float, lq: float, kk: int) -> float:
+    """Gain of lot ``kk + 1``: ``a·L - b·L^q·((kk+1)^q - kk^q)`` (USD), powers differenced without cancellation."""
+    d = kk**q * math.expm1(q * math.log1p(1.0 / kk)) if kk > 0 else 1.0
+    return a * lot - b * lq * d
 
-    The difference of powers is computed as ``k^(1+β)·expm1((1+β)·log1p(1/k))`` to avoid cancellation.
+
+@nb.njit(cache=True)
+def _local_search(a, b, q, lot, budget, lo, hi, k):  # type: ignore[no-untyped-def]
+    """Certified local search (compiled): add the best lot, drop the worst, or move one, until none helps.
+
+    Each step strictly improves the objective (or restores the budget); the stopping rule is the optimality
+    certificate (no add, removal or move improves), so ``k`` (updated in place) ends at the exact optimum.
+    Returns the number of steps taken.
     """
-    q = 1.0 + beta
-    kk = np.maximum(k, 0.0)
-    diff = np.where(kk > 0, kk**q * np.expm1(q * np.log1p(1.0 / np.maximum(kk, 1.0))), 1.0)
-    return a * lot - b * lot**q * diff
+    n = a.shape[0]
+    lq = lot**q
+    scale = 0.0
+    for i in range(n):
+        scale = max(scale, abs(a[i]) * lot)
+    tol = 1e-12 * scale + 1e-300
+    nxt = np.empty(n)
+    last = np.empty(n)
+    total = 0
+    for i in range(n):
+        nxt[i] = _gain(a[i], b[i], q, lot, lq, k[i]) if k[i] < hi[i] else -np.inf
+        last[i] = _gain(a[i], b[i], q, lot, lq, k[i] - 1) if k[i] > lo[i] else np.inf
+        total += k[i]
+    steps = 0
+    while True:
+        i_add = np.argmax(nxt)
+        i_del = np.argmin(last)
+        g_add = nxt[i_add]
+        g_del = last[i_del]
+        if total > budget or g_del < -tol:
+            j, step = i_del, -1
+        elif g_add > tol and total < budget:
+            j, step = i_add, 1
+        elif g_add > g_del + tol:
+            # move one lot from the worst kept to the best next
+            k[i_del] -= 1
+            kd = k[i_del]
+            nxt[i_del] = _gain(a[i_del], b[i_del], q, lot, lq, kd)
+            last[i_del] = _gain(a[i_del], b[i_del], q, lot, lq, kd - 1) if kd > lo[i_del] else np.inf
+            total -= 1
+            j, step = i_add, 1
+        else:
+            return steps
+        k[j] += step
+        total += step
+        kj = k[j]
+        nxt[j] = _gain(a[j], b[j], q, lot, lq, kj) if kj < hi[j] else -np.inf
+        last[j] = _gain(a[j], b[j], q, lot, lq, kj - 1) if kj > lo[j] else np.inf
+        steps += 1
 
 
 def lot_optimum(
@@ -86,138 +125,14 @@ def lot_optimum(
 ) -> NDArray[np.int64]:
     """Exact maximiser of ``Σ f_i(k_i)`` over integers, ``Σ k <= budget_lots``, ``lo <= k <= hi`` (needs ``Σ lo <= K``).
 
-    ``start`` is any guess; the floored continuous optimum is within a lot or two of the answer per level.
-    Up to ``_SMALL_N`` levels the certified local search runs on Python scalars (NumPy's per-call overhead
-    dominates there); above, the vectorised window ranking is used.
+    ``start`` is any guess; from the floored continuous optimum (within a lot or two of the answer per level)
+    the search takes a handful of steps.
     """
     lo = lo.astype(np.int64)
     hi = np.maximum(hi.astype(np.int64), lo)
     k = np.clip(start.astype(np.int64), lo, hi)
-    if a.shape[0] <= _SMALL_N:
-        # only levels with room to move take part; the others stay at their lower bound
-        idx = np.flatnonzero(hi > lo)
-        out = lo.copy()
-        if idx.size:
-            out[idx] = _local_search(
-                a[idx].tolist(),
-                b[idx].tolist(),
-                1.0 + beta,
-                lot,
-                budget_lots - int(lo.sum()) + int(lo[idx].sum()),
-                lo[idx].tolist(),
-                hi[idx].tolist(),
-                k[idx].tolist(),
-            )
-        return out
-    span = int((hi - lo).max()) if hi.size else 0
-    tol = _tol(a, lot)
-    w = _WINDOW
-    while True:
-        base = np.maximum(k - w, lo)
-        top = np.minimum(k + w, hi)
-        rest = budget_lots - int(base.sum())
-        if rest >= 0:
-            width = int((top - base).max()) if top.size else 0
-            if width > 0:
-                offs = np.arange(width)
-                kk = base[:, None] + offs[None, :]
-                g = _gains(a[:, None], b[:, None], beta, lot, kk.astype(np.float64))
-                g = np.where(kk < top[:, None], g, -np.inf).ravel()
-                pos = np.flatnonzero(g > 0)
-                if pos.size > rest:
-                    pos = pos[np.argsort(-g[pos], kind="stable")[:rest]]
-                counts = np.bincount(pos // width, minlength=a.shape[0])
-                cand = base + counts
-            else:
-                cand = base.copy()
-            if _certified(a, b, beta, lot, budget_lots, lo, hi, cand, tol):
-                return cand
-            k = cand
-        if w >= span:
-            return k  # the window covered every lot: the selection above was exhaustive
-        w *= 4
-
-
-def _tol(a: NDArray[np.float64], lot: float) -> float:
-    """Absolute tolerance on lot gains (USD): 1e-12 of the largest linear gain of one lot."""
-    return 1e-12 * (float(np.max(np.abs(a))) * lot if a.size else 0.0) + 1e-300
-
-
-def _local_search(
-    a: list[float],
-    b: list[float],
-    q: float,
-    lot: float,
-    budget: int,
-    lo: list[int],
-    hi: list[int],
-    k: list[int],
-) -> list[int]:
-    """Certified local search on Python scalars: add the best lot, drop the worst, or move one, until none helps.
-
-    Each step strictly improves the objective (or restores the budget), and the stopping rule is the
-    optimality certificate of :func:`_certified`, so the result is the exact optimum.
-    """
-    n = len(a)
-    lq = lot**q
-    al = [x * lot for x in a]
-    bl = [x * lq for x in b]
-    tol = 1e-12 * max((abs(x) for x in al), default=0.0) + 1e-300
-    expm1, log1p, inf = math.expm1, math.log1p, math.inf
-
-    def gain(i: int, kk: int) -> float:
-        # gain of lot kk + 1 at level i: a·L - b·L^q·((kk+1)^q - kk^q)
-        d = kk**q * expm1(q * log1p(1.0 / kk)) if kk > 0 else 1.0
-        return al[i] - bl[i] * d
-
-    nxt = [gain(i, k[i]) if k[i] < hi[i] else -inf for i in range(n)]
-    last = [gain(i, k[i] - 1) if k[i] > lo[i] else inf for i in range(n)]
-    total = sum(k)
-    for _ in range(8 * (n + 1) + 4 * max(total, budget) + 16):
-        i_add = max(range(n), key=nxt.__getitem__)
-        i_del = min(range(n), key=last.__getitem__)
-        g_add, g_del = nxt[i_add], last[i_del]
-        if total > budget or g_del < -tol:
-            j, step = i_del, -1
-        elif g_add > tol and total < budget:
-            j, step = i_add, 1
-        elif g_add > g_del + tol:
-            # move one lot from the worst kept to the best next; both sides change
-            k[i_del] -= 1
-            kd = k[i_del]
-            nxt[i_del] = gain(i_del, kd)
-            last[i_del] = gain(i_del, kd - 1) if kd > lo[i_del] else inf
-            j, step, total = i_add, 1, total - 1
-        else:
-            return k
-        k[j] += step
-        total += step
-        kj = k[j]
-        nxt[j] = gain(j, kj) if kj < hi[j] else -inf
-        last[j] = gain(j, kj - 1) if kj > lo[j] else inf
-    return k  # pragma: no cover - the bound above is far beyond any start within a few lots of the optimum
-
-
-def _certified(
-    a: NDArray[np.float64],
-    b: NDArray[np.float64],
-    beta: float,
-    lot: float,
-    budget_lots: int,
-    lo: NDArray[np.int64],
-    hi: NDArray[np.int64],
-    k: NDArray[np.int64],
-    tol: float,
-) -> bool:
-    """No single add, removal or move between two levels improves ``k`` (hence ``k`` is optimal)."""
-    kf = k.astype(np.float64)
-    last = np.where(k > lo, _gains(a, b, beta, lot, kf - 1.0), np.inf)
-    nxt = np.where(k < hi, _gains(a, b, beta, lot, kf), -np.inf)
-    min_last = float(last.min()) if last.size else np.inf
-    max_next = float(nxt.max()) if nxt.size else -np.inf
-    if min_last < -tol or max_next > min_last + tol:
-        return False
-    return not (int(k.sum()) < budget_lots and max_next > tol)
+    _local_search(a, b, 1.0 + beta, float(lot), int(budget_lots), lo, hi, k)
+    return k
 
 
 def _to_lots(x: NDArray[np.float64] | float, lot: float) -> NDArray[np.int64]:

@@ -19,16 +19,18 @@ stage between the allocator and the exchange projection; the registered allocato
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
 from .._validate import PYDANTIC_CONFIG, check_choice, check_real
 from ..economics.curve import LevelCurves
-from ._base import AllocationResult, SideProblem, water_fill
+from ._base import AllocationResult, SideProblem
 from ._convex import ImpactAllocator, solve_concave
 from ._discrete import _to_coins
 
@@ -68,26 +70,65 @@ class StealthConfig:
         check_real("stealth.impact_sd_log", self.impact_sd_log, lo=0.0, hi=5.0)
 
 
+@nb.njit(cache=True)
+def _spread_lots(w, total, caps, lot, m_lots, out_lots):  # type: ignore[no-untyped-def]
+    """Compiled core of :func:`_lots_with_minimum`: water-fill, floor to lots, drop levels below their minimum."""
+    n = w.shape[0]
+    alive = w > 0.0
+    sizes = np.zeros(n)
+    for _ in range(n + 1):
+        # water-fill ``total`` by the weights of the alive levels under the caps
+        for i in range(n):
+            sizes[i] = 0.0
+        free = alive.copy()
+        left = total
+        for _ in range(n + 1):
+            wsum = 0.0
+            for i in range(n):
+                if free[i]:
+                    wsum += w[i]
+            if left <= 0.0 or wsum <= 0.0:
+                break
+            over = False
+            for i in range(n):
+                if free[i] and sizes[i] + left * w[i] / wsum >= caps[i]:
+                    over = True
+            if not over:
+                for i in range(n):
+                    if free[i]:
+                        sizes[i] += left * w[i] / wsum
+                break
+            for i in range(n):
+                if free[i] and sizes[i] + left * w[i] / wsum >= caps[i]:
+                    left -= caps[i] - sizes[i]
+                    sizes[i] = caps[i]
+                    free[i] = False
+        small = False
+        for i in range(n):
+            out_lots[i] = int(math.floor(np.round(sizes[i] / lot, 6)))  # noqa: RUF046 (numba floor may give a float)
+            if alive[i] and (out_lots[i] < m_lots[i]):
+                alive[i] = False
+                small = True
+        if not small:
+            return True
+        if not alive.any():
+            break
+    for i in range(n):
+        out_lots[i] = 0
+    return False
+
+
 def _lots_with_minimum(p: NDArray[np.float64], total: float, problem: SideProblem) -> NDArray[np.float64]:
     """Spread ``total`` coins by weights ``p`` under the caps, on the lot grid, every level 0 or >= its minimum.
 
-    A level whose floored size is below its minimum order is dropped and its weight re-spread; each pass drops
-    at least one level, so this ends in at most ``n`` passes.
+    A level whose floored size is below its minimum order (or zero) is dropped and its weight re-spread; each pass
+    drops at least one level, so this ends in at most ``n`` passes.
     """
     lot = float(problem.lot_coins)
-    caps = problem.caps_coins
-    m_lots = np.ceil(np.round(problem.min_size_coins / lot, 6))
-    w = p.copy()
-    for _ in range(w.shape[0] + 1):
-        if not (w > 0).any():
-            break
-        sizes = water_fill(w, total, caps)
-        lots = np.floor(np.round(sizes / lot, 6))
-        small = (lots > 0) & (lots < m_lots) | ((w > 0) & (lots == 0))
-        if not small.any():
-            return _to_coins(lots.astype(np.int64), lot)
-        w = np.where(small, 0.0, w)
-    return np.zeros_like(p)
+    m_lots = np.maximum(np.ceil(np.round(problem.min_size_coins / lot, 6)), 1.0)
+    lots = np.zeros(p.shape[0], dtype=np.int64)
+    _spread_lots(p, float(total), problem.caps_coins, lot, m_lots, lots)
+    return _to_coins(lots, lot)
 
 
 def dirichlet_sizes(
