@@ -293,6 +293,8 @@ class LocalExchange:
             if expires is not None and now > int(expires):
                 return _err(f"Action expired: expiresAfter {expires} < now {now}")
             try:
+                if sig.get("v") not in (27, 28):  # an ECDSA recovery id in Ethereum's form, as the exchange wants
+                    raise ValueError("v")
                 user = str(recover_agent_or_user_from_l1_action(action, sig, vault, nonce, expires, False)).lower()
             except Exception:
                 return _err("Invalid signature")

@@ -74,7 +74,8 @@ class LocalServer:
         self.httpd.daemon_threads = True
         self.port = int(self.httpd.server_address[1])
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self.httpd.serve_forever, name="hyper-make-exchange", daemon=True)]
+        serve = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="hyper-make-exchange", daemon=True)
+        self._threads = [serve]
         if tick_s is not None:
             tick = check_real("tick_s", tick_s, lo=0.0, lo_open=True, unit="s")
             step = tick * check_real("speed", speed, lo=0.0, lo_open=True)
