@@ -9,6 +9,7 @@ from __future__ import annotations
 # each import registers its commands on ``app``
 from . import compare as _compare  # noqa: F401
 from . import data as _data  # noqa: F401
+from . import exchange as _exchange  # noqa: F401
 from . import ladder as _ladder  # noqa: F401
 from . import orders as _orders  # noqa: F401
 from . import simulate as _simulate  # noqa: F401

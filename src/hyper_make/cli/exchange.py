@@ -1,0 +1,61 @@
+"""``hyper-make exchange``: serve the local Hyperliquid on loopback for paper trading and tests."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Annotated
+
+import typer
+
+from ..errors import InvalidParameterError
+from ..exchange_local import LocalExchange, LocalServer, RandomWalkMarket
+from ..instrument import PERP_SPECS, InstrumentSpec
+from ._common import app, print_json, user_errors
+
+#: Where each listed perp's simulated mid starts (USD): round numbers near 2026 prices, not live data.
+START_MIDS_USD = {"BTC": 90_000.5, "ETH": 3_000.05, "SOL": 150.005, "HYPE": 30.0005}
+
+
+@app.command()
+def exchange(
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1 (0 = any free port).")] = 3001,
+    coins: Annotated[str, typer.Option(help="Comma-separated perps to list, in asset-index order.")] = "BTC,ETH",
+    seed: Annotated[int, typer.Option(help="Seed of the simulated market.")] = 0,
+    balance_usd: Annotated[float, typer.Option(help="USD balance of an account on first use.")] = 100_000.0,
+    sigma_frac: Annotated[float, typer.Option(help="Mid volatility, fraction of price per √s.")] = 2e-4,
+    trades_per_s: Annotated[float, typer.Option(help="Others' taker trades per second per coin.")] = 2.0,
+    speed: Annotated[float, typer.Option(help="Market seconds per wall-clock second.")] = 1.0,
+    tick_s: Annotated[float, typer.Option(help="Wall-clock seconds between market steps.")] = 0.2,
+    duration_s: Annotated[
+        float | None, typer.Option(help="Stop after this many wall-clock seconds (default: until Ctrl-C).")
+    ] = None,
+) -> None:
+    """Serve a local Hyperliquid (POST /info, POST /exchange) on 127.0.0.1 with a simulated market."""
+    with user_errors():
+        names = [c.strip().upper() for c in coins.split(",") if c.strip()]
+        unknown = [c for c in names if c not in PERP_SPECS]
+        if not names or unknown:
+            raise InvalidParameterError(f"'--coins' must list perps among {sorted(PERP_SPECS)}; got {coins!r}")
+        specs = [InstrumentSpec(coin=c, sz_decimals=PERP_SPECS[c].sz_decimals, asset_id=i) for i, c in enumerate(names)]
+        market = RandomWalkMarket(
+            {s: START_MIDS_USD[s.coin] for s in specs},
+            sigma_frac_per_sqrt_s=sigma_frac,
+            trades_per_s=trades_per_s,
+            seed=seed,
+        )
+        ex = LocalExchange(specs, market, starting_balance_usd=balance_usd)
+        try:
+            server = LocalServer(ex, port=port, tick_s=tick_s, speed=speed)
+        except OSError as exc:
+            raise InvalidParameterError(f"'--port' {port}: cannot listen on 127.0.0.1 ({exc.strerror})") from None
+    print_json({"url": server.url, "coins": names, "seed": seed})
+    sys.stdout.flush()  # a supervising process reads the URL while we serve
+    print(f"local exchange on {server.url} (Ctrl-C to stop)", file=sys.stderr)
+    try:
+        threading.Event().wait(duration_s)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        print("local exchange stopped", file=sys.stderr)
