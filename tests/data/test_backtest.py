@@ -99,7 +99,8 @@ def _run(rows, queue_kind, *, order_px=100.0, order_qty=1.0):
          np.zeros(cap, np.int64), np.zeros(cap)]  # fmt: skip
     status, k, _clock, nfill, rej = run_until(
         book.bid_qty, book.ask_qty, book.state, events["ev"], events["exch_ts"], events["px"], events["qty"],
-        0, 10**18, 0, o_state, o_side, o_tick, o_qty, o_front, o_cum, o_live, o_dead, o_level, *f, 0,
+        0, 10**18, 0, o_state, o_side, o_tick, o_qty, o_front, o_cum, o_live, o_dead, o_level,
+        np.full(grid.n, -1), np.full(grid.n, -1), *f, 0,
         0.5, queue_kind, 2.0, True,
     )  # fmt: skip
     assert status == 1 and k == events.size

@@ -2,6 +2,24 @@
 
 from __future__ import annotations
 
-from .replay import MARKOUT_HORIZONS_S, QUEUE_MODELS, Fills, ReplayConfig, ReplayResult, replay, run_backtest
+from .replay import (
+    MARKOUT_HORIZONS_S,
+    QUEUE_MODELS,
+    Fills,
+    ReplayConfig,
+    ReplayResult,
+    replay,
+    replay_fixed_grid,
+    run_backtest,
+)
 
-__all__ = ["MARKOUT_HORIZONS_S", "QUEUE_MODELS", "Fills", "ReplayConfig", "ReplayResult", "replay", "run_backtest"]
+__all__ = [
+    "MARKOUT_HORIZONS_S",
+    "QUEUE_MODELS",
+    "Fills",
+    "ReplayConfig",
+    "ReplayResult",
+    "replay",
+    "replay_fixed_grid",
+    "run_backtest",
+]

@@ -20,7 +20,7 @@ import numba as nb
 import numpy as np
 
 from ..data.book import book_row
-from ..data.events import BUY_EVENT, DEPTH_BBO_EVENT, DEPTH_CLEAR_EVENT, KIND_MASK, TRADE_EVENT
+from ..data.events import BUY_EVENT, DEPTH_BBO_EVENT, DEPTH_CLEAR_EVENT, EXCH_EVENT, KIND_MASK, TRADE_EVENT
 
 STATUS_OK = 0
 STATUS_END = 1
@@ -47,6 +47,64 @@ def _f(x: float, kind: int, n: float) -> float:
 
 
 @nb.njit(cache=True)
+def _next_order_event(o_state, o_live_ts, o_dead_ts):  # type: ignore[no-untyped-def]
+    """Earliest pending activation or cancellation time of our orders (ns); int64 max if none."""
+    t = np.iinfo(np.int64).max
+    for s in range(o_state.size):
+        if o_state[s] == PENDING and o_live_ts[s] < t:
+            t = o_live_ts[s]
+        if o_state[s] != FREE and o_dead_ts[s] < t:
+            t = o_dead_ts[s]
+    return t
+
+
+@nb.njit(cache=True)
+def _free(s, o_state, o_side, o_tick, bid_slot, ask_slot, base, nb_ticks):  # type: ignore[no-untyped-def]
+    if o_state[s] == LIVE:
+        i = o_tick[s] - base
+        if 0 <= i < nb_ticks:
+            lookup = bid_slot if o_side[s] > 0 else ask_slot
+            if lookup[i] == s:
+                lookup[i] = -1
+    o_state[s] = FREE
+
+
+@nb.njit(cache=True)
+def _order_events(
+    clock, bid, ask, st, o_state, o_side, o_tick, o_qty, o_front, o_cum_trade, o_live_ts, o_dead_ts, bid_slot, ask_slot
+):  # type: ignore[no-untyped-def]
+    """Activate arrived orders (post-only check, back of the queue) and free cancelled ones; returns rejects."""
+    base = st[_BASE]
+    nb_ticks = st[_N]
+    rejects = 0
+    for s in range(o_state.size):
+        if o_state[s] == PENDING and o_live_ts[s] <= clock:
+            i = o_tick[s] - base
+            if i < 0 or i >= nb_ticks:
+                o_state[s] = FREE
+                continue
+            if o_side[s] > 0:
+                if st[_BEST_ASK] < nb_ticks and i >= st[_BEST_ASK]:
+                    o_state[s] = FREE
+                    rejects += 1
+                    continue
+                o_front[s] = bid[i]
+                bid_slot[i] = s
+            else:
+                if st[_BEST_BID] >= 0 and i <= st[_BEST_BID]:
+                    o_state[s] = FREE
+                    rejects += 1
+                    continue
+                o_front[s] = ask[i]
+                ask_slot[i] = s
+            o_cum_trade[s] = 0.0
+            o_state[s] = LIVE
+        if o_state[s] != FREE and o_dead_ts[s] <= clock:
+            _free(s, o_state, o_side, o_tick, bid_slot, ask_slot, base, nb_ticks)
+    return rejects
+
+
+@nb.njit(cache=True)
 def run_until(
     bid,
     ask,
@@ -67,6 +125,8 @@ def run_until(
     o_live_ts,
     o_dead_ts,
     o_level,  # our orders
+    bid_slot,
+    ask_slot,  # tick index -> slot of our live order there (-1: none)
     f_ts,
     f_side,
     f_tick,
@@ -89,7 +149,12 @@ def run_until(
     nfill = nfill0
     rejects = 0
     k = k0
+    next_order_ts = _next_order_event(o_state, o_live_ts, o_dead_ts)
     while k < m:
+        e = ev[k]
+        if (e & np.uint64(EXCH_EVENT)) == 0:
+            k += 1  # a local-only copy (hftbacktest's event-order correction): the exchange side skips it
+            continue
         t = exch_ts[k]
         if t > clock:
             clock = t
@@ -97,30 +162,10 @@ def run_until(
             return 0, k, clock, nfill, rejects
         if nfill > cap - n_slots:
             return 2, k, clock, nfill, rejects
-        # orders: activation (post-only check, join the back of the queue) and cancellation
-        for s in range(n_slots):
-            if o_state[s] == PENDING and o_live_ts[s] <= clock:
-                i = o_tick[s] - base
-                if i < 0 or i >= nb_ticks:
-                    o_state[s] = FREE
-                    continue
-                if o_side[s] > 0:
-                    if st[_BEST_ASK] < nb_ticks and i >= st[_BEST_ASK]:
-                        o_state[s] = FREE
-                        rejects += 1
-                        continue
-                    o_front[s] = bid[i]
-                else:
-                    if st[_BEST_BID] >= 0 and i <= st[_BEST_BID]:
-                        o_state[s] = FREE
-                        rejects += 1
-                        continue
-                    o_front[s] = ask[i]
-                o_cum_trade[s] = 0.0
-                o_state[s] = LIVE
-            if o_state[s] != FREE and o_dead_ts[s] <= clock:
-                o_state[s] = FREE
-        e = ev[k]
+        if clock >= next_order_ts:
+            rejects += _order_events(clock, bid, ask, st, o_state, o_side, o_tick, o_qty, o_front, o_cum_trade,
+                                     o_live_ts, o_dead_ts, bid_slot, ask_slot)  # fmt: skip
+            next_order_ts = _next_order_event(o_state, o_live_ts, o_dead_ts)
         kind = int(e & np.uint64(KIND_MASK))
         is_buy = (e & np.uint64(BUY_EVENT)) != 0
         if kind == TRADE_EVENT:
@@ -154,22 +199,18 @@ def run_until(
                     nfill += 1
                     o_qty[s] -= fill
                     if o_qty[s] <= 1e-12:
-                        o_state[s] = FREE
+                        _free(s, o_state, o_side, o_tick, bid_slot, ask_slot, base, nb_ticks)
         elif kind != DEPTH_BBO_EVENT or use_bbo:
             if kind == DEPTH_CLEAR_EVENT:
                 book_row(bid, ask, st, e, 0, 0.0, True)
             else:
-                ti = int(np.rint(px[k] / tick))
-                i = ti - base
-                prev = 0.0
+                i = int(np.rint(px[k] / tick)) - base
                 if 0 <= i < nb_ticks:
                     prev = bid[i] if is_buy else ask[i]
-                book_row(bid, ask, st, e, i, qty[k], True)
-                if 0 <= i < nb_ticks:
-                    new = bid[i] if is_buy else ask[i]
-                    for s in range(n_slots):
-                        if o_state[s] != LIVE or o_tick[s] != ti or (o_side[s] > 0) != is_buy:
-                            continue
+                    book_row(bid, ask, st, e, i, qty[k], True)
+                    s = bid_slot[i] if is_buy else ask_slot[i]
+                    if s >= 0:
+                        new = bid[i] if is_buy else ask[i]
                         if queue_kind == QUEUE_RISK_AVERSE:
                             o_front[s] = min(o_front[s], new)
                         else:
@@ -185,5 +226,130 @@ def run_until(
                                 p_back = fb / (fb + ff) if fb + ff > 0.0 else 1.0
                                 est = front - (1.0 - p_back) * chg + min(back - p_back * chg, 0.0)
                                 o_front[s] = max(min(est, new), 0.0)
+                else:
+                    book_row(bid, ask, st, e, i, qty[k], True)
         k += 1
     return 1, k, clock, nfill, rejects
+
+
+@nb.njit(cache=True)
+def send_orders(
+    arrive_ns, n_side, n_tick, n_qty, n_level, o_state, o_side, o_tick, o_qty, o_live_ts, o_dead_ts, o_level
+):  # type: ignore[no-untyped-def]
+    """Send a ladder arriving at ``arrive_ns``: an order matching a resting one (same side and price, no more
+    size) keeps its queue place and is shrunk; the other resting orders are cancelled (at ``arrive_ns``) and the
+    rest are queued as new. Returns the number of new orders dropped for lack of a free slot."""
+    never = np.iinfo(np.int64).max
+    n_slots = o_state.size
+    kept = np.zeros(n_slots, np.bool_)
+    dropped = 0
+    for j in range(n_side.size):
+        match = -1
+        for s in range(n_slots):
+            if (o_state[s] != FREE and o_dead_ts[s] == never and not kept[s] and o_side[s] == n_side[j]
+                    and o_tick[s] == n_tick[j] and o_qty[s] >= n_qty[j] - 1e-12):  # fmt: skip
+                match = s
+                break
+        if match >= 0:
+            kept[match] = True
+            o_qty[match] = n_qty[j]
+            o_level[match] = n_level[j]
+            n_qty[j] = -1.0  # handled
+    for s in range(n_slots):
+        if o_state[s] != FREE and o_dead_ts[s] == never and not kept[s]:
+            o_dead_ts[s] = arrive_ns
+    s = 0
+    for j in range(n_side.size):
+        if n_qty[j] < 0.0:
+            continue
+        while s < n_slots and o_state[s] != FREE:
+            s += 1
+        if s >= n_slots:
+            dropped += 1
+            continue
+        o_state[s] = PENDING
+        o_side[s] = n_side[j]
+        o_tick[s] = n_tick[j]
+        o_qty[s] = n_qty[j]
+        o_level[s] = n_level[j]
+        o_live_ts[s] = arrive_ns
+        o_dead_ts[s] = never
+        s += 1
+    return dropped
+
+
+@nb.njit(cache=True)
+def run_grid(
+    bid,
+    ask,
+    st,
+    ev,
+    exch_ts,
+    px,
+    qty,
+    o_state,
+    o_side,
+    o_tick,
+    o_qty,
+    o_front,
+    o_cum_trade,
+    o_live_ts,
+    o_dead_ts,
+    o_level,
+    bid_slot,
+    ask_slot,
+    f_ts,
+    f_side,
+    f_tick,
+    f_qty,
+    f_level,
+    f_mid,
+    tick,
+    queue_kind,
+    queue_n,
+    use_bbo,
+    refresh_ns,
+    latency_ns,
+    warmup_ns,
+    depths_bps,
+    level_qty,
+):  # type: ignore[no-untyped-def]
+    """The whole replay in numba for a fixed ladder: every ``refresh_ns`` the same depths (bps from the mid) and
+    equal sizes (coins) on both sides, sent with :func:`send_orders`. Returns ``(status, fills, rejects)``."""
+    n = depths_bps.size
+    n_side = np.empty(2 * n, np.int64)
+    n_tick = np.empty(2 * n, np.int64)
+    n_qty = np.empty(2 * n, np.float64)
+    n_level = np.empty(2 * n, np.int64)
+    base = st[_BASE]
+    k = 0
+    clock = exch_ts[0]
+    t0 = clock
+    t_next = clock + refresh_ns
+    nfill = 0
+    rejects = 0
+    while True:
+        status, k, clock, nfill, rej = run_until(
+            bid, ask, st, ev, exch_ts, px, qty, k, t_next, clock,
+            o_state, o_side, o_tick, o_qty, o_front, o_cum_trade, o_live_ts, o_dead_ts, o_level, bid_slot, ask_slot,
+            f_ts, f_side, f_tick, f_qty, f_level, f_mid, nfill, tick, queue_kind, queue_n, use_bbo,
+        )  # fmt: skip
+        rejects += rej
+        if status != STATUS_OK:
+            return status, nfill, rejects
+        t_now = t_next
+        t_next += refresh_ns
+        if t_now - t0 < warmup_ns or st[_BEST_BID] < 0 or st[_BEST_ASK] >= st[_N]:
+            continue
+        mid = 0.5 * (st[_BEST_BID] + st[_BEST_ASK] + 2 * base) * tick
+        for i in range(n):
+            n_side[i] = 1
+            n_tick[i] = int(np.floor(mid * (1.0 - depths_bps[i] * 1e-4) / tick))
+            n_side[n + i] = -1
+            n_tick[n + i] = int(np.ceil(mid * (1.0 + depths_bps[i] * 1e-4) / tick))
+            n_qty[i] = level_qty
+            n_qty[n + i] = level_qty
+            n_level[i] = i
+            n_level[n + i] = i
+        send_orders(t_now + latency_ns, n_side, n_tick, n_qty, n_level, o_state, o_side, o_tick, o_qty, o_live_ts,
+                    o_dead_ts, o_level)  # fmt: skip

@@ -33,20 +33,20 @@ from .._validate import check_choice, check_int, check_real
 from ..allocate import Allocator
 from ..config import AppConfig
 from ..data.book import BookGrid, MarketPath, OrderBook, market_path
-from ..data.events import TRADE_EVENT, kinds
+from ..data.events import EXCH_EVENT, TRADE_EVENT, kinds
 from ..data.readers import ReadReport, load_events
 from ..errors import DataError
 from ..ladder import Ladder, build_ladder
 from ..metrics import max_drawdown
 from ._core import (
-    FREE,
-    PENDING,
     QUEUE_LOG,
     QUEUE_POWER,
     QUEUE_RISK_AVERSE,
     STATUS_END,
     STATUS_FILLS_FULL,
+    run_grid,
     run_until,
+    send_orders,
 )
 
 MARKOUT_HORIZONS_S = (1.0, 5.0, 30.0, 60.0)
@@ -167,7 +167,7 @@ def replay(
     tick = grid.tick_usd
     rng = np.random.default_rng(cfg.seed)
     ev, exch, pxs, qtys = events["ev"], events["exch_ts"], events["px"], events["qty"]
-    is_trade = kinds(events) == TRADE_EVENT
+    is_trade = (kinds(events) == TRADE_EVENT) & ((ev & np.uint64(EXCH_EVENT)) != 0)
     cum_vol = np.cumsum(np.where(is_trade, qtys, 0.0))
     offs = (events["local_ts"] - exch).astype(np.int64)
     offs_min = np.minimum.accumulate(offs) if offs.size else offs
@@ -182,6 +182,8 @@ def replay(
     o_live = np.full(slots, _NEVER, np.int64)
     o_dead = np.full(slots, _NEVER, np.int64)
     o_level = np.zeros(slots, np.int64)
+    bid_slot = np.full(grid.n, -1, np.int64)
+    ask_slot = np.full(grid.n, -1, np.int64)
     cap = 65_536
     f_ts, f_side, f_tick = np.zeros(cap, np.int64), np.zeros(cap, np.int64), np.zeros(cap, np.int64)
     f_qty, f_level, f_mid = np.zeros(cap), np.zeros(cap, np.int64), np.zeros(cap)
@@ -204,7 +206,7 @@ def replay(
     while True:
         status, k, clock, nfill, rej = run_until(
             book.bid_qty, book.ask_qty, book.state, ev, exch, pxs, qtys, k, t_next, clock,
-            o_state, o_side, o_tick, o_qty, o_front, o_cum, o_live, o_dead, o_level,
+            o_state, o_side, o_tick, o_qty, o_front, o_cum, o_live, o_dead, o_level, bid_slot, ask_slot,
             f_ts, f_side, f_tick, f_qty, f_level, f_mid, nfill, tick, queue_kind, cfg.queue_n, cfg.use_bbo,
         )  # fmt: skip
         rejects += rej
@@ -248,7 +250,10 @@ def replay(
         lat = int(cfg.latency_ms * 1e6)
         if cfg.latency == "feed" and k > 0:
             lat += max(int(offs[k - 1] - offs_min[k - 1]), 0)
-        skipped_slots += _send(lad, t_now + lat, tick, o_state, o_side, o_tick, o_qty, o_live, o_dead, o_level)
+        n_side, n_tick, n_qty, n_level = _orders_of(lad, tick)
+        skipped_slots += send_orders(
+            t_now + lat, n_side, n_tick, n_qty, n_level, o_state, o_side, o_tick, o_qty, o_live, o_dead, o_level
+        )
         n_quoted += 1
         scale = cfg.refresh_s / app.ladder.horizon_s
         for sr in (lad.bid, lad.ask):
@@ -334,34 +339,52 @@ def _shape(lad: Ladder, n: int) -> np.ndarray:
     return row
 
 
-def _send(
-    lad: Ladder, arrive_ns: int, tick: float, o_state: np.ndarray, o_side: np.ndarray, o_tick: np.ndarray,
-    o_qty: np.ndarray, o_live: np.ndarray, o_dead: np.ndarray, o_level: np.ndarray,
-) -> int:  # fmt: skip
-    """Send a ladder: keep matching resting orders, cancel the rest, queue new ones. Returns orders dropped."""
-    resting = {(int(o_side[i]), int(o_tick[i])): i for i in np.flatnonzero((o_state != FREE) & (o_dead == _NEVER))}
-    keep: set[int] = set()
-    new: list[tuple[int, int, float, int]] = []
-    for side, orders in ((1, lad.bids), (-1, lad.asks)):
-        for o in orders:
-            t = round(o.price / tick)
-            i = resting.get((side, t))
-            if i is not None and o_qty[i] >= o.size - 1e-12 and i not in keep:
-                o_qty[i] = o.size
-                o_level[i] = o.level
-                keep.add(i)
-            else:
-                new.append((side, t, o.size, o.level))
-    for i in resting.values():
-        if i not in keep:
-            o_dead[i] = arrive_ns
-    free = [int(i) for i in np.flatnonzero(o_state == FREE)]
-    dropped = max(len(new) - len(free), 0)
-    for (side, t, size, level), i in zip(new, free, strict=False):
-        o_state[i] = PENDING
-        o_side[i], o_tick[i], o_qty[i], o_level[i] = side, t, size, level
-        o_live[i], o_dead[i] = arrive_ns, _NEVER
-    return dropped
+def _orders_of(lad: Ladder, tick: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A ladder's orders as arrays: side (+1 bid, -1 ask), price tick, size (coins), level."""
+    orders = [(1, o) for o in lad.bids] + [(-1, o) for o in lad.asks]
+    side = np.array([sd for sd, _ in orders], dtype=np.int64)
+    ticks = np.array([round(o.price / tick) for _, o in orders], dtype=np.int64)
+    size = np.array([o.size for _, o in orders], dtype=np.float64)
+    level = np.array([o.level for _, o in orders], dtype=np.int64)
+    return side, ticks, size, level
+
+
+def replay_fixed_grid(
+    events: np.ndarray,
+    depths_bps: np.ndarray,
+    level_qty_coins: float,
+    *,
+    config: ReplayConfig | None = None,
+    grid: BookGrid | None = None,
+) -> tuple[Fills, int]:
+    """Replay with a fixed ladder entirely in numba: every refresh, bids and asks at ``depths_bps`` from the mid
+    with ``level_qty_coins`` each (no allocator, no Python per refresh). Measures the replay engine itself.
+
+    Returns the fills (``mid_usd`` at each fill included) and the number of post-only rejects.
+    """
+    cfg = config or ReplayConfig()
+    grid = grid or BookGrid.around(events, band_frac=cfg.band_frac)
+    book = OrderBook(grid, use_bbo=cfg.use_bbo)
+    d = np.asarray(depths_bps, dtype=np.float64)
+    slots = 4 * d.size + 16
+    never = np.iinfo(np.int64).max
+    orders = (
+        np.zeros(slots, np.int64), np.zeros(slots, np.int64), np.zeros(slots, np.int64), np.zeros(slots),
+        np.zeros(slots), np.zeros(slots), np.full(slots, never, np.int64), np.full(slots, never, np.int64),
+        np.zeros(slots, np.int64), np.full(grid.n, -1, np.int64), np.full(grid.n, -1, np.int64),
+    )  # fmt: skip
+    cap = events.size // 4 + 4 * slots  # fills come from trades, fewer than the rows
+    fills = (np.zeros(cap, np.int64), np.zeros(cap, np.int64), np.zeros(cap, np.int64), np.zeros(cap),
+             np.zeros(cap, np.int64), np.zeros(cap))  # fmt: skip
+    _status, nfill, rejects = run_grid(
+        book.bid_qty, book.ask_qty, book.state, events["ev"], events["exch_ts"], events["px"], events["qty"],
+        *orders, *fills, grid.tick_usd, QUEUE_MODELS[cfg.queue], cfg.queue_n, cfg.use_bbo,
+        round(cfg.refresh_s * 1e9), round(cfg.latency_ms * 1e6), round(cfg.warmup_s * 1e9), d, level_qty_coins,
+    )  # fmt: skip
+    f_ts, f_side, f_tick, f_qty, f_level, f_mid = fills
+    out = Fills(f_ts[:nfill].copy(), f_side[:nfill].copy(), f_tick[:nfill] * grid.tick_usd, f_qty[:nfill].copy(),
+                f_level[:nfill].copy(), f_mid[:nfill].copy())  # fmt: skip
+    return out, int(rejects)
 
 
 def run_backtest(
@@ -393,4 +416,13 @@ def run_backtest(
     return results, report
 
 
-__all__ = ["MARKOUT_HORIZONS_S", "QUEUE_MODELS", "Fills", "ReplayConfig", "ReplayResult", "replay", "run_backtest"]
+__all__ = [
+    "MARKOUT_HORIZONS_S",
+    "QUEUE_MODELS",
+    "Fills",
+    "ReplayConfig",
+    "ReplayResult",
+    "replay",
+    "replay_fixed_grid",
+    "run_backtest",
+]

@@ -26,6 +26,7 @@ from .events import (
     DEPTH_CLEAR_EVENT,
     DEPTH_EVENT,
     DEPTH_SNAPSHOT_EVENT,
+    EXCH_EVENT,
     KIND_MASK,
 )
 
@@ -121,6 +122,8 @@ def _apply_all(bid, ask, st, ev, px, qty, local_ts, tick, use_bbo, uncross):  # 
     m = ev.size
     base = st[_BASE]
     for k in range(m):
+        if (ev[k] & np.uint64(EXCH_EVENT)) == 0:
+            continue
         kind = int(ev[k] & np.uint64(KIND_MASK))
         if kind < DEPTH_EVENT or kind > DEPTH_BBO_EVENT or kind == 2:
             continue
@@ -160,7 +163,8 @@ class BookGrid:
 class OrderBook:
     """A rebuilt limit order book on a :class:`BookGrid` (state held in NumPy arrays, updated in numba).
 
-    ``apply(events)`` applies depth, snapshot, clear and (``use_bbo``) BBO rows; trades do not change it.
+    ``apply(events)`` applies depth, snapshot, clear and (``use_bbo``) BBO rows that carry ``EXCH_EVENT``;
+    trades do not change it.
     """
 
     def __init__(self, grid: BookGrid, *, use_bbo: bool = True, uncross: bool = True) -> None:
@@ -236,6 +240,8 @@ def _path(bid, ask, st, ev, exch_ts, px, qty, tick, use_bbo):  # type: ignore[no
     last_b = -2
     last_a = -2
     for k in range(m):
+        if (ev[k] & np.uint64(EXCH_EVENT)) == 0:
+            continue  # local-only copies of reordered rows (hftbacktest): the exchange copy is the one applied
         if exch_ts[k] > clock:
             clock = exch_ts[k]
         kind = int(ev[k] & np.uint64(KIND_MASK))

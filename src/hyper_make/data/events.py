@@ -76,6 +76,17 @@ def kinds(events: np.ndarray) -> np.ndarray:
     return (events["ev"] & np.uint64(KIND_MASK)).astype(np.int64)
 
 
+def exchange_view(events: np.ndarray) -> np.ndarray:
+    """The rows the exchange sees (``EXCH_EVENT`` set), in order.
+
+    hftbacktest's ``correct_event_order`` splits out-of-order rows into an exchange-only and a local-only copy;
+    the book, the matching and the calibration use the exchange copy. Our readers flag every row with both, so
+    for them this returns ``events`` itself.
+    """
+    exch = (events["ev"] & np.uint64(EXCH_EVENT)) != 0
+    return events if bool(exch.all()) else events[exch]
+
+
 def is_buy(events: np.ndarray) -> np.ndarray:
     """True for bid-side depth rows and buyer-initiated trades."""
     return (events["ev"] & np.uint64(BUY_EVENT)) != 0
@@ -95,6 +106,7 @@ __all__ = [
     "TRADE_EVENT",
     "empty_events",
     "event_dtype",
+    "exchange_view",
     "is_buy",
     "kinds",
 ]

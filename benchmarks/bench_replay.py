@@ -1,0 +1,132 @@
+"""Replay throughput (events/s): hyper_make's replay backtester against hftbacktest on the same file.
+
+Run: ``python benchmarks/bench_replay.py [FILE]`` (about a minute; needs the ``bench`` extra for hftbacktest).
+FILE defaults to ``../shared/data/binance-usdm-btcusdt-20240808.gz``.
+
+Both replay the **same event array**: hftbacktest's own converter output for the file
+(``hftbacktest.data.utils.binancefutures.convert``: depth diffs, trades, snapshot, event order corrected),
+in one process, with the same set-up: a 20-level ladder per side refreshed every 100 ms (geometric depths
+2-200 bps, equal sizes), the risk-averse queue model, partial fills, 50 ms order latency, maker/taker fees.
+
+* hftbacktest: ``HashMapMarketDepthBacktest`` with a numba ``@njit`` strategy (its grid-trading pattern:
+  cancel the orders not in the new grid, submit the missing ones as GTX).
+* hyper_make, same work: :func:`hyper_make.backtest.replay_fixed_grid`, the same fixed grid computed in numba
+  around the replay kernel (no Python per refresh). This is the like-for-like engine comparison.
+* hyper_make, full pipeline: :func:`hyper_make.backtest.replay` with the ``flat`` allocator, i.e.
+  ``build_ladder`` in Python every refresh (grid, economics, allocator, exchange projection) around the same
+  kernel; printed beside, with its share of time spent in ``build_ladder``.
+
+Throughput = rows of the input array / wall time of the replay (data already in memory, JIT warmed up).
+Medians of ``REPEATS`` runs; the ratio is hyper_make / hftbacktest (target >= 0.5).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _machine import machine
+
+REPEATS = 3
+REFRESH_NS = 100_000_000
+N_LEVELS = 20
+LATENCY_NS = 50_000_000
+LEVEL_QTY = 0.002  # coins per level (both engines)
+
+
+def _hftbacktest_run(events: np.ndarray, tick: float, lot: float) -> tuple[float, int]:
+    from hftbacktest import BacktestAsset, HashMapMarketDepthBacktest
+
+    from bench_replay_hbt import grid_strategy  # njit strategy (separate module keeps numba's cache simple)
+
+    t0 = time.perf_counter()
+    asset = (
+        BacktestAsset()
+        .data([events])
+        .linear_asset(1.0)
+        .constant_order_latency(LATENCY_NS, LATENCY_NS)
+        .risk_adverse_queue_model()
+        .partial_fill_exchange()
+        .trading_value_fee_model(0.00015, 0.00045)
+        .tick_size(tick)
+        .lot_size(lot)
+        .last_trades_capacity(0)
+    )
+    hbt = HashMapMarketDepthBacktest([asset])
+    depths = np.geomspace(2.0, 200.0, N_LEVELS)
+    n_submits = grid_strategy(hbt, REFRESH_NS, depths, LEVEL_QTY)
+    hbt.close()
+    return time.perf_counter() - t0, n_submits
+
+
+def _ours_grid(events: np.ndarray) -> tuple[float, int]:
+    from hyper_make.backtest import ReplayConfig, replay_fixed_grid
+
+    cfg = ReplayConfig(refresh_s=REFRESH_NS / 1e9, latency_ms=LATENCY_NS / 1e6, queue="risk_averse", warmup_s=0.0)
+    t0 = time.perf_counter()
+    fills, _ = replay_fixed_grid(events, np.geomspace(2.0, 200.0, N_LEVELS), LEVEL_QTY, config=cfg)
+    return time.perf_counter() - t0, len(fills)
+
+
+def _ours_run(events: np.ndarray) -> tuple[float, float, int]:
+    from hyper_make.allocate import make_allocator
+    from hyper_make.backtest import ReplayConfig, replay
+    from hyper_make.config import AppConfig
+    from hyper_make.ladder import LadderConfig
+    from hyper_make.levels import GridConfig
+
+    app = AppConfig(ladder=LadderConfig(grid=GridConfig(n_levels=N_LEVELS), level_cap_frac=1.0))
+    cfg = ReplayConfig(refresh_s=REFRESH_NS / 1e9, latency_ms=LATENCY_NS / 1e6, queue="risk_averse", warmup_s=1.0)
+    t0 = time.perf_counter()
+    res = replay(events, make_allocator("flat"), app=app, config=cfg)
+    wall = time.perf_counter() - t0
+    return wall, res.diagnostics["ladder_s"], len(res.fills)
+
+
+def main() -> None:
+    from hftbacktest.data.utils import binancefutures
+
+    default = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "binance-usdm-btcusdt-20240808.gz"
+    src = Path(sys.argv[1]) if len(sys.argv) > 1 else default
+    m = machine()
+    print(f"machine: {m['cpu']}, {m['cpus']} CPUs, {m['platform']}; python {m['python']}, numpy {m['numpy']}")
+    print(f"date: {m['date_utc']} UTC; load average (1 min) {m['load_avg_1m']}")
+    print(f"file: {src.name}")
+    t0 = time.perf_counter()
+    events = binancefutures.convert(str(src), combined_stream=True)
+    print(f"hftbacktest convert: {events.size:,} rows in {time.perf_counter() - t0:.2f} s")
+    from hyper_make.data import load_events
+
+    t0 = time.perf_counter()
+    ours_events, rep = load_events(src)
+    print(f"hyper_make reader: {ours_events.size:,} rows in {time.perf_counter() - t0:.2f} s "
+          f"({rep.lines / (time.perf_counter() - t0):,.0f} lines/s)")  # fmt: skip
+
+    # warm both JITs on a slice, then time the full array
+    warm = events[: events.size // 20]
+    _hftbacktest_run(warm, 0.1, 0.001)
+    _ours_grid(warm)
+    _ours_run(warm)
+    hb, grid, full, share = [], [], [], []
+    for _ in range(REPEATS):
+        w, n_sub = _hftbacktest_run(events, 0.1, 0.001)
+        hb.append(events.size / w)
+        w, n_grid_fills = _ours_grid(events)
+        grid.append(events.size / w)
+        w, ladder_s, n_fills = _ours_run(events)
+        full.append(events.size / w)
+        share.append(ladder_s / w)
+    h, g, f = statistics.median(hb), statistics.median(grid), statistics.median(full)
+    print(f"hftbacktest               : median {h:,.0f} events/s ({REPEATS} runs; {n_sub:,} order submissions)")
+    print(f"hyper_make fixed grid     : median {g:,.0f} events/s ({n_grid_fills} fills)")
+    print(f"hyper_make full pipeline  : median {f:,.0f} events/s ({n_fills} fills; "
+          f"{statistics.median(share):.0%} of the time in build_ladder)")  # fmt: skip
+    print(f"ratio hyper_make / hftbacktest: {g / h:.2f} same work (target >= 0.5); {f / h:.2f} with build_ladder")
+
+
+if __name__ == "__main__":
+    main()
