@@ -275,3 +275,42 @@ def test_fills_positions_and_cash_reconcile_to_the_cent():
     equity = float(ex.info({"type": "clearinghouseState", "user": w.address})["marginSummary"]["accountValue"])
     assert equity == pytest.approx(100_000.0 + cash_flow - fees + q * mark, abs=0.01)
     assert all(not f["crossed"] for f in fills)  # ALO orders only ever fill as maker
+
+
+# ---- WebSocket ---------------------------------------------------------------------------------------
+
+
+def wait_for(pred, timeout_s=5.0):
+    t0 = time.time()
+    while not pred():
+        if time.time() - t0 > timeout_s:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_the_sdks_websocket_gets_book_trades_and_fills():
+    ex = make_exchange(trades_per_s=30.0, through_ticks_mean=5.0)
+    with LocalServer(ex) as srv:
+        w = Account.create()
+        info = Info(srv.url)  # the SDK's WebsocketManager, unchanged
+        got: dict[str, list] = {"l2Book": [], "trades": [], "userFills": []}
+        info.subscribe({"type": "l2Book", "coin": "BTC"}, got["l2Book"].append)
+        info.subscribe({"type": "trades", "coin": "BTC"}, got["trades"].append)
+        info.subscribe({"type": "userFills", "user": w.address}, got["userFills"].append)
+        try:
+            assert wait_for(lambda: got["l2Book"] and got["userFills"])  # book on subscribe, fills snapshot
+            assert got["userFills"][0]["data"]["isSnapshot"] is True
+            mid = ex.market.mid("BTC")
+            px_bid, px_ask = BTC.round_price(mid * 0.9998, "bid"), BTC.round_price(mid * 1.0002, "ask")
+            statuses(Exchange(w, srv.url).bulk_orders([order(px=px_bid), order(is_buy=False, px=px_ask)]))
+            for _ in range(20):
+                ex.advance(1.0)
+            assert wait_for(lambda: len(got["userFills"]) >= 2 and len(got["trades"]) >= 5)
+            streamed = [f for m in got["userFills"][1:] for f in m["data"]["fills"]]
+            assert streamed == ex.account(w.address).fills  # every fill, once, in order
+            assert all(t["coin"] == "BTC" for m in got["trades"] for t in m["data"])
+            book = got["l2Book"][-1]["data"]
+            assert book["coin"] == "BTC" and len(book["levels"]) == 2
+        finally:
+            info.disconnect_websocket()

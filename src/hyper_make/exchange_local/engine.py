@@ -147,6 +147,12 @@ class LocalExchange:
         self._tids = itertools.count(1)
         self.trades: list[dict[str, Any]] = []
         self.lock = threading.RLock()
+        #: callbacks receiving every WebSocket-style message (``{"channel": ..., "data": ...}``) as it happens
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    def _emit(self, channel: str, data: Any) -> None:
+        for listener in list(self.listeners):
+            listener({"channel": channel, "data": data})
 
     # ---- accounts and helpers ---------------------------------------------------------------------
     def account(self, address: str) -> Account:
@@ -449,10 +455,28 @@ class LocalExchange:
         """Step the market ``dt_s`` seconds and fill our resting orders its trades print through."""
         with self.lock:
             trades = self.market.step(dt_s)
+            now = self._clock()
+            printed: dict[str, list[dict[str, Any]]] = {}
             for t in trades:
                 self._match(t)
-                self.trades.append({"coin": t.coin, "side": t.side, "px": _s(t.px), "sz": _s(t.sz)})
+                tid = next(self._tids)
+                row = {
+                    "coin": t.coin,
+                    "side": t.side,
+                    "px": _s(t.px),
+                    "sz": _s(t.sz),
+                    "time": now,
+                    "hash": "0x" + keccak(text=f"trade:{tid}").hex(),
+                    "tid": tid,
+                }
+                self.trades.append(row)
+                printed.setdefault(t.coin, []).append(row)
             self._run_schedules()
+            if self.listeners:
+                for rows in printed.values():
+                    self._emit("trades", rows)
+                for spec in self.specs:
+                    self._emit("l2Book", self._l2_book(spec.coin))
             return trades
 
     def _match(self, t: MarketTrade) -> None:
@@ -521,6 +545,8 @@ class LocalExchange:
         if cloid is not None:
             fill["cloid"] = cloid
         acct.fills.append(fill)
+        if self.listeners:
+            self._emit("userFills", {"user": acct.address, "isSnapshot": False, "fills": [fill]})
 
     def _run_schedules(self) -> None:
         now = self._clock()
