@@ -110,6 +110,7 @@ def backtest_cmd(
     queue: Annotated[str, typer.Option(help="Queue model: risk_averse, power or log.")] = "risk_averse",
     queue_n: Annotated[float, typer.Option(help="Exponent n of the power queue model.")] = 2.0,
     markout: Annotated[float, typer.Option(help="Markout horizon of the adverse-selection split (s).")] = 5.0,
+    warmup: Annotated[float, typer.Option(help="No quotes during the first seconds, while σ is estimated (s).")] = 10.0,
     seed: Annotated[int, typer.Option(help="Seed of the allocators' random draws.")] = 0,
     out: Annotated[Path, typer.Option(help="Report folder (metrics.json/.csv, PNG plots, summary.md).")] = Path(
         "backtest-report"
@@ -127,7 +128,7 @@ def backtest_cmd(
         app_cfg = load_config(config)
         rcfg = ReplayConfig(
             refresh_s=refresh, latency_ms=latency_ms, latency=latency, queue=queue, queue_n=queue_n,  # type: ignore[arg-type]
-            markout_s=markout, seed=seed,
+            markout_s=markout, warmup_s=warmup, seed=seed,
         )  # fmt: skip
         allocs = {n: app_cfg.make_allocator(n) for n in names}
         results, report = run_backtest(file, allocs, app=app_cfg, config=rcfg, on_error=on_error)  # type: ignore[arg-type]
@@ -135,7 +136,8 @@ def backtest_cmd(
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     notes = [
         f"command: hyper-make backtest {file} --allocators {','.join(names)} --refresh {refresh:g} "
-        f"--latency-ms {latency_ms:g} --latency {latency} --queue {queue} --queue-n {queue_n:g} --seed {seed}",
+        f"--latency-ms {latency_ms:g} --latency {latency} --queue {queue} --queue-n {queue_n:g} --warmup {warmup:g} "
+        f"--markout {markout:g} --seed {seed}",
         f"machine: {_machine()}; date: {when}",
         "replayed market: our orders do not move it; model_impact_usd is the impact model's expected cost of the "
         "ladders shown (forward + round-trip), scaled from the ladder horizon to each refresh interval",
