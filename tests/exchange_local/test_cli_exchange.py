@@ -30,3 +30,5 @@ def test_unknown_coin_and_busy_port_are_one_line_errors():
         res = runner.invoke(app, ["exchange", "--port", str(busy), "--duration-s", "0"])
     assert res.exit_code == 2 and res.stderr.startswith(f"error: '--port' {busy}: cannot listen on 127.0.0.1")
     assert res.stderr.count("\n") == 1
+    res = runner.invoke(app, ["exchange", "--fault-error-frac", "2", "--duration-s", "0"])
+    assert res.exit_code == 2 and res.stderr.startswith("error: 'faults.exchange_error_frac' must be in [0, 1]")

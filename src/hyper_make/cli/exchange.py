@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..errors import InvalidParameterError
-from ..exchange_local import LocalExchange, LocalServer, RandomWalkMarket
+from ..exchange_local import Faults, LocalExchange, LocalServer, RandomWalkMarket
 from ..instrument import PERP_SPECS, InstrumentSpec
 from ._common import app, print_json, user_errors
 
@@ -30,6 +30,13 @@ def exchange(
     duration_s: Annotated[
         float | None, typer.Option(help="Stop after this many wall-clock seconds (default: until Ctrl-C).")
     ] = None,
+    fault_error_frac: Annotated[float, typer.Option(help="Fault: fraction of actions answered with an error.")] = 0.0,
+    fault_delay_s: Annotated[float, typer.Option(help="Fault: delay (s) of slow HTTP answers.")] = 0.0,
+    fault_delay_frac: Annotated[float, typer.Option(help="Fault: fraction of HTTP answers delayed.")] = 0.0,
+    fault_ws_drop_s: Annotated[float | None, typer.Option(help="Fault: drop each WebSocket after S s.")] = None,
+    fault_duplicate_fills: Annotated[float, typer.Option(help="Fault: fraction of fill messages sent twice.")] = 0.0,
+    fault_reorder_fills: Annotated[bool, typer.Option(help="Fault: swap consecutive fill messages.")] = False,
+    fault_clock_skew_ms: Annotated[int, typer.Option(help="Fault: the exchange clock's offset (ms).")] = 0,
 ) -> None:
     """Serve a local Hyperliquid (POST /info, POST /exchange) on 127.0.0.1 with a simulated market."""
     with user_errors():
@@ -44,7 +51,17 @@ def exchange(
             trades_per_s=trades_per_s,
             seed=seed,
         )
-        ex = LocalExchange(specs, market, starting_balance_usd=balance_usd)
+        faults = Faults(
+            exchange_error_frac=fault_error_frac,
+            http_delay_s=fault_delay_s,
+            http_delay_frac=fault_delay_frac,
+            ws_drop_after_s=fault_ws_drop_s,
+            duplicate_fill_frac=fault_duplicate_fills,
+            reorder_fills=fault_reorder_fills,
+            clock_skew_ms=fault_clock_skew_ms,
+            seed=seed,
+        )
+        ex = LocalExchange(specs, market, starting_balance_usd=balance_usd, faults=faults)
         try:
             server = LocalServer(ex, port=port, tick_s=tick_s, speed=speed)
         except OSError as exc:

@@ -3,15 +3,24 @@
 * :mod:`.engine`: :class:`LocalExchange`, the ``/info`` and ``/exchange`` semantics (signatures, nonces, tick,
   lot, minimum value, ALO, margin, reduce-only, positions, fills, dead-man switch);
 * :mod:`.market`: the market behind it (:class:`RandomWalkMarket`, or any :class:`MarketModel`);
-* :mod:`.server`: :class:`LocalServer`, HTTP on loopback.
+* :mod:`.server`: :class:`LocalServer`, HTTP and WebSocket on loopback.
 
-Not built yet: the WebSocket subscriptions (``l2Book``, ``trades``, ``userFills``) and fault injection.
+WebSocket ``/ws``: ``l2Book``, ``trades``, ``userFills``. :class:`Faults` injects errors, delays, dropped
+WebSockets, duplicate or out-of-order fill messages and a clock skew.
 """
 
 from __future__ import annotations
 
-from .engine import LocalExchange, LocalExchangeError
+from .engine import Faults, LocalExchange, LocalExchangeError
 from .market import MarketModel, MarketTrade, RandomWalkMarket
 from .server import LocalServer
 
-__all__ = ["LocalExchange", "LocalExchangeError", "LocalServer", "MarketModel", "MarketTrade", "RandomWalkMarket"]
+__all__ = [
+    "Faults",
+    "LocalExchange",
+    "LocalExchangeError",
+    "LocalServer",
+    "MarketModel",
+    "MarketTrade",
+    "RandomWalkMarket",
+]

@@ -32,10 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from eth_utils import keccak
 from hyperliquid.utils.signing import recover_agent_or_user_from_l1_action
 
-from .._validate import check_real
+from .._validate import check_int, check_real
 from ..instrument import InstrumentSpec
 from .market import MarketModel, MarketTrade
 
@@ -52,6 +53,40 @@ NONCE_PAST_MS = 2 * 86_400_000
 NONCE_FUTURE_MS = 86_400_000
 NONCE_KEEP = 100
 SCHEDULE_CANCEL_MIN_MS = 5_000
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Faults:
+    """Fault injection for testing clients (all off by default; random draws from ``seed``).
+
+    Parameters
+    ----------
+    exchange_error_frac : fraction of ``/exchange`` requests answered ``{"status": "err"}`` with no effect, [0, 1].
+    http_delay_s : delay (s) added to a fraction ``http_delay_frac`` of HTTP answers (client timeouts), ``>= 0``.
+    ws_drop_after_s : close every WebSocket this many seconds after it opened (reconnect tests), ``> 0``.
+    duplicate_fill_frac : fraction of streamed fill messages sent twice (idempotency tests), [0, 1].
+    reorder_fills : hold each streamed fill message back until the next one (out-of-order tests).
+    clock_skew_ms : the exchange's clock minus the true clock (ms), for nonce-window tests.
+    seed : seed of the fault draws.
+    """
+
+    exchange_error_frac: float = 0.0
+    http_delay_s: float = 0.0
+    http_delay_frac: float = 0.0
+    ws_drop_after_s: float | None = None
+    duplicate_fill_frac: float = 0.0
+    reorder_fills: bool = False
+    clock_skew_ms: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_real("faults.exchange_error_frac", self.exchange_error_frac, lo=0.0, hi=1.0)
+        check_real("faults.http_delay_s", self.http_delay_s, lo=0.0, hi=600.0, unit="s")
+        check_real("faults.http_delay_frac", self.http_delay_frac, lo=0.0, hi=1.0)
+        if self.ws_drop_after_s is not None:
+            check_real("faults.ws_drop_after_s", self.ws_drop_after_s, lo=0.0, lo_open=True, unit="s")
+        check_real("faults.duplicate_fill_frac", self.duplicate_fill_frac, lo=0.0, hi=1.0)
+        check_int("faults.clock_skew_ms", self.clock_skew_ms, unit="ms")
 
 
 @dataclass
@@ -120,6 +155,7 @@ class LocalExchange:
     leverage : cross leverage for margin (position and open-order notional / leverage).
     maker_fee_frac, taker_fee_frac : fees as fractions of notional.
     clock_ms : wall clock in ms (nonces are checked against it; injectable for tests).
+    faults : fault injection (default: none).
     """
 
     def __init__(
@@ -132,6 +168,7 @@ class LocalExchange:
         maker_fee_frac: float = 0.00015,
         taker_fee_frac: float = 0.00045,
         clock_ms: Callable[[], int] | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.specs = list(specs)
         self.coin_index = {s.coin: i for i, s in enumerate(self.specs)}
@@ -140,7 +177,11 @@ class LocalExchange:
         self.leverage = check_real("leverage", leverage, lo=1.0, hi=100.0)
         self.maker_fee = check_real("maker_fee_frac", maker_fee_frac, lo=-0.01, hi=0.01)
         self.taker_fee = check_real("taker_fee_frac", taker_fee_frac, lo=0.0, hi=0.01)
-        self._clock = clock_ms if clock_ms is not None else (lambda: int(time.time() * 1000))
+        self.faults = faults if faults is not None else Faults()
+        wall = clock_ms if clock_ms is not None else (lambda: int(time.time() * 1000))
+        self._clock = (lambda: wall() + self.faults.clock_skew_ms) if self.faults.clock_skew_ms else wall
+        self.fault_rng = np.random.default_rng(self.faults.seed)
+        self._held_fill: dict[str, Any] | None = None
         self.accounts: dict[str, Account] = {}
         self.orders: dict[int, LocalOrder] = {}
         self._oids = itertools.count(1)
@@ -285,6 +326,8 @@ class LocalExchange:
         """Verify and apply a ``POST /exchange`` body; answer as Hyperliquid does."""
         with self.lock:
             self._run_schedules()
+            if self.faults.exchange_error_frac and self.fault_rng.random() < self.faults.exchange_error_frac:
+                return _err("Injected fault: the exchange could not process the action")
             try:
                 action = payload["action"]
                 nonce = int(payload["nonce"])
@@ -546,7 +589,21 @@ class LocalExchange:
             fill["cloid"] = cloid
         acct.fills.append(fill)
         if self.listeners:
-            self._emit("userFills", {"user": acct.address, "isSnapshot": False, "fills": [fill]})
+            self._emit_fill({"user": acct.address, "isSnapshot": False, "fills": [fill]})
+
+    def _emit_fill(self, data: dict[str, Any]) -> None:
+        """Stream one fill message, with the configured duplicates and reordering."""
+        f = self.faults
+        out = [data]
+        if f.reorder_fills:
+            if self._held_fill is None:  # hold this one back ...
+                self._held_fill, out = data, []
+            else:  # ... until the next overtakes it
+                out, self._held_fill = [data, self._held_fill], None
+        for d in out:
+            self._emit("userFills", d)
+            if f.duplicate_fill_frac and self.fault_rng.random() < f.duplicate_fill_frac:
+                self._emit("userFills", d)
 
     def _run_schedules(self) -> None:
         now = self._clock()

@@ -22,6 +22,7 @@ import select
 import socket
 import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -65,7 +66,16 @@ class _Handler(BaseHTTPRequestHandler):
             got += len(chunk)
         return b"".join(chunks)
 
+    def _maybe_delay(self) -> None:
+        f = self.exchange.faults
+        if f.http_delay_s and f.http_delay_frac:
+            with self.exchange.lock:
+                hit = self.exchange.fault_rng.random() < f.http_delay_frac
+            if hit:
+                self.stop.wait(f.http_delay_s)
+
     def do_POST(self) -> None:
+        self._maybe_delay()
         n = int(self.headers.get("Content-Length") or 0)
         try:
             body = json.loads(self._read_body(n) or b"null")
@@ -118,8 +128,12 @@ class _WsConnection:
         self._send(_OP_TEXT, b"Websocket connection established.")
         with self.exchange.lock:
             self.exchange.listeners.append(self.listener)
+        drop_at = None if self.exchange.faults.ws_drop_after_s is None else time.monotonic()
         try:
             while not self.stop.is_set():
+                if drop_at is not None and time.monotonic() - drop_at >= self.exchange.faults.ws_drop_after_s:
+                    self.sock.shutdown(socket.SHUT_RDWR)  # injected fault: the connection just drops
+                    return
                 readable, _, _ = select.select([self.sock], [], [], 0.02)
                 if readable:
                     frame = self._recv_frame()
