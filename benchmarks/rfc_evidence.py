@@ -111,7 +111,7 @@ def main() -> None:
             ladder_rows.append({"level_cap_frac": cap, **r.to_dict()})
 
     print("\nc -> 0 (both impact coefficients times the scale), continuous optimum, no cap:")
-    print(f"{'scale':>8} {'E[PnL] USD':>10} {'used BTC':>9} {'active':>6} {'eff.levels':>10} {'largest':>8}")
+    print(f"{'scale':>8} {'E[PnL] USD':>10} {'used BTC':>9} {'>=1 %':>6} {'eff.levels':>10} {'largest':>8}")
     limit = []
     for scale in (1.0, 0.3, 0.1, 0.03, 0.01, 0.001, 0.0):
         scaled = SquareRootImpact(forward_coef=imp.forward_coef * scale, roundtrip_coef=imp.roundtrip_coef * scale)
@@ -119,10 +119,10 @@ def main() -> None:
         o = allocate_concave(ci.a, ci.b, budget, beta=ci.beta)
         s = o.sizes
         share = float(s.max() / s.sum())
-        print(f"{scale:>8g} {o.objective:>10.3f} {s.sum():>9.4f} {np.count_nonzero(s):>6} {eff_levels(s):>10.2f} "
-              f"{100 * share:>7.1f}%")  # fmt: skip
+        big = int(np.count_nonzero(s >= 0.01 * s.sum()))
+        print(f"{scale:>8g} {o.objective:>10.3f} {s.sum():>9.4f} {big:>6} {eff_levels(s):>10.2f} {100 * share:>7.1f}%")
         limit.append({"scale": scale, "expected_pnl_usd": o.objective, "size_btc": float(s.sum()),
-                      "active_levels": int(np.count_nonzero(s)), "effective_levels": eff_levels(s),
+                      "levels_over_1pct": big, "effective_levels": eff_levels(s),
                       "largest_share": share})  # fmt: skip
     print("\nstealth on the full ladder (cap lifted), bid side, mean over 200 seeds (cost = optimum - randomised):")
     stealth_rows = []
