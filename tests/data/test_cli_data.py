@@ -62,5 +62,9 @@ def test_unknown_format_and_bad_options(tmp_path):
     assert r.exit_code == 2 and "unknown allocator 'nope'" in r.stderr
     r = runner.invoke(app, ["backtest", str(good), "--on-error", "ignore"])
     assert r.exit_code == 2 and "'--on-error' must be one of" in r.stderr
+    r = runner.invoke(app, ["backtest", str(good), "--refresh", "-1"])
+    assert r.exit_code == 2 and "'--refresh' must be in (0, 3600] s; got -1.0" in r.stderr
+    r = runner.invoke(app, ["backtest", str(good), "--queue", "fifo"])
+    assert r.exit_code == 2 and "'--queue' must be one of ['log', 'power', 'risk_averse']" in r.stderr
     r = runner.invoke(app, ["backtest", str(tmp_path / "missing.gz")])
     assert r.exit_code == 2 and "file not found" in r.stderr

@@ -35,6 +35,19 @@ def _check_on_error(on_error: str) -> None:
         raise InvalidParameterError(f"'--on-error' must be one of ['skip', 'stop']; got {on_error!r}")
 
 
+#: ReplayConfig field -> the backtest option that sets it (errors name the option the user typed).
+_FLAGS = {
+    "refresh_s": "--refresh", "latency_ms": "--latency-ms", "latency": "--latency", "queue": "--queue",
+    "queue_n": "--queue-n", "markout_s": "--markout", "warmup_s": "--warmup", "seed": "--seed",
+}  # fmt: skip
+
+
+def _flag_names(message: str) -> str:
+    for field, flag in _FLAGS.items():
+        message = message.replace(f"'{field}'", f"'{flag}'")
+    return message
+
+
 def _machine() -> str:
     return f"{platform.machine()} {platform.processor() or platform.system()}, {os.cpu_count()} CPUs"
 
@@ -126,10 +139,13 @@ def backtest_cmd(
             if n not in ALLOCATORS:
                 raise InvalidParameterError(f"unknown allocator {n!r}; choose one of {sorted(ALLOCATORS)}")
         app_cfg = load_config(config)
-        rcfg = ReplayConfig(
-            refresh_s=refresh, latency_ms=latency_ms, latency=latency, queue=queue, queue_n=queue_n,  # type: ignore[arg-type]
-            markout_s=markout, warmup_s=warmup, seed=seed,
-        )  # fmt: skip
+        try:
+            rcfg = ReplayConfig(
+                refresh_s=refresh, latency_ms=latency_ms, latency=latency, queue=queue, queue_n=queue_n,  # type: ignore[arg-type]
+                markout_s=markout, warmup_s=warmup, seed=seed,
+            )  # fmt: skip
+        except InvalidParameterError as exc:
+            raise InvalidParameterError(_flag_names(str(exc))) from None
         allocs = {n: app_cfg.make_allocator(n) for n in names}
         results, report = run_backtest(file, allocs, app=app_cfg, config=rcfg, on_error=on_error)  # type: ignore[arg-type]
     metrics = {n: r.metrics() for n, r in results.items()}
