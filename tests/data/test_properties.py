@@ -1,0 +1,80 @@
+"""Hypothesis properties: the numba book against a dict oracle, and the risk-averse queue's fill bound."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hyper_make.backtest._core import PENDING, QUEUE_RISK_AVERSE, run_until
+from hyper_make.data.book import BookGrid, OrderBook
+from hyper_make.data.events import BUY_EVENT, DEPTH_EVENT, EXCH_EVENT, LOCAL_EVENT, SELL_EVENT, TRADE_EVENT, event_dtype
+
+GRID = BookGrid(tick_usd=1.0, base_tick=90, n=21)  # prices 90..110
+
+updates = st.lists(
+    st.tuples(st.booleans(), st.integers(90, 110), st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0])), max_size=60
+)
+
+
+def _events(rows):
+    out = np.zeros(len(rows), dtype=event_dtype)
+    for i, (kind, is_buy, px, qty) in enumerate(rows):
+        out[i] = (kind | (BUY_EVENT if is_buy else SELL_EVENT) | EXCH_EVENT | LOCAL_EVENT, i, i, px, qty, 0, 0, 0.0)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(updates)
+def test_book_matches_a_dict_oracle(ups):
+    book = OrderBook(GRID, uncross=False)
+    bids: dict[int, float] = {}
+    asks: dict[int, float] = {}
+    for is_buy, px, qty in ups:
+        book.apply(_events([(DEPTH_EVENT, is_buy, float(px), qty)]))
+        side = bids if is_buy else asks
+        if qty > 0:
+            side[px] = qty
+        else:
+            side.pop(px, None)
+        best_bid = max(bids) if bids else None
+        best_ask = min(asks) if asks else None
+        assert np.isnan(book.best_bid_usd) if best_bid is None else book.best_bid_usd == best_bid
+        assert np.isnan(book.best_ask_usd) if best_ask is None else book.best_ask_usd == best_ask
+    px, q = book.levels("bid", 30)
+    assert px.tolist() == sorted(bids, reverse=True) and q.tolist() == [bids[p] for p in sorted(bids, reverse=True)]
+
+
+tape = st.lists(
+    st.one_of(
+        st.tuples(st.just(DEPTH_EVENT), st.just(True), st.just(100.0), st.sampled_from([0.0, 1.0, 3.0, 6.0])),
+        st.tuples(st.just(TRADE_EVENT), st.booleans(), st.sampled_from([100.0, 101.0]), st.sampled_from([0.5, 2.0])),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(tape, st.sampled_from([0.0, 2.0, 5.0]), st.sampled_from([0.3, 1.0, 4.0]))
+def test_risk_averse_fills_never_exceed_what_traded_past_the_queue(rows, ahead, size):
+    # the book holds `ahead` at 100 when our bid of `size` arrives (t = 1); later rows at t >= 2
+    events = _events([(DEPTH_EVENT, True, 100.0, ahead), (DEPTH_EVENT, False, 105.0, 1.0), *rows])
+    events["exch_ts"][2:] += 1
+    book = OrderBook(GRID)
+    n = 2
+    o = [np.array([PENDING, 0]), np.array([1, 0]), np.array([100, 0]), np.array([size, 0.0]), np.zeros(n), np.zeros(n),
+         np.array([1, 0]), np.full(n, np.iinfo(np.int64).max), np.zeros(n, np.int64)]  # fmt: skip
+    f = [np.zeros(64, np.int64), np.zeros(64, np.int64), np.zeros(64, np.int64), np.zeros(64),
+         np.zeros(64, np.int64), np.zeros(64)]  # fmt: skip
+    _s, _k, _c, nfill, _r = run_until(
+        book.bid_qty, book.ask_qty, book.state, events["ev"], events["exch_ts"], events["px"], events["qty"],
+        0, 10**9, 0, *o, np.full(GRID.n, -1), np.full(GRID.n, -1), *f, 0, 1.0, QUEUE_RISK_AVERSE, 2.0, True,
+    )  # fmt: skip
+    filled = float(f[3][:nfill].sum())
+    sells_at = sum(q for k, b, p, q in rows if k == TRADE_EVENT and not b and p == 100.0)
+    assert filled <= size + 1e-12
+    # only sells at our price fill us (no sell ever trades through 100 here), and only past the initial queue
+    assert filled <= sells_at + 1e-12
+    if not any(k == DEPTH_EVENT for k, *_ in rows):
+        # without depth changes the queue ahead only shrinks by those trades: the fill is exact
+        assert abs(filled - min(max(sells_at - ahead, 0.0), size)) < 1e-9
