@@ -9,6 +9,7 @@ allowed range with its unit, and the value received, so that the fix is in the m
     │   └── PrivateKeyError                         the signing key is missing or malformed (never shows the key)
     ├── DataError (also a ValueError)                a recorded data file is corrupt or of an unknown format
     └── ExchangeError                                the exchange (or the local one) refused an action
+        └── RateLimited                              sending now would exceed the exchange's rate limits
 """
 
 from __future__ import annotations
@@ -36,3 +37,11 @@ class DataError(HyperMakeError, ValueError):
 
 class ExchangeError(HyperMakeError):
     """The exchange rejected or could not process an action."""
+
+
+class RateLimited(ExchangeError):
+    """A request was held back because it would exceed the exchange's rate limits; ``wait_s`` says for how long."""
+
+    def __init__(self, message: str, wait_s: float) -> None:
+        super().__init__(message)
+        self.wait_s = wait_s

@@ -27,8 +27,17 @@ from hyper_make.connectors.hyperliquid import (
     sign_request,
     spec_from_meta,
 )
-from hyper_make.connectors.orders import CloidFactory, OrderManagerConfig, RestingOrder, plan_orders
-from hyper_make.errors import DataError, ExchangeError, InvalidParameterError
+from hyper_make.connectors.orders import (
+    AddressBudget,
+    Batch,
+    CloidFactory,
+    OrderManagerConfig,
+    Place,
+    RateLimiter,
+    RestingOrder,
+    plan_orders,
+)
+from hyper_make.errors import DataError, ExchangeError, InvalidParameterError, RateLimited
 from hyper_make.instrument import InstrumentSpec
 from hyper_make.ladder import build_ladder
 from hyper_make.projection import Order
@@ -315,3 +324,31 @@ def test_a_real_ladder_signs_end_to_end(snapshot, wallet):
     assert len(wires) == len(ladder.bids) + len(ladder.asks)
     for w, o in zip(wires, ladder.bids + ladder.asks, strict=True):
         assert (w["p"], w["s"], w["b"]) == (spec.format_price(o.price), spec.format_size(o.size), o.side == "bid")
+
+
+def test_the_client_charges_the_rate_limiter_and_holds_back_what_does_not_fit(wallet, monkeypatch):
+
+    t = [0.0]
+    limiter = RateLimiter(clock=lambda: t[0], address=AddressBudget(initial_requests=3))
+    monkeypatch.setattr("hyperliquid.exchange.get_timestamp_ms", lambda: NONCE)
+    c = HyperliquidClient(wallet, base_url=TESTNET_API_URL, meta=META, coin="BTC", limiter=limiter)
+    c.exchange.post = FakeTransport()  # type: ignore[method-assign]
+    plan = mixed_plan(c.spec)  # cancel 1, cancel_oid 1, modify 1, order 1
+    for b in plan.batches[:3]:
+        c.send_batch(b)
+    assert limiter.address.used == 3
+    c.send_batch(plan.batches[3])  # the budget is spent: one single-action request every 10 s
+    t[0] = 4.0
+    with pytest.raises(RateLimited, match="order request of 1 actions held back") as exc:
+        c.send_batch(plan.batches[3])
+    assert exc.value.wait_s == pytest.approx(6.0)
+    assert len(c.exchange.post.calls) == 4  # nothing sent
+    t[0] = 10.0
+    c.send_batch(plan.batches[3])
+    assert len(c.exchange.post.calls) == 5
+    # an order refused locally spends no budget
+    bad = Batch("order", (Place(f"0x{7:032x}", "bid", 90_000.5, 0.001, False, 0),))  # 6 significant figures
+    used = limiter.address.used
+    with pytest.raises(InvalidParameterError):
+        c.send_batch(bad)
+    assert limiter.address.used == used

@@ -329,3 +329,10 @@ def test_bad_resting_orders_are_one_line_errors():
 def test_batch_of_places_reports_weight_and_requests():
     b = Batch("order", tuple(Place(f"0x{i:032x}", "bid", 1.0, 1.0, False, i) for i in range(45)))
     assert b.weight == 2 and b.address_requests == 45
+
+
+def test_bad_desired_orders_are_one_line_errors():
+    with pytest.raises(InvalidParameterError, match=r"'desired\[1\]\.size' must be in \(0, inf\) coins"):
+        plan([bid(100, 1), bid(99, 0.0)], [])
+    with pytest.raises(InvalidParameterError, match=r"'desired\[0\]\.side' must be one of"):
+        plan([Order("buy", 100.0, 1.0, 1.0, 0)], [])  # type: ignore[arg-type]

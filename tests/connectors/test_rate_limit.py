@@ -119,9 +119,11 @@ def test_exhausted_address_sends_one_single_action_request_every_ten_seconds():
     budget = AddressBudget(initial_requests=10, used=10)
     rl = RateLimiter(clock=clock, address=budget)
     assert not rl.try_send(orders(2))  # only one action per throttled request
+    assert rl.wait_s(orders(2)) == math.inf
     assert rl.try_send(orders(1))
     clock.t += 9.9
     assert not rl.try_send(orders(1))
+    assert rl.wait_s(orders(1)) == pytest.approx(0.1)
     clock.t += 0.1
     assert rl.try_send(orders(1))
 

@@ -40,9 +40,9 @@ from hyperliquid.utils.signing import (
 )
 from hyperliquid.utils.types import Cloid
 
-from ..errors import DataError, ExchangeError, InvalidParameterError
+from ..errors import DataError, ExchangeError, InvalidParameterError, RateLimited
 from ..instrument import InstrumentSpec, Side
-from .orders import Batch, Cancel, Modify, OrderPlan, Place, RestingOrder, check_cloid
+from .orders import Batch, Cancel, Modify, OrderPlan, Place, RateLimiter, RestingOrder, check_cloid
 
 #: Post-only ("add liquidity only"): the exchange rejects the order instead of letting it take.
 ALO: OrderType = {"limit": {"tif": "Alo"}}
@@ -375,6 +375,8 @@ class HyperliquidClient:
     coin : the perp to trade.
     vault_address, account_address : as in ``Exchange``.
     timeout_s : HTTP timeout (seconds).
+    limiter : if given, every request is charged to it first and held back (:class:`RateLimited`) if it does
+        not fit.
     """
 
     def __init__(
@@ -387,8 +389,10 @@ class HyperliquidClient:
         vault_address: str | None = None,
         account_address: str | None = None,
         timeout_s: float = 10.0,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.base_url = normalize_base_url(base_url)
+        self.limiter = limiter
         self.spec = spec_from_meta(meta, coin)
         self.exchange = Exchange(
             wallet,
@@ -409,14 +413,25 @@ class HyperliquidClient:
         return str(self.exchange.wallet.address)
 
     def send_batch(self, batch: Batch) -> SendResult:
-        """Send one batch with the matching ``Exchange.bulk_*`` method."""
+        """Send one batch with the matching ``Exchange.bulk_*`` method.
+
+        The requests are built and checked first, then charged to the rate limiter (if any), then sent: a batch
+        that is refused locally spends no budget.
+
+        Raises
+        ------
+        InvalidParameterError : an order the exchange would not accept (nothing sent).
+        RateLimited : the batch does not fit the rate limits now (nothing sent).
+        ExchangeError : the exchange rejected the whole request.
+        """
         acts: Any = batch.actions
         spec = self.spec
+        send: Callable[[], Any]
         if batch.kind == "order":
             reqs = [order_request(spec, a.side, a.price, a.size, a.reduce_only, a.cloid) for a in acts]
             for r in reqs:  # the spec's exact wire strings, or refuse before anything is sent
                 order_wire(spec, r)
-            resp = self.exchange.bulk_orders(reqs)
+            send = lambda: self.exchange.bulk_orders(reqs)  # noqa: E731
         elif batch.kind == "modify":
             mods: list[ModifyRequest] = []
             for m in acts:
@@ -424,13 +439,18 @@ class HyperliquidClient:
                 order_wire(spec, r)
                 target = m.target.oid if m.target.oid is not None else Cloid(m.target.cloid)
                 mods.append({"oid": target, "order": r})
-            resp = self.exchange.bulk_modify_orders_new(mods)
+            send = lambda: self.exchange.bulk_modify_orders_new(mods)  # noqa: E731
         elif batch.kind == "cancel":
             creqs: list[CancelByCloidRequest] = [{"coin": spec.coin, "cloid": Cloid(c.target.cloid)} for c in acts]
-            resp = self.exchange.bulk_cancel_by_cloid(creqs)
+            send = lambda: self.exchange.bulk_cancel_by_cloid(creqs)  # noqa: E731
         else:
             oreqs: list[CancelRequest] = [{"coin": spec.coin, "oid": int(c.target.oid)} for c in acts]
-            resp = self.exchange.bulk_cancel(oreqs)
+            send = lambda: self.exchange.bulk_cancel(oreqs)  # noqa: E731
+        if self.limiter is not None and not self.limiter.try_send(batch):
+            wait = self.limiter.wait_s(batch)
+            msg = f"{batch.kind} request of {len(acts)} actions held back by the rate limits for {wait:.2f} s"
+            raise RateLimited(msg, wait)
+        resp = send()
         return SendResult(batch.kind, resp, _check_response(resp, batch.kind))
 
     def send(self, plan: OrderPlan) -> list[SendResult]:

@@ -416,6 +416,10 @@ def plan_orders(
     check_real("inventory_coins", inventory_coins, unit="coins")
     check_real("max_position_coins", max_position_coins, lo=0.0, lo_open=True, unit="coins")
     wanted = list(desired.bids + desired.asks) if isinstance(desired, Ladder) else list(desired)
+    for i, o in enumerate(wanted):
+        check_choice(f"desired[{i}].side", o.side, ("bid", "ask"))
+        check_real(f"desired[{i}].price", o.price, lo=0.0, lo_open=True, unit="USD")
+        check_real(f"desired[{i}].size", o.size, lo=0.0, lo_open=True, unit="coins")
     rest = list(resting)
     keys = [r.key for r in rest]
     if len(set(keys)) != len(keys):
@@ -631,6 +635,14 @@ class AddressBudget:
             return True
         return n == 1 and now_s - self._last_throttled_s >= self.throttled_interval_s
 
+    def wait_s(self, n: int, kind: BatchKind, now_s: float) -> float:
+        """Seconds until a request of ``n`` actions fits (``inf`` if only more traded volume would make it fit)."""
+        if self.allows(n, kind, now_s):
+            return 0.0
+        if n > 1:
+            return math.inf
+        return self._last_throttled_s + self.throttled_interval_s - now_s
+
     def take(self, n: int, kind: BatchKind, now_s: float) -> None:
         """Record a sent request of ``n`` actions."""
         lim = self.cancel_limit if kind.startswith("cancel") else self.limit
@@ -689,5 +701,5 @@ class RateLimiter:
         return True
 
     def wait_s(self, batch: Batch) -> float:
-        """Seconds until ``batch`` may be sent as far as the IP weight is concerned (``inf`` if it never fits)."""
-        return self.ip.wait_s(batch.weight)
+        """Seconds until ``batch`` may be sent under both limits (``inf`` if waiting alone never makes it fit)."""
+        return max(self.ip.wait_s(batch.weight), self.address.wait_s(batch.address_requests, batch.kind, self._clock()))
