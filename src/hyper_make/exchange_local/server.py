@@ -45,6 +45,12 @@ class _Handler(BaseHTTPRequestHandler):
     rbufsize = 0
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and the client's delayed
+        # ACK stall every keep-alive response by ~40 ms
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: request logs would drown the terminal (and tests)."""
 
