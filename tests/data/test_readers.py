@@ -149,3 +149,12 @@ def test_depth_rows_carry_the_final_update_id(tmp_path):
     events, _ = load_events(write_gz(tmp_path / "x.gz", good_lines()))
     depth = events[kinds(events) == DEPTH_EVENT]
     assert set(depth["ival"].tolist()) == {105, 110, 120}
+
+
+def test_plain_text_recording_reads_like_gzip(tmp_path):
+    lines = good_lines()
+    gz, _ = load_events(write_gz(tmp_path / "x.gz", lines))
+    plain = tmp_path / "x.txt"
+    plain.write_text("\n".join(lines) + "\n")
+    assert detect_format(plain) == "binance-futures"
+    assert np.array_equal(load_events(plain)[0], gz)
