@@ -166,9 +166,11 @@ def backtest_cmd(
             notes.append(f"skipped: {dict(report.skipped)}")
         if report.error:
             notes.insert(0, f"STOPPED EARLY at a bad line, results cover the data before it: {report.error}")
+    # the replayed PnL's parts, and beside them (not part of it) the impact model's cost of the ladders shown
     decomposition = {
         n: {k.removesuffix("_usd"): r.pnl[k] for k in
-            ("spread_capture_usd", "adverse_selection_usd", "fees_usd", "inventory_usd", "model_impact_usd")}
+            ("spread_capture_usd", "adverse_selection_usd", "fees_usd", "inventory_usd")}
+        | {"model_impact_not_in_pnl": r.pnl["model_impact_usd"]}
         for n, r in results.items()
     }  # fmt: skip
     summary = write_report(
