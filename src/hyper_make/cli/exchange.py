@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ..data import load_events
 from ..errors import InvalidParameterError
-from ..exchange_local import Faults, LocalExchange, LocalServer, RandomWalkMarket
+from ..exchange_local import Faults, LocalExchange, LocalServer, MarketModel, RandomWalkMarket, ReplayMarket
 from ..instrument import PERP_SPECS, InstrumentSpec
 from ._common import app, print_json, user_errors
 
@@ -27,6 +29,10 @@ def exchange(
     trades_per_s: Annotated[float, typer.Option(help="Others' taker trades per second per coin.")] = 2.0,
     speed: Annotated[float, typer.Option(help="Market seconds per wall-clock second.")] = 1.0,
     tick_s: Annotated[float, typer.Option(help="Wall-clock seconds between market steps.")] = 0.2,
+    replay: Annotated[
+        Path | None,
+        typer.Option(help="Replay a recorded feed (any format hyper_make.data reads) instead of the random walk."),
+    ] = None,
     duration_s: Annotated[
         float | None, typer.Option(help="Stop after this many wall-clock seconds (default: until Ctrl-C).")
     ] = None,
@@ -45,12 +51,21 @@ def exchange(
         if not names or unknown:
             raise InvalidParameterError(f"'--coins' must list perps among {sorted(PERP_SPECS)}; got {coins!r}")
         specs = [InstrumentSpec(coin=c, sz_decimals=PERP_SPECS[c].sz_decimals, asset_id=i) for i, c in enumerate(names)]
-        market = RandomWalkMarket(
-            {s: START_MIDS_USD[s.coin] for s in specs},
-            sigma_frac_per_sqrt_s=sigma_frac,
-            trades_per_s=trades_per_s,
-            seed=seed,
-        )
+        market: MarketModel
+        if replay is not None:
+            if len(specs) != 1:
+                raise InvalidParameterError(
+                    f"'--replay' needs exactly one coin in '--coins' (the recording's); got {coins!r}"
+                )
+            events, _ = load_events(replay)
+            market = ReplayMarket(specs[0], events)
+        else:
+            market = RandomWalkMarket(
+                {s: START_MIDS_USD[s.coin] for s in specs},
+                sigma_frac_per_sqrt_s=sigma_frac,
+                trades_per_s=trades_per_s,
+                seed=seed,
+            )
         faults = Faults(
             exchange_error_frac=fault_error_frac,
             http_delay_s=fault_delay_s,

@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from .._validate import check_int, check_real
+from ..errors import InvalidParameterError
 from ..instrument import InstrumentSpec
 
 
@@ -124,3 +125,94 @@ class RandomWalkMarket:
                 if sz > 0:
                     trades.append(MarketTrade(coin, "B" if buy else "A", round(px, 10), sz))
         return trades
+
+
+class ReplayMarket:
+    """Others' book and trades replayed from a recording (hftbacktest ``event_dtype`` rows, one instrument).
+
+    Depth rows set a level's total (0 removes it), clear rows empty a side before a snapshot, BBO rows remove the
+    levels better than themselves; trade rows become :class:`MarketTrade` s flagged by the aggressor. Time starts
+    at the first book row's exchange timestamp (earlier trades are skipped); :meth:`step` replays the rows up to
+    ``dt_s`` later. Past the last row the book stays as it was and no trade prints (:attr:`finished`).
+
+    Parameters
+    ----------
+    spec : the instrument the recording is of (its ``coin`` names it on the local exchange).
+    events : rows of :data:`hyper_make.data.event_dtype` (e.g. ``load_events(path)[0]``).
+    """
+
+    def __init__(self, spec: InstrumentSpec, events: np.ndarray) -> None:
+        from ..data.events import DEPTH_BBO_EVENT, DEPTH_CLEAR_EVENT, TRADE_EVENT, exchange_view, is_buy, kinds
+
+        ev = exchange_view(events)
+        if ev.shape[0] == 0:
+            raise InvalidParameterError("'events' must hold at least one exchange-side row; got none")
+        order = np.argsort(ev["exch_ts"], kind="stable")
+        self._kind = kinds(ev)[order]
+        self._buy = is_buy(ev)[order]
+        self._ts = ev["exch_ts"][order]
+        self._px = ev["px"][order]
+        self._qty = ev["qty"][order]
+        self._codes = (TRADE_EVENT, DEPTH_CLEAR_EVENT, DEPTH_BBO_EVENT)
+        self.spec = spec
+        self._bids: dict[float, float] = {}
+        self._asks: dict[float, float] = {}
+        # start at the first book row: trades recorded before any book are skipped (nothing to quote against)
+        book_rows = np.flatnonzero(self._kind != TRADE_EVENT)
+        self._i = int(book_rows[0]) if book_rows.size else 0
+        self._t = int(self._ts[self._i])
+        self._last_px = float(self._px[self._i])
+        self._replay_until(self._t)  # the opening snapshot
+
+    @property
+    def finished(self) -> bool:
+        """Whether every row has been replayed."""
+        return self._i >= self._ts.shape[0]
+
+    @property
+    def time_ns(self) -> int:
+        """Replay clock (exchange time, UNIX ns)."""
+        return self._t
+
+    def _replay_until(self, t_ns: int) -> list[MarketTrade]:
+        trade, clear, bbo = self._codes
+        trades: list[MarketTrade] = []
+        n = self._ts.shape[0]
+        while self._i < n and self._ts[self._i] <= t_ns:
+            i = self._i
+            k, buy, px, qty = int(self._kind[i]), bool(self._buy[i]), float(self._px[i]), float(self._qty[i])
+            side = self._bids if buy else self._asks
+            if k == trade:
+                trades.append(MarketTrade(self.spec.coin, "B" if buy else "A", px, qty))
+                self._last_px = px
+            elif k == clear:
+                side.clear()
+            else:  # depth, snapshot or BBO: qty is the level's new total
+                if k == bbo:  # levels better than the best one are gone
+                    for p in [p for p in side if (p > px if buy else p < px)]:
+                        del side[p]
+                if qty > 0:
+                    side[px] = qty
+                else:
+                    side.pop(px, None)
+            self._i += 1
+        return trades
+
+    def mid(self, coin: str) -> float:
+        """Mid of the replayed book (USD); one side's best if the other is empty; else the last trade."""
+        bid = max(self._bids) if self._bids else None
+        ask = min(self._asks) if self._asks else None
+        if bid is not None and ask is not None:
+            return 0.5 * (bid + ask)
+        return bid if bid is not None else ask if ask is not None else self._last_px
+
+    def book(self, coin: str) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        """Top 20 levels per side of the replayed book, best first."""
+        bids = sorted(self._bids.items(), reverse=True)[:20]
+        asks = sorted(self._asks.items())[:20]
+        return bids, asks
+
+    def step(self, dt_s: float) -> list[MarketTrade]:
+        """Replay the next ``dt_s`` seconds of the recording; return its trades."""
+        self._t += int(check_real("dt_s", dt_s, lo=0.0, unit="s") * 1e9)
+        return self._replay_until(self._t)
