@@ -31,7 +31,7 @@ import numpy as np
 
 from _machine import machine
 
-REPEATS = 3
+REPEATS = 5
 REFRESH_NS = 100_000_000
 N_LEVELS = 20
 LATENCY_NS = 50_000_000
