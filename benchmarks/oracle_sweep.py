@@ -22,7 +22,7 @@ from _machine import machine, print_machine, write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from hyper_make import allocate_concave
-from test_oracles import objective, random_instance, solve_cvxpy, solve_slsqp
+from test_oracles import _openblas_thread_setters, objective, random_instance, solve_cvxpy, solve_slsqp
 
 
 def main() -> None:
@@ -33,6 +33,8 @@ def main() -> None:
     args = ap.parse_args()
     info = machine()
     print_machine(info)
+    for setter, _ in _openblas_thread_setters():
+        setter(1)  # one BLAS thread: threaded BLAS on a busy small machine slows SLSQP ~10-100x
     results = []
     for name, oracle, seed in (("slsqp", solve_slsqp, args.seed), ("cvxpy-clarabel", solve_cvxpy, args.seed + 1)):
         rng = np.random.default_rng(seed)
