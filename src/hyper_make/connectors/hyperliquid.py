@@ -454,7 +454,12 @@ class HyperliquidClient:
         return SendResult(batch.kind, resp, _check_response(resp, batch.kind))
 
     def send(self, plan: OrderPlan) -> list[SendResult]:
-        """Send every batch of ``plan`` in order (cancels, modifies, new orders)."""
+        """Send every batch of ``plan`` in order (cancels, modifies, new orders).
+
+        Stops at the first request that fails as a whole (an exception): the batches after it, e.g. new orders
+        after cancels that did not go through, are not sent, so the position guard's assumption (the cancels
+        happened) is never silently broken. Per-action errors are returned in each :class:`SendResult`.
+        """
         return [self.send_batch(b) for b in plan.batches]
 
     def schedule_cancel(self, time_ms: int | None) -> SendResult:
