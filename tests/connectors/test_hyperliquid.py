@@ -256,6 +256,7 @@ def test_exchange_errors_are_one_line_and_per_order_errors_are_reported(client):
     with pytest.raises(ExchangeError, match="rejected by the exchange: User or API Wallet") as exc:
         client.send(mixed_plan(client.spec))
     assert "\n" not in str(exc.value)
+    assert len(client.exchange.post.calls) == 1  # the cancels failed: nothing after them was sent
     alo_error = "Post only order would have immediately matched"
     client.exchange.post.answer = {
         "status": "ok",
