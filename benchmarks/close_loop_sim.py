@@ -2,8 +2,9 @@
 fully with ``hyper_make.calibrate`` on a recorded tape), then compare with the default model and a grid of impact
 coefficients on fresh paired seeds.
 
-Run: ``python benchmarks/close_loop_sim.py [--impact-mult 1] [--paths 8] [--horizon 600]``; ``--impact-mult``
-scales the market's forward-impact mechanics (step-ahead fraction and lean rate) against the default preset.
+Run: ``python benchmarks/close_loop_sim.py [--impact-mult 1] [--maker-fee-bps 1.5] [--paths 8] [--horizon 600]``;
+``--impact-mult`` scales the market's forward-impact mechanics (step-ahead fraction and lean rate) against the
+default preset; ``--maker-fee-bps`` overrides the market's maker fee.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from hyper_make.sim.config import SimConfig, get_preset
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--impact-mult", type=float, default=1.0)
+    ap.add_argument("--maker-fee-bps", type=float, default=None)
     ap.add_argument("--paths", type=int, default=8)
     ap.add_argument("--horizon", type=float, default=600.0)
     ap.add_argument("--seed", type=int, default=0)
@@ -31,6 +33,8 @@ def main() -> None:
     market = replace(
         m, step_ahead_frac=m.step_ahead_frac * args.impact_mult, lean_bps_per_s=m.lean_bps_per_s * args.impact_mult
     )
+    if args.maker_fee_bps is not None:
+        market = replace(market, maker_fee_bps=args.maker_fee_bps)
     cfg = SimConfig(market=market, strategy=replace(base.strategy, horizon_s=args.horizon))
     print(f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}; machine: {platform.machine()}, {os.cpu_count()} CPUs")
     out = close_loop(cfg, paths=args.paths, seed=args.seed)
