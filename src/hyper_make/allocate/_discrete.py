@@ -92,6 +92,8 @@ def _local_search(a, b, q, lot, budget, lo, hi, k):  # type: ignore[no-untyped-d
         g_add = nxt[i_add]
         g_del = last[i_del]
         if total > budget or g_del < -tol:
+            if g_del == np.inf:
+                return steps  # nothing above its lower bound to remove (callers keep Σ lo <= budget)
             j, step = i_del, -1
         elif g_add > tol and total < budget:
             j, step = i_add, 1
