@@ -250,3 +250,21 @@ def test_impact_allocator_option_errors():
         ImpactAllocator(max_search_levels=99)
     with pytest.raises(InvalidParameterError, match=r"impact\.discrete"):
         ImpactAllocator(discrete="yes")  # type: ignore[arg-type]
+
+
+def test_budget_below_the_minimum_order_gives_an_empty_side_with_a_reason():
+    prob = problem(curves_from_edges([3.0, 2.0], b=10.0), budget=0.001, min_size=0.002)
+    res = ImpactAllocator().allocate(prob, np.random.default_rng(0))
+    assert res.binding == "empty" and not res.sizes.any() and "minimum order" in res.message
+
+
+def test_many_levels_below_the_minimum_are_resolved_feasibly():
+    # ten similar levels share a small budget: each would be under the minimum, so some must go
+    edges = np.linspace(3.0, 2.5, 10)
+    prob = problem(curves_from_edges(edges, b=10.0), budget=0.02, min_size=0.004)
+    res = ImpactAllocator().allocate(prob, np.random.default_rng(0))
+    s = res.sizes
+    assert np.all((s == 0) | (s >= 0.004 - 1e-12)) and s.sum() <= 0.02 + 1e-12
+    assert 0 < np.count_nonzero(s) <= 5
+    assert res.diagnostics["min_order_dropped"] + res.diagnostics["min_order_raised"] > 0
+    assert res.diagnostics["discrete_loss_usd"] >= 0

@@ -209,7 +209,7 @@ class ImpactAllocator:
         rounding to the exchange projection.
     max_search_levels : int, default 4
         Levels below the minimum order tried both ways (dropped / raised to the minimum) exhaustively, in
-        ``[0, 10]``; beyond that they are dropped and the rest re-solved.
+        ``[0, 10]``; while there are more, the weakest is dropped and the rest re-solved, one at a time.
 
     Diagnostics: ``solve_ns`` (whole allocate call, ns), ``continuous_pnl_usd``, ``discrete_loss_usd`` (continuous
     optimum minus the lot-exact one, USD, ``>= 0``), ``active_levels``, ``min_order_dropped``,

@@ -12,9 +12,10 @@ maximisation over a budget is M♮-concave, so this local optimality is global).
 
 **Minimum order.** Each level must rest 0 or at least ``m_i`` lots (the exchange's minimum order value): a
 non-convex constraint. Levels that the lot optimum leaves strictly between 0 and ``m_i`` are resolved
-explicitly: up to ``max_search_levels`` of them are tried both ways (dropped, or raised to ``m_i`` with the
-rest re-optimised) exhaustively; beyond that they are dropped. Levels that a re-solve pushes below their
-minimum are dropped and the rest re-solved. The best feasible candidate is kept, and its loss against the
+explicitly: while there are more than ``max_search_levels`` of them, the weakest (fewest lots, then lowest
+edge) is dropped and the rest re-solved; the remaining ones are tried both ways (dropped, or raised to ``m_i``
+with the rest re-optimised) exhaustively. Levels that a re-solve pushes below their minimum are dropped and the
+rest re-solved. The best feasible candidate is kept, and its loss against the
 continuous optimum is reported.
 """
 
@@ -205,16 +206,23 @@ def discrete_allocation(
             k0 = np.where(bad, 0, kk)
         return None  # pragma: no cover - each pass removes a level
 
+    # too many to search: drop the weakest one (fewest lots, then lowest edge) and re-solve, one at a time
+    base_hi = hi0.copy()
+    kk = k
+    while viol.size > max_search_levels:
+        worst = viol[np.lexsort((a[viol], kk[viol]))[0]]
+        base_hi[worst] = 0
+        kk = lot_optimum(a, b, beta, lot, budget_lots, zero, base_hi, np.where(base_hi > 0, kk, 0))
+        viol = np.flatnonzero((kk > 0) & (kk < m))
     best = zero
     best_val = 0.0
-    search = viol if viol.size <= max_search_levels else viol[:0]
-    for choice in itertools.product((False, True), repeat=search.size):
-        raise_idx = search[np.array(choice, dtype=bool)] if search.size else search
+    for choice in itertools.product((False, True), repeat=viol.size):
+        raise_idx = viol[np.array(choice, dtype=bool)] if viol.size else viol
         lo = zero.copy()
         lo[raise_idx] = m[raise_idx]
-        hi = hi0.copy()
+        hi = base_hi.copy()
         hi[np.setdiff1d(viol, raise_idx)] = 0
-        cand = resolve(lo, hi, np.where(hi > 0, np.maximum(k, lo), 0))
+        cand = resolve(lo, hi, np.where(hi > 0, np.maximum(kk, lo), 0))
         if cand is not None:
             v = value(cand)
             if v > best_val:
