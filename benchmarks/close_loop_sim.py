@@ -16,8 +16,9 @@ import os
 import platform
 from dataclasses import replace
 
-from hyper_make.sim.calibrate_loop import close_loop
+from hyper_make.sim.calibrate_loop import calibrate_from_sim, close_loop
 from hyper_make.sim.config import SimConfig, get_preset
+from hyper_make.sim.montecarlo import run_tournament
 
 
 def main() -> None:
@@ -27,6 +28,7 @@ def main() -> None:
     ap.add_argument("--paths", type=int, default=8)
     ap.add_argument("--horizon", type=float, default=600.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tournament", action="store_true", help="also run every allocator with the fitted models")
     args = ap.parse_args()
     base = get_preset("default")
     m = base.market
@@ -54,6 +56,13 @@ def main() -> None:
         ci = out[key]
         print(f"  {key}: {ci['mean_diff']:.1f} [{ci['lo']:.1f}, {ci['hi']:.1f}] USD (p = {ci['p_value']:.3f})")
     print(json.dumps(out, default=float))
+    if args.tournament:
+        full, _ = calibrate_from_sim(cfg, seed=args.seed)
+        names = ["impact", "entropy", "greedy", "flat", "progression"]
+        for label, c in (("default models", cfg), ("fitted models", full)):
+            m = run_tournament(c, allocators=names, paths=args.paths, seed=args.seed + 1).metrics()
+            cells = ", ".join(f"{n} {m[n]['mean_pnl']:.1f} ± {(m[n]['ci_hi'] - m[n]['ci_lo']) / 2:.1f}" for n in names)
+            print(f"  tournament, {label}: {cells}")
 
 
 if __name__ == "__main__":
