@@ -57,7 +57,7 @@ def main() -> None:
         print(f"  {key}: {ci['mean_diff']:.1f} [{ci['lo']:.1f}, {ci['hi']:.1f}] USD (p = {ci['p_value']:.3f})")
     print(json.dumps(out, default=float))
     if args.tournament:
-        full, _ = calibrate_from_sim(cfg, seed=args.seed)
+        full, _ = calibrate_from_sim(cfg, seed=args.seed, horizon_s=1_800.0)  # as close_loop records
         names = ["impact", "entropy", "greedy", "flat", "progression"]
         for label, c in (("default models", cfg), ("fitted models", full)):
             m = run_tournament(c, allocators=names, paths=args.paths, seed=args.seed + 1).metrics()
