@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from .._validate import PYDANTIC_CONFIG, check_int, check_real
 from ..errors import InvalidParameterError
 from ._base import AllocationResult, Binding, SideProblem, empty_result
+from ._discrete import discrete_allocation
 from ._kkt import BUDGET, CAPS, EMPTY_BUDGET, EMPTY_EDGE, kkt_solve
 
 
@@ -255,8 +256,6 @@ class ImpactAllocator:
         out: dict[str, float | int | bool | str] = {"continuous_pnl_usd": cont.objective, **(diag or {})}
         sizes = cont.sizes
         if self.discrete:
-            from ._discrete import discrete_allocation
-
             disc = discrete_allocation(
                 a,
                 b,

@@ -32,7 +32,7 @@ from .._validate import PYDANTIC_CONFIG, check_choice, check_real
 from ..economics.curve import LevelCurves
 from ._base import AllocationResult, SideProblem
 from ._convex import ImpactAllocator, solve_concave
-from ._discrete import _to_coins
+from ._discrete import _to_coins, discrete_allocation
 
 StealthMode = Literal["off", "dirichlet", "posterior"]
 
@@ -184,8 +184,6 @@ def apply_stealth(
         drawn = solve_concave(a_draw, b_draw, float(problem.budget_coins), float(c.beta), problem.caps_coins)
         sizes = drawn.sizes
         if discrete and drawn.binding != "empty":
-            from ._discrete import discrete_allocation
-
             sizes = discrete_allocation(
                 a_draw,
                 b_draw,
