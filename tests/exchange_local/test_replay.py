@@ -114,4 +114,4 @@ def test_cli_replay_option(tmp_path):
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["coins"] == ["BTC"]
     res = runner.invoke(app, ["exchange", "--coins", "BTC,ETH", "--replay", str(path), "--duration-s", "0"])
-    assert res.exit_code == 2 and "'--replay' needs exactly one coin" in res.stderr
+    assert res.exit_code == 2 and "'--sim' and '--replay' need exactly one coin" in res.stderr

@@ -11,8 +11,17 @@ import typer
 
 from ..data import load_events
 from ..errors import InvalidParameterError
-from ..exchange_local import Faults, LocalExchange, LocalServer, MarketModel, RandomWalkMarket, ReplayMarket
+from ..exchange_local import (
+    Faults,
+    LocalExchange,
+    LocalServer,
+    MarketModel,
+    RandomWalkMarket,
+    ReplayMarket,
+    SimMarket,
+)
 from ..instrument import PERP_SPECS, InstrumentSpec
+from ..sim import MarketConfig
 from ._common import app, print_json, user_errors
 
 #: Where each listed perp's simulated mid starts (USD): round numbers near 2026 prices, not live data.
@@ -29,6 +38,10 @@ def exchange(
     trades_per_s: Annotated[float, typer.Option(help="Others' taker trades per second per coin.")] = 2.0,
     speed: Annotated[float, typer.Option(help="Market seconds per wall-clock second.")] = 1.0,
     tick_s: Annotated[float, typer.Option(help="Wall-clock seconds between market steps.")] = 0.2,
+    sim: Annotated[
+        bool,
+        typer.Option("--sim", help="Drive the market with the event simulator (one coin; it matches one account)."),
+    ] = False,
     replay: Annotated[
         Path | None,
         typer.Option(help="Replay a recorded feed (any format hyper_make.data reads) instead of the random walk."),
@@ -52,11 +65,15 @@ def exchange(
             raise InvalidParameterError(f"'--coins' must list perps among {sorted(PERP_SPECS)}; got {coins!r}")
         specs = [InstrumentSpec(coin=c, sz_decimals=PERP_SPECS[c].sz_decimals, asset_id=i) for i, c in enumerate(names)]
         market: MarketModel
-        if replay is not None:
-            if len(specs) != 1:
-                raise InvalidParameterError(
-                    f"'--replay' needs exactly one coin in '--coins' (the recording's); got {coins!r}"
-                )
+        if (sim or replay is not None) and len(specs) != 1:
+            raise InvalidParameterError(f"'--sim' and '--replay' need exactly one coin in '--coins'; got {coins!r}")
+        if sim and replay is not None:
+            raise InvalidParameterError("choose one of '--sim' and '--replay'")
+        if sim:
+            mid0 = START_MIDS_USD[specs[0].coin]
+            cfg = MarketConfig(mid0_usd=mid0, tick_usd=float(specs[0].tick_at(mid0)))
+            market = SimMarket(specs[0], cfg, seed=seed)
+        elif replay is not None:
             events, _ = load_events(replay)
             market = ReplayMarket(specs[0], events)
         else:

@@ -2,8 +2,8 @@
 
 * :mod:`.engine`: :class:`LocalExchange`, the ``/info`` and ``/exchange`` semantics (signatures, nonces, tick,
   lot, minimum value, ALO, margin, reduce-only, positions, fills, dead-man switch);
-* :mod:`.market`: the market behind it (:class:`RandomWalkMarket`, :class:`ReplayMarket` of a recording, or any
-  :class:`MarketModel`);
+* :mod:`.market`: the market behind it (:class:`RandomWalkMarket`, :class:`ReplayMarket` of a recording,
+  :class:`SimMarket` = the event simulator matching one account's orders, or any :class:`MarketModel`);
 * :mod:`.server`: :class:`LocalServer`, HTTP and WebSocket on loopback.
 
 WebSocket ``/ws``: ``l2Book``, ``trades``, ``userFills``. :class:`Faults` injects errors, delays, dropped
@@ -13,7 +13,7 @@ WebSockets, duplicate or out-of-order fill messages and a clock skew.
 from __future__ import annotations
 
 from .engine import Faults, LocalExchange, LocalExchangeError
-from .market import MarketModel, MarketTrade, RandomWalkMarket, ReplayMarket
+from .market import MarketModel, MarketTrade, RandomWalkMarket, ReplayMarket, SimMarket
 from .server import LocalServer
 
 __all__ = [
@@ -25,4 +25,5 @@ __all__ = [
     "MarketTrade",
     "RandomWalkMarket",
     "ReplayMarket",
+    "SimMarket",
 ]

@@ -190,6 +190,10 @@ class LocalExchange:
         self.lock = threading.RLock()
         #: callbacks receiving every WebSocket-style message (``{"channel": ..., "data": ...}``) as it happens
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        # a market that matches our orders itself (SimMarket) gets the resting orders of one account
+        self._delegate = hasattr(market, "place_order")
+        self._owner: str | None = None
+        self._delegated: dict[int, tuple[str, str, bool, str | None]] = {}  # oid -> (user, coin, is_buy, cloid)
 
     def _emit(self, channel: str, data: Any) -> None:
         for listener in list(self.listeners):
@@ -433,6 +437,8 @@ class LocalExchange:
             raise _Reject(
                 f"Post only order would have immediately matched, bbo was {bbo}. asset={self.coin_index[coin]}"
             )
+        if self._delegate and crosses:
+            raise _Reject("The simulated market takes resting (non-crossing) orders only")
         filled = 0.0
         cost = 0.0
         if crosses:
@@ -443,6 +449,14 @@ class LocalExchange:
             if filled <= 0:
                 raise _Reject(ERR_IOC)
             return {"filled": {"totalSz": _s(filled), "avgPx": _s(cost / filled), **ids}}
+        if self._delegate:
+            if self._owner not in (None, acct.address):
+                raise _Reject("The simulated market serves one account; another one is already trading")
+            why = self.market.place_order(oid, is_buy, px, remaining)  # type: ignore[attr-defined]
+            if why:
+                raise _Reject(why)
+            self._owner = acct.address
+            self._delegated[oid] = (acct.address, coin, is_buy, cloid)
         self.orders[oid] = LocalOrder(
             oid, cloid, acct.address, coin, is_buy, px, remaining, sz, reduce_only, tif, self._clock()
         )
@@ -477,8 +491,14 @@ class LocalExchange:
         o = self._find(acct, asset, oid=oid, cloid=cloid)
         if o is None:
             return {"error": ERR_MISSING}
-        del self.orders[o.oid]
+        self._remove(o.oid)
         return "success"
+
+    def _remove(self, oid: int) -> None:
+        """Take an order off the book (and out of a delegated market, where it may still fill while cancelling)."""
+        del self.orders[oid]
+        if self._delegate:
+            self.market.cancel_order(oid)  # type: ignore[attr-defined]
 
     def _modify(self, acct: Account, m: dict[str, Any]) -> dict[str, Any]:
         ref = m.get("oid")
@@ -491,6 +511,8 @@ class LocalExchange:
         status = self._place(acct, w)
         if "error" in status:
             self.orders[saved.oid] = saved  # a rejected modify leaves the order as it was
+        elif self._delegate:
+            self.market.cancel_order(saved.oid)  # type: ignore[attr-defined]
         return status
 
     # ---- the market -------------------------------------------------------------------------------
@@ -498,6 +520,8 @@ class LocalExchange:
         """Step the market ``dt_s`` seconds and fill our resting orders its trades print through."""
         with self.lock:
             trades = self.market.step(dt_s)
+            if self._delegate:
+                self._take_delegated_fills()
             now = self._clock()
             printed: dict[str, list[dict[str, Any]]] = {}
             for t in trades:
@@ -521,6 +545,20 @@ class LocalExchange:
                 for spec in self.specs:
                     self._emit("l2Book", self._l2_book(spec.coin))
             return trades
+
+    def _take_delegated_fills(self) -> None:
+        fills, gone = self.market.take_fills()  # type: ignore[attr-defined]
+        for oid, px, sz in fills:
+            user, coin, is_buy, cloid = self._delegated[oid]
+            self._fill(self.accounts[user], coin, is_buy, px, sz, oid, cloid, crossed=False)
+            o = self.orders.get(oid)
+            if o is not None:
+                o.sz = float(self.specs[self.coin_index[coin]].round_size_down(o.sz - sz + 1e-12))
+                if o.sz <= 0:
+                    del self.orders[oid]
+        for oid in gone:  # filled, cancelled, or dropped by the simulator on arrival
+            self.orders.pop(oid, None)
+            self._delegated.pop(oid, None)
 
     def _match(self, t: MarketTrade) -> None:
         buy = t.side == "B"
@@ -610,7 +648,7 @@ class LocalExchange:
         for acct in self.accounts.values():
             if acct.cancel_at_ms is not None and now >= acct.cancel_at_ms:
                 for oid in [o.oid for o in self.orders.values() if o.user == acct.address]:
-                    del self.orders[oid]
+                    self._remove(oid)
                 acct.cancel_at_ms = None
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -216,3 +216,96 @@ class ReplayMarket:
         """Replay the next ``dt_s`` seconds of the recording; return its trades."""
         self._t += int(check_real("dt_s", dt_s, lo=0.0, unit="s") * 1e9)
         return self._replay_until(self._t)
+
+
+class SimMarket:
+    """The event simulator of :mod:`hyper_make.sim` as the local exchange's market, for one trading account.
+
+    The simulator models one participant ("us") among others: our resting orders join its queues (price-time
+    priority behind others' displayed size, order and cancel latency, others stepping ahead of large displayed
+    size, the fair value leaning away from it, pick-offs). So the local exchange hands this market the resting
+    orders of the first account that trades (:meth:`place_order` / :meth:`cancel_order`) and takes the fills
+    the simulator produces (:meth:`take_fills`) instead of matching them itself. Others' book is the
+    simulator's visible depth; its market orders are not exposed as a trade tape (``step`` returns none).
+
+    An order the simulator drops when it arrives (post-only, the market moved through it during the order
+    latency) is reported by :meth:`take_fills` as gone; a cancelled order can still fill during the cancel
+    latency, as in the simulator.
+
+    Parameters
+    ----------
+    spec : the instrument (prices must be multiples of ``cfg.tick_usd``).
+    cfg : :class:`hyper_make.sim.MarketConfig` (default: its defaults, a BTC-like market).
+    seed : seed of the simulated path.
+    """
+
+    def __init__(self, spec: InstrumentSpec, cfg: Any = None, seed: int = 0) -> None:
+        from ..sim import Market, MarketConfig
+
+        self.cfg = cfg if cfg is not None else MarketConfig()
+        self.sim = Market(self.cfg, seed)
+        self.spec = spec
+        self.tick_usd = float(self.cfg.tick_usd)
+        self._slot: dict[int, int] = {}  # oid -> simulator slot
+        self._px: dict[int, float] = {}  # oid -> price (USD)
+        self._seen: dict[int, float] = {}  # oid -> size (coins) at the last look
+
+    def mid(self, coin: str) -> float:
+        """Visible mid (USD): the middle of the best bid and ask, ours included."""
+        bid, ask = self.sim.bbo_ticks()
+        return 0.5 * (bid + ask) * self.tick_usd
+
+    def book(self, coin: str) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        """Others' visible depth, 20 ticks per side from their best (USD, coins)."""
+        from ..sim.market import P_HALF_SPREAD, S_F, S_T, visible
+
+        s, p = self.sim.s, self.sim.p
+        f, t = float(s[S_F]), float(s[S_T])
+        obb, oba = math.floor(f - p[P_HALF_SPREAD]), math.ceil(f + p[P_HALF_SPREAD])
+        bids = [(k, visible(p, self.sim.deficit, self.sim.tlast, k, 1, f, t)) for k in range(obb, obb - 20, -1)]
+        asks = [(k, visible(p, self.sim.deficit, self.sim.tlast, k, -1, f, t)) for k in range(oba, oba + 20)]
+        fmt = lambda lv: [(round(k * self.tick_usd, 10), float(q)) for k, q in lv if q > 0]  # noqa: E731
+        return fmt(bids), fmt(asks)
+
+    def step(self, dt_s: float) -> list[MarketTrade]:
+        """Advance the simulator ``dt_s`` seconds (its market orders fill ours; see :meth:`take_fills`)."""
+        self.sim.run_until(self.sim.t_s + check_real("dt_s", dt_s, lo=0.0, unit="s"))
+        return []
+
+    # ---- the delegation protocol used by LocalExchange ----------------------------------------------
+    def place_order(self, oid: int, is_buy: bool, px: float, sz: float) -> str:
+        """Rest an order in the simulator; returns ``""`` or why it cannot (an exchange error string)."""
+        tick = round(px / self.tick_usd)
+        if abs(tick * self.tick_usd - px) > 1e-9 * max(px, 1.0):
+            return "Price must be divisible by tick size."
+        slot = self.sim.place(1 if is_buy else -1, int(tick), float(sz))
+        if slot < 0:
+            return "Too many open orders."
+        self._slot[oid], self._px[oid], self._seen[oid] = slot, px, float(sz)
+        return ""
+
+    def cancel_order(self, oid: int) -> None:
+        """Cancel an order (it may still fill until the simulator's cancel latency has passed)."""
+        if oid in self._slot:
+            self.sim.cancel(self._slot[oid])
+
+    def take_fills(self) -> tuple[list[tuple[int, float, float]], list[int]]:
+        """Fills since the last call as ``(oid, price USD, size coins)``, and the oids no longer in the simulator."""
+        fills: list[tuple[int, float, float]] = []
+        gone: list[int] = []
+        lot = 10.0**self.spec.sz_decimals
+        for oid, slot in list(self._slot.items()):
+            left = max(float(self.sim.o_size[slot]), 0.0)
+            # report whole lots (the exchange's sizes); a partial fill's remainder waits for the next lot
+            if left <= 1e-12:
+                lots = round(self._seen[oid] * lot)
+            else:
+                lots = math.floor((self._seen[oid] - left) * lot + 1e-6)
+            if lots > 0:
+                filled = lots / lot
+                fills.append((oid, self._px[oid], filled))
+                self._seen[oid] = round(self._seen[oid] - filled, 12)
+            if self.sim.o_side[slot] == 0:  # fully filled, cancelled or dropped on arrival: the slot is free
+                gone.append(oid)
+                del self._slot[oid], self._px[oid], self._seen[oid]
+        return fills, gone
