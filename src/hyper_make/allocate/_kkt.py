@@ -186,31 +186,59 @@ def kkt_solve(a_all, b_all, caps_all, budget, beta, out):  # type: ignore[no-unt
                 if c > 0.0:
                     disc = dd * dd - w * c
                     t = c / (dd + math.sqrt(disc if disc > 0.0 else 0.0))
+                    # two Newton steps on Σ (r(d - t))² = rest, evaluated directly: the closed form loses digits
+                    # when the discriminant is small (the root close to the parabola's vertex)
+                    for _ in range(2):
+                        f = -rest
+                        df = 0.0
+                        for j in range(m):
+                            if a[j] > midl and not lin[j] and low[j] < midl:
+                                x = r[j] * (a[j] - lam_lo - t)
+                                if x > 0.0:
+                                    f += x * x
+                                    df -= 2.0 * x * r[j]
+                        if df < 0.0 and f != 0.0:
+                            t = min(max(t - f / df, 0.0), width)
             elif beta == 1.0:
                 t = (dd - rest) / w
             else:
+                # Newton on φ(t) = (Σ x_i^p)^(1/p) - rest^(1/p), x_i = r_i·(d_i - t): a p-norm of affine functions,
+                # convex and decreasing, so Newton from the left never overshoots and converges fast even for
+                # large p = 1/β (Newton on Σ x^p itself crawls at rate 1 - 1/p); bisection guards the bracket
                 lo_t, hi_t = 0.0, width
-                tol = 1e-15 * rest
+                target = rest ** (1.0 / p)
                 ok = False
                 for it in range(1, _MAX_NEWTON + 1):
                     n_iter = it
-                    h = -rest
-                    dh = 0.0
+                    xmax = 0.0
                     for j in range(m):
                         if a[j] > midl and not lin[j] and low[j] < midl:
                             x = r[j] * (a[j] - lam_lo - t)
-                            if x > 0.0:
-                                xp = x**p
-                                h += xp
-                                dh -= p * xp / x * r[j]
-                    if abs(h) <= tol:
+                            if x > xmax:
+                                xmax = x
+                    sp = 0.0  # Σ (x/xmax)^p
+                    sq = 0.0  # Σ (x/xmax)^(p-1)·r
+                    if xmax > 0.0:
+                        for j in range(m):
+                            if a[j] > midl and not lin[j] and low[j] < midl:
+                                x = r[j] * (a[j] - lam_lo - t)
+                                if x > 0.0:
+                                    y = x / xmax
+                                    yp1 = y ** (p - 1.0)
+                                    sp += yp1 * y
+                                    sq += yp1 * r[j]
+                    norm = xmax * sp ** (1.0 / p) if xmax > 0.0 else 0.0
+                    phi = norm - target
+                    if abs(phi) <= 1e-15 * target:
                         ok = True
                         break
-                    if h > 0.0:
+                    if phi > 0.0:
                         lo_t = t
                     else:
                         hi_t = t
-                    step = t - h / dh if dh < 0.0 else 0.5 * (lo_t + hi_t)
+                    # φ'(t) = -(Σ x^p)^(1/p - 1)·Σ x^(p-1)·r = -sp^(1/p - 1)·sq
+                    dphi = -(sp ** (1.0 / p - 1.0)) * sq if sp > 0.0 else 0.0
+                    step = t - phi / dphi if dphi < 0.0 else 0.5 * (lo_t + hi_t)
                     t = step if lo_t < step < hi_t else 0.5 * (lo_t + hi_t)
                     if hi_t - lo_t <= 4e-16 * max(abs(lo_t), abs(hi_t), 1e-300):
                         ok = True
