@@ -74,8 +74,8 @@ def _check_inputs(
     a: ArrayLike, b: ArrayLike, budget: float, beta: float, caps: ArrayLike | None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], float, float, NDArray[np.float64]]:
     """Validate and convert; every error names the argument and its allowed range (few NumPy calls when valid)."""
-    av = np.asarray(a, dtype=np.float64)
-    bv = np.asarray(b, dtype=np.float64)
+    av = np.ascontiguousarray(a, dtype=np.float64)  # one compiled signature (C-contiguous float64)
+    bv = np.ascontiguousarray(b, dtype=np.float64)
     if av.ndim != 1:
         raise InvalidParameterError(f"'a' must be 1-dimensional (one edge per level, USD/coin); got shape {av.shape}")
     if bv.shape != av.shape:
@@ -93,7 +93,7 @@ def _check_inputs(
     if caps is None:
         uv = np.full(av.shape, np.inf)
     else:
-        uv = np.asarray(caps, dtype=np.float64)
+        uv = np.ascontiguousarray(caps, dtype=np.float64)
         if uv.shape != av.shape:
             uv = np.broadcast_to(uv, av.shape).astype(np.float64)
         if not (uv >= 0).all():  # NaN fails too
