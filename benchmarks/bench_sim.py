@@ -17,21 +17,11 @@ import statistics
 import time
 import tracemalloc
 
+from _machine import cpu_name
 from hyper_make.sim import market as mk
 from hyper_make.sim.config import MarketConfig, SimConfig, with_overrides
 from hyper_make.sim.market import Market
 from hyper_make.sim.strategy import run_path
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def core_rate(sim_seconds: float, seed: int) -> tuple[float, float]:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from ._json import to_jsonable
 from ._validate import PYDANTIC_CONFIG, check_real
 from .allocate import AllocationResult, Allocator, SideProblem, empty_result
 from .economics import (
@@ -196,7 +197,7 @@ class SideResult:
             "n_orders": len(self.orders),
             "empty_reason": self.empty_reason or None,
             "message": a.message,
-            "diagnostics": {k: _jsonable(v) for k, v in a.diagnostics.items()},
+            "diagnostics": to_jsonable(a.diagnostics),
             "dropped": [
                 {"level": d.level, "price": d.price, "reason": d.reason, "notional": d.notional_usd}
                 for d in self.dropped
@@ -358,14 +359,3 @@ def build_ladder(
         ask=sides["ask"],
         timings_ns=timings,
     )
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, (np.floating, float)):
-        f = float(v)
-        return None if not np.isfinite(f) else f
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    return v

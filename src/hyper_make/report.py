@@ -14,22 +14,7 @@ from typing import Any
 
 import numpy as np
 
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
+from ._json import to_jsonable
 
 
 def _fmt(v: Any) -> str:
@@ -83,7 +68,7 @@ def write_report(
     doc = {"title": title, "metrics": metrics, "decomposition": decomposition or {}, "notes": notes or []}
     if extra_json:
         doc["extra"] = extra_json
-    (out / "metrics.json").write_text(json.dumps(_jsonable(doc), indent=2) + "\n", encoding="utf-8")
+    (out / "metrics.json").write_text(json.dumps(to_jsonable(doc), indent=2) + "\n", encoding="utf-8")
 
     columns: list[str] = []
     for row in metrics.values():
@@ -92,7 +77,7 @@ def write_report(
         w = csv.writer(fh)
         w.writerow(["name", *columns])
         for name, row in metrics.items():
-            w.writerow([name, *(_jsonable(row.get(c, "")) for c in columns)])
+            w.writerow([name, *(to_jsonable(row.get(c, "")) for c in columns)])
 
     plots: list[str] = []
     if pnl_samples:

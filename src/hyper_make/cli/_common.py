@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import sys
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
-import numpy as np
 import typer
 from rich.console import Console
 
+from .._json import to_jsonable
 from ..errors import HyperMakeError
 
 app = typer.Typer(
@@ -48,24 +47,6 @@ def user_errors() -> Iterator[None]:
         fail(f"file not found: {exc.filename}")
     except IsADirectoryError as exc:
         fail(f"expected a file, got a directory: {exc.filename}")
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Recursively convert NumPy scalars/arrays and non-finite floats (-> null) for ``json.dumps``."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
 
 
 def print_json(obj: Any) -> None:
