@@ -9,8 +9,9 @@ Sections (every key optional; unknown keys are errors that list the valid ones):
     [ladder.grid]            # n_levels, min_depth_bps, max_depth_bps, spacing, ticks_per_level, touch
     [ladder.fill]            # kind = "exponential" | "first_passage" | "table", then that model's fields
     [ladder.adverse]         # kind = "exponential" | "table", then that model's fields
-    [ladder.impact]          # forward_coef, roundtrip_coef, beta
-    [allocator]              # name = "entropy" | ...
+    [ladder.impact]          # forward_coef, roundtrip_coef, beta, volume_period_s
+    [ladder.stealth]         # mode = "off" | "dirichlet" | "posterior", then that mode's fields
+    [allocator]              # name = "impact" (default) | "entropy" | "greedy" | ... (``hyper_make.ALLOCATORS``)
     [allocator.<name>]       # that allocator's options
 
 Values are checked by pydantic (types, NaN/inf, unknown keys) and then by each dataclass (ranges), and

@@ -1,4 +1,4 @@
-"""The full pipeline for one refresh: snapshot -> levels -> economics -> allocator -> projection -> Ladder.
+"""The full pipeline for one refresh: snapshot -> levels -> economics -> allocator -> stealth -> projection -> Ladder.
 
 ``build_ladder(snapshot, spec, allocator, config=..., rng=...)`` is the one code path shared by the CLI, the
 simulator's strategy loop and the replay backtester.

@@ -109,5 +109,10 @@ def _diag_rows(s: SideResult) -> list[tuple[str, str]]:
         ("binding", a.binding),
         ("shadow price (USD/coin)", "n/a" if a.shadow_price != a.shadow_price else f"{a.shadow_price:.4g}"),
     ]
-    rows += [(k.replace("_", " "), f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in a.diagnostics.items()]
+    # the split already has its own rows above; show the allocator's other diagnostics
+    rows += [
+        (k.replace("_", " "), f"{v:.4g}" if isinstance(v, float) else str(v))
+        for k, v in a.diagnostics.items()
+        if k not in split
+    ]
     return rows
