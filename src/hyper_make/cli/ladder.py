@@ -110,9 +110,12 @@ def _diag_rows(s: SideResult) -> list[tuple[str, str]]:
         ("shadow price (USD/coin)", "n/a" if a.shadow_price != a.shadow_price else f"{a.shadow_price:.4g}"),
     ]
     # the split already has its own rows above; show the allocator's other diagnostics
-    rows += [
-        (k.replace("_", " "), f"{v:.4g}" if isinstance(v, float) else str(v))
-        for k, v in a.diagnostics.items()
-        if k not in split
-    ]
+    for k, v in a.diagnostics.items():
+        if k in split:
+            continue
+        if k.endswith("_ns") and isinstance(v, (int, float)):
+            # the first call in a process includes numba's compile or cache load
+            rows.append((f"{k.removesuffix('_ns').replace('_', ' ')} (µs)", f"{v / 1e3:,.1f}"))
+        else:
+            rows.append((k.replace("_", " "), f"{v:.4g}" if isinstance(v, float) else str(v)))
     return rows
