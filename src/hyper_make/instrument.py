@@ -86,13 +86,11 @@ class InstrumentSpec:
 
     def size_to_lots(self, size: ArrayLike) -> NDArray[np.int64]:
         """Sizes in coins -> whole lots, rounded down (a size is never rounded up past what was allocated)."""
-        scaled = np.asarray(size, dtype=np.float64) * 10.0**self.sz_decimals
-        # round to 1e-6 lots first so that 0.3/0.1-style float noise does not lose a whole lot
-        return np.floor(np.round(scaled, 6)).astype(np.int64)
+        return coins_to_lots(size, self.lot_size)
 
     def lots_to_size(self, lots: ArrayLike) -> NDArray[np.float64]:
         """Whole lots -> sizes in coins, each the float nearest its decimal value."""
-        return np.asarray(lots, dtype=np.float64) / 10.0**self.sz_decimals
+        return lots_to_coins(lots, self.lot_size)
 
     def round_size_down(self, size: float) -> float:
         """Largest valid size (coins) not above ``size``."""
@@ -169,6 +167,25 @@ class InstrumentSpec:
     def format_size(self, size: float) -> str:
         """The size as the exchange's wire string, on the lot grid."""
         return _wire(round(float(size), self.sz_decimals))
+
+
+def coins_to_lots(size: ArrayLike, lot: float) -> NDArray[np.int64]:
+    """Sizes (coins) -> whole lots of ``lot`` coins, rounded down after rounding to 1e-6 lot.
+
+    The 1e-6 rounding keeps 0.3/0.1-style float noise from losing a whole lot. For a decimal lot ``10^-d`` the
+    scaling multiplies by the exact integer ``10^d``.
+    """
+    inv = round(1.0 / lot)
+    x = np.asarray(size, dtype=np.float64)
+    scaled = x * inv if inv >= 1 and abs(inv * lot - 1.0) < 1e-12 else x / lot
+    return np.floor(np.round(scaled, 6)).astype(np.int64)
+
+
+def lots_to_coins(lots: ArrayLike, lot: float) -> NDArray[np.float64]:
+    """Whole lots -> coins; exact decimal floats (the nearest to ``k·10^-d``) when the lot is ``10^-d``."""
+    inv = round(1.0 / lot)
+    k = np.asarray(lots, dtype=np.float64)
+    return k / inv if inv >= 1 and abs(inv * lot - 1.0) < 1e-12 else k * lot
 
 
 def _wire(x: float) -> str:

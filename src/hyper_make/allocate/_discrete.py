@@ -29,6 +29,8 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
+from ..instrument import lots_to_coins
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class DiscreteSolution:
@@ -138,19 +140,6 @@ def lot_optimum(
     return k
 
 
-def _to_lots(x: NDArray[np.float64] | float, lot: float) -> NDArray[np.int64]:
-    """Coins -> whole lots rounded down, after rounding to 1e-6 lot (the projection's rule)."""
-    return np.floor(np.round(np.asarray(x, dtype=np.float64) / lot, 6)).astype(np.int64)
-
-
-def _to_coins(lots: NDArray[np.int64], lot: float) -> NDArray[np.float64]:
-    """Whole lots -> coins, exact decimal floats when the lot is ``10^-d``."""
-    inv = round(1.0 / lot)
-    if inv >= 1 and abs(inv * lot - 1.0) < 1e-12:
-        return lots.astype(np.float64) / inv
-    return lots.astype(np.float64) * lot
-
-
 def discrete_allocation(
     a: NDArray[np.float64],
     b: NDArray[np.float64],
@@ -187,7 +176,7 @@ def discrete_allocation(
     k = lot_optimum(a, b, beta, lot, budget_lots, zero, hi0, start)
     viol = np.flatnonzero((k > 0) & (k < m))
     if viol.size == 0:
-        return DiscreteSolution(k, _to_coins(k, lot), float("nan"), 0, 0)
+        return DiscreteSolution(k, lots_to_coins(k, lot), float("nan"), 0, 0)
 
     def value(kk: NDArray[np.int64]) -> float:
         return float(_values(a, b, beta, lot, kk.astype(np.float64)).sum())
@@ -229,7 +218,7 @@ def discrete_allocation(
                 best, best_val = cand, v
     raised = int(np.count_nonzero((best >= m) & (k < m) & (k > 0)))
     dropped = int(np.count_nonzero((best == 0) & (k > 0)))
-    return DiscreteSolution(best, _to_coins(best, lot), best_val, dropped, raised)
+    return DiscreteSolution(best, lots_to_coins(best, lot), best_val, dropped, raised)
 
 
 __all__ = ["DiscreteSolution", "discrete_allocation", "lot_optimum"]

@@ -30,9 +30,10 @@ from numpy.typing import NDArray
 
 from .._validate import PYDANTIC_CONFIG, check_choice, check_real
 from ..economics.curve import LevelCurves
+from ..instrument import lots_to_coins
 from ._base import AllocationResult, SideProblem
 from ._convex import ImpactAllocator, solve_concave
-from ._discrete import _to_coins, discrete_allocation
+from ._discrete import discrete_allocation
 
 StealthMode = Literal["off", "dirichlet", "posterior"]
 
@@ -128,7 +129,7 @@ def _lots_with_minimum(p: NDArray[np.float64], total: float, problem: SideProble
     m_lots = np.maximum(np.ceil(np.round(problem.min_size_coins / lot, 6)), 1.0)
     lots = np.zeros(p.shape[0], dtype=np.int64)
     _spread_lots(p, float(total), problem.caps_coins, lot, m_lots, lots)
-    return _to_coins(lots, lot)
+    return lots_to_coins(lots, lot)
 
 
 def dirichlet_sizes(
