@@ -7,13 +7,14 @@ simulator's strategy loop and the replay backtester.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from ._json import to_jsonable
-from ._validate import PYDANTIC_CONFIG, check_real
+from ._validate import PYDANTIC_CONFIG, check_choice, check_real
 from .allocate import AllocationResult, Allocator, SideProblem, empty_result
 from .economics import (
     ExponentialAdverse,
@@ -99,10 +100,15 @@ class SideBudget:
     reason: str = ""
 
 
-def side_budget(snapshot: MarketSnapshot, side: Side) -> SideBudget:
-    """A side's budget from the position limit and the margin (orders that reduce the position need none)."""
+def side_budget(snapshot: MarketSnapshot, side: Side, reserved_coins: float = 0.0) -> SideBudget:
+    """A side's budget from the position limit and the margin (orders that reduce the position need none).
+
+    ``reserved_coins`` (coins) is taken off the position room: size that may still fill on that side outside the
+    ladder (e.g. orders being replaced whose last fills are not confirmed yet).
+    """
     q = snapshot.inventory_coins
-    room = max(snapshot.max_position_coins - q, 0.0) if side == "bid" else max(snapshot.max_position_coins + q, 0.0)
+    room = snapshot.max_position_coins - q if side == "bid" else snapshot.max_position_coins + q
+    room = max(room - reserved_coins, 0.0)
     reducing = max(-q, 0.0) if side == "bid" else max(q, 0.0)
     margin_cap = snapshot.margin_usd * snapshot.leverage / snapshot.mid_usd + reducing
     binding: Literal["position", "margin"] = "position" if room <= margin_cap else "margin"
@@ -110,6 +116,8 @@ def side_budget(snapshot: MarketSnapshot, side: Side) -> SideBudget:
     reason = ""
     if budget <= 0:
         reason = f"position limit reached: inventory {q:g} coins at max_position {snapshot.max_position_coins:g} coins"
+        if reserved_coins > 0:
+            reason += f" with {reserved_coins:g} coins reserved"
     return SideBudget(budget, binding, room, margin_cap, reason)
 
 
@@ -269,6 +277,7 @@ def build_ladder(
     *,
     config: LadderConfig | None = None,
     rng: np.random.Generator | int | None = None,
+    reserved_coins: Mapping[str, float] | None = None,
 ) -> Ladder:
     """Build the two-sided ladder for one refresh.
 
@@ -279,6 +288,8 @@ def build_ladder(
     allocator : any registered allocator (see :func:`hyper_make.make_allocator`).
     config : ladder configuration; defaults to :class:`LadderConfig()`.
     rng : a NumPy ``Generator`` or an integer seed (the only source of randomness); ``None`` = seed 0.
+    reserved_coins : per side (``"bid"``, ``"ask"``), coins taken off that side's position room (see
+        :func:`side_budget`); the quoting loop reserves the orders it is replacing. Default none.
 
     Returns
     -------
@@ -292,6 +303,10 @@ def build_ladder(
     if not isinstance(spec, InstrumentSpec):
         raise InvalidParameterError(f"'spec' must be an InstrumentSpec; got {type(spec).__name__}")
     cfg = config if config is not None else LadderConfig()
+    reserve = dict(reserved_coins or {})
+    for k, v in reserve.items():
+        check_choice("reserved_coins side", k, ("bid", "ask"))
+        check_real(f"reserved_coins[{k!r}]", v, lo=0.0, unit="coins")
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(0 if rng is None else rng)
     t0 = time.perf_counter_ns()
     ref = reservation_price(snapshot, cfg)
@@ -316,7 +331,7 @@ def build_ladder(
             impact=cfg.impact,
         )
         tc = time.perf_counter_ns()
-        budget = side_budget(snapshot, side)
+        budget = side_budget(snapshot, side, reserve.get(side, 0.0))
         caps = np.full(curves.n, cfg.level_cap_frac * budget.budget_coins)
         problem = SideProblem(
             side=side,

@@ -12,6 +12,7 @@ from . import data as _data  # noqa: F401
 from . import exchange as _exchange  # noqa: F401
 from . import ladder as _ladder  # noqa: F401
 from . import orders as _orders  # noqa: F401
+from . import run as _run  # noqa: F401
 from . import simulate as _simulate  # noqa: F401
 from ._common import app
 

@@ -377,6 +377,12 @@ class HyperliquidClient:
     timeout_s : HTTP timeout (seconds).
     limiter : if given, every request is charged to it first and held back (:class:`RateLimited`) if it does
         not fit.
+
+    Nonces are the SDK's (the local clock in ms) while :attr:`clock_offset_ms` is 0. When the exchange's clock
+    is known to differ from ours (``clock_offset_ms = exchange - local``, ms), the same actions are built with the
+    SDK's wire helpers, signed with ``sign_l1_action`` under a nonce on the exchange's clock, and posted with the
+    SDK's ``API.post``: Hyperliquid only accepts nonces within (now - 2 days, now + 1 day) of its own time, and a
+    ``scheduleCancel`` time at least 5 s ahead of it.
     """
 
     def __init__(
@@ -393,6 +399,9 @@ class HyperliquidClient:
     ) -> None:
         self.base_url = normalize_base_url(base_url)
         self.limiter = limiter
+        self.clock_offset_ms = 0
+        self._nonces = NonceSource(lambda: int(time.time() * 1000) + self.clock_offset_ms)
+        self._vault_address = vault_address
         self.spec = spec_from_meta(meta, coin)
         self.exchange = Exchange(
             wallet,
@@ -446,12 +455,33 @@ class HyperliquidClient:
         else:
             oreqs: list[CancelRequest] = [{"coin": spec.coin, "oid": int(c.target.oid)} for c in acts]
             send = lambda: self.exchange.bulk_cancel(oreqs)  # noqa: E731
+        if self.clock_offset_ms:
+            action = batch_action(spec, batch)
+            send = lambda: self._post_signed(action, batch.kind)  # noqa: E731
         if self.limiter is not None and not self.limiter.try_send(batch):
             wait = self.limiter.wait_s(batch)
             msg = f"{batch.kind} request of {len(acts)} actions held back by the rate limits for {wait:.2f} s"
             raise RateLimited(msg, wait)
         resp = send()
         return SendResult(batch.kind, resp, _check_response(resp, batch.kind))
+
+    def exchange_time_ms(self) -> int:
+        """The exchange's clock as we know it: local UNIX ms plus :attr:`clock_offset_ms`."""
+        return int(time.time() * 1000) + self.clock_offset_ms
+
+    def _post_signed(self, action: dict[str, Any], kind: str) -> Any:
+        """Sign ``action`` under a nonce on the exchange's clock and POST it with the SDK's ``API.post``."""
+        req = sign_request(
+            self.exchange.wallet,
+            action,
+            kind=kind,
+            n_actions=1,
+            weight=1,
+            nonce=self._nonces(),
+            base_url=self.base_url,
+            vault_address=self._vault_address,
+        )
+        return self.exchange.post("/exchange", req.payload())
 
     def send(self, plan: OrderPlan) -> list[SendResult]:
         """Send every batch of ``plan`` in order (cancels, modifies, new orders).
@@ -464,7 +494,10 @@ class HyperliquidClient:
 
     def schedule_cancel(self, time_ms: int | None) -> SendResult:
         """Set (or, with ``None``, unset) the dead-man switch: every open order is cancelled at ``time_ms``."""
-        resp = self.exchange.schedule_cancel(time_ms)
+        if self.clock_offset_ms:
+            resp = self._post_signed(schedule_cancel_action(time_ms), "schedule_cancel")
+        else:
+            resp = self.exchange.schedule_cancel(time_ms)
         return SendResult("schedule_cancel", resp, _check_response(resp, "schedule_cancel"))
 
     def open_orders(self, address: str | None = None) -> list[RestingOrder]:

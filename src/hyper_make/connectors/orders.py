@@ -243,6 +243,9 @@ class OrderManagerConfig:
         ... and within this relative size change (fraction of the desired size), in ``[0, 1)``.
     max_batch_len : int, default 79
         Most actions in one request (79 is the longest batch of weight 2), in ``[1, 1000]``.
+    reduce_only : bool, default True
+        Mark the orders that can only reduce the position reduce-only (they need no margin). A live loop may
+        turn it off: if fills move the position before such an order arrives, the exchange rejects it.
     """
 
     __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
@@ -250,6 +253,7 @@ class OrderManagerConfig:
     requote_price_bps: float = 1.0
     requote_size_frac: float = 0.1
     max_batch_len: int = 79
+    reduce_only: bool = True
 
     def __post_init__(self) -> None:
         check_real("orders.requote_price_bps", self.requote_price_bps, lo=0.0, hi=1000.0, unit="bps")
@@ -446,20 +450,57 @@ def plan_orders(
             )
             cancels += [Cancel(r) for r in r_side]
             continue
-        flags = reduce_only_flags(side, [o.size for o in d_side], inventory_coins)
+        flags = reduce_only_flags(side, [o.size for o in d_side], inventory_coins if cfg.reduce_only else 0.0)
         k, m, c, p = _diff_side(d_side, flags, r_side, limit, cfg, cloids)
         kept += k
         modifies += m
         cancels += c
         places += p
+    return _assemble(kept, cancels, modifies, places, stopped, cfg.max_batch_len)
+
+
+def _assemble(
+    kept: Sequence[RestingOrder],
+    cancels: Sequence[Cancel],
+    modifies: Sequence[Modify],
+    places: Sequence[Place],
+    stopped: dict[str, str],
+    max_batch_len: int,
+) -> OrderPlan:
+    """An :class:`OrderPlan` with its batches: cancels (by cloid, then by oid), modifies, new orders."""
     batches: list[Batch] = []
     by_cloid = [c for c in cancels if c.target.cloid is not None]
     by_oid = [c for c in cancels if c.target.cloid is None]
-    cancels = by_cloid + by_oid
     for kind, acts in (("cancel", by_cloid), ("cancel_oid", by_oid), ("modify", modifies), ("order", places)):
-        for i in range(0, len(acts), cfg.max_batch_len):
-            batches.append(Batch(kind, tuple(acts[i : i + cfg.max_batch_len])))  # type: ignore[arg-type]
-    return OrderPlan(tuple(kept), tuple(cancels), tuple(modifies), tuple(places), stopped, tuple(batches))
+        for i in range(0, len(acts), max_batch_len):
+            batches.append(Batch(kind, tuple(acts[i : i + max_batch_len])))  # type: ignore[arg-type]
+    return OrderPlan(
+        tuple(kept), tuple(by_cloid + by_oid), tuple(modifies), tuple(places), dict(stopped), tuple(batches)
+    )
+
+
+def demote(
+    plan: OrderPlan,
+    *,
+    sides: Iterable[Side] = (),
+    cloids: Iterable[str] = (),
+    reason: str = "",
+    config: OrderManagerConfig | None = None,
+) -> OrderPlan:
+    """``plan`` without the orders it would add on ``sides`` or under ``cloids``: only removals are left there.
+
+    Their new orders are dropped and their modifies become cancels of the modified order, so nothing is added
+    where adding is unsafe now (a side whose worst case would pass the position limit; an order the book moved
+    through since the ladder was built). Each demoted side is recorded in ``stopped`` with ``reason``.
+    """
+    cfg = config if config is not None else OrderManagerConfig()
+    side_set, cloid_set = set(sides), set(cloids)
+    hit = lambda a: a.side in side_set or a.cloid in cloid_set  # noqa: E731
+    places = [p for p in plan.places if not hit(p)]
+    modifies = [m for m in plan.modifies if not hit(m)]
+    cancels = list(plan.cancels) + [Cancel(m.target) for m in plan.modifies if hit(m)]
+    stopped = dict(plan.stopped) | {s: reason for s in sorted(side_set) if s not in plan.stopped}
+    return _assemble(plan.kept, cancels, modifies, places, stopped, cfg.max_batch_len)
 
 
 def _deviation(r: RestingOrder, d: Order, cfg: OrderManagerConfig) -> float | None:

@@ -310,10 +310,11 @@ class LocalExchange:
             )
         equity = self._equity(acct)
         used = self._margin_used(acct)
+        # as on Hyperliquid: accountValue = totalRawUsd + Σ szi·mark (raw USD carries the positions' entry cost)
         summary = {
             "accountValue": _s(equity),
             "totalNtlPos": _s(ntl),
-            "totalRawUsd": _s(acct.usd),
+            "totalRawUsd": _s(acct.usd - sum(q * acct.entry_px.get(c, 0.0) for c, q in acct.szi.items())),
             "totalMarginUsed": _s(used),
         }
         return {

@@ -1,0 +1,166 @@
+"""``hyper-make run``: the market-making loop on a Hyperliquid-compatible exchange (local, testnet or mainnet)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import requests
+import typer
+from hyperliquid.utils.error import Error as SdkError
+from rich.live import Live
+from rich.table import Table
+
+from ..config import load_config
+from ..connectors.hyperliquid import (
+    HyperliquidClient,
+    fetch_meta,
+    is_mainnet,
+    load_meta,
+    network_url,
+    normalize_base_url,
+)
+from ..connectors.keys import ephemeral_wallet, load_wallet
+from ..connectors.orders import OrderManagerConfig, RateLimiter
+from ..errors import InvalidParameterError
+from ..live import LoopConfig, LoopStatus, QuotingLoop
+from ..live.view import render
+from ._common import app, err_console, fail, out_console, print_json, user_errors
+
+#: Stop reasons that are risk stops: the command exits with this code after cancelling everything.
+EXIT_RISK_STOP = 1
+RISK_STOPS = ("max_drawdown", "position_limit")
+
+
+@app.command()
+def run(
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="API URL, e.g. http://127.0.0.1:3001 for the local exchange.")
+    ] = None,
+    testnet: Annotated[bool, typer.Option("--testnet", help="Hyperliquid's testnet.")] = False,
+    mainnet: Annotated[bool, typer.Option("--mainnet", help="Hyperliquid's mainnet (real funds).")] = False,
+    coin: Annotated[str | None, typer.Option("--coin", help="Perp to quote (default: config).")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML: the prior snapshot, ladder and allocator options.")
+    ] = None,
+    allocator: Annotated[
+        str | None, typer.Option("--allocator", "-a", help="Registered allocator name (default: from config).")
+    ] = None,
+    max_position: Annotated[
+        float | None, typer.Option(help="Absolute position limit (coins; default: the config's max_position_coins).")
+    ] = None,
+    max_drawdown_usd: Annotated[float, typer.Option(help="Stop when PnL falls this far below its peak.")] = 1000.0,
+    refresh_s: Annotated[float, typer.Option(help="Seconds between ladder rebuilds.")] = 1.0,
+    duration_s: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")] = None,
+    stale_after_s: Annotated[float, typer.Option(help="Stop quoting when the book is older than this (s).")] = 5.0,
+    dead_man_s: Annotated[float, typer.Option(help="scheduleCancel this far ahead (s, >= 5).")] = 30.0,
+    reconcile_s: Annotated[float, typer.Option(help="Full /info reconcile at least this often (s).")] = 60.0,
+    http_timeout_s: Annotated[float, typer.Option(help="Timeout of every HTTP request (s).")] = 5.0,
+    requote_price_bps: Annotated[float, typer.Option(help="Keep an order within this price move (bps).")] = 1.0,
+    requote_size_frac: Annotated[float, typer.Option(help="... and this relative size change (fraction).")] = 0.1,
+    reduce_only: Annotated[
+        bool,
+        typer.Option(
+            "--reduce-only/--no-reduce-only",
+            help="Mark orders that can only reduce the position reduce-only (rejected if the position moved first).",
+        ),
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the ladder's random components and client order ids.")] = 0,
+    meta: Annotated[Path | None, typer.Option("--meta", help="Saved perp 'meta' JSON instead of /info.")] = None,
+    keystore: Annotated[
+        Path | None,
+        typer.Option("--keystore", help="Encrypted keystore file (password: $HYPER_MAKE_KEYSTORE_PASSWORD or prompt)."),
+    ] = None,
+    ephemeral_key: Annotated[
+        bool, typer.Option("--ephemeral-key", help="A fresh throwaway key (local exchange only: it has no funds).")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")] = False,
+) -> None:
+    """Quote a ladder on one coin: rebuild every refresh, send the diff, guard the position; cancel all on exit."""
+    with user_errors():
+        if sum([base_url is not None, testnet, mainnet]) != 1:
+            raise InvalidParameterError("give exactly one of '--base-url URL', '--testnet' and '--mainnet'")
+        url = normalize_base_url(base_url) if base_url is not None else network_url(testnet)
+        if ephemeral_key and (is_mainnet(url) or url == network_url(True)):
+            raise InvalidParameterError("'--ephemeral-key' is for the local exchange: a fresh key has no funds")
+        if is_mainnet(url) and not mainnet:
+            raise InvalidParameterError("that URL is Hyperliquid's mainnet: pass '--mainnet' to trade real funds")
+        cfg = load_config(config)
+        name = coin.upper() if coin else cfg.spec.coin
+        loop_cfg = LoopConfig(
+            max_position_coins=max_position if max_position is not None else cfg.snapshot.max_position_coins,
+            refresh_s=refresh_s,
+            duration_s=duration_s,
+            max_drawdown_usd=max_drawdown_usd,
+            stale_after_s=stale_after_s,
+            dead_man_s=dead_man_s,
+            reconcile_s=reconcile_s,
+            http_timeout_s=http_timeout_s,
+            seed=seed,
+        )
+        om_cfg = OrderManagerConfig(
+            requote_price_bps=requote_price_bps, requote_size_frac=requote_size_frac, reduce_only=reduce_only
+        )
+        alloc = cfg.make_allocator(allocator)
+        wallet = ephemeral_wallet() if ephemeral_key else load_wallet(keystore=keystore)
+        try:
+            meta_json = load_meta(meta) if meta is not None else fetch_meta(url, timeout_s=http_timeout_s)
+        except (requests.RequestException, SdkError) as exc:
+            raise InvalidParameterError(f"cannot read the exchange's meta at {url}: {type(exc).__name__}") from None
+        client = HyperliquidClient(
+            wallet, base_url=url, meta=meta_json, coin=name, timeout_s=http_timeout_s, limiter=RateLimiter()
+        )
+    live: Live | None = None
+    on_status = None
+    if not json_out and out_console.is_terminal:
+        live = Live(console=out_console, refresh_per_second=4, transient=False)
+
+        def on_status(s: LoopStatus) -> None:
+            live.update(render(s, name, loop_cfg.max_position_coins))
+
+    loop = QuotingLoop(
+        client,
+        allocator=alloc,
+        prior=cfg.snapshot,
+        config=loop_cfg,
+        ladder=cfg.ladder,
+        orders=om_cfg,
+        on_status=on_status,
+    )
+    err_console.print(f"quoting {name} on {url} as {client.address} with '{loop.allocator.name}'; Ctrl-C stops")
+    try:
+        if live is not None:
+            with live:
+                summary = loop.run()
+        else:
+            summary = loop.run()
+    except (requests.RequestException, SdkError) as exc:
+        fail(f"the exchange at {url} failed: {type(exc).__name__}: {str(exc)[:200]}", code=EXIT_RISK_STOP)
+    if json_out:
+        print_json(summary)
+    else:
+        _render_summary(summary)
+    if summary["stop_reason"] in RISK_STOPS:
+        raise typer.Exit(EXIT_RISK_STOP)
+    if summary.get("exchange", {}).get("open_orders", 0):
+        print("error: orders may still rest on the exchange; check openOrders", file=sys.stderr)
+        raise typer.Exit(EXIT_RISK_STOP)
+
+
+def _render_summary(s: dict[str, Any]) -> None:
+    t = Table(title=f"{s['coin']} run: {s['stop_reason']} after {s['duration_s']:.1f} s ({s['allocator']})")
+    t.add_column("")
+    t.add_column("ours", justify="right")
+    t.add_column("exchange", justify="right")
+    ex = s.get("exchange", {})
+    t.add_row("position (coins)", f"{s['position_coins']:+g}", f"{ex.get('position_coins', float('nan')):+g}")
+    t.add_row("PnL (USD)", f"{s['pnl']:+,.2f}", f"{ex.get('pnl_usd', float('nan')):+,.2f}")
+    t.add_row("open orders at exit", "", str(ex.get("open_orders", "?")))
+    out_console.print(t)
+    out_console.print(
+        f"fills {s['fills']} (volume {s['volume_usd']:,.0f} USD, fees {s['fees_usd']:,.2f} USD), "
+        f"orders sent {s['orders_sent']}, cancels {s['cancels_sent']}, rejected {s['rejected']}, "
+        f"max |position| {s['max_abs_position']:g} of {s['max_position_coins']:g} coins, "
+        f"reconnects {s['reconnects']}, reconciled: {s['reconciled']}"
+    )

@@ -1,0 +1,869 @@
+"""The quoting loop: market data in, a ladder every refresh, the fewest actions out, and risk around it.
+
+One thread owns the state. The SDK's ``WebsocketManager`` delivers ``l2Book``, ``trades`` and ``userFills``
+messages on its own thread into a queue; every ``refresh_s`` the loop drains the queue, updates the estimator
+(:mod:`.estimate`) and the ledger (:mod:`.ledger`), checks the guards, rebuilds the ladder with
+:func:`~hyper_make.ladder.build_ladder`, diffs it with :func:`~hyper_make.connectors.orders.plan_orders` and
+sends the batches through :class:`~hyper_make.connectors.hyperliquid.HyperliquidClient` (SDK, rate limits).
+
+Position safety. The ledger's *exposure* of a side (position plus every resting and not-yet-confirmed order of
+that side, coins) is the position if all of them filled; fills leave it unchanged. Before sending, the loop
+computes the exposure the plan would leave, counting the orders it cancels or modifies as still live (a fill
+may have reached them first). If that passes ``max_position_coins`` it rebuilds the ladder with those orders
+reserved out of the side's room, and if it still passes, the side gets only removals this refresh. So an order
+that could take the position past its limit is never sent, even when fills are late. Cancelled and modified
+orders stop counting once a ``clearinghouseState`` read shows a position equal to the ledger's (every fill up
+to the read is in), or after a full ``/info`` reconcile.
+
+Guards. No quoting, and every resting order cancelled, while the WebSocket is down or the book is older than
+``stale_after_s``; the WebSocket is reopened with exponential backoff and the ledger reconciled from ``/info``
+(open orders, then fills, then position) before quoting again. A dead-man switch (``scheduleCancel``) is kept
+``dead_man_s`` ahead. A drawdown past ``max_drawdown_usd`` stops the loop. On any exit (``duration_s``,
+Ctrl-C, a risk stop, an error) every resting order is cancelled and confirmed gone from ``openOrders``.
+
+Faults. A request that fails as a whole (an error answer) changes nothing and the rest of that refresh's
+batches are not sent; a request that times out has an unknown outcome, so its orders count as pending and a
+full reconcile follows; duplicate and out-of-order fill messages are idempotent (fills keyed by trade id);
+nonces and the dead-man time follow the exchange's clock, measured from its ``l2Book`` timestamps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import requests
+from hyperliquid.utils.error import ClientError, ServerError
+from hyperliquid.websocket_manager import WebsocketManager
+
+from .._validate import PYDANTIC_CONFIG, check_int, check_real
+from ..allocate import Allocator
+from ..connectors.hyperliquid import SCHEDULE_CANCEL_MIN_MS, HyperliquidClient, SendResult
+from ..connectors.orders import (
+    Batch,
+    Cancel,
+    CloidFactory,
+    Modify,
+    OrderManagerConfig,
+    OrderPlan,
+    Place,
+    RestingOrder,
+    demote,
+    plan_orders,
+)
+from ..errors import ExchangeError, RateLimited
+from ..instrument import Side
+from ..ladder import Ladder, LadderConfig, build_ladder
+from ..snapshot import MarketSnapshot
+from .estimate import EstimatorConfig, MarketEstimator
+from .ledger import Ledger, fill_from_json
+
+#: A measured clock offset below this (ms) is latency noise: nonces stay on the local clock.
+CLOCK_TOLERANCE_MS = 2_000
+#: Modify and cancel errors that mean "that order is already gone" (a fill or a cancel won the race).
+_GONE = ("canceled or filled", "never placed, already canceled")
+_EPS = 1e-9
+#: Failures of a read or of a request with no usable answer: the network, or the server (5xx).
+_NET_ERRORS = (requests.RequestException, ServerError)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoopConfig:
+    """How the quoting loop refreshes and what stops it.
+
+    Parameters
+    ----------
+    max_position_coins : float
+        Absolute position limit (coins), ``> 0``: never passed, even if every resting order fills.
+    refresh_s : float, default 1.0
+        Seconds between ladder rebuilds, in ``[0.05, 3600]``.
+    duration_s : float or None, default None
+        Stop after this many seconds (``None``: until Ctrl-C or a risk stop), ``> 0``.
+    max_drawdown_usd : float, default 1000
+        Stop when the PnL falls this far (USD) below its running peak, ``> 0``.
+    stale_after_s : float, default 5.0
+        Stop quoting (cancel everything) when the last book is older than this (seconds), ``> 0``.
+    dead_man_s : float, default 30.0
+        Keep a ``scheduleCancel`` this far ahead (seconds), ``>= 5``; renewed when a third of it has passed.
+    reconcile_s : float, default 60.0
+        Full ``/info`` reconcile (open orders, fills, position) at least this often (seconds), ``> 0``.
+    http_timeout_s : float, default 5.0
+        Timeout of every HTTP request (seconds), ``> 0``.
+    reconnect_min_s, reconnect_max_s : float, default 0.5 and 30
+        WebSocket reconnect backoff: first wait and cap (seconds), doubling in between.
+    alo_guard_sigmas : float, default 3.0
+        Skip a new price closer to the opposite best than ``z·σ·√τ`` (``z`` this value, σ the mid's volatility
+        per √s, τ the longer of the request latency and the interval between book updates, both measured): the
+        book would likely move through it before it arrives and the exchange reject it (post-only). ``>= 0``.
+    seed : int, default 0
+        Seed of the ladder's random components and of the client order ids' prefix.
+    """
+
+    __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
+
+    max_position_coins: float
+    refresh_s: float = 1.0
+    duration_s: float | None = None
+    max_drawdown_usd: float = 1_000.0
+    stale_after_s: float = 5.0
+    dead_man_s: float = 30.0
+    reconcile_s: float = 60.0
+    http_timeout_s: float = 5.0
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    alo_guard_sigmas: float = 3.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_real("loop.max_position_coins", self.max_position_coins, lo=0.0, lo_open=True, unit="coins")
+        check_real("loop.refresh_s", self.refresh_s, lo=0.05, hi=3600.0, unit="s")
+        if self.duration_s is not None:
+            check_real("loop.duration_s", self.duration_s, lo=0.0, lo_open=True, unit="s")
+        check_real("loop.max_drawdown_usd", self.max_drawdown_usd, lo=0.0, lo_open=True, unit="USD")
+        check_real("loop.stale_after_s", self.stale_after_s, lo=0.0, lo_open=True, unit="s")
+        check_real("loop.dead_man_s", self.dead_man_s, lo=SCHEDULE_CANCEL_MIN_MS / 1000, hi=86_400.0, unit="s")
+        check_real("loop.reconcile_s", self.reconcile_s, lo=0.0, lo_open=True, unit="s")
+        check_real("loop.http_timeout_s", self.http_timeout_s, lo=0.0, lo_open=True, hi=600.0, unit="s")
+        check_real("loop.reconnect_min_s", self.reconnect_min_s, lo=0.0, lo_open=True, unit="s")
+        check_real("loop.reconnect_max_s", self.reconnect_max_s, lo=self.reconnect_min_s, unit="s")
+        check_real("loop.alo_guard_sigmas", self.alo_guard_sigmas, lo=0.0, hi=100.0)
+        check_int("loop.seed", self.seed, lo=0)
+
+
+@dataclass(frozen=True, slots=True)
+class LoopStatus:
+    """What the live view shows after each refresh (units in the names)."""
+
+    t_s: float
+    state: str
+    mid_usd: float | None
+    sigma_bps_per_sqrt_s: float | None
+    position_coins: float
+    pnl_usd: float
+    fills: int
+    orders_sent: int
+    rejected: int
+    resting: tuple[RestingOrder, ...]
+    stopped: dict[str, str]
+    note: str
+
+
+@dataclass(slots=True)
+class LoopCounters:
+    """Running counts of what the loop did (the summary's raw material)."""
+
+    refreshes: int = 0
+    orders_sent: int = 0
+    modifies_sent: int = 0
+    cancels_sent: int = 0
+    requests: int = 0
+    rejected: int = 0
+    races: int = 0
+    request_errors: int = 0
+    timeouts: int = 0
+    rate_limited: int = 0
+    reconnects: int = 0
+    full_reconciles: int = 0
+    position_checks: int = 0
+    guard_demotions: int = 0
+    crossing_skipped: int = 0
+    stale_pauses: int = 0
+    dead_man_sets: int = 0
+    clock_resyncs: int = 0
+    rejections: Counter[str] = field(default_factory=Counter)
+
+
+class QuotingLoop:
+    """Runs the market-making loop on one coin of a Hyperliquid-compatible exchange.
+
+    Parameters
+    ----------
+    client : signs and sends (its ``exchange.info`` serves the ``/info`` reads).
+    allocator : any registered allocator.
+    prior : the configured snapshot: fees, leverage, regime and the σ/volume prior (its prices are replaced).
+    config : refresh, limits and guards.
+    ladder : ladder configuration.
+    orders : requote threshold, batch length and reduce-only marking (default: no reduce-only orders, which the
+        exchange rejects when fills have moved the position before they arrive).
+    estimator : half-life and prior weight of the σ and volume estimates.
+    clock : monotonic seconds (injectable for tests).
+    on_status : called with a :class:`LoopStatus` after every refresh (the live view).
+    """
+
+    def __init__(
+        self,
+        client: HyperliquidClient,
+        *,
+        allocator: Allocator,
+        prior: MarketSnapshot,
+        config: LoopConfig,
+        ladder: LadderConfig | None = None,
+        orders: OrderManagerConfig | None = None,
+        estimator: EstimatorConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        on_status: Callable[[LoopStatus], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.spec = client.spec
+        self.coin = client.spec.coin
+        self.allocator = allocator
+        self.config = config
+        self.ladder_config = ladder if ladder is not None else LadderConfig()
+        self.orders_config = orders if orders is not None else OrderManagerConfig(reduce_only=False)
+        self.estimator = MarketEstimator(prior, estimator)
+        self.prior = prior
+        self.clock = clock
+        self.on_status = on_status
+        self.info = client.exchange.info
+        self.address = client.address.lower()
+        self.rng = np.random.default_rng(config.seed)
+        # a fresh id prefix per run: ids never repeat across sessions of the same seed
+        self.cloids = CloidFactory(seed=config.seed * 1_000_003 + time.time_ns() % 1_000_003)
+        self.counters = LoopCounters()
+        self.ledger = Ledger(self.coin)
+        self._events: queue.SimpleQueue[tuple[int, str, float, Any]] = queue.SimpleQueue()
+        self._ws: WebsocketManager | None = None
+        self._ws_gen = 0
+        self._ws_since = -math.inf
+        self._backoff_s = config.reconnect_min_s
+        self._next_connect_s = -math.inf
+        self._need_reconcile = True
+        self._last_reconcile_s = -math.inf
+        self._pending_acked: dict[str, float] = {}
+        self._dead_man_until_ms: int | None = None
+        self._dead_man_set_at_s = -math.inf
+        self._stop = threading.Event()
+        self._margin_usd = prior.margin_usd
+        self._peak_pnl = 0.0
+        self._max_drawdown = 0.0
+        self._stopped: dict[str, str] = {}
+        self.stop_reason = ""
+        self.state = "starting"
+        self.start_state: dict[str, Any] = {}
+        self.end_state: dict[str, Any] = {}
+        self.last_ladder: Ladder | None = None
+        self._t0 = 0.0
+        self._note = ""
+        self._latency_s = 0.05  # EW request round trip (s), prior
+        self._book_dt_s = 0.05  # EW interval between book updates (s), prior
+        self._last_book_rx: float | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------------
+    def stop(self, reason: str = "stopped") -> None:
+        """Ask the loop to stop at the next refresh (thread-safe)."""
+        if not self.stop_reason:
+            self.stop_reason = reason
+        self._stop.set()
+
+    def run(self) -> dict[str, Any]:
+        """Start, quote until stopped, cancel everything, and return the summary (:meth:`summary`)."""
+        try:
+            self._start()
+            deadline = None if self.config.duration_s is None else self._t0 + self.config.duration_s
+            next_t = self.clock()
+            while not self._stop.is_set():
+                now = self.clock()
+                if deadline is not None and now >= deadline:
+                    self.stop("duration")
+                    break
+                self.step(now)
+                next_t = max(next_t + self.config.refresh_s, self.clock())
+                wait = next_t - self.clock()
+                if deadline is not None:
+                    wait = min(wait, deadline - self.clock())
+                if wait > 0:
+                    self._stop.wait(wait)
+        except KeyboardInterrupt:
+            self.stop("interrupted")
+        except BaseException:
+            self.stop("error")
+            raise
+        finally:
+            self._shutdown()
+        return self.summary()
+
+    def _start(self) -> None:
+        """Measure the clock, take over the coin (cancel its open orders), record the baseline, connect."""
+        self._t0 = self.clock()
+        _retry(self._sync_clock)
+        self._cancel_open_on_exchange()
+        # with no order of ours left, nothing fills between these reads: the fills so far are the baseline
+        fills = _retry(lambda: self.info.user_fills(self.address))
+        state = _retry(lambda: self.info.user_state(self.address))
+        q0, mark0 = _position(state, self.coin)
+        self.ledger = Ledger(self.coin, q0, mark0)
+        self.ledger.mark_seen(fills)
+        self.start_state = _account(state, self.coin)
+        self._margin_usd = max(self.start_state["account_value_usd"], 1e-9)
+        self._connect()
+        self.state = "connecting"
+
+    # ---- one refresh -------------------------------------------------------------------------------
+    def step(self, now: float) -> None:
+        """One refresh: events, guards, reconcile, ladder, actions, dead-man switch, status."""
+        self._drain()
+        self._note = ""
+        if not self._ws_alive(now):
+            self._pause("disconnected", now)
+            self._reconnect(now)
+        elif self.estimator.last_book_s is None:
+            self._pause("waiting for the book", now)
+        elif now - self.estimator.last_book_s > self.config.stale_after_s:
+            self._pause("stale book", now)
+            if now - self.estimator.last_book_s > 2 * self.config.stale_after_s:
+                self._drop_ws("the book stopped updating")
+        else:
+            if self._need_reconcile or now - self._last_reconcile_s >= self.config.reconcile_s:
+                self._reconcile(now)
+            elif self.ledger.pending:
+                self._check_position(now)
+            if not self._risk_ok():
+                return
+            self.state = "quoting"
+            self._quote(now)
+            self._keep_dead_man(now)
+        self.counters.refreshes += 1
+        if self.on_status is not None:
+            self.on_status(self.status(now))
+
+    def _quote(self, now: float) -> None:
+        cfg = self.config
+        q = self.ledger.position_coins
+        snap = self.estimator.snapshot(
+            now, inventory_coins=q, max_position_coins=cfg.max_position_coins, ts_ns=time.time_ns()
+        )
+        snap = _with_margin(snap, self._margin_usd)
+        reserve = {s: self._pending_size(s) for s in ("bid", "ask")}
+        plan = self._plan(snap, reserve)
+        over = self._over_limit(plan)
+        if over:
+            # the orders being replaced may still fill: reserve them out of the room and build again
+            for s in over:
+                reserve[s] += sum(a.target.size for a in (*plan.cancels, *plan.modifies) if a.side == s)
+            plan = self._plan(snap, reserve)
+            over = self._over_limit(plan)
+            if over:
+                self.counters.guard_demotions += 1
+                plan = demote(
+                    plan,
+                    sides=over,
+                    reason="worst-case position would pass the limit; only removals this refresh",
+                    config=self.orders_config,
+                )
+        self._stopped = dict(plan.stopped)
+        plan = self._last_look(plan)
+        self._send(plan, now)
+
+    def _plan(self, snap: MarketSnapshot, reserve: dict[str, float]) -> OrderPlan:
+        ladder = build_ladder(
+            snap, self.spec, self.allocator, config=self.ladder_config, rng=self.rng, reserved_coins=reserve
+        )
+        self.last_ladder = ladder
+        lim = self.config.max_position_coins
+        return plan_orders(
+            ladder,
+            list(self.ledger.resting.values()),
+            inventory_coins=self.ledger.position_coins,
+            max_position_coins=lim,
+            cloids=self.cloids,
+            config=self.orders_config,
+        )
+
+    def _pending_size(self, side: Side) -> float:
+        return sum(o.size for o in self.ledger.pending.values() if o.side == side)
+
+    def _over_limit(self, plan: OrderPlan) -> list[Side]:
+        """Sides whose worst case after ``plan`` passes the limit, with replaced orders counted as still live."""
+        out: list[Side] = []
+        q = self.ledger.position_coins
+        final = plan.final_orders()
+        for s in ("bid", "ask"):
+            worst = (q if s == "bid" else -q) + self._pending_size(s)
+            worst += sum(o.size for o in final if o.side == s)
+            worst += sum(a.target.size for a in (*plan.cancels, *plan.modifies) if a.side == s)
+            if worst > self.config.max_position_coins * (1 + _EPS) + _EPS:
+                out.append(s)  # type: ignore[arg-type]
+        return out
+
+    def _last_look(self, plan: OrderPlan) -> OrderPlan:
+        """Drop new prices that the latest book has moved through (ALO would reject them)."""
+        self._drain()
+        crossing = self._crossing((*plan.places, *plan.modifies))
+        if not crossing:
+            return plan
+        self.counters.crossing_skipped += len(crossing)
+        return demote(plan, cloids=crossing, config=self.orders_config)
+
+    # ---- sending -----------------------------------------------------------------------------------
+    def _crossing(self, actions: tuple[Any, ...]) -> list[str]:
+        """Cloids of new prices the latest book has moved through (ALO would reject them)."""
+        bid, ask = self.estimator.best_bid_usd, self.estimator.best_ask_usd
+        if bid is None or ask is None:
+            return []
+        tau = max(self._latency_s, self._book_dt_s)
+        margin = self.config.alo_guard_sigmas * self.estimator.sigma_frac_per_sqrt_s(self.clock()) * math.sqrt(tau)
+        return [
+            a.cloid
+            for a in actions
+            if isinstance(a, Place | Modify)
+            and (
+                (a.side == "bid" and a.price >= ask * (1 - margin))
+                or (a.side == "ask" and a.price <= bid * (1 + margin))
+            )
+        ]
+
+    def _send(self, plan: OrderPlan, now: float) -> None:
+        for batch in plan.batches:
+            if batch.kind in ("modify", "order"):
+                # signing takes milliseconds a request: look at the book again right before each one
+                self._drain()
+                drop = set(self._crossing(batch.actions))
+                if drop:
+                    self.counters.crossing_skipped += len(drop)
+                    kept = tuple(a for a in batch.actions if a.cloid not in drop)  # type: ignore[union-attr]
+                    if not kept:
+                        continue
+                    batch = Batch(batch.kind, kept)
+            try:
+                t_send = self.clock()
+                result = self.client.send_batch(batch)
+                self._latency_s += 0.2 * (self.clock() - t_send - self._latency_s)
+            except RateLimited:
+                self.counters.rate_limited += 1
+                return
+            except (ExchangeError, ClientError) as exc:
+                # the whole request was refused: nothing of it happened
+                self.counters.request_errors += 1
+                self._note = str(exc)[:120]
+                if "nonce" in str(exc).lower():
+                    self._sync_clock()
+                return
+            except _NET_ERRORS:
+                self.counters.timeouts += 1
+                self._unknown(batch)
+                self._need_reconcile = True
+                return
+            self.counters.requests += 1
+            self._apply(batch, result)
+
+    def _count_sent(self, batch: Batch) -> None:
+        n = len(batch.actions)
+        if batch.kind == "order":
+            self.counters.orders_sent += n
+        elif batch.kind == "modify":
+            self.counters.orders_sent += n
+            self.counters.modifies_sent += n
+        else:
+            self.counters.cancels_sent += n
+
+    def _unknown(self, batch: Batch) -> None:
+        """A request with no answer: everything it touched may or may not have happened; count it all."""
+        self._count_sent(batch)
+        now = self.clock()
+        for a in batch.actions:
+            if isinstance(a, Cancel | Modify):
+                self._retire(a.target, now)
+            if isinstance(a, Place | Modify):
+                new = RestingOrder(a.side, a.price, a.size, a.cloid, None, a.reduce_only)
+                self.ledger.add_pending(new)
+                self._pending_acked[new.key] = math.inf  # only a full reconcile settles it
+
+    def _retire(self, order: RestingOrder, now: float) -> None:
+        """``order`` was cancelled or replaced: it counts as pending until its last fills are confirmed."""
+        live = self.ledger.resting.get(order.key, order)
+        self.ledger.add_pending(live)
+        self._pending_acked[live.key] = now
+
+    def _apply(self, batch: Batch, result: SendResult) -> None:
+        """Book the exchange's per-action answers."""
+        self._count_sent(batch)
+        statuses = _statuses(result.response)
+        now = self.clock()
+        for i, a in enumerate(batch.actions):
+            st = statuses[i] if i < len(statuses) else {"error": "no status returned"}
+            err = st.get("error") if isinstance(st, dict) else None
+            if isinstance(a, Cancel):
+                self._retire(a.target, now)
+                if err:
+                    self.counters.races += 1
+                continue
+            if err:
+                if isinstance(a, Modify) and any(g in str(err) for g in _GONE):
+                    self.counters.races += 1
+                    self._retire(a.target, now)
+                else:
+                    self.counters.rejected += 1
+                    self.counters.rejections[str(err)[:200]] += 1
+                continue
+            if isinstance(a, Modify):
+                self._retire(a.target, now)
+            resting = st.get("resting") if isinstance(st, dict) else None
+            if isinstance(resting, dict) and "oid" in resting:
+                self.ledger.add_resting(
+                    RestingOrder(a.side, a.price, a.size, a.cloid, int(resting["oid"]), a.reduce_only)
+                )
+            # a "filled" answer (not expected for post-only orders) rests nothing; its fill arrives as a message
+
+    # ---- state from the exchange -------------------------------------------------------------------
+    def _reconcile(self, now: float, strict: bool = False) -> None:
+        """Open orders, then fills, then the position from ``/info``; the ledger adopts them (``strict``: raise)."""
+        t_read = self.clock()
+        try:
+            open_orders = self.client.open_orders(self.address)
+            fills = self.info.user_fills(self.address)
+            state = self.info.user_state(self.address)
+        except (*_NET_ERRORS, ClientError) as exc:
+            if strict:
+                raise
+            self._note = f"reconcile failed: {type(exc).__name__}"
+            self._need_reconcile = True
+            return
+        self.ledger.reconcile(open_orders, fills)
+        self._pending_acked.clear()
+        self._adopt_state(state)
+        self.counters.full_reconciles += 1
+        self._last_reconcile_s = t_read
+        self._need_reconcile = False
+        self.cloids.skip_past(o.cloid for o in open_orders)
+
+    def _check_position(self, now: float) -> None:
+        """Retire pending orders once the exchange's position equals the ledger's (their fills are all in)."""
+        t_read = self.clock()
+        try:
+            state = self.info.user_state(self.address)
+        except (*_NET_ERRORS, ClientError):
+            return
+        self.counters.position_checks += 1
+        q_ex = self._adopt_state(state)
+        if abs(q_ex - self.ledger.position_coins) <= _EPS:
+            for key, acked in list(self._pending_acked.items()):
+                if acked <= t_read:
+                    self.ledger.pending.pop(key, None)
+                    del self._pending_acked[key]
+
+    def _adopt_state(self, state: dict[str, Any]) -> float:
+        acct = _account(state, self.coin)
+        self._margin_usd = max(acct["account_value_usd"], 1e-9)
+        return float(acct["position_coins"])
+
+    def _sync_clock(self) -> None:
+        """Offset of the exchange's clock (ms) from its ``l2Book`` timestamp; adopted past the tolerance."""
+        t0 = time.time()
+        book = self.info.l2_snapshot(self.coin)
+        t1 = time.time()
+        offset = int(book["time"]) - int(500 * (t0 + t1))
+        self.client.clock_offset_ms = offset if abs(offset) > CLOCK_TOLERANCE_MS else 0
+        self.counters.clock_resyncs += 1
+        self._on_book(self.clock(), book)
+
+    # ---- market data -------------------------------------------------------------------------------
+    def _connect(self) -> None:
+        self._ws_gen += 1
+        gen = self._ws_gen
+        ws = WebsocketManager(self.client.base_url)
+        ws.daemon = True
+        ws.ping_sender.daemon = True
+        put = self._events.put
+        clock = self.clock
+
+        def cb(kind: str) -> Callable[[Any], None]:
+            return lambda msg: put((gen, kind, clock(), msg.get("data")))
+
+        ws.start()
+        ws.subscribe({"type": "l2Book", "coin": self.coin}, cb("book"))
+        ws.subscribe({"type": "trades", "coin": self.coin}, cb("trades"))
+        ws.subscribe({"type": "userFills", "user": self.address}, cb("fills"))
+        self._ws = ws
+        self._ws_since = self.clock()
+
+    def _ws_alive(self, now: float) -> bool:
+        ws = self._ws
+        return ws is not None and ws.is_alive()
+
+    def _drop_ws(self, why: str) -> None:
+        if self._ws is not None:
+            try:
+                self._ws.stop()
+            except Exception:  # closing a dead socket may raise anything; it is gone either way
+                pass
+        self._ws = None
+        self._note = why
+
+    def _reconnect(self, now: float) -> None:
+        if now < self._next_connect_s:
+            return
+        self._drop_ws("reconnecting")
+        self.counters.reconnects += 1
+        self._next_connect_s = now + self._backoff_s
+        self._backoff_s = min(2 * self._backoff_s, self.config.reconnect_max_s)
+        self.estimator.last_book_s = None  # quote again only on a book from the new connection
+        self._need_reconcile = True
+        try:
+            self._connect()
+        except Exception as exc:  # the SDK and websocket-client raise many types; retried with backoff
+            self._note = f"reconnect failed: {type(exc).__name__}"
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                gen, kind, t, data = self._events.get_nowait()
+            except queue.Empty:
+                return
+            if gen != self._ws_gen or data is None:
+                continue
+            if kind == "book":
+                self._on_book(t, data)
+                self._backoff_s = self.config.reconnect_min_s
+            elif kind == "trades":
+                for tr in data:
+                    if tr.get("coin") == self.coin:
+                        self.estimator.on_trade(t, float(tr["sz"]))
+            elif kind == "fills":
+                for row in data.get("fills", []):
+                    if row.get("coin") == self.coin:
+                        self.ledger.apply_fill(fill_from_json(row))
+
+    def _on_book(self, t: float, book: dict[str, Any]) -> None:
+        if self._last_book_rx is not None and t > self._last_book_rx:
+            self._book_dt_s += 0.1 * (min(t - self._last_book_rx, 5.0) - self._book_dt_s)
+        self._last_book_rx = t
+        levels = book.get("levels") or [[], []]
+        if levels[0] and levels[1]:
+            self.estimator.on_book(t, float(levels[0][0]["px"]), float(levels[1][0]["px"]))
+
+    # ---- guards ------------------------------------------------------------------------------------
+    def _risk_ok(self) -> bool:
+        mark = self.estimator.mid_usd or 0.0
+        pnl = self.ledger.pnl_usd(mark)
+        self._peak_pnl = max(self._peak_pnl, pnl)
+        self._max_drawdown = max(self._max_drawdown, self._peak_pnl - pnl)
+        if self._peak_pnl - pnl > self.config.max_drawdown_usd:
+            self.stop("max_drawdown")
+            return False
+        if abs(self.ledger.position_coins) > self.config.max_position_coins + _EPS:
+            # late or reordered fill messages can show a position the account never had: ask the exchange
+            self._reconcile(self.clock())
+            if abs(self.ledger.position_coins) > self.config.max_position_coins + _EPS:
+                self.stop("position_limit")
+                return False
+        return True
+
+    def _pause(self, why: str, now: float) -> None:
+        """Quote nothing: cancel whatever rests (if the exchange can be reached)."""
+        if self.state != why and self.state == "quoting":
+            self.counters.stale_pauses += 1
+        self.state = why
+        self._stopped = {"bid": why, "ask": why}
+        if self.ledger.resting:
+            plan = plan_orders(
+                [],
+                list(self.ledger.resting.values()),
+                inventory_coins=self.ledger.position_coins,
+                max_position_coins=self.config.max_position_coins,
+                cloids=self.cloids,
+                config=self.orders_config,
+            )
+            self._send(plan, now)
+
+    def _keep_dead_man(self, now: float) -> None:
+        period = self.config.dead_man_s
+        if now - self._dead_man_set_at_s < period / 3:
+            return
+        until = self.client.exchange_time_ms() + int(period * 1000)
+        try:
+            self.client.schedule_cancel(until)
+        except (ExchangeError, ClientError) as exc:
+            self._note = str(exc)[:120]
+            self._sync_clock()
+            return
+        except _NET_ERRORS:
+            return
+        self._dead_man_until_ms = until
+        self._dead_man_set_at_s = now
+        self.counters.dead_man_sets += 1
+
+    # ---- exit --------------------------------------------------------------------------------------
+    def _cancel_open_on_exchange(self, attempts: int = 6) -> int:
+        """Cancel every open order of this coin until ``openOrders`` shows none; return how many remain."""
+        left: list[RestingOrder] = []
+        for k in range(attempts):
+            try:
+                left = self.client.open_orders(self.address)
+                if not left:
+                    return 0
+                plan = plan_orders(
+                    [], left, inventory_coins=0.0, max_position_coins=1.0, cloids=self.cloids, config=self.orders_config
+                )
+                for b in plan.batches:
+                    self._send_patiently(b)
+            except (*_NET_ERRORS, ClientError, ExchangeError):
+                pass
+            time.sleep(0.1 * (k + 1))
+        return len(left)
+
+    def _send_patiently(self, batch: Batch, tries: int = 20) -> None:
+        for _ in range(tries):
+            try:
+                res = self.client.send_batch(batch)
+                self._count_sent(batch)
+                self.counters.requests += 1
+                self.counters.races += len(res.errors)
+                return
+            except RateLimited as exc:
+                time.sleep(min(exc.wait_s, 1.0))
+
+    def _shutdown(self) -> None:
+        self.state = "stopping"
+        try:
+            left = self._cancel_open_on_exchange()
+            if self._dead_man_until_ms is not None:
+                try:
+                    self.client.schedule_cancel(None)
+                except (*_NET_ERRORS, ClientError, ExchangeError):
+                    pass  # it fires on its own and cancels nothing: no order is left
+            self._drain()
+            try:
+                _retry(lambda: self._reconcile(self.clock(), strict=True))
+                state = _retry(lambda: self.info.user_state(self.address))
+                self.end_state = _account(state, self.coin) | {"open_orders": left}
+            except (*_NET_ERRORS, ClientError) as exc:
+                self.end_state = {"error": f"final reconcile failed: {type(exc).__name__}", "open_orders": left}
+        finally:
+            if self._ws is not None:
+                self._drop_ws("stopped")
+            self.state = "stopped"
+
+    # ---- reporting ---------------------------------------------------------------------------------
+    def status(self, now: float) -> LoopStatus:
+        """The loop's state now (for the live view)."""
+        mid = self.estimator.mid_usd
+        sigma = self.estimator.sigma_frac_per_sqrt_s(now) * 1e4 if mid is not None else None
+        return LoopStatus(
+            t_s=now - self._t0,
+            state=self.state,
+            mid_usd=mid,
+            sigma_bps_per_sqrt_s=sigma,
+            position_coins=self.ledger.position_coins,
+            pnl_usd=self.ledger.pnl_usd(mid or 0.0),
+            fills=self.ledger.n_fills,
+            orders_sent=self.counters.orders_sent,
+            rejected=self.counters.rejected,
+            resting=tuple(sorted(self.ledger.resting.values(), key=lambda o: -o.price)),
+            stopped=dict(self._stopped),
+            note=self._note,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """What happened, ours beside the exchange's records (USD, coins, seconds)."""
+        c = self.counters
+        start, end = self.start_state, self.end_state
+        mark = end.get("mark_usd") or self.estimator.mid_usd or 0.0
+        led = self.ledger
+        out: dict[str, Any] = {
+            "coin": self.coin,
+            "allocator": getattr(self.allocator, "name", type(self.allocator).__name__),
+            "base_url": self.client.base_url,
+            "address": self.address,
+            "stop_reason": self.stop_reason or "stopped",
+            "duration_s": self.clock() - self._t0,
+            "refreshes": c.refreshes,
+            "orders_sent": c.orders_sent,
+            "modifies_sent": c.modifies_sent,
+            "cancels_sent": c.cancels_sent,
+            "requests": c.requests,
+            "rejected": c.rejected,
+            "rejections": dict(c.rejections),
+            "races": c.races,
+            "request_errors": c.request_errors,
+            "timeouts": c.timeouts,
+            "rate_limited": c.rate_limited,
+            "reconnects": c.reconnects,
+            "full_reconciles": c.full_reconciles,
+            "guard_demotions": c.guard_demotions,
+            "crossing_skipped": c.crossing_skipped,
+            "dead_man_sets": c.dead_man_sets,
+            "clock_offset_ms": self.client.clock_offset_ms,
+            "fills": led.n_fills,
+            "fills_seen_again": led.n_duplicate_fills,
+            "volume_usd": led.volume_usd,
+            "fees_usd": led.fees_usd,
+            "position_coins": led.position_coins,
+            "max_position_coins": self.config.max_position_coins,
+            "max_abs_position": led.max_abs_position_coins,
+            "pnl": led.pnl_usd(mark),
+            "max_drawdown_usd": self._max_drawdown,
+            "mark_usd": mark,
+        }
+        if start and end and "account_value_usd" in end:
+            ours_cash = led.cash_usd - led.fees_usd
+            ex_cash = end["raw_usd"] - start["raw_usd"]
+            out["exchange"] = {
+                "position_coins": end["position_coins"],
+                "pnl_usd": end["account_value_usd"] - start["account_value_usd"],
+                "cash_usd": ex_cash,
+                "open_orders": end["open_orders"],
+            }
+            out["reconciled"] = bool(
+                abs(end["position_coins"] - led.position_coins) <= 1e-9
+                and abs(ex_cash - ours_cash) < 0.01
+                and end["open_orders"] == 0
+            )
+        else:
+            out["exchange"] = end
+            out["reconciled"] = False
+        return out
+
+
+# ---- helpers -------------------------------------------------------------------------------------------
+
+
+def _retry(read: Callable[[], Any], tries: int = 5, wait_s: float = 0.2) -> Any:
+    """``read()``, retried on network and server errors with a growing wait (seconds); the last error raises."""
+    for k in range(tries):
+        try:
+            return read()
+        except _NET_ERRORS:
+            if k == tries - 1:
+                raise
+            time.sleep(wait_s * (k + 1))
+    raise AssertionError("unreachable")
+
+
+def _statuses(resp: Any) -> list[Any]:
+    data = resp.get("response", {}) if isinstance(resp, dict) else {}
+    return list(data.get("data", {}).get("statuses", [])) if isinstance(data, dict) else []
+
+
+def _position(state: dict[str, Any], coin: str) -> tuple[float, float]:
+    """``(szi, mark)`` of ``coin`` in a ``clearinghouseState`` (coins, USD; mark 0 without a position)."""
+    for p in state.get("assetPositions", []):
+        pos = p.get("position", {})
+        if pos.get("coin") == coin:
+            q = float(pos["szi"])
+            mark = float(pos["positionValue"]) / abs(q) if q else 0.0
+            return q, mark
+    return 0.0, 0.0
+
+
+def _account(state: dict[str, Any], coin: str) -> dict[str, Any]:
+    """Position, mark, account value and raw USD of a ``clearinghouseState`` (coins, USD)."""
+    q, mark = _position(state, coin)
+    summary = state.get("marginSummary", {})
+    return {
+        "position_coins": q,
+        "mark_usd": mark,
+        "account_value_usd": float(summary.get("accountValue", 0.0)),
+        "raw_usd": float(summary.get("totalRawUsd", 0.0)),
+    }
+
+
+def _with_margin(snap: MarketSnapshot, margin_usd: float) -> MarketSnapshot:
+    return dataclasses.replace(snap, margin_usd=margin_usd)

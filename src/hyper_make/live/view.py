@@ -1,0 +1,50 @@
+"""The live view of ``hyper-make run``: one Rich renderable per refresh from a :class:`~.loop.LoopStatus`."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from .loop import LoopStatus
+
+
+def render(status: LoopStatus, coin: str, max_position_coins: float) -> Group:
+    """Header (state, mid, σ, position, PnL, counts) and the resting orders, asks above bids."""
+    head = Table.grid(padding=(0, 2))
+    for _ in range(4):
+        head.add_column()
+    mid = f"{status.mid_usd:,.6g}" if status.mid_usd is not None else "-"
+    sigma = f"{status.sigma_bps_per_sqrt_s:.2f}" if status.sigma_bps_per_sqrt_s is not None else "-"
+    style = "green" if status.state == "quoting" else "yellow"
+    head.add_row(
+        Text(f"{coin} {status.state}", style=f"bold {style}"),
+        f"t {status.t_s:,.0f} s",
+        f"mid {mid} USD",
+        f"σ {sigma} bps/√s",
+    )
+    head.add_row(
+        f"position {status.position_coins:+g} / {max_position_coins:g} coins",
+        f"PnL {status.pnl_usd:+,.2f} USD",
+        f"fills {status.fills}",
+        f"orders sent {status.orders_sent}, rejected {status.rejected}",
+    )
+    book = Table(show_edge=False, box=None, pad_edge=False)
+    book.add_column("side")
+    book.add_column("price (USD)", justify="right")
+    book.add_column("size (coins)", justify="right")
+    book.add_column("reduce-only")
+    for o in status.resting:
+        book.add_row(
+            o.side,
+            f"{o.price:,.6g}",
+            f"{o.size:g}",
+            "yes" if o.reduce_only else "",
+            style=("red" if o.side == "ask" else "green"),
+        )
+    parts: list = [head, book]
+    for side, why in status.stopped.items():
+        parts.append(Text(f"{side} side not quoted: {why}", style="yellow"))
+    if status.note:
+        parts.append(Text(status.note, style="dim"))
+    return Group(*parts)

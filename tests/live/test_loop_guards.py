@@ -1,0 +1,96 @@
+"""Guards of the quoting loop: a stale book stops quoting and cancels everything (the loop resubscribes and
+quotes again on the fresh snapshot), the dead-man switch cancels the orders of a loop that died without cleaning
+up, and the loop refuses a bad configuration by name."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from eth_account import Account
+
+from hyper_make.allocate import make_allocator
+from hyper_make.connectors import HyperliquidClient
+from hyper_make.defaults import default_snapshot
+from hyper_make.errors import InvalidParameterError
+from hyper_make.exchange_local import LocalExchange, LocalServer, RandomWalkMarket
+from hyper_make.live import LoopConfig, QuotingLoop
+from live_harness import BTC
+
+
+def make_loop(srv, ex, **cfg):
+    client = HyperliquidClient(Account.create(), base_url=srv.url, meta=ex.meta(), coin="BTC", timeout_s=5.0)
+    config = LoopConfig(max_position_coins=0.05, refresh_s=0.1, **cfg)
+    return client, QuotingLoop(client, allocator=make_allocator("impact"), prior=default_snapshot(), config=config)
+
+
+def test_stale_book_cancels_everything_and_stops_quoting():
+    ex = LocalExchange([BTC], RandomWalkMarket({BTC: 90_000.5}, seed=1))
+    with LocalServer(ex) as srv:  # no market thread: the book is only sent on (re)subscription
+        client, loop = make_loop(srv, ex, stale_after_s=0.5, duration_s=4.0)
+        user = client.address.lower()
+        seen: list[tuple[float, int]] = []  # (age of the loop's book in s, our orders on the exchange)
+        done = threading.Event()
+
+        def watch():
+            while not done.wait(0.02):
+                last = loop.estimator.last_book_s
+                with ex.lock:
+                    n = sum(o.user == user for o in ex.orders.values())
+                if last is not None:
+                    seen.append((loop.clock() - last, n))
+
+        w = threading.Thread(target=watch)
+        w.start()
+        summary = loop.run()
+        done.set()
+        w.join()
+    assert summary["orders_sent"] > 0  # quoted while the book was fresh
+    assert any(n > 0 for age, n in seen if age < 0.5)
+    # once the book is older than stale_after_s (plus a refresh for the cancel to land), nothing rests
+    stale = [n for age, n in seen if age > 0.5 + 0.25]
+    assert stale and all(n == 0 for n in stale)
+    assert summary["rejected"] == 0 and summary["reconciled"] is True
+
+
+def test_dead_man_switch_cancels_the_orders_of_a_loop_that_died():
+    shift_ms = [0]
+    ex = LocalExchange(
+        [BTC], RandomWalkMarket({BTC: 90_000.5}, seed=2), clock_ms=lambda: int(time.time() * 1000) + shift_ms[0]
+    )
+    with LocalServer(ex) as srv:
+        client, loop = make_loop(srv, ex, dead_man_s=10.0)
+        loop._start()
+        for _ in range(20):
+            ex.advance(0.5)
+            time.sleep(0.02)
+            loop.step(loop.clock())
+            if loop.ledger.resting:
+                break
+        loop._drop_ws("crashed")  # the process dies: no shutdown, orders left resting
+        user = client.address.lower()
+        assert any(o.user == user for o in ex.orders.values())
+        assert loop.counters.dead_man_sets == 1
+        shift_ms[0] = 9_000
+        ex.info({"type": "meta"})
+        assert any(o.user == user for o in ex.orders.values())  # not yet
+        shift_ms[0] = 10_500
+        ex.info({"type": "meta"})
+        assert not any(o.user == user for o in ex.orders.values())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"max_position_coins": 0.0}, "loop.max_position_coins"),
+        ({"max_position_coins": float("nan")}, "loop.max_position_coins"),
+        ({"max_position_coins": 1.0, "dead_man_s": 2.0}, "loop.dead_man_s"),
+        ({"max_position_coins": 1.0, "refresh_s": 0.0}, "loop.refresh_s"),
+        ({"max_position_coins": 1.0, "max_drawdown_usd": -5.0}, "loop.max_drawdown_usd"),
+        ({"max_position_coins": 1.0, "reconnect_min_s": 5.0, "reconnect_max_s": 1.0}, "loop.reconnect_max_s"),
+    ],
+)
+def test_bad_loop_config_names_the_field(kwargs, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        LoopConfig(**kwargs)

@@ -1,0 +1,142 @@
+"""The quoting loop against the local exchange on a free loopback port, through the SDK, with the exchange's
+own records kept beside it: a watcher recomputes, after every request and every market step, the account's
+worst case (position plus every resting order of a side, as if all filled) from the exchange's state."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from hyper_make.allocate import make_allocator
+from hyper_make.connectors import HyperliquidClient, RateLimiter
+from hyper_make.defaults import default_snapshot
+from hyper_make.exchange_local import Faults, LocalExchange, LocalServer, RandomWalkMarket
+from hyper_make.instrument import InstrumentSpec
+from hyper_make.live import LoopConfig, QuotingLoop
+
+BTC = InstrumentSpec(coin="BTC", sz_decimals=5, asset_id=0)
+MAX_POSITION = 0.02  # coins (about 1,800 USD): small, so that the market takes the position to its limit
+
+
+class WatchedExchange(LocalExchange):
+    """The local exchange, recording each account's worst-case exposure and |position| from its own state."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_exposure: dict[str, float] = {}
+        self.max_abs_position: dict[str, float] = {}
+        self.exposure_path: list[tuple[str, float]] = []
+
+    def _watch(self) -> None:
+        for a in self.accounts.values():
+            q = a.szi.get("BTC", 0.0)
+            bids = sum(o.sz for o in self.orders.values() if o.user == a.address and o.is_buy)
+            asks = sum(o.sz for o in self.orders.values() if o.user == a.address and not o.is_buy)
+            worst = max(q + bids, -q + asks)
+            self.max_exposure[a.address] = max(self.max_exposure.get(a.address, 0.0), worst)
+            self.max_abs_position[a.address] = max(self.max_abs_position.get(a.address, 0.0), abs(q))
+
+    def exchange(self, payload: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            out = super().exchange(payload)
+            self._watch()
+            return out
+
+    def advance(self, dt_s: float):  # type: ignore[no-untyped-def]
+        with self.lock:
+            out = super().advance(dt_s)
+            self._watch()
+            return out
+
+
+@dataclass
+class LoopRun:
+    """A finished run: the loop's summary, the exchange, our address, and the exchange's records."""
+
+    summary: dict[str, Any]
+    exchange: WatchedExchange
+    address: str
+    fills: list[dict[str, Any]]
+    open_orders: list[Any]
+
+    @property
+    def max_exposure(self) -> float:
+        return self.exchange.max_exposure.get(self.address, 0.0)
+
+    @property
+    def max_abs_position(self) -> float:
+        return self.exchange.max_abs_position.get(self.address, 0.0)
+
+
+def run_loop(
+    allocator: str = "impact",
+    *,
+    faults: Faults | None = None,
+    duration_s: float = 12.0,
+    speed: float = 10.0,
+    seed: int = 7,
+    max_position: float = MAX_POSITION,
+    http_timeout_s: float = 5.0,
+    **loop_kwargs: Any,
+) -> LoopRun:
+    """Run the loop for ``duration_s`` wall seconds against a market running ``speed`` times faster."""
+    sigma, rate, trade_usd, mid = 2e-4, 10.0, 3_000.0, 90_000.5  # per market second; USD
+    market = RandomWalkMarket(
+        {BTC: mid},
+        seed=seed,
+        sigma_frac_per_sqrt_s=sigma,
+        trades_per_s=rate,
+        through_ticks_mean=30.0,
+        mean_trade_usd=trade_usd,
+    )
+    # the prior describes the market as the loop sees it, in wall seconds: `speed` market seconds each
+    prior = dataclasses.replace(
+        default_snapshot(),
+        sigma_frac=sigma * math.sqrt(speed),
+        daily_volume_coins=rate * speed * trade_usd / mid * 86_400.0,
+    )
+    ex = WatchedExchange([BTC], market, faults=faults)
+    with LocalServer(ex, tick_s=0.05, speed=speed) as srv:
+        client = HyperliquidClient(
+            Account.create(),
+            base_url=srv.url,
+            meta=ex.meta(),
+            coin="BTC",
+            timeout_s=http_timeout_s,
+            limiter=RateLimiter(),
+        )
+        cfg = LoopConfig(
+            max_position_coins=max_position,
+            refresh_s=0.2,
+            duration_s=duration_s,
+            http_timeout_s=http_timeout_s,
+            seed=seed,
+            **loop_kwargs,
+        )
+        loop = QuotingLoop(client, allocator=make_allocator(allocator), prior=prior, config=cfg)
+        summary = loop.run()
+        addr = client.address.lower()
+        with ex.lock:
+            fills = list(ex.account(addr).fills)
+            left = [o for o in ex.orders.values() if o.user == addr]
+    return LoopRun(summary, ex, addr, fills, left)
+
+
+def check_run(run, max_position=MAX_POSITION):
+    s = run.summary
+    assert s["rejected"] == 0, s["rejections"]
+    assert run.open_orders == [] and s["exchange"]["open_orders"] == 0
+    # the exchange's own state, watched after every request and market step
+    assert run.max_abs_position <= max_position + 1e-12
+    assert run.max_exposure <= max_position + 1e-12
+    assert s["max_abs_position"] <= max_position + 1e-12
+    # ours against the exchange's records, to the cent
+    assert s["reconciled"] is True
+    assert s["position_coins"] == pytest.approx(s["exchange"]["position_coins"], abs=1e-9)
+    assert s["pnl"] == pytest.approx(s["exchange"]["pnl_usd"], abs=0.01)
+    assert s["fills"] == len(run.fills)
