@@ -108,7 +108,7 @@ def test_human_output_says_nothing_was_sent():
 def test_without_dry_run_it_refuses_in_one_line():
     res = run("--ephemeral-key", "--json")
     assert res.exit_code == 2 and res.stdout == ""
-    assert res.stderr.startswith("error: live sending is not built yet") and res.stderr.count("\n") == 1
+    assert res.stderr.startswith("error: 'orders' only prints") and res.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize(

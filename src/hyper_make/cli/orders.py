@@ -1,6 +1,6 @@
 """``hyper-make orders --dry-run``: build the ladder, diff it against resting orders, sign the actions, print them.
 
-Nothing is sent: live sending arrives with the quoting loop (``hyper-make run``, not built yet).
+Nothing is sent: live sending is the quoting loop's job (``hyper-make run``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from ..ladder import build_ladder
 from ._common import app, fail, out_console, print_json, user_errors
 
 LIVE_REFUSAL = (
-    "live sending is not built yet: it arrives with the quoting loop ('hyper-make run'); "
+    "'orders' only prints: live sending is the quoting loop's job ('hyper-make run'); "
     "use --dry-run to build and sign the actions without sending them"
 )
 

@@ -128,7 +128,9 @@ def run(
         orders=om_cfg,
         on_status=on_status,
     )
-    err_console.print(f"quoting {name} on {url} as {client.address} with '{loop.allocator.name}'; Ctrl-C stops")
+    err_console.print(
+        f"quoting {name} on {url} as {client.address} with '{loop.allocator.name}'; Ctrl-C stops", soft_wrap=True
+    )
     try:
         if live is not None:
             with live:
