@@ -94,3 +94,54 @@ def test_dead_man_switch_cancels_the_orders_of_a_loop_that_died():
 def test_bad_loop_config_names_the_field(kwargs, match):
     with pytest.raises(InvalidParameterError, match=match):
         LoopConfig(**kwargs)
+
+
+def test_ctrl_c_cancels_everything_and_returns_the_summary():
+    import _thread
+
+    ex = LocalExchange([BTC], RandomWalkMarket({BTC: 90_000.5}, seed=3))
+    with LocalServer(ex, tick_s=0.05) as srv:
+        client, loop = make_loop(srv, ex)
+        timer = threading.Timer(2.0, _thread.interrupt_main)  # Ctrl-C in the thread running the loop
+        timer.start()
+        summary = loop.run()
+        timer.join()
+    assert summary["stop_reason"] == "interrupted"
+    assert summary["orders_sent"] > 0
+    assert not [o for o in ex.orders.values() if o.user == client.address.lower()]
+    assert summary["exchange"]["open_orders"] == 0 and summary["reconciled"] is True
+
+
+def test_live_view_renders_the_state():
+    from rich.console import Console
+
+    from hyper_make.connectors import RestingOrder
+    from hyper_make.live import LoopStatus
+    from hyper_make.live.view import render
+
+    status = LoopStatus(
+        t_s=12.0,
+        state="quoting",
+        mid_usd=90_000.5,
+        sigma_bps_per_sqrt_s=1.25,
+        position_coins=0.004,
+        pnl_usd=-3.5,
+        fills=7,
+        orders_sent=40,
+        rejected=0,
+        resting=(RestingOrder("ask", 90_010.0, 0.002, "0x" + "1" * 32), RestingOrder("bid", 89_990.0, 0.003, oid=5)),
+        stopped={"bid": "stale book"},
+        note="",
+    )
+    console = Console(record=True, width=120)
+    console.print(render(status, "BTC", 0.02))
+    text = console.export_text()
+    for part in (
+        "BTC quoting",
+        "mid 90,000.5 USD",
+        "position +0.004 / 0.02 coins",
+        "PnL -3.50 USD",
+        "89,990",
+        "stale book",
+    ):
+        assert part in text, text
