@@ -15,7 +15,7 @@ from eth_account import Account
 from hyper_make.allocate import make_allocator
 from hyper_make.connectors import HyperliquidClient, RateLimiter
 from hyper_make.defaults import default_snapshot
-from hyper_make.exchange_local import Faults, LocalExchange, LocalServer, RandomWalkMarket
+from hyper_make.exchange_local import Faults, LocalExchange, LocalServer, MarketTrade, RandomWalkMarket
 from hyper_make.instrument import InstrumentSpec
 from hyper_make.live import LoopConfig, QuotingLoop
 
@@ -54,6 +54,17 @@ class WatchedExchange(LocalExchange):
             return out
 
 
+class SellersMarket(RandomWalkMarket):
+    """Every taker trade is a sale (buys mirrored through the mid): our bids fill, the position only grows."""
+
+    def step(self, dt_s: float) -> list[MarketTrade]:
+        out = []
+        for t in super().step(dt_s):
+            px = t.px if t.side == "A" else round(2 * self.mid(t.coin) - t.px)
+            out.append(MarketTrade(t.coin, "A", float(px), t.sz))
+        return out
+
+
 @dataclass
 class LoopRun:
     """A finished run: the loop's summary, the exchange, our address, and the exchange's records."""
@@ -82,11 +93,12 @@ def run_loop(
     seed: int = 7,
     max_position: float = MAX_POSITION,
     http_timeout_s: float = 5.0,
+    sellers_only: bool = False,
     **loop_kwargs: Any,
 ) -> LoopRun:
     """Run the loop for ``duration_s`` wall seconds against a market running ``speed`` times faster."""
     sigma, rate, trade_usd, mid = 2e-4, 10.0, 3_000.0, 90_000.5  # per market second; USD
-    market = RandomWalkMarket(
+    market = (SellersMarket if sellers_only else RandomWalkMarket)(
         {BTC: mid},
         seed=seed,
         sigma_frac_per_sqrt_s=sigma,

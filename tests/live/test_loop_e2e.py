@@ -17,5 +17,12 @@ def test_loop_each_allocator_reconciles_within_limits(allocator):
     check_run(run)
     assert s["stop_reason"] == "duration"
     assert s["orders_sent"] > 0 and s["fills"] > 0  # the market did trade with us
-    assert s["max_abs_position"] > 0.25 * MAX_POSITION  # ... enough to move the position well toward its limit
     assert s["dead_man_sets"] >= 1
+
+
+def test_one_sided_flow_takes_the_position_to_the_limit_and_no_further():
+    run = run_loop("impact", sellers_only=True, duration_s=8.0)
+    check_run(run)
+    s = run.summary
+    assert s["position_coins"] > 0.9 * MAX_POSITION  # every fill was a buy of ours: long, up to the limit
+    assert run.max_exposure <= MAX_POSITION + 1e-12
