@@ -421,8 +421,11 @@ class HyperliquidClient:
         """Public address of the signing wallet."""
         return str(self.exchange.wallet.address)
 
-    def send_batch(self, batch: Batch) -> SendResult:
+    def send_batch(self, batch: Batch, expires_after_ms: int | None = None) -> SendResult:
         """Send one batch with the matching ``Exchange.bulk_*`` method.
+
+        ``expires_after_ms`` (exchange-clock UNIX ms, optional) makes the exchange refuse the request if it arrives
+        later, so a request whose answer was lost cannot take effect after that time.
 
         The requests are built and checked first, then charged to the rate limiter (if any), then sent: a batch
         that is refused locally spends no budget.
@@ -457,19 +460,23 @@ class HyperliquidClient:
             send = lambda: self.exchange.bulk_cancel(oreqs)  # noqa: E731
         if self.clock_offset_ms:
             action = batch_action(spec, batch)
-            send = lambda: self._post_signed(action, batch.kind)  # noqa: E731
+            send = lambda: self._post_signed(action, batch.kind, expires_after_ms)  # noqa: E731
         if self.limiter is not None and not self.limiter.try_send(batch):
             wait = self.limiter.wait_s(batch)
             msg = f"{batch.kind} request of {len(acts)} actions held back by the rate limits for {wait:.2f} s"
             raise RateLimited(msg, wait)
-        resp = send()
+        self.exchange.set_expires_after(expires_after_ms)
+        try:
+            resp = send()
+        finally:
+            self.exchange.set_expires_after(None)
         return SendResult(batch.kind, resp, _check_response(resp, batch.kind))
 
     def exchange_time_ms(self) -> int:
         """The exchange's clock as we know it: local UNIX ms plus :attr:`clock_offset_ms`."""
         return int(time.time() * 1000) + self.clock_offset_ms
 
-    def _post_signed(self, action: dict[str, Any], kind: str) -> Any:
+    def _post_signed(self, action: dict[str, Any], kind: str, expires_after_ms: int | None = None) -> Any:
         """Sign ``action`` under a nonce on the exchange's clock and POST it with the SDK's ``API.post``."""
         req = sign_request(
             self.exchange.wallet,
@@ -480,6 +487,7 @@ class HyperliquidClient:
             nonce=self._nonces(),
             base_url=self.base_url,
             vault_address=self._vault_address,
+            expires_after=expires_after_ms,
         )
         return self.exchange.post("/exchange", req.payload())
 

@@ -22,9 +22,10 @@ Guards. No quoting, and every resting order cancelled, while the WebSocket is do
 Ctrl-C, a risk stop, an error) every resting order is cancelled and confirmed gone from ``openOrders``.
 
 Faults. A request that fails as a whole (an error answer) changes nothing and the rest of that refresh's
-batches are not sent; a request that times out has an unknown outcome, so its orders count as pending and a
-full reconcile follows; duplicate and out-of-order fill messages are idempotent (fills keyed by trade id);
-nonces and the dead-man time follow the exchange's clock, measured from its ``l2Book`` timestamps.
+batches are not sent; every request carries ``expiresAfter`` (the HTTP timeout plus 1 s), so one that times
+out can land only until then: its orders count as pending until it has expired, and a full reconcile
+follows; duplicate and out-of-order fill messages are idempotent (fills keyed by trade id); nonces and the
+dead-man time follow the exchange's clock, measured from its ``l2Book`` timestamps.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ CLOCK_TOLERANCE_MS = 2_000
 #: Modify and cancel errors that mean "that order is already gone" (a fill or a cancel won the race).
 _GONE = ("canceled or filled", "never placed, already canceled")
 _EPS = 1e-9
+#: Slack (ms) on a request's expiry beyond the HTTP timeout, for the request's own travel and clock error.
+_EXPIRY_MARGIN_MS = 1_000
 #: Failures of a read or of a request with no usable answer: the network, or the server (5xx).
 _NET_ERRORS = (requests.RequestException, ServerError)
 
@@ -238,6 +241,8 @@ class QuotingLoop:
         self._need_reconcile = True
         self._last_reconcile_s = -math.inf
         self._pending_acked: dict[str, float] = {}
+        # orders of a request that got no answer: they may still land until the request expires (loop clock, s)
+        self._unknown_until: dict[str, float] = {}
         self._dead_man_until_ms: int | None = None
         self._dead_man_set_at_s = -math.inf
         self._stop = threading.Event()
@@ -321,7 +326,9 @@ class QuotingLoop:
             if now - self.estimator.last_book_s > 2 * self.config.stale_after_s:
                 self._drop_ws("the book stopped updating")
         else:
-            if self._need_reconcile or now - self._last_reconcile_s >= self.config.reconcile_s:
+            # after a lost answer, reconcile once its request can no longer land (the earliest such request)
+            due = self._need_reconcile and now >= min(self._unknown_until.values(), default=-math.inf)
+            if due or now - self._last_reconcile_s >= self.config.reconcile_s:
                 self._reconcile(now)
             elif self.ledger.pending:
                 self._check_position(now)
@@ -434,7 +441,9 @@ class QuotingLoop:
                     batch = Batch(batch.kind, kept)
             try:
                 t_send = self.clock()
-                result = self.client.send_batch(batch)
+                # a request whose answer is lost must not land after we have reconciled without it
+                expires_ms = self.client.exchange_time_ms() + int(1000 * self.config.http_timeout_s) + _EXPIRY_MARGIN_MS
+                result = self.client.send_batch(batch, expires_after_ms=expires_ms)
                 self._latency_s += 0.2 * (self.clock() - t_send - self._latency_s)
             except RateLimited:
                 self.counters.rate_limited += 1
@@ -448,7 +457,7 @@ class QuotingLoop:
                 return
             except _NET_ERRORS:
                 self.counters.timeouts += 1
-                self._unknown(batch)
+                self._unknown(batch, t_send + self.config.http_timeout_s + 2 * _EXPIRY_MARGIN_MS / 1000)
                 self._need_reconcile = True
                 return
             self.counters.requests += 1
@@ -464,17 +473,22 @@ class QuotingLoop:
         else:
             self.counters.cancels_sent += n
 
-    def _unknown(self, batch: Batch) -> None:
-        """A request with no answer: everything it touched may or may not have happened; count it all."""
+    def _unknown(self, batch: Batch, until_s: float) -> None:
+        """A request with no answer: it may still land until ``until_s`` (loop clock, s); count all it touched."""
         self._count_sent(batch)
         now = self.clock()
         for a in batch.actions:
+            touched: list[RestingOrder] = []
             if isinstance(a, Cancel | Modify):
                 self._retire(a.target, now)
+                touched.append(self.ledger.pending[a.target.key])
             if isinstance(a, Place | Modify):
                 new = RestingOrder(a.side, a.price, a.size, a.cloid, None, a.reduce_only)
                 self.ledger.add_pending(new)
-                self._pending_acked[new.key] = math.inf  # only a full reconcile settles it
+                touched.append(new)
+            for o in touched:  # only a full reconcile after the request has expired settles them
+                self._pending_acked[o.key] = math.inf
+                self._unknown_until[o.key] = until_s
 
     def _retire(self, order: RestingOrder, now: float) -> None:
         """``order`` was cancelled or replaced: it counts as pending until its last fills are confirmed."""
@@ -526,12 +540,18 @@ class QuotingLoop:
             self._note = f"reconcile failed: {type(exc).__name__}"
             self._need_reconcile = True
             return
+        # orders of an unanswered request that could still land stay pending (unless already open)
+        unsettled = {k: o for k, o in self.ledger.pending.items() if self._unknown_until.get(k, -math.inf) > t_read}
         self.ledger.reconcile(open_orders, fills)
         self._pending_acked.clear()
+        self._unknown_until = {k: self._unknown_until[k] for k in unsettled if k not in self.ledger.resting}
+        for k in self._unknown_until:
+            self.ledger.add_pending(unsettled[k])
+            self._pending_acked[k] = math.inf
         self._adopt_state(state)
         self.counters.full_reconciles += 1
         self._last_reconcile_s = t_read
-        self._need_reconcile = False
+        self._need_reconcile = bool(self._unknown_until)  # again once they can no longer land
         self.cloids.skip_past(o.cloid for o in open_orders)
 
     def _check_position(self, now: float) -> None:
