@@ -222,7 +222,6 @@ class QuotingLoop:
         self.ladder_config = ladder if ladder is not None else LadderConfig()
         self.orders_config = orders if orders is not None else OrderManagerConfig(reduce_only=False)
         self.estimator = MarketEstimator(prior, estimator)
-        self.prior = prior
         self.clock = clock
         self.on_status = on_status
         self.info = client.exchange.info
@@ -347,7 +346,7 @@ class QuotingLoop:
         snap = self.estimator.snapshot(
             now, inventory_coins=q, max_position_coins=cfg.max_position_coins, ts_ns=time.time_ns()
         )
-        snap = _with_margin(snap, self._margin_usd)
+        snap = dataclasses.replace(snap, margin_usd=self._margin_usd)
         reserve = {s: self._pending_size(s) for s in ("bid", "ask")}
         plan = self._plan(snap, reserve)
         over = self._over_limit(plan)
@@ -807,6 +806,8 @@ class QuotingLoop:
             "rate_limited": c.rate_limited,
             "reconnects": c.reconnects,
             "full_reconciles": c.full_reconciles,
+            "position_checks": c.position_checks,
+            "stale_pauses": c.stale_pauses,
             "guard_demotions": c.guard_demotions,
             "crossing_skipped": c.crossing_skipped,
             "dead_man_sets": c.dead_man_sets,
@@ -883,7 +884,3 @@ def _account(state: dict[str, Any], coin: str) -> dict[str, Any]:
         "account_value_usd": float(summary.get("accountValue", 0.0)),
         "raw_usd": float(summary.get("totalRawUsd", 0.0)),
     }
-
-
-def _with_margin(snap: MarketSnapshot, margin_usd: float) -> MarketSnapshot:
-    return dataclasses.replace(snap, margin_usd=margin_usd)
