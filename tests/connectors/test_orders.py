@@ -13,11 +13,14 @@ from hypothesis import strategies as st
 from hyper_make.allocate import make_allocator
 from hyper_make.connectors.orders import (
     Batch,
+    Cancel,
     CloidFactory,
+    Modify,
     OrderManagerConfig,
     Place,
     RestingOrder,
     apply_plan,
+    crossing_cloids,
     exchange_weight,
     plan_orders,
     reduce_only_flags,
@@ -336,3 +339,32 @@ def test_bad_desired_orders_are_one_line_errors():
         plan([bid(100, 1), bid(99, 0.0)], [])
     with pytest.raises(InvalidParameterError, match=r"'desired\[0\]\.side' must be one of"):
         plan([Order("buy", 100.0, 1.0, 1.0, 0)], [])  # type: ignore[arg-type]
+
+
+def test_crossing_flags_prices_the_book_may_move_through_by_arrival():
+    # book 99@101, margin 1%: a bid at or above 101·0.99 = 99.99 and an ask at or below 99·1.01 = 99.99 may cross
+    acts = [
+        Place(f"0x{1:032x}", "bid", 99.0, 1.0, False, 0),
+        Place(f"0x{2:032x}", "bid", 100.0, 1.0, False, 0),
+        Place(f"0x{3:032x}", "ask", 99.99, 1.0, False, 0),
+        Place(f"0x{4:032x}", "ask", 101.0, 1.0, False, 0),
+        Modify(rest("ask", 102.0, 1.0, 5), f"0x{6:032x}", 98.0, 1.0, False, 0),
+        Cancel(rest("bid", 200.0, 1.0, 7)),  # removals never cross
+    ]
+    got = crossing_cloids(acts, best_bid_usd=99.0, best_ask_usd=101.0, margin_frac=0.01)
+    assert got == [f"0x{2:032x}", f"0x{3:032x}", f"0x{6:032x}"]
+    assert crossing_cloids(acts, best_bid_usd=99.0, best_ask_usd=101.0) == [f"0x{6:032x}"]
+
+
+def test_crossing_counts_our_orders_that_may_land_unseen():
+    # an ask of ours at 100 whose request went unanswered may rest any moment: a bid at 100 would cross it
+    unseen = [rest("ask", 100.0, 1.0, 1), rest("bid", 95.0, 1.0, 2)]
+    acts = [
+        Place(f"0x{10:032x}", "bid", 100.0, 1.0, False, 0),
+        Place(f"0x{11:032x}", "bid", 99.0, 1.0, False, 0),
+        Place(f"0x{12:032x}", "ask", 95.0, 1.0, False, 0),
+        Place(f"0x{13:032x}", "ask", 96.0, 1.0, False, 0),
+    ]
+    assert crossing_cloids(acts, best_bid_usd=90.0, best_ask_usd=110.0) == []
+    got = crossing_cloids(acts, best_bid_usd=90.0, best_ask_usd=110.0, own_unseen=unseen)
+    assert got == [f"0x{10:032x}", f"0x{12:032x}"]

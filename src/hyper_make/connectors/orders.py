@@ -503,6 +503,37 @@ def demote(
     return _assemble(plan.kept, cancels, modifies, places, stopped, cfg.max_batch_len)
 
 
+def crossing_cloids(
+    actions: Iterable[Action],
+    *,
+    best_bid_usd: float,
+    best_ask_usd: float,
+    margin_frac: float = 0.0,
+    own_unseen: Iterable[RestingOrder] = (),
+) -> list[str]:
+    """Cloids of the new prices in ``actions`` that a post-only order could cross on arrival.
+
+    A bid at ``p`` is flagged when ``p >= min(best_ask·(1 − margin_frac), our unseen asks)``, an ask when
+    ``p <= max(best_bid·(1 + margin_frac), our unseen bids)``. ``margin_frac`` (fraction of price) is how far the
+    book may move before the order lands; ``own_unseen`` are our orders that may rest without being in the book
+    we hold (their request went unanswered): the exchange counts our own orders in its best bid and offer.
+    Cancels are never flagged. Prices in USD.
+    """
+    bid_limit = best_bid_usd * (1.0 + margin_frac)
+    ask_limit = best_ask_usd * (1.0 - margin_frac)
+    for o in own_unseen:
+        if o.side == "bid":
+            bid_limit = max(bid_limit, o.price)
+        else:
+            ask_limit = min(ask_limit, o.price)
+    return [
+        a.cloid
+        for a in actions
+        if isinstance(a, Place | Modify)
+        and ((a.side == "bid" and a.price >= ask_limit) or (a.side == "ask" and a.price <= bid_limit))
+    ]
+
+
 def _deviation(r: RestingOrder, d: Order, cfg: OrderManagerConfig) -> float | None:
     """Normalised change in ``[0, 1]`` between a resting and a desired order, or ``None`` past the threshold."""
     move_bps = abs(r.price - d.price) / d.price * 1e4

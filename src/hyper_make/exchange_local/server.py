@@ -59,8 +59,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            # the client gave up waiting (its timeout): the request was still carried out, as on the exchange
+            self.close_connection = True
 
     def _read_body(self, n: int) -> bytes:
         chunks, got = [], 0

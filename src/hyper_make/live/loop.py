@@ -57,6 +57,7 @@ from ..connectors.orders import (
     OrderPlan,
     Place,
     RestingOrder,
+    crossing_cloids,
     demote,
     plan_orders,
 )
@@ -104,8 +105,9 @@ class LoopConfig:
         WebSocket reconnect backoff: first wait and cap (seconds), doubling in between.
     alo_guard_sigmas : float, default 3.0
         Skip a new price closer to the opposite best than ``z·σ·√τ`` (``z`` this value, σ the mid's volatility
-        per √s, τ the longer of the request latency and the interval between book updates, both measured): the
-        book would likely move through it before it arrives and the exchange reject it (post-only). ``>= 0``.
+        per √s, τ the age of the book held plus the request latency, at least the interval between book
+        updates, all measured): the book would likely move through it before it arrives and the exchange reject
+        it (post-only). ``>= 0``.
     seed : int, default 0
         Seed of the ladder's random components and of the client order ids' prefix.
     """
@@ -410,21 +412,19 @@ class QuotingLoop:
 
     # ---- sending -----------------------------------------------------------------------------------
     def _crossing(self, actions: tuple[Any, ...]) -> list[str]:
-        """Cloids of new prices the latest book has moved through (ALO would reject them)."""
+        """Cloids of new prices that could cross on arrival (the latest book, moved by the guard margin, and our
+        orders from unanswered requests): ALO would reject them."""
         bid, ask = self.estimator.best_bid_usd, self.estimator.best_ask_usd
         if bid is None or ask is None:
             return []
-        tau = max(self._latency_s, self._book_dt_s)
-        margin = self.config.alo_guard_sigmas * self.estimator.sigma_frac_per_sqrt_s(self.clock()) * math.sqrt(tau)
-        return [
-            a.cloid
-            for a in actions
-            if isinstance(a, Place | Modify)
-            and (
-                (a.side == "bid" and a.price >= ask * (1 - margin))
-                or (a.side == "ask" and a.price <= bid * (1 + margin))
-            )
-        ]
+        now = self.clock()
+        age = 0.0 if self.estimator.last_book_s is None else max(now - self.estimator.last_book_s, 0.0)
+        # the exchange acts on the order about a round trip from now, on a book `age` newer than the one we hold
+        tau = max(self._book_dt_s, age + self._latency_s)
+        margin = self.config.alo_guard_sigmas * self.estimator.sigma_frac_per_sqrt_s(now) * math.sqrt(tau)
+        # orders of an unanswered request may land any moment, unseen in the book we hold
+        unseen = [self.ledger.pending[k] for k in self._unknown_until if k in self.ledger.pending]
+        return crossing_cloids(actions, best_bid_usd=bid, best_ask_usd=ask, margin_frac=margin, own_unseen=unseen)
 
     def _send(self, plan: OrderPlan, now: float) -> None:
         for batch in plan.batches:
@@ -586,6 +586,7 @@ class QuotingLoop:
     # ---- market data -------------------------------------------------------------------------------
     def _connect(self) -> None:
         self._ws_gen += 1
+        self.estimator.last_book_s = None  # quote only on a book from this connection
         gen = self._ws_gen
         ws = WebsocketManager(self.client.base_url)
         ws.daemon = True
@@ -623,7 +624,6 @@ class QuotingLoop:
         self.counters.reconnects += 1
         self._next_connect_s = now + self._backoff_s
         self._backoff_s = min(2 * self._backoff_s, self.config.reconnect_max_s)
-        self.estimator.last_book_s = None  # quote again only on a book from the new connection
         self._need_reconcile = True
         try:
             self._connect()
