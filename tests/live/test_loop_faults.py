@@ -19,7 +19,9 @@ def test_exchange_error_answers_change_nothing():
 
 def test_http_timeouts_are_reconciled():
     # a tenth of the answers come 1 s late; the client gives up after 0.3 s: outcome unknown until /info says
-    run = run_loop(faults=Faults(http_delay_s=1.0, http_delay_frac=0.1, seed=4), http_timeout_s=0.3, duration_s=8.0)
+    # fault seed 9 delays the 9th, 12th and 13th requests: the first timeouts come early enough that their
+    # requests expire (2.3 s later) and are reconciled well before the run ends
+    run = run_loop(faults=Faults(http_delay_s=1.0, http_delay_frac=0.1, seed=9), http_timeout_s=0.3, duration_s=8.0)
     check_run(run)
     assert run.summary["timeouts"] > 0
     assert run.summary["full_reconciles"] > 2  # start, after the timeouts, end

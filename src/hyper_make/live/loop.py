@@ -297,7 +297,7 @@ class QuotingLoop:
         return self.summary()
 
     def _start(self) -> None:
-        """Measure the clock, take over the coin (cancel its open orders), record the baseline, connect."""
+        """Measure the clock, take over the coin (cancel its open orders), record the baseline, warm up, connect."""
         self._t0 = self.clock()
         _retry(self._sync_clock)
         self._cancel_open_on_exchange()
@@ -309,8 +309,21 @@ class QuotingLoop:
         self.ledger.mark_seen(fills)
         self.start_state = _account(state, self.coin)
         self._margin_usd = max(self.start_state["account_value_usd"], 1e-9)
+        self._warm_up()
         self._connect()
         self.state = "connecting"
+
+    def _warm_up(self) -> None:
+        """Build one ladder on the start-up book and drop it, so the first quote is not late on a stale book.
+
+        An allocator's first call compiles or loads its kernels (numba: about 0.25 s from the cache, seconds
+        cold); its own generator keeps the loop's random stream (``seed``) untouched.
+        """
+        snap = self.estimator.snapshot(
+            self.clock(), inventory_coins=0.0, max_position_coins=self.config.max_position_coins, ts_ns=time.time_ns()
+        )
+        snap = dataclasses.replace(snap, margin_usd=self._margin_usd)
+        build_ladder(snap, self.spec, self.allocator, config=self.ladder_config, rng=np.random.default_rng(0))
 
     # ---- one refresh -------------------------------------------------------------------------------
     def step(self, now: float) -> None:
@@ -711,22 +724,34 @@ class QuotingLoop:
 
     # ---- exit --------------------------------------------------------------------------------------
     def _cancel_open_on_exchange(self, attempts: int = 6) -> int:
-        """Cancel every open order of this coin until ``openOrders`` shows none; return how many remain."""
+        """Cancel every open order of this coin until ``openOrders`` shows none; return how many remain.
+
+        An order of an unanswered request may still land until its request expires: until then an empty book
+        is not final, and the reads go on.
+        """
         left: list[RestingOrder] = []
-        for k in range(attempts):
+        until = max(self._unknown_until.values(), default=-math.inf)
+        k = 0
+        while True:
+            k += 1
             try:
-                left = self.client.open_orders(self.address)
-                if not left:
-                    return 0
+                left, read = self.client.open_orders(self.address), True
+            except (*_NET_ERRORS, ClientError):
+                read = False
+            if read and not left and self.clock() > until:
+                return 0
+            if k > attempts and self.clock() > until:
+                return len(left)  # as last read
+            if read and left:
                 plan = plan_orders(
                     [], left, inventory_coins=0.0, max_position_coins=1.0, cloids=self.cloids, config=self.orders_config
                 )
-                for b in plan.batches:
-                    self._send_patiently(b)
-            except (*_NET_ERRORS, ClientError, ExchangeError):
-                pass
-            time.sleep(0.1 * (k + 1))
-        return len(left)
+                try:
+                    for b in plan.batches:
+                        self._send_patiently(b)
+                except (*_NET_ERRORS, ClientError, ExchangeError):
+                    pass
+            time.sleep(min(0.1 * k, 0.5))
 
     def _send_patiently(self, batch: Batch, tries: int = 20) -> None:
         for _ in range(tries):
