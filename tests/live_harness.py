@@ -94,6 +94,7 @@ def run_loop(
     max_position: float = MAX_POSITION,
     http_timeout_s: float = 5.0,
     sellers_only: bool = False,
+    exchange_kwargs: dict[str, Any] | None = None,
     **loop_kwargs: Any,
 ) -> LoopRun:
     """Run the loop for ``duration_s`` wall seconds against a market running ``speed`` times faster."""
@@ -112,7 +113,7 @@ def run_loop(
         sigma_frac=sigma * math.sqrt(speed),
         daily_volume_coins=rate * speed * trade_usd / mid * 86_400.0,
     )
-    ex = WatchedExchange([BTC], market, faults=faults)
+    ex = WatchedExchange([BTC], market, faults=faults, **(exchange_kwargs or {}))
     with LocalServer(ex, tick_s=0.05, speed=speed) as srv:
         client = HyperliquidClient(
             Account.create(),

@@ -103,15 +103,20 @@ def test_the_unchanged_sdk_reads_meta_book_and_places_orders(server, wallet):
         ({"is_buy": False, "px": 89_000.0}, "Post only order would have immediately matched, bbo was"),
         ({"px": 89_990.5}, ERR_TICK),  # 6 significant figures
         ({"coin": "ETH", "px": 2_999.55}, ERR_TICK),  # 3 decimals > 6 - szDecimals... and 6 sig figs
-        ({"sz": 0.0001}, ERR_MIN_NOTIONAL),  # $9
-        ({"is_buy": False, "px": 90_100.0, "reduce_only": True}, ERR_REDUCE_ONLY),  # flat: nothing to reduce
-        ({"sz": 30.0}, ERR_MARGIN),  # $2.7M at 20x on $100k
+        ({"sz": 0.0001}, f"{ERR_MIN_NOTIONAL} asset=0"),  # $9
+        (
+            {"is_buy": False, "px": 90_100.0, "reduce_only": True},
+            f"{ERR_REDUCE_ONLY} asset=0",
+        ),  # flat: nothing to reduce
+        ({"sz": 30.0}, f"{ERR_MARGIN} asset=0"),  # $2.7M at 20x on $100k
     ],
 )
 def test_rejections_use_the_exchanges_error_strings(server, wallet, kwargs, error):
     ex = Exchange(wallet, server.url)
     (st,) = statuses(ex.bulk_orders([order(**kwargs)]))
     assert st["error"].startswith(error)
+    if "bbo was" not in error:
+        assert st["error"] == error
 
 
 def test_invalid_size_is_rejected_by_the_exchange_not_rounded(server, wallet):
@@ -236,6 +241,32 @@ def test_dead_man_switch_cancels_everything_when_due(server, wallet, clock):
     assert len(info.open_orders(wallet.address)) == 2
     clock.offset_ms += 7_000
     assert info.open_orders(wallet.address) == []
+
+
+def test_dead_man_switch_is_refused_below_the_volume_gate_as_on_hyperliquid(wallet, clock):
+    # Hyperliquid refuses scheduleCancel, to set or to unset, to accounts with less than $1M traded
+    ex_local = LocalExchange(
+        SPECS,
+        RandomWalkMarket({SPECS[0]: 90_000.5, SPECS[1]: 3_000.05}, seed=3, trades_per_s=50.0, through_ticks_mean=50.0),
+        clock_ms=clock,
+        schedule_cancel_min_volume_usd=50.0,
+    )
+    with LocalServer(ex_local) as srv:
+        ex = Exchange(wallet, srv.url)
+        msg = "Cannot set scheduled cancel time until enough volume traded. Required: $50. Traded: $0."
+        assert ex.schedule_cancel(clock() + 6_000) == {"status": "err", "response": msg}
+        assert ex.schedule_cancel(None) == {"status": "err", "response": msg}
+        # a fill of about $90 opens the gate
+        (st,) = statuses(ex.bulk_orders([order(px=89_999.0)]))
+        assert "resting" in st
+        traded = 0.0
+        for _ in range(200):
+            ex_local.advance(1.0)
+            traded = sum(float(f["px"]) * float(f["sz"]) for f in ex_local.account(wallet.address).fills)
+            if traded >= 50.0:
+                break
+        assert traded >= 50.0
+        assert ex.schedule_cancel(clock() + 6_000)["status"] == "ok"
 
 
 # ---- matching and accounting -------------------------------------------------------------------------

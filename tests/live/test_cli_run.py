@@ -40,6 +40,20 @@ def test_run_prints_a_summary_that_reconciles():
     assert out["max_abs_position"] <= 0.02
 
 
+@pytest.mark.parametrize(("flag", "code"), [("--require-dead-man", 1), ("--no-require-dead-man", 0)])
+def test_run_refused_dead_man_switch_warns_or_stops(flag, code):
+    ex = LocalExchange([BTC], RandomWalkMarket({BTC: 90_000.5}, seed=3), schedule_cancel_min_volume_usd=1e6)
+    with LocalServer(ex, tick_s=0.05) as srv:
+        res = runner.invoke(
+            app,
+            ["run", "--base-url", srv.url, "--ephemeral-key", "--duration-s", "2", "--refresh-s", "0.2",
+             "--max-position", "0.02", flag],
+        )  # fmt: skip
+    assert res.exit_code == code, res.output
+    assert "refused the dead-man switch" in res.stderr
+    assert not ex.orders
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

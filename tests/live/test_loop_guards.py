@@ -16,7 +16,7 @@ from hyper_make.defaults import default_snapshot
 from hyper_make.errors import InvalidParameterError
 from hyper_make.exchange_local import LocalExchange, LocalServer, RandomWalkMarket
 from hyper_make.live import LoopConfig, QuotingLoop
-from live_harness import BTC
+from live_harness import BTC, check_run, run_loop
 
 
 def make_loop(srv, ex, **cfg):
@@ -78,6 +78,25 @@ def test_dead_man_switch_cancels_the_orders_of_a_loop_that_died():
         shift_ms[0] = 10_500
         ex.info({"type": "meta"})
         assert not any(o.user == user for o in ex.orders.values())
+
+
+def test_refused_dead_man_switch_is_asked_again_only_once_a_period():
+    # Hyperliquid refuses scheduleCancel below $1M traded: the loop quotes on, reports it, and does not spend a
+    # request on it every refresh
+    run = run_loop(duration_s=4.0, dead_man_s=5.0, exchange_kwargs={"schedule_cancel_min_volume_usd": 1e6})
+    check_run(run)
+    s = run.summary
+    assert s["stop_reason"] == "duration" and s["orders_sent"] > 0
+    assert s["dead_man_sets"] == 0
+    assert "Cannot set scheduled cancel time until enough volume traded" in s["dead_man_refused"]
+    assert s["dead_man_refusals"] == 1  # 4 s of 0.2 s refreshes, one ask per 5 s period
+
+
+def test_required_dead_man_switch_refused_is_a_risk_stop():
+    run = run_loop(duration_s=4.0, require_dead_man=True, exchange_kwargs={"schedule_cancel_min_volume_usd": 1e6})
+    check_run(run)
+    assert run.summary["stop_reason"] == "dead_man_refused"
+    assert run.summary["duration_s"] < 3.0
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,10 @@ def exchange(
     fault_duplicate_fills: Annotated[float, typer.Option(help="Fault: fraction of fill messages sent twice.")] = 0.0,
     fault_reorder_fills: Annotated[bool, typer.Option(help="Fault: swap consecutive fill messages.")] = False,
     fault_clock_skew_ms: Annotated[int, typer.Option(help="Fault: the exchange clock's offset (ms).")] = 0,
+    schedule_cancel_min_volume_usd: Annotated[
+        float,
+        typer.Option(help="Refuse scheduleCancel to accounts that traded less (USD); Hyperliquid: 1000000."),
+    ] = 0.0,
 ) -> None:
     """Serve a local Hyperliquid (POST /info, POST /exchange) on 127.0.0.1 with a simulated market."""
     with user_errors():
@@ -93,7 +97,13 @@ def exchange(
             clock_skew_ms=fault_clock_skew_ms,
             seed=seed,
         )
-        ex = LocalExchange(specs, market, starting_balance_usd=balance_usd, faults=faults)
+        ex = LocalExchange(
+            specs,
+            market,
+            starting_balance_usd=balance_usd,
+            faults=faults,
+            schedule_cancel_min_volume_usd=schedule_cancel_min_volume_usd,
+        )
         try:
             server = LocalServer(ex, port=port, tick_s=tick_s, speed=speed)
         except OSError as exc:

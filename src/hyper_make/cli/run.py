@@ -30,7 +30,7 @@ from ._common import app, err_console, fail, out_console, print_json, user_error
 
 #: Stop reasons that are risk stops: the command exits with this code after cancelling everything.
 EXIT_RISK_STOP = 1
-RISK_STOPS = ("max_drawdown", "position_limit")
+RISK_STOPS = ("max_drawdown", "position_limit", "dead_man_refused")
 
 
 @app.command()
@@ -55,6 +55,13 @@ def run(
     duration_s: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")] = None,
     stale_after_s: Annotated[float, typer.Option(help="Stop quoting when the book is older than this (s).")] = 5.0,
     dead_man_s: Annotated[float, typer.Option(help="scheduleCancel this far ahead (s, >= 5).")] = 30.0,
+    require_dead_man: Annotated[
+        bool,
+        typer.Option(
+            "--require-dead-man/--no-require-dead-man",
+            help="Stop if the exchange refuses scheduleCancel (Hyperliquid: under $1M traded); default: quote on.",
+        ),
+    ] = False,
     reconcile_s: Annotated[float, typer.Option(help="Full /info reconcile at least this often (s).")] = 60.0,
     http_timeout_s: Annotated[float, typer.Option(help="Timeout of every HTTP request (s).")] = 5.0,
     requote_price_bps: Annotated[float, typer.Option(help="Keep an order within this price move (bps).")] = 1.0,
@@ -95,6 +102,7 @@ def run(
             max_drawdown_usd=max_drawdown_usd,
             stale_after_s=stale_after_s,
             dead_man_s=dead_man_s,
+            require_dead_man=require_dead_man,
             reconcile_s=reconcile_s,
             http_timeout_s=http_timeout_s,
             seed=seed,
@@ -166,3 +174,8 @@ def _render_summary(s: dict[str, Any]) -> None:
         f"max |position| {s['max_abs_position']:g} of {s['max_position_coins']:g} coins, "
         f"reconnects {s['reconnects']}, reconciled: {s['reconciled']}"
     )
+    if s.get("dead_man_refused"):
+        err_console.print(
+            f"warning: the exchange refused the dead-man switch ({s['dead_man_refused']}): a crash would have "
+            "left orders resting; --require-dead-man stops instead"
+        )

@@ -12,7 +12,8 @@ It verifies what Hyperliquid verifies before an action takes effect:
 and then, per order, the rules of the error table on Hyperliquid's "Error responses" page, with its strings:
 ``Price must be divisible by tick size.`` (5 significant figures, ``6 - szDecimals`` decimals),
 ``Order must have minimum value of $10.``, ``Insufficient margin to place order.``,
-``Reduce only order would increase position.``,
+``Reduce only order would increase position.`` (these three followed by `` asset={a}``, as the exchange's
+answers in public logs show),
 ``Post only order would have immediately matched, bbo was {bid}@{ask}. asset={a}``,
 ``Order could not immediately match against any resting orders.``,
 ``Order was never placed, already canceled, or filled.``.
@@ -142,6 +143,7 @@ class Account:
     fills: list[dict[str, Any]] = field(default_factory=list)
     nonces: list[int] = field(default_factory=list)
     cancel_at_ms: int | None = None
+    volume_usd: float = 0.0  # notional traded, both sides (USD)
 
 
 class LocalExchange:
@@ -156,6 +158,9 @@ class LocalExchange:
     maker_fee_frac, taker_fee_frac : fees as fractions of notional.
     clock_ms : wall clock in ms (nonces are checked against it; injectable for tests).
     faults : fault injection (default: none).
+    schedule_cancel_min_volume_usd : an account that has traded less than this (USD) gets ``scheduleCancel``
+        refused, to set or to unset, as Hyperliquid refuses it below $1,000,000 of volume; ``0`` (default) lets
+        every account use it.
     """
 
     def __init__(
@@ -169,8 +174,12 @@ class LocalExchange:
         taker_fee_frac: float = 0.00045,
         clock_ms: Callable[[], int] | None = None,
         faults: Faults | None = None,
+        schedule_cancel_min_volume_usd: float = 0.0,
     ) -> None:
         self.specs = list(specs)
+        self.schedule_cancel_min_volume_usd = check_real(
+            "schedule_cancel_min_volume_usd", schedule_cancel_min_volume_usd, lo=0.0, unit="USD"
+        )
         self.coin_index = {s.coin: i for i, s in enumerate(self.specs)}
         self.market = market
         self.starting_balance_usd = check_real("starting_balance_usd", starting_balance_usd, lo=0.0, unit="USD")
@@ -368,6 +377,11 @@ class LocalExchange:
             if kind == "batchModify":
                 return _ok("order", [self._modify(acct, m) for m in action.get("modifies", [])])
             if kind == "scheduleCancel":
+                if acct.volume_usd < self.schedule_cancel_min_volume_usd:
+                    return _err(
+                        "Cannot set scheduled cancel time until enough volume traded. "
+                        f"Required: ${_usd(self.schedule_cancel_min_volume_usd)}. Traded: ${_usd(acct.volume_usd)}."
+                    )
                 t = action.get("time")
                 if t is not None and int(t) < now + SCHEDULE_CANCEL_MIN_MS:
                     return _err("Scheduled cancel time too early, must be at least 5 seconds from now.")
@@ -422,14 +436,14 @@ class LocalExchange:
         if not spec.is_valid_size(sz):
             raise _Reject(ERR_SIZE)
         if px * sz < spec.min_notional_usd:
-            raise _Reject(ERR_MIN_NOTIONAL)
+            raise _Reject(f"{ERR_MIN_NOTIONAL} asset={self.coin_index[coin]}")
         if cloid is not None and any(o.cloid == cloid and o.user == acct.address for o in self.orders.values()):
             raise _Reject(f"Duplicate cloid {cloid}")
         q = acct.szi.get(coin, 0.0)
         if reduce_only and (q == 0 or (q > 0) == is_buy or sz > abs(q) + 1e-12):
-            raise _Reject(ERR_REDUCE_ONLY)
+            raise _Reject(f"{ERR_REDUCE_ONLY} asset={self.coin_index[coin]}")
         if not reduce_only and self._margin_used(acct) + px * sz / self.leverage > self._equity(acct) + 1e-9:
-            raise _Reject(ERR_MARGIN)
+            raise _Reject(f"{ERR_MARGIN} asset={self.coin_index[coin]}")
         best_bid, best_ask = self._bbo(coin)
         crosses = (best_ask is not None and px >= best_ask) if is_buy else (best_bid is not None and px <= best_bid)
         oid = next(self._oids)
@@ -602,6 +616,7 @@ class LocalExchange:
             entry = px  # flipped: the new position opened at this price
         fee = (self.taker_fee if crossed else self.maker_fee) * px * sz
         acct.usd += closed - fee
+        acct.volume_usd += px * sz
         acct.szi[coin] = q1
         acct.entry_px[coin] = entry if q1 != 0 else 0.0
         tid = next(self._tids)
@@ -667,6 +682,11 @@ def _ok(kind: str, statuses: list[Any]) -> dict[str, Any]:
 
 def _err(message: str) -> dict[str, Any]:
     return {"status": "err", "response": message}
+
+
+def _usd(x: float) -> str:
+    """USD as the exchange's messages print it: cents, trailing zeros trimmed (``45.63``, ``1000000``)."""
+    return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
 def _s(x: float | None) -> str:

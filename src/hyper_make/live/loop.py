@@ -18,8 +18,10 @@ to the read is in), or after a full ``/info`` reconcile.
 Guards. No quoting, and every resting order cancelled, while the WebSocket is down or the book is older than
 ``stale_after_s``; the WebSocket is reopened with exponential backoff and the ledger reconciled from ``/info``
 (open orders, then fills, then position) before quoting again. A dead-man switch (``scheduleCancel``) is kept
-``dead_man_s`` ahead. A drawdown past ``max_drawdown_usd`` stops the loop. On any exit (``duration_s``,
-Ctrl-C, a risk stop, an error) every resting order is cancelled and confirmed gone from ``openOrders``.
+``dead_man_s`` ahead; Hyperliquid refuses it to accounts that have traded less than $1,000,000, and then the
+loop quotes on without it (asking again every ``dead_man_s``), or stops if ``require_dead_man``. A drawdown
+past ``max_drawdown_usd`` stops the loop. On any exit (``duration_s``, Ctrl-C, a risk stop, an error) every
+resting order is cancelled and confirmed gone from ``openOrders``.
 
 Faults. A request that fails as a whole (an error answer) changes nothing and the rest of that refresh's
 batches are not sent; every request carries ``expiresAfter`` (the HTTP timeout plus 1 s), so one that times
@@ -61,7 +63,7 @@ from ..connectors.orders import (
     demote,
     plan_orders,
 )
-from ..errors import ExchangeError, RateLimited
+from ..errors import ExchangeError, InvalidParameterError, RateLimited
 from ..instrument import Side
 from ..ladder import Ladder, LadderConfig, build_ladder
 from ..snapshot import MarketSnapshot
@@ -75,6 +77,8 @@ _GONE = ("canceled or filled", "never placed, already canceled")
 _EPS = 1e-9
 #: Slack (ms) on a request's expiry beyond the HTTP timeout, for the request's own travel and clock error.
 _EXPIRY_MARGIN_MS = 1_000
+#: Hyperliquid's answer to a ``scheduleCancel`` from an account with less than $1,000,000 traded.
+_DEAD_MAN_VOLUME_GATE = "Cannot set scheduled cancel time until enough volume traded"
 #: Failures of a read or of a request with no usable answer: the network, or the server (5xx).
 _NET_ERRORS = (requests.RequestException, ServerError)
 
@@ -103,6 +107,9 @@ class LoopConfig:
         Timeout of every HTTP request (seconds), ``> 0``.
     reconnect_min_s, reconnect_max_s : float, default 0.5 and 30
         WebSocket reconnect backoff: first wait and cap (seconds), doubling in between.
+    require_dead_man : bool, default False
+        Stop (a risk stop) when the exchange refuses the ``scheduleCancel`` dead-man switch, as Hyperliquid does
+        for accounts with less than $1,000,000 traded; by default the loop quotes on without it.
     alo_guard_sigmas : float, default 3.0
         Skip a new price closer to the opposite best than ``z·σ·√τ`` (``z`` this value, σ the mid's volatility
         per √s, τ the age of the book held plus the request latency, at least the interval between book
@@ -124,6 +131,7 @@ class LoopConfig:
     http_timeout_s: float = 5.0
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
+    require_dead_man: bool = False
     alo_guard_sigmas: float = 3.0
     seed: int = 0
 
@@ -139,6 +147,8 @@ class LoopConfig:
         check_real("loop.http_timeout_s", self.http_timeout_s, lo=0.0, lo_open=True, hi=600.0, unit="s")
         check_real("loop.reconnect_min_s", self.reconnect_min_s, lo=0.0, lo_open=True, unit="s")
         check_real("loop.reconnect_max_s", self.reconnect_max_s, lo=self.reconnect_min_s, unit="s")
+        if not isinstance(self.require_dead_man, bool):
+            raise InvalidParameterError(f"'loop.require_dead_man' must be true or false; got {self.require_dead_man!r}")
         check_real("loop.alo_guard_sigmas", self.alo_guard_sigmas, lo=0.0, hi=100.0)
         check_int("loop.seed", self.seed, lo=0)
 
@@ -182,6 +192,7 @@ class LoopCounters:
     crossing_skipped: int = 0
     stale_pauses: int = 0
     dead_man_sets: int = 0
+    dead_man_refusals: int = 0
     clock_resyncs: int = 0
     rejections: Counter[str] = field(default_factory=Counter)
 
@@ -246,6 +257,8 @@ class QuotingLoop:
         self._unknown_until: dict[str, float] = {}
         self._dead_man_until_ms: int | None = None
         self._dead_man_set_at_s = -math.inf
+        #: the exchange's answer when it refused the dead-man switch (None: never refused)
+        self.dead_man_refused: str | None = None
         self._stop = threading.Event()
         self._margin_usd = prior.margin_usd
         self._peak_pnl = 0.0
@@ -714,7 +727,15 @@ class QuotingLoop:
             self.client.schedule_cancel(until)
         except (ExchangeError, ClientError) as exc:
             self._note = str(exc)[:120]
-            self._sync_clock()
+            if _DEAD_MAN_VOLUME_GATE in str(exc):
+                # refused until the account has traded enough: ask again a period later, not every refresh
+                self.counters.dead_man_refusals += 1
+                self.dead_man_refused = str(exc)[:200]
+                self._dead_man_set_at_s = now + period - period / 3
+                if self.config.require_dead_man:
+                    self.stop("dead_man_refused")
+                return
+            self._sync_clock()  # "too early": our clock may be behind the exchange's
             return
         except _NET_ERRORS:
             return
@@ -836,6 +857,8 @@ class QuotingLoop:
             "guard_demotions": c.guard_demotions,
             "crossing_skipped": c.crossing_skipped,
             "dead_man_sets": c.dead_man_sets,
+            "dead_man_refusals": c.dead_man_refusals,
+            "dead_man_refused": self.dead_man_refused,
             "clock_offset_ms": self.client.clock_offset_ms,
             "fills": led.n_fills,
             "fills_seen_again": led.n_duplicate_fills,
