@@ -26,3 +26,16 @@ def test_one_sided_flow_takes_the_position_to_the_limit_and_no_further():
     s = run.summary
     assert s["position_coins"] > 0.9 * MAX_POSITION  # every fill was a buy of ours: long, up to the limit
     assert run.max_exposure <= MAX_POSITION + 1e-12
+
+
+def test_funding_payments_are_reconciled():
+    # a long position pays 1 bp of its value every 5 market seconds (0.5 s of wall time): the exchange's balance
+    # moves with no fill of ours, and the summary must still agree with it to the cent
+    run = run_loop(
+        "impact",
+        sellers_only=True,
+        duration_s=6.0,
+        exchange_kwargs={"funding_rate_frac": 1e-4, "funding_interval_s": 5.0},
+    )
+    check_run(run)
+    assert run.summary["funding_usd"] < 0  # long, positive rate: paid

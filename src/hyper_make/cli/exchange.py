@@ -56,6 +56,10 @@ def exchange(
     fault_duplicate_fills: Annotated[float, typer.Option(help="Fault: fraction of fill messages sent twice.")] = 0.0,
     fault_reorder_fills: Annotated[bool, typer.Option(help="Fault: swap consecutive fill messages.")] = False,
     fault_clock_skew_ms: Annotated[int, typer.Option(help="Fault: the exchange clock's offset (ms).")] = 0,
+    funding_rate_frac: Annotated[
+        float, typer.Option(help="Funding rate per interval (fraction of position value; longs pay if > 0).")
+    ] = 0.0,
+    funding_interval_s: Annotated[float, typer.Option(help="Market seconds between funding payments.")] = 3_600.0,
     schedule_cancel_min_volume_usd: Annotated[
         float,
         typer.Option(help="Refuse scheduleCancel to accounts that traded less (USD); Hyperliquid: 1000000."),
@@ -103,6 +107,8 @@ def exchange(
             starting_balance_usd=balance_usd,
             faults=faults,
             schedule_cancel_min_volume_usd=schedule_cancel_min_volume_usd,
+            funding_rate_frac=funding_rate_frac,
+            funding_interval_s=funding_interval_s,
         )
         try:
             server = LocalServer(ex, port=port, tick_s=tick_s, speed=speed)

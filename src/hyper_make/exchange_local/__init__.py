@@ -1,7 +1,7 @@
 """A local Hyperliquid for tests and paper trading: the SDK's own client, pointed at it, works unchanged.
 
 * :mod:`.engine`: :class:`LocalExchange`, the ``/info`` and ``/exchange`` semantics (signatures, nonces, tick,
-  lot, minimum value, ALO, margin, reduce-only, positions, fills, dead-man switch);
+  lot, minimum value, ALO, margin, reduce-only, positions, fills, funding, dead-man switch);
 * :mod:`.market`: the market behind it (:class:`RandomWalkMarket`, :class:`ReplayMarket` of a recording,
   :class:`SimMarket` = the event simulator matching one account's orders, or any :class:`MarketModel`);
 * :mod:`.server`: :class:`LocalServer`, HTTP and WebSocket on loopback.

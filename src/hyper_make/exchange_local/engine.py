@@ -144,6 +144,7 @@ class Account:
     nonces: list[int] = field(default_factory=list)
     cancel_at_ms: int | None = None
     volume_usd: float = 0.0  # notional traded, both sides (USD)
+    funding: list[dict[str, Any]] = field(default_factory=list)  # userFunding records, oldest first
 
 
 class LocalExchange:
@@ -161,6 +162,10 @@ class LocalExchange:
     schedule_cancel_min_volume_usd : an account that has traded less than this (USD) gets ``scheduleCancel``
         refused, to set or to unset, as Hyperliquid refuses it below $1,000,000 of volume; ``0`` (default) lets
         every account use it.
+    funding_rate_frac : funding rate per ``funding_interval_s`` (fraction of position value): every interval of
+        market time each position pays ``szi·mark·rate`` USD (longs pay a positive rate, shorts receive it), into
+        the USD balance and ``userFunding``, as Hyperliquid's hourly funding; ``0`` (default): no funding.
+    funding_interval_s : market seconds between funding payments, ``> 0`` (Hyperliquid: 3,600).
     """
 
     def __init__(
@@ -175,7 +180,12 @@ class LocalExchange:
         clock_ms: Callable[[], int] | None = None,
         faults: Faults | None = None,
         schedule_cancel_min_volume_usd: float = 0.0,
+        funding_rate_frac: float = 0.0,
+        funding_interval_s: float = 3_600.0,
     ) -> None:
+        self.funding_rate = check_real("funding_rate_frac", funding_rate_frac, lo=-0.01, hi=0.01)
+        self.funding_interval_s = check_real("funding_interval_s", funding_interval_s, lo=0.0, lo_open=True, unit="s")
+        self._since_funding_s = 0.0
         self.specs = list(specs)
         self.schedule_cancel_min_volume_usd = check_real(
             "schedule_cancel_min_volume_usd", schedule_cancel_min_volume_usd, lo=0.0, unit="USD"
@@ -268,6 +278,11 @@ class LocalExchange:
                 return self._clearinghouse(self.account(user))
             if kind == "userFills":
                 return list(reversed(self.account(user).fills))
+            if kind == "userFunding":
+                t0 = int(request.get("startTime") or 0)
+                t1 = request.get("endTime")
+                hi = int(t1) if t1 is not None else None
+                return [r for r in self.account(user).funding if r["time"] >= t0 and (hi is None or r["time"] <= hi)]
             raise LocalExchangeError(f"unsupported info type {kind!r}")
 
     def _l2_book(self, coin: str) -> dict[str, Any]:
@@ -538,6 +553,11 @@ class LocalExchange:
             if self._delegate:
                 self._take_delegated_fills()
             now = self._clock()
+            self._since_funding_s += dt_s
+            while self._since_funding_s >= self.funding_interval_s:
+                self._since_funding_s -= self.funding_interval_s
+                if self.funding_rate:
+                    self._pay_funding(now)
             printed: dict[str, list[dict[str, Any]]] = {}
             for t in trades:
                 self._match(t)
@@ -560,6 +580,29 @@ class LocalExchange:
                 for spec in self.specs:
                     self._emit("l2Book", self._l2_book(spec.coin))
             return trades
+
+    def _pay_funding(self, now_ms: int) -> None:
+        """Every position pays ``szi·mark·rate`` (USD) into the balance, recorded as ``userFunding`` shows it."""
+        for acct in self.accounts.values():
+            for coin, q in acct.szi.items():
+                if q == 0:
+                    continue
+                usdc = -q * self._mark(coin) * self.funding_rate
+                acct.usd += usdc
+                acct.funding.append(
+                    {
+                        "time": now_ms,
+                        "hash": "0x" + "0" * 64,
+                        "delta": {
+                            "type": "funding",
+                            "coin": coin,
+                            "usdc": _s(usdc),
+                            "szi": _s(q),
+                            "fundingRate": _s(self.funding_rate),
+                            "nSamples": None,
+                        },
+                    }
+                )
 
     def _take_delegated_fills(self) -> None:
         fills, gone = self.market.take_fills()  # type: ignore[attr-defined]

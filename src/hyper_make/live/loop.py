@@ -799,12 +799,27 @@ class QuotingLoop:
                 _retry(lambda: self._reconcile(self.clock(), strict=True))
                 state = _retry(lambda: self.info.user_state(self.address))
                 self.end_state = _account(state, self.coin) | {"open_orders": left}
+                self.end_state["funding_usd"] = self._funding_between(self.start_state, self.end_state)
             except (*_NET_ERRORS, ClientError) as exc:
                 self.end_state = {"error": f"final reconcile failed: {type(exc).__name__}", "open_orders": left}
         finally:
             if self._ws is not None:
                 self._drop_ws("stopped")
             self.state = "stopped"
+
+    def _funding_between(self, start: dict[str, Any], end: dict[str, Any]) -> float | None:
+        """Funding paid into the account (USD, all coins) between two ``clearinghouseState`` reads; None if unknown.
+
+        The exchange's balance moves by it, our fills do not show it: the reconciliation adds it to our side.
+        """
+        t0, t1 = start.get("time_ms"), end.get("time_ms")
+        if t0 is None or t1 is None:
+            return None
+        try:
+            rows = _retry(lambda: self.info.user_funding_history(self.address, int(t0) + 1, int(t1)))
+            return float(sum(float(r["delta"]["usdc"]) for r in rows if r.get("delta", {}).get("type") == "funding"))
+        except (*_NET_ERRORS, ClientError, KeyError, TypeError, ValueError):
+            return None
 
     # ---- reporting ---------------------------------------------------------------------------------
     def status(self, now: float) -> LoopStatus:
@@ -827,7 +842,12 @@ class QuotingLoop:
         )
 
     def summary(self) -> dict[str, Any]:
-        """What happened, ours beside the exchange's records (USD, coins, seconds)."""
+        """What happened, ours beside the exchange's records (USD, coins, seconds).
+
+        ``pnl`` is the ledger's (cash − fees + q·mark − q0·mark0, from our fills) plus the funding paid into the
+        account over the run (``funding_usd``, from ``userFunding``); ``reconciled`` says that position, cash and
+        open orders agree with the exchange's ``clearinghouseState`` to the cent.
+        """
         c = self.counters
         start, end = self.start_state, self.end_state
         mark = end.get("mark_usd") or self.estimator.mid_usd or 0.0
@@ -867,12 +887,15 @@ class QuotingLoop:
             "position_coins": led.position_coins,
             "max_position_coins": self.config.max_position_coins,
             "max_abs_position": led.max_abs_position_coins,
-            "pnl": led.pnl_usd(mark),
+            "pnl": led.pnl_usd(mark) + (end.get("funding_usd") or 0.0),
+            "funding_usd": end.get("funding_usd"),
             "max_drawdown_usd": self._max_drawdown,
             "mark_usd": mark,
         }
         if start and end and "account_value_usd" in end:
-            ours_cash = led.cash_usd - led.fees_usd
+            # funding moves the exchange's balance and no fill of ours: it is counted on our side from userFunding
+            funding = end.get("funding_usd")
+            ours_cash = led.cash_usd - led.fees_usd + (funding or 0.0)
             ex_cash = end["raw_usd"] - start["raw_usd"]
             out["exchange"] = {
                 "position_coins": end["position_coins"],
@@ -884,6 +907,7 @@ class QuotingLoop:
                 abs(end["position_coins"] - led.position_coins) <= 1e-9
                 and abs(ex_cash - ours_cash) < 0.01
                 and end["open_orders"] == 0
+                and funding is not None
             )
         else:
             out["exchange"] = end
@@ -923,7 +947,7 @@ def _position(state: dict[str, Any], coin: str) -> tuple[float, float]:
 
 
 def _account(state: dict[str, Any], coin: str) -> dict[str, Any]:
-    """Position, mark, account value and raw USD of a ``clearinghouseState`` (coins, USD)."""
+    """Position, mark, account value, raw USD and time of a ``clearinghouseState`` (coins, USD, exchange ms)."""
     q, mark = _position(state, coin)
     summary = state.get("marginSummary", {})
     return {
@@ -931,4 +955,5 @@ def _account(state: dict[str, Any], coin: str) -> dict[str, Any]:
         "mark_usd": mark,
         "account_value_usd": float(summary.get("accountValue", 0.0)),
         "raw_usd": float(summary.get("totalRawUsd", 0.0)),
+        "time_ms": state.get("time"),
     }
