@@ -166,6 +166,8 @@ def _render_summary(s: dict[str, Any]) -> None:
     ex = s.get("exchange", {})
     t.add_row("position (coins)", f"{s['position_coins']:+g}", f"{ex.get('position_coins', float('nan')):+g}")
     t.add_row("PnL (USD)", f"{s['pnl']:+,.2f}", f"{ex.get('pnl_usd', float('nan')):+,.2f}")
+    if s.get("funding_usd"):
+        t.add_row("  of which funding (USD)", f"{s['funding_usd']:+,.2f}", "")
     t.add_row("open orders at exit", "", str(ex.get("open_orders", "?")))
     out_console.print(t)
     out_console.print(
