@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -148,3 +149,21 @@ def test_tick_grid_enumeration_is_consecutive_ticks(snapshot, spec):
     levels = [o.level for o in ladder.bid.orders]
     # levels are two BTC ticks ($1 each at this price) apart
     assert np.all(np.diff(prices) == -2.0 * np.diff(levels))
+
+
+@pytest.mark.parametrize("name", sorted(ALLOCATORS))
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_the_reducing_side_leans_in_as_the_position_grows(snapshot, spec, name, sign):
+    """Over its limit, a market maker quotes the side that reduces the position more, never less, and closer in."""
+    reducing = "ask" if sign > 0 else "bid"
+    sizes, touches = [], []
+    for q in (0.0, 0.25, 0.5, 1.0, 2.0, 10.0, 100.0):
+        snap = dataclasses.replace(snapshot, inventory_coins=sign * q)
+        side = build_ladder(snap, spec, make_allocator(name), rng=0).side(reducing)
+        assert side.orders, f"{reducing} side empty at inventory {sign * q}: {side.empty_reason}"
+        sizes.append(side.size_used_coins)
+        touches.append(abs(side.orders[0].price - snapshot.mid_usd))
+    assert all(b >= a - 1e-9 for a, b in zip(sizes, sizes[1:], strict=False)), sizes
+    assert all(b <= a + 1e-9 for a, b in zip(touches, touches[1:], strict=False)), touches
+    # far over the limit the touch sits at the best post-only price
+    assert touches[-1] == pytest.approx(0.5)

@@ -329,6 +329,9 @@ def build_ladder(
             adverse=cfg.adverse,
             horizon_s=cfg.horizon_s,
             impact=cfg.impact,
+            # a fill's value is measured from the reservation price: selling when long (buying when short) is
+            # worth mid - r per coin more than at a flat position, adding to the position that much less
+            inventory_usd=(snapshot.mid_usd - ref) if side == "ask" else (ref - snapshot.mid_usd),
         )
         tc = time.perf_counter_ns()
         budget = side_budget(snapshot, side, reserve.get(side, 0.0))

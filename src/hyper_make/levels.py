@@ -109,7 +109,13 @@ def side_prices(
     Returns ``(price_usd, depth_from_mid_bps)``, best first; empty arrays when nothing valid remains.
     """
     sign = -1.0 if side == "bid" else 1.0
+    limit = _post_only_limit(snapshot, spec, side)
     raw = reference_usd * (1.0 + sign * depths_bps * 1e-4)
+    if raw.size and limit > 0 and sign * (raw[0] - limit) < 0:
+        # the reference is past the opposite best (a position far over its limit skews it there): the ladder
+        # leans in, its touch at the best post-only price and its spacing kept, instead of every level
+        # collapsing onto that one price
+        raw = raw + (limit - raw[0])
     raw = raw[raw > 0]
     if grid.spacing == "ticks" and raw.size:
         first = float(spec.round_prices(raw[:1], side)[0])
@@ -117,21 +123,22 @@ def side_prices(
     if raw.size == 0:
         return raw, raw
     px = spec.round_prices(raw, side)
-    if side == "bid":
-        limit = spec.round_price(snapshot.best_ask_usd, "bid")
-        if limit >= snapshot.best_ask_usd:
-            limit = _step(spec, limit, "bid")
-        px = np.minimum(px, limit)
-    else:
-        limit = spec.round_price(snapshot.best_bid_usd, "ask")
-        if limit <= snapshot.best_bid_usd:
-            limit = _step(spec, limit, "ask")
-        px = np.maximum(px, limit)
+    px = np.minimum(px, limit) if side == "bid" else np.maximum(px, limit)
     # best first: bids descending, asks ascending; np.unique sorts ascending
     px = np.unique(px[px > 0])
     px = px[::-1] if side == "bid" else px
     depth = sign * (px - snapshot.mid_usd) / snapshot.mid_usd * 1e4
     return px, depth
+
+
+def _post_only_limit(snapshot: MarketSnapshot, spec: InstrumentSpec, side: Side) -> float:
+    """The best valid post-only price of a side (USD): the highest bid strictly below the best ask, or the
+    lowest ask strictly above the best bid (0.0 for a bid when no valid price exists)."""
+    if side == "bid":
+        limit = spec.round_price(snapshot.best_ask_usd, "bid")
+        return _step(spec, limit, "bid") if limit >= snapshot.best_ask_usd else limit
+    limit = spec.round_price(snapshot.best_bid_usd, "ask")
+    return _step(spec, limit, "ask") if limit <= snapshot.best_bid_usd else limit
 
 
 def _step(spec: InstrumentSpec, price: float, side: Side) -> float:

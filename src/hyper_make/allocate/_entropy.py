@@ -122,7 +122,7 @@ class EntropyAllocator:
         """Step 1: rank utilities in [-1, 1] from the net EV (best level = 1, ties by index)."""
         c = problem.curves
         bps = 1e4 / c.mid_usd
-        ev_bps = c.fill_prob * (c.capture_usd - self.as_confidence * c.adverse_usd) * bps
+        ev_bps = c.fill_prob * (c.capture_usd + c.inventory - self.as_confidence * c.adverse_usd) * bps
         ev_bps = np.maximum(ev_bps, self.min_touch_ev_bps)
         n = ev_bps.shape[0]
         if n == 1:

@@ -1,7 +1,11 @@
 """Per-level payout curves of one side: ``E[PnL]_i(s) = a_i·s - b_i·s^(1+β)`` (USD, s in coins).
 
-``a_i = P_i·(e_i - AS_i)`` is the linear edge (USD per coin): fill probability times spread capture net of
-the maker fee, minus adverse selection given a fill. ``b_i = b_fwd_i + b_rt_i`` (USD per coin^(1+β)) is the
+``a_i = P_i·(e_i + v_i - AS_i)`` is the linear edge (USD per coin): fill probability times spread capture net of
+the maker fee, plus the inventory value of the fill, minus adverse selection given a fill. The inventory value
+``v_i = ±(mid - r)`` (USD per coin; ``r`` the reservation price ``mid - q·γ·σ²·h``) is what a fill changes in the
+certainty-equivalent of the position (Avellaneda–Stoikov): positive on the side that reduces the position,
+negative on the side that adds to it, so a fill's value is its price measured from ``r`` while fill
+probability and adverse selection stay measured from the market's mid. ``b_i = b_fwd_i + b_rt_i`` (USD per coin^(1+β)) is the
 endogenous impact coefficient (forward: paid because the order is shown; round trip: paid when filled), zero
 when no impact model is configured. The curve is concave in s for b_i > 0, which is what makes concentration
 expensive.
@@ -45,6 +49,8 @@ class LevelCurves:
     fill_prob : probability of a fill within the quote horizon, ``P_i`` in [0, 1].
     capture_usd : spread capture net of the maker fee per coin filled, ``e_i = (δ_i - fee)·mid/1e4`` (USD/coin).
     adverse_usd : adverse selection per coin filled, ``AS_i`` (USD/coin).
+    inventory_usd : inventory value per coin filled, ``v_i = mid - r`` on asks, ``r - mid`` on bids (USD/coin):
+        what the fill adds to the position's certainty-equivalent; ``None`` = 0 (a flat position).
     b_forward, b_roundtrip : impact coefficients (USD/coin^(1+β)), ``>= 0``.
     beta : impact exponent β in (0, 2] (0.5 = square-root law).
     mid_usd : the reference mid the depths are measured from (USD).
@@ -59,6 +65,11 @@ class LevelCurves:
     b_roundtrip: NDArray[np.float64]
     beta: float = 0.5
     mid_usd: float = float("nan")
+    inventory_usd: NDArray[np.float64] | None = None
+
+    def __post_init__(self) -> None:
+        if self.inventory_usd is None:
+            object.__setattr__(self, "inventory_usd", np.zeros_like(self.depth_bps))
 
     @property
     def n(self) -> int:
@@ -67,8 +78,14 @@ class LevelCurves:
 
     @property
     def a(self) -> NDArray[np.float64]:
-        """Linear edge ``a_i = P_i·(e_i - AS_i)`` (USD per coin)."""
-        return self.fill_prob * (self.capture_usd - self.adverse_usd)
+        """Linear edge ``a_i = P_i·(e_i + v_i - AS_i)`` (USD per coin)."""
+        return self.fill_prob * (self.capture_usd + self.inventory - self.adverse_usd)
+
+    @property
+    def inventory(self) -> NDArray[np.float64]:
+        """``v_i`` as an array (USD per coin; zeros for a flat position)."""
+        assert self.inventory_usd is not None  # set in __post_init__
+        return self.inventory_usd
 
     @property
     def b(self) -> NDArray[np.float64]:
@@ -96,11 +113,13 @@ class LevelCurves:
         return np.where(gap > 0, s, 0.0)
 
     def split(self, sizes: NDArray[np.float64]) -> dict[str, float]:
-        """Expected PnL of ``sizes`` split into its parts (USD): edge, adverse selection, impact."""
+        """Expected PnL of ``sizes`` split into its parts (USD): spread capture, inventory value, adverse
+        selection, forward and round-trip impact (they sum to ``Σ value(sizes)``)."""
         s = np.asarray(sizes, dtype=np.float64)
         sb = s ** (1.0 + self.beta)
         return {
             "spread_capture_usd": float(np.sum(self.fill_prob * self.capture_usd * s)),
+            "inventory_value_usd": float(np.sum(self.fill_prob * self.inventory * s)),
             "adverse_selection_usd": float(-np.sum(self.fill_prob * self.adverse_usd * s)),
             "forward_impact_usd": float(-np.sum(self.b_forward * sb)),
             "roundtrip_impact_usd": float(-np.sum(self.b_roundtrip * sb)),
@@ -118,6 +137,7 @@ class LevelCurves:
             b_roundtrip=self.b_roundtrip[index],
             beta=self.beta,
             mid_usd=self.mid_usd,
+            inventory_usd=self.inventory[index],
         )
 
 
@@ -130,8 +150,13 @@ def build_curves(
     adverse: AdverseModel,
     horizon_s: float,
     impact: ImpactModel | None = None,
+    inventory_usd: float = 0.0,
 ) -> LevelCurves:
-    """Evaluate the economics of one side's levels at their depths (bps from mid) for a quote horizon (s)."""
+    """Evaluate the economics of one side's levels at their depths (bps from mid) for a quote horizon (s).
+
+    ``inventory_usd`` is the side's inventory value per coin filled, ``v`` (USD per coin, see
+    :class:`LevelCurves`): ``mid - r`` for asks, ``r - mid`` for bids.
+    """
     sigma = snapshot.sigma_frac / np.sqrt(snapshot.sigma_horizon_s)
     p = np.clip(fill.prob(depth_bps, sigma, horizon_s), 0.0, 1.0)
     bps_to_usd = snapshot.mid_usd * 1e-4
@@ -153,4 +178,5 @@ def build_curves(
         b_roundtrip=np.asarray(b_rt, dtype=np.float64),
         beta=float(beta),
         mid_usd=snapshot.mid_usd,
+        inventory_usd=np.full(depth_bps.shape, float(inventory_usd)),
     )
