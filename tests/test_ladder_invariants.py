@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 
@@ -163,7 +164,7 @@ def test_the_reducing_side_leans_in_as_the_position_grows(snapshot, spec, name, 
         assert side.orders, f"{reducing} side empty at inventory {sign * q}: {side.empty_reason}"
         sizes.append(side.size_used_coins)
         touches.append(abs(side.orders[0].price - snapshot.mid_usd))
-    assert all(b >= a - 1e-9 for a, b in zip(sizes, sizes[1:], strict=False)), sizes
-    assert all(b <= a + 1e-9 for a, b in zip(touches, touches[1:], strict=False)), touches
+    assert all(b >= a - 1e-9 for a, b in itertools.pairwise(sizes)), sizes
+    assert all(b <= a + 1e-9 for a, b in itertools.pairwise(touches)), touches
     # far over the limit the touch sits at the best post-only price
     assert touches[-1] == pytest.approx(0.5)

@@ -5,10 +5,10 @@ the maker fee, plus the inventory value of the fill, minus adverse selection giv
 ``v_i = ±(mid - r)`` (USD per coin; ``r`` the reservation price ``mid - q·γ·σ²·h``) is what a fill changes in the
 certainty-equivalent of the position (Avellaneda–Stoikov): positive on the side that reduces the position,
 negative on the side that adds to it, so a fill's value is its price measured from ``r`` while fill
-probability and adverse selection stay measured from the market's mid. ``b_i = b_fwd_i + b_rt_i`` (USD per coin^(1+β)) is the
-endogenous impact coefficient (forward: paid because the order is shown; round trip: paid when filled), zero
-when no impact model is configured. The curve is concave in s for b_i > 0, which is what makes concentration
-expensive.
+probability and adverse selection stay measured from the market's mid.
+``b_i = b_fwd_i + b_rt_i`` (USD per coin^(1+β)) is the endogenous impact coefficient (forward: paid because
+the order is shown; round trip: paid when filled), zero when no impact model is configured. The curve is concave
+in s for b_i > 0, which is what makes concentration expensive.
 """
 
 from __future__ import annotations
