@@ -36,6 +36,8 @@ REFRESH_NS = 100_000_000
 N_LEVELS = 20
 LATENCY_NS = 50_000_000
 LEVEL_QTY = 0.002  # coins per level (both engines)
+TICK = 0.1  # USD, BTCUSDT futures (both engines)
+LOT = 0.001  # coins, BTCUSDT futures (both engines)
 
 
 def _hftbacktest_run(events: np.ndarray, tick: float, lot: float) -> tuple[float, int]:
@@ -68,7 +70,7 @@ def _ours_grid(events: np.ndarray) -> tuple[float, int]:
 
     cfg = ReplayConfig(refresh_s=REFRESH_NS / 1e9, latency_ms=LATENCY_NS / 1e6, queue="risk_averse", warmup_s=0.0)
     t0 = time.perf_counter()
-    fills, _ = replay_fixed_grid(events, np.geomspace(2.0, 200.0, N_LEVELS), LEVEL_QTY, config=cfg)
+    fills, _ = replay_fixed_grid(events, np.geomspace(2.0, 200.0, N_LEVELS), LEVEL_QTY, config=cfg, lot_coins=LOT)
     return time.perf_counter() - t0, len(fills)
 
 
@@ -108,12 +110,12 @@ def main() -> None:
 
     # warm both JITs on a slice, then time the full array
     warm = events[: events.size // 20]
-    _hftbacktest_run(warm, 0.1, 0.001)
+    _hftbacktest_run(warm, TICK, LOT)
     _ours_grid(warm)
     _ours_run(warm)
     hb, grid, full, share = [], [], [], []
     for _ in range(REPEATS):
-        w, n_sub = _hftbacktest_run(events, 0.1, 0.001)
+        w, n_sub = _hftbacktest_run(events, TICK, LOT)
         hb.append(events.size / w)
         w, n_grid_fills = _ours_grid(events)
         grid.append(events.size / w)

@@ -19,7 +19,10 @@ from hyper_make.data.events import (
     TRADE_EVENT,
     event_dtype,
 )
+from hyper_make.config import AppConfig
 from hyper_make.errors import InvalidParameterError
+from hyper_make.ladder import LadderConfig
+from hyper_make.levels import GridConfig
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +104,7 @@ def _run(rows, queue_kind, *, order_px=100.0, order_qty=1.0):
         book.bid_qty, book.ask_qty, book.state, events["ev"], events["exch_ts"], events["px"], events["qty"],
         0, 10**18, 0, o_state, o_side, o_tick, o_qty, o_front, o_cum, o_live, o_dead, o_level,
         np.full(grid.n, -1), np.full(grid.n, -1), *f, 0,
-        0.5, queue_kind, 2.0, True,
+        0.5, 1e-3, queue_kind, 2.0, True,
     )  # fmt: skip
     assert status == 1 and k == events.size
     return f[3][:nfill].tolist(), rej, o_state[0]
@@ -127,10 +130,22 @@ def test_probabilistic_queues_split_cancels_by_f_of_back_and_front():
     # power n=2: P(back) = 4²/(4²+10²); front = 10 - (1 - P)·4 = 6.552 -> an 8 trade fills all of our 1
     fills, _, state = _run(BASE + TRADE_8, QUEUE_POWER)
     assert fills == pytest.approx([1.0]) and state == 0
-    # log: P(back) = ln5/(ln5+ln11); front = 10 - (1 - P)·4 = 7.606 -> 0.394 filled
+    # log: P(back) = ln5/(ln5+ln11); front = 10 - (1 - P)·4 = 7.6065 -> 0.3935 past it: 394 lots of 0.001
     p = np.log(5) / (np.log(5) + np.log(11))
     fills, _, state = _run(BASE + TRADE_8, QUEUE_LOG)
-    assert fills == pytest.approx([8 - (10 - (1 - p) * 4)]) and state == LIVE
+    assert fills == pytest.approx([round(8 - (10 - (1 - p) * 4), 3)], abs=1e-12) and state == LIVE
+
+
+def test_fills_are_whole_lots_and_a_fraction_of_a_lot_stays_owed():
+    # 10 ahead; trades of 10.0004 then 0.0003 at our price: 0.4 then 0.7 thousandths past the queue
+    first = [*BASE[:1], (5, TRADE_EVENT, "sell", 100.0, 10.0004)]
+    fills, _, state = _run(first, QUEUE_RISK_AVERSE)
+    assert fills == [] and state == LIVE  # less than half a lot: nothing filled, nothing recorded as dust
+    fills, _, _ = _run([*first, (6, TRADE_EVENT, "sell", 100.0, 0.0003)], QUEUE_RISK_AVERSE)
+    assert fills == pytest.approx([0.001], abs=1e-15)  # the owed 0.0004 plus 0.0003 rounds to one lot
+    # an order is done once its remainder rounds to zero lots: no 1e-17 leftovers filled later
+    fills, _, state = _run([*BASE[:1], (5, TRADE_EVENT, "sell", 100.0, 10.9996)], QUEUE_RISK_AVERSE)
+    assert fills == pytest.approx([1.0]) and state == 0
 
 
 def test_trade_through_fills_everything_and_post_only_rejects_a_crossing_order():
@@ -141,3 +156,30 @@ def test_trade_through_fills_everything_and_post_only_rejects_a_crossing_order()
     # buy trades never fill a bid
     fills, _, _ = _run([*BASE, (5, TRADE_EVENT, "buy", 100.0, 50.0)], QUEUE_RISK_AVERSE)
     assert fills == []
+
+
+def _filled_per_order(events, app, queue):
+    """Total coins filled per (side, price) and the replayed PnL, for the flat allocator under ``queue``."""
+    r = replay(events, make_allocator("flat"), app=app, config=ReplayConfig(queue=queue))
+    per: dict[tuple[int, float], float] = {}
+    for s, p, q in zip(r.fills.side, r.fills.price_usd, r.fills.qty_coins, strict=True):
+        per[(int(s), float(p))] = round(per.get((int(s), float(p)), 0.0) + float(q), 9)
+    return per, r.pnl["pnl_usd"], len(r.fills)
+
+
+def test_queue_models_change_pnl_near_the_touch_but_not_for_the_default_ladder(futures):
+    """What the README states: with the default ladder (2 to 200 bps, rebuilt every second) every order of ours
+    that trades at all is emptied by the same burst of prints, so the queue model decides only which print fills
+    it; near the touch, trades stop at our prices and the models fill different amounts."""
+    events = futures[0]
+    default = {q: _filled_per_order(events, AppConfig(), q) for q in ("risk_averse", "power", "log")}
+    base, pnl, _ = default["risk_averse"]
+    for q in ("power", "log"):
+        assert default[q][0] == base and default[q][1] == pytest.approx(pnl, abs=1e-6)
+    assert default["log"][2] > default["risk_averse"][2]  # more prints, the same orders and quantities
+
+    grid = GridConfig(n_levels=10, min_depth_bps=0.02, max_depth_bps=5.0)
+    touch = AppConfig(ladder=LadderConfig(grid=grid))
+    near = {q: _filled_per_order(events, touch, q) for q in ("risk_averse", "log")}
+    assert near["log"][0] != near["risk_averse"][0]
+    assert abs(near["log"][1] - near["risk_averse"][1]) > 0.01  # USD

@@ -68,7 +68,7 @@ def test_risk_averse_fills_never_exceed_what_traded_past_the_queue(rows, ahead, 
          np.zeros(64, np.int64), np.zeros(64)]  # fmt: skip
     _s, _k, _c, nfill, _r = run_until(
         book.bid_qty, book.ask_qty, book.state, events["ev"], events["exch_ts"], events["px"], events["qty"],
-        0, 10**9, 0, *o, np.full(GRID.n, -1), np.full(GRID.n, -1), *f, 0, 1.0, QUEUE_RISK_AVERSE, 2.0, True,
+        0, 10**9, 0, *o, np.full(GRID.n, -1), np.full(GRID.n, -1), *f, 0, 1.0, 1e-3, QUEUE_RISK_AVERSE, 2.0, True,
     )  # fmt: skip
     filled = float(f[3][:nfill].sum())
     sells_at = sum(q for k, b, p, q in rows if k == TRADE_EVENT and not b and p == 100.0)

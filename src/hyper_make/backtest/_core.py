@@ -12,6 +12,11 @@ models, where a decrease of the level not explained by trades is a cancellation 
 probability ``f(back) / (f(back) + f(front))``, ``f(x) = x^n`` or ``log(1 + x)``.
 A trade *through* our price (a sell below our bid, a buy above our ask) fills us completely; our own orders
 never change the replayed book.
+
+Fills are whole lots, as on an exchange: when trades at our price pass the queue ahead, the quantity past it
+is rounded to the nearest lot (``lot`` coins) and filled, as hftbacktest's ``is_filled`` does; less than half a
+lot stays owed (the queue position stays negative) until more trades make up a lot. An order is done when its
+remaining size rounds to zero lots.
 """
 
 from __future__ import annotations
@@ -135,6 +140,7 @@ def run_until(
     f_mid,
     nfill0,  # fills out
     tick,
+    lot,
     queue_kind,
     queue_n,
     use_bbo,
@@ -183,12 +189,11 @@ def run_until(
                     fill = o_qty[s]
                 elif tt == o_tick[s]:
                     o_cum_trade[s] += qty[k]
-                    left = o_front[s] - qty[k]
-                    if left < 0.0:
-                        fill = min(-left, o_qty[s])
+                    o_front[s] -= qty[k]
+                    lots = np.rint(-o_front[s] / lot)
+                    if lots > 0.0:
+                        fill = min(lots * lot, o_qty[s])
                         o_front[s] = 0.0
-                    else:
-                        o_front[s] = left
                 if fill > 0.0:
                     f_ts[nfill] = clock
                     f_side[nfill] = o_side[s]
@@ -198,7 +203,7 @@ def run_until(
                     f_mid[nfill] = mid
                     nfill += 1
                     o_qty[s] -= fill
-                    if o_qty[s] <= 1e-12:
+                    if np.rint(o_qty[s] / lot) <= 0.0:
                         _free(s, o_state, o_side, o_tick, bid_slot, ask_slot, base, nb_ticks)
         elif kind != DEPTH_BBO_EVENT or use_bbo:
             if kind == DEPTH_CLEAR_EVENT:
@@ -305,6 +310,7 @@ def run_grid(
     f_level,
     f_mid,
     tick,
+    lot,
     queue_kind,
     queue_n,
     use_bbo,
@@ -332,7 +338,7 @@ def run_grid(
         status, k, clock, nfill, rej = run_until(
             bid, ask, st, ev, exch_ts, px, qty, k, t_next, clock,
             o_state, o_side, o_tick, o_qty, o_front, o_cum_trade, o_live_ts, o_dead_ts, o_level, bid_slot, ask_slot,
-            f_ts, f_side, f_tick, f_qty, f_level, f_mid, nfill, tick, queue_kind, queue_n, use_bbo,
+            f_ts, f_side, f_tick, f_qty, f_level, f_mid, nfill, tick, lot, queue_kind, queue_n, use_bbo,
         )  # fmt: skip
         rejects += rej
         if status != STATUS_OK:

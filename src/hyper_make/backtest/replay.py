@@ -207,7 +207,8 @@ def replay(
         status, k, clock, nfill, rej = run_until(
             book.bid_qty, book.ask_qty, book.state, ev, exch, pxs, qtys, k, t_next, clock,
             o_state, o_side, o_tick, o_qty, o_front, o_cum, o_live, o_dead, o_level, bid_slot, ask_slot,
-            f_ts, f_side, f_tick, f_qty, f_level, f_mid, nfill, tick, queue_kind, cfg.queue_n, cfg.use_bbo,
+            f_ts, f_side, f_tick, f_qty, f_level, f_mid, nfill, tick, app.spec.lot_size, queue_kind, cfg.queue_n,
+            cfg.use_bbo,
         )  # fmt: skip
         rejects += rej
         if nfill > seen:
@@ -356,13 +357,16 @@ def replay_fixed_grid(
     *,
     config: ReplayConfig | None = None,
     grid: BookGrid | None = None,
+    lot_coins: float = 1e-5,
 ) -> tuple[Fills, int]:
     """Replay with a fixed ladder entirely in numba: every refresh, bids and asks at ``depths_bps`` from the mid
     with ``level_qty_coins`` each (no allocator, no Python per refresh). Measures the replay engine itself.
+    Fills are whole lots of ``lot_coins`` (default 1e-5, Hyperliquid's BTC lot), ``> 0``.
 
     Returns the fills (``mid_usd`` at each fill included) and the number of post-only rejects.
     """
     cfg = config or ReplayConfig()
+    check_real("lot_coins", lot_coins, lo=0.0, lo_open=True, unit="coins")
     grid = grid or BookGrid.around(events, band_frac=cfg.band_frac)
     book = OrderBook(grid, use_bbo=cfg.use_bbo)
     d = np.asarray(depths_bps, dtype=np.float64)
@@ -378,7 +382,7 @@ def replay_fixed_grid(
              np.zeros(cap, np.int64), np.zeros(cap))  # fmt: skip
     _status, nfill, rejects = run_grid(
         book.bid_qty, book.ask_qty, book.state, events["ev"], events["exch_ts"], events["px"], events["qty"],
-        *orders, *fills, grid.tick_usd, QUEUE_MODELS[cfg.queue], cfg.queue_n, cfg.use_bbo,
+        *orders, *fills, grid.tick_usd, lot_coins, QUEUE_MODELS[cfg.queue], cfg.queue_n, cfg.use_bbo,
         round(cfg.refresh_s * 1e9), round(cfg.latency_ms * 1e6), round(cfg.warmup_s * 1e9), d, level_qty_coins,
     )  # fmt: skip
     f_ts, f_side, f_tick, f_qty, f_level, f_mid = fills
