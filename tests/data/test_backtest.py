@@ -9,6 +9,7 @@ import pytest
 from hyper_make.allocate import ALLOCATORS, make_allocator
 from hyper_make.backtest import ReplayConfig, replay, run_backtest
 from hyper_make.backtest._core import LIVE, PENDING, QUEUE_LOG, QUEUE_POWER, QUEUE_RISK_AVERSE, run_until
+from hyper_make.config import AppConfig
 from hyper_make.data.book import BookGrid, OrderBook, market_path
 from hyper_make.data.events import (
     BUY_EVENT,
@@ -19,7 +20,6 @@ from hyper_make.data.events import (
     TRADE_EVENT,
     event_dtype,
 )
-from hyper_make.config import AppConfig
 from hyper_make.errors import InvalidParameterError
 from hyper_make.ladder import LadderConfig
 from hyper_make.levels import GridConfig
