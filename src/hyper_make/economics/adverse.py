@@ -47,7 +47,16 @@ class ExponentialAdverse:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TableAdverse:
-    """Calibrated adverse selection per depth (bps), linear in depth between points, flat beyond."""
+    """Calibrated adverse selection per depth (bps), linear in depth between points, flat beyond.
+
+    Parameters
+    ----------
+    depth_bps : tuple of float
+        Depths (bps from the mid), strictly increasing, ``>= 0``.
+    as_bps : tuple of float
+        Adverse move after a fill at each depth (bps of price; negative = the price moves our way), e.g. the
+        markout table ``hyper-make calibrate`` writes.
+    """
 
     __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
 

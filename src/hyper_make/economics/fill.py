@@ -81,7 +81,7 @@ class TableFill:
     ----------
     depth_bps : tuple of float
         Depths (bps), strictly increasing, ``>= 0``.
-    prob : tuple of float
+    prob_at_depth : tuple of float
         Fill probability within the horizon at each depth, in ``[0, 1]``, for the horizon the table was
         measured on (``horizon_s`` is ignored: re-measure the table for another horizon).
     """
