@@ -9,9 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..config import load_config
 from ..ladder import Ladder, SideResult, build_ladder
-from ._common import app, out_console, print_json, user_errors
+from ._common import allocator_names, app, load_app_config, out_console, print_json, seed_option, user_errors
 
 #: Allocators kept for comparison only; choosing one prints a notice on stderr.
 DEPRECATED_ALLOCATORS = {
@@ -27,15 +26,16 @@ def ladder(
     allocator: Annotated[
         str | None, typer.Option("--allocator", "-a", help="Registered allocator name (default: from config).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of every random component (Thompson / stealth noise).")] = 0,
+    seed: Annotated[int, seed_option("Seed of every random component (Thompson / stealth noise).")] = 0,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")
     ] = False,
 ) -> None:
     """Build and print the two-sided ladder for one refresh of the market."""
     with user_errors():
-        cfg = load_config(config)
-        name = allocator or cfg.allocator_name
+        chosen = allocator_names(allocator, single=True)
+        cfg = load_app_config(config)
+        name = chosen[0] if chosen else cfg.allocator_name
         alloc = cfg.make_allocator(name)
         if name in DEPRECATED_ALLOCATORS:
             print(f"notice: {DEPRECATED_ALLOCATORS[name]}", file=sys.stderr)
