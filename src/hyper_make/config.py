@@ -133,16 +133,24 @@ def load_config(
     cfg = base if base is not None else AppConfig()
     if path is None:
         return apply_overrides(cfg, {}, meta=meta) if meta is not None else cfg
+    return apply_overrides(cfg, read_toml(path), meta=meta)
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML config file; every failure is a one-line :class:`ConfigError` naming the file."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"config file {p} is a directory, expected a TOML file")
     try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        return tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {p}: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {p} is not valid TOML: binary content, not UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
-    return apply_overrides(cfg, raw, meta=meta)
 
 
 def apply_overrides(cfg: AppConfig, raw: dict[str, Any], *, meta: dict[str, Any] | None = None) -> AppConfig:

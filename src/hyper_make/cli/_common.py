@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -21,7 +23,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.table import Table
 from typer.core import TyperGroup
 
 from .. import __version__
@@ -178,6 +182,39 @@ def load_app_config(path: Path | None, *, meta: dict[str, Any] | None = None) ->
     return cfg
 
 
+def compact_table(*, title: str, caption: str | None = None) -> Table:
+    """A Rich table that fits 80 columns: no vertical rules, one space between columns, caption left-aligned."""
+    return Table(
+        title=title,
+        caption=caption,
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        padding=(0, 1),
+    )
+
+
+def render_metrics(
+    title: str,
+    metrics: dict[str, dict[str, float]],
+    groups: Sequence[tuple[str, Sequence[tuple[str, str]]]],
+    *,
+    name_header: str = "allocator",
+) -> None:
+    """Print per-name metrics as one compact table per group ``(caption, [(key, header), ...])``: each group few
+    enough columns to fit 80 columns; a missing or non-finite value shows ``-``."""
+    for i, (caption, cols) in enumerate(groups):
+        t = compact_table(title=title if i == 0 else "", caption=caption)
+        t.add_column(name_header, no_wrap=True)
+        for _, header in cols:
+            t.add_column(header, justify="right", no_wrap=True)
+        for name, row in metrics.items():
+            cells = (row.get(k) for k, _ in cols)
+            t.add_row(name, *(f"{v:,.4g}" if isinstance(v, (int, float)) and math.isfinite(v) else "-" for v in cells))
+        out_console.print(t)
+
+
 def print_json(obj: Any) -> None:
     """Print one JSON object on stdout."""
     sys.stdout.write(json.dumps(to_jsonable(obj), indent=2) + "\n")
@@ -257,8 +294,9 @@ def check_out_dir(path: Path, option: str = "--out") -> Path:
     if not anchor.is_dir():
         raise InvalidParameterError(f"'{option}' {path}: {anchor} is a file, not a folder")
     try:
-        with tempfile.TemporaryFile(dir=anchor):
-            pass
+        fd, probe = tempfile.mkstemp(dir=anchor, prefix=".hyper-make-probe-")
+        os.close(fd)
+        os.unlink(probe)
     except OSError as exc:
         raise InvalidParameterError(f"'{option}' {path}: cannot write in {anchor} ({exc.strerror})") from None
     return p
