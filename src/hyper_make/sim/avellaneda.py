@@ -53,7 +53,8 @@ class ASConfig:
         check_real("sim.as.gamma", self.gamma, lo=0.0, lo_open=True)
         if self.intensity_a * self.dt > 1.0:
             raise InvalidParameterError(
-                f"'sim.as.intensity_a'·'sim.as.dt' must be <= 1 (a probability per step); got {self.intensity_a * self.dt!r}"
+                "'sim.as.intensity_a'·'sim.as.dt' must be <= 1 (a probability per step); "
+                f"got {self.intensity_a * self.dt!r}"
             )
 
 
