@@ -26,6 +26,7 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from .. import __version__
@@ -182,17 +183,20 @@ def load_app_config(path: Path | None, *, meta: dict[str, Any] | None = None) ->
     return cfg
 
 
-def compact_table(*, title: str, caption: str | None = None) -> Table:
-    """A Rich table that fits 80 columns: no vertical rules, one space between columns, caption left-aligned."""
-    return Table(
-        title=title,
-        caption=caption,
-        caption_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-        padding=(0, 1),
-    )
+def compact_table() -> Table:
+    """A Rich table that fits 80 columns: no vertical rules, one space between columns (print it with
+    :func:`print_table`, which puts the title and the legend on lines of their own)."""
+    return Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, padding=(0, 1))
+
+
+def print_table(table: Table, *, title: str | None = None, legend: str | None = None) -> None:
+    """Print ``title`` (bold), ``table`` and ``legend`` (dim) on stdout; title and legend wrap at the terminal's
+    width, not the table's. Bracketed text in them is printed as written."""
+    if title:
+        out_console.print(Text(title, style="bold"))
+    out_console.print(table)
+    if legend:
+        out_console.print(Text(legend, style="dim"))
 
 
 def render_metrics(
@@ -202,17 +206,17 @@ def render_metrics(
     *,
     name_header: str = "allocator",
 ) -> None:
-    """Print per-name metrics as one compact table per group ``(caption, [(key, header), ...])``: each group few
+    """Print per-name metrics as one compact table per group ``(legend, [(key, header), ...])``: each group few
     enough columns to fit 80 columns; a missing or non-finite value shows ``-``."""
-    for i, (caption, cols) in enumerate(groups):
-        t = compact_table(title=title if i == 0 else "", caption=caption)
+    for i, (legend, cols) in enumerate(groups):
+        t = compact_table()
         t.add_column(name_header, no_wrap=True)
         for _, header in cols:
             t.add_column(header, justify="right", no_wrap=True)
         for name, row in metrics.items():
             cells = (row.get(k) for k, _ in cols)
             t.add_row(name, *(f"{v:,.4g}" if isinstance(v, (int, float)) and math.isfinite(v) else "-" for v in cells))
-        out_console.print(t)
+        print_table(t, title=title if i == 0 else None, legend=legend)
 
 
 def print_json(obj: Any) -> None:

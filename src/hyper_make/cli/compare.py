@@ -15,8 +15,8 @@ from ._common import (
     checked,
     compact_table,
     load_app_config,
-    out_console,
     print_json,
+    print_table,
     seed_option,
     user_errors,
 )
@@ -96,7 +96,7 @@ def render_comparison(rows: list[SideComparison], *, title: str) -> None:
     Columns: expected PnL (USD), budget used, effective levels ``exp(H)``, largest order's share, orders, shadow
     price λ (USD per coin), binding constraint, median solve time (µs). The best PnL per side is highlighted.
     """
-    t = compact_table(title=title, caption=COMPARE_LEGEND)
+    t = compact_table()
     t.add_column("allocator", no_wrap=True)
     t.add_column("side", no_wrap=True)
     for col in ("E[PnL]", "used", "eff", "max", "n", "λ", "binding", "µs"):
@@ -118,4 +118,4 @@ def render_comparison(rows: list[SideComparison], *, title: str) -> None:
             r.binding,
             f"{r.solve_us:.0f}",
         )
-    out_console.print(t)
+    print_table(t, title=title, legend=COMPARE_LEGEND)

@@ -30,6 +30,7 @@ from ._common import (
     interrupted,
     out_console,
     print_json,
+    print_table,
     render_metrics,
     seed_option,
     user_errors,
@@ -307,14 +308,14 @@ def _simulate_as(strategies: tuple[str, ...], paths: int, seed: int, cfg: ASConf
         print_json({"preset": AS_PRESET, "paths": paths, "seed": seed, "gamma": gamma, "strategies": table,
                     "paper": paper, "report": str(out / "summary.md")})  # fmt: skip
         return
-    t = compact_table(title=f"Avellaneda-Stoikov 2008 §4, γ = {gamma:g}, {paths} paths (paper in brackets)")
+    t = compact_table()
     for c in ("strategy", "mean PnL", "std PnL", "mean q_T", "std q_T"):
         t.add_column(c, justify="right")
     for s, row in table.items():
         ref = paper.get(s) if paper else None
         vals = [row["mean_pnl"], row["std_pnl"], row["mean_final_inventory"], row["std_final_inventory"]]
         t.add_row(s, *(f"{v:.2f}" + (f" ({ref[i]:g})" if ref else "") for i, v in enumerate(vals)))
-    out_console.print(t)
+    print_table(t, title=f"Avellaneda-Stoikov 2008 §4, γ = {gamma:g}, {paths} paths (paper in brackets)")
     out_console.print(f"report: {out / 'summary.md'}")
 
 
