@@ -45,6 +45,9 @@ EXIT_BAD_INPUT = 2
 #: Exit code after Ctrl-C (128 + SIGINT), whatever the command.
 EXIT_INTERRUPTED = 130
 
+#: Help of every ``--config`` that takes the ladder config (``hyper_make.config``).
+CONFIG_HELP = "TOML overriding the defaults: [market], [instrument], [ladder], [allocator.<name>], [meta]."
+
 #: Old option spellings, per command: ``old -> new``. They are not in ``--help``; using one prints a notice.
 OPTION_ALIASES: dict[str, dict[str, str]] = {
     "compare": {"--allocators": "--allocator"},

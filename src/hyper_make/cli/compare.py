@@ -10,6 +10,7 @@ import typer
 
 from ..compare import SideComparison, compare_allocators
 from ._common import (
+    CONFIG_HELP,
     allocator_names,
     app,
     checked,
@@ -24,9 +25,7 @@ from ._common import (
 
 @app.command()
 def compare(
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML file overriding snapshot, ladder or allocator fields.")
-    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help=CONFIG_HELP)] = None,
     seed: Annotated[int, seed_option("Seed of every random component, the same for every allocator.")] = 0,
     allocator: Annotated[
         str | None, typer.Option("--allocator", "-a", help="Comma-separated allocator names (default: all).")

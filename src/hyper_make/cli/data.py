@@ -76,7 +76,9 @@ def _machine() -> str:
 
 @app.command("calibrate")
 def calibrate_cmd(
-    file: Annotated[Path, typer.Argument(help="Recorded feed (Binance futures/spot, Hyperliquid, .npz).")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="Recorded feed (Binance futures/spot, Hyperliquid, .npz).")
+    ],
     out: Annotated[Path, typer.Option(help="Folder for calibration.toml, intensity.png, markouts.png.")] = Path(
         "calibration"
     ),
@@ -210,7 +212,9 @@ def _too_short(results: dict[str, ReplayResult], refresh_s: float) -> str | None
 
 @app.command("backtest")
 def backtest_cmd(
-    file: Annotated[Path, typer.Argument(help="Recorded feed (Binance futures/spot, Hyperliquid, .npz).")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="Recorded feed (Binance futures/spot, Hyperliquid, .npz).")
+    ],
     allocator: Annotated[
         str | None,
         typer.Option("--allocator", "-a", help="Comma-separated allocators (default: every registered one)."),

@@ -10,7 +10,16 @@ import typer
 from rich.table import Table
 
 from ..ladder import Ladder, SideResult, build_ladder
-from ._common import allocator_names, app, load_app_config, out_console, print_json, seed_option, user_errors
+from ._common import (
+    CONFIG_HELP,
+    allocator_names,
+    app,
+    load_app_config,
+    out_console,
+    print_json,
+    seed_option,
+    user_errors,
+)
 
 #: Allocators kept for comparison only; choosing one prints a notice on stderr.
 DEPRECATED_ALLOCATORS = {
@@ -20,9 +29,7 @@ DEPRECATED_ALLOCATORS = {
 
 @app.command()
 def ladder(
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML file overriding snapshot, ladder or allocator fields.")
-    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help=CONFIG_HELP)] = None,
     allocator: Annotated[
         str | None, typer.Option("--allocator", "-a", help="Registered allocator name (default: from config).")
     ] = None,

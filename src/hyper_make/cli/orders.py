@@ -29,6 +29,7 @@ from ..connectors.orders import IP_WEIGHT_PER_MINUTE, CloidFactory, OrderManager
 from ..errors import InvalidParameterError
 from ..ladder import build_ladder
 from ._common import (
+    CONFIG_HELP,
     allocator_names,
     app,
     fail,
@@ -50,9 +51,7 @@ def orders(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Build and sign the actions, print them, send nothing (required).")
     ] = False,
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML file overriding snapshot, ladder or allocator fields.")
-    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help=CONFIG_HELP)] = None,
     allocator: Annotated[
         str | None, typer.Option("--allocator", "-a", help="Registered allocator name (default: from config).")
     ] = None,
