@@ -49,8 +49,8 @@ def exchange(
     duration_s: Annotated[
         float | None,
         typer.Option(
-            help="Stop after this many wall-clock seconds, > 0 (default: until Ctrl-C).",
-            callback=checked(lo=0.0, lo_open=True, unit="s"),
+            help="Stop after this many wall-clock seconds, >= 0 (default: until Ctrl-C).",
+            callback=checked(lo=0.0, unit="s"),
         ),
     ] = None,
     fault_error_frac: Annotated[float, typer.Option(help="Fault: fraction of actions answered with an error.")] = 0.0,
