@@ -174,3 +174,10 @@ def test_simulate_table_is_readable_at_80_columns(columns_80, tmp_path):
     res = runner.invoke(app, [*args, "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     assert_readable(res.stdout, [*names, "mean PnL", "Sharpe", "std q_T"])
+
+
+def test_run_meta_file_that_is_not_json_is_one_line(tmp_path):
+    meta = tmp_path / "meta.json"
+    meta.write_bytes(b"\x94\x00binary")
+    res = runner.invoke(app, ["run", "--base-url", "http://127.0.0.1:9", "--ephemeral-key", "--meta", str(meta)])
+    one_line_error(res, f"meta file {meta}: not JSON (binary content")

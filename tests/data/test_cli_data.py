@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 
@@ -9,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from data._files import FUTURES, HYPERLIQUID, good_lines, many_lines, real, write_gz
-from hyper_make.cli import app
+from hyper_make.cli import _common, app
 from hyper_make.cli import data as data_cli
 from hyper_make.config import load_config
 
@@ -199,3 +200,26 @@ def test_ctrl_c_in_calibrate(tmp_path, monkeypatch):
     r = runner.invoke(app, ["calibrate", str(real(HYPERLIQUID)), "--out", str(tmp_path / "cal2")])
     assert r.exit_code == 130 and not (tmp_path / "cal2").exists()
     assert r.stderr.strip() == "interrupted: 'calibrate' stopped by Ctrl-C; nothing was written"
+
+
+def test_calibrate_skip_says_what_it_skipped(tmp_path):
+    path = tmp_path / "bad.gz"
+    text = gzip.decompress(real(FUTURES).read_bytes()).decode().splitlines()[:30_000]
+    text[100] = text[200] = "not a line"
+    write_gz(path, text)
+    r = runner.invoke(app, ["calibrate", str(path), "--out", str(tmp_path / "cal"), "--on-error", "skip"])
+    assert r.exit_code == 0, r.output
+    (warning,) = [line for line in r.stderr.splitlines() if line.startswith("warning: skipped")]
+    assert warning.startswith(f"warning: skipped 2 bad lines of {path} (malformed 2); first: {path}: line 101: ")
+
+
+def test_backtest_tables_are_readable_at_80_columns(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(_common.out_console, "_width", None)  # read COLUMNS now, not at import
+    path = write_gz(tmp_path / "tape.gz", many_lines(1500))
+    names = "impact,impact-dirichlet,impact-posterior"
+    r = runner.invoke(app, ["backtest", str(path), "-a", names, "--out", str(tmp_path / "bt")])
+    assert r.exit_code == 0, r.output
+    assert "…" not in r.stdout and max(len(line.rstrip()) for line in r.stdout.splitlines()) <= 80
+    for n in names.split(","):
+        assert f" {n} " in r.stdout

@@ -182,3 +182,22 @@ def test_interrupt_keeps_finished_paths(monkeypatch):
     assert tour.common_paths() == [0]
     m = tour.metrics()
     assert np.isfinite(m["entropy"]["mean_pnl"])
+
+
+def test_ctrl_c_in_the_cli_keeps_a_partial_report_and_exits_130(monkeypatch, tmp_path):
+    calls = {"n": 0}
+    real = montecarlo._task
+
+    def ctrl_c_at_the_third_run(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(montecarlo, "_task", ctrl_c_at_the_third_run)
+    args = ["simulate", "--paths", "2", "--horizon-s", "5", "-a", "flat", "--workers", "1", "--out", str(tmp_path)]
+    res = runner.invoke(app, [*args, "--paths", "3"])
+    assert res.exit_code == 130, res.output
+    last = res.stderr.strip().splitlines()[-1]
+    assert last == f"interrupted: kept 2 finished (allocator, path) runs in a partial report in {tmp_path}"
+    assert "INTERRUPTED (Ctrl-C): partial results from 2 of 3 runs" in (tmp_path / "summary.md").read_text()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..ladder import Ladder, SideResult, build_ladder
@@ -93,10 +94,10 @@ def render_ladder(result: Ladder) -> None:
     out_console.print(d)
     for s in (result.bid, result.ask):
         if s.empty_reason:
-            out_console.print(f"[yellow]{s.side} side empty:[/] {s.empty_reason}")
+            out_console.print(f"[yellow]{s.side} side empty:[/] {escape(s.empty_reason)}")
         for drop in s.dropped:
             out_console.print(
-                f"[yellow]{s.side} level {drop.level} dropped[/] ({drop.reason}, {drop.notional_usd:.2f} USD)"
+                f"[yellow]{s.side} level {drop.level} dropped[/] ({escape(drop.reason)}, {drop.notional_usd:.2f} USD)"
             )
 
 

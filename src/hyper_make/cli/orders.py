@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from .._json import read_json_file
@@ -167,7 +168,7 @@ def _render(plan: OrderPlan, out: dict[str, Any]) -> None:
         t.add_row("new", p.side, f"{p.price:,.6g}", f"{p.size:g}", str(p.reduce_only), p.cloid, style="green")
     out_console.print(t)
     for side, why in plan.stopped.items():
-        out_console.print(f"[yellow]{side} side not quoted:[/] {why}")
+        out_console.print(f"[yellow]{side} side not quoted:[/] {escape(why)}")
     rl = out["rate_limits"]
     out_console.print(
         f"kept {len(plan.kept)}, actions {plan.n_actions} in {len(out['requests'])} signed request(s); "
