@@ -9,6 +9,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+from helpers import DOGE_MARKET_TOML
 from hyper_make import ConfigError, load_config
 from hyper_make.cli import app
 
@@ -167,14 +168,7 @@ def test_bad_config_is_one_line_exit_2(tmp_path, text, message):
     assert "Traceback" not in res.output
 
 
-COIN_MARKET = """
-[market]
-mid_usd = 0.30001
-best_bid_usd = 0.3
-best_ask_usd = 0.30002
-max_position_coins = 50000.0
-daily_volume_coins = 1e9
-"""
+COIN_MARKET = DOGE_MARKET_TOML
 
 
 def test_a_coin_is_spelled_as_the_exchange_does_and_takes_its_own_spec(tmp_path):

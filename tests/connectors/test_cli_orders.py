@@ -9,6 +9,7 @@ from hyperliquid.utils.constants import MAINNET_API_URL, TESTNET_API_URL
 from hyperliquid.utils.signing import recover_agent_or_user_from_l1_action
 from typer.testing import CliRunner
 
+from helpers import DOGE_MARKET_TOML
 from hyper_make import InstrumentSpec, InvalidParameterError
 from hyper_make.cli import app
 from hyper_make.connectors.hyperliquid import order_request, order_wire
@@ -139,16 +140,7 @@ def test_bad_files_are_one_line_errors(tmp_path):
     assert res.exit_code == 2 and "'coin' 'BTC' is not in the exchange's meta" in res.stderr
 
 
-DOGE_MARKET = """
-[market]
-mid_usd = 0.30001
-best_bid_usd = 0.3
-best_ask_usd = 0.30002
-max_position_coins = 50000.0
-daily_volume_coins = 1e9
-[instrument]
-coin = "doge"
-"""
+DOGE_MARKET = DOGE_MARKET_TOML + '[instrument]\ncoin = "doge"\n'
 
 
 def test_a_coin_without_shipped_spec_signs_with_the_asset_index_of_the_meta(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from data._files import FUTURES, HYPERLIQUID, good_lines, many_lines, real, write_gz
+from helpers import forbid_calls
 from hyper_make.cli import _common, app
 from hyper_make.cli import data as data_cli
 from hyper_make.config import load_config
@@ -90,13 +91,7 @@ def one_line_error(r, message: str) -> None:
 
 @pytest.fixture
 def no_work(monkeypatch):
-    """Fail if reading or replaying starts: bad options are refused before any work."""
-
-    def refuse(*a, **kw):
-        raise AssertionError("the work started")
-
-    monkeypatch.setattr("hyper_make.cli.data.fit_calibration", refuse)
-    monkeypatch.setattr("hyper_make.cli.data.run_backtest", refuse)
+    forbid_calls(monkeypatch, "hyper_make.cli.data.fit_calibration", "hyper_make.cli.data.run_backtest")
 
 
 @pytest.mark.parametrize("command", ["calibrate", "backtest"])

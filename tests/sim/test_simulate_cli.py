@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from helpers import forbid_calls
 from hyper_make.cli import app
 from hyper_make.sim import montecarlo
 from hyper_make.sim.avellaneda import ASConfig, simulate_as
@@ -78,13 +79,7 @@ def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
 
 @pytest.fixture
 def no_simulation(monkeypatch):
-    """Fail if a simulation starts: bad input must be refused before any work runs."""
-
-    def refuse(*a, **kw):
-        raise AssertionError("the simulation ran")
-
-    monkeypatch.setattr("hyper_make.cli.simulate.run_tournament", refuse)
-    monkeypatch.setattr("hyper_make.cli.simulate.simulate_as", refuse)
+    forbid_calls(monkeypatch, "hyper_make.cli.simulate.run_tournament", "hyper_make.cli.simulate.simulate_as")
 
 
 @pytest.mark.parametrize("preset", ["default", "avellaneda-stoikov-2008"])
