@@ -52,3 +52,24 @@ def problem(
         min_size_coins=np.full(n, min_size),
         regime=regime or Regime(),
     )
+
+
+#: ``[market]`` of a DOGE-like coin (prices in USD per coin, sizes in coins), for configs that change the coin.
+DOGE_MARKET_TOML = """
+[market]
+mid_usd = 0.30001
+best_bid_usd = 0.3
+best_ask_usd = 0.30002
+max_position_coins = 50000.0
+daily_volume_coins = 1e9
+"""
+
+
+def forbid_calls(monkeypatch, *targets: str) -> None:
+    """Make each dotted ``targets`` raise if called: bad input must be refused before any work runs."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the work started before the input was checked")
+
+    for target in targets:
+        monkeypatch.setattr(target, refuse)

@@ -9,6 +9,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+from helpers import DOGE_MARKET_TOML
 from hyper_make import ConfigError, load_config
 from hyper_make.cli import app
 
@@ -119,6 +120,37 @@ BAD_CONFIGS = [
     ("[allocator.entropy]\nbogus = 1\n", "unknown config key 'allocator.entropy.bogus'; valid keys are"),
     ("[allocator]\nname = 'nope'\n", "config key 'allocator.name' must be one of"),
     ("[markets]\n", "unknown config section 'markets'"),
+    ("[market]\nfoo = 1\n", "unknown config key 'market.foo'; valid keys are ['mid_usd', 'best_bid_usd'"),
+    (
+        "[ladder.fill]\nkind = 'table'\ndepth_bps = [1.0, 2.0]\nprob_at_depth = [0.5, nan]\n",
+        "config key 'ladder.fill.prob_at_depth[1]': Input should be a finite number; got nan",
+    ),
+    (
+        "[ladder.adverse]\nkind = 'table'\ndepth_bps = [1.0, 2.0]\nas_bps = [0.5, nan]\n",
+        "config key 'ladder.adverse.as_bps[1]'",
+    ),
+    (
+        "[ladder.fill]\nkind = 'first_passage'\nkappa_per_bps = 1.0\n",
+        "unknown config key 'ladder.fill.kappa_per_bps' for kind 'first_passage'; valid keys are ['kind']",
+    ),
+    (
+        "[instrument]\ncoin = 'DOGE'\n",
+        "config key 'instrument.coin' = 'DOGE' has no shipped spec (shipped: BTC, ETH, HYPE, SOL): give its "
+        "sz_decimals and asset_id in [instrument], or the exchange's meta (--meta FILE)",
+    ),
+    ("[instrument]\ncoin = 'DOGE'\nsz_decimals = 0\n", "'DOGE' has no shipped spec"),  # no asset index
+    ("[instrument]\ncoin = 5\n", "config key 'instrument.coin' must be a non-empty string; got 5"),
+    (
+        "[instrument]\ncoin = 'sol'\n",
+        "config key 'instrument.coin' = 'SOL' changes the coin from BTC, but [market] does not set mid_usd, "
+        "best_bid_usd, best_ask_usd, max_position_coins, daily_volume_coins",
+    ),
+    (
+        "[instrument]\ncoin = 'ETH'\n[market]\nmid_usd = 3000.5\nbest_bid_usd = 3000.0\nbest_ask_usd = 3001.0\n",
+        "does not set max_position_coins, daily_volume_coins",
+    ),
+    ("[meta]\npartial = 'yes'\n", "config key 'meta.partial'"),
+    ("[meta]\nwhen = 1\n", "unknown config key 'meta.when'; valid keys are ['source'"),
     ("[market\n", "is not valid TOML"),
 ]
 
@@ -136,11 +168,42 @@ def test_bad_config_is_one_line_exit_2(tmp_path, text, message):
     assert "Traceback" not in res.output
 
 
+COIN_MARKET = DOGE_MARKET_TOML
+
+
+def test_a_coin_is_spelled_as_the_exchange_does_and_takes_its_own_spec(tmp_path):
+    cfg = tmp_path / "sol.toml"
+    cfg.write_text(COIN_MARKET.replace("0.3", "150.0") + "[instrument]\ncoin = 'sol'\n")
+    spec = load_config(cfg).spec
+    assert (spec.coin, spec.sz_decimals, spec.asset_id) == ("SOL", 2, 5)
+
+
+def test_a_coin_without_shipped_spec_is_accepted_only_in_full(tmp_path):
+    cfg = tmp_path / "doge.toml"
+    cfg.write_text(COIN_MARKET + "[instrument]\ncoin = 'DOGE'\nsz_decimals = 0\nasset_id = 173\n")
+    res = run("--json", "--config", str(cfg))
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert (d["coin"], d["sz_decimals"], d["mid"]) == ("DOGE", 0, 0.30001)
+    assert d["bids"] and all(o["size"] == int(o["size"]) for o in d["bids"] + d["asks"])  # whole DOGE lots
+
+
+def test_a_partial_config_loads_with_a_warning(tmp_path):
+    cfg = tmp_path / "cal.toml"
+    cfg.write_text('[meta]\npartial = true\nstopped_at = "x.gz: line 9: truncated"\nnot_fitted = ["ladder.fill"]\n')
+    assert load_config(cfg).meta.partial
+    res = run("--json", "--config", str(cfg))
+    assert res.exit_code == 0, res.output
+    assert "warning: config" in res.stderr and "partial (stopped at x.gz: line 9: truncated; not fitted" in res.stderr
+
+
 def test_missing_config_file_and_unknown_allocator():
     res = run("--config", "does-not-exist.toml")
     assert res.exit_code == 2 and "config file not found" in res.stderr
     res = run("--allocator", "nope")
-    assert res.exit_code == 2 and "unknown allocator 'nope'; choose one of" in res.stderr
+    assert res.exit_code == 2 and "error: '--allocator' must name allocators among [" in res.stderr
+    assert "got 'nope'" in res.stderr
+    assert "[allocator.nope]" not in res.stderr
 
 
 def test_load_config_raises_config_error(tmp_path):

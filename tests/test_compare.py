@@ -48,7 +48,8 @@ def test_cli_json_and_table():
 def test_cli_bad_input_is_one_line_exit_2():
     res = CliRunner().invoke(app, ["compare", "-a", "bogus"])
     assert res.exit_code == 2
-    assert "unknown allocator 'bogus'" in res.output and "Traceback" not in res.output
+    assert "'--allocator' must name allocators among" in res.stderr and "got 'bogus'" in res.stderr
+    assert "Traceback" not in res.output
 
 
 def test_ladder_defaults_to_the_impact_allocator_and_reports_lambda():

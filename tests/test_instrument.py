@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hyper_make import InstrumentSpec, InvalidParameterError, perp_spec
+from hyper_make import PERP_SPECS, InstrumentSpec, InvalidParameterError, perp_spec
+from hyper_make.connectors.hyperliquid import spec_from_meta
 
 
 @pytest.mark.parametrize(
@@ -49,8 +50,45 @@ def test_shipped_perps():
         "HYPE": 2,
     }
     assert perp_spec("btc").lot_size == pytest.approx(1e-5)
-    with pytest.raises(InvalidParameterError, match="'coin' must be one of"):
+    assert perp_spec(" sol ").coin == "SOL"  # spelled as the exchange spells it
+    with pytest.raises(InvalidParameterError, match=r"'coin' must be one of the shipped perps \['BTC', 'ETH'"):
         perp_spec("DOGE")
+
+
+@pytest.mark.parametrize("bad", [5, None, b"BTC", ""])
+def test_perp_spec_of_a_non_string_names_coin(bad):
+    with pytest.raises(InvalidParameterError, match=f"'coin' must be one of the shipped perps .*; got {bad!r}"):
+        perp_spec(bad)
+
+
+def test_a_spec_built_without_asset_index_cannot_be_signed():
+    # the asset index is never defaulted: 0 would be BTC's
+    spec = InstrumentSpec(coin="DOGE", sz_decimals=0)
+    assert spec.asset_id is None
+    with pytest.raises(InvalidParameterError, match="'asset_id' of DOGE is unknown"):
+        spec.require_asset_id()
+    assert InstrumentSpec(coin="DOGE", sz_decimals=0, asset_id=0).require_asset_id() == 0
+    assert {s.coin: s.asset_id for s in PERP_SPECS.values()} == {"BTC": 0, "ETH": 1, "SOL": 5, "HYPE": 159}
+
+
+META = {
+    "universe": [{"name": "BTC", "szDecimals": 5}, {"name": "kPEPE", "szDecimals": 0}, {"name": "SOL", "szDecimals": 2}]
+}
+
+
+@pytest.mark.parametrize(("typed", "coin", "asset"), [("SOL", "SOL", 2), ("sol", "SOL", 2), ("kpepe", "kPEPE", 1)])
+def test_spec_from_meta_spells_the_coin_as_the_exchange_does(typed, coin, asset):
+    spec = spec_from_meta(META, typed)
+    assert (spec.coin, spec.asset_id, spec.sz_decimals) == (coin, asset, META["universe"][asset]["szDecimals"])
+
+
+def test_spec_from_meta_refuses_unknown_and_ambiguous_coins():
+    with pytest.raises(InvalidParameterError, match="'coin' 'DOGE' is not in the exchange's meta"):
+        spec_from_meta(META, "DOGE")
+    twins = {"universe": [{"name": "ABC", "szDecimals": 0}, {"name": "abc", "szDecimals": 1}]}
+    assert spec_from_meta(twins, "abc").asset_id == 1  # an exact match wins
+    with pytest.raises(InvalidParameterError, match="matches several perps"):
+        spec_from_meta(twins, "Abc")
 
 
 @pytest.mark.parametrize(

@@ -46,8 +46,11 @@ class InstrumentSpec:
         Minimum order value ``price x size`` in USD, ``> 0``.
     max_sig_figs : int, default 5
         Significant figures allowed in a non-integer price.
-    asset_id : int, default 0
-        The exchange's asset index (perps: position in ``meta.universe``), used in order payloads.
+    asset_id : int or None, default None
+        The exchange's asset index (perps: position in ``meta.universe``), used in order payloads. It comes from
+        the coin's shipped spec (:data:`PERP_SPECS`) or the exchange's ``meta`` (:func:`spec_from_meta`), never
+        from a default: a spec without it rounds and sizes orders but cannot be signed
+        (:meth:`require_asset_id`).
 
     Raises
     ------
@@ -62,7 +65,7 @@ class InstrumentSpec:
     is_spot: bool = False
     min_notional_usd: float = 10.0
     max_sig_figs: int = 5
-    asset_id: int = 0
+    asset_id: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.coin, str) or not self.coin:
@@ -71,7 +74,23 @@ class InstrumentSpec:
         check_int("sz_decimals", self.sz_decimals, lo=0, hi=max_dec)
         check_real("min_notional_usd", self.min_notional_usd, lo=0.0, lo_open=True, unit="USD")
         check_int("max_sig_figs", self.max_sig_figs, lo=1, hi=15)
-        check_int("asset_id", self.asset_id, lo=0)
+        if self.asset_id is not None:
+            check_int("asset_id", self.asset_id, lo=0)
+
+    def require_asset_id(self) -> int:
+        """The asset index to sign orders with; refuses a spec that has none (never a default index).
+
+        Raises
+        ------
+        InvalidParameterError
+            If ``asset_id`` is ``None``.
+        """
+        if self.asset_id is None:
+            raise InvalidParameterError(
+                f"'asset_id' of {self.coin} is unknown, so no order can be signed for it: take the spec from the "
+                "exchange's meta (--meta FILE) or set [instrument] asset_id"
+            )
+        return self.asset_id
 
     # ---- sizes -------------------------------------------------------------------------------------
     @property
@@ -204,9 +223,56 @@ PERP_SPECS: dict[str, InstrumentSpec] = {
 }
 
 
+def shipped_coin(coin: str) -> str | None:
+    """The exchange's spelling of ``coin`` if a spec is shipped for it (case-insensitive: ``"sol"`` -> ``"SOL"``)."""
+    key = coin.strip().upper()
+    return key if key in PERP_SPECS else None
+
+
 def perp_spec(coin: str) -> InstrumentSpec:
-    """The shipped spec of a Hyperliquid perp, e.g. ``perp_spec("BTC")``."""
-    try:
-        return PERP_SPECS[coin.upper()]
-    except KeyError:
-        raise InvalidParameterError(f"'coin' must be one of {sorted(PERP_SPECS)}; got {coin!r}") from None
+    """The shipped spec of a Hyperliquid perp, e.g. ``perp_spec("BTC")`` (case-insensitive).
+
+    Raises
+    ------
+    InvalidParameterError
+        Naming ``coin`` and the shipped perps, if ``coin`` is not a string or has no shipped spec.
+    """
+    name = shipped_coin(coin) if isinstance(coin, str) else None
+    if name is None:
+        raise InvalidParameterError(f"'coin' must be one of the shipped perps {sorted(PERP_SPECS)}; got {coin!r}")
+    return PERP_SPECS[name]
+
+
+def spec_from_meta(meta: dict[str, Any], coin: str, *, min_notional_usd: float = 10.0) -> InstrumentSpec:
+    """The :class:`InstrumentSpec` of perp ``coin`` from the exchange's ``meta``: ``szDecimals`` and the asset index
+    (position in ``universe``), with the coin spelled as the exchange spells it (an exact match first, then a
+    case-insensitive one: ``"sol"`` -> ``"SOL"``, ``"kpepe"`` -> ``"kPEPE"``).
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``coin`` is not in the meta, is delisted there, or matches several names differing only in case.
+    """
+    universe = meta.get("universe", []) if isinstance(meta, dict) else []
+    if not isinstance(coin, str) or not coin.strip():
+        raise InvalidParameterError(f"'coin' must be a non-empty string; got {coin!r}")
+    names = [a.get("name") if isinstance(a, dict) else None for a in universe]
+    matches = [i for i, n in enumerate(names) if n == coin.strip()]
+    if not matches:
+        matches = [i for i, n in enumerate(names) if isinstance(n, str) and n.upper() == coin.strip().upper()]
+    if len(matches) > 1:
+        shown = [names[i] for i in matches]
+        raise InvalidParameterError(f"'coin' {coin!r} matches several perps in the exchange's meta: {shown}")
+    if not matches:
+        shown = ", ".join(map(str, names[:12])) + (", ..." if len(names) > 12 else "")
+        raise InvalidParameterError(f"'coin' {coin!r} is not in the exchange's meta ({len(names)} perps: {shown})")
+    index = matches[0]
+    asset = universe[index]
+    if asset.get("isDelisted"):
+        raise InvalidParameterError(f"'coin' {names[index]!r} is delisted in the exchange's meta")
+    return InstrumentSpec(
+        coin=str(names[index]),
+        sz_decimals=int(asset["szDecimals"]),
+        asset_id=index,
+        min_notional_usd=min_notional_usd,
+    )

@@ -1,7 +1,8 @@
 """Report folder for a simulation or backtest: metrics as JSON and CSV, PNG plots, a one-page markdown summary.
 
 ``write_report(out_dir, title=..., metrics=...)`` is shared by ``hyper-make simulate`` and the replay
-backtester; plots use matplotlib's Agg backend (no display needed).
+backtester. Plots are drawn with matplotlib's object-oriented API on an Agg canvas (:func:`new_figure`), so no
+display is needed and the caller's backend (``matplotlib.use``, pyplot's figures) is never touched.
 """
 
 from __future__ import annotations
@@ -10,11 +11,32 @@ import csv
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._json import to_jsonable
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def new_figure(figsize: tuple[float, float] = (7.0, 4.5), **subplots: Any) -> tuple[Figure, Any]:
+    """A figure on its own Agg canvas and its axes (``Figure.subplots(**subplots)``); pyplot is not involved."""
+    # imported here: matplotlib costs a few hundred ms, and most commands draw nothing
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(**subplots)
+
+
+def save_figure(fig: Figure, path: Path, dpi: int = 110) -> Path:
+    """Lay out and write ``fig`` as PNG to ``path``; returns it."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    return path
 
 
 def _fmt(v: Any) -> str:
@@ -58,11 +80,6 @@ def write_report(
     ``metrics.json`` (``{"title", "metrics", "decomposition", "notes", "extra"}``), ``metrics.csv`` (one row per
     name, one column per metric), the PNGs for the inputs given, and ``summary.md``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     doc = {"title": title, "metrics": metrics, "decomposition": decomposition or {}, "notes": notes or []}
@@ -81,8 +98,10 @@ def write_report(
 
     plots: list[str] = []
     if pnl_samples:
-        fig, ax = plt.subplots(figsize=(8, 4.5))
+        fig, ax = new_figure((8, 4.5))
         data = [np.asarray(v, dtype=float) for v in pnl_samples.values()]
+        import matplotlib
+
         # matplotlib renamed these keywords (labels -> tick_labels in 3.9, vert -> orientation in 3.10)
         new = tuple(int(x) for x in matplotlib.__version__.split(".")[:2]) >= (3, 10)
         kw: dict[str, Any] = (
@@ -94,25 +113,21 @@ def write_report(
         ax.axvline(0.0, color="grey", lw=0.8)
         ax.set_xlabel("PnL per path (USD)")
         ax.set_title("PnL distribution per strategy")
-        fig.tight_layout()
-        fig.savefig(out / "pnl_distribution.png", dpi=110)
-        plt.close(fig)
+        save_figure(fig, out / "pnl_distribution.png")
         plots.append("pnl_distribution.png")
     if equity:
-        fig, ax = plt.subplots(figsize=(8, 4.5))
+        fig, ax = new_figure((8, 4.5))
         for name, (t, e) in equity.items():
             ax.plot(np.asarray(t, dtype=float), np.asarray(e, dtype=float), lw=1.0, label=name)
         ax.set_xlabel("time (s)")
         ax.set_ylabel("PnL marked to mid (USD)")
         ax.set_title("Equity curve (first path)")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "equity_curves.png", dpi=110)
-        plt.close(fig)
+        save_figure(fig, out / "equity_curves.png")
         plots.append("equity_curves.png")
     if ladder_shapes:
         n = len(ladder_shapes)
-        fig, axes = plt.subplots(n, 1, figsize=(8, 1.8 * n + 0.6), squeeze=False, sharex=True)
+        fig, axes = new_figure((8, 1.8 * n + 0.6), nrows=n, ncols=1, squeeze=False, sharex=True)
         for ax, (name, shape) in zip(axes[:, 0], ladder_shapes.items(), strict=True):
             arr = np.asarray(shape, dtype=float)
             if arr.ndim == 2 and arr.size:
@@ -121,9 +136,7 @@ def write_report(
             ax.set_ylabel(name, fontsize=8)
         axes[-1, 0].set_xlabel("refresh (sampled)")
         fig.suptitle("Ladder shape over time: size per level (bids deep..touch | asks touch..deep)")
-        fig.tight_layout()
-        fig.savefig(out / "ladder_shapes.png", dpi=110)
-        plt.close(fig)
+        save_figure(fig, out / "ladder_shapes.png")
         plots.append("ladder_shapes.png")
     if decomposition:
         parts: list[str] = []
@@ -132,7 +145,7 @@ def write_report(
         names = list(decomposition)
         x = np.arange(len(names))
         width = 0.8 / max(len(parts), 1)
-        fig, ax = plt.subplots(figsize=(max(8, 1.2 * len(names)), 4.5))
+        fig, ax = new_figure((max(8, 1.2 * len(names)), 4.5))
         for j, p in enumerate(parts):
             ax.bar(x + j * width, [decomposition[n].get(p, 0.0) for n in names], width, label=p)
         ax.axhline(0.0, color="grey", lw=0.8)
@@ -140,9 +153,7 @@ def write_report(
         ax.set_ylabel("mean USD per path")
         ax.set_title("PnL decomposition")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / "pnl_decomposition.png", dpi=110)
-        plt.close(fig)
+        save_figure(fig, out / "pnl_decomposition.png")
         plots.append("pnl_decomposition.png")
 
     lines = [f"# {title}", "", "| name | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
@@ -165,4 +176,4 @@ def write_report(
     return path
 
 
-__all__ = ["write_report"]
+__all__ = ["new_figure", "save_figure", "write_report"]

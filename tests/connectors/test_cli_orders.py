@@ -9,7 +9,10 @@ from hyperliquid.utils.constants import MAINNET_API_URL, TESTNET_API_URL
 from hyperliquid.utils.signing import recover_agent_or_user_from_l1_action
 from typer.testing import CliRunner
 
+from helpers import DOGE_MARKET_TOML
+from hyper_make import InstrumentSpec, InvalidParameterError
 from hyper_make.cli import app
+from hyper_make.connectors.hyperliquid import order_request, order_wire
 from hyper_make.connectors.keys import ENV_KEYSTORE, ENV_PRIVATE_KEY
 
 runner = CliRunner()
@@ -135,3 +138,54 @@ def test_bad_files_are_one_line_errors(tmp_path):
     meta.write_text('{"universe": [{"name": "ETH", "szDecimals": 4}]}')
     res = run("--dry-run", "--ephemeral-key", "--meta", str(meta))
     assert res.exit_code == 2 and "'coin' 'BTC' is not in the exchange's meta" in res.stderr
+
+
+DOGE_MARKET = DOGE_MARKET_TOML + '[instrument]\ncoin = "doge"\n'
+
+
+def test_a_coin_without_shipped_spec_signs_with_the_asset_index_of_the_meta(tmp_path):
+    cfg = tmp_path / "doge.toml"
+    cfg.write_text(DOGE_MARKET)
+    res = run("--dry-run", "--ephemeral-key", "--json", "--config", str(cfg))
+    assert res.exit_code == 2 and "'DOGE' has no shipped spec" not in res.stderr  # spelled as typed until resolved
+    assert "'doge' has no shipped spec" in res.stderr and res.stderr.count("\n") == 1
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"universe": [{"name": n, "szDecimals": 2} for n in ("BTC", "ETH")]
+                                + [{"name": "DOGE", "szDecimals": 0}]}))  # fmt: skip
+    d = dry_json("--config", str(cfg), "--meta", str(meta))
+    assert (d["coin"], d["asset"]) == ("DOGE", 2)
+    orders = d["requests"][0]["payload"]["action"]["orders"]
+    assert orders and all(w["a"] == 2 and "." not in w["s"] for w in orders)  # DOGE's index, whole-coin lots
+
+
+def test_a_spec_given_in_full_signs_with_its_own_asset_index(tmp_path):
+    cfg = tmp_path / "doge.toml"
+    cfg.write_text(DOGE_MARKET + "sz_decimals = 0\nasset_id = 173\n")
+    d = dry_json("--config", str(cfg))
+    assert (d["coin"], d["asset"]) == ("doge", 173)
+    assert all(w["a"] == 173 for w in d["requests"][0]["payload"]["action"]["orders"])
+
+
+def test_the_signer_refuses_a_spec_without_asset_index():
+    spec = InstrumentSpec(coin="DOGE", sz_decimals=0)
+    with pytest.raises(InvalidParameterError, match="'asset_id' of DOGE is unknown, so no order can be signed"):
+        order_wire(spec, order_request(spec, "bid", 0.3, 100.0, False, f"0x{1:032x}"))
+
+
+@pytest.mark.parametrize("option", ["--meta", "--resting"])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x94\x1f\x8b\x00\xff binary", "not JSON (binary content, not UTF-8 at byte 0)"),
+        (b"", "empty file, expected JSON"),
+        (b"{'a': 1}", "not JSON (Expecting property name enclosed in double quotes at line 1)"),
+    ],
+)
+def test_binary_empty_or_malformed_json_files_are_one_line_errors(tmp_path, option, content, message):
+    path = tmp_path / "file.json"
+    path.write_bytes(content)
+    res = run("--dry-run", "--ephemeral-key", option, str(path))
+    assert res.exit_code == 2, res.output
+    assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1 and message in res.stderr
+    res = run("--dry-run", "--ephemeral-key", option, str(tmp_path))
+    assert res.exit_code == 2 and "is a directory, expected a JSON file" in res.stderr

@@ -174,7 +174,7 @@ def test_wire_strings_are_the_specs_exact_strings(sz_decimals, price, size, p, s
     st.sampled_from(["bid", "ask"]),
 )
 def test_every_rounded_price_and_lot_size_goes_on_the_wire_unchanged(sz_decimals, raw_price, lots, side):
-    spec = InstrumentSpec(coin="X", sz_decimals=sz_decimals)
+    spec = InstrumentSpec(coin="X", sz_decimals=sz_decimals, asset_id=7)
     price = spec.round_price(raw_price, side)
     if price <= 0:
         return

@@ -10,6 +10,7 @@ import pytest
 
 from hyper_make.calibrate import calibrate, fit_intensity
 from hyper_make.config import load_config
+from hyper_make.data import event_dtype
 from hyper_make.errors import DataError, InvalidParameterError
 from hyper_make.ladder import build_ladder
 
@@ -58,10 +59,41 @@ def test_toml_is_accepted_by_the_ladder(result, tmp_path):
         assert ladder.bids and ladder.asks
 
 
-def test_too_few_trades_is_a_clear_error(hyperliquid):
-    # 25 s of Hyperliquid with 9 trade messages cannot support an intensity fit
-    with pytest.raises(DataError, match="too few arrivals"):
-        calibrate(hyperliquid[0])
+def test_a_short_recording_gives_a_partial_calibration_that_says_so(hyperliquid, tmp_path):
+    # 25 s of Hyperliquid, 9 trade messages: σ and the volume, but no intensity fit and no 30 s markout
+    r = calibrate(hyperliquid[0])
+    assert set(r.sigma_frac) >= {0.1, 1.0} and all(e.value > 0 for e in r.sigma_frac.values())
+    assert r.daily_volume_coins > 0 and r.volume_coins.size > 0
+    assert r.fill == {} and "too few arrivals" in r.not_fitted["ladder.fill"]
+    missing = r.missing(30.0)
+    assert set(missing) == {"ladder.fill", "ladder.adverse", "ladder.impact"} and r.is_partial()
+    assert "no market order has a full 30 s markout in the 25 s read" in missing["ladder.adverse"]
+    # a 5 s table fits: orders at least 5 s before the end have a full markout
+    assert "ladder.adverse" not in r.missing(5.0)
+    path = r.write_toml(tmp_path / "cal.toml")
+    text = path.read_text()
+    assert text.splitlines()[1].startswith("# PARTIAL calibration: ladder.fill not fitted (")
+    cfg = load_config(path)
+    assert cfg.meta.partial and cfg.meta.stopped_at == "" and len(cfg.meta.not_fitted) == 3
+    assert cfg.snapshot.sigma_frac == pytest.approx(r.sigma_frac[1.0].value)
+    assert "[ladder.fill]" not in text and cfg.ladder.fill == load_config(None).ladder.fill  # the default stays
+
+
+def test_a_complete_calibration_says_it_is_complete(result, tmp_path):
+    assert not result.is_partial() and result.missing() == {} and result.stopped_at is None
+    cfg = load_config(result.write_toml(tmp_path / "cal.toml"))
+    assert cfg.meta.partial is False and cfg.meta.generated_by == "hyper-make calibrate"
+
+
+def test_markouts_use_only_orders_with_a_full_horizon(result):
+    # a markout clipped at the end of the file would measure a shorter horizon: later horizons have fewer orders
+    n = [int(result.adverse_count[h].sum()) for h in sorted(result.adverse_count)]
+    assert n == sorted(n, reverse=True) and n[-1] < n[0]
+
+
+def test_nothing_to_fit_is_a_clear_error():
+    with pytest.raises(DataError, match="no event could be read"):
+        calibrate(np.zeros(0, dtype=event_dtype))
 
 
 def test_bad_parameters(futures, result):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -398,11 +399,13 @@ def run_backtest(
     app: AppConfig | None = None,
     config: ReplayConfig | None = None,
     on_error: Literal["stop", "skip"] = "stop",
+    on_result: Callable[[str, ReplayResult], None] | None = None,
 ) -> tuple[dict[str, ReplayResult], ReadReport | None]:
     """Replay the same data once per allocator (same book, same seed). Returns results and the read report.
 
     With ``on_error="stop"`` a bad line ends the data there: the replay runs on what was read and
     ``report.error`` holds the message (the CLI prints it and exits with code 2 after writing the report).
+    ``on_result(name, result)`` is called as each allocator finishes (the CLI keeps them if Ctrl-C comes).
     """
     cfg = config or ReplayConfig()
     report: ReadReport | None = None
@@ -414,9 +417,11 @@ def run_backtest(
         raise DataError(f"no event could be read from {source if report is None else report.path}")
     grid = BookGrid.around(events, band_frac=cfg.band_frac)
     path = market_path(events, grid, use_bbo=cfg.use_bbo)
-    results = {
-        name: replay(events, alloc, app=app, config=cfg, path=path, grid=grid) for name, alloc in allocators.items()
-    }
+    results = {}
+    for name, alloc in allocators.items():
+        results[name] = replay(events, alloc, app=app, config=cfg, path=path, grid=grid)
+        if on_result is not None:
+            on_result(name, results[name])
     return results, report
 
 

@@ -13,12 +13,20 @@
 * the impact coefficient ``c`` of ``move = c·σ_h·(q/V_h)^½`` from market orders' markouts against their size
   (least squares through the origin, with its standard error).
 
+A markout at horizon h uses only the market orders at least h before the end of the recording (a clipped one
+would measure a shorter horizon). What the data cannot support (too few arrivals for an intensity fit, no
+market order with a full markout) is left out and named in :attr:`CalibrationResult.not_fitted`: a short
+recording still gives σ and the volume, a *partial* calibration.
+
 :meth:`CalibrationResult.to_toml` writes the ``[market]``, ``[ladder.fill]``, ``[ladder.adverse]`` and
-``[ladder.impact]`` sections that ``hyper-make ladder``, ``simulate`` and ``backtest`` read.
+``[ladder.impact]`` sections that ``hyper-make ladder`` and ``backtest`` read, and a ``[meta]`` section that says
+whether the file is partial (``partial``, ``stopped_at``: the read error that ended the data early,
+``not_fitted``), with the same in its header comment.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +38,11 @@ from scipy import stats
 from ..data.book import MarketPath, market_path
 from ..data.readers import ReadReport, load_events
 from ..errors import DataError, InvalidParameterError
+from ..report import new_figure, save_figure
 
 MARKOUT_HORIZONS_S = (1.0, 5.0, 30.0, 60.0)
+#: Market orders an impact regression needs at least.
+MIN_IMPACT_ORDERS = 10
 SIGMA_HORIZONS_S = (0.1, 1.0, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -81,7 +92,17 @@ class IntensityFit:
 
 @dataclass(frozen=True, slots=True)
 class CalibrationResult:
-    """Everything fitted from one recording (units in each field's name)."""
+    """Everything fitted from one recording (units in each field's name).
+
+    Attributes
+    ----------
+    fill : per side fitted (``"bid"``, ``"ask"``), the intensity fit; a side without enough arrivals is absent.
+    adverse_bps, adverse_stderr_bps, adverse_count : per markout horizon (s), mean and standard error of the
+        adverse move by depth bin (bps), and the market orders behind each bin (only those with a full markout).
+    impact_coef : the impact coefficient ``c``, or ``None`` when too few market orders have a full markout.
+    not_fitted : config section -> why it could not be fitted from this data (empty when complete).
+    stopped_at : the error that ended the read early (``"FILE: line N: ..."``), or ``None``.
+    """
 
     source: str
     duration_s: float
@@ -92,20 +113,41 @@ class CalibrationResult:
     adverse_depth_bps: np.ndarray
     adverse_bps: dict[float, np.ndarray]
     adverse_stderr_bps: dict[float, np.ndarray]
-    adverse_count: np.ndarray
+    adverse_count: dict[float, np.ndarray]
     volume_depth_bps: np.ndarray
     volume_coins: np.ndarray
     volume_horizon_s: float
     daily_volume_coins: float
-    impact_coef: Estimate
+    impact_coef: Estimate | None
     impact_horizon_s: float
     reference_lag_s: float
     read_report: dict[str, Any] = field(default_factory=dict)
+    not_fitted: dict[str, str] = field(default_factory=dict)
 
     @property
     def mid_usd(self) -> float:
         """Last mid of the recording (USD)."""
         return 0.5 * (self.last_bid_usd + self.last_ask_usd)
+
+    @property
+    def stopped_at(self) -> str | None:
+        """The read error that ended the data early, or ``None`` (the whole file was read)."""
+        return self.read_report.get("error")
+
+    def missing(self, adverse_horizon_s: float = 30.0) -> dict[str, str]:
+        """What a config written with ``adverse_horizon_s`` cannot hold: section -> why."""
+        out = dict(self.not_fitted)
+        count = self.adverse_count.get(adverse_horizon_s)
+        if count is None or not np.any(count > 0):
+            out["ladder.adverse"] = (
+                f"no market order has a full {adverse_horizon_s:g} s markout in the {self.duration_s:.0f} s read; "
+                "a shorter adverse horizon may fit"
+            )
+        return out
+
+    def is_partial(self, adverse_horizon_s: float = 30.0) -> bool:
+        """True if the data ended early or a model could not be fitted (see :meth:`missing`)."""
+        return self.stopped_at is not None or bool(self.missing(adverse_horizon_s))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary of every estimate."""
@@ -120,7 +162,7 @@ class CalibrationResult:
                     "depth_bps": self.adverse_depth_bps.tolist(),
                     "mean": self.adverse_bps[h].tolist(),
                     "stderr": self.adverse_stderr_bps[h].tolist(),
-                    "count": self.adverse_count.tolist(),
+                    "count": self.adverse_count[h].tolist(),
                 }
                 for h in self.adverse_bps
             },
@@ -130,18 +172,22 @@ class CalibrationResult:
                 "per_s": self.volume_horizon_s,
             },
             "daily_volume_coins": self.daily_volume_coins,
-            "impact_coef": self.impact_coef.to_dict(),
+            "impact_coef": self.impact_coef.to_dict() if self.impact_coef is not None else None,
             "impact_horizon_s": self.impact_horizon_s,
             "reference_lag_s": self.reference_lag_s,
             "read_report": self.read_report,
+            "partial": self.is_partial(),
+            "stopped_at": self.stopped_at,
+            "not_fitted": self.missing(),
         }
 
     def to_toml(self, *, sigma_horizon_s: float = 1.0, adverse_horizon_s: float = 30.0) -> str:
-        """The fitted parameters as a config file for ``hyper-make ladder|simulate|backtest --config``.
+        """The fitted parameters as a config file for ``hyper-make ladder|backtest --config``.
 
-        The fill model takes the mean of the two sides' A and k (the ladder has one model); the adverse table is
-        the markout at ``adverse_horizon_s`` (match the ladder's ``horizon_s``); the impact coefficient goes to
+        The fill model takes the mean of the fitted sides' A and k (the ladder has one model); the adverse table
+        is the markout at ``adverse_horizon_s`` (match the ladder's ``horizon_s``); the impact coefficient goes to
         both the round-trip and the forward coefficient (trades only show the former; the latter is assumed equal).
+        A section that could not be fitted is left out (the ladder keeps its default) and named in ``[meta]``.
         """
         if sigma_horizon_s not in self.sigma_frac:
             raise InvalidParameterError(
@@ -152,16 +198,25 @@ class CalibrationResult:
             raise InvalidParameterError(
                 f"'adverse_horizon_s' must be one of {sorted(self.adverse_bps)} s; got {adverse_horizon_s!r}"
             )
-        a = float(np.mean([f.intensity_per_s.value for f in self.fill.values()]))
-        k = float(np.mean([f.kappa_per_bps.value for f in self.fill.values()]))
-        ok = self.adverse_count > 0
-        as_depth = self.adverse_depth_bps[ok]
-        as_bps = self.adverse_bps[adverse_horizon_s][ok]
+        missing = self.missing(adverse_horizon_s)
+        partial = self.is_partial(adverse_horizon_s)
         sig = self.sigma_frac[sigma_horizon_s].value
         vol_scale = sigma_horizon_s / self.volume_horizon_s
-        lines = [
-            f"# hyper-make calibrate: fitted from {Path(self.source).name} ({self.duration_s:.0f} s)",
+        lines = [f"# hyper-make calibrate: fitted from {Path(self.source).name} ({self.duration_s:.0f} s)"]
+        if partial:
+            lines.append("# PARTIAL calibration: " + "; ".join(
+                ([f"the data stopped early at {self.stopped_at}"] if self.stopped_at else [])
+                + [f"{k} not fitted ({why})" for k, why in missing.items()]
+            ))  # fmt: skip
+        lines += [
             "# standard errors and R² are in the JSON output (hyper-make calibrate --json)",
+            "",
+            "[meta]",
+            f"source = {_str(self.source)}",
+            'generated_by = "hyper-make calibrate"',
+            f"partial = {'true' if partial else 'false'}",
+            f"stopped_at = {_str(self.stopped_at or '')}",
+            "not_fitted = [" + ", ".join(_str(f"{k}: {why}") for k, why in missing.items()) + "]",
             "",
             "[market]",
             f"mid_usd = {_num(self.mid_usd)}",
@@ -169,35 +224,50 @@ class CalibrationResult:
             f"best_ask_usd = {_num(self.last_ask_usd)}",
             f"sigma_frac = {_num(sig)}",
             f"sigma_horizon_s = {_num(sigma_horizon_s)}",
-            f"daily_volume_coins = {_num(self.daily_volume_coins)}",
-            f"volume_profile_depth_bps = {_arr(self.volume_depth_bps)}",
-            f"volume_profile_coins = {_arr(self.volume_coins * vol_scale)}",
-            "",
-            "[ladder.fill]",
-            'kind = "exponential"',
-            "# per side: "
-            + ", ".join(
-                f"{s} A={f.intensity_per_s.value:.4g}/s k={f.kappa_per_bps.value:.4g}/bp R²={f.r2:.3f}"
-                for s, f in self.fill.items()
-            ),
-            f"intensity_per_s = {_num(a)}",
-            f"kappa_per_bps = {_num(k)}",
-            "",
-            "[ladder.adverse]",
-            'kind = "table"',
-            f"# markout after {adverse_horizon_s:g} s, bps of the mid, by depth of the fill",
-            f"depth_bps = {_arr(as_depth)}",
-            f"as_bps = {_arr(as_bps)}",
-            "",
-            "[ladder.impact]",
-            f"# c = {self.impact_coef.value:.4g} ± {self.impact_coef.stderr:.2g} from {self.impact_coef.n} market "
-            f"orders' {self.impact_horizon_s:g} s markouts (floored at 0)",
-            f"forward_coef = {_num(max(self.impact_coef.value, 0.0))}",
-            f"roundtrip_coef = {_num(max(self.impact_coef.value, 0.0))}",
-            "beta = 0.5",
-            "",
         ]
-        return "\n".join(lines)
+        if self.volume_coins.size:
+            lines += [
+                f"daily_volume_coins = {_num(self.daily_volume_coins)}",
+                f"volume_profile_depth_bps = {_arr(self.volume_depth_bps)}",
+                f"volume_profile_coins = {_arr(self.volume_coins * vol_scale)}",
+            ]
+        if self.fill:
+            a = float(np.mean([f.intensity_per_s.value for f in self.fill.values()]))
+            k = float(np.mean([f.kappa_per_bps.value for f in self.fill.values()]))
+            lines += [
+                "",
+                "[ladder.fill]",
+                'kind = "exponential"',
+                "# per side: "
+                + ", ".join(
+                    f"{s} A={f.intensity_per_s.value:.4g}/s k={f.kappa_per_bps.value:.4g}/bp R²={f.r2:.3f}"
+                    for s, f in self.fill.items()
+                ),
+                f"intensity_per_s = {_num(a)}",
+                f"kappa_per_bps = {_num(k)}",
+            ]
+        if "ladder.adverse" not in missing:
+            ok = self.adverse_count[adverse_horizon_s] > 0
+            lines += [
+                "",
+                "[ladder.adverse]",
+                'kind = "table"',
+                f"# markout after {adverse_horizon_s:g} s, bps of the mid, by depth of the fill",
+                f"depth_bps = {_arr(self.adverse_depth_bps[ok])}",
+                f"as_bps = {_arr(self.adverse_bps[adverse_horizon_s][ok])}",
+            ]
+        if self.impact_coef is not None:
+            c = self.impact_coef
+            lines += [
+                "",
+                "[ladder.impact]",
+                f"# c = {c.value:.4g} ± {c.stderr:.2g} from {c.n} market orders' {self.impact_horizon_s:g} s "
+                "markouts (floored at 0)",
+                f"forward_coef = {_num(max(c.value, 0.0))}",
+                f"roundtrip_coef = {_num(max(c.value, 0.0))}",
+                "beta = 0.5",
+            ]
+        return "\n".join([*lines, ""])
 
     def write_toml(self, path: str | Path, **kwargs: float) -> Path:
         """Write :meth:`to_toml` to ``path``; returns it."""
@@ -215,9 +285,17 @@ def _arr(xs: np.ndarray) -> str:
     return "[" + ", ".join(_num(float(x)) for x in xs) + "]"
 
 
+def _str(text: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
 # ---- estimators ---------------------------------------------------------------------------------------
 def sigma_by_horizon(path: MarketPath, horizons_s: tuple[float, ...] = SIGMA_HORIZONS_S) -> dict[float, Estimate]:
-    """σ of the log mid over each horizon (fraction), sampled on a grid of that step; stderr ``σ/√(2(n-1))``."""
+    """σ of the log mid over each horizon (fraction), sampled on a grid of that step; stderr ``σ/√(2(n-1))``.
+
+    A horizon is left out when the recording holds fewer than 2 steps of it, or the mid never moves on its grid.
+    """
     t0, t1 = int(path.ts_ns[0]), int(path.ts_ns[-1])
     out: dict[float, Estimate] = {}
     for h in horizons_s:
@@ -227,7 +305,8 @@ def sigma_by_horizon(path: MarketPath, horizons_s: tuple[float, ...] = SIGMA_HOR
             continue
         r = np.diff(np.log(path.mid_at(grid)))
         s = float(np.std(r, ddof=1))
-        out[h] = Estimate(s, s / math.sqrt(2.0 * (r.size - 1)), int(r.size))
+        if s > 0:  # a mid that never moved on this grid says nothing about σ (and 0 is no valid σ)
+            out[h] = Estimate(s, s / math.sqrt(2.0 * (r.size - 1)), int(r.size))
     return out
 
 
@@ -281,7 +360,8 @@ def fit_intensity(
     use = (count >= min_count) & (grid_bps >= 0) & (grid_bps <= max_depth_bps)
     if int(use.sum()) < 3:
         raise DataError(
-            f"too few arrivals to fit the fill intensity: {int(use.sum())} depths with >= {min_count} market orders"
+            f"too few arrivals to fit the fill intensity: {int(use.sum())} depths with >= {min_count} market orders "
+            "(3 needed)"
         )
     x, y = grid_bps[use], np.log(rate[use])
     fit = stats.linregress(x, y)
@@ -307,6 +387,7 @@ def calibrate(
     impact_horizon_s: float = 5.0,
     volume_horizon_s: float = 1.0,
     on_error: str = "stop",
+    keep_partial: bool = False,
 ) -> CalibrationResult:
     """Fit every model of the ladder from a recording (a file path, or an ``event_dtype`` array).
 
@@ -317,11 +398,15 @@ def calibrate(
     min_count : arrivals a depth needs to enter the intensity fit.
     impact_horizon_s : markout horizon (s) of the impact regression.
     volume_horizon_s : the volume-at-depth profile is per this many seconds.
+    on_error, keep_partial : a bad line stops the read (``on_error="stop"``) and raises, unless ``keep_partial``:
+        then what was read before it is fitted and :attr:`CalibrationResult.stopped_at` names the line.
+
+    A model the data cannot support is left out and named in :attr:`CalibrationResult.not_fitted`.
 
     Raises
     ------
     DataError
-        Unreadable data, too short a recording, or too few trades for a fit.
+        Unreadable data, or a recording too short for even σ (the read error, if any, is in the message).
     """
     for name, v in (("reference_lag_s", reference_lag_s), ("impact_horizon_s", impact_horizon_s)):
         if not (math.isfinite(v) and v >= 0):
@@ -334,64 +419,55 @@ def calibrate(
     if isinstance(source, np.ndarray):
         events, name = source, "<events>"
     else:
-        events, report = load_events(source, on_error=on_error)  # type: ignore[arg-type]
+        events, report = load_events(source, on_error=on_error, keep_partial=keep_partial)  # type: ignore[arg-type]
         name = str(source)
-    path = market_path(events)
+    stopped = f" (the read stopped early: {report.error})" if report is not None and report.error else ""
+    if events.size == 0:
+        raise DataError(f"{name}: no event could be read{stopped}")
+    try:
+        path = market_path(events)
+    except DataError as exc:
+        raise DataError(f"{name}: {exc}{stopped}") from None
     duration = path.duration_s
-    if duration <= 2 * reference_lag_s or duration <= 0:
-        raise DataError(f"{name}: the recording spans {duration:.1f} s, too short to calibrate")
     sigma = sigma_by_horizon(path)
-    orders = _market_orders(path)
-    lag = int(reference_lag_s * 1e9)
-    ref_mid = path.mid_at(orders.ts_ns - lag) if lag > 0 else orders.mid_before
-    depth = _depths(orders, ref_mid)
-    grid = np.arange(0.0, max_depth_bps + 1e-9, depth_step_bps)
-    fill = {}
-    for side, hit in (("bid", ~orders.buy), ("ask", orders.buy)):  # sellers hit our bids, buyers lift our asks
-        fill[side] = fit_intensity(depth[hit], duration, grid, min_count=min_count, max_depth_bps=max_depth_bps)
-
-    # adverse selection: the move against a passive fill at depth δ, in bps of the reference mid
-    sign_maker = np.where(orders.buy, -1.0, 1.0)  # the maker sold to a buyer (-1) or bought from a seller (+1)
-    edges = np.append(grid, np.inf)
-    bins = np.clip(np.searchsorted(edges, np.maximum(depth, 0.0), side="right") - 1, 0, grid.size - 1)
-    count = np.bincount(bins, minlength=grid.size)
-    adverse, adverse_se = {}, {}
+    if not sigma:
+        raise DataError(f"{name}: the recording spans {duration:.1f} s, too short to estimate even σ{stopped}")
+    not_fitted: dict[str, str] = {}
     t_end = int(path.ts_ns[-1])
-    for h in MARKOUT_HORIZONS_S:
-        later = path.mid_at(np.minimum(orders.ts_ns + int(h * 1e9), t_end))
-        move = -sign_maker * (later - ref_mid) / ref_mid * 1e4
-        s1 = np.bincount(bins, move, minlength=grid.size)
-        s2 = np.bincount(bins, move * move, minlength=grid.size)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(count > 0, s1 / np.maximum(count, 1), np.nan)
-            var = np.where(count > 1, (s2 - count * mean**2) / np.maximum(count - 1, 1), np.nan)
-            adverse[h] = mean
-            adverse_se[h] = np.sqrt(np.maximum(var, 0.0) / np.maximum(count, 1))
-
-    # volume at depth: coins at or through δ per volume_horizon_s, mean of the two sides
-    vols = []
-    for hit in (~orders.buy, orders.buy):
-        d, q = depth[hit], orders.qty[hit]
-        order = np.argsort(d)
-        cum = np.cumsum(q[order][::-1])[::-1]  # volume at depth >= d_sorted[i]
-        i = np.searchsorted(d[order], grid, side="left")
-        vols.append(np.where(i < d.size, cum[np.minimum(i, d.size - 1)], 0.0))
-    vol = 0.5 * (vols[0] + vols[1]) / duration * volume_horizon_s
-    keep = vol > 0
-    vol_d, vol_v = grid[keep], np.minimum.accumulate(vol[keep])
-    daily = float(orders.qty.sum()) / duration * 86_400.0
-
-    # impact: signed mid move over impact_horizon_s against sqrt(q / V_h), in units of σ_h
-    sig_h = _sigma_at(sigma, impact_horizon_s)
-    side_vol_h = float(orders.qty.sum()) / 2.0 / duration * impact_horizon_s
-    later = path.mid_at(np.minimum(orders.ts_ns + int(impact_horizon_s * 1e9), t_end))
-    sign = np.where(orders.buy, 1.0, -1.0)
-    y = sign * (later - orders.mid_before) / orders.mid_before / sig_h
-    x = np.sqrt(orders.qty / side_vol_h)
-    sxx = float(np.sum(x * x))
-    c = float(np.sum(x * y) / sxx)
-    resid = y - c * x
-    c_se = float(math.sqrt(np.sum(resid**2) / max(x.size - 1, 1) / sxx))
+    grid = np.arange(0.0, max_depth_bps + 1e-9, depth_step_bps)
+    empty = {h: np.full(grid.size, np.nan) for h in MARKOUT_HORIZONS_S}
+    fill: dict[str, IntensityFit] = {}
+    adverse, adverse_se = dict(empty), dict(empty)
+    adverse_n = {h: np.zeros(grid.size, dtype=np.int64) for h in MARKOUT_HORIZONS_S}
+    vol_d, vol_v, daily, impact = np.zeros(0), np.zeros(0), 0.0, None
+    if path.trade_ts_ns.size == 0:
+        why = "the data holds no trade"
+        not_fitted.update({"ladder.fill": why, "ladder.impact": why, "market.volume_profile_coins": why})
+    else:
+        orders = _market_orders(path)
+        lag = int(reference_lag_s * 1e9)
+        ref_mid = path.mid_at(orders.ts_ns - lag) if lag > 0 else orders.mid_before
+        depth = _depths(orders, ref_mid)
+        why_not = {}
+        for side, hit in (("bid", ~orders.buy), ("ask", orders.buy)):  # sellers hit our bids, buyers lift our asks
+            try:
+                fill[side] = fit_intensity(depth[hit], duration, grid, min_count=min_count, max_depth_bps=max_depth_bps)
+            except DataError as exc:
+                why_not[side] = str(exc)
+        if not fill:
+            same = len(set(why_not.values())) == 1
+            not_fitted["ladder.fill"] = (
+                f"both sides: {why_not['bid']}" if same else "; ".join(f"{k}: {v}" for k, v in why_not.items())
+            )
+        adverse, adverse_se, adverse_n = _adverse(path, orders, depth, ref_mid, grid, t_end)
+        vol_d, vol_v = _volume_at_depth(orders, depth, grid, duration, volume_horizon_s)
+        daily = float(orders.qty.sum()) / duration * 86_400.0 if duration > 0 else 0.0
+        impact = _impact(path, orders, sigma, impact_horizon_s, duration, t_end)
+        if impact is None:
+            not_fitted["ladder.impact"] = (
+                f"fewer than {MIN_IMPACT_ORDERS} market orders with a full {impact_horizon_s:g} s markout that moved "
+                "the mid"
+            )
     return CalibrationResult(
         source=name,
         duration_s=duration,
@@ -402,16 +478,92 @@ def calibrate(
         adverse_depth_bps=grid,
         adverse_bps=adverse,
         adverse_stderr_bps=adverse_se,
-        adverse_count=count,
+        adverse_count=adverse_n,
         volume_depth_bps=vol_d,
         volume_coins=vol_v,
         volume_horizon_s=volume_horizon_s,
         daily_volume_coins=daily,
-        impact_coef=Estimate(c, c_se, int(x.size)),
+        impact_coef=impact,
         impact_horizon_s=impact_horizon_s,
         reference_lag_s=reference_lag_s,
         read_report=report.to_dict() if report is not None else {},
+        not_fitted=not_fitted,
     )
+
+
+def _adverse(
+    path: MarketPath, orders: _Orders, depth: np.ndarray, ref_mid: np.ndarray, grid: np.ndarray, t_end: int
+) -> tuple[dict[float, np.ndarray], dict[float, np.ndarray], dict[float, np.ndarray]]:
+    """The move against a passive fill at depth δ after each markout horizon (bps of the reference mid): mean,
+    standard error and count per depth bin, from the market orders at least that horizon before the end."""
+    sign_maker = np.where(orders.buy, -1.0, 1.0)  # the maker sold to a buyer (-1) or bought from a seller (+1)
+    edges = np.append(grid, np.inf)
+    bins = np.clip(np.searchsorted(edges, np.maximum(depth, 0.0), side="right") - 1, 0, grid.size - 1)
+    adverse, adverse_se, counts = {}, {}, {}
+    for h in MARKOUT_HORIZONS_S:
+        later_ts = orders.ts_ns + int(h * 1e9)
+        full = later_ts <= t_end  # a clipped markout would measure a shorter horizon
+        move = -sign_maker[full] * (path.mid_at(later_ts[full]) - ref_mid[full]) / ref_mid[full] * 1e4
+        b = bins[full]
+        count = np.bincount(b, minlength=grid.size)
+        s1 = np.bincount(b, move, minlength=grid.size)
+        s2 = np.bincount(b, move * move, minlength=grid.size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, s1 / np.maximum(count, 1), np.nan)
+            var = np.where(count > 1, (s2 - count * mean**2) / np.maximum(count - 1, 1), np.nan)
+            adverse[h] = mean
+            adverse_se[h] = np.sqrt(np.maximum(var, 0.0) / np.maximum(count, 1))
+        counts[h] = count
+    return adverse, adverse_se, counts
+
+
+def _volume_at_depth(
+    orders: _Orders, depth: np.ndarray, grid: np.ndarray, duration_s: float, horizon_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Coins traded at or through each grid depth per ``horizon_s`` (mean of the two sides), non-increasing;
+    only the depths with volume."""
+    vols = []
+    for hit in (~orders.buy, orders.buy):
+        d, q = depth[hit], orders.qty[hit]
+        if d.size == 0:
+            vols.append(np.zeros(grid.size))
+            continue
+        order = np.argsort(d)
+        cum = np.cumsum(q[order][::-1])[::-1]  # volume at depth >= d_sorted[i]
+        i = np.searchsorted(d[order], grid, side="left")
+        vols.append(np.where(i < d.size, cum[np.minimum(i, d.size - 1)], 0.0))
+    vol = 0.5 * (vols[0] + vols[1]) / max(duration_s, 1e-9) * horizon_s
+    keep = vol > 0
+    return grid[keep], np.minimum.accumulate(vol[keep])
+
+
+def _impact(
+    path: MarketPath,
+    orders: _Orders,
+    sigma: dict[float, Estimate],
+    horizon_s: float,
+    duration_s: float,
+    t_end: int,
+) -> Estimate | None:
+    """``c`` of ``move = c·σ_h·√(q / V_h)`` (least squares through 0) from the market orders with a full markout
+    over ``horizon_s``, or ``None`` when fewer than :data:`MIN_IMPACT_ORDERS` have one or the mid never moved."""
+    later_ts = orders.ts_ns + int(horizon_s * 1e9)
+    full = later_ts <= t_end
+    if int(full.sum()) < MIN_IMPACT_ORDERS:
+        return None
+    sig_h = _sigma_at(sigma, horizon_s)
+    side_vol_h = float(orders.qty.sum()) / 2.0 / duration_s * horizon_s
+    sign = np.where(orders.buy[full], 1.0, -1.0)
+    before = orders.mid_before[full]
+    y = sign * (path.mid_at(later_ts[full]) - before) / before / sig_h
+    if not np.any(y != 0):
+        return None  # the mid never moved after a market order: no information on c (0 ± 0 is not an estimate)
+    x = np.sqrt(orders.qty[full] / side_vol_h)
+    sxx = float(np.sum(x * x))
+    c = float(np.sum(x * y) / sxx)
+    resid = y - c * x
+    c_se = float(math.sqrt(np.sum(resid**2) / max(x.size - 1, 1) / sxx))
+    return Estimate(c, c_se, int(x.size))
 
 
 def _sigma_at(sigma: dict[float, Estimate], h: float) -> float:
@@ -423,47 +575,44 @@ def _sigma_at(sigma: dict[float, Estimate], h: float) -> float:
 
 
 def plot_calibration(result: CalibrationResult, out_dir: str | Path) -> list[Path]:
-    """Write ``intensity.png`` (empirical λ(δ) per side with the fitted curve) and ``markouts.png``."""
-    import matplotlib
+    """Write ``intensity.png`` (empirical λ(δ) per fitted side with the fitted curve) and ``markouts.png``
+    (bins with >= 5 full markouts); a plot with nothing to show is not written. Returns the paths written.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    Uses matplotlib's object-oriented API on an Agg canvas: the caller's backend is left alone.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for side, f in result.fill.items():
-        ok = f.count > 0
-        ax.semilogy(f.depth_bps[ok], f.rate_per_s[ok], "o", ms=3, label=f"{side} (empirical)")
-        a, k = f.intensity_per_s.value, f.kappa_per_bps.value
-        lo, hi = f.depth_range_bps
-        xs = np.linspace(lo, hi, 50)
-        ax.semilogy(xs, a * np.exp(-k * xs), "-", label=f"{side} fit A={a:.3g}/s k={k:.3g}/bp R²={f.r2:.2f}")
-    ax.set_xlabel("depth from the mid (bps)")
-    ax.set_ylabel("arrivals reaching the depth (1/s)")
-    ax.set_title("Fill intensity λ(δ) = A·exp(-k·δ)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    p1 = out / "intensity.png"
-    fig.savefig(p1, dpi=110)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ok = result.adverse_count >= 5
-    for h in result.adverse_bps:
-        ax.errorbar(
-            result.adverse_depth_bps[ok], result.adverse_bps[h][ok], yerr=result.adverse_stderr_bps[h][ok],
-            fmt="o-", ms=3, capsize=2, label=f"{h:g} s",
-        )  # fmt: skip
-    ax.axhline(0.0, color="grey", lw=0.8)
-    ax.set_xlabel("depth of the fill from the mid (bps)")
-    ax.set_ylabel("adverse move after the fill (bps)")
-    ax.set_title("Markouts by depth (bins with >= 5 fills)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    p2 = out / "markouts.png"
-    fig.savefig(p2, dpi=110)
-    plt.close(fig)
-    return [p1, p2]
+    written: list[Path] = []
+    if result.fill:
+        fig, ax = new_figure()
+        for side, f in result.fill.items():
+            ok = f.count > 0
+            ax.semilogy(f.depth_bps[ok], f.rate_per_s[ok], "o", ms=3, label=f"{side} (empirical)")
+            a, k = f.intensity_per_s.value, f.kappa_per_bps.value
+            lo, hi = f.depth_range_bps
+            xs = np.linspace(lo, hi, 50)
+            ax.semilogy(xs, a * np.exp(-k * xs), "-", label=f"{side} fit A={a:.3g}/s k={k:.3g}/bp R²={f.r2:.2f}")
+        ax.set_xlabel("depth from the mid (bps)")
+        ax.set_ylabel("arrivals reaching the depth (1/s)")
+        ax.set_title("Fill intensity λ(δ) = A·exp(-k·δ)")
+        ax.legend(fontsize=8)
+        written.append(save_figure(fig, out / "intensity.png"))
+    if any(np.any(c >= 5) for c in result.adverse_count.values()):
+        fig, ax = new_figure()
+        for h in result.adverse_bps:
+            ok = result.adverse_count[h] >= 5
+            if ok.any():
+                ax.errorbar(
+                    result.adverse_depth_bps[ok], result.adverse_bps[h][ok], yerr=result.adverse_stderr_bps[h][ok],
+                    fmt="o-", ms=3, capsize=2, label=f"{h:g} s",
+                )  # fmt: skip
+        ax.axhline(0.0, color="grey", lw=0.8)
+        ax.set_xlabel("depth of the fill from the mid (bps)")
+        ax.set_ylabel("adverse move after the fill (bps)")
+        ax.set_title("Markouts by depth (bins with >= 5 fills)")
+        ax.legend(fontsize=8)
+        written.append(save_figure(fig, out / "markouts.png"))
+    return written
 
 
 __all__ = [

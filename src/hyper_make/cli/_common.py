@@ -1,33 +1,69 @@
-"""Shared CLI plumbing: the Typer app, one-line errors with exit code 2, JSON output."""
+"""Shared CLI plumbing: the Typer app and its conventions, one-line errors with exit code 2, JSON output.
+
+Conventions every command follows (tested in ``tests/test_cli_conventions.py``):
+
+* bad input is one line ``error: ...`` on stderr naming the option or config key, exit code 2, no traceback;
+  this includes the parser's own errors (unknown option, a value of the wrong type);
+* options carry their unit in their name (``--refresh-s``, ``--latency-ms``, ``--max-depth-bps``); old
+  spellings are hidden aliases (:data:`OPTION_ALIASES`) that still work and print a notice;
+* Ctrl-C stops the command, keeps what it has written (a partial report says it is partial), prints one line
+  ``interrupted: ...`` on stderr and exits 130 (:data:`EXIT_INTERRUPTED`).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
+import os
 import sys
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
 
+from .. import __version__
 from .._json import to_jsonable
-from ..errors import HyperMakeError
+from .._validate import check_int, check_real
+from ..allocate import ALLOCATORS
+from ..config import AppConfig, load_config
+from ..errors import HyperMakeError, InvalidParameterError
 
-app = typer.Typer(
-    name="hyper-make",
-    help="Size the levels of a market maker's order ladder: legacy entropy heuristic vs exact impact-aware optimum.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-#: Rich console on stderr for tables, progress and notices, so that ``--json`` keeps stdout clean.
-err_console = Console(stderr=True)
-#: Rich console on stdout for human-readable results.
-out_console = Console()
+try:  # Typer >= 0.20 ships its own copy of Click
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover - older Typer on top of Click
+    from click.exceptions import ClickException, UsageError  # type: ignore[no-redef]
 
 EXIT_BAD_INPUT = 2
+#: Exit code after Ctrl-C (128 + SIGINT), whatever the command.
+EXIT_INTERRUPTED = 130
+
+#: Help of every ``--config`` that takes the ladder config (``hyper_make.config``).
+CONFIG_HELP = "TOML overriding the defaults: [market], [instrument], [ladder], [allocator.<name>], [meta]."
+
+#: Old option spellings, per command: ``old -> new``. They are not in ``--help``; using one prints a notice.
+OPTION_ALIASES: dict[str, dict[str, str]] = {
+    "compare": {"--allocators": "--allocator"},
+    "simulate": {"--allocators": "--allocator", "--horizon": "--horizon-s"},
+    "backtest": {
+        "--allocators": "--allocator",
+        "--refresh": "--refresh-s",
+        "--warmup": "--warmup-s",
+        "--markout": "--markout-s",
+    },
+    "calibrate": {
+        "--reference-lag": "--reference-lag-s",
+        "--max-depth": "--max-depth-bps",
+        "--adverse-horizon": "--adverse-horizon-s",
+    },
+}
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
@@ -36,9 +72,98 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     raise typer.Exit(code)
 
 
+def warn(message: str) -> None:
+    """Print ``warning: message`` on stderr (the command goes on)."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def interrupted(message: str) -> NoReturn:
+    """The Ctrl-C rule: one line ``interrupted: message`` on stderr, exit code 130."""
+    print(f"interrupted: {message}", file=sys.stderr)
+    raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _rewrite_aliases(args: list[str], commands: Sequence[str]) -> list[str]:
+    """Replace the hidden old spellings of the invoked command's options by the new ones (``--a=1`` too)."""
+    cmd = next((a for a in args if a in commands), None)
+    aliases = OPTION_ALIASES.get(cmd or "", {})
+    if not aliases:
+        return args
+    out: list[str] = []
+    seen_cmd = False
+    for i, a in enumerate(args):
+        if a == "--":
+            return out + args[i:]
+        name, eq, value = a.partition("=")
+        if seen_cmd and name in aliases:
+            print(f"notice: '{name}' is now spelled '{aliases[name]}'", file=sys.stderr)
+            a = aliases[name] + eq + value
+        seen_cmd = seen_cmd or a == cmd
+        out.append(a)
+    return out
+
+
+class HyperMakeGroup(TyperGroup):
+    """The root command: one-line parser errors, hidden option aliases, and the Ctrl-C rule for every command."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = _rewrite_aliases(list(sys.argv[1:] if args is None else args), list(self.commands))
+        if not standalone_mode:
+            return super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except UsageError as exc:
+            if exc.ctx is not None and not argv:  # ``hyper-make`` alone: the help, as no_args_is_help asks
+                print(exc.ctx.get_help(), file=sys.stderr)
+                sys.exit(EXIT_BAD_INPUT)
+            cmd = exc.ctx.command_path if exc.ctx is not None else "hyper-make"
+            print(f"error: {exc.format_message()} (see '{cmd} --help')", file=sys.stderr)
+            sys.exit(EXIT_BAD_INPUT)
+        except ClickException as exc:
+            print(f"error: {exc.format_message()}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            print("error: aborted", file=sys.stderr)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # commands with outputs to keep handle Ctrl-C themselves; the others had written nothing
+            name = ctx.invoked_subcommand or "the command"
+            interrupted(f"'{name}' stopped by Ctrl-C; nothing was written")
+
+
+app = typer.Typer(
+    name="hyper-make",
+    cls=HyperMakeGroup,
+    help="Size the levels of a market maker's order ladder: legacy entropy heuristic vs exact impact-aware optimum.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    # plain help: bracketed text such as "[market]" is printed as written (Rich markup would swallow it), and
+    # flags show no "<bool>" value they do not take
+    rich_markup_mode=None,
+)
+
+#: Rich console on stderr for tables, progress and notices, so that ``--json`` keeps stdout clean.
+err_console = Console(stderr=True)
+#: Rich console on stdout for human-readable results.
+out_console = Console()
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn expected errors (bad input, bad config, corrupt data) into one line and exit code 2."""
+    """Turn expected errors (bad input, bad config, corrupt data, unwritable files) into one line and exit 2."""
     try:
         yield
     except HyperMakeError as exc:
@@ -47,6 +172,54 @@ def user_errors() -> Iterator[None]:
         fail(f"file not found: {exc.filename}")
     except IsADirectoryError as exc:
         fail(f"expected a file, got a directory: {exc.filename}")
+    except NotADirectoryError as exc:
+        fail(f"not a directory: {exc.filename}")
+    except PermissionError as exc:
+        fail(f"permission denied: {exc.filename}")
+
+
+def load_app_config(path: Path | None, *, meta: dict[str, Any] | None = None) -> AppConfig:
+    """:func:`~hyper_make.config.load_config`, with a warning on stderr when the file says it is partial."""
+    cfg = load_config(path, meta=meta)
+    if path is not None and cfg.meta.partial:
+        warn(f"config {path} is {cfg.meta.describe()}; what is missing keeps the defaults")
+    return cfg
+
+
+def compact_table() -> Table:
+    """A Rich table that fits 80 columns: no vertical rules, one space between columns (print it with
+    :func:`print_table`, which puts the title and the legend on lines of their own)."""
+    return Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, padding=(0, 1))
+
+
+def print_table(table: Table, *, title: str | None = None, legend: str | None = None) -> None:
+    """Print ``title`` (bold), ``table`` and ``legend`` (dim) on stdout; title and legend wrap at the terminal's
+    width, not the table's. Bracketed text in them is printed as written."""
+    if title:
+        out_console.print(Text(title, style="bold"))
+    out_console.print(table)
+    if legend:
+        out_console.print(Text(legend, style="dim"))
+
+
+def render_metrics(
+    title: str,
+    metrics: dict[str, dict[str, float]],
+    groups: Sequence[tuple[str, Sequence[tuple[str, str]]]],
+    *,
+    name_header: str = "allocator",
+) -> None:
+    """Print per-name metrics as one compact table per group ``(legend, [(key, header), ...])``: each group few
+    enough columns to fit 80 columns; a missing or non-finite value shows ``-``."""
+    for i, (legend, cols) in enumerate(groups):
+        t = compact_table()
+        t.add_column(name_header, no_wrap=True)
+        for _, header in cols:
+            t.add_column(header, justify="right", no_wrap=True)
+        for name, row in metrics.items():
+            cells = (row.get(k) for k, _ in cols)
+            t.add_row(name, *(f"{v:,.4g}" if isinstance(v, (int, float)) and math.isfinite(v) else "-" for v in cells))
+        print_table(t, title=title if i == 0 else None, legend=legend)
 
 
 def print_json(obj: Any) -> None:
@@ -54,6 +227,96 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(to_jsonable(obj), indent=2) + "\n")
 
 
+# ---- option checks -----------------------------------------------------------------------------------
+def _long_name(param: Any) -> str:
+    return next((o for o in param.opts if o.startswith("--")), param.opts[0] if param.opts else param.name)
+
+
+def checked(
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    unit: str = "",
+    integer: bool = False,
+) -> Callable[..., Any]:
+    """An option callback refusing values outside ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``) in one line.
+
+    The message names the option as typed, the range and the unit, e.g. ``'--seed' must be in [0, inf); got -1``.
+    """
+
+    def callback(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
+        if value is None or ctx.resilient_parsing:
+            return value
+        try:
+            if integer:
+                ilo, ihi = (None if x is None else int(x) for x in (lo, hi))
+                check_int(_long_name(param), value, lo=ilo, hi=ihi, unit=unit)
+            else:
+                check_real(_long_name(param), value, lo=lo, hi=hi, lo_open=lo_open, unit=unit)
+        except InvalidParameterError as exc:
+            fail(str(exc))
+        return value
+
+    return callback
+
+
+def seed_option(help_text: str) -> Any:
+    """The ``--seed`` option every command shares: an integer ``>= 0`` (NumPy seeds cannot be negative)."""
+    return typer.Option("--seed", help=f"{help_text} Integer >= 0.", callback=checked(lo=0, integer=True))
+
+
+def allocator_names(value: str | None, *, option: str = "--allocator", single: bool = False) -> list[str] | None:
+    """Parse ``--allocator a,b``: registered names in the order given (``None`` when the option is absent).
+
+    Raises
+    ------
+    InvalidParameterError
+        Naming ``option`` and the registered allocators, for an unknown name, an empty list, or several names
+        where the command builds one ladder (``single``).
+    """
+    if value is None:
+        return None
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    bad = [n for n in names if n not in ALLOCATORS]
+    if not names or bad:
+        got = bad[0] if bad else value
+        raise InvalidParameterError(f"'{option}' must name allocators among {sorted(ALLOCATORS)}; got {got!r}")
+    if single and len(names) > 1:
+        raise InvalidParameterError(f"'{option}' takes one allocator for this command; got {value!r}")
+    return names
+
+
+def check_out_dir(path: Path, option: str = "--out") -> Path:
+    """Refuse, before any work runs, an output folder that cannot be written: an existing file, a path under a
+    file, or a folder (or its nearest existing parent) where no file can be created. Nothing is created."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise InvalidParameterError(f"'{option}' {path} is an existing file; give a folder (created if missing)")
+    anchor = p
+    while not anchor.exists():
+        if anchor.parent == anchor:
+            break
+        anchor = anchor.parent
+    if not anchor.is_dir():
+        raise InvalidParameterError(f"'{option}' {path}: {anchor} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(dir=anchor, prefix=".hyper-make-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InvalidParameterError(f"'{option}' {path}: cannot write in {anchor} ({exc.strerror})") from None
+    return p
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"hyper-make {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
     """Size the levels of a market maker's order ladder: legacy entropy heuristic vs exact impact-aware optimum."""

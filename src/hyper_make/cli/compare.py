@@ -7,42 +7,55 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from ..compare import SideComparison, compare_allocators
-from ..config import load_config
-from ._common import app, out_console, print_json, user_errors
+from ._common import (
+    CONFIG_HELP,
+    allocator_names,
+    app,
+    checked,
+    compact_table,
+    load_app_config,
+    print_json,
+    print_table,
+    seed_option,
+    user_errors,
+)
 
 
 @app.command()
 def compare(
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML file overriding snapshot, ladder or allocator fields.")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of every random component, the same for every allocator.")] = 0,
-    allocators: Annotated[
-        str | None, typer.Option("--allocators", "-a", help="Comma-separated allocator names (default: all).")
+    config: Annotated[Path | None, typer.Option("--config", "-c", help=CONFIG_HELP)] = None,
+    seed: Annotated[int, seed_option("Seed of every random component, the same for every allocator.")] = 0,
+    allocator: Annotated[
+        str | None, typer.Option("--allocator", "-a", help="Comma-separated allocator names (default: all).")
     ] = None,
     level_cap_frac: Annotated[
         float | None,
         typer.Option(
             "--level-cap-frac",
-            help="Override the per-level cap (fraction of the side budget); 1 lifts it to show what each "
-            "allocator chooses (greedy collapses onto one level).",
+            help="Override the per-level cap (fraction of the side budget, in (0, 1]); 1 lifts it to show what "
+            "each allocator chooses (greedy collapses onto one level).",
+            callback=checked(lo=0.0, lo_open=True, hi=1.0),
         ),
     ] = None,
-    repeats: Annotated[int, typer.Option(help="Builds per allocator for the median solve time.")] = 5,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            help="Builds per allocator for the median solve time (>= 1).", callback=checked(lo=1, integer=True)
+        ),
+    ] = 5,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")
     ] = False,
 ) -> None:
     """Run every registered allocator on the same snapshot and compare them side by side."""
     with user_errors():
-        cfg = load_config(config)
+        names = allocator_names(allocator)
+        cfg = load_app_config(config)
         ladder_cfg = cfg.ladder
         if level_cap_frac is not None:
             ladder_cfg = dataclasses.replace(ladder_cfg, level_cap_frac=level_cap_frac)
-        names = [n.strip() for n in allocators.split(",") if n.strip()] if allocators else None
         rows = compare_allocators(
             cfg.snapshot,
             cfg.spec,
@@ -69,16 +82,23 @@ def compare(
     )
 
 
+#: The comparison table's columns and the legend printed under it (units there, so that headers stay short).
+COMPARE_LEGEND = (
+    "E[PnL]: expected PnL of the orders (USD); used: share of the side budget; eff: effective levels exp(H); "
+    "max: largest order's share; n: orders; λ: shadow price (USD/coin); µs: median solve time"
+)
+
+
 def render_comparison(rows: list[SideComparison], *, title: str) -> None:
-    """One Rich table row per allocator and side.
+    """One Rich table row per allocator and side, readable at 80 columns (short headers, units in the legend).
 
     Columns: expected PnL (USD), budget used, effective levels ``exp(H)``, largest order's share, orders, shadow
     price λ (USD per coin), binding constraint, median solve time (µs). The best PnL per side is highlighted.
     """
-    t = Table(title=title)
+    t = compact_table()
     t.add_column("allocator", no_wrap=True)
-    t.add_column("side", no_wrap=True, min_width=4)
-    for col in ("E[PnL] $", "used", "eff.lv", "max", "n", "λ $/coin", "binding", "µs"):
+    t.add_column("side", no_wrap=True)
+    for col in ("E[PnL]", "used", "eff", "max", "n", "λ", "binding", "µs"):
         t.add_column(col, justify="left" if col == "binding" else "right", no_wrap=True)
     best = {side: max((r.expected_pnl_usd for r in rows if r.side == side), default=0.0) for side in ("bid", "ask")}
     for r in rows:
@@ -97,4 +117,4 @@ def render_comparison(rows: list[SideComparison], *, title: str) -> None:
             r.binding,
             f"{r.solve_us:.0f}",
         )
-    out_console.print(t)
+    print_table(t, title=title, legend=COMPARE_LEGEND)

@@ -22,7 +22,7 @@ from ..exchange_local import (
 )
 from ..instrument import PERP_SPECS, InstrumentSpec
 from ..sim import MarketConfig
-from ._common import app, print_json, user_errors
+from ._common import app, checked, print_json, seed_option, user_errors
 
 #: Where each listed perp's simulated mid starts (USD): round numbers near 2026 prices, not live data.
 START_MIDS_USD = {"BTC": 90_000.5, "ETH": 3_000.05, "SOL": 150.005, "HYPE": 30.0005}
@@ -32,7 +32,7 @@ START_MIDS_USD = {"BTC": 90_000.5, "ETH": 3_000.05, "SOL": 150.005, "HYPE": 30.0
 def exchange(
     port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1 (0 = any free port).")] = 3001,
     coins: Annotated[str, typer.Option(help="Comma-separated perps to list, in asset-index order.")] = "BTC,ETH",
-    seed: Annotated[int, typer.Option(help="Seed of the simulated market.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the simulated market.")] = 0,
     balance_usd: Annotated[float, typer.Option(help="USD balance of an account on first use.")] = 100_000.0,
     sigma_frac: Annotated[float, typer.Option(help="Mid volatility, fraction of price per √s.")] = 2e-4,
     trades_per_s: Annotated[float, typer.Option(help="Others' taker trades per second per coin.")] = 2.0,
@@ -47,7 +47,11 @@ def exchange(
         typer.Option(help="Replay a recorded feed (any format hyper_make.data reads) instead of the random walk."),
     ] = None,
     duration_s: Annotated[
-        float | None, typer.Option(help="Stop after this many wall-clock seconds (default: until Ctrl-C).")
+        float | None,
+        typer.Option(
+            help="Stop after this many wall-clock seconds, >= 0 (default: until Ctrl-C).",
+            callback=checked(lo=0.0, unit="s"),
+        ),
     ] = None,
     fault_error_frac: Annotated[float, typer.Option(help="Fault: fraction of actions answered with an error.")] = 0.0,
     fault_delay_s: Annotated[float, typer.Option(help="Fault: delay (s) of slow HTTP answers.")] = 0.0,

@@ -7,11 +7,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from ..config import load_config
 from ..ladder import Ladder, SideResult, build_ladder
-from ._common import app, out_console, print_json, user_errors
+from ._common import (
+    CONFIG_HELP,
+    allocator_names,
+    app,
+    load_app_config,
+    out_console,
+    print_json,
+    seed_option,
+    user_errors,
+)
 
 #: Allocators kept for comparison only; choosing one prints a notice on stderr.
 DEPRECATED_ALLOCATORS = {
@@ -21,21 +30,20 @@ DEPRECATED_ALLOCATORS = {
 
 @app.command()
 def ladder(
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML file overriding snapshot, ladder or allocator fields.")
-    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help=CONFIG_HELP)] = None,
     allocator: Annotated[
         str | None, typer.Option("--allocator", "-a", help="Registered allocator name (default: from config).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of every random component (Thompson / stealth noise).")] = 0,
+    seed: Annotated[int, seed_option("Seed of every random component (Thompson / stealth noise).")] = 0,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")
     ] = False,
 ) -> None:
     """Build and print the two-sided ladder for one refresh of the market."""
     with user_errors():
-        cfg = load_config(config)
-        name = allocator or cfg.allocator_name
+        chosen = allocator_names(allocator, single=True)
+        cfg = load_app_config(config)
+        name = chosen[0] if chosen else cfg.allocator_name
         alloc = cfg.make_allocator(name)
         if name in DEPRECATED_ALLOCATORS:
             print(f"notice: {DEPRECATED_ALLOCATORS[name]}", file=sys.stderr)
@@ -86,10 +94,10 @@ def render_ladder(result: Ladder) -> None:
     out_console.print(d)
     for s in (result.bid, result.ask):
         if s.empty_reason:
-            out_console.print(f"[yellow]{s.side} side empty:[/] {s.empty_reason}")
+            out_console.print(f"[yellow]{s.side} side empty:[/] {escape(s.empty_reason)}")
         for drop in s.dropped:
             out_console.print(
-                f"[yellow]{s.side} level {drop.level} dropped[/] ({drop.reason}, {drop.notional_usd:.2f} USD)"
+                f"[yellow]{s.side} level {drop.level} dropped[/] ({escape(drop.reason)}, {drop.notional_usd:.2f} USD)"
             )
 
 

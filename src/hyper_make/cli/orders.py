@@ -5,16 +5,16 @@ Nothing is sent: live sending is the quoting loop's job (``hyper-make run``).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from ..config import load_config
+from .._json import read_json_file
 from ..connectors.hyperliquid import (
     SCHEDULE_CANCEL_MIN_MS,
     NonceSource,
@@ -24,13 +24,22 @@ from ..connectors.hyperliquid import (
     network_url,
     normalize_base_url,
     resting_from_json,
-    spec_from_meta,
 )
 from ..connectors.keys import ephemeral_wallet, load_wallet
 from ..connectors.orders import IP_WEIGHT_PER_MINUTE, CloidFactory, OrderManagerConfig, OrderPlan, plan_orders
-from ..errors import DataError, InvalidParameterError
+from ..errors import InvalidParameterError
 from ..ladder import build_ladder
-from ._common import app, fail, out_console, print_json, user_errors
+from ._common import (
+    CONFIG_HELP,
+    allocator_names,
+    app,
+    fail,
+    load_app_config,
+    out_console,
+    print_json,
+    seed_option,
+    user_errors,
+)
 
 LIVE_REFUSAL = (
     "'orders' only prints: live sending is the quoting loop's job ('hyper-make run'); "
@@ -43,19 +52,18 @@ def orders(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Build and sign the actions, print them, send nothing (required).")
     ] = False,
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML file overriding snapshot, ladder or allocator fields.")
-    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help=CONFIG_HELP)] = None,
     allocator: Annotated[
         str | None, typer.Option("--allocator", "-a", help="Registered allocator name (default: from config).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the ladder's random components and of the client order ids.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the ladder's random components and of the client order ids.")] = 0,
     resting: Annotated[
         Path | None,
         typer.Option("--resting", help="JSON list of resting orders (ours, or Hyperliquid openOrders rows)."),
     ] = None,
     meta: Annotated[
-        Path | None, typer.Option("--meta", help="Saved Hyperliquid perp 'meta' JSON: szDecimals and asset index.")
+        Path | None,
+        typer.Option("--meta", help="Saved Hyperliquid perp 'meta' JSON: the coin's szDecimals and asset index."),
     ] = None,
     testnet: Annotated[bool, typer.Option("--testnet", help="Sign for Hyperliquid's testnet.")] = False,
     base_url: Annotated[
@@ -94,19 +102,15 @@ def orders(
                 f"'--schedule-cancel-s' must be >= {SCHEDULE_CANCEL_MIN_MS / 1000:g} s; got {schedule_cancel_s}"
             )
         url = normalize_base_url(base_url) if base_url else network_url(testnet)
-        cfg = load_config(config)
+        chosen = allocator_names(allocator, single=True)
+        # the lot, the asset index and the coin's spelling come from the exchange's meta when it is given
+        cfg = load_app_config(config, meta=load_meta(meta) if meta is not None else None)
         spec = cfg.spec
-        if meta is not None:
-            spec = spec_from_meta(load_meta(meta), spec.coin, min_notional_usd=spec.min_notional_usd)
-        name = allocator or cfg.allocator_name
+        name = chosen[0] if chosen else cfg.allocator_name
         ladder = build_ladder(cfg.snapshot, spec, cfg.make_allocator(name), config=cfg.ladder, rng=seed)
         current = []
         if resting is not None:
-            try:
-                raw = json.loads(resting.read_text())
-            except json.JSONDecodeError as exc:
-                raise DataError(f"resting file {resting}: not JSON ({exc.msg} at line {exc.lineno})") from None
-            current = resting_from_json(raw, spec.coin)
+            current = resting_from_json(read_json_file(resting, "resting-orders file"), spec.coin)
         plan = plan_orders(
             ladder,
             current,
@@ -164,7 +168,7 @@ def _render(plan: OrderPlan, out: dict[str, Any]) -> None:
         t.add_row("new", p.side, f"{p.price:,.6g}", f"{p.size:g}", str(p.reduce_only), p.cloid, style="green")
     out_console.print(t)
     for side, why in plan.stopped.items():
-        out_console.print(f"[yellow]{side} side not quoted:[/] {why}")
+        out_console.print(f"[yellow]{side} side not quoted:[/] {escape(why)}")
     rl = out["rate_limits"]
     out_console.print(
         f"kept {len(plan.kept)}, actions {plan.n_actions} in {len(out['requests'])} signed request(s); "

@@ -26,7 +26,7 @@ from ..connectors.orders import OrderManagerConfig, RateLimiter
 from ..errors import InvalidParameterError
 from ..live import LoopConfig, LoopStatus, QuotingLoop
 from ..live.view import render
-from ._common import app, err_console, fail, out_console, print_json, user_errors
+from ._common import app, err_console, fail, out_console, print_json, seed_option, user_errors
 
 #: Stop reasons that are risk stops: the command exits with this code after cancelling everything.
 EXIT_RISK_STOP = 1
@@ -73,7 +73,7 @@ def run(
             help="Mark orders that can only reduce the position reduce-only (rejected if the position moved first).",
         ),
     ] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the ladder's random components and client order ids.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the ladder's random components and client order ids.")] = 0,
     meta: Annotated[Path | None, typer.Option("--meta", help="Saved perp 'meta' JSON instead of /info.")] = None,
     keystore: Annotated[
         Path | None,

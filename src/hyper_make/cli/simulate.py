@@ -6,49 +6,106 @@ import dataclasses
 import datetime as dt
 import os
 import platform
-import sys
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ..allocate import ALLOCATORS
-from ..config import AppConfig, apply_overrides
+from ..config import AppConfig, apply_overrides, read_toml
 from ..errors import ConfigError, InvalidParameterError
 from ..report import write_report
 from ..sim.avellaneda import PAPER_TABLES, STRATEGIES, ASConfig, simulate_as
 from ..sim.config import AS_PRESET, PRESET_NAMES, SimConfig, get_preset
 from ..sim.montecarlo import path_seed, run_tournament
-from ._common import app, err_console, out_console, print_json, user_errors
+from ._common import (
+    allocator_names,
+    app,
+    check_out_dir,
+    checked,
+    compact_table,
+    err_console,
+    interrupted,
+    out_console,
+    print_json,
+    print_table,
+    render_metrics,
+    seed_option,
+    user_errors,
+)
 
-EXIT_INTERRUPTED = 130
+#: ``[market]`` keys of the ladder config and where a simulation takes them from instead (the simulated market
+#: builds every snapshot; a key in ``[market]`` would be silently ignored, so it is refused with this pointer).
+SIM_MARKET_KEYS = {
+    "maker_fee_bps": "sim.market.maker_fee_bps",
+    "taker_fee_bps": "sim.market.taker_fee_bps",
+    "mid_usd": "sim.market.mid0_usd",
+    "sigma_frac": "sim.market.sigma_bps_per_sqrt_s (bps of price per √s)",
+    "max_position_coins": "sim.strategy.max_position_coins",
+    "margin_usd": "sim.strategy.margin_usd",
+    "leverage": "sim.strategy.leverage",
+    "volume_profile_depth_bps": "sim.strategy.volume_profile_depth_bps",
+    "volume_profile_coins": "sim.strategy.volume_profile_coins_per_s",
+}
 
 
 def load_sim_config(path: Path | None, base: SimConfig) -> tuple[SimConfig, dict[str, dict[str, Any]]]:
-    """Apply a TOML file over a preset: ``[sim.market]`` / ``[sim.strategy]`` fields, and the ``[ladder]`` and
-    ``[allocator.<name>]`` sections of the ladder config (the allocators' model and options)."""
+    """Apply a TOML file over a preset: ``[sim.market]`` / ``[sim.strategy]`` fields, and the ``[ladder]``,
+    ``[allocator.<name>]`` and ``[meta]`` sections of the ladder config (the allocators' model and options).
+
+    ``[market]`` and ``[instrument]`` are refused, naming the ``[sim.*]`` key that sets the same thing: the simulated
+    market makes every snapshot (BBO, σ, volume, fees) and trades on its own tick grid.
+    """
     if path is None:
         return base, {}
-    try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    sim = raw.pop("sim", {})
-    if not isinstance(sim, dict):
-        raise ConfigError("config key 'sim' must be a table ([sim.market], [sim.strategy])")
+    raw = read_toml(path)
+    sim = _section(raw.pop("sim", {}), "sim")
     unknown = sorted(set(sim) - {"market", "strategy"})
     if unknown:
-        raise ConfigError(f"unknown config key 'sim.{unknown[0]}'; valid keys are ['market', 'strategy']")
+        hint = " ([sim.as] is for --preset avellaneda-stoikov-2008)" if unknown[0] == "as" else ""
+        raise ConfigError(f"unknown config key 'sim.{unknown[0]}'; valid keys are ['market', 'strategy']{hint}")
+    for key in _section(raw.get("market", {}), "market"):
+        where = SIM_MARKET_KEYS.get(key)
+        fix = f"set '{where}'" if where else "the simulated market sets it"
+        raise ConfigError(f"config key 'market.{key}' is not used by simulate (the simulated market makes every "
+                          f"snapshot): {fix}, and remove [market]")  # fmt: skip
+    if "instrument" in raw:
+        raise ConfigError(
+            "config section [instrument] is not used by simulate: the simulated market quotes on its own tick grid "
+            "('sim.market.tick_usd', 'sim.market.mid0_usd'); remove [instrument]"
+        )
+    raw.pop("market", None)
     app_cfg = apply_overrides(AppConfig(ladder=base.strategy.ladder), raw)
-    market = _replace(base.market, sim.get("market", {}), "sim.market")
-    strategy = _replace(base.strategy, {**sim.get("strategy", {}), "ladder": app_cfg.ladder}, "sim.strategy")
+    strategy_values = _section(sim.get("strategy", {}), "sim.strategy")
+    if "ladder" in strategy_values:
+        raise ConfigError("config key 'sim.strategy.ladder': the ladder's model is set in [ladder], not here")
+    market = _replace(base.market, _section(sim.get("market", {}), "sim.market"), "sim.market")
+    strategy = _replace(base.strategy, {**strategy_values, "ladder": app_cfg.ladder}, "sim.strategy")
     return SimConfig(market=market, strategy=strategy), app_cfg.allocator_options
+
+
+def load_as_config(path: Path | None, base: ASConfig) -> ASConfig:
+    """Apply a TOML file's ``[sim.as]`` section (the paper's parameters, :class:`ASConfig`) over ``base``; the
+    A-S preset reads nothing else, so any other section is refused."""
+    if path is None:
+        return base
+    raw = read_toml(path)
+    sim = _section(raw.pop("sim", {}), "sim")
+    other = [f"[{k}]" for k in raw] + [f"[sim.{k}]" for k in sim if k != "as"]
+    if other:
+        raise ConfigError(
+            f"config section {other[0]} is not used by the {AS_PRESET} preset: it reads only [sim.as] "
+            f"({', '.join(f.name for f in dataclasses.fields(ASConfig))})"
+        )
+    return _replace(base, _section(sim.get("as", {}), "sim.as"), "sim.as")  # type: ignore[no-any-return]
+
+
+def _section(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"config key {path!r} must be a table ([{path}]); got {type(value).__name__}")
+    return value
 
 
 def _replace(obj: Any, values: dict[str, Any], path: str) -> Any:
@@ -59,7 +116,9 @@ def _replace(obj: Any, values: dict[str, Any], path: str) -> Any:
     try:
         return dataclasses.replace(obj, **values)
     except InvalidParameterError as exc:
-        raise ConfigError(f"config: {exc}") from None
+        # the dataclasses' checks name their fields 'sim.market.x', 'sim.as.x': the key as written in the file
+        msg = str(exc)
+        raise ConfigError(f"config key {msg}" if msg.startswith("'sim.") else f"config [{path}]: {msg}") from None
     except TypeError as exc:
         raise ConfigError(f"config section [{path}]: {exc}") from None
 
@@ -73,49 +132,82 @@ def _machine() -> str:
 def simulate(
     preset: Annotated[str, typer.Option(help=f"Market preset: {', '.join(PRESET_NAMES)}.")] = "default",
     paths: Annotated[
-        int | None, typer.Option(help="Paths (seeds) per allocator; default 16, or 1000 for the A-S preset.")
+        int | None,
+        typer.Option(
+            help="Paths (seeds) per allocator, >= 1; default 16, or 1000 for the A-S preset.",
+            callback=checked(lo=1, integer=True),
+        ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Base seed; path i uses the same market seed for every allocator.")] = 0,
-    allocators: Annotated[
+    seed: Annotated[int, seed_option("Base seed; path i uses the same market seed for every allocator.")] = 0,
+    allocator: Annotated[
         str | None,
-        typer.Option(help="Comma-separated allocators (default: every registered one; A-S: inventory,symmetric)."),
+        typer.Option(
+            "--allocator",
+            "-a",
+            help="Comma-separated allocators (default: every registered one; A-S preset: inventory,symmetric).",
+        ),
     ] = None,
-    horizon: Annotated[
-        float | None, typer.Option(help="Run length per path (s; A-S preset: the paper's T, default 1).")
+    horizon_s: Annotated[
+        float | None,
+        typer.Option(
+            "--horizon-s",
+            help="Run length per path (s, > 0; A-S preset: the paper's T, default 1).",
+            callback=checked(lo=0.0, lo_open=True, unit="s"),
+        ),
     ] = None,
-    gamma: Annotated[float, typer.Option(help="A-S preset: risk aversion γ (the paper uses 0.01, 0.1, 0.5).")] = 0.1,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default: every CPU).")] = None,
+    gamma: Annotated[
+        float | None,
+        typer.Option(
+            help="A-S preset: risk aversion γ (> 0; default 0.1; the paper uses 0.01, 0.1, 0.5).",
+            callback=checked(lo=0.0, lo_open=True),
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Worker processes, >= 1 (default: every CPU).", callback=checked(lo=1, integer=True)),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Report folder (metrics.json/.csv, PNG plots, summary.md).")] = Path(
         "sim-report"
     ),
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML: [sim.market], [sim.strategy], [ladder], [allocator.*].")
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="TOML: [sim.market], [sim.strategy], [ladder], [allocator.<name>] ([sim.as] for the A-S preset).",
+        ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of tables.")] = False,
 ) -> None:
     """Run allocators (or the A-S strategies) on paired simulated paths and write a report folder."""
     with user_errors():
         if preset not in PRESET_NAMES:
-            raise InvalidParameterError(f"unknown preset {preset!r}; choose one of {list(PRESET_NAMES)}")
-        if paths is not None and paths <= 0:
-            raise InvalidParameterError(f"'--paths' must be a positive integer; got {paths}")
-        if horizon is not None and not horizon > 0:
-            raise InvalidParameterError(f"'--horizon' must be > 0 s; got {horizon}")
-        if workers is not None and workers <= 0:
-            raise InvalidParameterError(f"'--workers' must be a positive integer; got {workers}")
-        names = [a.strip() for a in allocators.split(",") if a.strip()] if allocators else None
+            raise InvalidParameterError(f"'--preset' must be one of {list(PRESET_NAMES)}; got {preset!r}")
         if preset == AS_PRESET:
-            _simulate_as(names, paths or 1000, seed, horizon, gamma, out, json_out)
+            strategies = [a.strip() for a in allocator.split(",") if a.strip()] if allocator else None
+            if strategies and set(strategies) - set(STRATEGIES):
+                bad = sorted(set(strategies) - set(STRATEGIES))[0]
+                raise InvalidParameterError(f"'--allocator' must name strategies among {list(STRATEGIES)} for the "
+                                            f"{AS_PRESET} preset; got {bad!r}")  # fmt: skip
+            as_cfg = load_as_config(config, ASConfig())
+            as_cfg = dataclasses.replace(
+                as_cfg,
+                **({} if gamma is None else {"gamma": gamma}),
+                **({} if horizon_s is None else {"horizon": horizon_s}),
+            )
+            check_out_dir(out)
+            _simulate_as(tuple(strategies or STRATEGIES), paths or 1000, seed, as_cfg, out, json_out)
             return
-        if names:
-            for n in names:
-                if n not in ALLOCATORS:
-                    raise InvalidParameterError(f"unknown allocator {n!r}; choose one of {sorted(ALLOCATORS)}")
+        if gamma is not None:
+            raise InvalidParameterError(
+                f"'--gamma' is for --preset {AS_PRESET}; the ladder's risk aversion is [ladder] risk_aversion"
+            )
+        names = allocator_names(allocator) or list(ALLOCATORS)
         cfg, options = load_sim_config(config, get_preset(preset))
-        if horizon is not None:
-            cfg = SimConfig(market=cfg.market, strategy=dataclasses.replace(cfg.strategy, horizon_s=horizon))
-        names = names or list(ALLOCATORS)
+        if horizon_s is not None:
+            cfg = SimConfig(market=cfg.market, strategy=dataclasses.replace(cfg.strategy, horizon_s=horizon_s))
         n_paths = paths or 16
+        check_out_dir(out)
     with Progress(
         TextColumn("[bold]simulate[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err_console, transient=json_out, disable=not err_console.is_terminal and json_out,
@@ -135,8 +227,9 @@ def simulate(
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     notes = [
         f"command: hyper-make simulate --preset {preset} --paths {n_paths} --seed {seed}"
-        + (f" --allocators {','.join(names)}" if allocators else "")
-        + (f" --horizon {horizon:g}" if horizon else ""),
+        + (f" --allocator {','.join(names)}" if allocator else "")
+        + (f" --horizon-s {horizon_s:g}" if horizon_s else "")
+        + (f" --config {config}" if config else ""),
         f"machine: {_machine()}; date: {when}",
         f"horizon {cfg.strategy.horizon_s:g} s per path, refresh every {cfg.strategy.refresh_s:g} s; "
         f"finished {tour.finished} of {n_paths * len(names)} (allocator, path) runs",
@@ -145,7 +238,7 @@ def simulate(
         f"market: {dataclasses.asdict(cfg.market)}",
     ]
     if tour.interrupted:
-        notes.insert(0, f"INTERRUPTED: partial results from {tour.finished} finished runs")
+        notes.insert(0, f"INTERRUPTED (Ctrl-C): partial results from {tour.finished} of {n_paths * len(names)} runs")
     report = write_report(
         out,
         title=f"Allocator tournament: preset {preset}",
@@ -173,38 +266,36 @@ def simulate(
             }
         )
     else:
-        _table(f"preset {preset}: {n_paths} paths, seed {seed}", metrics)
+        render_metrics(f"preset {preset}: {n_paths} paths, seed {seed}", metrics, TOURNAMENT_COLUMNS)
         out_console.print(f"report: {report}")
     if tour.interrupted:
-        print(f"interrupted: kept {tour.finished} finished (allocator, path) runs in {out}", file=sys.stderr)
-        raise typer.Exit(EXIT_INTERRUPTED)
+        interrupted(f"kept {tour.finished} finished (allocator, path) runs in a partial report in {out}")
 
 
-def _table(title: str, metrics: dict[str, dict[str, float]]) -> None:
-    cols = [
-        ("mean_pnl", "mean PnL"), ("ci_lo", "CI lo"), ("ci_hi", "CI hi"), ("std_pnl", "std PnL"),
-        ("sharpe", "Sharpe"), ("adverse_selection", "adverse"), ("impact", "impact"), ("fees", "fees"),
-        ("mean_fills", "fills"), ("mean_effective_levels", "eff. levels"), ("std_final_inventory", "std q_T"),
-    ]  # fmt: skip
-    t = Table(title=title)
-    t.add_column("strategy")
-    for _, label in cols:
-        t.add_column(label, justify="right")
-    for name, row in metrics.items():
-        t.add_row(name, *(f"{row[k]:,.4g}" if k in row and np.isfinite(row[k]) else "-" for k, _ in cols))
-    out_console.print(t)
+#: The tournament's summary, in two tables that fit 80 columns.
+TOURNAMENT_COLUMNS = (
+    (
+        "USD per path; CI: 95 % interval of the mean; Sharpe: mean/std over paths (not annualised)",
+        [("mean_pnl", "mean PnL"), ("ci_lo", "CI lo"), ("ci_hi", "CI hi"), ("std_pnl", "std PnL"),
+         ("sharpe", "Sharpe")],
+    ),
+    (
+        "PnL parts (USD per path), maker fills per path, effective levels exp(H), std of the final position (coins)",
+        [("adverse_selection", "adverse"), ("impact", "impact"), ("fees", "fees"), ("mean_fills", "fills"),
+         ("mean_effective_levels", "eff"), ("std_final_inventory", "std q_T")],
+    ),
+)  # fmt: skip
 
 
-def _simulate_as(
-    names: list[str] | None, paths: int, seed: int, horizon: float | None, gamma: float, out: Path, json_out: bool
-) -> None:
-    strategies = tuple(names) if names else STRATEGIES
-    cfg = ASConfig(gamma=gamma, horizon=horizon if horizon is not None else 1.0)
+def _simulate_as(strategies: tuple[str, ...], paths: int, seed: int, cfg: ASConfig, out: Path, json_out: bool) -> None:
     res = simulate_as(cfg, paths=paths, seed=seed, strategies=strategies)
     table = res.table()
-    paper = PAPER_TABLES.get(round(gamma, 6))
+    gamma = cfg.gamma
+    # the paper's tables hold for its other parameters only
+    paper = PAPER_TABLES.get(round(gamma, 6)) if cfg == ASConfig(gamma=gamma) else None
     notes = [
-        f"command: hyper-make simulate --preset {AS_PRESET} --paths {paths} --seed {seed} --gamma {gamma:g}",
+        f"command: hyper-make simulate --preset {AS_PRESET} --paths {paths} --seed {seed} --gamma {gamma:g}"
+        + (f" --horizon-s {cfg.horizon:g}" if cfg.horizon != 1.0 else ""),
         f"machine: {_machine()}; date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"parameters: {dataclasses.asdict(cfg)}; PnL in price units, one unit per order, inventory valued at the mid",
     ]
@@ -217,14 +308,14 @@ def _simulate_as(
         print_json({"preset": AS_PRESET, "paths": paths, "seed": seed, "gamma": gamma, "strategies": table,
                     "paper": paper, "report": str(out / "summary.md")})  # fmt: skip
         return
-    t = Table(title=f"Avellaneda-Stoikov 2008 §4, γ = {gamma:g}, {paths} paths (paper in brackets)")
+    t = compact_table()
     for c in ("strategy", "mean PnL", "std PnL", "mean q_T", "std q_T"):
         t.add_column(c, justify="right")
     for s, row in table.items():
         ref = paper.get(s) if paper else None
         vals = [row["mean_pnl"], row["std_pnl"], row["mean_final_inventory"], row["std_final_inventory"]]
         t.add_row(s, *(f"{v:.2f}" + (f" ({ref[i]:g})" if ref else "") for i, v in enumerate(vals)))
-    out_console.print(t)
+    print_table(t, title=f"Avellaneda-Stoikov 2008 §4, γ = {gamma:g}, {paths} paths (paper in brackets)")
     out_console.print(f"report: {out / 'summary.md'}")
 
 

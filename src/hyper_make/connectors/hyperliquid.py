@@ -16,7 +16,6 @@ network until an action is sent.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,8 +39,9 @@ from hyperliquid.utils.signing import (
 )
 from hyperliquid.utils.types import Cloid
 
+from .._json import read_json_file
 from ..errors import DataError, ExchangeError, InvalidParameterError, RateLimited
-from ..instrument import InstrumentSpec, Side
+from ..instrument import InstrumentSpec, Side, spec_from_meta
 from .orders import Batch, Cancel, Modify, OrderPlan, Place, RateLimiter, RestingOrder, check_cloid
 
 #: Post-only ("add liquidity only"): the exchange rejects the order instead of letting it take.
@@ -78,13 +78,10 @@ def load_meta(path: str | Path) -> dict[str, Any]:
     Raises
     ------
     DataError
-        If the file is not JSON or has no ``universe`` list of ``{"name", "szDecimals"}`` entries.
+        If the file is empty, binary, not JSON, or has no ``universe`` list of ``{"name", "szDecimals"}`` entries.
     """
     p = Path(path)
-    try:
-        raw = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"meta file {p}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    raw = read_json_file(p, "meta file")
     if isinstance(raw, list) and raw and isinstance(raw[0], dict):
         raw = raw[0]
     universe = raw.get("universe") if isinstance(raw, dict) else None
@@ -100,21 +97,6 @@ def fetch_meta(base_url: str, timeout_s: float = 10.0) -> dict[str, Any]:
     """Perp metadata from ``POST /info {"type": "meta"}`` (network)."""
     info = Info(normalize_base_url(base_url), True, {"universe": []}, EMPTY_SPOT_META, None, timeout_s)
     return info.meta()
-
-
-def spec_from_meta(meta: dict[str, Any], coin: str, *, min_notional_usd: float = 10.0) -> InstrumentSpec:
-    """The :class:`InstrumentSpec` of perp ``coin``: ``szDecimals`` and asset index (position in ``universe``)."""
-    universe = meta.get("universe", [])
-    for index, asset in enumerate(universe):
-        if asset.get("name") == coin:
-            if asset.get("isDelisted"):
-                raise InvalidParameterError(f"'coin' {coin!r} is delisted in the exchange's meta")
-            return InstrumentSpec(
-                coin=coin, sz_decimals=int(asset["szDecimals"]), asset_id=index, min_notional_usd=min_notional_usd
-            )
-    names = [a.get("name") for a in universe]
-    shown = ", ".join(map(str, names[:12])) + (", ..." if len(names) > 12 else "")
-    raise InvalidParameterError(f"'coin' {coin!r} is not in the exchange's meta ({len(names)} perps: {shown})")
 
 
 # ---- wire ------------------------------------------------------------------------------------------
@@ -144,8 +126,9 @@ def order_request(
 
 def order_wire(spec: InstrumentSpec, request: OrderRequest) -> OrderWire:
     """``order_request_to_order_wire`` at ``spec.asset_id``, checked to carry the spec's exact strings."""
+    asset = spec.require_asset_id()
     try:
-        wire = order_request_to_order_wire(request, spec.asset_id)
+        wire = order_request_to_order_wire(request, asset)
     except ValueError as exc:  # float_to_wire refuses values it would round
         raise InvalidParameterError(f"order cannot be put on the wire: {exc}") from None
     px, sz = spec.format_price(request["limit_px"]), spec.format_size(request["sz"])
@@ -176,12 +159,14 @@ def modify_action(spec: InstrumentSpec, modifies: Sequence[Modify]) -> dict[str,
 
 def cancel_by_cloid_action(spec: InstrumentSpec, cancels: Sequence[Cancel]) -> dict[str, Any]:
     """``{"type": "cancelByCloid", "cancels": [{"asset": a, "cloid": c}, ...]}``."""
-    return {"type": "cancelByCloid", "cancels": [{"asset": spec.asset_id, "cloid": c.target.cloid} for c in cancels]}
+    asset = spec.require_asset_id()
+    return {"type": "cancelByCloid", "cancels": [{"asset": asset, "cloid": c.target.cloid} for c in cancels]}
 
 
 def cancel_by_oid_action(spec: InstrumentSpec, cancels: Sequence[Cancel]) -> dict[str, Any]:
     """``{"type": "cancel", "cancels": [{"a": a, "o": oid}, ...]}``."""
-    return {"type": "cancel", "cancels": [{"a": spec.asset_id, "o": c.target.oid} for c in cancels]}
+    asset = spec.require_asset_id()
+    return {"type": "cancel", "cancels": [{"a": asset, "o": c.target.oid} for c in cancels]}
 
 
 def schedule_cancel_action(time_ms: int | None) -> dict[str, Any]:

@@ -61,6 +61,10 @@ _MS = 1_000_000
 _MAX_PENDING = 100_000
 #: Lines read to detect a text format.
 _DETECT_LINES = 500
+#: Skipped lines whose message the report keeps (the rest are only counted).
+SKIPPED_EXAMPLES = 5
+#: ``skipped`` kinds that are not bad lines (the Binance procedure drops diffs older than the snapshot).
+_NOT_BAD = frozenset({"stale_depth"})
 
 
 @dataclass(slots=True)
@@ -76,6 +80,7 @@ class ReadReport:
         than the snapshot, dropped by the Binance procedure).
     gaps : ``(line, expected, got)`` of every update-id gap seen.
     error : the message of the error that stopped the read (``on_error="stop"``), else ``None``.
+    skipped_examples : the messages (``"FILE: line N: ..."``) of the first :data:`SKIPPED_EXAMPLES` skipped lines.
     """
 
     path: str
@@ -86,11 +91,26 @@ class ReadReport:
     skipped: Counter[str] = field(default_factory=Counter)
     gaps: list[tuple[int, int, int]] = field(default_factory=list)
     error: str | None = None
+    skipped_examples: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
         """True if the whole file was read without a stopping error."""
         return self.error is None
+
+    @property
+    def bad_lines(self) -> int:
+        """Lines skipped as bad (``on_error="skip"``), not counting diffs the Binance procedure drops as stale."""
+        return sum(n for kind, n in self.skipped.items() if kind not in _NOT_BAD)
+
+    def skip_summary(self) -> str | None:
+        """One line on what ``on_error="skip"`` skipped (counts by reason, the first lines), or ``None``."""
+        n = self.bad_lines
+        if n == 0:
+            return None
+        reasons = ", ".join(f"{kind} {c:,}" for kind, c in self.skipped.most_common() if kind not in _NOT_BAD)
+        first = "; ".join(self.skipped_examples[:3])
+        return f"skipped {n:,} bad line{'s' if n != 1 else ''} of {self.path} ({reasons}); first: {first}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -103,6 +123,8 @@ class ReadReport:
             "skipped": dict(self.skipped),
             "gaps": [list(g) for g in self.gaps],
             "error": self.error,
+            "skipped_examples": list(self.skipped_examples),
+            "skip_summary": self.skip_summary(),
         }
 
 
@@ -141,8 +163,12 @@ def detect_format(path: str | Path) -> str:
         If the file does not exist.
     """
     p = Path(path)
+    if p.is_dir():
+        raise DataError(f"{p}: is a directory, expected a recorded data file")
     if not p.is_file():
         raise FileNotFoundError(2, "No such file", str(p))
+    if p.stat().st_size == 0:
+        raise DataError(f"{p}: empty file (0 bytes)")
     if zipfile.is_zipfile(p):
         try:
             with np.load(p) as npz:
@@ -156,8 +182,10 @@ def detect_format(path: str | Path) -> str:
     try:
         fh = _open_text(p)
         binance_seen = False
+        empty = True
         with fh:
             for i, line in enumerate(fh):
+                empty = empty and not line.strip()
                 if i >= _DETECT_LINES:
                     break
                 _, _, js = line.strip().partition(" ")
@@ -177,9 +205,15 @@ def detect_format(path: str | Path) -> str:
                 if "lastUpdateId" in msg:
                     binance_seen = True
     except (EOFError, OSError, zlib.error) as exc:
+        if binance_seen:  # the reader names the truncation at its line
+            return "binance-futures"
+        if _is_gzip(p):
+            raise DataError(f"{p}: truncated or corrupt gzip stream before any recognised message ({exc})") from None
         raise _unknown(p, f"unreadable: {exc}") from None
     if binance_seen:
         return "binance-futures"
+    if empty:
+        raise DataError(f"{p}: empty file (no line of data{', once decompressed' if _is_gzip(p) else ''})")
     raise _unknown(p, f"no recognised message in its first {_DETECT_LINES} lines")
 
 
@@ -374,6 +408,8 @@ class EventReader:
             self.report.error = msg
             raise DataError(msg)
         self.report.skipped[problem.kind] += 1
+        if len(self.report.skipped_examples) < SKIPPED_EXAMPLES:
+            self.report.skipped_examples.append(msg)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         if self.fmt == "hftbacktest-npz":

@@ -29,8 +29,9 @@ PAPER_TABLES: dict[float, dict[str, tuple[float, float, float, float]]] = {
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ASConfig:
-    """The paper's §4 parameters: ``s0`` (price), ``T`` (time), ``σ`` (price per √time), ``dt`` (time),
-    ``A`` (fills per unit time at δ = 0), ``k`` (per price unit), ``γ`` (risk aversion, per price unit)."""
+    """The paper's §4 parameters (TOML ``[sim.as]``): ``s0`` (price), ``horizon`` T (time), ``sigma`` σ (price per
+    √time), ``dt`` (time), ``intensity_a`` A (fills per unit time at δ = 0), ``k`` (per price unit), ``gamma`` γ
+    (risk aversion, per price unit); the paper's units, every value ``> 0``."""
 
     __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
 
@@ -43,16 +44,17 @@ class ASConfig:
     gamma: float = 0.1
 
     def __post_init__(self) -> None:
-        check_real("as.s0", self.s0, lo=0.0, lo_open=True)
-        check_real("as.horizon", self.horizon, lo=0.0, lo_open=True)
-        check_real("as.sigma", self.sigma, lo=0.0, lo_open=True)
-        check_real("as.dt", self.dt, lo=0.0, lo_open=True, hi=self.horizon)
-        check_real("as.intensity_a", self.intensity_a, lo=0.0, lo_open=True)
-        check_real("as.k", self.k, lo=0.0, lo_open=True)
-        check_real("as.gamma", self.gamma, lo=0.0, lo_open=True)
+        check_real("sim.as.s0", self.s0, lo=0.0, lo_open=True)
+        check_real("sim.as.horizon", self.horizon, lo=0.0, lo_open=True)
+        check_real("sim.as.sigma", self.sigma, lo=0.0, lo_open=True)
+        check_real("sim.as.dt", self.dt, lo=0.0, lo_open=True, hi=self.horizon)
+        check_real("sim.as.intensity_a", self.intensity_a, lo=0.0, lo_open=True)
+        check_real("sim.as.k", self.k, lo=0.0, lo_open=True)
+        check_real("sim.as.gamma", self.gamma, lo=0.0, lo_open=True)
         if self.intensity_a * self.dt > 1.0:
             raise InvalidParameterError(
-                f"'as.intensity_a'·'as.dt' must be <= 1 (a probability per step); got {self.intensity_a * self.dt!r}"
+                "'sim.as.intensity_a'·'sim.as.dt' must be <= 1 (a probability per step); "
+                f"got {self.intensity_a * self.dt!r}"
             )
 
 
