@@ -15,11 +15,13 @@ import typing
 from typing import Any
 
 from hyper_make import ALLOCATORS
+from hyper_make.config import ConfigMeta
 from hyper_make.economics import ExponentialAdverse, ExponentialIntensity, FirstPassage, TableAdverse, TableFill
 from hyper_make.economics.impact import SquareRootImpact
 from hyper_make.instrument import InstrumentSpec
 from hyper_make.ladder import LadderConfig
 from hyper_make.levels import GridConfig
+from hyper_make.sim.avellaneda import ASConfig
 from hyper_make.sim.config import MarketConfig, StrategyConfig
 from hyper_make.snapshot import MarketSnapshot, Regime
 from hyper_make.stealth import StealthConfig
@@ -37,8 +39,11 @@ SECTIONS: list[tuple[str, tuple[type, ...], set[str], str]] = [
     ("ladder.stealth", (StealthConfig,), set(), "stealth stage between the allocator and the exchange projection"),
     ("sim.market", (MarketConfig,), set(), "`hyper-make simulate` only: the synthetic market (`MarketConfig`)"),
     ("sim.strategy", (StrategyConfig,), {"ladder"}, "`hyper-make simulate` only: our quoting loop (`StrategyConfig`)"),
+    ("sim.as", (ASConfig,), set(), "`hyper-make simulate --preset avellaneda-stoikov-2008` only (`ASConfig`)"),
+    ("meta", (ConfigMeta,), set(), "where the file came from; `hyper-make calibrate` writes it (`ConfigMeta`)"),
 ]
 
+_ROLE = re.compile(r":(?:class|func|meth|data|attr|mod):`~?([^`]+)`")
 _ENTRY = re.compile(r"^(\s*)([A-Za-z_][\w, ]*?)\s*:\s*(.*)$")
 _TYPEY = re.compile(r"^(float|int|bool|str|tuple|list|dict|\{|[A-Z]\w*( \||,|$)|.*\bdefault\b|.* or None)")
 
@@ -132,7 +137,7 @@ def _rows(cls: type, skip: set[str]) -> list[str]:
         desc = docs.get(f.name)
         if desc is None:
             raise SystemExit(f"{cls.__name__}.{f.name} has no entry in its docstring's Parameters section")
-        desc = desc.replace("``", "`").replace("|", "\\|")
+        desc = _ROLE.sub(r"`\1`", desc).replace("``", "`").replace("|", "\\|")
         rows.append(f"| `{f.name}` | {_type_name(hints[f.name])} | {_default(f)} | {desc} |")
     return rows
 
@@ -172,7 +177,7 @@ def render() -> str:
         "",
     ]
     for name, cls in ALLOCATORS.items():
-        summary = (inspect.getdoc(cls) or "").splitlines()[0].replace("``", "`").replace(":class:", "")
+        summary = _ROLE.sub(r"`\1`", (inspect.getdoc(cls) or "").splitlines()[0]).replace("``", "`")
         out += [f"### `[allocator.{name}]`", "", summary, ""]
         rows = _rows(cls, set())
         out += ["| key | type | default | meaning |", "|---|---|---|---|", *rows, ""] if rows else ["No options.", ""]

@@ -60,7 +60,8 @@ class ConfigMeta:
 
     Attributes
     ----------
-    source : the data file it was fitted from.   generated_by : the command that wrote it.
+    source : the data file it was fitted from.
+    generated_by : the command that wrote it.
     partial : True when the file does not hold everything its writer meant to fit (commands that load it warn).
     stopped_at : the error that stopped reading the data early (``"FILE: line N: ..."``), or empty.
     not_fitted : what could not be fitted, with why (those sections keep their defaults).

@@ -29,9 +29,18 @@ PAPER_TABLES: dict[float, dict[str, tuple[float, float, float, float]]] = {
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ASConfig:
-    """The paper's §4 parameters (TOML ``[sim.as]``): ``s0`` (price), ``horizon`` T (time), ``sigma`` σ (price per
-    √time), ``dt`` (time), ``intensity_a`` A (fills per unit time at δ = 0), ``k`` (per price unit), ``gamma`` γ
-    (risk aversion, per price unit); the paper's units, every value ``> 0``."""
+    """The paper's §4 parameters (TOML ``[sim.as]``), in the paper's units; every value ``> 0``.
+
+    Parameters
+    ----------
+    s0 : starting mid (price units).
+    horizon : ``T``, the length of a path (time units).
+    sigma : ``σ``, volatility of the mid (price units per √time).
+    dt : time step (time units), at most ``horizon``; ``intensity_a·dt <= 1``.
+    intensity_a : ``A``, fills per unit time at δ = 0.
+    k : intensity decay per price unit of depth.
+    gamma : ``γ``, risk aversion (per price unit).
+    """
 
     __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
 
