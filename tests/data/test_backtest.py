@@ -183,3 +183,19 @@ def test_queue_models_change_pnl_near_the_touch_but_not_for_the_default_ladder(f
     near = {q: _filled_per_order(events, touch, q) for q in ("risk_averse", "log")}
     assert near["log"][0] != near["risk_averse"][0]
     assert abs(near["log"][1] - near["risk_averse"][1]) > 0.01  # USD
+
+
+def test_markouts_use_only_fills_whose_horizon_ends_inside_the_data(results):
+    events, res = results
+    path = market_path(events)
+    t_end = int(path.ts_ns[-1])
+    for r in res.values():
+        f = r.fills
+        for h, got in r.markouts_bps.items():
+            full = f.ts_ns + int(h * 1e9) <= t_end
+            if not full.any():
+                assert np.isnan(got)
+                continue
+            later = path.mid_at(f.ts_ns[full] + int(h * 1e9))
+            s, p, q = f.side[full], f.price_usd[full], f.qty_coins[full]
+            assert got == pytest.approx(float(np.sum(s * (later - p) / p * 1e4 * q) / np.sum(q)))

@@ -14,8 +14,9 @@ refresh interval) is reported beside it as ``model_impact_usd``.
 
 PnL split (USD): ``spread_capture = Σ side·(mid_fill - px)·q``; ``adverse_selection = Σ side·(mid_{fill+H} -
 mid_fill)·q`` with ``H = markout_s``; ``fees = -Σ px·q·fee``; ``inventory`` = the rest of ``cash + q_T·mid_T``
-(price risk carried beyond ``H``). Markouts ``side·(mid_{t+h} - px)/px`` (bps, size-weighted) at 1, 5, 30, 60 s;
-mids after the end of the data are the last mid.
+(price risk carried beyond ``H``). Markouts ``side·(mid_{t+h} - px)/px`` (bps, size-weighted) at 1, 5, 30, 60 s,
+over the fills whose horizon ends inside the data (NaN when none does); the adverse-selection split values a fill
+within ``H`` of the end at the last mid.
 """
 
 from __future__ import annotations
@@ -281,9 +282,12 @@ def replay(
     fees = -float(np.sum(p * q)) * fee
     markouts: dict[float, float] = {}
     for h in MARKOUT_HORIZONS_S:
-        if len(fills):
-            later = path.mid_at(np.minimum(fills.ts_ns + int(h * 1e9), t_end))
-            markouts[h] = float(np.sum(s * (later - p) / p * 1e4 * q) / np.sum(q))
+        # only fills with the whole horizon inside the data: a clipped markout measures a shorter horizon
+        full = fills.ts_ns + int(h * 1e9) <= t_end
+        if full.any():
+            later = path.mid_at(fills.ts_ns[full] + int(h * 1e9))
+            sf, pf, qf = s[full], p[full], q[full]
+            markouts[h] = float(np.sum(sf * (later - pf) / pf * 1e4 * qf) / np.sum(qf))
         else:
             markouts[h] = float("nan")
     eq_t.append((t_end - t0) / 1e9)
