@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import _thread
 import json
+import threading
+from collections.abc import Callable
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
+import hyper_make.cli.run as run_cli
+from hyper_make.allocate import make_allocator
 from hyper_make.cli import app
 from hyper_make.connectors.keys import ENV_KEYSTORE, ENV_PRIVATE_KEY
+from hyper_make.defaults import default_snapshot
 from hyper_make.exchange_local import LocalExchange, LocalServer, RandomWalkMarket
+from hyper_make.ladder import build_ladder
 from live_harness import BTC
 
 runner = CliRunner()
@@ -19,6 +27,31 @@ runner = CliRunner()
 def no_key_in_env(monkeypatch):
     monkeypatch.delenv(ENV_PRIVATE_KEY, raising=False)
     monkeypatch.delenv(ENV_KEYSTORE, raising=False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_kernels():
+    # the loop's first quote must not wait for a cold numba compile: these runs are in real time
+    build_ladder(default_snapshot(), BTC, make_allocator("impact"))
+
+
+def when_quoting(ex: LocalExchange, action: Callable[[], None]) -> threading.Thread:
+    """Call ``action`` once our orders rest on ``ex`` (a condition, not a time: the machine may be loaded)."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.02):
+            with ex.lock:
+                if ex.orders:
+                    break
+        else:
+            return
+        action()
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    t.stop = done.set  # type: ignore[attr-defined]
+    return t
 
 
 def test_run_prints_a_summary_that_reconciles():
@@ -74,3 +107,62 @@ def test_bad_input_is_one_line_exit_2(args, message):
     assert res.exit_code == 2, res.output
     assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1
     assert message in res.stderr
+
+
+def test_run_whose_exchange_dies_says_orders_may_rest_and_exits_3():
+    ex = LocalExchange([BTC], RandomWalkMarket({BTC: 90_000.5}, seed=3, trades_per_s=2.0))
+    srv = LocalServer(ex, tick_s=0.05, speed=5.0)
+    watcher = when_quoting(ex, srv.close)  # killed while our orders rest
+    try:
+        res = runner.invoke(
+            app,
+            ["run", "--base-url", srv.url, "--ephemeral-key", "--duration-s", "4", "--refresh-s", "0.2",
+             "--max-position", "0.02", "--json"],
+        )  # fmt: skip
+    finally:
+        watcher.stop()
+        srv.close()
+    assert res.exit_code == 3, res.output
+    out = json.loads(res.stdout)
+    assert out["orders_sent"] > 0 and ex.orders  # they do rest on the dead exchange
+    assert out["open_orders"] is None and out["exchange"]["open_orders"] is None
+    assert out["reconciled"] is False and out["end_confirmed"] is False and out["pnl"] is None
+    assert "error: orders may still rest on the exchange (open orders unknown" in res.stderr
+    assert "the dead-man switch is set: the exchange cancels every open order at" in res.stderr
+    assert "Traceback" not in res.output
+
+
+def test_run_interrupted_cancels_everything_prints_the_summary_and_exits_130():
+    ex = LocalExchange([BTC], RandomWalkMarket({BTC: 90_000.5}, seed=3, trades_per_s=2.0))
+    with LocalServer(ex, tick_s=0.05, speed=5.0) as srv:
+        watcher = when_quoting(ex, _thread.interrupt_main)  # Ctrl-C once quoting
+        res = runner.invoke(
+            app,
+            ["run", "--base-url", srv.url, "--ephemeral-key", "--duration-s", "10", "--refresh-s", "0.2",
+             "--max-position", "0.02", "--json"],
+        )  # fmt: skip
+        watcher.stop()
+    assert res.exit_code == 130, res.output
+    out = json.loads(res.stdout)
+    assert out["stop_reason"] == "interrupted" and out["end_confirmed"] is True and out["open_orders"] == 0
+    assert not ex.orders
+    assert [ln for ln in res.stderr.splitlines() if ln.startswith("interrupted: ")] == [
+        f"interrupted: stopped after {out['duration_s']:.1f} s (Ctrl-C)"
+    ]
+
+
+def test_summary_table_says_unknown_for_what_was_not_read(monkeypatch):
+    console = Console(record=True, width=100)
+    monkeypatch.setattr(run_cli, "out_console", console)
+    unknown = {"position_coins": None, "pnl_usd": None, "cash_usd": None, "open_orders": None}
+    summary = {
+        "coin": "BTC", "stop_reason": "duration", "duration_s": 25.0, "allocator": "impact", "position_coins": 0.01,
+        "pnl": None, "funding_usd": None, "exchange": unknown, "fills": 3, "volume_usd": 2700.0, "fees_usd": 0.4,
+        "orders_sent": 40, "cancels_sent": 2, "rejected": 0, "max_abs_position": 0.01, "max_position_coins": 0.02,
+        "reconnects": 1, "reconciled": False,
+    }  # fmt: skip
+    run_cli._render_summary(summary)
+    text = console.export_text()
+    for row in ("position (coins)", "PnL (USD)", "open orders at exit"):
+        line = next(ln for ln in text.splitlines() if row in ln)
+        assert "unknown" in line and "nan" not in line and "None" not in line, line

@@ -48,3 +48,19 @@ def test_exchange_clock_skew_moves_nonces_and_dead_man_to_its_clock(skew_ms):
     assert run.summary["clock_offset_ms"] == pytest.approx(skew_ms, abs=5_000)
     assert run.summary["request_errors"] == 0
     assert run.summary["dead_man_sets"] >= 1
+
+
+def test_exchange_killed_mid_run_leaves_the_end_unknown_not_zero():
+    # the exchange dies at 3 s with our orders resting: no read succeeds after that, so nothing read is a number
+    run = run_loop(duration_s=6.0, kill_exchange_at_s=3.0)
+    s = run.summary
+    assert s["orders_sent"] > 0
+    assert run.open_orders  # the dead exchange's own records: our orders still rest there
+    assert s["open_orders"] is None and s["exchange"]["open_orders"] is None
+    assert s["exchange"]["position_coins"] is None and s["exchange"]["pnl_usd"] is None
+    assert s["funding_usd"] is None and s["pnl"] is None and s["pnl_fills_usd"] is not None
+    assert s["reconciled"] is False and s["end_confirmed"] is False
+    # the dead-man switch was not unset (it is what cancels them): set until a time after the kill
+    assert s["dead_man_state"] == "set"
+    assert s["dead_man_until_ms"] >= max(o.timestamp_ms for o in run.open_orders)
+    assert run.exchange.accounts[run.address].cancel_at_ms == s["dead_man_until_ms"]

@@ -4,7 +4,6 @@ up, and the loop refuses a bad configuration by name."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -16,36 +15,38 @@ from hyper_make.defaults import default_snapshot
 from hyper_make.errors import InvalidParameterError
 from hyper_make.exchange_local import LocalExchange, LocalServer, RandomWalkMarket
 from hyper_make.live import LoopConfig, QuotingLoop
-from live_harness import BTC, check_run, run_loop
+from live_harness import BTC, VirtualClock, check_run, run_loop
 
 
-def make_loop(srv, ex, **cfg):
-    client = HyperliquidClient(Account.create(), base_url=srv.url, meta=ex.meta(), coin="BTC", timeout_s=5.0)
+def make_loop(srv, ex, clock: VirtualClock | None = None, **cfg):
+    timing = {} if clock is None else {"clock_ms": clock.ms}
+    client = HyperliquidClient(Account.create(), base_url=srv.url, meta=ex.meta(), coin="BTC", timeout_s=5.0, **timing)
     config = LoopConfig(max_position_coins=0.05, refresh_s=0.1, **cfg)
-    return client, QuotingLoop(client, allocator=make_allocator("impact"), prior=default_snapshot(), config=config)
+    loop_timing = {} if clock is None else {"clock": clock, "sleep": clock.sleep}
+    loop = QuotingLoop(
+        client, allocator=make_allocator("impact"), prior=default_snapshot(), config=config, **loop_timing
+    )
+    return client, loop
 
 
 def test_stale_book_cancels_everything_and_stops_quoting():
-    ex = LocalExchange([BTC], RandomWalkMarket({BTC: 90_000.5}, seed=1))
-    with LocalServer(ex) as srv:  # no market thread: the book is only sent on (re)subscription
-        client, loop = make_loop(srv, ex, stale_after_s=0.5, duration_s=4.0)
+    clock = VirtualClock()
+    ex = LocalExchange([BTC], RandomWalkMarket({BTC: 90_000.5}, seed=1), clock_ms=clock.ms)
+    with LocalServer(ex) as srv:  # no market steps: the book is only sent on (re)subscription
+        client, loop = make_loop(srv, ex, clock, stale_after_s=0.5, duration_s=4.0)
+        clock.attach(None, loop)
         user = client.address.lower()
         seen: list[tuple[float, int]] = []  # (age of the loop's book in s, our orders on the exchange)
-        done = threading.Event()
 
-        def watch():
-            while not done.wait(0.02):
-                last = loop.estimator.last_book_s
-                with ex.lock:
-                    n = sum(o.user == user for o in ex.orders.values())
-                if last is not None:
-                    seen.append((loop.clock() - last, n))
+        def watch(t: float) -> None:
+            last = loop.estimator.last_book_s
+            with ex.lock:
+                n = sum(o.user == user for o in ex.orders.values())
+            if last is not None:
+                seen.append((t - last, n))
 
-        w = threading.Thread(target=watch)
-        w.start()
+        clock.on_tick = watch
         summary = loop.run()
-        done.set()
-        w.join()
     assert summary["orders_sent"] > 0  # quoted while the book was fresh
     assert any(n > 0 for age, n in seen if age < 0.5)
     # once the book is older than stale_after_s (plus a refresh for the cancel to land), nothing rests
@@ -116,15 +117,18 @@ def test_bad_loop_config_names_the_field(kwargs, match):
 
 
 def test_ctrl_c_cancels_everything_and_returns_the_summary():
-    import _thread
+    clock = VirtualClock()
+    ex = LocalExchange([BTC], RandomWalkMarket({BTC: 90_000.5}, seed=3), clock_ms=clock.ms)
+    with LocalServer(ex) as srv:
+        client, loop = make_loop(srv, ex, clock)
+        clock.attach(ex, loop)
 
-    ex = LocalExchange([BTC], RandomWalkMarket({BTC: 90_000.5}, seed=3))
-    with LocalServer(ex, tick_s=0.05) as srv:
-        client, loop = make_loop(srv, ex)
-        timer = threading.Timer(2.0, _thread.interrupt_main)  # Ctrl-C in the thread running the loop
-        timer.start()
+        def ctrl_c(t: float) -> None:  # Ctrl-C in the thread running the loop, while it waits for the refresh
+            if t >= 2.0 and loop.stop_reason == "":
+                raise KeyboardInterrupt
+
+        clock.on_tick = ctrl_c
         summary = loop.run()
-        timer.join()
     assert summary["stop_reason"] == "interrupted"
     assert summary["orders_sent"] > 0
     assert not [o for o in ex.orders.values() if o.user == client.address.lower()]

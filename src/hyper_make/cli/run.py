@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,13 +24,18 @@ from ..connectors.hyperliquid import (
 )
 from ..connectors.keys import ephemeral_wallet, load_wallet
 from ..connectors.orders import OrderManagerConfig, RateLimiter
-from ..errors import InvalidParameterError
+from ..errors import HyperMakeError, InvalidParameterError
 from ..live import LoopConfig, LoopStatus, QuotingLoop
 from ..live.view import render
-from ._common import app, err_console, fail, out_console, print_json, user_errors
+from ._common import app, err_console, out_console, print_json, user_errors
 
-#: Stop reasons that are risk stops: the command exits with this code after cancelling everything.
+#: Exit codes of ``run`` (2 is bad input, as for every command).
+#: A risk stop (or the exchange failing during the run), after every order was cancelled and confirmed gone.
 EXIT_RISK_STOP = 1
+#: The end could not be confirmed: orders may still rest on the exchange, or its final state was not read.
+EXIT_UNCONFIRMED = 3
+#: Ctrl-C: every order cancelled and confirmed gone, the summary printed.
+EXIT_INTERRUPTED = 130
 RISK_STOPS = ("max_drawdown", "position_limit", "dead_man_refused")
 
 
@@ -145,17 +151,66 @@ def run(
                 summary = loop.run()
         else:
             summary = loop.run()
-    except (requests.RequestException, SdkError) as exc:
-        fail(f"the exchange at {url} failed: {type(exc).__name__}: {str(exc)[:200]}", code=EXIT_RISK_STOP)
+    except (requests.RequestException, SdkError, HyperMakeError) as exc:
+        print(f"error: the exchange at {url} failed: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr)
+        if loop.counters.orders_sent:  # before any order of ours, none of ours can rest
+            _exit_on_unconfirmed_end(loop.summary())
+        raise typer.Exit(EXIT_RISK_STOP) from None
+    except KeyboardInterrupt:  # a second Ctrl-C, while the loop was cancelling: nothing is confirmed
+        print("interrupted: while cancelling the orders at exit", file=sys.stderr)
+        _exit_on_unconfirmed_end(loop.summary() | {"open_orders": None, "end_confirmed": False})
+        raise typer.Exit(EXIT_UNCONFIRMED) from None
     if json_out:
         print_json(summary)
     else:
         _render_summary(summary)
+    if summary["stop_reason"] == "interrupted":
+        print(f"interrupted: stopped after {summary['duration_s']:.1f} s (Ctrl-C)", file=sys.stderr)
+    _exit_on_unconfirmed_end(summary)
     if summary["stop_reason"] in RISK_STOPS:
         raise typer.Exit(EXIT_RISK_STOP)
-    if summary.get("exchange", {}).get("open_orders", 0):
-        print("error: orders may still rest on the exchange; check openOrders", file=sys.stderr)
-        raise typer.Exit(EXIT_RISK_STOP)
+    if summary["stop_reason"] == "interrupted":
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def end_warning(s: dict[str, Any]) -> str | None:
+    """The line to print when the run's end is not confirmed (orders may rest, or the final state is unread)."""
+    if s.get("end_confirmed"):
+        return None
+    left = s.get("open_orders")
+    if left == 0:
+        return (
+            "every order was cancelled and confirmed gone, but the exchange's final position and balance could not "
+            "be read: check clearinghouseState before trusting the summary"
+        )
+    what = (
+        "open orders unknown: openOrders could not be read after the last cancels"
+        if left is None
+        else f"{left} orders still rest on the exchange after the cancels"
+    )
+    state, until = s.get("dead_man_state"), s.get("dead_man_until_ms")
+    if state == "set" and until is not None:
+        when = datetime.fromtimestamp(until / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        dm = f"the dead-man switch is set: the exchange cancels every open order at {when}"
+    elif state == "expired":
+        dm = "the dead-man switch has fired: the exchange cancelled the orders open then"
+    elif state == "refused":
+        dm = "the exchange refused the dead-man switch: nothing cancels them; cancel them on the exchange"
+    else:
+        dm = "no dead-man switch was set: nothing cancels them; cancel them on the exchange"
+    return f"orders may still rest on the exchange ({what}); {dm}"
+
+
+def _exit_on_unconfirmed_end(summary: dict[str, Any]) -> None:
+    warning = end_warning(summary)
+    if warning is not None:
+        print(f"error: {warning}", file=sys.stderr)
+        raise typer.Exit(EXIT_UNCONFIRMED)
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    """A number of the summary, or ``unknown`` when it could not be read."""
+    return "unknown" if x is None else format(x, spec)
 
 
 def _render_summary(s: dict[str, Any]) -> None:
@@ -164,11 +219,13 @@ def _render_summary(s: dict[str, Any]) -> None:
     t.add_column("ours", justify="right")
     t.add_column("exchange", justify="right")
     ex = s.get("exchange", {})
-    t.add_row("position (coins)", f"{s['position_coins']:+g}", f"{ex.get('position_coins', float('nan')):+g}")
-    t.add_row("PnL (USD)", f"{s['pnl']:+,.2f}", f"{ex.get('pnl_usd', float('nan')):+,.2f}")
-    if s.get("funding_usd"):
+    t.add_row("position (coins)", f"{s['position_coins']:+g}", _fmt(ex.get("position_coins"), "+g"))
+    t.add_row("PnL (USD)", _fmt(s["pnl"], "+,.2f"), _fmt(ex.get("pnl_usd"), "+,.2f"))
+    if s.get("funding_usd") is None:
+        t.add_row("  of which funding (USD)", "unknown", "")
+    elif s["funding_usd"]:
         t.add_row("  of which funding (USD)", f"{s['funding_usd']:+,.2f}", "")
-    t.add_row("open orders at exit", "", str(ex.get("open_orders", "?")))
+    t.add_row("open orders at exit", "", _fmt(ex.get("open_orders"), "d"))
     out_console.print(t)
     out_console.print(
         f"fills {s['fills']} (volume {s['volume_usd']:,.0f} USD, fees {s['fees_usd']:,.2f} USD), "

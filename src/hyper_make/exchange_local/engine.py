@@ -214,6 +214,10 @@ class LocalExchange:
         self._owner: str | None = None
         self._delegated: dict[int, tuple[str, str, bool, str | None]] = {}  # oid -> (user, coin, is_buy, cloid)
 
+    def now_ms(self) -> int:
+        """The exchange's clock (UNIX ms, the configured clock plus any injected skew)."""
+        return int(self._clock())
+
     def _emit(self, channel: str, data: Any) -> None:
         for listener in list(self.listeners):
             listener({"channel": channel, "data": data})

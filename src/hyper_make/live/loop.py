@@ -63,7 +63,7 @@ from ..connectors.orders import (
     demote,
     plan_orders,
 )
-from ..errors import ExchangeError, InvalidParameterError, RateLimited
+from ..errors import DataError, ExchangeError, InvalidParameterError, RateLimited
 from ..instrument import Side
 from ..ladder import Ladder, LadderConfig, build_ladder
 from ..snapshot import MarketSnapshot
@@ -81,6 +81,10 @@ _EXPIRY_MARGIN_MS = 1_000
 _DEAD_MAN_VOLUME_GATE = "Cannot set scheduled cancel time until enough volume traded"
 #: Failures of a read or of a request with no usable answer: the network, or the server (5xx).
 _NET_ERRORS = (requests.RequestException, ServerError)
+#: The exchange's side of the end state when the final reads failed: not read, so unknown (never 0).
+_UNKNOWN_END: dict[str, Any] = dict.fromkeys(
+    ("position_coins", "mark_usd", "account_value_usd", "raw_usd", "time_ms", "funding_usd")
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -162,7 +166,7 @@ class LoopStatus:
     mid_usd: float | None
     sigma_bps_per_sqrt_s: float | None
     position_coins: float
-    pnl_usd: float
+    pnl_usd: float | None  # None until a book gives a mark
     fills: int
     orders_sent: int
     rejected: int
@@ -176,6 +180,7 @@ class LoopCounters:
     """Running counts of what the loop did (the summary's raw material)."""
 
     refreshes: int = 0
+    books_received: int = 0
     orders_sent: int = 0
     modifies_sent: int = 0
     cancels_sent: int = 0
@@ -211,6 +216,8 @@ class QuotingLoop:
         exchange rejects when fills have moved the position before they arrive).
     estimator : half-life and prior weight of the σ and volume estimates.
     clock : monotonic seconds (injectable for tests).
+    sleep : waits that many seconds of ``clock`` (injectable with it, e.g. a virtual clock that steps a simulated
+        market); default: real time (the wait between refreshes ends early when :meth:`stop` is called).
     on_status : called with a :class:`LoopStatus` after every refresh (the live view).
     """
 
@@ -225,6 +232,7 @@ class QuotingLoop:
         orders: OrderManagerConfig | None = None,
         estimator: EstimatorConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
         on_status: Callable[[LoopStatus], None] | None = None,
     ) -> None:
         self.client = client
@@ -236,6 +244,8 @@ class QuotingLoop:
         self.orders_config = orders if orders is not None else OrderManagerConfig(reduce_only=False)
         self.estimator = MarketEstimator(prior, estimator)
         self.clock = clock
+        self._virtual_sleep = sleep
+        self.sleep: Callable[[float], None] = sleep if sleep is not None else time.sleep
         self.on_status = on_status
         self.info = client.exchange.info
         self.address = client.address.lower()
@@ -259,6 +269,7 @@ class QuotingLoop:
         self._dead_man_set_at_s = -math.inf
         #: the exchange's answer when it refused the dead-man switch (None: never refused)
         self.dead_man_refused: str | None = None
+        self._dead_man_unset = False
         self._stop = threading.Event()
         self._margin_usd = prior.margin_usd
         self._peak_pnl = 0.0
@@ -299,7 +310,10 @@ class QuotingLoop:
                 if deadline is not None:
                     wait = min(wait, deadline - self.clock())
                 if wait > 0:
-                    self._stop.wait(wait)
+                    if self._virtual_sleep is not None:
+                        self._virtual_sleep(wait)
+                    else:
+                        self._stop.wait(wait)
         except KeyboardInterrupt:
             self.stop("interrupted")
         except BaseException:
@@ -312,15 +326,18 @@ class QuotingLoop:
     def _start(self) -> None:
         """Measure the clock, take over the coin (cancel its open orders), record the baseline, warm up, connect."""
         self._t0 = self.clock()
-        _retry(self._sync_clock)
-        self._cancel_open_on_exchange()
+        self._retry(self._sync_clock)
+        left = self._cancel_open_on_exchange()
+        if left != 0:
+            found = "could not be read" if left is None else f"still shows {left} of them"
+            raise ExchangeError(f"cannot take over {self.coin}: cancelled its open orders, but openOrders {found}")
         # with no order of ours left, nothing fills between these reads: the fills so far are the baseline
-        fills = _retry(lambda: self.info.user_fills(self.address))
-        state = _retry(lambda: self.info.user_state(self.address))
+        fills = self._retry(lambda: self.info.user_fills(self.address))
+        state = self._retry(lambda: self.info.user_state(self.address))
         q0, mark0 = _position(state, self.coin)
         self.ledger = Ledger(self.coin, q0, mark0)
         self.ledger.mark_seen(fills)
-        self.start_state = _account(state, self.coin)
+        self.start_state = _account(state, self.coin)  # DataError if it has no balance: nothing to start from
         self._margin_usd = max(self.start_state["account_value_usd"], 1e-9)
         self._warm_up()
         self._connect()
@@ -343,7 +360,7 @@ class QuotingLoop:
         """One refresh: events, guards, reconcile, ladder, actions, dead-man switch, status."""
         self._drain()
         self._note = ""
-        if not self._ws_alive(now):
+        if not self.ws_alive:
             self._pause("disconnected", now)
             self._reconnect(now)
         elif self.estimator.last_book_s is None:
@@ -361,9 +378,12 @@ class QuotingLoop:
                 self._check_position(now)
             if not self._risk_ok():
                 return
+            # the dead-man switch first: the orders this refresh places are covered by it from the moment they rest
+            self._keep_dead_man(now)
+            if self._stop.is_set():  # refused, and required
+                return
             self.state = "quoting"
             self._quote(now)
-            self._keep_dead_man(now)
         self.counters.refreshes += 1
         if self.on_status is not None:
             self.on_status(self.status(now))
@@ -478,7 +498,7 @@ class QuotingLoop:
                 self.counters.request_errors += 1
                 self._note = str(exc)[:120]
                 if "nonce" in str(exc).lower():
-                    self._sync_clock()
+                    self._resync_clock()
                 return
             except _NET_ERRORS:
                 self.counters.timeouts += 1
@@ -558,8 +578,8 @@ class QuotingLoop:
         try:
             open_orders = self.client.open_orders(self.address)
             fills = self.info.user_fills(self.address)
-            state = self.info.user_state(self.address)
-        except (*_NET_ERRORS, ClientError) as exc:
+            acct = _account(self.info.user_state(self.address), self.coin)
+        except (*_NET_ERRORS, ClientError, DataError) as exc:
             if strict:
                 raise
             self._note = f"reconcile failed: {type(exc).__name__}"
@@ -573,7 +593,7 @@ class QuotingLoop:
         for k in self._unknown_until:
             self.ledger.add_pending(unsettled[k])
             self._pending_acked[k] = math.inf
-        self._adopt_state(state)
+        self._adopt_state(acct)
         self.counters.full_reconciles += 1
         self._last_reconcile_s = t_read
         self._need_reconcile = bool(self._unknown_until)  # again once they can no longer land
@@ -583,31 +603,37 @@ class QuotingLoop:
         """Retire pending orders once the exchange's position equals the ledger's (their fills are all in)."""
         t_read = self.clock()
         try:
-            state = self.info.user_state(self.address)
-        except (*_NET_ERRORS, ClientError):
-            return
+            acct = _account(self.info.user_state(self.address), self.coin)
+        except (*_NET_ERRORS, ClientError, DataError):
+            return  # not read: the pending orders keep counting
         self.counters.position_checks += 1
-        q_ex = self._adopt_state(state)
+        q_ex = self._adopt_state(acct)
         if abs(q_ex - self.ledger.position_coins) <= _EPS:
             for key, acked in list(self._pending_acked.items()):
                 if acked <= t_read:
                     self.ledger.pending.pop(key, None)
                     del self._pending_acked[key]
 
-    def _adopt_state(self, state: dict[str, Any]) -> float:
-        acct = _account(state, self.coin)
+    def _adopt_state(self, acct: dict[str, Any]) -> float:
         self._margin_usd = max(acct["account_value_usd"], 1e-9)
         return float(acct["position_coins"])
 
     def _sync_clock(self) -> None:
         """Offset of the exchange's clock (ms) from its ``l2Book`` timestamp; adopted past the tolerance."""
-        t0 = time.time()
+        t0 = self.client.local_time_ms()
         book = self.info.l2_snapshot(self.coin)
-        t1 = time.time()
-        offset = int(book["time"]) - int(500 * (t0 + t1))
+        t1 = self.client.local_time_ms()
+        offset = int(book["time"]) - (t0 + t1) // 2
         self.client.clock_offset_ms = offset if abs(offset) > CLOCK_TOLERANCE_MS else 0
         self.counters.clock_resyncs += 1
         self._on_book(self.clock(), book)
+
+    def _resync_clock(self) -> None:
+        """:meth:`_sync_clock` during the run: a failed read keeps the offset as last measured."""
+        try:
+            self._sync_clock()
+        except (*_NET_ERRORS, ClientError, KeyError, TypeError, ValueError):
+            self._note = "clock resync failed: offset kept as last measured"
 
     # ---- market data -------------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -619,9 +645,15 @@ class QuotingLoop:
         ws.ping_sender.daemon = True
         put = self._events.put
         clock = self.clock
+        counters = self.counters
 
         def cb(kind: str) -> Callable[[Any], None]:
-            return lambda msg: put((gen, kind, clock(), msg.get("data")))
+            def on_message(msg: Any) -> None:
+                put((gen, kind, clock(), msg.get("data")))
+                if kind == "book":
+                    counters.books_received += 1  # the WebSocket thread is its only writer
+
+            return on_message
 
         ws.start()
         ws.subscribe({"type": "l2Book", "coin": self.coin}, cb("book"))
@@ -630,9 +662,10 @@ class QuotingLoop:
         self._ws = ws
         self._ws_since = self.clock()
 
-    def _ws_alive(self, now: float) -> bool:
-        ws = self._ws
-        return ws is not None and ws.is_alive()
+    @property
+    def ws_alive(self) -> bool:
+        """Whether the market-data WebSocket is open (its thread running)."""
+        return self._ws is not None and self._ws.is_alive()
 
     def _drop_ws(self, why: str) -> None:
         if self._ws is not None:
@@ -686,7 +719,9 @@ class QuotingLoop:
 
     # ---- guards ------------------------------------------------------------------------------------
     def _risk_ok(self) -> bool:
-        mark = self.estimator.mid_usd or 0.0
+        mark = self.estimator.mid_usd
+        if mark is None:
+            return True  # no book, no mark: no quote either (the caller pauses); the drawdown waits for one
         pnl = self.ledger.pnl_usd(mark)
         self._peak_pnl = max(self._peak_pnl, pnl)
         self._max_drawdown = max(self._max_drawdown, self._peak_pnl - pnl)
@@ -735,7 +770,7 @@ class QuotingLoop:
                 if self.config.require_dead_man:
                     self.stop("dead_man_refused")
                 return
-            self._sync_clock()  # "too early": our clock may be behind the exchange's
+            self._resync_clock()  # "too early": our clock may be behind the exchange's
             return
         except _NET_ERRORS:
             return
@@ -743,27 +778,32 @@ class QuotingLoop:
         self._dead_man_set_at_s = now
         self.counters.dead_man_sets += 1
 
+    def _retry(self, read: Callable[[], Any]) -> Any:
+        return _retry(read, self.sleep)
+
     # ---- exit --------------------------------------------------------------------------------------
-    def _cancel_open_on_exchange(self, attempts: int = 6) -> int:
+    def _cancel_open_on_exchange(self, attempts: int = 6) -> int | None:
         """Cancel every open order of this coin until ``openOrders`` shows none; return how many remain.
 
-        An order of an unanswered request may still land until its request expires: until then an empty book
-        is not final, and the reads go on.
+        The count is the last ``openOrders`` read's, after the last cancels; ``None`` if that read failed (the
+        exchange could not be reached): the orders are then *unknown*, never counted as zero. An order of an
+        unanswered request may still land until its request expires: until then an empty book is not final, and
+        the reads go on.
         """
-        left: list[RestingOrder] = []
+        left: list[RestingOrder] | None = None
         until = max(self._unknown_until.values(), default=-math.inf)
         k = 0
         while True:
             k += 1
             try:
-                left, read = self.client.open_orders(self.address), True
-            except (*_NET_ERRORS, ClientError):
-                read = False
-            if read and not left and self.clock() > until:
+                left = self.client.open_orders(self.address)
+            except (*_NET_ERRORS, ClientError, DataError):
+                left = None  # a cancel may have gone out since the last good read: that count is stale now
+            if left is not None and not left and self.clock() > until:
                 return 0
             if k > attempts and self.clock() > until:
-                return len(left)  # as last read
-            if read and left:
+                return None if left is None else len(left)
+            if left:
                 plan = plan_orders(
                     [], left, inventory_coins=0.0, max_position_coins=1.0, cloids=self.cloids, config=self.orders_config
                 )
@@ -772,7 +812,7 @@ class QuotingLoop:
                         self._send_patiently(b)
                 except (*_NET_ERRORS, ClientError, ExchangeError):
                     pass
-            time.sleep(min(0.1 * k, 0.5))
+            self.sleep(min(0.1 * k, 0.5))
 
     def _send_patiently(self, batch: Batch, tries: int = 20) -> None:
         for _ in range(tries):
@@ -783,29 +823,50 @@ class QuotingLoop:
                 self.counters.races += len(res.errors)
                 return
             except RateLimited as exc:
-                time.sleep(min(exc.wait_s, 1.0))
+                self.sleep(min(exc.wait_s, 1.0))
 
     def _shutdown(self) -> None:
         self.state = "stopping"
         try:
             left = self._cancel_open_on_exchange()
-            if self._dead_man_until_ms is not None:
+            if self._dead_man_until_ms is not None and left == 0:
+                # no order is left: unset it (if it cannot be, it fires on its own and cancels nothing). With
+                # orders left, or unknown, it stays: it is what will cancel them if we cannot
                 try:
                     self.client.schedule_cancel(None)
+                    self._dead_man_until_ms = None
+                    self._dead_man_unset = True
                 except (*_NET_ERRORS, ClientError, ExchangeError):
-                    pass  # it fires on its own and cancels nothing: no order is left
+                    pass
             self._drain()
             try:
-                _retry(lambda: self._reconcile(self.clock(), strict=True))
-                state = _retry(lambda: self.info.user_state(self.address))
+                self._retry(lambda: self._reconcile(self.clock(), strict=True))
+                state = self._retry(lambda: self.info.user_state(self.address))
                 self.end_state = _account(state, self.coin) | {"open_orders": left}
                 self.end_state["funding_usd"] = self._funding_between(self.start_state, self.end_state)
-            except (*_NET_ERRORS, ClientError) as exc:
-                self.end_state = {"error": f"final reconcile failed: {type(exc).__name__}", "open_orders": left}
+            except (*_NET_ERRORS, ClientError, DataError) as exc:
+                self.end_state = _UNKNOWN_END | {
+                    "error": f"final reconcile failed: {type(exc).__name__}",
+                    "open_orders": left,
+                }
         finally:
             if self._ws is not None:
                 self._drop_ws("stopped")
             self.state = "stopped"
+
+    def dead_man_state(self) -> tuple[str, int | None]:
+        """The dead-man switch now: ``(state, until_ms)``, ``until_ms`` its exchange-clock UNIX ms while set.
+
+        ``state``: ``"set"`` (it cancels every open order at ``until_ms``), ``"expired"`` (it has fired: the
+        exchange cancelled every open order then), ``"unset"`` (unset at exit, with no order left), ``"refused"``
+        (the exchange refused it, e.g. under Hyperliquid's $1M volume gate) or ``"never_set"``.
+        """
+        until = self._dead_man_until_ms
+        if until is not None:
+            return ("set" if until > self.client.exchange_time_ms() else "expired"), until
+        if self._dead_man_unset:
+            return "unset", None
+        return ("refused" if self.dead_man_refused else "never_set"), None
 
     def _funding_between(self, start: dict[str, Any], end: dict[str, Any]) -> float | None:
         """Funding paid into the account (USD, all coins) between two ``clearinghouseState`` reads; None if unknown.
@@ -816,7 +877,7 @@ class QuotingLoop:
         if t0 is None or t1 is None:
             return None
         try:
-            rows = _retry(lambda: self.info.user_funding_history(self.address, int(t0) + 1, int(t1)))
+            rows = self._retry(lambda: self.info.user_funding_history(self.address, int(t0) + 1, int(t1)))
             return float(sum(float(r["delta"]["usdc"]) for r in rows if r.get("delta", {}).get("type") == "funding"))
         except (*_NET_ERRORS, ClientError, KeyError, TypeError, ValueError):
             return None
@@ -832,7 +893,7 @@ class QuotingLoop:
             mid_usd=mid,
             sigma_bps_per_sqrt_s=sigma,
             position_coins=self.ledger.position_coins,
-            pnl_usd=self.ledger.pnl_usd(mid or 0.0),
+            pnl_usd=None if mid is None and self.ledger.position_coins else self.ledger.pnl_usd(mid or 0.0),
             fills=self.ledger.n_fills,
             orders_sent=self.counters.orders_sent,
             rejected=self.counters.rejected,
@@ -846,12 +907,22 @@ class QuotingLoop:
 
         ``pnl`` is the ledger's (cash − fees + q·mark − q0·mark0, from our fills) plus the funding paid into the
         account over the run (``funding_usd``, from ``userFunding``); ``reconciled`` says that position, cash and
-        open orders agree with the exchange's ``clearinghouseState`` to the cent.
+        open orders agree with the exchange's ``clearinghouseState`` to the cent. A value that could not be read is
+        ``None`` (unknown), never 0: ``exchange.open_orders`` when no ``openOrders`` read succeeded after the last
+        cancels, the exchange's position and PnL when the final reads failed, ``funding_usd`` when ``userFunding``
+        could not be read, and ``pnl`` when the mark or the funding is unknown (``pnl_fills_usd`` is then our fills'
+        part alone). ``end_confirmed`` is true only when the exchange confirmed that no order rests and its final
+        state was read.
         """
         c = self.counters
         start, end = self.start_state, self.end_state
-        mark = end.get("mark_usd") or self.estimator.mid_usd or 0.0
+        mark = end.get("mark_usd") or self.estimator.mid_usd
+        funding = end.get("funding_usd")
         led = self.ledger
+        # with no position the mark does not matter; with one, an unknown mark leaves the PnL unknown
+        pnl_fills = None if mark is None and led.position_coins else led.pnl_usd(mark or 0.0)
+        dm_state, dm_until = self.dead_man_state()
+        open_left = end.get("open_orders")
         out: dict[str, Any] = {
             "coin": self.coin,
             "allocator": getattr(self.allocator, "name", type(self.allocator).__name__),
@@ -879,6 +950,8 @@ class QuotingLoop:
             "dead_man_sets": c.dead_man_sets,
             "dead_man_refusals": c.dead_man_refusals,
             "dead_man_refused": self.dead_man_refused,
+            "dead_man_state": dm_state,
+            "dead_man_until_ms": dm_until,
             "clock_offset_ms": self.client.clock_offset_ms,
             "fills": led.n_fills,
             "fills_seen_again": led.n_duplicate_fills,
@@ -887,38 +960,43 @@ class QuotingLoop:
             "position_coins": led.position_coins,
             "max_position_coins": self.config.max_position_coins,
             "max_abs_position": led.max_abs_position_coins,
-            "pnl": led.pnl_usd(mark) + (end.get("funding_usd") or 0.0),
-            "funding_usd": end.get("funding_usd"),
+            "pnl": None if pnl_fills is None or funding is None else pnl_fills + funding,
+            "pnl_fills_usd": pnl_fills,
+            "funding_usd": funding,
             "max_drawdown_usd": self._max_drawdown,
             "mark_usd": mark,
+            "open_orders": open_left,
+            "end_confirmed": bool(open_left == 0 and end.get("account_value_usd") is not None),
         }
-        if start and end and "account_value_usd" in end:
+        known = start and end.get("account_value_usd") is not None and end.get("raw_usd") is not None
+        ex: dict[str, Any] = {
+            "position_coins": end.get("position_coins"),
+            "pnl_usd": end["account_value_usd"] - start["account_value_usd"] if known else None,
+            "cash_usd": end["raw_usd"] - start["raw_usd"] if known else None,
+            "open_orders": open_left,
+        }
+        if "error" in end:
+            ex["error"] = end["error"]
+        out["exchange"] = ex
+        reconciled = False
+        if known and funding is not None:
             # funding moves the exchange's balance and no fill of ours: it is counted on our side from userFunding
-            funding = end.get("funding_usd")
-            ours_cash = led.cash_usd - led.fees_usd + (funding or 0.0)
-            ex_cash = end["raw_usd"] - start["raw_usd"]
-            out["exchange"] = {
-                "position_coins": end["position_coins"],
-                "pnl_usd": end["account_value_usd"] - start["account_value_usd"],
-                "cash_usd": ex_cash,
-                "open_orders": end["open_orders"],
-            }
-            out["reconciled"] = bool(
+            ours_cash = led.cash_usd - led.fees_usd + funding
+            reconciled = (
                 abs(end["position_coins"] - led.position_coins) <= 1e-9
-                and abs(ex_cash - ours_cash) < 0.01
-                and end["open_orders"] == 0
-                and funding is not None
+                and abs(ex["cash_usd"] - ours_cash) < 0.01
+                and open_left == 0
             )
-        else:
-            out["exchange"] = end
-            out["reconciled"] = False
+        out["reconciled"] = bool(reconciled)
         return out
 
 
 # ---- helpers -------------------------------------------------------------------------------------------
 
 
-def _retry(read: Callable[[], Any], tries: int = 5, wait_s: float = 0.2) -> Any:
+def _retry(
+    read: Callable[[], Any], sleep: Callable[[float], None] = time.sleep, tries: int = 5, wait_s: float = 0.2
+) -> Any:
     """``read()``, retried on network and server errors with a growing wait (seconds); the last error raises."""
     for k in range(tries):
         try:
@@ -926,7 +1004,7 @@ def _retry(read: Callable[[], Any], tries: int = 5, wait_s: float = 0.2) -> Any:
         except _NET_ERRORS:
             if k == tries - 1:
                 raise
-            time.sleep(wait_s * (k + 1))
+            sleep(wait_s * (k + 1))
     raise AssertionError("unreachable")
 
 
@@ -948,12 +1026,16 @@ def _position(state: dict[str, Any], coin: str) -> tuple[float, float]:
 
 def _account(state: dict[str, Any], coin: str) -> dict[str, Any]:
     """Position, mark, account value, raw USD and time of a ``clearinghouseState`` (coins, USD, exchange ms)."""
-    q, mark = _position(state, coin)
-    summary = state.get("marginSummary", {})
-    return {
-        "position_coins": q,
-        "mark_usd": mark,
-        "account_value_usd": float(summary.get("accountValue", 0.0)),
-        "raw_usd": float(summary.get("totalRawUsd", 0.0)),
-        "time_ms": state.get("time"),
-    }
+    try:
+        q, mark = _position(state, coin)
+        summary = state["marginSummary"]
+        return {
+            "position_coins": q,
+            "mark_usd": mark,
+            "account_value_usd": float(summary["accountValue"]),
+            "raw_usd": float(summary["totalRawUsd"]),
+            "time_ms": state.get("time"),
+        }
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # a field that is not there was not read: never a 0 balance or position
+        raise DataError(f"clearinghouseState: no usable {exc.args[0] if exc.args else exc!r}"[:200]) from None

@@ -25,7 +25,7 @@ def render(status: LoopStatus, coin: str, max_position_coins: float) -> Group:
     )
     head.add_row(
         f"position {status.position_coins:+g} / {max_position_coins:g} coins",
-        f"PnL {status.pnl_usd:+,.2f} USD",
+        "PnL unknown (no mark yet)" if status.pnl_usd is None else f"PnL {status.pnl_usd:+,.2f} USD",
         f"fills {status.fills}",
         f"orders sent {status.orders_sent}, rejected {status.rejected}",
     )
