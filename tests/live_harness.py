@@ -174,7 +174,7 @@ def run_loop(
         seed=seed,
         sigma_frac_per_sqrt_s=sigma,
         trades_per_s=rate,
-        through_ticks_mean=30.0,
+        through_bps_mean=3.33,
         mean_trade_usd=trade_usd,
     )
     # the prior describes the market as the loop sees it, in wall seconds: `speed` market seconds each

@@ -247,7 +247,7 @@ def test_dead_man_switch_is_refused_below_the_volume_gate_as_on_hyperliquid(wall
     # Hyperliquid refuses scheduleCancel, to set or to unset, to accounts with less than $1M traded
     ex_local = LocalExchange(
         SPECS,
-        RandomWalkMarket({SPECS[0]: 90_000.5, SPECS[1]: 3_000.05}, seed=3, trades_per_s=50.0, through_ticks_mean=50.0),
+        RandomWalkMarket({SPECS[0]: 90_000.5, SPECS[1]: 3_000.05}, seed=3, trades_per_s=50.0, through_bps_mean=5.56),
         clock_ms=clock,
         schedule_cancel_min_volume_usd=50.0,
     )
@@ -273,7 +273,7 @@ def test_dead_man_switch_is_refused_below_the_volume_gate_as_on_hyperliquid(wall
 
 
 def test_fills_positions_and_cash_reconcile_to_the_cent():
-    ex = make_exchange(trades_per_s=20.0, through_ticks_mean=5.0, sigma_frac_per_sqrt_s=5e-4)
+    ex = make_exchange(trades_per_s=20.0, through_bps_mean=0.56, sigma_frac_per_sqrt_s=5e-4)
     w = Account.create()
     user = ex.account(w.address)
     rng = np.random.default_rng(0)
@@ -321,7 +321,7 @@ def wait_for(pred, timeout_s=5.0):
 
 
 def test_the_sdks_websocket_gets_book_trades_and_fills():
-    ex = make_exchange(trades_per_s=30.0, through_ticks_mean=5.0)
+    ex = make_exchange(trades_per_s=30.0, through_bps_mean=0.56)
     with LocalServer(ex) as srv:
         w = Account.create()
         info = Info(srv.url)  # the SDK's WebsocketManager, unchanged

@@ -55,7 +55,7 @@ def when_quoting(ex: LocalExchange, action: Callable[[], None]) -> threading.Thr
 
 
 def test_run_prints_a_summary_that_reconciles():
-    market = RandomWalkMarket({BTC: 90_000.5}, seed=3, trades_per_s=20.0, through_ticks_mean=30.0)
+    market = RandomWalkMarket({BTC: 90_000.5}, seed=3, trades_per_s=20.0, through_bps_mean=3.33)
     ex = LocalExchange([BTC], market)
     with LocalServer(ex, tick_s=0.05, speed=5.0) as srv:
         res = runner.invoke(
