@@ -26,7 +26,7 @@ from hyper_make.connectors import HyperliquidClient, RateLimiter
 from hyper_make.defaults import default_snapshot
 from hyper_make.exchange_local import Faults, LocalExchange, LocalServer, MarketTrade, RandomWalkMarket
 from hyper_make.instrument import InstrumentSpec
-from hyper_make.live import LoopConfig, QuotingLoop
+from hyper_make.live import LoopConfig, LoopStatus, QuotingLoop
 
 BTC = InstrumentSpec(coin="BTC", sz_decimals=5, asset_id=0)
 MAX_POSITION = 0.02  # coins (about 1,800 USD): small, so that the market takes the position to its limit
@@ -160,6 +160,8 @@ def run_loop(
     exchange_kwargs: dict[str, Any] | None = None,
     realtime: bool = False,
     kill_exchange_at_s: float | None = None,
+    market_kwargs: dict[str, Any] | None = None,
+    on_status: Callable[[LoopStatus], None] | None = None,
     **loop_kwargs: Any,
 ) -> LoopRun:
     """Run the loop for ``duration_s`` loop seconds against a market running ``speed`` times faster.
@@ -169,13 +171,9 @@ def run_loop(
     (virtual time only); the exchange's records stay readable for the checks.
     """
     sigma, rate, trade_usd, mid = 2e-4, 10.0, 3_000.0, 90_000.5  # per market second; USD
+    walk = {"sigma_frac_per_sqrt_s": sigma, "trades_per_s": rate, "through_bps_mean": 3.33, "mean_trade_usd": trade_usd}
     market = (SellersMarket if sellers_only else RandomWalkMarket)(
-        {BTC: mid},
-        seed=seed,
-        sigma_frac_per_sqrt_s=sigma,
-        trades_per_s=rate,
-        through_bps_mean=3.33,
-        mean_trade_usd=trade_usd,
+        {BTC: mid}, seed=seed, **walk | (market_kwargs or {})
     )
     # the prior describes the market as the loop sees it, in wall seconds: `speed` market seconds each
     prior = dataclasses.replace(
@@ -205,7 +203,9 @@ def run_loop(
             **loop_kwargs,
         )
         loop_timing: dict[str, Any] = {} if clock is None else {"clock": clock, "sleep": clock.sleep}
-        loop = QuotingLoop(client, allocator=make_allocator(allocator), prior=prior, config=cfg, **loop_timing)
+        loop = QuotingLoop(
+            client, allocator=make_allocator(allocator), prior=prior, config=cfg, on_status=on_status, **loop_timing
+        )
         if clock is not None:
             clock.attach(ex, loop)
             if kill_exchange_at_s is not None:

@@ -14,7 +14,7 @@ from hyper_make.connectors import HyperliquidClient
 from hyper_make.defaults import default_snapshot
 from hyper_make.errors import InvalidParameterError
 from hyper_make.exchange_local import LocalExchange, LocalServer, RandomWalkMarket
-from hyper_make.live import LoopConfig, QuotingLoop
+from hyper_make.live import LoopConfig, LoopStatus, QuotingLoop
 from live_harness import BTC, VirtualClock, check_run, run_loop
 
 
@@ -155,6 +155,10 @@ def test_live_view_renders_the_state():
         resting=(RestingOrder("ask", 90_010.0, 0.002, "0x" + "1" * 32), RestingOrder("bid", 89_990.0, 0.003, oid=5)),
         stopped={"bid": "stale book"},
         note="",
+        requests_used=9_100,
+        requests_cap=10_000,
+        requests_exhaustion_s=195.0,
+        warning="request budget: 900 of 10,000 left, spent in ~3 min at this pace",
     )
     console = Console(record=True, width=120)
     console.print(render(status, "BTC", 0.02))
@@ -166,5 +170,29 @@ def test_live_view_renders_the_state():
         "PnL -3.50 USD",
         "89,990",
         "stale book",
+        "requests 9,100 / 10,000 (out in ~3 min)",
+        "request budget: 900 of 10,000 left",
     ):
         assert part in text, text
+
+
+def test_request_budget_warns_then_stops_before_the_exchange_refuses():
+    # no trades, so nothing earns requests: 700 to spend (Hyperliquid: 10,000 + 1 per USDC traded)
+    seen: list[LoopStatus] = []
+    run = run_loop(
+        duration_s=60.0,
+        market_kwargs={"trades_per_s": 0.0},
+        exchange_kwargs={"address_initial_requests": 700},
+        min_requests_left=200,
+        on_status=seen.append,
+    )
+    check_run(run)  # every order cancelled (cancels have the higher cap) and reconciled
+    s = run.summary
+    assert s["stop_reason"] == "request_budget" and s["duration_s"] < 60.0
+    assert s["request_errors"] == 0 and s["rate_limited"] == 0  # the exchange never refused a request
+    assert s["requests_cap"] == 700 and 0 <= s["requests_left"] < 200
+    assert s["requests_used"] == run.exchange.account(run.address).n_requests  # our count is the exchange's
+    # the projection and its warning came before the stop, while quoting
+    warned = [st for st in seen if st.warning.startswith("request budget:") and "spent in" in st.warning]
+    assert warned and warned[0].requests_used < 700 - 200
+    assert all(st.requests_exhaustion_s is not None for st in warned)

@@ -36,7 +36,7 @@ EXIT_RISK_STOP = 1
 EXIT_UNCONFIRMED = 3
 #: Ctrl-C: every order cancelled and confirmed gone, the summary printed.
 EXIT_INTERRUPTED = 130
-RISK_STOPS = ("max_drawdown", "position_limit", "dead_man_refused")
+RISK_STOPS = ("max_drawdown", "position_limit", "dead_man_refused", "request_budget")
 
 
 @app.command()
@@ -69,6 +69,12 @@ def run(
         ),
     ] = False,
     reconcile_s: Annotated[float, typer.Option(help="Full /info reconcile at least this often (s).")] = 60.0,
+    request_budget_warn_s: Annotated[
+        float, typer.Option(help="Warn when the address request budget runs out within this many seconds.")
+    ] = 600.0,
+    min_requests_left: Annotated[
+        int, typer.Option(help="Stop (exit 1) when fewer address requests than this are left.")
+    ] = 300,
     http_timeout_s: Annotated[float, typer.Option(help="Timeout of every HTTP request (s).")] = 5.0,
     requote_price_bps: Annotated[float, typer.Option(help="Keep an order within this price move (bps).")] = 1.0,
     requote_size_frac: Annotated[float, typer.Option(help="... and this relative size change (fraction).")] = 0.1,
@@ -112,6 +118,8 @@ def run(
             reconcile_s=reconcile_s,
             http_timeout_s=http_timeout_s,
             seed=seed,
+            request_budget_warn_s=request_budget_warn_s,
+            min_requests_left=min_requests_left,
         )
         om_cfg = OrderManagerConfig(
             requote_price_bps=requote_price_bps, requote_size_frac=requote_size_frac, reduce_only=reduce_only
@@ -126,12 +134,17 @@ def run(
             wallet, base_url=url, meta=meta_json, coin=name, timeout_s=http_timeout_s, limiter=RateLimiter()
         )
     live: Live | None = None
-    on_status = None
     if not json_out and out_console.is_terminal:
         live = Live(console=out_console, refresh_per_second=4, transient=False)
+    warned: set[str] = set()
 
-        def on_status(s: LoopStatus) -> None:
+    def on_status(s: LoopStatus) -> None:
+        if live is not None:
             live.update(render(s, name, loop_cfg.max_position_coins))
+        kind = s.warning.split(":")[0]  # once per kind, not once per refresh
+        if s.warning and kind not in warned:
+            warned.add(kind)
+            err_console.print(f"warning: {s.warning}", soft_wrap=True, highlight=False)
 
     loop = QuotingLoop(
         client,

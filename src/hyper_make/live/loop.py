@@ -23,6 +23,15 @@ loop quotes on without it (asking again every ``dead_man_s``), or stops if ``req
 past ``max_drawdown_usd`` stops the loop. On any exit (``duration_s``, Ctrl-C, a risk stop, an error) every
 resting order is cancelled and confirmed gone from ``openOrders``.
 
+Request budget. Hyperliquid lets an address send 10,000 actions plus one per USDC it has traded, cumulative
+(each order, cancel or modify counts one); past that, one request every 10 s, which no quoting survives. The
+loop reads ``userRateLimit`` at the start and at every full reconcile, counts what it sends and earns in
+between, and projects the time to the cap at the run's pace (requests spent minus earned per second). Under
+``request_budget_warn_s`` it warns (the live view, the summary, one line on stderr); below
+``min_requests_left`` it stops (a risk stop, ``request_budget``): slowing the requotes instead would leave stale
+quotes resting in a moving market. The cancels at exit still fit: cancels have the higher cap
+``min(cap + 100000, 2·cap)``.
+
 Faults. A request that fails as a whole (an error answer) changes nothing and the rest of that refresh's
 batches are not sent; every request carries ``expiresAfter`` (the HTTP timeout plus 1 s), so one that times
 out can land only until then: its orders count as pending until it has expired, and a full reconcile
@@ -51,6 +60,7 @@ from .._validate import PYDANTIC_CONFIG, check_int, check_real
 from ..allocate import Allocator
 from ..connectors.hyperliquid import SCHEDULE_CANCEL_MIN_MS, HyperliquidClient, SendResult
 from ..connectors.orders import (
+    AddressBudget,
     Batch,
     Cancel,
     CloidFactory,
@@ -121,6 +131,12 @@ class LoopConfig:
         it (post-only). ``>= 0``.
     seed : int, default 0
         Seed of the ladder's random components and of the client order ids' prefix.
+    request_budget_warn_s : float, default 600
+        Warn when the address request budget, at the run's pace, is projected to run out within this many
+        seconds, ``> 0``.
+    min_requests_left : int, default 300
+        Stop (a risk stop, ``request_budget``) when fewer order/modify requests than this are left of the address
+        budget (about a minute of quoting at 4.6 requests/s), ``>= 0``.
     """
 
     __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
@@ -138,6 +154,8 @@ class LoopConfig:
     require_dead_man: bool = False
     alo_guard_sigmas: float = 3.0
     seed: int = 0
+    request_budget_warn_s: float = 600.0
+    min_requests_left: int = 300
 
     def __post_init__(self) -> None:
         check_real("loop.max_position_coins", self.max_position_coins, lo=0.0, lo_open=True, unit="coins")
@@ -155,6 +173,8 @@ class LoopConfig:
             raise InvalidParameterError(f"'loop.require_dead_man' must be true or false; got {self.require_dead_man!r}")
         check_real("loop.alo_guard_sigmas", self.alo_guard_sigmas, lo=0.0, hi=100.0)
         check_int("loop.seed", self.seed, lo=0)
+        check_real("loop.request_budget_warn_s", self.request_budget_warn_s, lo=0.0, lo_open=True, unit="s")
+        check_int("loop.min_requests_left", self.min_requests_left, lo=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +193,10 @@ class LoopStatus:
     resting: tuple[RestingOrder, ...]
     stopped: dict[str, str]
     note: str
+    requests_used: int | None = None  # address budget: actions sent (cumulative; None until read)
+    requests_cap: int | None = None  # ... and the cap (10,000 + 1 per USDC traded on Hyperliquid)
+    requests_exhaustion_s: float | None = None  # projected seconds to the cap at the run's pace (None: not draining)
+    warning: str = ""
 
 
 @dataclass(slots=True)
@@ -199,6 +223,7 @@ class LoopCounters:
     dead_man_sets: int = 0
     dead_man_refusals: int = 0
     clock_resyncs: int = 0
+    request_budget_reads: int = 0
     rejections: Counter[str] = field(default_factory=Counter)
 
 
@@ -254,6 +279,12 @@ class QuotingLoop:
         self.cloids = CloidFactory(seed=config.seed * 1_000_003 + time.time_ns() % 1_000_003)
         self.counters = LoopCounters()
         self.ledger = Ledger(self.coin)
+        # the address budget: the client's limiter charges what it sends; without one the loop counts here
+        self.budget = client.limiter.address if client.limiter is not None else AddressBudget()
+        self._budget_read = False  # never read: unknown, whatever the local count says
+        self._budget0: tuple[float, int, int] | None = None  # (loop s, used, cap) at the first read
+        self._credited_usd = 0.0  # our fills' notional already credited to the budget (USD)
+        self.budget_warning = ""
         self._events: queue.SimpleQueue[tuple[int, str, float, Any]] = queue.SimpleQueue()
         self._ws: WebsocketManager | None = None
         self._ws_gen = 0
@@ -339,6 +370,7 @@ class QuotingLoop:
         self.ledger.mark_seen(fills)
         self.start_state = _account(state, self.coin)  # DataError if it has no balance: nothing to start from
         self._margin_usd = max(self.start_state["account_value_usd"], 1e-9)
+        self._read_budget()
         self._warm_up()
         self._connect()
         self.state = "connecting"
@@ -376,7 +408,7 @@ class QuotingLoop:
                 self._reconcile(now)
             elif self.ledger.pending:
                 self._check_position(now)
-            if not self._risk_ok():
+            if not self._risk_ok() or not self._budget_ok(now):
                 return
             # the dead-man switch first: the orders this refresh places are covered by it from the moment they rest
             self._keep_dead_man(now)
@@ -510,6 +542,8 @@ class QuotingLoop:
 
     def _count_sent(self, batch: Batch) -> None:
         n = len(batch.actions)
+        if self.client.limiter is None:  # a limiter charged it when it let it go
+            self.budget.used += batch.address_requests
         if batch.kind == "order":
             self.counters.orders_sent += n
         elif batch.kind == "modify":
@@ -596,6 +630,7 @@ class QuotingLoop:
         self._adopt_state(acct)
         self.counters.full_reconciles += 1
         self._last_reconcile_s = t_read
+        self._read_budget()
         self._need_reconcile = bool(self._unknown_until)  # again once they can no longer land
         self.cloids.skip_past(o.cloid for o in open_orders)
 
@@ -627,6 +662,56 @@ class QuotingLoop:
         self.client.clock_offset_ms = offset if abs(offset) > CLOCK_TOLERANCE_MS else 0
         self.counters.clock_resyncs += 1
         self._on_book(self.clock(), book)
+
+    # ---- the address request budget ----------------------------------------------------------------
+    def _read_budget(self) -> None:
+        """Adopt the exchange's ``userRateLimit`` count; a failed read keeps counting from the last one."""
+        try:
+            r = self.info.user_rate_limit(self.address)
+            used, cap, volume = int(r["nRequestsUsed"]), int(r["nRequestsCap"]), float(r["cumVlm"])
+        except (*_NET_ERRORS, ClientError, KeyError, TypeError, ValueError):
+            return
+        self.budget.sync(used, cap, volume)
+        self._credited_usd = self.ledger.volume_usd  # our fills so far are in its cumVlm
+        self._budget_read = True
+        self.counters.request_budget_reads += 1
+        if self._budget0 is None:
+            self._budget0 = (self.clock(), used, cap)
+
+    def requests_exhaustion_s(self, now: float) -> float | None:
+        """Seconds until the address budget's cap at the run's pace: ``left / (spent − earned per second)``.
+
+        ``None`` while unknown (never read, or under 5 s of pace measured) or when the pace does not drain it.
+        """
+        if not self._budget_read or self._budget0 is None:
+            return None
+        t0, used0, cap0 = self._budget0
+        dt = now - t0
+        net = ((self.budget.used - used0) - (self.budget.limit - cap0)) / dt if dt >= 5.0 else 0.0
+        return max(self.budget.left, 0) / net if net > 0 else None
+
+    def _budget_ok(self, now: float) -> bool:
+        """Stop below ``min_requests_left``; set the warning when the budget runs out within the warning time."""
+        if not self._budget_read:
+            return True
+        new_usd = self.ledger.volume_usd - self._credited_usd
+        if new_usd > 0:  # our fills earn requests (1 per USDC on Hyperliquid)
+            self.budget.record_fill(new_usd)
+            self._credited_usd = self.ledger.volume_usd
+        left = self.budget.left
+        if left < self.config.min_requests_left:
+            self.budget_warning = f"request budget: {max(left, 0):,} requests left of {self.budget.limit:,}: stopped"
+            self.stop("request_budget")
+            return False
+        eta = self.requests_exhaustion_s(now)
+        if eta is not None and eta < self.config.request_budget_warn_s:
+            self.budget_warning = (
+                f"request budget: {left:,} of {self.budget.limit:,} left, spent in {duration_text(eta)} at this pace "
+                f"(the loop stops below {self.config.min_requests_left:,}); trading earns 1 per USDC"
+            )
+        else:
+            self.budget_warning = ""
+        return True
 
     def _resync_clock(self) -> None:
         """:meth:`_sync_clock` during the run: a failed read keeps the offset as last measured."""
@@ -759,6 +844,7 @@ class QuotingLoop:
             return
         until = self.client.exchange_time_ms() + int(period * 1000)
         try:
+            self.budget.used += 1  # an action: it counts against the address budget (no limiter sees it)
             self.client.schedule_cancel(until)
         except (ExchangeError, ClientError) as exc:
             self._note = str(exc)[:120]
@@ -900,6 +986,10 @@ class QuotingLoop:
             resting=tuple(sorted(self.ledger.resting.values(), key=lambda o: -o.price)),
             stopped=dict(self._stopped),
             note=self._note,
+            requests_used=self.budget.used if self._budget_read else None,
+            requests_cap=self.budget.limit if self._budget_read else None,
+            requests_exhaustion_s=self.requests_exhaustion_s(now),
+            warning=self.budget_warning,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -967,6 +1057,11 @@ class QuotingLoop:
             "mark_usd": mark,
             "open_orders": open_left,
             "end_confirmed": bool(open_left == 0 and end.get("account_value_usd") is not None),
+            "requests_used": self.budget.used if self._budget_read else None,
+            "requests_cap": self.budget.limit if self._budget_read else None,
+            "requests_left": self.budget.left if self._budget_read else None,
+            "requests_exhaustion_s": self.requests_exhaustion_s(self.clock()),
+            "request_budget_warning": self.budget_warning or None,
         }
         known = start and end.get("account_value_usd") is not None and end.get("raw_usd") is not None
         ex: dict[str, Any] = {
@@ -992,6 +1087,15 @@ class QuotingLoop:
 
 
 # ---- helpers -------------------------------------------------------------------------------------------
+
+
+def duration_text(seconds: float) -> str:
+    """``~45 s``, ``~12 min`` or ``~3.5 h``: a projected duration for people."""
+    if seconds < 120:
+        return f"~{seconds:.0f} s"
+    if seconds < 7_200:
+        return f"~{seconds / 60:.0f} min"
+    return f"~{seconds / 3600:.1f} h"
 
 
 def _retry(

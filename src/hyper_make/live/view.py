@@ -6,7 +6,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from .loop import LoopStatus
+from .loop import LoopStatus, duration_text
 
 
 def render(status: LoopStatus, coin: str, max_position_coins: float) -> Group:
@@ -29,6 +29,7 @@ def render(status: LoopStatus, coin: str, max_position_coins: float) -> Group:
         f"fills {status.fills}",
         f"orders sent {status.orders_sent}, rejected {status.rejected}",
     )
+    head.add_row("", "", "", _budget(status))
     book = Table(show_edge=False, box=None, pad_edge=False)
     book.add_column("side")
     book.add_column("price (USD)", justify="right")
@@ -45,6 +46,17 @@ def render(status: LoopStatus, coin: str, max_position_coins: float) -> Group:
     parts: list = [head, book]
     for side, why in status.stopped.items():
         parts.append(Text(f"{side} side not quoted: {why}", style="yellow"))
+    if status.warning:
+        parts.append(Text(status.warning, style="bold red"))
     if status.note:
         parts.append(Text(status.note, style="dim"))
     return Group(*parts)
+
+
+def _budget(status: LoopStatus) -> str:
+    """The address request budget: used of the cap, and the projected time to it at the run's pace."""
+    if status.requests_used is None or status.requests_cap is None:
+        return "requests used unknown"
+    eta = status.requests_exhaustion_s
+    pace = "not running out" if eta is None else f"out in {duration_text(eta)}"
+    return f"requests {status.requests_used:,} / {status.requests_cap:,} ({pace})"
