@@ -45,8 +45,8 @@ def test_funding_payments_are_reconciled():
 
 
 def test_loop_in_real_time_reconciles_within_limits():
-    # the one end-to-end run on the wall clock: 6 s, a minute of market time
-    run = run_loop("impact", realtime=True, duration_s=6.0)
+    # the one end-to-end run on the wall clock: 4 s, 40 s of market time
+    run = run_loop("impact", realtime=True, duration_s=4.0)
     s = run.summary
     check_run(run)
     assert s["stop_reason"] == "duration"

@@ -18,10 +18,10 @@ def test_exchange_error_answers_change_nothing():
 
 
 def test_http_timeouts_are_reconciled():
-    # a tenth of the answers come 1 s late; the client gives up after 0.3 s: outcome unknown until /info says
-    # fault seed 9 delays the 9th, 12th and 13th requests: the first timeouts come early enough that their
-    # requests expire (2.3 s later) and are reconciled well before the run ends
-    run = run_loop(faults=Faults(http_delay_s=1.0, http_delay_frac=0.1, seed=9), http_timeout_s=0.3, duration_s=8.0)
+    # a tenth of the answers come 0.5 s late (the exchange's clock); the client gives up after 0.1 s (real): the
+    # outcome is unknown until /info says, and the late request still lands (it expires 1.1 s after it was sent).
+    # Its orders count as pending until it has expired (2.1 s after it was sent), then a full reconcile settles them
+    run = run_loop(faults=Faults(http_delay_s=0.5, http_delay_frac=0.1, seed=9), http_timeout_s=0.1, duration_s=8.0)
     check_run(run)
     assert run.summary["timeouts"] > 0
     assert run.summary["full_reconciles"] > 2  # start, after the timeouts, end

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,32 @@ EXIT_UNCONFIRMED = 3
 #: Ctrl-C: every order cancelled and confirmed gone, the summary printed.
 EXIT_INTERRUPTED = 130
 RISK_STOPS = ("max_drawdown", "position_limit", "dead_man_refused", "request_budget")
+
+
+class _LibraryLogHandler(logging.Handler):
+    """A library's log record (websocket-client, the SDK) as one ``warning: <logger>: <message>`` line on stderr.
+
+    Printed through the stderr console, which the live view's ``Live`` redirects above itself, so the view stays
+    whole; the reconnects themselves are the loop's (its note says so).
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            msg = record.getMessage().splitlines()[0] if record.getMessage() else record.levelname
+            err_console.print(f"warning: {record.name}: {msg}", soft_wrap=True, highlight=False, markup=False)
+        except Exception:  # a log line must never take the loop down
+            self.handleError(record)
+
+
+def route_library_logs() -> None:
+    """Send WARNING-and-above records of every logger to stderr as one line each (idempotent).
+
+    With a handler on the root logger, the SDK's module-level ``logging.debug`` calls no longer install
+    ``logging.basicConfig``'s raw ``ERROR:websocket:...`` lines, which broke the Rich live view.
+    """
+    root = logging.getLogger()
+    if not any(isinstance(h, _LibraryLogHandler) for h in root.handlers):
+        root.addHandler(_LibraryLogHandler(level=logging.WARNING))
 
 
 @app.command()
@@ -133,6 +160,7 @@ def run(
         client = HyperliquidClient(
             wallet, base_url=url, meta=meta_json, coin=name, timeout_s=http_timeout_s, limiter=RateLimiter()
         )
+    route_library_logs()
     live: Live | None = None
     if not json_out and out_console.is_terminal:
         live = Live(console=out_console, refresh_per_second=4, transient=False)

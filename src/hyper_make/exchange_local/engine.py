@@ -75,7 +75,8 @@ class Faults:
     Parameters
     ----------
     exchange_error_frac : fraction of ``/exchange`` requests answered ``{"status": "err"}`` with no effect, [0, 1].
-    http_delay_s : delay (s) added to a fraction ``http_delay_frac`` of HTTP answers (client timeouts), ``>= 0``.
+    http_delay_s : delay (s, on the exchange's clock) added to a fraction ``http_delay_frac`` of HTTP answers
+        (client timeouts), ``>= 0``.
     ws_drop_after_s : close every WebSocket this many seconds after it opened (reconnect tests), ``> 0``.
     duplicate_fill_frac : fraction of streamed fill messages sent twice (idempotency tests), [0, 1].
     reorder_fills : hold each streamed fill message back until the next one (out-of-order tests).

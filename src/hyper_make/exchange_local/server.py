@@ -80,8 +80,10 @@ class _Handler(BaseHTTPRequestHandler):
         if f.http_delay_s and f.http_delay_frac:
             with self.exchange.lock:
                 hit = self.exchange.fault_rng.random() < f.http_delay_frac
-            if hit:
-                self.stop.wait(f.http_delay_s)
+            if hit:  # on the exchange's clock (a virtual one in tests moves only with the market)
+                until_ms = self.exchange.now_ms() + 1000 * f.http_delay_s
+                while self.exchange.now_ms() < until_ms and not self.stop.wait(0.002):
+                    pass
 
     def do_POST(self) -> None:
         if self.stop.is_set():  # closed: as from a killed process, the connection drops with no answer
