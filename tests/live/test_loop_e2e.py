@@ -52,3 +52,17 @@ def test_loop_in_real_time_reconciles_within_limits():
     assert s["stop_reason"] == "duration"
     assert s["orders_sent"] > 0 and s["fills"] > 0
     assert s["dead_man_sets"] >= 1
+
+
+def test_funding_over_more_than_one_page_of_user_funding_is_reconciled():
+    # a payment every 0.5 market s (one a market step): about 120 userFunding rows, answered 25 at a time (as
+    # Hyperliquid answers 500 at most): the loop reads on from each page's last time
+    run = run_loop(
+        "impact",
+        sellers_only=True,
+        duration_s=6.0,
+        exchange_kwargs={"funding_rate_frac": 1e-5, "funding_interval_s": 0.5, "time_range_max_rows": 25},
+    )
+    check_run(run)
+    assert len(run.exchange.account(run.address).funding) > 4 * 25
+    assert run.summary["funding_usd"] < 0

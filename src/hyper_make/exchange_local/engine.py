@@ -62,6 +62,9 @@ NONCE_PAST_MS = 2 * 86_400_000
 NONCE_FUTURE_MS = 86_400_000
 NONCE_KEEP = 100
 SCHEDULE_CANCEL_MIN_MS = 5_000
+#: Most rows a time-range info request (``userFunding``) answers (Hyperliquid: 500); the caller reads on from the
+#: last row's time.
+TIME_RANGE_MAX_ROWS = 500
 #: Actions an address may send before it has traded (Hyperliquid: 10,000), and one more per USDC traded.
 ADDRESS_INITIAL_REQUESTS = 10_000
 #: Past its cap an address may send one request every this many ms.
@@ -183,6 +186,7 @@ class LocalExchange:
     funding_interval_s : market seconds between funding payments, ``> 0`` (Hyperliquid: 3,600).
     address_initial_requests : actions a new address may send before it has traded, ``>= 0`` (Hyperliquid:
         10,000; it earns one more per USDC traded).
+    time_range_max_rows : most rows a time-range read (``userFunding``) answers, ``>= 1`` (Hyperliquid: 500).
     """
 
     def __init__(
@@ -200,7 +204,9 @@ class LocalExchange:
         funding_rate_frac: float = 0.0,
         funding_interval_s: float = 3_600.0,
         address_initial_requests: int = ADDRESS_INITIAL_REQUESTS,
+        time_range_max_rows: int = TIME_RANGE_MAX_ROWS,
     ) -> None:
+        self.time_range_max_rows = check_int("time_range_max_rows", time_range_max_rows, lo=1)
         self.address_initial_requests = check_int("address_initial_requests", address_initial_requests, lo=0)
         self.funding_rate = check_real("funding_rate_frac", funding_rate_frac, lo=-0.01, hi=0.01)
         self.funding_interval_s = check_real("funding_interval_s", funding_interval_s, lo=0.0, lo_open=True, unit="s")
@@ -313,7 +319,8 @@ class LocalExchange:
                 t0 = int(request.get("startTime") or 0)
                 t1 = request.get("endTime")
                 hi = int(t1) if t1 is not None else None
-                return [r for r in self.account(user).funding if r["time"] >= t0 and (hi is None or r["time"] <= hi)]
+                rows = [r for r in self.account(user).funding if r["time"] >= t0 and (hi is None or r["time"] <= hi)]
+                return rows[: self.time_range_max_rows]  # the oldest first, as Hyperliquid pages a time range
             raise LocalExchangeError(f"unsupported info type {kind!r}")
 
     def _l2_book(self, coin: str) -> dict[str, Any]:
@@ -648,9 +655,12 @@ class LocalExchange:
                     continue
                 usdc = -q * self._mark(coin) * self.funding_rate
                 acct.usd += usdc
+                # one row per coin and time, as on Hyperliquid (a market step spanning several intervals pays
+                # each a millisecond apart)
+                last = max((r["time"] for r in acct.funding if r["delta"]["coin"] == coin), default=now_ms - 1)
                 acct.funding.append(
                     {
-                        "time": now_ms,
+                        "time": max(now_ms, last + 1),
                         "hash": "0x" + "0" * 64,
                         "delta": {
                             "type": "funding",

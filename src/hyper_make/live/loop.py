@@ -49,6 +49,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -957,14 +958,31 @@ class QuotingLoop:
     def _funding_between(self, start: dict[str, Any], end: dict[str, Any]) -> float | None:
         """Funding paid into the account (USD, all coins) between two ``clearinghouseState`` reads; None if unknown.
 
-        The exchange's balance moves by it, our fills do not show it: the reconciliation adds it to our side.
+        The exchange's balance moves by it, our fills do not show it: the reconciliation adds it to our side. A
+        time-range read answers a page of rows (Hyperliquid: at most 500): the next read starts at the last row's
+        time, until one brings no new row (a row is one coin's payment at one time; rows read twice count once). A
+        page that fails leaves the total unknown, never partial.
         """
         t0, t1 = start.get("time_ms"), end.get("time_ms")
         if t0 is None or t1 is None:
             return None
+        seen: set[tuple[Any, ...]] = set()
+        total, since = 0.0, int(t0) + 1
         try:
-            rows = self._retry(lambda: self.info.user_funding_history(self.address, int(t0) + 1, int(t1)))
-            return float(sum(float(r["delta"]["usdc"]) for r in rows if r.get("delta", {}).get("type") == "funding"))
+            while True:
+                rows = self._retry(partial(self.info.user_funding_history, self.address, since, int(t1)))
+                new = 0
+                for r in rows:
+                    d = r["delta"]
+                    key = (int(r["time"]), d.get("coin"))
+                    if key not in seen:
+                        seen.add(key)
+                        new += 1
+                        if d.get("type") == "funding":
+                            total += float(d["usdc"])
+                if not new:
+                    return total
+                since = max(int(r["time"]) for r in rows)
         except (*_NET_ERRORS, ClientError, KeyError, TypeError, ValueError):
             return None
 
