@@ -161,7 +161,7 @@ def test_live_view_renders_the_state():
         warning="request budget: 900 of 10,000 left, spent in ~3 min at this pace",
     )
     console = Console(record=True, width=120)
-    console.print(render(status, "BTC", 0.02))
+    console.print(render(status, "BTC", 0.02, log=["warning: websocket: Connection to remote host was lost."]))
     text = console.export_text()
     for part in (
         "BTC quoting",
@@ -172,6 +172,7 @@ def test_live_view_renders_the_state():
         "stale book",
         "requests 9,100 / 10,000 (out in ~3 min)",
         "request budget: 900 of 10,000 left",
+        "warning: websocket: Connection to remote host was lost.",
     ):
         assert part in text, text
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,29 +43,46 @@ RISK_STOPS = ("max_drawdown", "position_limit", "dead_man_refused", "request_bud
 
 
 class _LibraryLogHandler(logging.Handler):
-    """A library's log record (websocket-client, the SDK) as one ``warning: <logger>: <message>`` line on stderr.
+    """A library's log record (websocket-client, the SDK) as one ``warning: <logger>: <message>`` line.
 
-    Printed through the stderr console, which the live view's ``Live`` redirects above itself, so the view stays
-    whole; the reconnects themselves are the loop's (its note says so).
+    The line goes to ``sink``: stderr by default; the live view's log lines while it is on screen (a write to the
+    terminal from another thread would tear the view), printed on stderr once it is gone.
     """
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.sink: Callable[[str], None] = _print_err
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            msg = record.getMessage().splitlines()[0] if record.getMessage() else record.levelname
-            err_console.print(f"warning: {record.name}: {msg}", soft_wrap=True, highlight=False, markup=False)
+            text = record.getMessage()
+            self.sink(f"warning: {record.name}: {text.splitlines()[0] if text else record.levelname}")
         except Exception:  # a log line must never take the loop down
             self.handleError(record)
 
 
-def route_library_logs() -> None:
-    """Send WARNING-and-above records of every logger to stderr as one line each (idempotent).
+def _print_err(line: str) -> None:
+    err_console.print(line, soft_wrap=True, highlight=False, markup=False)
+
+
+def route_library_logs(sink: Callable[[str], None] = _print_err) -> None:
+    """Send WARNING-and-above records of every logger to ``sink`` as one line each (one handler, idempotent).
 
     With a handler on the root logger, the SDK's module-level ``logging.debug`` calls no longer install
     ``logging.basicConfig``'s raw ``ERROR:websocket:...`` lines, which broke the Rich live view.
     """
     root = logging.getLogger()
-    if not any(isinstance(h, _LibraryLogHandler) for h in root.handlers):
-        root.addHandler(_LibraryLogHandler(level=logging.WARNING))
+    handler = next((h for h in root.handlers if isinstance(h, _LibraryLogHandler)), None)
+    if handler is None:
+        handler = _LibraryLogHandler(level=logging.WARNING)
+        root.addHandler(handler)
+    handler.sink = sink
+
+
+def _print_lines_once(lines: list[str]) -> None:
+    """Each distinct line once, in first-seen order, with its count (``(×6)``) when it repeated."""
+    for line, n in Counter(lines).items():
+        _print_err(line if n == 1 else f"{line} (×{n})")
 
 
 @app.command()
@@ -160,19 +179,23 @@ def run(
         client = HyperliquidClient(
             wallet, base_url=url, meta=meta_json, coin=name, timeout_s=http_timeout_s, limiter=RateLimiter()
         )
-    route_library_logs()
     live: Live | None = None
     if not json_out and out_console.is_terminal:
         live = Live(console=out_console, refresh_per_second=4, transient=False)
+    # warnings during the run: on stderr at once without a live view; in the view while it shows (a write to the
+    # terminal from another thread would tear it), then on stderr once it is gone
+    held: list[str] = []
+    say = held.append if live is not None else _print_err
+    route_library_logs(lambda line: say(line))
     warned: set[str] = set()
 
     def on_status(s: LoopStatus) -> None:
-        if live is not None:
-            live.update(render(s, name, loop_cfg.max_position_coins))
         kind = s.warning.split(":")[0]  # once per kind, not once per refresh
         if s.warning and kind not in warned:
             warned.add(kind)
-            err_console.print(f"warning: {s.warning}", soft_wrap=True, highlight=False)
+            say(f"warning: {s.warning}")
+        if live is not None:
+            live.update(render(s, name, loop_cfg.max_position_coins, log=held[-3:]))
 
     loop = QuotingLoop(
         client,
@@ -188,8 +211,12 @@ def run(
     )
     try:
         if live is not None:
-            with live:
-                summary = loop.run()
+            try:
+                with live:
+                    summary = loop.run()
+            finally:
+                say = _print_err  # the view is gone: the rest goes to stderr
+                _print_lines_once(held)
         else:
             summary = loop.run()
     except (requests.RequestException, SdkError, HyperMakeError) as exc:

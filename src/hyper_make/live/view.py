@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -9,8 +11,9 @@ from rich.text import Text
 from .loop import LoopStatus, duration_text
 
 
-def render(status: LoopStatus, coin: str, max_position_coins: float) -> Group:
-    """Header (state, mid, σ, position, PnL, counts) and the resting orders, asks above bids."""
+def render(status: LoopStatus, coin: str, max_position_coins: float, log: Sequence[str] = ()) -> Group:
+    """Header (state, mid, σ, position, PnL, counts, request budget), the resting orders (asks above bids), the
+    unquoted sides, the warning, the loop's note, and the latest ``log`` lines (warnings during the run)."""
     head = Table.grid(padding=(0, 2))
     for _ in range(4):
         head.add_column()
@@ -50,6 +53,7 @@ def render(status: LoopStatus, coin: str, max_position_coins: float) -> Group:
         parts.append(Text(status.warning, style="bold red"))
     if status.note:
         parts.append(Text(status.note, style="dim"))
+    parts.extend(Text(line, style="yellow") for line in log)
     return Group(*parts)
 
 
