@@ -613,6 +613,9 @@ class QuotingLoop:
         try:
             open_orders = self.client.open_orders(self.address)
             fills = self.info.user_fills(self.address)
+            for row in fills:  # every row parses, or the ledger adopts none of them
+                if row.get("coin") == self.coin:
+                    fill_from_json(row)
             acct = _account(self.info.user_state(self.address), self.coin)
         except (*_NET_ERRORS, ClientError, DataError) as exc:
             if strict:
@@ -793,7 +796,11 @@ class QuotingLoop:
             elif kind == "fills":
                 for row in data.get("fills", []):
                     if row.get("coin") == self.coin:
-                        self.ledger.apply_fill(fill_from_json(row))
+                        try:
+                            self.ledger.apply_fill(fill_from_json(row))
+                        except DataError as exc:  # not applied, not guessed: /info's userFills will have it
+                            self._note = str(exc)[:120]
+                            self._need_reconcile = True
 
     def _on_book(self, t: float, book: dict[str, Any]) -> None:
         if self._last_book_rx is not None and t > self._last_book_rx:
