@@ -41,17 +41,27 @@ def exchange(
     seed: Annotated[int, typer.Option(help="Seed of the simulated market.")] = 0,
     balance_usd: Annotated[float, typer.Option(help="USD balance of an account on first use.")] = 100_000.0,
     sigma_frac: Annotated[
-        float, typer.Option(help="Mid volatility, fraction of price per √s (default: the default config's).")
+        float,
+        typer.Option(
+            help="Mid volatility, fraction of price per √s (default: the default config's).",
+            show_default=f"{PAPER_SIGMA_FRAC_PER_SQRT_S:.3g}",
+        ),
     ] = PAPER_SIGMA_FRAC_PER_SQRT_S,
     trades_per_s: Annotated[
         float, typer.Option(help="Others' taker trades per second per coin, both sides.")
     ] = PAPER_TRADES_PER_S,
     through_bps_mean: Annotated[
         float,
-        typer.Option(help="Mean depth (bps) a taker trade prints beyond the touch (exponential)."),
+        typer.Option(
+            help="Mean depth (bps) a taker trade prints beyond the touch (exponential).",
+            show_default=f"{PAPER_THROUGH_BPS_MEAN:.3g}",
+        ),
     ] = PAPER_THROUGH_BPS_MEAN,
     mean_trade_usd: Annotated[
-        float, typer.Option(help="Mean notional of a taker trade (USD, exponential).")
+        float,
+        typer.Option(
+            help="Mean notional of a taker trade (USD, exponential).", show_default=f"{PAPER_MEAN_TRADE_USD:,.0f}"
+        ),
     ] = PAPER_MEAN_TRADE_USD,
     speed: Annotated[float, typer.Option(help="Market seconds per wall-clock second.")] = 1.0,
     tick_s: Annotated[float, typer.Option(help="Wall-clock seconds between market steps.")] = 0.2,
