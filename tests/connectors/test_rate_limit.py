@@ -134,3 +134,11 @@ def test_defaults_match_the_documented_limits():
     rl = RateLimiter(clock=FakeClock(), ip_share_frac=1.0)
     assert rl.allowed_weight_per_minute == 1200
     assert rl.ip.capacity + rl.ip.refill_per_s * 60 == pytest.approx(1200)
+
+
+def test_address_budget_adopts_the_exchanges_count_and_grows_from_it():
+    budget = AddressBudget()
+    budget.sync(used=9_000, cap=12_345, cum_volume_usd=2_345.6)  # userRateLimit: nRequestsUsed, nRequestsCap, cumVlm
+    assert (budget.used, budget.limit, budget.left) == (9_000, 12_345, 3_345)
+    budget.record_fill(10.5)  # 2,356.1 USD traded: one request per whole USDC, 11 more
+    assert budget.limit == 12_356

@@ -94,7 +94,7 @@ def test_websockets_drop_after_the_configured_time():
 
 def fills_streamed(faults: Faults) -> tuple[list[dict], list[dict]]:
     """(streamed fill messages, the account's fills) after a busy minute with two-sided quotes."""
-    ex = make(faults, trades_per_s=30.0, through_ticks_mean=5.0)
+    ex = make(faults, trades_per_s=30.0, through_bps_mean=0.56)
     w = Account.create()
     got: list[dict] = []
     ex.listeners.append(lambda m: got.append(m) if m["channel"] == "userFills" else None)

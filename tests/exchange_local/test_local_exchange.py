@@ -247,7 +247,7 @@ def test_dead_man_switch_is_refused_below_the_volume_gate_as_on_hyperliquid(wall
     # Hyperliquid refuses scheduleCancel, to set or to unset, to accounts with less than $1M traded
     ex_local = LocalExchange(
         SPECS,
-        RandomWalkMarket({SPECS[0]: 90_000.5, SPECS[1]: 3_000.05}, seed=3, trades_per_s=50.0, through_ticks_mean=50.0),
+        RandomWalkMarket({SPECS[0]: 90_000.5, SPECS[1]: 3_000.05}, seed=3, trades_per_s=50.0, through_bps_mean=5.56),
         clock_ms=clock,
         schedule_cancel_min_volume_usd=50.0,
     )
@@ -269,11 +269,42 @@ def test_dead_man_switch_is_refused_below_the_volume_gate_as_on_hyperliquid(wall
         assert ex.schedule_cancel(clock() + 6_000)["status"] == "ok"
 
 
+def test_address_request_budget_is_counted_and_enforced_as_on_hyperliquid(wallet, clock):
+    # 10,000 requests + 1 per USDC traded on Hyperliquid; 5 here: a batch of n counts n, the cap refuses the whole
+    # request with the exchange's string, cancels have the higher cap, and one request every 10 s still goes
+    ex_local = LocalExchange(SPECS, RandomWalkMarket({BTC: 90_000.5, SPECS[1]: 3_000.05}, seed=3), clock_ms=clock,
+                             address_initial_requests=5)  # fmt: skip
+    with LocalServer(ex_local) as srv:
+        ex, info = Exchange(wallet, srv.url), Info(srv.url, skip_ws=True)
+        assert info.user_rate_limit(wallet.address) == {
+            "cumVlm": "0.0", "nRequestsUsed": 0, "nRequestsCap": 5, "nRequestsSurplus": 0,
+        }  # fmt: skip
+        statuses(ex.bulk_orders([order(px=89_990.0 - i) for i in range(4)]))
+        assert info.user_rate_limit(wallet.address)["nRequestsUsed"] == 4
+        refused = ex.bulk_orders([order(px=89_900.0), order(px=89_899.0)])
+        assert refused == {
+            "status": "err",
+            "response": "Too many cumulative requests sent (6 > 5) for cumulative volume traded $0.00. "
+            "Place taker orders to free up 1 request per USDC traded.",
+        }
+        assert len(info.open_orders(wallet.address)) == 4  # nothing of it happened
+        statuses(ex.bulk_orders([order(px=89_900.0)]))  # the 5th
+        statuses(ex.bulk_orders([order(px=89_899.0)]))  # past the cap: the one request of the 10 s window
+        assert ex.bulk_orders([order(px=89_898.0)])["status"] == "err"
+        clock.offset_ms += 10_000
+        statuses(ex.bulk_orders([order(px=89_898.0)]))
+        # cancels: up to min(cap + 100000, 2 * cap) = 10
+        oids = [o["oid"] for o in info.open_orders(wallet.address)]
+        assert all(s == "success" for s in statuses(ex.bulk_cancel([{"coin": "BTC", "oid": o} for o in oids[:3]])))
+        assert info.user_rate_limit(wallet.address)["nRequestsUsed"] == 10
+        assert ex.bulk_cancel([{"coin": "BTC", "oid": oids[3]}])["status"] == "err"
+
+
 # ---- matching and accounting -------------------------------------------------------------------------
 
 
 def test_fills_positions_and_cash_reconcile_to_the_cent():
-    ex = make_exchange(trades_per_s=20.0, through_ticks_mean=5.0, sigma_frac_per_sqrt_s=5e-4)
+    ex = make_exchange(trades_per_s=20.0, through_bps_mean=0.56, sigma_frac_per_sqrt_s=5e-4)
     w = Account.create()
     user = ex.account(w.address)
     rng = np.random.default_rng(0)
@@ -321,7 +352,7 @@ def wait_for(pred, timeout_s=5.0):
 
 
 def test_the_sdks_websocket_gets_book_trades_and_fills():
-    ex = make_exchange(trades_per_s=30.0, through_ticks_mean=5.0)
+    ex = make_exchange(trades_per_s=30.0, through_bps_mean=0.56)
     with LocalServer(ex) as srv:
         w = Account.create()
         info = Info(srv.url)  # the SDK's WebsocketManager, unchanged

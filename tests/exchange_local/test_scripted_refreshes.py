@@ -23,9 +23,7 @@ MAX_POSITION = 0.02  # coins: small, so that fills take the position near it
 
 @pytest.mark.parametrize("allocator", ["entropy", "impact"])
 def test_scripted_refreshes_stay_within_limits_and_reconcile(allocator):
-    market = RandomWalkMarket(
-        {BTC: 90_000.5}, seed=7, trades_per_s=40.0, through_ticks_mean=30.0, mean_trade_usd=3_000.0
-    )
+    market = RandomWalkMarket({BTC: 90_000.5}, seed=7, trades_per_s=40.0, through_bps_mean=3.33, mean_trade_usd=3_000.0)
     ex = LocalExchange([BTC], market)
     with LocalServer(ex) as srv:
         wallet = Account.create()

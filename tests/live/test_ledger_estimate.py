@@ -18,6 +18,7 @@ from hyper_make.live import EstimatorConfig, Ledger, MarketEstimator, fill_from_
 
 def row(tid, oid, side, px, sz, fee=0.01, cloid=None):
     r = {"coin": "BTC", "tid": tid, "oid": oid, "side": side, "px": str(px), "sz": str(sz), "fee": str(fee)}
+    r["time"] = 1_700_000_000_000 + tid
     return r | ({"cloid": cloid} if cloid else {})
 
 
@@ -100,6 +101,11 @@ def test_bad_fill_message_is_a_data_error():
         fill_from_json({"oid": 1, "side": "B", "px": "1", "sz": "1"})
     with pytest.raises(DataError, match="fill message"):
         fill_from_json(row(1, 1, "B", "abc", 1.0))
+    for field in ("fee", "time"):  # not read is not 0: no free fill, no fill at the epoch
+        bad = row(1, 1, "B", 100.0, 1.0)
+        del bad[field]
+        with pytest.raises(DataError, match=f"missing field '{field}'"):
+            fill_from_json(bad)
 
 
 def test_estimator_starts_on_the_prior_and_converges():

@@ -1,6 +1,9 @@
 """Done-when of the quoting loop: against the local exchange, through the SDK, a few simulated minutes with each
 allocator: no rejected order, the position and its worst case within the limit at every moment (from the
-exchange's own state), every order cancelled at exit, and our PnL and position equal to the exchange's."""
+exchange's own state), every order cancelled at exit, and our PnL and position equal to the exchange's.
+
+On virtual time (``live_harness.VirtualClock``), except one run on the wall clock with the server's own market
+thread: the loop, HTTP and WebSocket in real time, as ``hyper-make run`` meets them."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from live_harness import MAX_POSITION, check_run, run_loop
 
 @pytest.mark.parametrize("allocator", sorted(ALLOCATORS))
 def test_loop_each_allocator_reconciles_within_limits(allocator):
-    run = run_loop(allocator)  # 12 s of wall time, 2 minutes of market time
+    run = run_loop(allocator)  # 12 s of loop time (virtual), 2 minutes of market time
     s = run.summary
     check_run(run)
     assert s["stop_reason"] == "duration"
@@ -39,3 +42,27 @@ def test_funding_payments_are_reconciled():
     )
     check_run(run)
     assert run.summary["funding_usd"] < 0  # long, positive rate: paid
+
+
+def test_loop_in_real_time_reconciles_within_limits():
+    # the one end-to-end run on the wall clock: 4 s, 40 s of market time
+    run = run_loop("impact", realtime=True, duration_s=4.0)
+    s = run.summary
+    check_run(run)
+    assert s["stop_reason"] == "duration"
+    assert s["orders_sent"] > 0 and s["fills"] > 0
+    assert s["dead_man_sets"] >= 1
+
+
+def test_funding_over_more_than_one_page_of_user_funding_is_reconciled():
+    # a payment every 0.5 market s (one a market step): about 120 userFunding rows, answered 25 at a time (as
+    # Hyperliquid answers 500 at most): the loop reads on from each page's last time
+    run = run_loop(
+        "impact",
+        sellers_only=True,
+        duration_s=6.0,
+        exchange_kwargs={"funding_rate_frac": 1e-5, "funding_interval_s": 0.5, "time_range_max_rows": 25},
+    )
+    check_run(run)
+    assert len(run.exchange.account(run.address).funding) > 4 * 25
+    assert run.summary["funding_usd"] < 0

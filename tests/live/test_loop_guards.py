@@ -4,7 +4,6 @@ up, and the loop refuses a bad configuration by name."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -15,37 +14,39 @@ from hyper_make.connectors import HyperliquidClient
 from hyper_make.defaults import default_snapshot
 from hyper_make.errors import InvalidParameterError
 from hyper_make.exchange_local import LocalExchange, LocalServer, RandomWalkMarket
-from hyper_make.live import LoopConfig, QuotingLoop
-from live_harness import BTC, check_run, run_loop
+from hyper_make.live import LoopConfig, LoopStatus, QuotingLoop
+from live_harness import BTC, VirtualClock, check_run, run_loop
 
 
-def make_loop(srv, ex, **cfg):
-    client = HyperliquidClient(Account.create(), base_url=srv.url, meta=ex.meta(), coin="BTC", timeout_s=5.0)
+def make_loop(srv, ex, clock: VirtualClock | None = None, **cfg):
+    timing = {} if clock is None else {"clock_ms": clock.ms}
+    client = HyperliquidClient(Account.create(), base_url=srv.url, meta=ex.meta(), coin="BTC", timeout_s=5.0, **timing)
     config = LoopConfig(max_position_coins=0.05, refresh_s=0.1, **cfg)
-    return client, QuotingLoop(client, allocator=make_allocator("impact"), prior=default_snapshot(), config=config)
+    loop_timing = {} if clock is None else {"clock": clock, "sleep": clock.sleep}
+    loop = QuotingLoop(
+        client, allocator=make_allocator("impact"), prior=default_snapshot(), config=config, **loop_timing
+    )
+    return client, loop
 
 
 def test_stale_book_cancels_everything_and_stops_quoting():
-    ex = LocalExchange([BTC], RandomWalkMarket({BTC: 90_000.5}, seed=1))
-    with LocalServer(ex) as srv:  # no market thread: the book is only sent on (re)subscription
-        client, loop = make_loop(srv, ex, stale_after_s=0.5, duration_s=4.0)
+    clock = VirtualClock()
+    ex = LocalExchange([BTC], RandomWalkMarket({BTC: 90_000.5}, seed=1), clock_ms=clock.ms)
+    with LocalServer(ex) as srv:  # no market steps: the book is only sent on (re)subscription
+        client, loop = make_loop(srv, ex, clock, stale_after_s=0.5, duration_s=4.0)
+        clock.attach(None, loop)
         user = client.address.lower()
         seen: list[tuple[float, int]] = []  # (age of the loop's book in s, our orders on the exchange)
-        done = threading.Event()
 
-        def watch():
-            while not done.wait(0.02):
-                last = loop.estimator.last_book_s
-                with ex.lock:
-                    n = sum(o.user == user for o in ex.orders.values())
-                if last is not None:
-                    seen.append((loop.clock() - last, n))
+        def watch(t: float) -> None:
+            last = loop.estimator.last_book_s
+            with ex.lock:
+                n = sum(o.user == user for o in ex.orders.values())
+            if last is not None:
+                seen.append((t - last, n))
 
-        w = threading.Thread(target=watch)
-        w.start()
+        clock.on_tick = watch
         summary = loop.run()
-        done.set()
-        w.join()
     assert summary["orders_sent"] > 0  # quoted while the book was fresh
     assert any(n > 0 for age, n in seen if age < 0.5)
     # once the book is older than stale_after_s (plus a refresh for the cancel to land), nothing rests
@@ -116,15 +117,18 @@ def test_bad_loop_config_names_the_field(kwargs, match):
 
 
 def test_ctrl_c_cancels_everything_and_returns_the_summary():
-    import _thread
+    clock = VirtualClock()
+    ex = LocalExchange([BTC], RandomWalkMarket({BTC: 90_000.5}, seed=3), clock_ms=clock.ms)
+    with LocalServer(ex) as srv:
+        client, loop = make_loop(srv, ex, clock)
+        clock.attach(ex, loop)
 
-    ex = LocalExchange([BTC], RandomWalkMarket({BTC: 90_000.5}, seed=3))
-    with LocalServer(ex, tick_s=0.05) as srv:
-        client, loop = make_loop(srv, ex)
-        timer = threading.Timer(2.0, _thread.interrupt_main)  # Ctrl-C in the thread running the loop
-        timer.start()
+        def ctrl_c(t: float) -> None:  # Ctrl-C in the thread running the loop, while it waits for the refresh
+            if t >= 2.0 and loop.stop_reason == "":
+                raise KeyboardInterrupt
+
+        clock.on_tick = ctrl_c
         summary = loop.run()
-        timer.join()
     assert summary["stop_reason"] == "interrupted"
     assert summary["orders_sent"] > 0
     assert not [o for o in ex.orders.values() if o.user == client.address.lower()]
@@ -151,9 +155,13 @@ def test_live_view_renders_the_state():
         resting=(RestingOrder("ask", 90_010.0, 0.002, "0x" + "1" * 32), RestingOrder("bid", 89_990.0, 0.003, oid=5)),
         stopped={"bid": "stale book"},
         note="",
+        requests_used=9_100,
+        requests_cap=10_000,
+        requests_exhaustion_s=195.0,
+        warning="request budget: 900 of 10,000 left, spent in ~3 min at this pace",
     )
     console = Console(record=True, width=120)
-    console.print(render(status, "BTC", 0.02))
+    console.print(render(status, "BTC", 0.02, log=["warning: websocket: Connection to remote host was lost."]))
     text = console.export_text()
     for part in (
         "BTC quoting",
@@ -162,5 +170,30 @@ def test_live_view_renders_the_state():
         "PnL -3.50 USD",
         "89,990",
         "stale book",
+        "requests 9,100 / 10,000 (out in ~3 min)",
+        "request budget: 900 of 10,000 left",
+        "warning: websocket: Connection to remote host was lost.",
     ):
         assert part in text, text
+
+
+def test_request_budget_warns_then_stops_before_the_exchange_refuses():
+    # no trades, so nothing earns requests: 700 to spend (Hyperliquid: 10,000 + 1 per USDC traded)
+    seen: list[LoopStatus] = []
+    run = run_loop(
+        duration_s=60.0,
+        market_kwargs={"trades_per_s": 0.0},
+        exchange_kwargs={"address_initial_requests": 700},
+        min_requests_left=200,
+        on_status=seen.append,
+    )
+    check_run(run)  # every order cancelled (cancels have the higher cap) and reconciled
+    s = run.summary
+    assert s["stop_reason"] == "request_budget" and s["duration_s"] < 60.0
+    assert s["request_errors"] == 0 and s["rate_limited"] == 0  # the exchange never refused a request
+    assert s["requests_cap"] == 700 and 0 <= s["requests_left"] < 200
+    assert s["requests_used"] == run.exchange.account(run.address).n_requests  # our count is the exchange's
+    # the projection and its warning came before the stop, while quoting
+    warned = [st for st in seen if st.warning.startswith("request budget:") and "spent in" in st.warning]
+    assert warned and warned[0].requests_used < 700 - 200
+    assert all(st.requests_exhaustion_s is not None for st in warned)

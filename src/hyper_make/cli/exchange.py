@@ -20,6 +20,12 @@ from ..exchange_local import (
     ReplayMarket,
     SimMarket,
 )
+from ..exchange_local.market import (
+    PAPER_MEAN_TRADE_USD,
+    PAPER_SIGMA_FRAC_PER_SQRT_S,
+    PAPER_THROUGH_BPS_MEAN,
+    PAPER_TRADES_PER_S,
+)
 from ..instrument import PERP_SPECS, InstrumentSpec
 from ..sim import MarketConfig
 from ._common import app, checked, print_json, seed_option, user_errors
@@ -34,8 +40,29 @@ def exchange(
     coins: Annotated[str, typer.Option(help="Comma-separated perps to list, in asset-index order.")] = "BTC,ETH",
     seed: Annotated[int, seed_option("Seed of the simulated market.")] = 0,
     balance_usd: Annotated[float, typer.Option(help="USD balance of an account on first use.")] = 100_000.0,
-    sigma_frac: Annotated[float, typer.Option(help="Mid volatility, fraction of price per √s.")] = 2e-4,
-    trades_per_s: Annotated[float, typer.Option(help="Others' taker trades per second per coin.")] = 2.0,
+    sigma_frac: Annotated[
+        float,
+        typer.Option(
+            help="Mid volatility, fraction of price per √s (default: the default config's).",
+            show_default=f"{PAPER_SIGMA_FRAC_PER_SQRT_S:.3g}",
+        ),
+    ] = PAPER_SIGMA_FRAC_PER_SQRT_S,
+    trades_per_s: Annotated[
+        float, typer.Option(help="Others' taker trades per second per coin, both sides.")
+    ] = PAPER_TRADES_PER_S,
+    through_bps_mean: Annotated[
+        float,
+        typer.Option(
+            help="Mean depth (bps) a taker trade prints beyond the touch (exponential).",
+            show_default=f"{PAPER_THROUGH_BPS_MEAN:.3g}",
+        ),
+    ] = PAPER_THROUGH_BPS_MEAN,
+    mean_trade_usd: Annotated[
+        float,
+        typer.Option(
+            help="Mean notional of a taker trade (USD, exponential).", show_default=f"{PAPER_MEAN_TRADE_USD:,.0f}"
+        ),
+    ] = PAPER_MEAN_TRADE_USD,
     speed: Annotated[float, typer.Option(help="Market seconds per wall-clock second.")] = 1.0,
     tick_s: Annotated[float, typer.Option(help="Wall-clock seconds between market steps.")] = 0.2,
     sim: Annotated[
@@ -69,7 +96,11 @@ def exchange(
         typer.Option(help="Refuse scheduleCancel to accounts that traded less (USD); Hyperliquid: 1000000."),
     ] = 0.0,
 ) -> None:
-    """Serve a local Hyperliquid (POST /info, POST /exchange) on 127.0.0.1 with a simulated market."""
+    """Serve a local Hyperliquid (POST /info, POST /exchange) on 127.0.0.1 with a simulated market.
+
+    The default random walk is the market the default configuration describes (σ, volume, and prints reaching
+    depth δ at the default fill model's rate), so the default ``run`` against it fills as its model expects.
+    """
     with user_errors():
         names = [c.strip().upper() for c in coins.split(",") if c.strip()]
         unknown = [c for c in names if c not in PERP_SPECS]
@@ -93,6 +124,8 @@ def exchange(
                 {s: START_MIDS_USD[s.coin] for s in specs},
                 sigma_frac_per_sqrt_s=sigma_frac,
                 trades_per_s=trades_per_s,
+                through_bps_mean=through_bps_mean,
+                mean_trade_usd=mean_trade_usd,
                 seed=seed,
             )
         faults = Faults(

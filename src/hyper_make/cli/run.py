@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,14 +27,60 @@ from ..connectors.hyperliquid import (
 )
 from ..connectors.keys import ephemeral_wallet, load_wallet
 from ..connectors.orders import OrderManagerConfig, RateLimiter
-from ..errors import InvalidParameterError
+from ..errors import HyperMakeError, InvalidParameterError
 from ..live import LoopConfig, LoopStatus, QuotingLoop
 from ..live.view import render
-from ._common import app, err_console, fail, out_console, print_json, seed_option, user_errors
+from ._common import EXIT_INTERRUPTED, app, err_console, out_console, print_json, seed_option, user_errors
 
-#: Stop reasons that are risk stops: the command exits with this code after cancelling everything.
+#: Exit codes of ``run`` (2 is bad input, as for every command).
+#: A risk stop (or the exchange failing during the run), after every order was cancelled and confirmed gone.
 EXIT_RISK_STOP = 1
-RISK_STOPS = ("max_drawdown", "position_limit", "dead_man_refused")
+#: The end could not be confirmed: orders may still rest on the exchange, or its final state was not read.
+EXIT_UNCONFIRMED = 3
+RISK_STOPS = ("max_drawdown", "position_limit", "dead_man_refused", "request_budget")
+
+
+class _LibraryLogHandler(logging.Handler):
+    """A library's log record (websocket-client, the SDK) as one ``warning: <logger>: <message>`` line.
+
+    The line goes to ``sink``: stderr by default; the live view's log lines while it is on screen (a write to the
+    terminal from another thread would tear the view), printed on stderr once it is gone.
+    """
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.sink: Callable[[str], None] = _print_err
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            self.sink(f"warning: {record.name}: {text.splitlines()[0] if text else record.levelname}")
+        except Exception:  # a log line must never take the loop down
+            self.handleError(record)
+
+
+def _print_err(line: str) -> None:
+    err_console.print(line, soft_wrap=True, highlight=False, markup=False)
+
+
+def route_library_logs(sink: Callable[[str], None] = _print_err) -> None:
+    """Send WARNING-and-above records of every logger to ``sink`` as one line each (one handler, idempotent).
+
+    With a handler on the root logger, the SDK's module-level ``logging.debug`` calls no longer install
+    ``logging.basicConfig``'s raw ``ERROR:websocket:...`` lines, which broke the Rich live view.
+    """
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if isinstance(h, _LibraryLogHandler)), None)
+    if handler is None:
+        handler = _LibraryLogHandler(level=logging.WARNING)
+        root.addHandler(handler)
+    handler.sink = sink
+
+
+def _print_lines_once(lines: list[str]) -> None:
+    """Each distinct line once, in first-seen order, with its count (``(×6)``) when it repeated."""
+    for line, n in Counter(lines).items():
+        _print_err(line if n == 1 else f"{line} (×{n})")
 
 
 @app.command()
@@ -63,6 +113,12 @@ def run(
         ),
     ] = False,
     reconcile_s: Annotated[float, typer.Option(help="Full /info reconcile at least this often (s).")] = 60.0,
+    request_budget_warn_s: Annotated[
+        float, typer.Option(help="Warn when the address request budget runs out within this many seconds.")
+    ] = 600.0,
+    min_requests_left: Annotated[
+        int, typer.Option(help="Stop (exit 1) when fewer address requests than this are left.")
+    ] = 300,
     http_timeout_s: Annotated[float, typer.Option(help="Timeout of every HTTP request (s).")] = 5.0,
     requote_price_bps: Annotated[float, typer.Option(help="Keep an order within this price move (bps).")] = 1.0,
     requote_size_frac: Annotated[float, typer.Option(help="... and this relative size change (fraction).")] = 0.1,
@@ -106,6 +162,8 @@ def run(
             reconcile_s=reconcile_s,
             http_timeout_s=http_timeout_s,
             seed=seed,
+            request_budget_warn_s=request_budget_warn_s,
+            min_requests_left=min_requests_left,
         )
         om_cfg = OrderManagerConfig(
             requote_price_bps=requote_price_bps, requote_size_frac=requote_size_frac, reduce_only=reduce_only
@@ -120,12 +178,22 @@ def run(
             wallet, base_url=url, meta=meta_json, coin=name, timeout_s=http_timeout_s, limiter=RateLimiter()
         )
     live: Live | None = None
-    on_status = None
     if not json_out and out_console.is_terminal:
         live = Live(console=out_console, refresh_per_second=4, transient=False)
+    # warnings during the run: on stderr at once without a live view; in the view while it shows (a write to the
+    # terminal from another thread would tear it), then on stderr once it is gone
+    held: list[str] = []
+    say = held.append if live is not None else _print_err
+    route_library_logs(lambda line: say(line))
+    warned: set[str] = set()
 
-        def on_status(s: LoopStatus) -> None:
-            live.update(render(s, name, loop_cfg.max_position_coins))
+    def on_status(s: LoopStatus) -> None:
+        kind = s.warning.split(":")[0]  # once per kind, not once per refresh
+        if s.warning and kind not in warned:
+            warned.add(kind)
+            say(f"warning: {s.warning}")
+        if live is not None:
+            live.update(render(s, name, loop_cfg.max_position_coins, log=held[-3:]))
 
     loop = QuotingLoop(
         client,
@@ -141,21 +209,74 @@ def run(
     )
     try:
         if live is not None:
-            with live:
-                summary = loop.run()
+            try:
+                with live:
+                    summary = loop.run()
+            finally:
+                say = _print_err  # the view is gone: the rest goes to stderr
+                _print_lines_once(held)
         else:
             summary = loop.run()
-    except (requests.RequestException, SdkError) as exc:
-        fail(f"the exchange at {url} failed: {type(exc).__name__}: {str(exc)[:200]}", code=EXIT_RISK_STOP)
+    except (requests.RequestException, SdkError, HyperMakeError) as exc:
+        print(f"error: the exchange at {url} failed: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr)
+        if loop.counters.orders_sent:  # before any order of ours, none of ours can rest
+            _exit_on_unconfirmed_end(loop.summary())
+        raise typer.Exit(EXIT_RISK_STOP) from None
+    except KeyboardInterrupt:  # a second Ctrl-C, while the loop was cancelling: nothing is confirmed
+        print("interrupted: while cancelling the orders at exit", file=sys.stderr)
+        _exit_on_unconfirmed_end(loop.summary() | {"open_orders": None, "end_confirmed": False})
+        raise typer.Exit(EXIT_UNCONFIRMED) from None
     if json_out:
         print_json(summary)
     else:
         _render_summary(summary)
+    if summary["stop_reason"] == "interrupted":
+        print(f"interrupted: stopped after {summary['duration_s']:.1f} s (Ctrl-C)", file=sys.stderr)
+    _exit_on_unconfirmed_end(summary)
     if summary["stop_reason"] in RISK_STOPS:
         raise typer.Exit(EXIT_RISK_STOP)
-    if summary.get("exchange", {}).get("open_orders", 0):
-        print("error: orders may still rest on the exchange; check openOrders", file=sys.stderr)
-        raise typer.Exit(EXIT_RISK_STOP)
+    if summary["stop_reason"] == "interrupted":
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def end_warning(s: dict[str, Any]) -> str | None:
+    """The line to print when the run's end is not confirmed (orders may rest, or the final state is unread)."""
+    if s.get("end_confirmed"):
+        return None
+    left = s.get("open_orders")
+    if left == 0:
+        return (
+            "every order was cancelled and confirmed gone, but the exchange's final position and balance could not "
+            "be read: check clearinghouseState before trusting the summary"
+        )
+    what = (
+        "open orders unknown: openOrders could not be read after the last cancels"
+        if left is None
+        else f"{left} orders still rest on the exchange after the cancels"
+    )
+    state, until = s.get("dead_man_state"), s.get("dead_man_until_ms")
+    if state == "set" and until is not None:
+        when = datetime.fromtimestamp(until / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        dm = f"the dead-man switch is set: the exchange cancels every open order at {when}"
+    elif state == "expired":
+        dm = "the dead-man switch has fired: the exchange cancelled the orders open then"
+    elif state == "refused":
+        dm = "the exchange refused the dead-man switch: nothing cancels them; cancel them on the exchange"
+    else:
+        dm = "no dead-man switch was set: nothing cancels them; cancel them on the exchange"
+    return f"orders may still rest on the exchange ({what}); {dm}"
+
+
+def _exit_on_unconfirmed_end(summary: dict[str, Any]) -> None:
+    warning = end_warning(summary)
+    if warning is not None:
+        print(f"error: {warning}", file=sys.stderr)
+        raise typer.Exit(EXIT_UNCONFIRMED)
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    """A number of the summary, or ``unknown`` when it could not be read."""
+    return "unknown" if x is None else format(x, spec)
 
 
 def _render_summary(s: dict[str, Any]) -> None:
@@ -164,11 +285,13 @@ def _render_summary(s: dict[str, Any]) -> None:
     t.add_column("ours", justify="right")
     t.add_column("exchange", justify="right")
     ex = s.get("exchange", {})
-    t.add_row("position (coins)", f"{s['position_coins']:+g}", f"{ex.get('position_coins', float('nan')):+g}")
-    t.add_row("PnL (USD)", f"{s['pnl']:+,.2f}", f"{ex.get('pnl_usd', float('nan')):+,.2f}")
-    if s.get("funding_usd"):
+    t.add_row("position (coins)", f"{s['position_coins']:+g}", _fmt(ex.get("position_coins"), "+g"))
+    t.add_row("PnL (USD)", _fmt(s["pnl"], "+,.2f"), _fmt(ex.get("pnl_usd"), "+,.2f"))
+    if s.get("funding_usd") is None:
+        t.add_row("  of which funding (USD)", "unknown", "")
+    elif s["funding_usd"]:
         t.add_row("  of which funding (USD)", f"{s['funding_usd']:+,.2f}", "")
-    t.add_row("open orders at exit", "", str(ex.get("open_orders", "?")))
+    t.add_row("open orders at exit", "", _fmt(ex.get("open_orders"), "d"))
     out_console.print(t)
     out_console.print(
         f"fills {s['fills']} (volume {s['volume_usd']:,.0f} USD, fees {s['fees_usd']:,.2f} USD), "

@@ -362,6 +362,8 @@ class HyperliquidClient:
     timeout_s : HTTP timeout (seconds).
     limiter : if given, every request is charged to it first and held back (:class:`RateLimited`) if it does
         not fit.
+    clock_ms : our wall clock, UNIX ms (default: the system's; injectable for tests, with the local exchange on
+        the same clock).
 
     Nonces are the SDK's (the local clock in ms) while :attr:`clock_offset_ms` is 0. When the exchange's clock
     is known to differ from ours (``clock_offset_ms = exchange - local``, ms), the same actions are built with the
@@ -381,11 +383,13 @@ class HyperliquidClient:
         account_address: str | None = None,
         timeout_s: float = 10.0,
         limiter: RateLimiter | None = None,
+        clock_ms: Callable[[], int] | None = None,
     ) -> None:
         self.base_url = normalize_base_url(base_url)
         self.limiter = limiter
         self.clock_offset_ms = 0
-        self._nonces = NonceSource(lambda: int(time.time() * 1000) + self.clock_offset_ms)
+        self._clock_ms: Callable[[], int] = clock_ms if clock_ms is not None else (lambda: int(time.time() * 1000))
+        self._nonces = NonceSource(lambda: self._clock_ms() + self.clock_offset_ms)
         self._vault_address = vault_address
         self.spec = spec_from_meta(meta, coin)
         self.exchange = Exchange(
@@ -457,9 +461,13 @@ class HyperliquidClient:
             self.exchange.set_expires_after(None)
         return SendResult(batch.kind, resp, _check_response(resp, batch.kind))
 
+    def local_time_ms(self) -> int:
+        """Our wall clock (UNIX ms)."""
+        return int(self._clock_ms())
+
     def exchange_time_ms(self) -> int:
         """The exchange's clock as we know it: local UNIX ms plus :attr:`clock_offset_ms`."""
-        return int(time.time() * 1000) + self.clock_offset_ms
+        return self.local_time_ms() + self.clock_offset_ms
 
     def _post_signed(self, action: dict[str, Any], kind: str, expires_after_ms: int | None = None) -> Any:
         """Sign ``action`` under a nonce on the exchange's clock and POST it with the SDK's ``API.post``."""

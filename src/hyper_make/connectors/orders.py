@@ -700,6 +700,22 @@ class AddressBudget:
         """Credit a fill's notional (USD) to the traded volume that earns requests."""
         self.traded_usd += check_real("notional_usd", notional_usd, lo=0.0, unit="USD")
 
+    def sync(self, used: int, cap: int, cum_volume_usd: float) -> None:
+        """Adopt the exchange's count (``userRateLimit``: ``nRequestsUsed``, ``nRequestsCap``, ``cumVlm`` in USD).
+
+        The cap is kept as read (``initial_requests`` absorbs any difference from the formula), and grows from it
+        by ``requests_per_usd`` per USDC of later fills (:meth:`record_fill`).
+        """
+        self.used = check_int("nRequestsUsed", used, lo=0)
+        self.traded_usd = check_real("cumVlm", cum_volume_usd, lo=0.0, unit="USD")
+        earned = math.floor(self.traded_usd * self.requests_per_usd)
+        self.initial_requests = check_int("nRequestsCap", cap, lo=0) - earned
+
+    @property
+    def left(self) -> int:
+        """Order and modify requests left before the cap (negative past it)."""
+        return self.limit - self.used
+
     def allows(self, n: int, kind: BatchKind, now_s: float) -> bool:
         """Whether a request of ``n`` actions of ``kind`` fits now (``now_s`` in seconds)."""
         lim = self.cancel_limit if kind.startswith("cancel") else self.limit

@@ -18,6 +18,14 @@ answers in public logs show),
 ``Order could not immediately match against any resting orders.``,
 ``Order was never placed, already canceled, or filled.``.
 
+The per-address request budget (Hyperliquid's "address-based limits"): every address may send
+``address_initial_requests`` (10,000) actions plus one per USDC it has traded (``cumVlm``, cumulative); a request
+of ``n`` orders, cancels or modifies counts ``n`` (a ``scheduleCancel`` 1), cancels up to the higher cap
+``min(cap + 100000, 2·cap)``. Past the cap the whole request is refused with the exchange's string
+``Too many cumulative requests sent (used > cap) for cumulative volume traded $V. Place taker orders to free up
+1 request per USDC traded.``, except one request every 10 s. ``info {"type": "userRateLimit"}`` answers
+``cumVlm``, ``nRequestsUsed``, ``nRequestsCap``, ``nRequestsSurplus``.
+
 Matching: our resting orders fill when others' trades print through them (a buy at ``px`` fills our asks priced
 ``<= px``, best price first, then oldest), at our price, as maker; crossing ``Gtc``/``Ioc`` orders take others'
 book as taker. Positions are one-way per coin with an average entry price; realised PnL and fees (maker
@@ -54,6 +62,13 @@ NONCE_PAST_MS = 2 * 86_400_000
 NONCE_FUTURE_MS = 86_400_000
 NONCE_KEEP = 100
 SCHEDULE_CANCEL_MIN_MS = 5_000
+#: Most rows a time-range info request (``userFunding``) answers (Hyperliquid: 500); the caller reads on from the
+#: last row's time.
+TIME_RANGE_MAX_ROWS = 500
+#: Actions an address may send before it has traded (Hyperliquid: 10,000), and one more per USDC traded.
+ADDRESS_INITIAL_REQUESTS = 10_000
+#: Past its cap an address may send one request every this many ms.
+ADDRESS_THROTTLED_MS = 10_000
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -63,7 +78,8 @@ class Faults:
     Parameters
     ----------
     exchange_error_frac : fraction of ``/exchange`` requests answered ``{"status": "err"}`` with no effect, [0, 1].
-    http_delay_s : delay (s) added to a fraction ``http_delay_frac`` of HTTP answers (client timeouts), ``>= 0``.
+    http_delay_s : delay (s, on the exchange's clock) added to a fraction ``http_delay_frac`` of HTTP answers
+        (client timeouts), ``>= 0``.
     ws_drop_after_s : close every WebSocket this many seconds after it opened (reconnect tests), ``> 0``.
     duplicate_fill_frac : fraction of streamed fill messages sent twice (idempotency tests), [0, 1].
     reorder_fills : hold each streamed fill message back until the next one (out-of-order tests).
@@ -145,6 +161,8 @@ class Account:
     cancel_at_ms: int | None = None
     volume_usd: float = 0.0  # notional traded, both sides (USD)
     funding: list[dict[str, Any]] = field(default_factory=list)  # userFunding records, oldest first
+    n_requests: int = 0  # actions sent (cumulative), against the address budget
+    last_throttled_ms: int | None = None  # when the last request past the cap was let through (exchange ms)
 
 
 class LocalExchange:
@@ -166,6 +184,9 @@ class LocalExchange:
         market time each position pays ``szi·mark·rate`` USD (longs pay a positive rate, shorts receive it), into
         the USD balance and ``userFunding``, as Hyperliquid's hourly funding; ``0`` (default): no funding.
     funding_interval_s : market seconds between funding payments, ``> 0`` (Hyperliquid: 3,600).
+    address_initial_requests : actions a new address may send before it has traded, ``>= 0`` (Hyperliquid:
+        10,000; it earns one more per USDC traded).
+    time_range_max_rows : most rows a time-range read (``userFunding``) answers, ``>= 1`` (Hyperliquid: 500).
     """
 
     def __init__(
@@ -182,7 +203,11 @@ class LocalExchange:
         schedule_cancel_min_volume_usd: float = 0.0,
         funding_rate_frac: float = 0.0,
         funding_interval_s: float = 3_600.0,
+        address_initial_requests: int = ADDRESS_INITIAL_REQUESTS,
+        time_range_max_rows: int = TIME_RANGE_MAX_ROWS,
     ) -> None:
+        self.time_range_max_rows = check_int("time_range_max_rows", time_range_max_rows, lo=1)
+        self.address_initial_requests = check_int("address_initial_requests", address_initial_requests, lo=0)
         self.funding_rate = check_real("funding_rate_frac", funding_rate_frac, lo=-0.01, hi=0.01)
         self.funding_interval_s = check_real("funding_interval_s", funding_interval_s, lo=0.0, lo_open=True, unit="s")
         self._since_funding_s = 0.0
@@ -213,6 +238,10 @@ class LocalExchange:
         self._delegate = hasattr(market, "place_order")
         self._owner: str | None = None
         self._delegated: dict[int, tuple[str, str, bool, str | None]] = {}  # oid -> (user, coin, is_buy, cloid)
+
+    def now_ms(self) -> int:
+        """The exchange's clock (UNIX ms, the configured clock plus any injected skew)."""
+        return int(self._clock())
 
     def _emit(self, channel: str, data: Any) -> None:
         for listener in list(self.listeners):
@@ -278,11 +307,20 @@ class LocalExchange:
                 return self._clearinghouse(self.account(user))
             if kind == "userFills":
                 return list(reversed(self.account(user).fills))
+            if kind == "userRateLimit":
+                acct = self.account(user)
+                return {
+                    "cumVlm": _s(acct.volume_usd),
+                    "nRequestsUsed": acct.n_requests,
+                    "nRequestsCap": self._request_cap(acct),
+                    "nRequestsSurplus": 0,
+                }
             if kind == "userFunding":
                 t0 = int(request.get("startTime") or 0)
                 t1 = request.get("endTime")
                 hi = int(t1) if t1 is not None else None
-                return [r for r in self.account(user).funding if r["time"] >= t0 and (hi is None or r["time"] <= hi)]
+                rows = [r for r in self.account(user).funding if r["time"] >= t0 and (hi is None or r["time"] <= hi)]
+                return rows[: self.time_range_max_rows]  # the oldest first, as Hyperliquid pages a time range
             raise LocalExchangeError(f"unsupported info type {kind!r}")
 
     def _l2_book(self, coin: str) -> dict[str, Any]:
@@ -381,6 +419,9 @@ class LocalExchange:
             if why:
                 return _err(why)
             kind = action.get("type") if isinstance(action, dict) else None
+            why = self._charge_requests(acct, kind, action, now)
+            if why:
+                return _err(why)
             if kind == "order":
                 statuses = [self._place(acct, w) for w in action.get("orders", [])]
                 return _ok("order", statuses)
@@ -403,6 +444,31 @@ class LocalExchange:
                 acct.cancel_at_ms = None if t is None else int(t)
                 return {"status": "ok", "response": {"type": "default"}}
             return _err(f"Unsupported action type {kind!r}")
+
+    def _request_cap(self, acct: Account) -> int:
+        """Actions the address may have sent so far: the initial budget plus one per USDC traded."""
+        return self.address_initial_requests + int(acct.volume_usd)
+
+    def _charge_requests(self, acct: Account, kind: Any, action: dict[str, Any], now_ms: int) -> str:
+        """Count the request's actions against the address budget; the refusal string if it does not fit."""
+        if kind in ("order", "cancel", "cancelByCloid", "batchModify"):
+            key = {"order": "orders", "batchModify": "modifies"}.get(kind, "cancels")
+            items = action.get(key)
+            n = len(items) if isinstance(items, list) else 1
+        else:
+            n = 1
+        cap = self._request_cap(acct)
+        limit = min(cap + 100_000, 2 * cap) if kind in ("cancel", "cancelByCloid") else cap
+        if acct.n_requests + n > limit:
+            last = acct.last_throttled_ms
+            if n > 1 or (last is not None and now_ms - last < ADDRESS_THROTTLED_MS):
+                return (
+                    f"Too many cumulative requests sent ({acct.n_requests + n} > {limit}) for cumulative volume "
+                    f"traded ${acct.volume_usd:.2f}. Place taker orders to free up 1 request per USDC traded."
+                )
+            acct.last_throttled_ms = now_ms
+        acct.n_requests += n
+        return ""
 
     def _check_nonce(self, acct: Account, nonce: int, now: int) -> str:
         if not now - NONCE_PAST_MS < nonce < now + NONCE_FUTURE_MS:
@@ -589,9 +655,12 @@ class LocalExchange:
                     continue
                 usdc = -q * self._mark(coin) * self.funding_rate
                 acct.usd += usdc
+                # one row per coin and time, as on Hyperliquid (a market step spanning several intervals pays
+                # each a millisecond apart)
+                last = max((r["time"] for r in acct.funding if r["delta"]["coin"] == coin), default=now_ms - 1)
                 acct.funding.append(
                     {
-                        "time": now_ms,
+                        "time": max(now_ms, last + 1),
                         "hash": "0x" + "0" * 64,
                         "delta": {
                             "type": "funding",

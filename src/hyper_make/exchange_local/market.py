@@ -2,9 +2,17 @@
 
 :class:`RandomWalkMarket` is a small stand-in: a mid that follows a Gaussian random walk (σ as a fraction of
 price per √s), others' book as ``n_levels`` price levels per side one tick apart around it, and taker trades
-arriving as a Poisson process with exponential sizes, each printing at a price drawn a geometric number of
-ticks through the touch. Anything with the same three methods (:class:`MarketModel`) can drive the exchange
-instead (a replay, or the event-driven simulator of :mod:`hyper_make.sim`).
+arriving as a Poisson process with exponential sizes, each printing an exponential depth (bps) through the
+touch. Anything with the same three methods (:class:`MarketModel`) can drive the exchange instead (a replay, or
+the event-driven simulator of :mod:`hyper_make.sim`).
+
+Its defaults are the market the default configuration describes (:func:`hyper_make.defaults.default_snapshot`
+and the ladder's default fill model :class:`~hyper_make.economics.fill.ExponentialIntensity`, ``A = 0.5``/s,
+``k = 0.3``/bp): σ = 0.89 bps/√s; on each side prints reach depth δ (bps) beyond the touch at the rate
+``A·exp(-k·δ)`` (trades at ``2A`` per second, depth exponential with mean ``1/k`` = 3.33 bps); and the
+default snapshot's 10,000 BTC a day of volume at its mid. So the default ``hyper-make run`` against the
+default ``hyper-make exchange`` meets the fills its model expects (about 5 a minute at its best level, 5.6 bps
+deep), where prints a tick or two through the touch never reached a level a few bps deep.
 """
 
 from __future__ import annotations
@@ -16,8 +24,21 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from .._validate import check_int, check_real
+from ..defaults import default_snapshot
+from ..economics.fill import ExponentialIntensity
 from ..errors import InvalidParameterError
 from ..instrument import InstrumentSpec
+
+_SNAPSHOT = default_snapshot()
+_FILL = ExponentialIntensity()
+#: Mid volatility of the default paper market: the default snapshot's (fraction of price per √s; 0.89 bps).
+PAPER_SIGMA_FRAC_PER_SQRT_S = _SNAPSHOT.sigma_frac / math.sqrt(_SNAPSHOT.sigma_horizon_s)
+#: Others' taker trades per second per coin (both sides): twice the default fill model's touch intensity ``A``.
+PAPER_TRADES_PER_S = 2.0 * _FILL.intensity_per_s
+#: Mean depth (bps) a print reaches beyond the touch: ``1/k`` of the default fill model.
+PAPER_THROUGH_BPS_MEAN = 1.0 / _FILL.kappa_per_bps
+#: Mean taker trade notional (USD): the default snapshot's daily volume at its mid, over the trades of a day.
+PAPER_MEAN_TRADE_USD = _SNAPSHOT.daily_volume_coins * _SNAPSHOT.mid_usd / 86_400.0 / PAPER_TRADES_PER_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,23 +74,27 @@ class RandomWalkMarket:
     ----------
     specs : instruments and their start mids (USD), ``{spec: mid}``.
     sigma_frac_per_sqrt_s : volatility of the mid (fraction of price per √s), ``>= 0``.
-    trades_per_s : Poisson rate of others' taker trades per coin (1/s), ``>= 0``.
+    trades_per_s : Poisson rate of others' taker trades per coin, both sides (1/s), ``>= 0``.
     mean_trade_usd : mean notional of a taker trade (USD), ``> 0``.
     n_levels : levels of others' book per side; ``level_usd`` the notional resting at each (USD).
-    through_ticks_mean : mean extra ticks a trade prints through the touch (geometric), ``>= 0``.
+    through_bps_mean : mean depth (bps of the touch price) a trade prints beyond the touch, ``>= 0``: exponential,
+        so prints reach depth δ at the rate ``trades_per_s / 2 · exp(-δ / through_bps_mean)`` on each side (the
+        price rounded away from the touch to a valid one).
     seed : seed of the random stream.
+
+    The defaults are the market of the default configuration (module docstring).
     """
 
     def __init__(
         self,
         specs: dict[InstrumentSpec, float],
         *,
-        sigma_frac_per_sqrt_s: float = 2e-4,
-        trades_per_s: float = 2.0,
-        mean_trade_usd: float = 2_000.0,
+        sigma_frac_per_sqrt_s: float = PAPER_SIGMA_FRAC_PER_SQRT_S,
+        trades_per_s: float = PAPER_TRADES_PER_S,
+        mean_trade_usd: float = PAPER_MEAN_TRADE_USD,
         n_levels: int = 10,
         level_usd: float = 50_000.0,
-        through_ticks_mean: float = 2.0,
+        through_bps_mean: float = PAPER_THROUGH_BPS_MEAN,
         seed: int = 0,
     ) -> None:
         self.sigma = check_real("sigma_frac_per_sqrt_s", sigma_frac_per_sqrt_s, lo=0.0, hi=0.1)
@@ -77,7 +102,7 @@ class RandomWalkMarket:
         self.mean_trade_usd = check_real("mean_trade_usd", mean_trade_usd, lo=0.0, lo_open=True, unit="USD")
         self.n_levels = check_int("n_levels", n_levels, lo=1, hi=1000)
         self.level_usd = check_real("level_usd", level_usd, lo=0.0, lo_open=True, unit="USD")
-        self.through = check_real("through_ticks_mean", through_ticks_mean, lo=0.0)
+        self.through_bps = check_real("through_bps_mean", through_bps_mean, lo=0.0, hi=10_000.0, unit="bps")
         self._specs = {s.coin: s for s in specs}
         self._mid = {s.coin: check_real(f"mid[{s.coin}]", m, lo=0.0, lo_open=True) for s, m in specs.items()}
         self._rng = np.random.default_rng(seed)
@@ -109,7 +134,7 @@ class RandomWalkMarket:
         return bids, asks
 
     def step(self, dt_s: float) -> list[MarketTrade]:
-        """Move every mid by ``N(0, σ²·dt)`` (log), then draw the trades of the interval."""
+        """Move every mid by ``N(0, σ²·dt)`` (log), then draw the trades of the interval (``dt_s`` seconds)."""
         dt = check_real("dt_s", dt_s, lo=0.0, unit="s")
         trades: list[MarketTrade] = []
         for coin, spec in self._specs.items():
@@ -119,8 +144,12 @@ class RandomWalkMarket:
             tick = self._tick(coin)
             for _ in range(n):
                 buy = bool(self._rng.random() < 0.5)
-                k = int(self._rng.geometric(1.0 / (1.0 + self.through))) - 1
-                px = ask + k * tick if buy else max(bid - k * tick, tick)
+                d = float(self._rng.exponential(self.through_bps)) * 1e-4 if self.through_bps > 0 else 0.0
+                if buy:
+                    px = spec.round_price(ask * (1.0 + d), "ask")
+                else:
+                    px = spec.round_price(bid * (1.0 - d), "bid") if d < 1.0 else 0.0
+                    px = px if px > 0 else tick
                 sz = spec.round_size_down(float(self._rng.exponential(self.mean_trade_usd)) / px)
                 if sz > 0:
                     trades.append(MarketTrade(coin, "B" if buy else "A", round(px, 10), sz))

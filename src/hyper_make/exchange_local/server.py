@@ -22,7 +22,6 @@ import select
 import socket
 import struct
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -81,10 +80,15 @@ class _Handler(BaseHTTPRequestHandler):
         if f.http_delay_s and f.http_delay_frac:
             with self.exchange.lock:
                 hit = self.exchange.fault_rng.random() < f.http_delay_frac
-            if hit:
-                self.stop.wait(f.http_delay_s)
+            if hit:  # on the exchange's clock (a virtual one in tests moves only with the market)
+                until_ms = self.exchange.now_ms() + 1000 * f.http_delay_s
+                while self.exchange.now_ms() < until_ms and not self.stop.wait(0.002):
+                    pass
 
     def do_POST(self) -> None:
+        if self.stop.is_set():  # closed: as from a killed process, the connection drops with no answer
+            self.close_connection = True
+            return
         self._maybe_delay()
         n = int(self.headers.get("Content-Length") or 0)
         try:
@@ -128,24 +132,50 @@ class _WsConnection:
         self.sock, self.exchange, self.stop = sock, exchange, stop
         self.subs: set[str] = set()
         self.outbox: queue.SimpleQueue[str] = queue.SimpleQueue()
+        # a message queued wakes the frame loop at once (no polling delay between the market and the client)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+
+    def _queue(self, text: str) -> None:
+        self.outbox.put(text)
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:  # full (the loop is behind and will drain anyway) or closed
+            pass
 
     def listener(self, msg: dict[str, Any]) -> None:
         if ws_msg_to_identifier(msg) in self.subs:  # type: ignore[arg-type]
-            self.outbox.put(json.dumps(msg))
+            self._queue(json.dumps(msg))
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def _run(self) -> None:
         self.sock.settimeout(5.0)
         self._send(_OP_TEXT, b"Websocket connection established.")
         with self.exchange.lock:
             self.exchange.listeners.append(self.listener)
-        drop_at = None if self.exchange.faults.ws_drop_after_s is None else time.monotonic()
+        drop_after_ms = self.exchange.faults.ws_drop_after_s
+        # the drop fault runs on the exchange's clock (a virtual one in tests steps it with the market)
+        drop_at_ms = None if drop_after_ms is None else self.exchange.now_ms() + 1000 * drop_after_ms
         try:
             while not self.stop.is_set():
-                if drop_at is not None and time.monotonic() - drop_at >= self.exchange.faults.ws_drop_after_s:
+                if drop_at_ms is not None and self.exchange.now_ms() >= drop_at_ms:
                     self.sock.shutdown(socket.SHUT_RDWR)  # injected fault: the connection just drops
                     return
-                readable, _, _ = select.select([self.sock], [], [], 0.02)
-                if readable:
+                ready, _, _ = select.select([self.sock, self._wake_r], [], [], 0.02)
+                if self._wake_r in ready:
+                    try:
+                        while self._wake_r.recv(4096):
+                            pass
+                    except BlockingIOError:
+                        pass
+                if self.sock in ready:
                     frame = self._recv_frame()
                     if frame is None:
                         return
@@ -174,16 +204,16 @@ class _WsConnection:
         try:
             msg = json.loads(text)
         except json.JSONDecodeError:
-            self.outbox.put(json.dumps({"channel": "error", "data": f"Invalid JSON: {text[:100]}"}))
+            self._queue(json.dumps({"channel": "error", "data": f"Invalid JSON: {text[:100]}"}))
             return
         method = msg.get("method") if isinstance(msg, dict) else None
         if method == "ping":
-            self.outbox.put(json.dumps({"channel": "pong"}))
+            self._queue(json.dumps({"channel": "pong"}))
             return
         sub = msg.get("subscription") if isinstance(msg, dict) else None
         kind = sub.get("type") if isinstance(sub, dict) else None
         if method not in ("subscribe", "unsubscribe") or kind not in ("l2Book", "trades", "userFills"):
-            self.outbox.put(json.dumps({"channel": "error", "data": f"Unsupported message: {text[:100]}"}))
+            self._queue(json.dumps({"channel": "error", "data": f"Unsupported message: {text[:100]}"}))
             return
         ident = subscription_to_identifier(sub)  # type: ignore[arg-type]
         if method == "unsubscribe":
@@ -191,15 +221,15 @@ class _WsConnection:
             return
         with self.exchange.lock:
             self.subs.add(ident)  # type: ignore[arg-type]
-            self.outbox.put(json.dumps({"channel": "subscriptionResponse", "data": msg}))
+            self._queue(json.dumps({"channel": "subscriptionResponse", "data": msg}))
             if kind == "l2Book":
                 book = self.exchange.info({"type": "l2Book", "coin": sub["coin"]})
-                self.outbox.put(json.dumps({"channel": "l2Book", "data": book}))
+                self._queue(json.dumps({"channel": "l2Book", "data": book}))
             elif kind == "userFills":
                 user = str(sub["user"]).lower()
                 fills = self.exchange.account(user).fills
                 data = {"user": user, "isSnapshot": True, "fills": list(fills)}
-                self.outbox.put(json.dumps({"channel": "userFills", "data": data}))
+                self._queue(json.dumps({"channel": "userFills", "data": data}))
 
     def _recv_exact(self, n: int) -> bytes:
         buf = b""

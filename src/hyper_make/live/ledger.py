@@ -76,8 +76,8 @@ def fill_from_json(row: Mapping[str, Any]) -> Fill:
             side=side,
             px=float(row["px"]),
             sz=float(row["sz"]),
-            fee_usd=float(row.get("fee", 0.0)),
-            time_ms=int(row.get("time", 0)),
+            fee_usd=float(row["fee"]),  # a fill without its fee is not a free fill: it is not read
+            time_ms=int(row["time"]),
             crossed=bool(row.get("crossed", False)),
         )
     except KeyError as exc:

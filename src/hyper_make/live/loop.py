@@ -23,6 +23,15 @@ loop quotes on without it (asking again every ``dead_man_s``), or stops if ``req
 past ``max_drawdown_usd`` stops the loop. On any exit (``duration_s``, Ctrl-C, a risk stop, an error) every
 resting order is cancelled and confirmed gone from ``openOrders``.
 
+Request budget. Hyperliquid lets an address send 10,000 actions plus one per USDC it has traded, cumulative
+(each order, cancel or modify counts one); past that, one request every 10 s, which no quoting survives. The
+loop reads ``userRateLimit`` at the start and at every full reconcile, counts what it sends and earns in
+between, and projects the time to the cap at the run's pace (requests spent minus earned per second). Under
+``request_budget_warn_s`` it warns (the live view, the summary, one line on stderr); below
+``min_requests_left`` it stops (a risk stop, ``request_budget``): slowing the requotes instead would leave stale
+quotes resting in a moving market. The cancels at exit still fit: cancels have the higher cap
+``min(cap + 100000, 2·cap)``.
+
 Faults. A request that fails as a whole (an error answer) changes nothing and the rest of that refresh's
 batches are not sent; every request carries ``expiresAfter`` (the HTTP timeout plus 1 s), so one that times
 out can land only until then: its orders count as pending until it has expired, and a full reconcile
@@ -40,6 +49,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -51,6 +61,7 @@ from .._validate import PYDANTIC_CONFIG, check_int, check_real
 from ..allocate import Allocator
 from ..connectors.hyperliquid import SCHEDULE_CANCEL_MIN_MS, HyperliquidClient, SendResult
 from ..connectors.orders import (
+    AddressBudget,
     Batch,
     Cancel,
     CloidFactory,
@@ -63,7 +74,7 @@ from ..connectors.orders import (
     demote,
     plan_orders,
 )
-from ..errors import ExchangeError, InvalidParameterError, RateLimited
+from ..errors import DataError, ExchangeError, InvalidParameterError, RateLimited
 from ..instrument import Side
 from ..ladder import Ladder, LadderConfig, build_ladder
 from ..snapshot import MarketSnapshot
@@ -81,6 +92,10 @@ _EXPIRY_MARGIN_MS = 1_000
 _DEAD_MAN_VOLUME_GATE = "Cannot set scheduled cancel time until enough volume traded"
 #: Failures of a read or of a request with no usable answer: the network, or the server (5xx).
 _NET_ERRORS = (requests.RequestException, ServerError)
+#: The exchange's side of the end state when the final reads failed: not read, so unknown (never 0).
+_UNKNOWN_END: dict[str, Any] = dict.fromkeys(
+    ("position_coins", "mark_usd", "account_value_usd", "raw_usd", "time_ms", "funding_usd")
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -117,6 +132,12 @@ class LoopConfig:
         it (post-only). ``>= 0``.
     seed : int, default 0
         Seed of the ladder's random components and of the client order ids' prefix.
+    request_budget_warn_s : float, default 600
+        Warn when the address request budget, at the run's pace, is projected to run out within this many
+        seconds, ``> 0``.
+    min_requests_left : int, default 300
+        Stop (a risk stop, ``request_budget``) when fewer order/modify requests than this are left of the address
+        budget (about a minute of quoting at 4.6 requests/s), ``>= 0``.
     """
 
     __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
@@ -134,6 +155,8 @@ class LoopConfig:
     require_dead_man: bool = False
     alo_guard_sigmas: float = 3.0
     seed: int = 0
+    request_budget_warn_s: float = 600.0
+    min_requests_left: int = 300
 
     def __post_init__(self) -> None:
         check_real("loop.max_position_coins", self.max_position_coins, lo=0.0, lo_open=True, unit="coins")
@@ -151,6 +174,8 @@ class LoopConfig:
             raise InvalidParameterError(f"'loop.require_dead_man' must be true or false; got {self.require_dead_man!r}")
         check_real("loop.alo_guard_sigmas", self.alo_guard_sigmas, lo=0.0, hi=100.0)
         check_int("loop.seed", self.seed, lo=0)
+        check_real("loop.request_budget_warn_s", self.request_budget_warn_s, lo=0.0, lo_open=True, unit="s")
+        check_int("loop.min_requests_left", self.min_requests_left, lo=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,13 +187,17 @@ class LoopStatus:
     mid_usd: float | None
     sigma_bps_per_sqrt_s: float | None
     position_coins: float
-    pnl_usd: float
+    pnl_usd: float | None  # None until a book gives a mark
     fills: int
     orders_sent: int
     rejected: int
     resting: tuple[RestingOrder, ...]
     stopped: dict[str, str]
     note: str
+    requests_used: int | None = None  # address budget: actions sent (cumulative; None until read)
+    requests_cap: int | None = None  # ... and the cap (10,000 + 1 per USDC traded on Hyperliquid)
+    requests_exhaustion_s: float | None = None  # projected seconds to the cap at the run's pace (None: not draining)
+    warning: str = ""
 
 
 @dataclass(slots=True)
@@ -176,6 +205,7 @@ class LoopCounters:
     """Running counts of what the loop did (the summary's raw material)."""
 
     refreshes: int = 0
+    books_received: int = 0
     orders_sent: int = 0
     modifies_sent: int = 0
     cancels_sent: int = 0
@@ -194,6 +224,7 @@ class LoopCounters:
     dead_man_sets: int = 0
     dead_man_refusals: int = 0
     clock_resyncs: int = 0
+    request_budget_reads: int = 0
     rejections: Counter[str] = field(default_factory=Counter)
 
 
@@ -211,6 +242,8 @@ class QuotingLoop:
         exchange rejects when fills have moved the position before they arrive).
     estimator : half-life and prior weight of the σ and volume estimates.
     clock : monotonic seconds (injectable for tests).
+    sleep : waits that many seconds of ``clock`` (injectable with it, e.g. a virtual clock that steps a simulated
+        market); default: real time (the wait between refreshes ends early when :meth:`stop` is called).
     on_status : called with a :class:`LoopStatus` after every refresh (the live view).
     """
 
@@ -225,6 +258,7 @@ class QuotingLoop:
         orders: OrderManagerConfig | None = None,
         estimator: EstimatorConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
         on_status: Callable[[LoopStatus], None] | None = None,
     ) -> None:
         self.client = client
@@ -236,6 +270,8 @@ class QuotingLoop:
         self.orders_config = orders if orders is not None else OrderManagerConfig(reduce_only=False)
         self.estimator = MarketEstimator(prior, estimator)
         self.clock = clock
+        self._virtual_sleep = sleep
+        self.sleep: Callable[[float], None] = sleep if sleep is not None else time.sleep
         self.on_status = on_status
         self.info = client.exchange.info
         self.address = client.address.lower()
@@ -244,6 +280,12 @@ class QuotingLoop:
         self.cloids = CloidFactory(seed=config.seed * 1_000_003 + time.time_ns() % 1_000_003)
         self.counters = LoopCounters()
         self.ledger = Ledger(self.coin)
+        # the address budget: the client's limiter charges what it sends; without one the loop counts here
+        self.budget = client.limiter.address if client.limiter is not None else AddressBudget()
+        self._budget_read = False  # never read: unknown, whatever the local count says
+        self._budget0: tuple[float, int, int] | None = None  # (loop s, used, cap) at the first read
+        self._credited_usd = 0.0  # our fills' notional already credited to the budget (USD)
+        self.budget_warning = ""
         self._events: queue.SimpleQueue[tuple[int, str, float, Any]] = queue.SimpleQueue()
         self._ws: WebsocketManager | None = None
         self._ws_gen = 0
@@ -259,6 +301,7 @@ class QuotingLoop:
         self._dead_man_set_at_s = -math.inf
         #: the exchange's answer when it refused the dead-man switch (None: never refused)
         self.dead_man_refused: str | None = None
+        self._dead_man_unset = False
         self._stop = threading.Event()
         self._margin_usd = prior.margin_usd
         self._peak_pnl = 0.0
@@ -299,7 +342,10 @@ class QuotingLoop:
                 if deadline is not None:
                     wait = min(wait, deadline - self.clock())
                 if wait > 0:
-                    self._stop.wait(wait)
+                    if self._virtual_sleep is not None:
+                        self._virtual_sleep(wait)
+                    else:
+                        self._stop.wait(wait)
         except KeyboardInterrupt:
             self.stop("interrupted")
         except BaseException:
@@ -312,16 +358,20 @@ class QuotingLoop:
     def _start(self) -> None:
         """Measure the clock, take over the coin (cancel its open orders), record the baseline, warm up, connect."""
         self._t0 = self.clock()
-        _retry(self._sync_clock)
-        self._cancel_open_on_exchange()
+        self._retry(self._sync_clock)
+        left = self._cancel_open_on_exchange()
+        if left != 0:
+            found = "could not be read" if left is None else f"still shows {left} of them"
+            raise ExchangeError(f"cannot take over {self.coin}: cancelled its open orders, but openOrders {found}")
         # with no order of ours left, nothing fills between these reads: the fills so far are the baseline
-        fills = _retry(lambda: self.info.user_fills(self.address))
-        state = _retry(lambda: self.info.user_state(self.address))
+        fills = self._retry(lambda: self.info.user_fills(self.address))
+        state = self._retry(lambda: self.info.user_state(self.address))
         q0, mark0 = _position(state, self.coin)
         self.ledger = Ledger(self.coin, q0, mark0)
         self.ledger.mark_seen(fills)
-        self.start_state = _account(state, self.coin)
+        self.start_state = _account(state, self.coin)  # DataError if it has no balance: nothing to start from
         self._margin_usd = max(self.start_state["account_value_usd"], 1e-9)
+        self._read_budget()
         self._warm_up()
         self._connect()
         self.state = "connecting"
@@ -343,7 +393,7 @@ class QuotingLoop:
         """One refresh: events, guards, reconcile, ladder, actions, dead-man switch, status."""
         self._drain()
         self._note = ""
-        if not self._ws_alive(now):
+        if not self.ws_alive:
             self._pause("disconnected", now)
             self._reconnect(now)
         elif self.estimator.last_book_s is None:
@@ -359,11 +409,14 @@ class QuotingLoop:
                 self._reconcile(now)
             elif self.ledger.pending:
                 self._check_position(now)
-            if not self._risk_ok():
+            if not self._risk_ok() or not self._budget_ok(now):
+                return
+            # the dead-man switch first: the orders this refresh places are covered by it from the moment they rest
+            self._keep_dead_man(now)
+            if self._stop.is_set():  # refused, and required
                 return
             self.state = "quoting"
             self._quote(now)
-            self._keep_dead_man(now)
         self.counters.refreshes += 1
         if self.on_status is not None:
             self.on_status(self.status(now))
@@ -478,7 +531,7 @@ class QuotingLoop:
                 self.counters.request_errors += 1
                 self._note = str(exc)[:120]
                 if "nonce" in str(exc).lower():
-                    self._sync_clock()
+                    self._resync_clock()
                 return
             except _NET_ERRORS:
                 self.counters.timeouts += 1
@@ -490,6 +543,8 @@ class QuotingLoop:
 
     def _count_sent(self, batch: Batch) -> None:
         n = len(batch.actions)
+        if self.client.limiter is None:  # a limiter charged it when it let it go
+            self.budget.used += batch.address_requests
         if batch.kind == "order":
             self.counters.orders_sent += n
         elif batch.kind == "modify":
@@ -558,8 +613,11 @@ class QuotingLoop:
         try:
             open_orders = self.client.open_orders(self.address)
             fills = self.info.user_fills(self.address)
-            state = self.info.user_state(self.address)
-        except (*_NET_ERRORS, ClientError) as exc:
+            for row in fills:  # every row parses, or the ledger adopts none of them
+                if row.get("coin") == self.coin:
+                    fill_from_json(row)
+            acct = _account(self.info.user_state(self.address), self.coin)
+        except (*_NET_ERRORS, ClientError, DataError) as exc:
             if strict:
                 raise
             self._note = f"reconcile failed: {type(exc).__name__}"
@@ -573,9 +631,10 @@ class QuotingLoop:
         for k in self._unknown_until:
             self.ledger.add_pending(unsettled[k])
             self._pending_acked[k] = math.inf
-        self._adopt_state(state)
+        self._adopt_state(acct)
         self.counters.full_reconciles += 1
         self._last_reconcile_s = t_read
+        self._read_budget()
         self._need_reconcile = bool(self._unknown_until)  # again once they can no longer land
         self.cloids.skip_past(o.cloid for o in open_orders)
 
@@ -583,31 +642,87 @@ class QuotingLoop:
         """Retire pending orders once the exchange's position equals the ledger's (their fills are all in)."""
         t_read = self.clock()
         try:
-            state = self.info.user_state(self.address)
-        except (*_NET_ERRORS, ClientError):
-            return
+            acct = _account(self.info.user_state(self.address), self.coin)
+        except (*_NET_ERRORS, ClientError, DataError):
+            return  # not read: the pending orders keep counting
         self.counters.position_checks += 1
-        q_ex = self._adopt_state(state)
+        q_ex = self._adopt_state(acct)
         if abs(q_ex - self.ledger.position_coins) <= _EPS:
             for key, acked in list(self._pending_acked.items()):
                 if acked <= t_read:
                     self.ledger.pending.pop(key, None)
                     del self._pending_acked[key]
 
-    def _adopt_state(self, state: dict[str, Any]) -> float:
-        acct = _account(state, self.coin)
+    def _adopt_state(self, acct: dict[str, Any]) -> float:
         self._margin_usd = max(acct["account_value_usd"], 1e-9)
         return float(acct["position_coins"])
 
     def _sync_clock(self) -> None:
         """Offset of the exchange's clock (ms) from its ``l2Book`` timestamp; adopted past the tolerance."""
-        t0 = time.time()
+        t0 = self.client.local_time_ms()
         book = self.info.l2_snapshot(self.coin)
-        t1 = time.time()
-        offset = int(book["time"]) - int(500 * (t0 + t1))
+        t1 = self.client.local_time_ms()
+        offset = int(book["time"]) - (t0 + t1) // 2
         self.client.clock_offset_ms = offset if abs(offset) > CLOCK_TOLERANCE_MS else 0
         self.counters.clock_resyncs += 1
         self._on_book(self.clock(), book)
+
+    # ---- the address request budget ----------------------------------------------------------------
+    def _read_budget(self) -> None:
+        """Adopt the exchange's ``userRateLimit`` count; a failed read keeps counting from the last one."""
+        try:
+            r = self.info.user_rate_limit(self.address)
+            used, cap, volume = int(r["nRequestsUsed"]), int(r["nRequestsCap"]), float(r["cumVlm"])
+        except (*_NET_ERRORS, ClientError, KeyError, TypeError, ValueError):
+            return
+        self.budget.sync(used, cap, volume)
+        self._credited_usd = self.ledger.volume_usd  # our fills so far are in its cumVlm
+        self._budget_read = True
+        self.counters.request_budget_reads += 1
+        if self._budget0 is None:
+            self._budget0 = (self.clock(), used, cap)
+
+    def requests_exhaustion_s(self, now: float) -> float | None:
+        """Seconds until the address budget's cap at the run's pace: ``left / (spent − earned per second)``.
+
+        ``None`` while unknown (never read, or under 5 s of pace measured) or when the pace does not drain it.
+        """
+        if not self._budget_read or self._budget0 is None:
+            return None
+        t0, used0, cap0 = self._budget0
+        dt = now - t0
+        net = ((self.budget.used - used0) - (self.budget.limit - cap0)) / dt if dt >= 5.0 else 0.0
+        return max(self.budget.left, 0) / net if net > 0 else None
+
+    def _budget_ok(self, now: float) -> bool:
+        """Stop below ``min_requests_left``; set the warning when the budget runs out within the warning time."""
+        if not self._budget_read:
+            return True
+        new_usd = self.ledger.volume_usd - self._credited_usd
+        if new_usd > 0:  # our fills earn requests (1 per USDC on Hyperliquid)
+            self.budget.record_fill(new_usd)
+            self._credited_usd = self.ledger.volume_usd
+        left = self.budget.left
+        if left < self.config.min_requests_left:
+            self.budget_warning = f"request budget: {max(left, 0):,} requests left of {self.budget.limit:,}: stopped"
+            self.stop("request_budget")
+            return False
+        eta = self.requests_exhaustion_s(now)
+        if eta is not None and eta < self.config.request_budget_warn_s:
+            self.budget_warning = (
+                f"request budget: {left:,} of {self.budget.limit:,} left, spent in {duration_text(eta)} at this pace "
+                f"(the loop stops below {self.config.min_requests_left:,}); trading earns 1 per USDC"
+            )
+        else:
+            self.budget_warning = ""
+        return True
+
+    def _resync_clock(self) -> None:
+        """:meth:`_sync_clock` during the run: a failed read keeps the offset as last measured."""
+        try:
+            self._sync_clock()
+        except (*_NET_ERRORS, ClientError, KeyError, TypeError, ValueError):
+            self._note = "clock resync failed: offset kept as last measured"
 
     # ---- market data -------------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -619,9 +734,15 @@ class QuotingLoop:
         ws.ping_sender.daemon = True
         put = self._events.put
         clock = self.clock
+        counters = self.counters
 
         def cb(kind: str) -> Callable[[Any], None]:
-            return lambda msg: put((gen, kind, clock(), msg.get("data")))
+            def on_message(msg: Any) -> None:
+                put((gen, kind, clock(), msg.get("data")))
+                if kind == "book":
+                    counters.books_received += 1  # the WebSocket thread is its only writer
+
+            return on_message
 
         ws.start()
         ws.subscribe({"type": "l2Book", "coin": self.coin}, cb("book"))
@@ -630,9 +751,10 @@ class QuotingLoop:
         self._ws = ws
         self._ws_since = self.clock()
 
-    def _ws_alive(self, now: float) -> bool:
-        ws = self._ws
-        return ws is not None and ws.is_alive()
+    @property
+    def ws_alive(self) -> bool:
+        """Whether the market-data WebSocket is open (its thread running)."""
+        return self._ws is not None and self._ws.is_alive()
 
     def _drop_ws(self, why: str) -> None:
         if self._ws is not None:
@@ -674,7 +796,11 @@ class QuotingLoop:
             elif kind == "fills":
                 for row in data.get("fills", []):
                     if row.get("coin") == self.coin:
-                        self.ledger.apply_fill(fill_from_json(row))
+                        try:
+                            self.ledger.apply_fill(fill_from_json(row))
+                        except DataError as exc:  # not applied, not guessed: /info's userFills will have it
+                            self._note = str(exc)[:120]
+                            self._need_reconcile = True
 
     def _on_book(self, t: float, book: dict[str, Any]) -> None:
         if self._last_book_rx is not None and t > self._last_book_rx:
@@ -686,7 +812,9 @@ class QuotingLoop:
 
     # ---- guards ------------------------------------------------------------------------------------
     def _risk_ok(self) -> bool:
-        mark = self.estimator.mid_usd or 0.0
+        mark = self.estimator.mid_usd
+        if mark is None:
+            return True  # no book, no mark: no quote either (the caller pauses); the drawdown waits for one
         pnl = self.ledger.pnl_usd(mark)
         self._peak_pnl = max(self._peak_pnl, pnl)
         self._max_drawdown = max(self._max_drawdown, self._peak_pnl - pnl)
@@ -724,6 +852,7 @@ class QuotingLoop:
             return
         until = self.client.exchange_time_ms() + int(period * 1000)
         try:
+            self.budget.used += 1  # an action: it counts against the address budget (no limiter sees it)
             self.client.schedule_cancel(until)
         except (ExchangeError, ClientError) as exc:
             self._note = str(exc)[:120]
@@ -735,7 +864,7 @@ class QuotingLoop:
                 if self.config.require_dead_man:
                     self.stop("dead_man_refused")
                 return
-            self._sync_clock()  # "too early": our clock may be behind the exchange's
+            self._resync_clock()  # "too early": our clock may be behind the exchange's
             return
         except _NET_ERRORS:
             return
@@ -743,27 +872,32 @@ class QuotingLoop:
         self._dead_man_set_at_s = now
         self.counters.dead_man_sets += 1
 
+    def _retry(self, read: Callable[[], Any]) -> Any:
+        return _retry(read, self.sleep)
+
     # ---- exit --------------------------------------------------------------------------------------
-    def _cancel_open_on_exchange(self, attempts: int = 6) -> int:
+    def _cancel_open_on_exchange(self, attempts: int = 6) -> int | None:
         """Cancel every open order of this coin until ``openOrders`` shows none; return how many remain.
 
-        An order of an unanswered request may still land until its request expires: until then an empty book
-        is not final, and the reads go on.
+        The count is the last ``openOrders`` read's, after the last cancels; ``None`` if that read failed (the
+        exchange could not be reached): the orders are then *unknown*, never counted as zero. An order of an
+        unanswered request may still land until its request expires: until then an empty book is not final, and
+        the reads go on.
         """
-        left: list[RestingOrder] = []
+        left: list[RestingOrder] | None = None
         until = max(self._unknown_until.values(), default=-math.inf)
         k = 0
         while True:
             k += 1
             try:
-                left, read = self.client.open_orders(self.address), True
-            except (*_NET_ERRORS, ClientError):
-                read = False
-            if read and not left and self.clock() > until:
+                left = self.client.open_orders(self.address)
+            except (*_NET_ERRORS, ClientError, DataError):
+                left = None  # a cancel may have gone out since the last good read: that count is stale now
+            if left is not None and not left and self.clock() > until:
                 return 0
             if k > attempts and self.clock() > until:
-                return len(left)  # as last read
-            if read and left:
+                return None if left is None else len(left)
+            if left:
                 plan = plan_orders(
                     [], left, inventory_coins=0.0, max_position_coins=1.0, cloids=self.cloids, config=self.orders_config
                 )
@@ -772,7 +906,7 @@ class QuotingLoop:
                         self._send_patiently(b)
                 except (*_NET_ERRORS, ClientError, ExchangeError):
                     pass
-            time.sleep(min(0.1 * k, 0.5))
+            self.sleep(min(0.1 * k, 0.5))
 
     def _send_patiently(self, batch: Batch, tries: int = 20) -> None:
         for _ in range(tries):
@@ -783,41 +917,79 @@ class QuotingLoop:
                 self.counters.races += len(res.errors)
                 return
             except RateLimited as exc:
-                time.sleep(min(exc.wait_s, 1.0))
+                self.sleep(min(exc.wait_s, 1.0))
 
     def _shutdown(self) -> None:
         self.state = "stopping"
         try:
             left = self._cancel_open_on_exchange()
-            if self._dead_man_until_ms is not None:
+            if self._dead_man_until_ms is not None and left == 0:
+                # no order is left: unset it (if it cannot be, it fires on its own and cancels nothing). With
+                # orders left, or unknown, it stays: it is what will cancel them if we cannot
                 try:
                     self.client.schedule_cancel(None)
+                    self._dead_man_until_ms = None
+                    self._dead_man_unset = True
                 except (*_NET_ERRORS, ClientError, ExchangeError):
-                    pass  # it fires on its own and cancels nothing: no order is left
+                    pass
             self._drain()
             try:
-                _retry(lambda: self._reconcile(self.clock(), strict=True))
-                state = _retry(lambda: self.info.user_state(self.address))
+                self._retry(lambda: self._reconcile(self.clock(), strict=True))
+                state = self._retry(lambda: self.info.user_state(self.address))
                 self.end_state = _account(state, self.coin) | {"open_orders": left}
                 self.end_state["funding_usd"] = self._funding_between(self.start_state, self.end_state)
-            except (*_NET_ERRORS, ClientError) as exc:
-                self.end_state = {"error": f"final reconcile failed: {type(exc).__name__}", "open_orders": left}
+            except (*_NET_ERRORS, ClientError, DataError) as exc:
+                self.end_state = _UNKNOWN_END | {
+                    "error": f"final reconcile failed: {type(exc).__name__}",
+                    "open_orders": left,
+                }
         finally:
             if self._ws is not None:
                 self._drop_ws("stopped")
             self.state = "stopped"
 
+    def dead_man_state(self) -> tuple[str, int | None]:
+        """The dead-man switch now: ``(state, until_ms)``, ``until_ms`` its exchange-clock UNIX ms while set.
+
+        ``state``: ``"set"`` (it cancels every open order at ``until_ms``), ``"expired"`` (it has fired: the
+        exchange cancelled every open order then), ``"unset"`` (unset at exit, with no order left), ``"refused"``
+        (the exchange refused it, e.g. under Hyperliquid's $1M volume gate) or ``"never_set"``.
+        """
+        until = self._dead_man_until_ms
+        if until is not None:
+            return ("set" if until > self.client.exchange_time_ms() else "expired"), until
+        if self._dead_man_unset:
+            return "unset", None
+        return ("refused" if self.dead_man_refused else "never_set"), None
+
     def _funding_between(self, start: dict[str, Any], end: dict[str, Any]) -> float | None:
         """Funding paid into the account (USD, all coins) between two ``clearinghouseState`` reads; None if unknown.
 
-        The exchange's balance moves by it, our fills do not show it: the reconciliation adds it to our side.
+        The exchange's balance moves by it, our fills do not show it: the reconciliation adds it to our side. A
+        time-range read answers a page of rows (Hyperliquid: at most 500): the next read starts at the last row's
+        time, until one brings no new row (a row is one coin's payment at one time; rows read twice count once). A
+        page that fails leaves the total unknown, never partial.
         """
         t0, t1 = start.get("time_ms"), end.get("time_ms")
         if t0 is None or t1 is None:
             return None
+        seen: set[tuple[Any, ...]] = set()
+        total, since = 0.0, int(t0) + 1
         try:
-            rows = _retry(lambda: self.info.user_funding_history(self.address, int(t0) + 1, int(t1)))
-            return float(sum(float(r["delta"]["usdc"]) for r in rows if r.get("delta", {}).get("type") == "funding"))
+            while True:
+                rows = self._retry(partial(self.info.user_funding_history, self.address, since, int(t1)))
+                new = 0
+                for r in rows:
+                    d = r["delta"]
+                    key = (int(r["time"]), d.get("coin"))
+                    if key not in seen:
+                        seen.add(key)
+                        new += 1
+                        if d.get("type") == "funding":
+                            total += float(d["usdc"])
+                if not new:
+                    return total
+                since = max(int(r["time"]) for r in rows)
         except (*_NET_ERRORS, ClientError, KeyError, TypeError, ValueError):
             return None
 
@@ -832,13 +1004,17 @@ class QuotingLoop:
             mid_usd=mid,
             sigma_bps_per_sqrt_s=sigma,
             position_coins=self.ledger.position_coins,
-            pnl_usd=self.ledger.pnl_usd(mid or 0.0),
+            pnl_usd=None if mid is None and self.ledger.position_coins else self.ledger.pnl_usd(mid or 0.0),
             fills=self.ledger.n_fills,
             orders_sent=self.counters.orders_sent,
             rejected=self.counters.rejected,
             resting=tuple(sorted(self.ledger.resting.values(), key=lambda o: -o.price)),
             stopped=dict(self._stopped),
             note=self._note,
+            requests_used=self.budget.used if self._budget_read else None,
+            requests_cap=self.budget.limit if self._budget_read else None,
+            requests_exhaustion_s=self.requests_exhaustion_s(now),
+            warning=self.budget_warning,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -846,12 +1022,22 @@ class QuotingLoop:
 
         ``pnl`` is the ledger's (cash − fees + q·mark − q0·mark0, from our fills) plus the funding paid into the
         account over the run (``funding_usd``, from ``userFunding``); ``reconciled`` says that position, cash and
-        open orders agree with the exchange's ``clearinghouseState`` to the cent.
+        open orders agree with the exchange's ``clearinghouseState`` to the cent. A value that could not be read is
+        ``None`` (unknown), never 0: ``exchange.open_orders`` when no ``openOrders`` read succeeded after the last
+        cancels, the exchange's position and PnL when the final reads failed, ``funding_usd`` when ``userFunding``
+        could not be read, and ``pnl`` when the mark or the funding is unknown (``pnl_fills_usd`` is then our fills'
+        part alone). ``end_confirmed`` is true only when the exchange confirmed that no order rests and its final
+        state was read.
         """
         c = self.counters
         start, end = self.start_state, self.end_state
-        mark = end.get("mark_usd") or self.estimator.mid_usd or 0.0
+        mark = end.get("mark_usd") or self.estimator.mid_usd
+        funding = end.get("funding_usd")
         led = self.ledger
+        # with no position the mark does not matter; with one, an unknown mark leaves the PnL unknown
+        pnl_fills = None if mark is None and led.position_coins else led.pnl_usd(mark or 0.0)
+        dm_state, dm_until = self.dead_man_state()
+        open_left = end.get("open_orders")
         out: dict[str, Any] = {
             "coin": self.coin,
             "allocator": getattr(self.allocator, "name", type(self.allocator).__name__),
@@ -879,6 +1065,8 @@ class QuotingLoop:
             "dead_man_sets": c.dead_man_sets,
             "dead_man_refusals": c.dead_man_refusals,
             "dead_man_refused": self.dead_man_refused,
+            "dead_man_state": dm_state,
+            "dead_man_until_ms": dm_until,
             "clock_offset_ms": self.client.clock_offset_ms,
             "fills": led.n_fills,
             "fills_seen_again": led.n_duplicate_fills,
@@ -887,38 +1075,57 @@ class QuotingLoop:
             "position_coins": led.position_coins,
             "max_position_coins": self.config.max_position_coins,
             "max_abs_position": led.max_abs_position_coins,
-            "pnl": led.pnl_usd(mark) + (end.get("funding_usd") or 0.0),
-            "funding_usd": end.get("funding_usd"),
+            "pnl": None if pnl_fills is None or funding is None else pnl_fills + funding,
+            "pnl_fills_usd": pnl_fills,
+            "funding_usd": funding,
             "max_drawdown_usd": self._max_drawdown,
             "mark_usd": mark,
+            "open_orders": open_left,
+            "end_confirmed": bool(open_left == 0 and end.get("account_value_usd") is not None),
+            "requests_used": self.budget.used if self._budget_read else None,
+            "requests_cap": self.budget.limit if self._budget_read else None,
+            "requests_left": self.budget.left if self._budget_read else None,
+            "requests_exhaustion_s": self.requests_exhaustion_s(self.clock()),
+            "request_budget_warning": self.budget_warning or None,
         }
-        if start and end and "account_value_usd" in end:
+        known = start and end.get("account_value_usd") is not None and end.get("raw_usd") is not None
+        ex: dict[str, Any] = {
+            "position_coins": end.get("position_coins"),
+            "pnl_usd": end["account_value_usd"] - start["account_value_usd"] if known else None,
+            "cash_usd": end["raw_usd"] - start["raw_usd"] if known else None,
+            "open_orders": open_left,
+        }
+        if "error" in end:
+            ex["error"] = end["error"]
+        out["exchange"] = ex
+        reconciled = False
+        if known and funding is not None:
             # funding moves the exchange's balance and no fill of ours: it is counted on our side from userFunding
-            funding = end.get("funding_usd")
-            ours_cash = led.cash_usd - led.fees_usd + (funding or 0.0)
-            ex_cash = end["raw_usd"] - start["raw_usd"]
-            out["exchange"] = {
-                "position_coins": end["position_coins"],
-                "pnl_usd": end["account_value_usd"] - start["account_value_usd"],
-                "cash_usd": ex_cash,
-                "open_orders": end["open_orders"],
-            }
-            out["reconciled"] = bool(
+            ours_cash = led.cash_usd - led.fees_usd + funding
+            reconciled = (
                 abs(end["position_coins"] - led.position_coins) <= 1e-9
-                and abs(ex_cash - ours_cash) < 0.01
-                and end["open_orders"] == 0
-                and funding is not None
+                and abs(ex["cash_usd"] - ours_cash) < 0.01
+                and open_left == 0
             )
-        else:
-            out["exchange"] = end
-            out["reconciled"] = False
+        out["reconciled"] = bool(reconciled)
         return out
 
 
 # ---- helpers -------------------------------------------------------------------------------------------
 
 
-def _retry(read: Callable[[], Any], tries: int = 5, wait_s: float = 0.2) -> Any:
+def duration_text(seconds: float) -> str:
+    """``~45 s``, ``~12 min`` or ``~3.5 h``: a projected duration for people."""
+    if seconds < 120:
+        return f"~{seconds:.0f} s"
+    if seconds < 7_200:
+        return f"~{seconds / 60:.0f} min"
+    return f"~{seconds / 3600:.1f} h"
+
+
+def _retry(
+    read: Callable[[], Any], sleep: Callable[[float], None] = time.sleep, tries: int = 5, wait_s: float = 0.2
+) -> Any:
     """``read()``, retried on network and server errors with a growing wait (seconds); the last error raises."""
     for k in range(tries):
         try:
@@ -926,7 +1133,7 @@ def _retry(read: Callable[[], Any], tries: int = 5, wait_s: float = 0.2) -> Any:
         except _NET_ERRORS:
             if k == tries - 1:
                 raise
-            time.sleep(wait_s * (k + 1))
+            sleep(wait_s * (k + 1))
     raise AssertionError("unreachable")
 
 
@@ -948,12 +1155,16 @@ def _position(state: dict[str, Any], coin: str) -> tuple[float, float]:
 
 def _account(state: dict[str, Any], coin: str) -> dict[str, Any]:
     """Position, mark, account value, raw USD and time of a ``clearinghouseState`` (coins, USD, exchange ms)."""
-    q, mark = _position(state, coin)
-    summary = state.get("marginSummary", {})
-    return {
-        "position_coins": q,
-        "mark_usd": mark,
-        "account_value_usd": float(summary.get("accountValue", 0.0)),
-        "raw_usd": float(summary.get("totalRawUsd", 0.0)),
-        "time_ms": state.get("time"),
-    }
+    try:
+        q, mark = _position(state, coin)
+        summary = state["marginSummary"]
+        return {
+            "position_coins": q,
+            "mark_usd": mark,
+            "account_value_usd": float(summary["accountValue"]),
+            "raw_usd": float(summary["totalRawUsd"]),
+            "time_ms": state.get("time"),
+        }
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # a field that is not there was not read: never a 0 balance or position
+        raise DataError(f"clearinghouseState: no usable {exc.args[0] if exc.args else exc!r}"[:200]) from None
