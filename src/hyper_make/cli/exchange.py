@@ -99,7 +99,7 @@ def exchange(
     """Serve a local Hyperliquid (POST /info, POST /exchange) on 127.0.0.1 with a simulated market.
 
     The default random walk is the market the default configuration describes (σ, volume, and prints reaching
-    depth δ at the default fill model's rate), so the default ``run`` against it fills as its model expects.
+    depth δ at the default fill model's rate), so the default run against it fills as its model expects.
     """
     with user_errors():
         names = [c.strip().upper() for c in coins.split(",") if c.strip()]
