@@ -46,7 +46,7 @@ def served(clock: VirtualClock, **kwargs) -> tuple[LocalExchange, LocalServer]:
 
 
 def run_args(url: str, *extra: str) -> list[str]:
-    return ["run", "--base-url", url, "--ephemeral-key", "--refresh-s", "0.2", "--max-position", "0.02", *extra]
+    return ["run", "--base-url", url, "--ephemeral-key", "--refresh-s", "0.2", "--max-position-coins", "0.02", *extra]
 
 
 def test_run_prints_a_summary_that_reconciles(vclock):
@@ -115,7 +115,10 @@ def test_run_interrupted_cancels_everything_prints_the_summary_and_exits_130(vcl
         (["--testnet", "--ephemeral-key"], "'--ephemeral-key' is for the local exchange"),
         (["--base-url", "https://api.hyperliquid.xyz", "--ephemeral-key"], "'--ephemeral-key' is for the local"),
         (["--base-url", "ftp://x"], "'base_url' must be an http(s) URL"),
-        (["--base-url", "http://127.0.0.1:9", "--ephemeral-key", "--max-position", "-1"], "loop.max_position_coins"),
+        (
+            ["--base-url", "http://127.0.0.1:9", "--ephemeral-key", "--max-position-coins", "-1"],
+            "loop.max_position_coins",
+        ),
         (["--base-url", "http://127.0.0.1:9", "--ephemeral-key", "--dead-man-s", "1"], "loop.dead_man_s"),
         (["--base-url", "http://127.0.0.1:9", "--ephemeral-key", "--allocator", "nope"], "nope"),
         (["--base-url", "http://127.0.0.1:9"], "HYPER_MAKE_PRIVATE_KEY"),

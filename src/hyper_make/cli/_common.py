@@ -58,6 +58,7 @@ OPTION_ALIASES: dict[str, dict[str, str]] = {
         "--warmup": "--warmup-s",
         "--markout": "--markout-s",
     },
+    "run": {"--max-position": "--max-position-coins"},
     "calibrate": {
         "--reference-lag": "--reference-lag-s",
         "--max-depth": "--max-depth-bps",

@@ -98,7 +98,10 @@ def run(
         str | None, typer.Option("--allocator", "-a", help="Registered allocator name (default: from config).")
     ] = None,
     max_position: Annotated[
-        float | None, typer.Option(help="Absolute position limit (coins; default: the config's max_position_coins).")
+        float | None,
+        typer.Option(
+            "--max-position-coins", help="Absolute position limit (coins; default: the config's max_position_coins)."
+        ),
     ] = None,
     max_drawdown_usd: Annotated[float, typer.Option(help="Stop when PnL falls this far below its peak.")] = 1000.0,
     refresh_s: Annotated[float, typer.Option(help="Seconds between ladder rebuilds.")] = 1.0,
