@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import types
 
 import pytest
 from typer.testing import CliRunner
 
 from hyper_make.cli import _common, app
+from hyper_make.cli import exchange as _exchange_cli
 
 runner = CliRunner()
 
@@ -147,6 +149,33 @@ def test_ctrl_c_anywhere_is_one_line_and_exit_130(monkeypatch):
     res = runner.invoke(app, ["ladder"])
     assert res.exit_code == 130 and res.stdout == ""
     assert res.stderr == "interrupted: 'ladder' stopped by Ctrl-C; nothing was written\n"
+
+
+def test_ctrl_c_stops_the_local_exchange_with_exit_130(monkeypatch):
+    closed = []
+
+    class Wait:
+        def wait(self, timeout=None):
+            raise KeyboardInterrupt
+
+    real = _exchange_cli.LocalServer
+
+    def server(*args, **kwargs):
+        s = real(*args, **kwargs)
+        monkeypatch.setattr(s, "close", lambda c=s.close: (closed.append(True), c()))
+        return s
+
+    monkeypatch.setattr(_exchange_cli, "threading", types.SimpleNamespace(Event=Wait))
+    monkeypatch.setattr(_exchange_cli, "LocalServer", server)
+    res = runner.invoke(app, ["exchange", "--port", "0"])
+    assert res.exit_code == 130 and closed == [True]
+    assert "interrupted: local exchange stopped by Ctrl-C" in res.stderr
+
+
+def test_an_unknown_allocator_names_the_option_in_run():
+    args = ["run", "--base-url", "http://127.0.0.1:9", "--ephemeral-key", "--allocator", "nope"]
+    line = one_line_error(runner.invoke(app, args), "'--allocator' must name allocators")
+    assert "nope" in line
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from ..exchange_local.market import (
 )
 from ..instrument import PERP_SPECS, InstrumentSpec
 from ..sim import MarketConfig
-from ._common import app, checked, print_json, seed_option, user_errors
+from ._common import app, checked, interrupted, print_json, seed_option, user_errors
 
 #: Where each listed perp's simulated mid starts (USD): round numbers near 2026 prices, not live data.
 START_MIDS_USD = {"BTC": 90_000.5, "ETH": 3_000.05, "SOL": 150.005, "HYPE": 30.0005}
@@ -154,10 +154,13 @@ def exchange(
     print_json({"url": server.url, "coins": names, "seed": seed})
     sys.stdout.flush()  # a supervising process reads the URL while we serve
     print(f"local exchange on {server.url} (Ctrl-C to stop)", file=sys.stderr)
+    by_ctrl_c = False
     try:
         threading.Event().wait(duration_s)
     except KeyboardInterrupt:
-        pass
+        by_ctrl_c = True
     finally:
         server.close()
-        print("local exchange stopped", file=sys.stderr)
+    if by_ctrl_c:
+        interrupted("local exchange stopped by Ctrl-C")
+    print("local exchange stopped", file=sys.stderr)

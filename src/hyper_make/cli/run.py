@@ -30,7 +30,16 @@ from ..connectors.orders import OrderManagerConfig, RateLimiter
 from ..errors import HyperMakeError, InvalidParameterError
 from ..live import LoopConfig, LoopStatus, QuotingLoop
 from ..live.view import render
-from ._common import EXIT_INTERRUPTED, app, err_console, out_console, print_json, seed_option, user_errors
+from ._common import (
+    EXIT_INTERRUPTED,
+    allocator_names,
+    app,
+    err_console,
+    out_console,
+    print_json,
+    seed_option,
+    user_errors,
+)
 
 #: Exit codes of ``run`` (2 is bad input, as for every command).
 #: A risk stop (or the exchange failing during the run), after every order was cancelled and confirmed gone.
@@ -171,7 +180,8 @@ def run(
         om_cfg = OrderManagerConfig(
             requote_price_bps=requote_price_bps, requote_size_frac=requote_size_frac, reduce_only=reduce_only
         )
-        alloc = cfg.make_allocator(allocator)
+        names = allocator_names(allocator, single=True)
+        alloc = cfg.make_allocator(names[0] if names else None)
         wallet = ephemeral_wallet() if ephemeral_key else load_wallet(keystore=keystore)
         try:
             meta_json = load_meta(meta) if meta is not None else fetch_meta(url, timeout_s=http_timeout_s)
