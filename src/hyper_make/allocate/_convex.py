@@ -30,7 +30,7 @@ from .._validate import PYDANTIC_CONFIG, check_int, check_real
 from ..errors import InvalidParameterError
 from ._base import AllocationResult, Binding, SideProblem, empty_result
 from ._discrete import discrete_allocation
-from ._kkt import BUDGET, CAPS, EMPTY_BUDGET, EMPTY_EDGE, kkt_solve
+from ._kkt import BUDGET, CAPS, EMPTY_BUDGET, EMPTY_EDGE, FAILED, kkt_solve
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -46,7 +46,9 @@ class ConcaveSolution:
     objective : ``Σ a_i·s_i - b_i·s_i^(1+β)`` at ``sizes`` (e.g. USD).
     binding : ``"budget"`` (λ > 0), ``"caps"`` (every level with a positive edge is at its cap), ``"marginal"``
         (λ = 0: the marginal values ran out first) or ``"empty"`` (no positive edge or a zero budget).
-    status : ``"optimal"``, or ``"max_iter"`` if the iterative branch stopped early (then ``message`` says so).
+    status : ``"optimal"`` (sizes finite and optimal to rounding), ``"max_iter"`` if the iterative branch stopped
+        early (sizes feasible, ``message`` says so), or ``"failed"`` (no finite answer: sizes are zero, binding
+        ``"empty"``).
     message : one line for humans.
     n_iter : Newton iterations used (0 in the closed-form branches).
     """
@@ -70,12 +72,20 @@ class ConcaveSolution:
         return float(self.sizes.sum())
 
 
+def _float_array(name: str, x: ArrayLike, what: str) -> NDArray[np.float64]:
+    """``x`` as a C-contiguous float64 array (one compiled signature), or an error naming ``name``."""
+    try:
+        return np.ascontiguousarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(f"'{name}' must be an array of real numbers ({what}); got {x!r}") from None
+
+
 def _check_inputs(
     a: ArrayLike, b: ArrayLike, budget: float, beta: float, caps: ArrayLike | None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], float, float, NDArray[np.float64]]:
     """Validate and convert; every error names the argument and its allowed range (few NumPy calls when valid)."""
-    av = np.ascontiguousarray(a, dtype=np.float64)  # one compiled signature (C-contiguous float64)
-    bv = np.ascontiguousarray(b, dtype=np.float64)
+    av = _float_array("a", a, "linear edge per level, USD per coin")
+    bv = _float_array("b", b, "impact coefficient per level, USD per coin^(1+beta)")
     if av.ndim != 1:
         raise InvalidParameterError(f"'a' must be 1-dimensional (one edge per level, USD/coin); got shape {av.shape}")
     if bv.shape != av.shape:
@@ -93,9 +103,13 @@ def _check_inputs(
     if caps is None:
         uv = np.full(av.shape, np.inf)
     else:
-        uv = np.ascontiguousarray(caps, dtype=np.float64)
+        uv = _float_array("caps", caps, "size cap per level")
         if uv.shape != av.shape:
-            uv = np.broadcast_to(uv, av.shape).astype(np.float64)
+            if uv.ndim > 1 or uv.size != 1:
+                raise InvalidParameterError(
+                    f"'caps' must be a scalar or have the shape of 'a' {av.shape}; got shape {uv.shape}"
+                )
+            uv = np.full(av.shape, float(uv.reshape(-1)[0]))
         if not (uv >= 0).all():  # NaN fails too
             i = int(np.flatnonzero(~(uv >= 0))[0])
             raise InvalidParameterError(f"'caps[{i}]' must be in [0, inf] (size cap per level); got {uv[i]!r}")
@@ -158,13 +172,24 @@ def solve_concave(
     The work is done by the compiled kernel :func:`hyper_make.allocate._kkt.kkt_solve`; this wrapper turns its
     return code into ``binding``, ``status`` and a message.
     """
-    sizes = np.empty(a.shape[0])
-    code, lam, n_iter, ok = kkt_solve(a, b, caps, float(budget), float(beta), sizes)
+    n = a.shape[0]
+    sizes = np.empty(n)
+    code, lam, n_iter, ok = kkt_solve(a, b, np.zeros(n), caps, float(budget), float(beta), sizes)
     if code == EMPTY_EDGE:
         return ConcaveSolution(sizes, 0.0, 0.0, "empty", message="no level has a positive edge")
     if code == EMPTY_BUDGET:
         # one more unit of budget would go to the best edge: that is the shadow price
         return ConcaveSolution(sizes, lam, 0.0, "empty", message="budget is zero")
+    if code == FAILED:
+        return ConcaveSolution(
+            sizes,
+            0.0,
+            0.0,
+            "empty",
+            "failed",
+            "the solver produced a non-finite size on these inputs; nothing is allocated",
+            n_iter,
+        )
     k = 1.0 + beta
     if code != BUDGET:
         total = float(sizes.sum())
@@ -175,9 +200,12 @@ def solve_concave(
             else f"marginal value runs out before the budget: {total:.6g} of {budget:.6g} used"
         )
         return ConcaveSolution(sizes, 0.0, _objective(a, b, sizes, k), binding, message=msg)
-    # last-ulp guard: never over the budget, whatever the rounding of the kernel's sums
-    while float(sizes.sum()) > budget:
-        sizes *= budget / float(sizes.sum()) * (1.0 - 4e-16)
+    # last-ulp guard: never over the budget, whatever the rounding of the kernel's sums (two passes suffice)
+    for _ in range(3):
+        total = float(sizes.sum())
+        if total <= budget:
+            break
+        sizes *= budget / total * (1.0 - 4e-16)
     nact = int(np.count_nonzero(sizes))
     msg = f"budget binds: shadow price {lam:.6g} per unit, {nact} active level{'s' if nact != 1 else ''}"
     status = "optimal"

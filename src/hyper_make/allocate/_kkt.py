@@ -2,8 +2,17 @@
 
 One compiled function on float64 arrays: candidate levels, the λ = 0 test, the sorted breakpoints, a binary
 search for the piece of ``S(λ) = Σ s_i(λ)`` that crosses the budget, and the piece's root (closed form for
-β = 0.5 and β = 1, safeguarded Newton otherwise). Scalar loops, no allocation beyond the event array: about a
-microsecond for 25 levels, where the same steps in NumPy cost ~40 µs of per-call overhead.
+β = 0.5 and β = 1 when its sums are representable, safeguarded Newton otherwise). Scalar loops, no allocation
+beyond the event arrays: about a microsecond for 25 levels, where the same steps in NumPy cost ~40 µs of
+per-call overhead.
+
+Numerics, for edges and impact coefficients spanning the whole float range (a calibrated ladder's deep levels
+have fill probabilities of 1e-300): a level's size is computed as ``((a - λ) / ((1+β)·b))^(1/β)``, a division
+whose result is a size (bounded by the budget), never through ``1/((1+β)·b)`` (which overflows for tiny ``b``);
+sizes are capped at the budget, so no term of a sum is infinite; a level whose marginal value moves by less than
+one part in 2^52 over its whole feasible range is numerically linear and treated as such; the closed forms are
+used only when their sums cannot overflow, otherwise the piece is solved by Newton on the p-norm of the free
+levels with a geometric-bisection safeguard (at most ``_MAX_NEWTON`` iterations, then ``converged = False``).
 """
 
 from __future__ import annotations
@@ -14,109 +23,243 @@ import numba as nb
 import numpy as np
 
 #: Return codes of :func:`kkt_solve` (the Python wrapper turns them into ``binding``/``status``).
-EMPTY_EDGE, EMPTY_BUDGET, MARGINAL, CAPS, BUDGET = 0, 1, 2, 3, 4
+EMPTY_EDGE, EMPTY_BUDGET, MARGINAL, CAPS, BUDGET, FAILED = 0, 1, 2, 3, 4, 5
 _MAX_NEWTON = 100
+#: A level whose marginal changes by at most this fraction of its edge over its feasible range is linear.
+_LINEAR_RTOL = 2.0**-52
+#: Range of ``1/((1+β)·b)`` over which the closed forms' sums (squares for β = 0.5) neither overflow nor vanish.
+_CLOSED_FORM_MAX_R = 1e150
 
 
 @nb.njit(cache=True, inline="always")
-def _size(a: float, r: float, u: float, lin: bool, lam: float, p: float, beta: float) -> float:
-    """``s_i(λ)``: linear levels at their cap iff ``a > λ``; curved ``min(u, ((a - λ)·r)^(1/β))``."""
+def _size(a: float, kb: float, lo: float, u: float, lin: bool, lam: float, p: float, beta: float) -> float:
+    """``s_i(λ)``: linear levels at ``u`` iff ``a > λ`` (else ``lo``); curved ``clip(((a - λ)/kb)^(1/β), lo, u)``."""
     g = a - lam
     if g <= 0.0:
-        return 0.0
+        return lo
     if lin:
         return u
-    x = g * r
+    x = g / kb
     if beta == 0.5:
         x = x * x
     elif beta != 1.0:
         x = x**p
+    if x < lo:
+        return lo
     return x if x < u else u
 
 
 @nb.njit(cache=True)
-def _total(a, r, u, lin, lam, p, beta, strict):  # type: ignore[no-untyped-def]
-    """``S(λ)``; with ``strict`` linear levels with ``a == λ`` are left out, otherwise they count at their cap."""
+def _total(a, kb, lo, u, lin, lam, p, beta, strict):  # type: ignore[no-untyped-def]
+    """``S(λ)``; with ``strict`` linear levels with ``a == λ`` count at ``lo``, otherwise at their cap."""
     s = 0.0
     for i in range(a.shape[0]):
         if lin[i] and a[i] == lam:
-            if not strict:
-                s += u[i]
+            s += lo[i] if strict else u[i]
         else:
-            s += _size(a[i], r[i], u[i], lin[i], lam, p, beta)
+            s += _size(a[i], kb[i], lo[i], u[i], lin[i], lam, p, beta)
     return s
 
 
+@nb.njit(cache=True, inline="always")
+def _is_free(start: float, capbp: float, lin: bool, midl: float) -> bool:
+    """Whether a curved level is strictly between its bounds on the piece around ``midl``."""
+    return (not lin) and start > midl and capbp < midl
+
+
 @nb.njit(cache=True)
-def kkt_solve(a_all, b_all, caps_all, budget, beta, out):  # type: ignore[no-untyped-def]
-    """Fill ``out`` with the optimal sizes; return ``(code, λ, n_iter, converged)`` (codes at module top)."""
+def _piece_root(a, kb, lin, start, capbp, lam_lo, width, midl, rest, p, beta):  # type: ignore[no-untyped-def]
+    """``t`` in ``[0, width]`` with ``Σ_free ((a_i - λ_lo - t)/kb_i)^(1/β) = rest``; returns (t, n_iter, ok)."""
+    m = a.shape[0]
+    # ---- closed forms, when every sum is representable -------------------------------------------------
+    rmax = 0.0
+    rmin = np.inf
+    for j in range(m):
+        if _is_free(start[j], capbp[j], lin[j], midl):
+            rr = 1.0 / kb[j]
+            rmax = max(rmax, rr)
+            rmin = min(rmin, rr)
+    if (beta == 0.5 or beta == 1.0) and rmax <= _CLOSED_FORM_MAX_R and rmin >= 1.0 / _CLOSED_FORM_MAX_R:
+        w = 0.0
+        dd = 0.0
+        q = 0.0
+        for j in range(m):
+            if _is_free(start[j], capbp[j], lin[j], midl):
+                d = a[j] - lam_lo
+                rr = 1.0 / kb[j]
+                if beta == 0.5:
+                    r2 = rr * rr
+                    w += r2
+                    dd += r2 * d
+                    q += r2 * d * d
+                else:
+                    w += rr
+                    dd += rr * d
+        if beta == 1.0:
+            t = (dd - rest) / w
+            return min(max(t, 0.0), width), 0, True
+        # W·t² - 2D·t + (Q - rest) = 0, smallest root, cancellation-free
+        c = q - rest
+        t = 0.0
+        if c > 0.0:
+            disc = dd * dd - w * c
+            t = c / (dd + math.sqrt(disc if disc > 0.0 else 0.0))
+            # two Newton steps on Σ ((d - t)/kb)² = rest, evaluated directly: the closed form loses digits when
+            # the discriminant is small (the root close to the parabola's vertex)
+            for _ in range(2):
+                f = -rest
+                df = 0.0
+                for j in range(m):
+                    if _is_free(start[j], capbp[j], lin[j], midl):
+                        x = (a[j] - lam_lo - t) / kb[j]
+                        if x > 0.0:
+                            f += x * x
+                            df -= 2.0 * x / kb[j]
+                if df < 0.0 and f != 0.0 and math.isfinite(df):
+                    t = min(max(t - f / df, 0.0), width)
+        return min(max(t, 0.0), width), 0, True
+    # ---- Newton on φ(t) = ‖x(t)‖_p - rest^(1/p), x_i = (d_i - t)/kb_i ------------------------------------------
+    # a p-norm of affine functions: convex and decreasing for p = 1/β >= 1 (Newton from the left never
+    # overshoots and converges fast even for large p, where Newton on Σ x^p itself crawls at rate 1 - 1/p),
+    # concave for p < 1 (Newton from the right); geometric bisection guards the bracket
+    target = rest**beta
+    lo_t, hi_t = 0.0, width
+    t = 0.0 if beta <= 1.0 else width
+    for it in range(1, _MAX_NEWTON + 1):
+        xmax = 0.0
+        for j in range(m):
+            if _is_free(start[j], capbp[j], lin[j], midl):
+                x = (a[j] - lam_lo - t) / kb[j]
+                if x > xmax:
+                    xmax = x
+        sp = 0.0  # Σ (x/xmax)^p
+        sq = 0.0  # Σ (x/xmax)^p / (d - t): the derivative's sum, without 1/kb (which may overflow)
+        if xmax > 0.0:
+            for j in range(m):
+                if _is_free(start[j], capbp[j], lin[j], midl):
+                    dt = a[j] - lam_lo - t
+                    if dt > 0.0:
+                        yp = ((dt / kb[j]) / xmax) ** p
+                        sp += yp
+                        sq += yp / dt
+        norm = xmax * sp**beta if xmax > 0.0 else 0.0
+        phi = norm - target
+        if abs(phi) <= 1e-15 * target:
+            return t, it, True
+        if phi > 0.0:
+            lo_t = t
+        else:
+            hi_t = t
+        if hi_t - lo_t <= 4e-16 * hi_t:
+            return t, it, True
+        # φ'(t) = -xmax·sp^(1/p - 1)·Σ y^p/(d - t)
+        dphi = -xmax * sp ** (beta - 1.0) * sq if sp > 0.0 else 0.0
+        step = t - phi / dphi if (dphi < 0.0 and math.isfinite(dphi)) else -1.0
+        if lo_t < step < hi_t:
+            t = step
+        elif lo_t > 0.0 and hi_t > 4.0 * lo_t:
+            t = math.sqrt(lo_t * hi_t)  # the bracket spans orders of magnitude: bisect the exponent
+        else:
+            t = 0.5 * (lo_t + hi_t)
+    return t, _MAX_NEWTON, False
+
+
+@nb.njit(cache=True)
+def kkt_solve(a_all, b_all, lo_all, caps_all, budget, beta, out):  # type: ignore[no-untyped-def]
+    """Fill ``out`` with the optimal sizes in ``[lo, caps]``; return ``(code, λ, n_iter, converged)``.
+
+    Needs ``0 <= lo <= caps`` and ``Σ lo <= budget`` (the public path has ``lo = 0``). Codes at module top.
+    """
     n_all = a_all.shape[0]
+    k = 1.0 + beta
+    p = 1.0 / beta
+    sum_lo = 0.0
     for i in range(n_all):
-        out[i] = 0.0
+        out[i] = lo_all[i]
+        sum_lo += lo_all[i]
+    room = budget - sum_lo
     m = 0
     best = -1.0
     for i in range(n_all):
-        if a_all[i] > 0.0 and caps_all[i] > 0.0:
-            m += 1
-            if a_all[i] > best:
-                best = a_all[i]
+        if caps_all[i] > lo_all[i]:
+            st = a_all[i] - k * b_all[i] * lo_all[i] ** beta if lo_all[i] > 0.0 else a_all[i]
+            if st > 0.0:
+                m += 1
+                best = max(best, st)
     if m == 0:
         return EMPTY_EDGE, 0.0, 0, True
     if budget <= 0.0:
         return EMPTY_BUDGET, best, 0, True
+    if room <= 0.0:
+        return BUDGET, best, 0, True
     idx = np.empty(m, np.int64)
     a = np.empty(m)
-    r = np.empty(m)
+    kb = np.empty(m)
+    lo = np.empty(m)
     u = np.empty(m)
-    low = np.empty(m)
+    start = np.empty(m)
+    capbp = np.empty(m)
     lin = np.empty(m, np.bool_)
-    k = 1.0 + beta
-    p = 1.0 / beta
     j = 0
     for i in range(n_all):
-        if a_all[i] > 0.0 and caps_all[i] > 0.0:
-            idx[j] = i
-            a[j] = a_all[i]
-            u[j] = caps_all[i]
-            lin[j] = b_all[i] == 0.0
-            if lin[j]:
-                r[j] = 0.0
-                low[j] = -np.inf
-            else:
-                r[j] = 1.0 / (k * b_all[i])
-                low[j] = a[j] - k * b_all[i] * u[j] ** beta
-            j += 1
-    # ---- λ = 0 ---------------------------------------------------------------------------------------
-    total0 = _total(a, r, u, lin, 0.0, p, beta, False)
-    if total0 <= budget:
+        if caps_all[i] > lo_all[i]:
+            st = a_all[i] - k * b_all[i] * lo_all[i] ** beta if lo_all[i] > 0.0 else a_all[i]
+            if st > 0.0:
+                idx[j] = i
+                a[j] = a_all[i]
+                lo[j] = lo_all[i]
+                # no level can hold more than its minimum plus the room left by the others' minimums
+                u[j] = min(caps_all[i], lo_all[i] + room)
+                kb[j] = k * b_all[i]
+                drop = kb[j] * u[j] ** beta  # marginal fall over the level's whole range
+                lin[j] = not (drop > _LINEAR_RTOL * a[j])
+                if lin[j]:
+                    start[j] = a[j]
+                    capbp[j] = -np.inf
+                else:
+                    start[j] = st
+                    capbp[j] = a[j] - drop
+                j += 1
+    # ---- λ = 0 -------------------------------------------------------------------------------------------
+    total0 = sum_lo
+    clipped = False  # a level held back only by the budget: it alone fills the room, so the budget binds
+    for j in range(m):
+        s = _size(a[j], kb[j], lo[j], u[j], lin[j], 0.0, p, beta)
+        total0 += s - lo[j]
+        if s >= u[j] and u[j] < caps_all[idx[j]]:
+            clipped = True
+    if total0 <= budget and not clipped:
         all_capped = True
         for j in range(m):
-            s = u[j] if lin[j] else _size(a[j], r[j], u[j], False, 0.0, p, beta)
+            s = _size(a[j], kb[j], lo[j], u[j], lin[j], 0.0, p, beta)
             out[idx[j]] = s
-            if s < u[j]:
+            if s < caps_all[idx[j]]:
                 all_capped = False
-        return (CAPS if all_capped else MARGINAL), 0.0, 0, True
+        return _checked(out, CAPS if all_capped else MARGINAL, 0.0, 0, True)
     # ---- breakpoints, descending, and the first with S_incl >= budget (binary search: S is monotone) ------
     n_ev = 1
     for j in range(m):
-        n_ev += 1 if low[j] > 0.0 else 0
-        n_ev += 1
+        n_ev += 2 if capbp[j] > 0.0 else 1
     ev = np.empty(n_ev)
     e = 0
     for j in range(m):
-        ev[e] = a[j]
+        ev[e] = start[j]
         e += 1
-        if low[j] > 0.0:
-            ev[e] = low[j]
+        if capbp[j] > 0.0:
+            ev[e] = capbp[j]
             e += 1
     ev[e] = 0.0
     ev = -np.sort(-ev)
-    lo_i, hi_i = 0, n_ev - 1  # S_incl(ev[0]) < budget (nothing but ties at the top), S_incl(ev[-1]) > budget
-    if _total(a, r, u, lin, ev[0], p, beta, False) >= budget:
+    # S over the candidates plus the other levels' fixed minimums
+    base = sum_lo
+    for j in range(m):
+        base -= lo[j]
+    lo_i, hi_i = 0, n_ev - 1  # S_incl(ev[0]) < budget (nothing but ties at the top), S_incl(ev[-1]) >= budget
+    if base + _total(a, kb, lo, u, lin, ev[0], p, beta, False) >= budget:
         hi_i = 0
     while hi_i - lo_i > 1:
         mid = (lo_i + hi_i) // 2
-        if _total(a, r, u, lin, ev[mid], p, beta, False) >= budget:
+        if base + _total(a, kb, lo, u, lin, ev[mid], p, beta, False) >= budget:
             hi_i = mid
         else:
             lo_i = mid
@@ -124,16 +267,17 @@ def kkt_solve(a_all, b_all, caps_all, budget, beta, out):  # type: ignore[no-unt
     lam_lo = ev[jj]
     n_iter = 0
     ok = True
-    if _total(a, r, u, lin, lam_lo, p, beta, True) < budget:
+    if base + _total(a, kb, lo, u, lin, lam_lo, p, beta, True) < budget:
         # inside the jump of the linear level(s) with a == λ: they share what is left, equally, capped
         lam = lam_lo
-        left = budget
+        left = budget - base
         n_tied = 0
         for j in range(m):
             if lin[j] and a[j] == lam:
                 n_tied += 1
+                left -= lo[j]
             else:
-                s = _size(a[j], r[j], u[j], lin[j], lam, p, beta)
+                s = _size(a[j], kb[j], lo[j], u[j], lin[j], lam, p, beta)
                 out[idx[j]] = s
                 left -= s
         done = np.zeros(m, np.bool_)
@@ -141,124 +285,71 @@ def kkt_solve(a_all, b_all, caps_all, budget, beta, out):  # type: ignore[no-unt
             share = left / n_tied
             capped_any = False
             for j in range(m):
-                if lin[j] and a[j] == lam and not done[j] and u[j] <= share:
+                if lin[j] and a[j] == lam and not done[j] and u[j] - lo[j] <= share:
                     out[idx[j]] = u[j]
-                    left -= u[j]
+                    left -= u[j] - lo[j]
                     done[j] = True
                     n_tied -= 1
                     capped_any = True
             if not capped_any:
                 for j in range(m):
                     if lin[j] and a[j] == lam and not done[j]:
-                        out[idx[j]] = share
+                        out[idx[j]] = lo[j] + share
                 left = 0.0
-    else:
-        lam_hi = ev[jj - 1] if jj > 0 else lam_lo
-        midl = 0.5 * (lam_lo + lam_hi)
-        fixed = 0.0
-        w = 0.0
-        dd = 0.0
-        q = 0.0
-        nfree = 0
+        return _checked(out, BUDGET, lam, 0, True)
+    lam_hi = ev[jj - 1] if jj > 0 else lam_lo
+    midl = 0.5 * (lam_lo + lam_hi)
+    fixed = base
+    nfree = 0
+    for j in range(m):
+        if _is_free(start[j], capbp[j], lin[j], midl):
+            nfree += 1
+        elif (lin[j] and a[j] > midl) or ((not lin[j]) and capbp[j] >= midl):
+            fixed += u[j]
+        else:
+            fixed += lo[j]
+    rest = budget - fixed
+    width = lam_hi - lam_lo
+    # nothing left for the free levels: rounding put the root on the piece's upper breakpoint (the budget is met
+    # there by the levels at their caps), and λ_hi is the multiplier consistent with every level's condition
+    t = width if rest <= 0.0 else 0.0
+    if nfree > 0 and rest > 0.0:
+        t, n_iter, ok = _piece_root(a, kb, lin, start, capbp, lam_lo, width, midl, rest, p, beta)
+    lam = lam_lo + t
+    if lam > lam_hi:
+        lam = lam_hi
+    tot_free = 0.0
+    tot = 0.0
+    for j in range(m):
+        if _is_free(start[j], capbp[j], lin[j], midl):
+            s = _size(a[j], kb[j], lo[j], u[j], False, lam, p, beta)
+            tot_free += s - lo[j]
+        elif (lin[j] and a[j] > midl) or ((not lin[j]) and capbp[j] >= midl):
+            s = u[j]
+        else:
+            s = lo[j]
+        out[idx[j]] = s
+        tot += s
+    # exact budget: the closed forms are exact to rounding; put the residual on the free levels
+    excess = tot + base - budget
+    if excess != 0.0 and tot_free > 0.0:
+        f = 1.0 - excess / tot_free
+        f = f if f > 0.0 else 0.0
         for j in range(m):
-            if a[j] > midl:
-                if lin[j] or low[j] >= midl:
-                    fixed += u[j]
-                else:
-                    nfree += 1
-                    d = a[j] - lam_lo
-                    rr = r[j]
-                    if beta == 0.5:
-                        r2 = rr * rr
-                        w += r2
-                        dd += r2 * d
-                        q += r2 * d * d
-                    else:
-                        w += rr
-                        dd += rr * d
-        rest = budget - fixed
-        width = lam_hi - lam_lo
-        t = 0.0
-        if nfree > 0 and rest > 0.0:
-            if beta == 0.5:
-                # W·t² - 2D·t + (Q - rest) = 0, smallest root, cancellation-free
-                c = q - rest
-                if c > 0.0:
-                    disc = dd * dd - w * c
-                    t = c / (dd + math.sqrt(disc if disc > 0.0 else 0.0))
-                    # two Newton steps on Σ (r(d - t))² = rest, evaluated directly: the closed form loses digits
-                    # when the discriminant is small (the root close to the parabola's vertex)
-                    for _ in range(2):
-                        f = -rest
-                        df = 0.0
-                        for j in range(m):
-                            if a[j] > midl and not lin[j] and low[j] < midl:
-                                x = r[j] * (a[j] - lam_lo - t)
-                                if x > 0.0:
-                                    f += x * x
-                                    df -= 2.0 * x * r[j]
-                        if df < 0.0 and f != 0.0:
-                            t = min(max(t - f / df, 0.0), width)
-            elif beta == 1.0:
-                t = (dd - rest) / w
-            else:
-                # Newton on φ(t) = (Σ x_i^p)^(1/p) - rest^(1/p), x_i = r_i·(d_i - t): a p-norm of affine functions,
-                # convex and decreasing, so Newton from the left never overshoots and converges fast even for
-                # large p = 1/β (Newton on Σ x^p itself crawls at rate 1 - 1/p); bisection guards the bracket
-                lo_t, hi_t = 0.0, width
-                target = rest ** (1.0 / p)
-                ok = False
-                for it in range(1, _MAX_NEWTON + 1):
-                    n_iter = it
-                    xmax = 0.0
-                    for j in range(m):
-                        if a[j] > midl and not lin[j] and low[j] < midl:
-                            x = r[j] * (a[j] - lam_lo - t)
-                            if x > xmax:
-                                xmax = x
-                    sp = 0.0  # Σ (x/xmax)^p
-                    sq = 0.0  # Σ (x/xmax)^(p-1)·r
-                    if xmax > 0.0:
-                        for j in range(m):
-                            if a[j] > midl and not lin[j] and low[j] < midl:
-                                x = r[j] * (a[j] - lam_lo - t)
-                                if x > 0.0:
-                                    y = x / xmax
-                                    yp1 = y ** (p - 1.0)
-                                    sp += yp1 * y
-                                    sq += yp1 * r[j]
-                    norm = xmax * sp ** (1.0 / p) if xmax > 0.0 else 0.0
-                    phi = norm - target
-                    if abs(phi) <= 1e-15 * target:
-                        ok = True
-                        break
-                    if phi > 0.0:
-                        lo_t = t
-                    else:
-                        hi_t = t
-                    # φ'(t) = -(Σ x^p)^(1/p - 1)·Σ x^(p-1)·r = -sp^(1/p - 1)·sq
-                    dphi = -(sp ** (1.0 / p - 1.0)) * sq if sp > 0.0 else 0.0
-                    step = t - phi / dphi if dphi < 0.0 else 0.5 * (lo_t + hi_t)
-                    t = step if lo_t < step < hi_t else 0.5 * (lo_t + hi_t)
-                    if hi_t - lo_t <= 4e-16 * max(abs(lo_t), abs(hi_t), 1e-300):
-                        ok = True
-                        break
-            t = min(max(t, 0.0), width)
-        lam = lam_lo + t
-        tot_free = 0.0
-        tot = 0.0
-        for j in range(m):
-            s = _size(a[j], r[j], u[j], lin[j], lam, p, beta)
-            out[idx[j]] = s
-            tot += s
-            if a[j] > midl and not lin[j] and low[j] < midl:
-                tot_free += s
-        # exact budget: the closed forms are exact to rounding; put the residual on the free levels
-        excess = tot - budget
-        if excess != 0.0 and tot_free > 0.0:
-            f = 1.0 - excess / tot_free
-            f = f if f > 0.0 else 0.0
-            for j in range(m):
-                if a[j] > midl and not lin[j] and low[j] < midl:
-                    out[idx[j]] *= f
-    return BUDGET, lam, n_iter, ok
+            if _is_free(start[j], capbp[j], lin[j], midl):
+                out[idx[j]] = lo[j] + (out[idx[j]] - lo[j]) * f
+    return _checked(out, BUDGET, lam, n_iter, ok)
+
+
+@nb.njit(cache=True)
+def _checked(out, code, lam, n_iter, ok):  # type: ignore[no-untyped-def]
+    """``(code, λ, n_iter, ok)``, or ``FAILED`` (sizes zeroed) if a size or λ is not finite and >= 0."""
+    bad = not (lam >= 0.0 and lam < np.inf)
+    for i in range(out.shape[0]):
+        if not (out[i] >= 0.0 and out[i] < np.inf):
+            bad = True
+    if bad:
+        for i in range(out.shape[0]):
+            out[i] = 0.0
+        return FAILED, 0.0, n_iter, False
+    return code, lam, n_iter, ok

@@ -1,0 +1,112 @@
+"""Regression cases from the independent fuzz (issue 10, item 11): extreme but valid inputs.
+
+Each case once failed: a NaN shadow price and a wrong optimum on a calibrated BTC market, NaN/inf sizes reported
+"optimal", a lot search that moved one lot per step (88 s for one build), budgets beyond 2^63 lots, and a zero
+daily volume that broke allocators that never use the impact model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from hyper_make import (
+    ALLOCATORS,
+    InvalidParameterError,
+    LadderConfig,
+    allocate_concave,
+    build_ladder,
+    default_snapshot,
+    default_spec,
+    make_allocator,
+)
+from hyper_make.economics import ExponentialIntensity
+from hyper_make.economics.impact import SquareRootImpact
+
+
+def _calibrated_btc(kappa: float, max_position: float):
+    """The default BTC market with a fill decay calibrated on the shared BTCUSDT file and a large account."""
+    snap = dataclasses.replace(default_snapshot(), max_position_coins=max_position, margin_usd=1e7)
+    cfg = LadderConfig(fill=ExponentialIntensity(kappa_per_bps=kappa), impact=SquareRootImpact(forward_coef=0.0))
+    return snap, cfg
+
+
+@pytest.mark.parametrize("kappa", [3.6, 4.0, 4.5])
+def test_calibrated_btc_market_gets_the_true_optimum(kappa):
+    # deep levels have fill probabilities of 1e-312 and edges of 1e-309 USD/coin: the KKT kernel returned
+    # λ = NaN and the ladder rested [0.216, 1.274, 0, 12.5, 12.5, 12.5, 0, 11.01]
+    snap, cfg = _calibrated_btc(kappa, 50.0)
+    ladder = build_ladder(snap, default_spec(), make_allocator("impact"), config=cfg)
+    for side in (ladder.bid, ladder.ask):
+        lam = side.allocation.shadow_price
+        assert np.isfinite(lam) and lam > 0 and side.allocation.binding == "budget"
+        sizes = dict((o.level, o.size) for o in side.orders)
+        # an independent solve (SLSQP on the rescaled problem) gives these on levels 2-8
+        want = [0.216, 1.484, 5.429, 12.5, 12.5, 12.5, 5.372]
+        assert [sizes.get(lv, 0.0) for lv in range(2, 9)] == pytest.approx(want, abs=1e-3)
+        assert 9 not in sizes
+        assert side.to_dict()["shadow_price"] is not None
+
+
+def test_subnormal_impact_coefficient_is_finite_and_optimal():
+    sol = allocate_concave([1.0], [1e-311], 1e7)
+    assert sol.status == "optimal" and np.isfinite(sol.sizes).all()
+    assert sol.sizes.tolist() == [1e7] and sol.binding == "budget"
+    assert sol.shadow_price == pytest.approx(1.0)
+
+
+def test_tiny_impact_coefficients_whose_reciprocal_squares_overflow():
+    sol = allocate_concave([1.0, 0.5], [1e-155] * 2, 1.0)
+    assert sol.status == "optimal" and np.isfinite(sol.sizes).all()
+    assert sol.sizes.tolist() == [1.0, 0.0] and sol.shadow_price == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("beta", [0.3, 0.5, 1.0, 1.5, 2.0])
+def test_edges_over_the_whole_float_range(beta):
+    # edges and impact from 1e-1 down to 1e-300 (a calibrated ladder's depth profile), budget binding
+    a = 10.0 ** -np.linspace(1, 300, 12)
+    b = a / 20.0
+    sol = allocate_concave(a, b, 30.0, beta=beta, caps=np.full(12, 8.0))
+    s = sol.sizes
+    assert sol.status == "optimal" and np.isfinite(s).all() and np.isfinite(sol.shadow_price)
+    assert s.sum() == pytest.approx(30.0, rel=1e-12) and s.sum() <= 30.0 and np.all(s <= 8.0)
+    # every level with a positive size has marginal value λ (or is capped above it), relative to its own edge
+    k = 1.0 + beta
+    marg = a - k * b * s**beta
+    lam = sol.shadow_price
+    inner = (s > 0) & (s < 8.0)
+    assert np.allclose(marg[inner] / a[inner], lam / a[inner], rtol=0, atol=1e-9)
+    assert np.all(marg[s >= 8.0] >= lam * (1 - 1e-9))
+    assert np.all(a[s == 0] <= lam * (1 + 1e-9))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"a": ["x"], "b": [1.0], "budget": 1.0}, "'a' must be an array of real numbers"),
+        ({"a": [1.0], "b": [None], "budget": 1.0}, "'b[0]' must be in [0, inf)"),
+        ({"a": [1.0, 2.0], "b": [1.0, 1.0], "budget": 1.0, "caps": [1.0, 2.0, 3.0]}, "'caps' must be a scalar"),
+        ({"a": [1.0, 2.0], "b": [1.0, 1.0], "budget": 1.0, "caps": "big"}, "'caps' must be an array"),
+    ],
+)
+def test_allocate_concave_bad_input_names_the_argument(kwargs, needle):
+    a, b, budget = kwargs.pop("a"), kwargs.pop("b"), kwargs.pop("budget")
+    with pytest.raises(InvalidParameterError) as exc:
+        allocate_concave(a, b, budget, **kwargs)
+    assert needle in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_scalar_caps_broadcast():
+    assert allocate_concave([3.0, 2.0], [1.0, 1.0], 10.0, caps=0.5).sizes.tolist() == [0.5, 0.5]
+    assert allocate_concave([3.0, 2.0], [1.0, 1.0], 10.0, caps=[0.5]).sizes.tolist() == [0.5, 0.5]
+
+
+@pytest.mark.parametrize("name", sorted(ALLOCATORS))
+def test_every_allocator_copes_with_the_calibrated_market(name):
+    snap, cfg = _calibrated_btc(3.6, 100.0)
+    ladder = build_ladder(snap, default_spec(), make_allocator(name), config=cfg, rng=1)
+    for side in (ladder.bid, ladder.ask):
+        assert side.orders
+        assert np.isfinite(side.expected_pnl_usd)
