@@ -8,6 +8,7 @@ daily volume that broke allocators that never use the impact model.
 from __future__ import annotations
 
 import dataclasses
+from decimal import Decimal, getcontext
 
 import numpy as np
 import pytest
@@ -110,3 +111,76 @@ def test_every_allocator_copes_with_the_calibrated_market(name):
     for side in (ladder.bid, ladder.ask):
         assert side.orders
         assert np.isfinite(side.expected_pnl_usd)
+
+
+# ---- the lot search ---------------------------------------------------------------------------------------
+def _gains(a, b, lot, k):
+    """Gain of lot k+1 at each level for β = 0.5 (USD), in 50-digit decimals (independent of the solver's formula)."""
+    getcontext().prec = 50
+    out = []
+    for ai, bi, ki in zip(a, b, k, strict=True):
+        kd = Decimal(int(ki))
+        diff = (kd + 1) * (kd + 1).sqrt() - kd * kd.sqrt()
+        lot_d = Decimal(lot)
+        out.append(float(Decimal(ai) * lot_d - Decimal(bi) * lot_d * lot_d.sqrt() * diff))
+    return np.array(out)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("seed", range(6))
+def test_lot_optimum_on_huge_lot_counts_is_certified_in_few_steps(seed):
+    # 1e15 lots a side: the one-lot-per-step search took 88 s from a bad start; now about 2n steps at most
+    from hyper_make.allocate._discrete import lot_optimum
+
+    rng = np.random.default_rng(seed)
+    n = 40
+    a = rng.normal(1.0, 0.5, n) * 1e-3
+    b = rng.uniform(0.0, 2.0, n) * 1e-12
+    b[rng.random(n) < 0.2] = 0.0
+    lot = 1e-6
+    budget = int(rng.uniform(1e14, 1e15))
+    hi = rng.integers(10**12, 10**15, n)
+    lo = np.where(rng.random(n) < 0.3, rng.integers(0, 10**12, n), 0)
+    k, steps, certified = lot_optimum(a, b, 0.5, lot, budget, lo, hi)
+    assert certified and steps <= 2 * n
+    assert k.sum() <= budget and np.all((lo <= k) & (k <= hi))
+    # the certificate (no lot to add, drop or move with a gain), checked independently
+    nxt = np.where(k < hi, _gains(a, b, lot, k), -np.inf)
+    last = np.where(k > lo, _gains(a, b, lot, np.maximum(k - 1, 0)), np.inf)
+    tol = 1e-12 * np.max(np.abs(a)) * lot  # the search's own tolerance
+    assert nxt.max() <= last.min() + tol
+    if k.sum() < budget:
+        assert nxt.max() <= tol
+
+
+@pytest.mark.timeout(60)
+def test_impact_allocator_on_a_side_of_1e15_lots_with_minimum_orders():
+    from helpers import curves_from_edges, problem
+
+    curves = curves_from_edges(np.linspace(5.0, 0.5, 40), b=1e-6)
+    prob = dataclasses.replace(
+        problem(curves, budget=5e9, cap_frac=0.25, min_size=1e8), lot_coins=1e-6
+    )  # 5e15 lots, minimum orders of 1e14 lots
+    res = make_allocator("impact").allocate(prob, np.random.default_rng(0))
+    d = res.diagnostics
+    assert d["lot_certified"] and d["lot_search_steps"] <= 200 * 40
+    s = res.sizes
+    assert s.sum() <= 5e9 and np.all((s == 0) | (s >= 1e8))
+
+
+def test_budgets_beyond_2_pow_53_lots_are_refused_with_the_reason():
+    from helpers import curves_from_edges, problem
+    from hyper_make.instrument import coins_to_lots
+
+    prob = dataclasses.replace(problem(curves_from_edges([3.0, 2.0], b=1.0), budget=1e12), lot_coins=1e-6)
+    with pytest.raises(InvalidParameterError, match=r"side budget 1e\+12 coins is 1e\+18 lots .* at most 2\^53"):
+        make_allocator("impact").allocate(prob, np.random.default_rng(0))
+    with pytest.raises(InvalidParameterError, match=r"more than 2\^53"):
+        coins_to_lots(np.array([1.0, 1e19]), 1.0)  # cast to int64 wrapped to a negative lot count before
+    with pytest.raises(InvalidParameterError, match="not a number"):
+        coins_to_lots(np.nan, 1e-5)
+    snap = dataclasses.replace(default_snapshot(), max_position_coins=1e12, margin_usd=1e20)
+    for name in sorted(ALLOCATORS):
+        with pytest.raises(InvalidParameterError, match=r"bid side budget .* at most 2\^53") as exc:
+            build_ladder(snap, default_spec(), make_allocator(name))
+        assert "max_position_coins" in str(exc.value) and "\n" not in str(exc.value)

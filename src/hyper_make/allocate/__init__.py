@@ -22,7 +22,7 @@ from ._base import (
 )
 from ._baselines import FlatAllocator, GreedyAllocator, ProgressionAllocator
 from ._convex import ConcaveSolution, ImpactAllocator, allocate_concave
-from ._entropy import EntropyAllocator, project_to_min_entropy
+from ._entropy import EntropyAllocator, EntropyState, project_to_min_entropy
 from ._stealth import ImpactDirichletAllocator, ImpactPosteriorAllocator
 
 #: name -> allocator class; each class is constructible from keyword options alone.
@@ -68,6 +68,7 @@ __all__ = [
     "Binding",
     "ConcaveSolution",
     "EntropyAllocator",
+    "EntropyState",
     "FlatAllocator",
     "GreedyAllocator",
     "ImpactAllocator",

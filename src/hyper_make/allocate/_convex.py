@@ -242,13 +242,15 @@ class ImpactAllocator:
 
     Diagnostics: ``solve_ns`` (whole allocate call, ns), ``continuous_pnl_usd``, ``discrete_loss_usd`` (continuous
     optimum minus the lot-exact one, USD, ``>= 0``), ``active_levels``, ``min_order_dropped``,
-    ``min_order_raised``, and the PnL split (``spread_capture_usd``, ``adverse_selection_usd``,
-    ``forward_impact_usd``, ``roundtrip_impact_usd``).
+    ``min_order_raised``, ``lot_search_steps`` (single-lot steps of the certified lot search, about ``2n`` per
+    solve at most), ``lot_certified`` (the lot optimum ended on its optimality certificate), and the PnL split
+    (``spread_capture_usd``, ``adverse_selection_usd``, ``forward_impact_usd``, ``roundtrip_impact_usd``).
     """
 
     __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
 
     name: ClassVar[str] = "impact"
+    needs_impact: ClassVar[bool] = True
 
     discrete: bool = True
     max_search_levels: int = 4
@@ -292,11 +294,15 @@ class ImpactAllocator:
                 float(problem.budget_coins),
                 problem.caps_coins,
                 problem.min_size_coins,
-                cont.sizes,
                 max_search_levels=self.max_search_levels,
             )
             sizes = disc.sizes
-            out |= {"min_order_dropped": disc.dropped, "min_order_raised": disc.raised}
+            out |= {
+                "min_order_dropped": disc.dropped,
+                "min_order_raised": disc.raised,
+                "lot_search_steps": disc.steps,
+                "lot_certified": disc.certified,
+            }
             if not sizes.any():
                 return empty_result(c.n, "side budget or edge too small for the exchange's minimum order value")
         split = c.split(sizes)

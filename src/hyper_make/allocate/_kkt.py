@@ -11,8 +11,9 @@ have fill probabilities of 1e-300): a level's size is computed as ``((a - λ) / 
 whose result is a size (bounded by the budget), never through ``1/((1+β)·b)`` (which overflows for tiny ``b``);
 sizes are capped at the budget, so no term of a sum is infinite; a level whose marginal value moves by less than
 one part in 2^52 over its whole feasible range is numerically linear and treated as such; the closed forms are
-used only when their sums cannot overflow, otherwise the piece is solved by Newton on the p-norm of the free
-levels with a geometric-bisection safeguard (at most ``_MAX_NEWTON`` iterations, then ``converged = False``).
+solved in units where every term is a size, and kept only if the sizes they give meet the budget to rounding;
+otherwise (and for other β) the piece is solved by Newton on the p-norm of the free levels with a
+geometric-bisection safeguard (at most ``_MAX_NEWTON`` iterations, then ``converged = False``).
 """
 
 from __future__ import annotations
@@ -27,14 +28,12 @@ EMPTY_EDGE, EMPTY_BUDGET, MARGINAL, CAPS, BUDGET, FAILED = 0, 1, 2, 3, 4, 5
 _MAX_NEWTON = 100
 #: A level whose marginal changes by at most this fraction of its edge over its feasible range is linear.
 _LINEAR_RTOL = 2.0**-52
-#: Range of ``1/((1+β)·b)`` over which the closed forms' sums (squares for β = 0.5) neither overflow nor vanish.
-_CLOSED_FORM_MAX_R = 1e150
 
 
 @nb.njit(cache=True, inline="always")
-def _size(a: float, kb: float, lo: float, u: float, lin: bool, lam: float, p: float, beta: float) -> float:
-    """``s_i(λ)``: linear levels at ``u`` iff ``a > λ`` (else ``lo``); curved ``clip(((a - λ)/kb)^(1/β), lo, u)``."""
-    g = a - lam
+def _size_at(g: float, kb: float, lo: float, u: float, lin: bool, p: float, beta: float) -> float:
+    """Size at a gap ``g = a - λ`` (USD per coin): linear levels at ``u`` iff ``g > 0`` (else ``lo``), curved
+    ``clip((g/kb)^(1/β), lo, u)``."""
     if g <= 0.0:
         return lo
     if lin:
@@ -49,101 +48,153 @@ def _size(a: float, kb: float, lo: float, u: float, lin: bool, lam: float, p: fl
     return x if x < u else u
 
 
+@nb.njit(cache=True, inline="always")
+def _size(a: float, kb: float, lo: float, u: float, lin: bool, lam: float, p: float, beta: float) -> float:
+    """``s_i(λ)``: linear levels at ``u`` iff ``a > λ`` (else ``lo``); curved ``clip(((a - λ)/kb)^(1/β), lo, u)``."""
+    return _size_at(a - lam, kb, lo, u, lin, p, beta)
+
+
+@nb.njit(cache=True, inline="always")
+def _tied(a: float, capbp: float, lin: bool, lam: float) -> bool:
+    """Whether a level's size jumps at ``λ`` in floating point: a linear level at its edge, or a curved level at
+    its cap breakpoint (whose float value may sit a few ulps from where the evaluated size reaches the cap)."""
+    return a == lam if lin else capbp == lam
+
+
 @nb.njit(cache=True)
-def _total(a, kb, lo, u, lin, lam, p, beta, strict):  # type: ignore[no-untyped-def]
-    """``S(λ)``; with ``strict`` linear levels with ``a == λ`` count at ``lo``, otherwise at their cap."""
+def _total(a, kb, lo, u, lin, capbp, lam, p, beta, strict):  # type: ignore[no-untyped-def]
+    """``S(λ)``; levels tied at ``λ`` count at their cap, or with ``strict`` at their lower value (``lo`` for a
+    linear level, the evaluated size for a curved one)."""
     s = 0.0
     for i in range(a.shape[0]):
-        if lin[i] and a[i] == lam:
-            s += lo[i] if strict else u[i]
+        if not strict and _tied(a[i], capbp[i], lin[i], lam):
+            s += u[i]
+        elif lin[i] and a[i] == lam:
+            s += lo[i]
         else:
             s += _size(a[i], kb[i], lo[i], u[i], lin[i], lam, p, beta)
     return s
 
 
 @nb.njit(cache=True, inline="always")
-def _is_free(start: float, capbp: float, lin: bool, midl: float) -> bool:
-    """Whether a curved level is strictly between its bounds on the piece around ``midl``."""
-    return (not lin) and start > midl and capbp < midl
+def _is_free(start: float, capbp: float, lin: bool, lam_lo: float, lam_hi: float) -> bool:
+    """Whether a curved level is strictly between its bounds on the piece ``(λ_lo, λ_hi)``.
+
+    No breakpoint lies strictly inside a piece, so comparing with its ends is exact; a midpoint is not (two
+    breakpoints one ulp apart have no float between them).
+    """
+    return (not lin) and start >= lam_hi and capbp <= lam_lo
+
+
+@nb.njit(cache=True, inline="always")
+def _at_cap(a: float, capbp: float, lin: bool, lam_hi: float) -> bool:
+    """Whether a level rests its cap all over a piece whose upper end is ``λ_hi``."""
+    return a >= lam_hi if lin else capbp >= lam_hi
 
 
 @nb.njit(cache=True)
-def _piece_root(a, kb, lin, start, capbp, lam_lo, width, midl, rest, p, beta):  # type: ignore[no-untyped-def]
+def _pnorm_phi(a, kb, lin, start, capbp, lam_lo, lam_hi, t, p, beta, target):  # type: ignore[no-untyped-def]
+    """``(φ(t), φ'(t))`` with ``φ(t) = ‖x(t)‖_p - target`` over the free levels, ``x_i = (a_i - λ_lo - t)/kb_i``.
+
+    Normalised by ``xmax`` (no overflow of ``x^p``); the derivative ``-xmax·sp^(β-1)·Σ y^p/(d - t)`` avoids
+    ``1/kb`` (which may overflow).
+    """
+    m = a.shape[0]
+    xmax = 0.0
+    for j in range(m):
+        if _is_free(start[j], capbp[j], lin[j], lam_lo, lam_hi):
+            x = (a[j] - lam_lo - t) / kb[j]
+            if x > xmax:
+                xmax = x
+    if xmax <= 0.0:
+        return -target, 0.0
+    sp = 0.0  # Σ (x/xmax)^p
+    sq = 0.0  # Σ (x/xmax)^p / (d - t)
+    for j in range(m):
+        if _is_free(start[j], capbp[j], lin[j], lam_lo, lam_hi):
+            dt = a[j] - lam_lo - t
+            if dt > 0.0:
+                yp = ((dt / kb[j]) / xmax) ** p
+                sp += yp
+                sq += yp / dt
+    return xmax * sp**beta - target, -xmax * sp ** (beta - 1.0) * sq
+
+
+@nb.njit(cache=True)
+def _piece_root(a, kb, lin, start, capbp, lam_lo, lam_hi, rest, p, beta):  # type: ignore[no-untyped-def]
     """``t`` in ``[0, width]`` with ``Σ_free ((a_i - λ_lo - t)/kb_i)^(1/β) = rest``; returns (t, n_iter, ok)."""
     m = a.shape[0]
-    # ---- closed forms, when every sum is representable -------------------------------------------------
-    rmax = 0.0
-    rmin = np.inf
-    for j in range(m):
-        if _is_free(start[j], capbp[j], lin[j], midl):
-            rr = 1.0 / kb[j]
-            rmax = max(rmax, rr)
-            rmin = min(rmin, rr)
-    if (beta == 0.5 or beta == 1.0) and rmax <= _CLOSED_FORM_MAX_R and rmin >= 1.0 / _CLOSED_FORM_MAX_R:
+    width = lam_hi - lam_lo
+    # ---- closed forms, in units where every term is a size (or its square root) ------------------------------
+    # with κ = min kb and τ = t/κ, level i contributes (D_i - ρ_i·τ)^(1/β), D_i = (a_i - λ_lo)/kb_i (a size^β)
+    # and ρ_i = κ/kb_i in (0, 1]: nothing overflows or vanishes, whatever the scale of a and b
+    if beta == 0.5 or beta == 1.0:
+        kmin = np.inf
+        for j in range(m):
+            if _is_free(start[j], capbp[j], lin[j], lam_lo, lam_hi):
+                kmin = min(kmin, kb[j])
         w = 0.0
-        dd = 0.0
+        bd = 0.0
         q = 0.0
         for j in range(m):
-            if _is_free(start[j], capbp[j], lin[j], midl):
-                d = a[j] - lam_lo
-                rr = 1.0 / kb[j]
+            if _is_free(start[j], capbp[j], lin[j], lam_lo, lam_hi):
+                d = (a[j] - lam_lo) / kb[j]
+                rho = kmin / kb[j]
                 if beta == 0.5:
-                    r2 = rr * rr
-                    w += r2
-                    dd += r2 * d
-                    q += r2 * d * d
+                    w += rho * rho
+                    bd += rho * d
+                    q += d * d
                 else:
-                    w += rr
-                    dd += rr * d
+                    w += rho
+                    bd += d
+        tau = 0.0
         if beta == 1.0:
-            t = (dd - rest) / w
-            return min(max(t, 0.0), width), 0, True
-        # W·t² - 2D·t + (Q - rest) = 0, smallest root, cancellation-free
-        c = q - rest
-        t = 0.0
-        if c > 0.0:
-            disc = dd * dd - w * c
-            t = c / (dd + math.sqrt(disc if disc > 0.0 else 0.0))
-            # two Newton steps on Σ ((d - t)/kb)² = rest, evaluated directly: the closed form loses digits when
-            # the discriminant is small (the root close to the parabola's vertex)
-            for _ in range(2):
-                f = -rest
-                df = 0.0
-                for j in range(m):
-                    if _is_free(start[j], capbp[j], lin[j], midl):
-                        x = (a[j] - lam_lo - t) / kb[j]
-                        if x > 0.0:
+            tau = (bd - rest) / w
+        else:
+            c = q - rest  # W·τ² - 2B·τ + (Q - rest) = 0, smallest root, cancellation-free
+            if c > 0.0:
+                disc = bd * bd - w * c
+                tau = c / (bd + math.sqrt(disc if disc > 0.0 else 0.0))
+        # Newton steps on the sizes evaluated directly (the closed form loses digits when the discriminant is
+        # small, i.e. the root close to the parabola's vertex); accepted if the residual is at rounding level
+        for it in range(3):
+            t = min(max(tau * kmin, 0.0), width)
+            tau = t / kmin
+            f = -rest
+            df = 0.0
+            for j in range(m):
+                if _is_free(start[j], capbp[j], lin[j], lam_lo, lam_hi):
+                    x = ((a[j] - lam_lo) - t) / kb[j]
+                    if x > 0.0:
+                        rho = kmin / kb[j]
+                        if beta == 0.5:
                             f += x * x
-                            df -= 2.0 * x / kb[j]
-                if df < 0.0 and f != 0.0 and math.isfinite(df):
-                    t = min(max(t - f / df, 0.0), width)
-        return min(max(t, 0.0), width), 0, True
+                            df -= 2.0 * x * rho
+                        else:
+                            f += x
+                            df -= rho
+            if abs(f) <= 1e-13 * rest:
+                return t, 0, True
+            if it < 2 and df < 0.0 and math.isfinite(f) and math.isfinite(df):
+                tau -= f / df
     # ---- Newton on φ(t) = ‖x(t)‖_p - rest^(1/p), x_i = (d_i - t)/kb_i ------------------------------------------
     # a p-norm of affine functions: convex and decreasing for p = 1/β >= 1 (Newton from the left never
     # overshoots and converges fast even for large p, where Newton on Σ x^p itself crawls at rate 1 - 1/p),
     # concave for p < 1 (Newton from the right); geometric bisection guards the bracket
     target = rest**beta
     lo_t, hi_t = 0.0, width
-    t = 0.0 if beta <= 1.0 else width
+    phi, dphi = _pnorm_phi(a, kb, lin, start, capbp, lam_lo, lam_hi, 0.0, p, beta, target)
+    if phi <= 0.0:
+        return 0.0, 1, True  # the root is at the piece's lower end (to rounding)
+    t = 0.0
+    if beta > 1.0:
+        t = width
+        phi, dphi = _pnorm_phi(a, kb, lin, start, capbp, lam_lo, lam_hi, t, p, beta, target)
+        if phi >= 0.0:
+            return width, 2, True
     for it in range(1, _MAX_NEWTON + 1):
-        xmax = 0.0
-        for j in range(m):
-            if _is_free(start[j], capbp[j], lin[j], midl):
-                x = (a[j] - lam_lo - t) / kb[j]
-                if x > xmax:
-                    xmax = x
-        sp = 0.0  # Σ (x/xmax)^p
-        sq = 0.0  # Σ (x/xmax)^p / (d - t): the derivative's sum, without 1/kb (which may overflow)
-        if xmax > 0.0:
-            for j in range(m):
-                if _is_free(start[j], capbp[j], lin[j], midl):
-                    dt = a[j] - lam_lo - t
-                    if dt > 0.0:
-                        yp = ((dt / kb[j]) / xmax) ** p
-                        sp += yp
-                        sq += yp / dt
-        norm = xmax * sp**beta if xmax > 0.0 else 0.0
-        phi = norm - target
+        if it > 1:
+            phi, dphi = _pnorm_phi(a, kb, lin, start, capbp, lam_lo, lam_hi, t, p, beta, target)
         if abs(phi) <= 1e-15 * target:
             return t, it, True
         if phi > 0.0:
@@ -152,9 +203,9 @@ def _piece_root(a, kb, lin, start, capbp, lam_lo, width, midl, rest, p, beta):  
             hi_t = t
         if hi_t - lo_t <= 4e-16 * hi_t:
             return t, it, True
-        # φ'(t) = -xmax·sp^(1/p - 1)·Σ y^p/(d - t)
-        dphi = -xmax * sp ** (beta - 1.0) * sq if sp > 0.0 else 0.0
         step = t - phi / dphi if (dphi < 0.0 and math.isfinite(dphi)) else -1.0
+        if abs(step - t) <= 4e-16 * t:
+            return t, it, True  # Newton's own correction is at rounding level: t is the root to float precision
         if lo_t < step < hi_t:
             t = step
         elif lo_t > 0.0 and hi_t > 4.0 * lo_t:
@@ -255,11 +306,11 @@ def kkt_solve(a_all, b_all, lo_all, caps_all, budget, beta, out):  # type: ignor
     for j in range(m):
         base -= lo[j]
     lo_i, hi_i = 0, n_ev - 1  # S_incl(ev[0]) < budget (nothing but ties at the top), S_incl(ev[-1]) >= budget
-    if base + _total(a, kb, lo, u, lin, ev[0], p, beta, False) >= budget:
+    if base + _total(a, kb, lo, u, lin, capbp, ev[0], p, beta, False) >= budget:
         hi_i = 0
     while hi_i - lo_i > 1:
         mid = (lo_i + hi_i) // 2
-        if base + _total(a, kb, lo, u, lin, ev[mid], p, beta, False) >= budget:
+        if base + _total(a, kb, lo, u, lin, capbp, ev[mid], p, beta, False) >= budget:
             hi_i = mid
         else:
             lo_i = mid
@@ -267,78 +318,93 @@ def kkt_solve(a_all, b_all, lo_all, caps_all, budget, beta, out):  # type: ignor
     lam_lo = ev[jj]
     n_iter = 0
     ok = True
-    if base + _total(a, kb, lo, u, lin, lam_lo, p, beta, True) < budget:
-        # inside the jump of the linear level(s) with a == λ: they share what is left, equally, capped
+    if base + _total(a, kb, lo, u, lin, capbp, lam_lo, p, beta, True) < budget:
+        # inside the jump of the level(s) tied at λ (linear at their edge, curved at their cap breakpoint): they
+        # share what is left above their lower values, equally, capped (any split is optimal to rounding)
         lam = lam_lo
         left = budget - base
         n_tied = 0
         for j in range(m):
-            if lin[j] and a[j] == lam:
+            if _tied(a[j], capbp[j], lin[j], lam):
                 n_tied += 1
-                left -= lo[j]
+                s = lo[j] if lin[j] else _size(a[j], kb[j], lo[j], u[j], False, lam, p, beta)
             else:
                 s = _size(a[j], kb[j], lo[j], u[j], lin[j], lam, p, beta)
-                out[idx[j]] = s
-                left -= s
+            out[idx[j]] = s
+            left -= s
         done = np.zeros(m, np.bool_)
         while n_tied > 0 and left > 0.0:
             share = left / n_tied
             capped_any = False
             for j in range(m):
-                if lin[j] and a[j] == lam and not done[j] and u[j] - lo[j] <= share:
+                if _tied(a[j], capbp[j], lin[j], lam) and not done[j] and u[j] - out[idx[j]] <= share:
+                    left -= u[j] - out[idx[j]]
                     out[idx[j]] = u[j]
-                    left -= u[j] - lo[j]
                     done[j] = True
                     n_tied -= 1
                     capped_any = True
             if not capped_any:
                 for j in range(m):
-                    if lin[j] and a[j] == lam and not done[j]:
-                        out[idx[j]] = lo[j] + share
+                    if _tied(a[j], capbp[j], lin[j], lam) and not done[j]:
+                        out[idx[j]] += share
                 left = 0.0
+        _fit_budget(out, lo_all, budget)
         return _checked(out, BUDGET, lam, 0, True)
     lam_hi = ev[jj - 1] if jj > 0 else lam_lo
-    midl = 0.5 * (lam_lo + lam_hi)
     fixed = base
     nfree = 0
     for j in range(m):
-        if _is_free(start[j], capbp[j], lin[j], midl):
+        if _is_free(start[j], capbp[j], lin[j], lam_lo, lam_hi):
             nfree += 1
-        elif (lin[j] and a[j] > midl) or ((not lin[j]) and capbp[j] >= midl):
-            fixed += u[j]
         else:
-            fixed += lo[j]
+            fixed += u[j] if _at_cap(a[j], capbp[j], lin[j], lam_hi) else lo[j]
     rest = budget - fixed
-    width = lam_hi - lam_lo
     # nothing left for the free levels: rounding put the root on the piece's upper breakpoint (the budget is met
     # there by the levels at their caps), and λ_hi is the multiplier consistent with every level's condition
-    t = width if rest <= 0.0 else 0.0
+    t = lam_hi - lam_lo if rest <= 0.0 else 0.0
     if nfree > 0 and rest > 0.0:
-        t, n_iter, ok = _piece_root(a, kb, lin, start, capbp, lam_lo, width, midl, rest, p, beta)
+        t, n_iter, ok = _piece_root(a, kb, lin, start, capbp, lam_lo, lam_hi, rest, p, beta)
     lam = lam_lo + t
     if lam > lam_hi:
         lam = lam_hi
     tot_free = 0.0
-    tot = 0.0
     for j in range(m):
-        if _is_free(start[j], capbp[j], lin[j], midl):
-            s = _size(a[j], kb[j], lo[j], u[j], False, lam, p, beta)
+        if _is_free(start[j], capbp[j], lin[j], lam_lo, lam_hi):
+            # from t, not from λ = λ_lo + t: the gap (a - λ_lo) - t keeps digits that λ's rounding would lose (a
+            # level whose whole range spans a few ulps of λ)
+            s = _size_at((a[j] - lam_lo) - t, kb[j], lo[j], u[j], False, p, beta)
             tot_free += s - lo[j]
-        elif (lin[j] and a[j] > midl) or ((not lin[j]) and capbp[j] >= midl):
-            s = u[j]
         else:
-            s = lo[j]
+            s = u[j] if _at_cap(a[j], capbp[j], lin[j], lam_hi) else lo[j]
         out[idx[j]] = s
-        tot += s
     # exact budget: the closed forms are exact to rounding; put the residual on the free levels
-    excess = tot + base - budget
+    excess = base - budget
+    for j in range(m):
+        excess += out[idx[j]]
     if excess != 0.0 and tot_free > 0.0:
         f = 1.0 - excess / tot_free
         f = f if f > 0.0 else 0.0
         for j in range(m):
-            if _is_free(start[j], capbp[j], lin[j], midl):
+            if _is_free(start[j], capbp[j], lin[j], lam_lo, lam_hi):
                 out[idx[j]] = lo[j] + (out[idx[j]] - lo[j]) * f
+    _fit_budget(out, lo_all, budget)
     return _checked(out, BUDGET, lam, n_iter, ok)
+
+
+@nb.njit(cache=True)
+def _fit_budget(out, lo, budget):  # type: ignore[no-untyped-def]
+    """Never over the budget, whatever the rounding of the sums: shrink every size's part above its minimum."""
+    for _ in range(3):
+        tot = 0.0
+        above = 0.0
+        for i in range(out.shape[0]):
+            tot += out[i]
+            above += out[i] - lo[i]
+        if tot <= budget or above <= 0.0:
+            return
+        f = max(1.0 - (tot - budget) / above, 0.0) * (1.0 - 4e-16)
+        for i in range(out.shape[0]):
+            out[i] = lo[i] + (out[i] - lo[i]) * f
 
 
 @nb.njit(cache=True)
