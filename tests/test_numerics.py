@@ -184,3 +184,37 @@ def test_budgets_beyond_2_pow_53_lots_are_refused_with_the_reason():
         with pytest.raises(InvalidParameterError, match=r"bid side budget .* at most 2\^53") as exc:
             build_ladder(snap, default_spec(), make_allocator(name))
         assert "max_position_coins" in str(exc.value) and "\n" not in str(exc.value)
+
+
+# ---- a zero daily volume ----------------------------------------------------------------------------------
+def test_zero_daily_volume_only_stops_the_allocators_that_need_the_impact_model():
+    # every allocator failed, flat and entropy too, because the impact model was evaluated for all
+    snap = dataclasses.replace(default_snapshot(), daily_volume_coins=0.0)
+    for name in sorted(ALLOCATORS):
+        ladder = build_ladder(snap, default_spec(), make_allocator(name), rng=0)
+        for side in (ladder.bid, ladder.ask):
+            if getattr(make_allocator(name), "needs_impact", True):
+                assert side.orders == ()
+                assert side.empty_reason.startswith(f"allocator {name!r} needs the impact model")
+                assert "daily_volume_coins" in side.empty_reason
+            else:
+                assert side.orders, name
+                assert side.curves.b.max() == 0.0 and np.isfinite(side.expected_pnl_usd)
+                assert side.notes == (side.to_dict()["notes"][0],)
+                assert side.notes[0].startswith("expected PnL excludes self-impact")
+
+
+def test_zero_daily_volume_with_posterior_stealth_names_the_stage():
+    from hyper_make import StealthConfig
+
+    snap = dataclasses.replace(default_snapshot(), daily_volume_coins=0.0)
+    cfg = LadderConfig(stealth=StealthConfig(mode="posterior"))
+    ladder = build_ladder(snap, default_spec(), make_allocator("flat"), config=cfg)
+    assert ladder.bids == () and "stealth stage 'posterior' needs the impact model" in ladder.bid.empty_reason
+
+
+def test_zero_daily_volume_is_fine_when_impact_is_off():
+    snap = dataclasses.replace(default_snapshot(), daily_volume_coins=0.0)
+    cfg = LadderConfig(impact=SquareRootImpact(forward_coef=0.0, roundtrip_coef=0.0))
+    ladder = build_ladder(snap, default_spec(), make_allocator("impact"), config=cfg)
+    assert ladder.bids and ladder.asks and ladder.bid.notes == ()

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from ..allocate import warm_up
 from ..compare import SideComparison, compare_allocators
 from ..config import load_config
 from ._common import app, out_console, print_json, user_errors
@@ -43,6 +44,7 @@ def compare(
         if level_cap_frac is not None:
             ladder_cfg = dataclasses.replace(ladder_cfg, level_cap_frac=level_cap_frac)
         names = [n.strip() for n in allocators.split(",") if n.strip()] if allocators else None
+        load_s = warm_up()  # numba's compile or cache load, reported apart from the solve times
         rows = compare_allocators(
             cfg.snapshot,
             cfg.spec,
@@ -60,6 +62,7 @@ def compare(
                 "level_cap_frac": ladder_cfg.level_cap_frac,
                 "seed": seed,
                 "repeats": repeats,
+                "kernel_load_s": load_s,
                 "rows": [r.to_dict() for r in rows],
             }
         )
@@ -67,6 +70,7 @@ def compare(
     render_comparison(
         rows, title=f"{cfg.spec.coin}  mid {cfg.snapshot.mid_usd:,.2f}  cap {ladder_cfg.level_cap_frac:g}"
     )
+    out_console.print(f"kernel load {load_s:.2f} s (numba, once per process; not in the µs column)")
 
 
 def render_comparison(rows: list[SideComparison], *, title: str) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from ..allocate import warm_up
 from ..config import load_config
 from ..ladder import Ladder, SideResult, build_ladder
 from ._common import app, out_console, print_json, user_errors
@@ -39,11 +40,14 @@ def ladder(
         alloc = cfg.make_allocator(name)
         if name in DEPRECATED_ALLOCATORS:
             print(f"notice: {DEPRECATED_ALLOCATORS[name]}", file=sys.stderr)
+        # numba compiles or loads its kernels on their first call: do it before the build, so its timings are honest
+        load_s = warm_up()
         result = build_ladder(cfg.snapshot, cfg.spec, alloc, config=cfg.ladder, rng=seed)
     if json_out:
-        print_json(result.to_dict() | {"seed": seed})
+        print_json(result.to_dict() | {"seed": seed, "kernel_load_s": load_s})
         return
     render_ladder(result)
+    out_console.print(f"kernel load {load_s:.2f} s (numba, once per process; not in the times above)")
 
 
 def render_ladder(result: Ladder) -> None:
@@ -85,6 +89,8 @@ def render_ladder(result: Ladder) -> None:
         d.add_row(label, bid.get(label, ""), ask.get(label, ""))
     out_console.print(d)
     for s in (result.bid, result.ask):
+        for note in s.notes:
+            out_console.print(f"[yellow]{s.side} note:[/] {note}", markup=True, highlight=False)
         if s.empty_reason:
             out_console.print(f"[yellow]{s.side} side empty:[/] {s.empty_reason}")
         for drop in s.dropped:
@@ -114,7 +120,6 @@ def _diag_rows(s: SideResult) -> list[tuple[str, str]]:
         if k in split:
             continue
         if k.endswith("_ns") and isinstance(v, (int, float)):
-            # the first call in a process includes numba's compile or cache load
             rows.append((f"{k.removesuffix('_ns').replace('_', ' ')} (µs)", f"{v / 1e3:,.1f}"))
         else:
             rows.append((k.replace("_", " "), f"{v:.4g}" if isinstance(v, float) else str(v)))
