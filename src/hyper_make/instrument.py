@@ -187,7 +187,7 @@ def coins_to_lots(size: ArrayLike, lot: float) -> NDArray[np.int64]:
     inv = round(1.0 / lot)
     x = np.asarray(size, dtype=np.float64)
     scaled = np.floor(np.round(x * inv if inv >= 1 and abs(inv * lot - 1.0) < 1e-12 else x / lot, 6))
-    if not (scaled <= MAX_LOTS).all():  # NaN fails too; -inf and negatives cannot come from a size
+    if scaled.size and not scaled.max() <= MAX_LOTS:  # a NaN propagates through max() and fails too
         bad = float(np.asarray(x).reshape(-1)[np.flatnonzero(~(np.asarray(scaled).reshape(-1) <= MAX_LOTS))[0]])
         raise InvalidParameterError(
             f"size {bad!r} coins is more than 2^53 = {MAX_LOTS:.4g} lots of {lot:g} coins (or not a number)"

@@ -156,16 +156,33 @@ def lot_optimum(
     (they may reach 2^53). Its step cap (``4n + 64``) is never reached in practice; if it were, the answer stays
     feasible and ``certified`` is False. Returns ``(lots, steps, certified)``.
     """
-    n = a.shape[0]
-    lo = lo.astype(np.int64)
-    hi = np.maximum(hi.astype(np.int64), lo)
-    q = 1.0 + beta
-    x = np.empty(n)
-    lo_f, hi_f = lo.astype(np.float64), hi.astype(np.float64)
-    code, _, _, _ = kkt_solve(a * lot, b * lot**q, lo_f, hi_f, float(budget_lots), float(beta), x)
-    k = lo.copy() if code == FAILED else np.clip(np.floor(x), lo_f, hi_f).astype(np.int64)
-    steps, certified = _local_search(a, b, q, float(lot), int(budget_lots), lo, hi, k, 4 * n + 64)
+    k = np.empty(a.shape[0], dtype=np.int64)
+    steps, certified = _lot_optimum(
+        a, b, float(beta), float(lot), int(budget_lots), lo.astype(np.int64), hi.astype(np.int64), k
+    )
     return k, int(steps), bool(certified)
+
+
+@nb.njit(cache=True)
+def _lot_optimum(a, b, beta, lot, budget, lo, hi_in, k):  # type: ignore[no-untyped-def]
+    """Compiled body of :func:`lot_optimum` (one dispatch: it runs hundreds of times in the minimum-order search)."""
+    n = a.shape[0]
+    q = 1.0 + beta
+    hi = np.maximum(hi_in, lo)
+    lq = lot**q
+    aL = a * lot
+    bq = b * lq
+    lo_f = lo.astype(np.float64)
+    hi_f = hi.astype(np.float64)
+    x = np.empty(n)
+    code, _, _, _ = kkt_solve(aL, bq, lo_f, hi_f, float(budget), beta, x)
+    for i in range(n):
+        if code == FAILED:
+            k[i] = lo[i]
+        else:
+            xi = math.floor(x[i])
+            k[i] = lo[i] if xi < lo_f[i] else (hi[i] if xi > hi_f[i] else int(xi))
+    return _local_search(a, b, q, lot, budget, lo, hi, k, 4 * n + 64)
 
 
 def discrete_allocation(
@@ -248,11 +265,11 @@ def discrete_allocation(
     best = zero
     best_val = 0.0
     for choice in itertools.product((False, True), repeat=viol.size):
-        raise_idx = viol[np.array(choice, dtype=bool)] if viol.size else viol
+        up = np.array(choice, dtype=bool)
         lo = zero.copy()
-        lo[raise_idx] = m[raise_idx]
+        lo[viol[up]] = m[viol[up]]
         hi = base_hi.copy()
-        hi[np.setdiff1d(viol, raise_idx)] = 0
+        hi[viol[~up]] = 0
         cand = resolve(lo, hi)
         if cand is not None:
             v = value(cand)
