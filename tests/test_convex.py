@@ -266,6 +266,8 @@ def test_impact_allocator_reports_lot_exact_sizes_and_diagnostics():
 def test_impact_allocator_option_errors():
     with pytest.raises(InvalidParameterError, match=r"impact\.max_search_levels"):
         ImpactAllocator(max_search_levels=99)
+    with pytest.raises(InvalidParameterError, match=r"'impact\.max_search_levels' must be in \[0, 6\]"):
+        ImpactAllocator(max_search_levels=7)  # 2^7 re-solves could take > 10 ms on 40 levels
     with pytest.raises(InvalidParameterError, match=r"impact\.discrete"):
         ImpactAllocator(discrete="yes")  # type: ignore[arg-type]
 

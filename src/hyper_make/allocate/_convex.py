@@ -19,6 +19,7 @@ of it the Python wrapper.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -30,7 +31,7 @@ from .._validate import PYDANTIC_CONFIG, check_int, check_real
 from ..errors import InvalidParameterError
 from ._base import AllocationResult, Binding, SideProblem, empty_result
 from ._discrete import discrete_allocation
-from ._kkt import BUDGET, CAPS, EMPTY_BUDGET, EMPTY_EDGE, FAILED, kkt_solve
+from ._kkt import _MAX_NEWTON, BUDGET, CAPS, EMPTY_BUDGET, EMPTY_EDGE, FAILED, kkt_solve
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -47,8 +48,9 @@ class ConcaveSolution:
     binding : ``"budget"`` (λ > 0), ``"caps"`` (every level with a positive edge is at its cap), ``"marginal"``
         (λ = 0: the marginal values ran out first) or ``"empty"`` (no positive edge or a zero budget).
     status : ``"optimal"`` (sizes finite and optimal to rounding), ``"max_iter"`` if the iterative branch stopped
-        early (sizes feasible, ``message`` says so), or ``"failed"`` (no finite answer: sizes are zero, binding
-        ``"empty"``).
+        early, ``"inexact"`` if the sizes are beyond what float64 resolves (e.g. 1e200 coins with β = 2; feasible,
+        not certified), or ``"failed"`` (no finite answer: sizes are zero, binding ``"empty"``). Sizes are always
+        within the caps and the budget; ``message`` says what happened.
     message : one line for humans.
     n_iter : Newton iterations used (0 in the closed-form branches).
     """
@@ -174,7 +176,7 @@ def solve_concave(
     """
     n = a.shape[0]
     sizes = np.empty(n)
-    code, lam, n_iter, ok = kkt_solve(a, b, np.zeros(n), caps, float(budget), float(beta), sizes)
+    code, lam, n_iter, ok, obj = kkt_solve(a, b, np.zeros(n), caps, float(budget), float(beta), sizes)
     if code == EMPTY_EDGE:
         return ConcaveSolution(sizes, 0.0, 0.0, "empty", message="no level has a positive edge")
     if code == EMPTY_BUDGET:
@@ -190,7 +192,15 @@ def solve_concave(
             "the solver produced a non-finite size on these inputs; nothing is allocated",
             n_iter,
         )
-    k = 1.0 + beta
+    status, prefix = "optimal", ""
+    if not math.isfinite(obj):
+        status, prefix = "inexact", "the objective exceeds the float range; "
+    elif not ok:
+        status, prefix = (
+            ("max_iter", f"Newton stopped after {n_iter} iterations; ")
+            if n_iter >= _MAX_NEWTON
+            else ("inexact", "sizes beyond float precision (feasible, not certified optimal); ")
+        )
     if code != BUDGET:
         total = float(sizes.sum())
         binding: Binding = "caps" if code == CAPS else "marginal"
@@ -199,8 +209,8 @@ def solve_concave(
             if code == CAPS
             else f"marginal value runs out before the budget: {total:.6g} of {budget:.6g} used"
         )
-        return ConcaveSolution(sizes, 0.0, _objective(a, b, sizes, k), binding, message=msg)
-    # last-ulp guard: never over the budget, whatever the rounding of the kernel's sums (two passes suffice)
+        return ConcaveSolution(sizes, 0.0, obj, binding, status, prefix + msg, n_iter)
+    # last-ulp guard in NumPy's own summation order (the kernel's sequential sum may differ by an ulp)
     for _ in range(3):
         total = float(sizes.sum())
         if total <= budget:
@@ -208,17 +218,7 @@ def solve_concave(
         sizes *= budget / total * (1.0 - 4e-16)
     nact = int(np.count_nonzero(sizes))
     msg = f"budget binds: shadow price {lam:.6g} per unit, {nact} active level{'s' if nact != 1 else ''}"
-    status = "optimal"
-    if not ok:
-        status = "max_iter"
-        msg = f"Newton stopped after {n_iter} iterations; " + msg
-    return ConcaveSolution(sizes, lam, _objective(a, b, sizes, k), "budget", status, msg, n_iter)
-
-
-def _objective(a: NDArray[np.float64], b: NDArray[np.float64], s: NDArray[np.float64], k: float) -> float:
-    if k == 1.5:
-        return float(np.dot(a, s) - np.dot(b, s * np.sqrt(s)))
-    return float(np.dot(a, s) - np.dot(b, s**k))
+    return ConcaveSolution(sizes, lam, obj, "budget", status, prefix + msg, n_iter)
 
 
 # ---- the allocator -------------------------------------------------------------------------------------

@@ -175,7 +175,7 @@ def _lot_optimum(a, b, beta, lot, budget, lo, hi_in, k):  # type: ignore[no-unty
     lo_f = lo.astype(np.float64)
     hi_f = hi.astype(np.float64)
     x = np.empty(n)
-    code, _, _, _ = kkt_solve(aL, bq, lo_f, hi_f, float(budget), beta, x)
+    code, _, _, _, _ = kkt_solve(aL, bq, lo_f, hi_f, float(budget), beta, x)
     for i in range(n):
         if code == FAILED:
             k[i] = lo[i]

@@ -42,7 +42,8 @@ def _size_at(g: float, kb: float, lo: float, u: float, lin: bool, p: float, beta
     if beta == 0.5:
         x = x * x
     elif beta != 1.0:
-        x = x**p
+        # for β > 1, g/kb = size^β may overflow while the size does not: take the power of each factor instead
+        x = x**p if x < np.inf else g**p / kb**p
     if x < lo:
         return lo
     return x if x < u else u
@@ -217,10 +218,24 @@ def _piece_root(a, kb, lin, start, capbp, lam_lo, lam_hi, rest, p, beta):  # typ
 
 @nb.njit(cache=True)
 def kkt_solve(a_all, b_all, lo_all, caps_all, budget, beta, out):  # type: ignore[no-untyped-def]
-    """Fill ``out`` with the optimal sizes in ``[lo, caps]``; return ``(code, λ, n_iter, converged)``.
+    """Fill ``out`` with the optimal sizes in ``[lo, caps]``; return ``(code, λ, n_iter, converged, objective)``.
 
-    Needs ``0 <= lo <= caps`` and ``Σ lo <= budget`` (the public path has ``lo = 0``). Codes at module top.
+    Needs ``0 <= lo <= caps`` and ``Σ lo <= budget`` (the public path has ``lo = 0``). Codes at module top. The
+    objective ``Σ a·s - b·s^(1+β)`` is summed here (no NumPy call, no overflow warning: it is ``inf``/NaN only
+    when its value is beyond the float range, which the wrapper reports).
     """
+    code, lam, n_iter, ok = _kkt(a_all, b_all, lo_all, caps_all, budget, beta, out)
+    obj = 0.0
+    for i in range(out.shape[0]):
+        s = out[i]
+        if s > 0.0:
+            obj += a_all[i] * s - b_all[i] * (s * math.sqrt(s) if beta == 0.5 else s ** (1.0 + beta))
+    return code, lam, n_iter, ok, obj
+
+
+@nb.njit(cache=True)
+def _kkt(a_all, b_all, lo_all, caps_all, budget, beta, out):  # type: ignore[no-untyped-def]
+    """:func:`kkt_solve` without the objective: ``(code, λ, n_iter, converged)``."""
     n_all = a_all.shape[0]
     k = 1.0 + beta
     p = 1.0 / beta
@@ -263,6 +278,8 @@ def kkt_solve(a_all, b_all, lo_all, caps_all, budget, beta, out):  # type: ignor
                 u[j] = min(caps_all[i], lo_all[i] + room)
                 kb[j] = k * b_all[i]
                 drop = kb[j] * u[j] ** beta  # marginal fall over the level's whole range
+                if not drop < np.inf:  # u^β overflowed: in logs, inf only if the fall itself does
+                    drop = math.exp(math.log(kb[j]) + beta * math.log(u[j]))
                 lin[j] = not (drop > _LINEAR_RTOL * a[j])
                 if lin[j]:
                     start[j] = a[j]
@@ -286,7 +303,7 @@ def kkt_solve(a_all, b_all, lo_all, caps_all, budget, beta, out):  # type: ignor
             out[idx[j]] = s
             if s < caps_all[idx[j]]:
                 all_capped = False
-        return _checked(out, CAPS if all_capped else MARGINAL, 0.0, 0, True)
+        return _checked(out, caps_all, CAPS if all_capped else MARGINAL, 0.0, 0, True)
     # ---- breakpoints, descending, and the first with S_incl >= budget (binary search: S is monotone) ------
     n_ev = 1
     for j in range(m):
@@ -349,7 +366,7 @@ def kkt_solve(a_all, b_all, lo_all, caps_all, budget, beta, out):  # type: ignor
                         out[idx[j]] += share
                 left = 0.0
         _fit_budget(out, lo_all, budget)
-        return _checked(out, BUDGET, lam, 0, True)
+        return _checked(out, caps_all, BUDGET, lam, 0, True)
     lam_hi = ev[jj - 1] if jj > 0 else lam_lo
     fixed = base
     nfree = 0
@@ -381,14 +398,16 @@ def kkt_solve(a_all, b_all, lo_all, caps_all, budget, beta, out):  # type: ignor
     excess = base - budget
     for j in range(m):
         excess += out[idx[j]]
+    if abs(excess) > 1e-9 * budget:
+        ok = False  # more than rounding: the root is off (sizes beyond the float range); feasible, not certified
     if excess != 0.0 and tot_free > 0.0:
         f = 1.0 - excess / tot_free
         f = f if f > 0.0 else 0.0
         for j in range(m):
             if _is_free(start[j], capbp[j], lin[j], lam_lo, lam_hi):
-                out[idx[j]] = lo[j] + (out[idx[j]] - lo[j]) * f
+                out[idx[j]] = min(lo[j] + (out[idx[j]] - lo[j]) * f, u[j])
     _fit_budget(out, lo_all, budget)
-    return _checked(out, BUDGET, lam, n_iter, ok)
+    return _checked(out, caps_all, BUDGET, lam, n_iter, ok)
 
 
 @nb.njit(cache=True)
@@ -408,12 +427,15 @@ def _fit_budget(out, lo, budget):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _checked(out, code, lam, n_iter, ok):  # type: ignore[no-untyped-def]
+def _checked(out, caps, code, lam, n_iter, ok):  # type: ignore[no-untyped-def]
     """``(code, λ, n_iter, ok)``, or ``FAILED`` (sizes zeroed) if a size or λ is not finite and >= 0."""
     bad = not (lam >= 0.0 and lam < np.inf)
     for i in range(out.shape[0]):
         if not (out[i] >= 0.0 and out[i] < np.inf):
             bad = True
+        elif out[i] > caps[i]:
+            out[i] = caps[i]  # never above a cap, whatever the rounding; an answer that was is not certified
+            ok = False
     if bad:
         for i in range(out.shape[0]):
             out[i] = 0.0
