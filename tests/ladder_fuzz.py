@@ -233,6 +233,8 @@ def violations(ladder: Any, c: Case) -> list[str]:
                 out.append(f"{side}: shadow price {a.shadow_price!r} on an optimised side")
             if a.diagnostics.get("lot_certified") is False:
                 out.append(f"{side}: lot optimum not certified")
+            if a.diagnostics.get("solver_status", "optimal") != "optimal":
+                out.append(f"{side}: continuous solve {a.diagnostics['solver_status']!r}")
     if any(o.price >= snap.best_ask_usd for o in ladder.bids):
         out.append("a bid at or above the best ask")
     if any(o.price <= snap.best_bid_usd for o in ladder.asks):

@@ -242,7 +242,8 @@ class ImpactAllocator:
         costs ``2^max_search_levels`` lot re-solves: at 6, at most about 2 ms for 40 levels (at 10 it was 37 ms,
         beyond what a quoting refresh can wait, so larger values are refused).
 
-    Diagnostics: ``solve_ns`` (whole allocate call, ns), ``continuous_pnl_usd``, ``discrete_loss_usd`` (continuous
+    Diagnostics: ``solve_ns`` (whole allocate call, ns), ``continuous_pnl_usd``, ``solver_status`` (the continuous
+    solve's :attr:`ConcaveSolution.status`: ``"optimal"`` or why not), ``discrete_loss_usd`` (continuous
     optimum minus the lot-exact one, USD, ``>= 0``), ``active_levels``, ``min_order_dropped``,
     ``min_order_raised``, ``lot_search_steps`` (single-lot steps of the certified lot search, about ``2n`` per
     solve at most), ``lot_certified`` (the lot optimum ended on its optimality certificate), and the PnL split
@@ -285,7 +286,11 @@ class ImpactAllocator:
         c = problem.curves
         if cont.binding == "empty":
             return empty_result(c.n, cont.message)
-        out: dict[str, float | int | bool | str] = {"continuous_pnl_usd": cont.objective, **(diag or {})}
+        out: dict[str, float | int | bool | str] = {
+            "continuous_pnl_usd": cont.objective,
+            "solver_status": cont.status,
+            **(diag or {}),
+        }
         sizes = cont.sizes
         if self.discrete:
             disc = discrete_allocation(
