@@ -90,7 +90,7 @@ def render_ladder(result: Ladder) -> None:
     out_console.print(d)
     for s in (result.bid, result.ask):
         for note in s.notes:
-            out_console.print(f"[yellow]{s.side} note:[/] {note}", markup=True, highlight=False)
+            out_console.print(f"{s.side} note: {note}", style="yellow", markup=False, highlight=False)
         if s.empty_reason:
             out_console.print(f"[yellow]{s.side} side empty:[/] {s.empty_reason}")
         for drop in s.dropped:
