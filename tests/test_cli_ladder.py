@@ -221,3 +221,19 @@ def test_console_script_runs_as_a_process():
         check=True,
     )
     assert json.loads(out.stdout)["coin"] == "BTC"
+
+
+def test_kernel_load_is_reported_apart_from_the_solve_times():
+    # the solve (µs) row included numba's compile or cache load (10 s cold, 0.2-0.6 s warm on the first side)
+    res = run("--json")
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert isinstance(d["kernel_load_s"], float) and d["kernel_load_s"] >= 0.0
+    table = run()
+    assert "kernel load" in table.stdout and "not in the times above" in table.stdout
+
+
+def test_compare_reports_the_kernel_load():
+    res = runner.invoke(app, ["compare", "--json", "--repeats", "1", "--allocators", "impact,flat"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["kernel_load_s"] >= 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from helpers import curves_from_edges, problem
 from hyper_make import EntropyAllocator, InvalidParameterError, MarketSnapshot, Regime, build_ladder, side_budget
-from hyper_make.allocate import entropy_nats, project_to_min_entropy
+from hyper_make.allocate import EntropyState, entropy_nats, project_to_min_entropy
 from hyper_make.defaults import default_spec
 
 ONE_STRONG = [25.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0, -9.0, -10.0, -11.0]
@@ -86,15 +87,34 @@ def test_project_to_min_entropy_is_monotone_in_target():
     assert ts == sorted(ts)
 
 
-def test_target_is_smoothed_per_side_across_calls():
+def test_target_is_smoothed_across_refreshes_through_the_explicit_state():
     alloc = EntropyAllocator(thompson_samples=0)
-    prob_bid = problem(curves_from_edges(ONE_STRONG))
-    targets = [alloc.distribution(prob_bid)[1]["entropy_target_nats"] for _ in range(3)]
+    prob = problem(curves_from_edges(ONE_STRONG))
+    targets, state = [], None
+    for _ in range(3):
+        res = alloc.allocate(dataclasses.replace(prob, state=state), np.random.default_rng(0))
+        targets.append(res.diagnostics["entropy_target_nats"])
+        state = res.state
     assert targets == pytest.approx([1.9, 1.82, 1.756])  # 0.8·H* + 0.2·1.5 from 2.0
-    ask_first = alloc.distribution(problem(curves_from_edges(ONE_STRONG), side="ask"))[1]
-    assert ask_first["entropy_target_nats"] == pytest.approx(1.9)
-    alloc.reset()
-    assert alloc.distribution(prob_bid)[1]["entropy_target_nats"] == pytest.approx(1.9)
+    assert state == EntropyState(pytest.approx(1.756))
+
+
+def test_same_instance_same_seed_same_answer_and_warm_up_changes_nothing():
+    # the smoothed target lived inside the instance: two identical calls gave 1.9 then 1.82
+    alloc = EntropyAllocator()
+    prob = problem(curves_from_edges(ONE_STRONG))
+    first = alloc.allocate(prob, np.random.default_rng(3))
+    again = alloc.allocate(prob, np.random.default_rng(3))
+    assert first.diagnostics["entropy_target_nats"] == again.diagnostics["entropy_target_nats"] == pytest.approx(1.9)
+    assert np.array_equal(first.sizes, again.sizes)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        alloc.min_entropy = 1.0  # type: ignore[misc]
+
+
+def test_a_foreign_state_is_refused_naming_it():
+    prob = dataclasses.replace(problem(curves_from_edges(ONE_STRONG)), state=0.5)
+    with pytest.raises(InvalidParameterError, match="'state' for the entropy allocator must be an EntropyState"):
+        EntropyAllocator().allocate(prob, np.random.default_rng(0))
 
 
 def test_target_is_capped_at_max_entropy_for_few_levels():

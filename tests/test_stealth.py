@@ -130,3 +130,38 @@ def test_empty_allocation_passes_through():
         ImpactAllocator().allocate(prob, np.random.default_rng(0)), sizes=np.zeros(prob.curves.n)
     )
     assert apply_stealth(prob, empty, StealthConfig(mode="dirichlet"), np.random.default_rng(0)) is empty
+
+
+# ---- one stealth stage (issue 10, item 9) -------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "mode"), [("impact-dirichlet", "dirichlet"), ("impact-posterior", "posterior")])
+def test_a_second_stealth_stage_is_refused_naming_both_settings(name, mode):
+    # with both on, the stage ran twice and reported -0.065 USD against a cost of +0.025
+    cfg = LadderConfig(stealth=StealthConfig(mode=mode))
+    with pytest.raises(InvalidParameterError) as exc:
+        build_ladder(default_snapshot(), default_spec(), make_allocator(name), config=cfg, rng=0)
+    msg = str(exc.value)
+    assert "stealth is set twice" in msg and repr(name) in msg and "[ladder.stealth] mode" in msg
+    assert "\n" not in msg
+
+
+@pytest.mark.parametrize(("name", "mode"), [("impact-dirichlet", "dirichlet"), ("impact-posterior", "posterior")])
+def test_named_stealth_allocator_is_the_impact_allocator_plus_the_one_stage(name, mode):
+    snap, spec = default_snapshot(), default_spec()
+    named = build_ladder(snap, spec, make_allocator(name), rng=3)
+    staged = build_ladder(snap, spec, "impact", config=LadderConfig(stealth=StealthConfig(mode=mode)), rng=3)
+    optimum = build_ladder(snap, spec, "impact", rng=3)
+    assert make_allocator(name).stealth.mode == mode
+    for side in ("bid", "ask"):
+        a, b = named.side(side), staged.side(side)
+        assert [(o.price, o.size) for o in a.orders] == [(o.price, o.size) for o in b.orders]
+        # the reported cost is against the unperturbed optimum, recomputed here independently
+        true_cost = optimum.side(side).allocation.expected_pnl_usd - a.allocation.expected_pnl_usd
+        assert a.allocation.diagnostics["stealth_cost_usd"] == pytest.approx(true_cost, rel=1e-12, abs=1e-12)
+
+
+def test_apply_stealth_refuses_an_already_perturbed_allocation():
+    prob = default_problem()
+    opt = ImpactAllocator().allocate(prob, np.random.default_rng(0))
+    once = apply_stealth(prob, opt, StealthConfig(mode="dirichlet"), np.random.default_rng(1))
+    with pytest.raises(InvalidParameterError, match="already went through stealth 'dirichlet'"):
+        apply_stealth(prob, once, StealthConfig(mode="posterior"), np.random.default_rng(1))

@@ -22,6 +22,7 @@ from .allocate import (
     SideProblem,
     allocate_concave,
     make_allocator,
+    warm_up,
 )
 from .config import AppConfig, load_config
 from .defaults import default_snapshot, default_spec
@@ -37,7 +38,16 @@ from .economics import (
 from .economics.impact import SquareRootImpact
 from .errors import ConfigError, DataError, ExchangeError, HyperMakeError, InvalidParameterError
 from .instrument import PERP_SPECS, InstrumentSpec, perp_spec
-from .ladder import Ladder, LadderConfig, SideBudget, SideResult, build_ladder, reservation_price, side_budget
+from .ladder import (
+    Ladder,
+    LadderConfig,
+    LadderState,
+    SideBudget,
+    SideResult,
+    build_ladder,
+    reservation_price,
+    side_budget,
+)
 from .levels import GridConfig, glft_touch_depth_bps
 from .projection import Dropped, Order
 from .snapshot import MarketSnapshot, Regime
@@ -69,6 +79,7 @@ __all__ = [
     "InvalidParameterError",
     "Ladder",
     "LadderConfig",
+    "LadderState",
     "LevelCurves",
     "MarketSnapshot",
     "Order",
@@ -92,4 +103,5 @@ __all__ = [
     "perp_spec",
     "reservation_price",
     "side_budget",
+    "warm_up",
 ]

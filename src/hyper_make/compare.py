@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .allocate import ALLOCATORS, make_allocator
+from .allocate import ALLOCATORS, make_allocator, warm_up
 from .errors import InvalidParameterError
 from .instrument import InstrumentSpec, Side
 from .ladder import Ladder, LadderConfig, build_ladder
@@ -110,6 +110,7 @@ def compare_allocators(
     options : per allocator name, its options (e.g. from ``[allocator.<name>]``).
     seed : seed of every random component (the same for every allocator).
     repeats : builds per allocator for the timing (median), in ``[1, 1000]``; the numbers come from the first.
+        The compiled kernels are loaded first (:func:`hyper_make.warm_up`), so no time includes their load.
 
     Raises
     ------
@@ -123,12 +124,12 @@ def compare_allocators(
     if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= 1000:
         raise InvalidParameterError(f"'repeats' must be an integer in [1, 1000]; got {repeats!r}")
     opts = options or {}
+    warm_up()  # numba's compile or cache load must not land in the first allocator's times
     rows: list[SideComparison] = []
     for name in chosen:
         first: Ladder | None = None
         times: dict[Side, list[int]] = {"bid": [], "ask": []}
         for _ in range(repeats):
-            # a fresh allocator each time: the entropy allocator keeps a smoothed target across calls
             ladder = build_ladder(snapshot, spec, make_allocator(name, **opts.get(name, {})), config=config, rng=seed)
             first = first or ladder
             for side in ("bid", "ask"):

@@ -25,6 +25,10 @@ from .errors import InvalidParameterError
 
 Side = Literal["bid", "ask"]
 
+#: Most lots a size may have: lot counts are exact float64 integers up to 2^53 (about 9e15 lots, i.e. 9e9 USD
+#: even at Hyperliquid's smallest lot value of 1e-6 USD); larger side budgets are refused with a clear message.
+MAX_LOTS = 2**53
+
 #: Decimal places allowed for a perp price before subtracting ``szDecimals`` (Hyperliquid: 6; spot: 8).
 PERP_MAX_DECIMALS = 6
 SPOT_MAX_DECIMALS = 8
@@ -193,11 +197,21 @@ def coins_to_lots(size: ArrayLike, lot: float) -> NDArray[np.int64]:
 
     The 1e-6 rounding keeps 0.3/0.1-style float noise from losing a whole lot. For a decimal lot ``10^-d`` the
     scaling multiplies by the exact integer ``10^d``.
+
+    Raises
+    ------
+    InvalidParameterError
+        If a size is NaN or more than ``MAX_LOTS`` (2^53) lots (a silent int64 overflow before).
     """
     inv = round(1.0 / lot)
     x = np.asarray(size, dtype=np.float64)
-    scaled = x * inv if inv >= 1 and abs(inv * lot - 1.0) < 1e-12 else x / lot
-    return np.floor(np.round(scaled, 6)).astype(np.int64)
+    scaled = np.floor(np.round(x * inv if inv >= 1 and abs(inv * lot - 1.0) < 1e-12 else x / lot, 6))
+    if scaled.size and not scaled.max() <= MAX_LOTS:  # a NaN propagates through max() and fails too
+        bad = float(np.asarray(x).reshape(-1)[np.flatnonzero(~(np.asarray(scaled).reshape(-1) <= MAX_LOTS))[0]])
+        raise InvalidParameterError(
+            f"size {bad!r} coins is more than 2^53 = {MAX_LOTS:.4g} lots of {lot:g} coins (or not a number)"
+        )
+    return scaled.astype(np.int64)
 
 
 def lots_to_coins(lots: ArrayLike, lot: float) -> NDArray[np.float64]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ._json import to_jsonable
 from ._validate import PYDANTIC_CONFIG, check_choice, check_real
-from .allocate import AllocationResult, Allocator, SideProblem, empty_result
+from .allocate import ALLOCATORS, AllocationResult, Allocator, SideProblem, empty_result, make_allocator
 from .economics import (
     ExponentialAdverse,
     ExponentialIntensity,
@@ -27,7 +27,7 @@ from .economics import (
 )
 from .economics.impact import SquareRootImpact
 from .errors import InvalidParameterError
-from .instrument import InstrumentSpec, Side
+from .instrument import MAX_LOTS, InstrumentSpec, Side
 from .levels import GridConfig, depth_grid_bps, glft_touch_depth_bps, side_prices
 from .projection import Dropped, Order, Projection, project_side
 from .snapshot import MarketSnapshot
@@ -75,9 +75,47 @@ class LadderConfig:
     stealth: StealthConfig = field(default_factory=StealthConfig)
 
     def __post_init__(self) -> None:
+        # nested parts must be their dataclasses: a dict was accepted here and failed deep inside the build
+        for key, want in _NESTED.items():
+            value = getattr(self, key)
+            if not isinstance(value, want):
+                names = " or ".join(t.__name__ for t in want) if isinstance(want, tuple) else want.__name__
+                raise InvalidParameterError(
+                    f"'ladder.{key}' must be a {names}; got {type(value).__name__} (a TOML table is converted by "
+                    "hyper_make.load_config; in Python build the dataclass, e.g. GridConfig(n_levels=5))"
+                )
         check_real("ladder.horizon_s", self.horizon_s, lo=0.0, lo_open=True, hi=86_400.0, unit="s")
         check_real("ladder.risk_aversion", self.risk_aversion, lo=0.0, unit="1/USD")
         check_real("ladder.level_cap_frac", self.level_cap_frac, lo=0.0, lo_open=True, hi=1.0)
+
+
+_NESTED: dict[str, type | tuple[type, ...]] = {
+    "grid": GridConfig,
+    "fill": (ExponentialIntensity, FirstPassage, TableFill),
+    "adverse": (ExponentialAdverse, TableAdverse),
+    "impact": SquareRootImpact,
+    "stealth": StealthConfig,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LadderState:
+    """The allocator's state carried from one refresh to the next, per side (see ``SideProblem.state``).
+
+    Pass a ladder's ``state`` to the next :func:`build_ladder` of the same market; a call that does not (a warm-up,
+    a what-if) changes nothing. Stateless allocators leave both ``None``.
+
+    Attributes
+    ----------
+    bid, ask : the allocator's state after the last refresh of that side (``None``: fresh start or stateless).
+    """
+
+    bid: object | None = None
+    ask: object | None = None
+
+    def side(self, side: Side) -> object | None:
+        """The state of ``"bid"`` or ``"ask"``."""
+        return self.bid if side == "bid" else self.ask
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +180,8 @@ class SideResult:
     curves: LevelCurves
     allocation: AllocationResult
     projection: Projection
+    notes: tuple[str, ...] = ()
+    """What a reader of the numbers must know, e.g. that the expected PnL excludes self-impact (no volume)."""
 
     @property
     def orders(self) -> tuple[Order, ...]:
@@ -205,6 +245,7 @@ class SideResult:
             "n_orders": len(self.orders),
             "empty_reason": self.empty_reason or None,
             "message": a.message,
+            "notes": list(self.notes),
             "diagnostics": to_jsonable(a.diagnostics),
             "dropped": [
                 {"level": d.level, "price": d.price, "reason": d.reason, "notional": d.notional_usd}
@@ -224,6 +265,8 @@ class Ladder:
     allocator : the allocator's registered name.
     bid, ask : :class:`SideResult` per side.
     timings_ns : wall time per pipeline stage (ns).
+    state : the allocator's state after this build, per side: pass it as ``build_ladder(..., state=)`` on the
+        next refresh of the same market.
     """
 
     coin: str
@@ -235,6 +278,7 @@ class Ladder:
     bid: SideResult
     ask: SideResult
     timings_ns: dict[str, int]
+    state: LadderState = field(default_factory=LadderState)
 
     @property
     def bids(self) -> tuple[Order, ...]:
@@ -273,11 +317,12 @@ class Ladder:
 def build_ladder(
     snapshot: MarketSnapshot,
     spec: InstrumentSpec,
-    allocator: Allocator,
+    allocator: Allocator | str,
     *,
     config: LadderConfig | None = None,
     rng: np.random.Generator | int | None = None,
     reserved_coins: Mapping[str, float] | None = None,
+    state: LadderState | None = None,
 ) -> Ladder:
     """Build the two-sided ladder for one refresh.
 
@@ -285,29 +330,53 @@ def build_ladder(
     ----------
     snapshot : market and account state.
     spec : exchange rules of the instrument.
-    allocator : any registered allocator (see :func:`hyper_make.make_allocator`).
+    allocator : any allocator (see :func:`hyper_make.make_allocator`), or a registered name (``"impact"``, ...),
+        which is built with its default options.
     config : ladder configuration; defaults to :class:`LadderConfig()`.
-    rng : a NumPy ``Generator`` or an integer seed (the only source of randomness); ``None`` = seed 0.
+    rng : a NumPy ``Generator`` or a non-negative integer seed (the only source of randomness); ``None`` = seed 0.
     reserved_coins : per side (``"bid"``, ``"ask"``), coins taken off that side's position room (see
         :func:`side_budget`); the quoting loop reserves the orders it is replacing. Default none.
+    state : the previous ladder's ``state`` for this market (the allocator's cross-refresh state, e.g. the
+        entropy allocator's smoothed target); ``None`` = a fresh start. Nothing else carries over between calls.
 
     Returns
     -------
     Ladder
         Orders per side satisfying: valid prices and lot sizes, every order at or above the minimum order
         value, no duplicate prices, bids strictly below asks and behind the opposite best, each side's total
-        at most its budget.
+        at most its budget. ``Ladder.state`` is the state to pass to the next build.
+
+    Raises
+    ------
+    InvalidParameterError
+        A wrong type for any argument (named), a side budget above 2^53 lots, or a stealth stage set twice (an
+        ``impact-dirichlet``/``impact-posterior`` allocator with ``config.stealth.mode`` on).
     """
     if not isinstance(snapshot, MarketSnapshot):
         raise InvalidParameterError(f"'snapshot' must be a MarketSnapshot; got {type(snapshot).__name__}")
     if not isinstance(spec, InstrumentSpec):
         raise InvalidParameterError(f"'spec' must be an InstrumentSpec; got {type(spec).__name__}")
-    cfg = config if config is not None else LadderConfig()
+    alloc = _as_allocator(allocator)
+    cfg = _as_config(config)
+    gen = _as_generator(rng)
+    if state is not None and not isinstance(state, LadderState):
+        raise InvalidParameterError(f"'state' must be a LadderState (a Ladder's .state) or None; got {state!r}")
+    prev = state if state is not None else LadderState()
+    name = getattr(alloc, "name", type(alloc).__name__)
+    _check_one_stealth_stage(alloc, name, cfg.stealth)
     reserve = dict(reserved_coins or {})
     for k, v in reserve.items():
         check_choice("reserved_coins side", k, ("bid", "ask"))
         check_real(f"reserved_coins[{k!r}]", v, lo=0.0, unit="coins")
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(0 if rng is None else rng)
+    # the impact model is evaluated only if it can be: an allocator that never reads it must not fail on its inputs
+    impact_missing = cfg.impact.missing_input(snapshot)
+    needs_impact = ""
+    if impact_missing:
+        if getattr(alloc, "needs_impact", True):
+            needs_impact = f"allocator {name!r} needs the impact model: {impact_missing}"
+        elif cfg.stealth.mode == "posterior":
+            needs_impact = f"the stealth stage 'posterior' needs the impact model: {impact_missing}"
+    notes = (f"expected PnL excludes self-impact: {impact_missing}",) if impact_missing else ()
     t0 = time.perf_counter_ns()
     ref = reservation_price(snapshot, cfg)
     touch = cfg.grid.min_depth_bps
@@ -328,14 +397,22 @@ def build_ladder(
             fill=cfg.fill,
             adverse=cfg.adverse,
             horizon_s=cfg.horizon_s,
-            impact=cfg.impact,
+            impact=None if impact_missing else cfg.impact,
             # a fill's value is measured from the reservation price: selling when long (buying when short) is
             # worth mid - r per coin more than at a flat position, adding to the position that much less
             inventory_usd=(snapshot.mid_usd - ref) if side == "ask" else (ref - snapshot.mid_usd),
         )
         tc = time.perf_counter_ns()
         budget = side_budget(snapshot, side, reserve.get(side, 0.0))
+        if budget.budget_coins > MAX_LOTS * spec.lot_size:
+            raise InvalidParameterError(
+                f"{side} side budget {budget.budget_coins:.6g} coins is {budget.budget_coins / spec.lot_size:.4g} "
+                f"lots of {spec.lot_size:g} coins; at most 2^53 = {MAX_LOTS:.4g} lots are supported: lower "
+                f"'max_position_coins' ({snapshot.max_position_coins:g} coins) or 'margin_usd' "
+                f"({snapshot.margin_usd:g} USD)"
+            )
         caps = np.full(curves.n, cfg.level_cap_frac * budget.budget_coins)
+        side_state = prev.side(side)
         problem = SideProblem(
             side=side,
             curves=curves,
@@ -344,23 +421,26 @@ def build_ladder(
             lot_coins=spec.lot_size,
             min_size_coins=spec.min_size(prices) if prices.size else np.zeros(0),
             regime=snapshot.regime,
+            state=side_state,
         )
         if budget.budget_coins <= 0:
-            alloc = empty_result(curves.n, budget.reason)
+            alloc_res = empty_result(curves.n, budget.reason, side_state)
         elif curves.n == 0:
-            alloc = empty_result(0, "no valid price level on this side")
+            alloc_res = empty_result(0, "no valid price level on this side", side_state)
+        elif needs_impact:
+            alloc_res = empty_result(curves.n, needs_impact, side_state)
         else:
-            alloc = allocator.allocate(problem, gen)
+            alloc_res = alloc.allocate(problem, gen)
         td = time.perf_counter_ns()
         timings[f"allocate_{side}"] = td - tc
-        if cfg.stealth.mode != "off" and alloc.binding != "empty":
-            alloc = apply_stealth(problem, alloc, cfg.stealth, gen)
+        if cfg.stealth.mode != "off" and alloc_res.binding != "empty":
+            alloc_res = apply_stealth(problem, alloc_res, cfg.stealth, gen)
         tstealth = time.perf_counter_ns()
         timings["stealth"] += tstealth - td
         td = tstealth
-        proj = project_side(side, prices, depth_mid, alloc.sizes, budget.budget_coins, caps, spec)
+        proj = project_side(side, prices, depth_mid, alloc_res.sizes, budget.budget_coins, caps, spec)
         te = time.perf_counter_ns()
-        sides[side] = SideResult(side, budget, curves, alloc, proj)
+        sides[side] = SideResult(side, budget, curves, alloc_res, proj, notes)
         timings["grid"] += tb - ta
         timings["economics"] += tc - tb
         timings["allocate"] += timings[f"allocate_{side}"]
@@ -372,8 +452,53 @@ def build_ladder(
         min_notional_usd=spec.min_notional_usd,
         mid_usd=snapshot.mid_usd,
         reservation_usd=ref,
-        allocator=getattr(allocator, "name", type(allocator).__name__),
+        allocator=name,
         bid=sides["bid"],
         ask=sides["ask"],
         timings_ns=timings,
+        state=LadderState(bid=sides["bid"].allocation.state, ask=sides["ask"].allocation.state),
     )
+
+
+def _as_allocator(allocator: Any) -> Allocator:
+    """An allocator instance, or one built from a registered name; anything else is named in the error."""
+    if isinstance(allocator, str):
+        return make_allocator(allocator)
+    if not callable(getattr(allocator, "allocate", None)):
+        raise InvalidParameterError(
+            f"'allocator' must be an allocator (e.g. make_allocator('impact')) or a registered name, one of "
+            f"{sorted(ALLOCATORS)}; got {allocator!r}"
+        )
+    return allocator  # type: ignore[no-any-return]
+
+
+def _as_config(config: Any) -> LadderConfig:
+    if config is None:
+        return LadderConfig()
+    if not isinstance(config, LadderConfig):
+        raise InvalidParameterError(
+            f"'config' must be a LadderConfig or None; got {type(config).__name__} (build one with "
+            "LadderConfig(grid=GridConfig(...), ...), or read a TOML file with hyper_make.load_config(path).ladder)"
+        )
+    return config
+
+
+def _as_generator(rng: Any) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None:
+        return np.random.default_rng(0)
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
+        return np.random.default_rng(int(rng))
+    raise InvalidParameterError(f"'rng' must be a numpy Generator, a non-negative integer seed or None; got {rng!r}")
+
+
+def _check_one_stealth_stage(allocator: Allocator, name: str, stage: StealthConfig) -> None:
+    """Refuse a ladder stealth stage on top of an allocator that applies its own (its cost would be wrong)."""
+    own = getattr(allocator, "stealth", None)
+    if stage.mode != "off" and isinstance(own, StealthConfig) and own.mode != "off":
+        raise InvalidParameterError(
+            f"stealth is set twice: allocator {name!r} applies stealth mode {own.mode!r} itself and "
+            f"[ladder.stealth] mode is {stage.mode!r}; use allocator 'impact' with [ladder.stealth], or set "
+            '[ladder.stealth] mode = "off"'
+        )

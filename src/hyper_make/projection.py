@@ -74,10 +74,13 @@ def project_side(
     spec: InstrumentSpec,
 ) -> Projection:
     """Turn one side's continuous sizes (coins) into valid orders within ``budget_coins`` and the caps."""
-    lots = spec.size_to_lots(np.maximum(sizes, 0.0))
-    cap_lots = spec.size_to_lots(caps_coins)
+    n = prices.shape[0]
+    # one conversion for sizes, caps, the budget and the minimums (each call costs a few µs of NumPy overhead)
+    min_size = spec.min_size(prices) * (1 + 1e-12)
+    all_lots = spec.size_to_lots(np.concatenate((np.maximum(sizes, 0.0), caps_coins, min_size, [budget_coins])))
+    lots, cap_lots, min_lots = all_lots[:n], all_lots[n : 2 * n], all_lots[2 * n : 3 * n]
+    budget_lots = int(all_lots[-1])
     lots = np.minimum(lots, cap_lots)
-    budget_lots = int(spec.size_to_lots(budget_coins))
     # flooring keeps Σ lots <= Σ sizes <= budget; the clamp only guards against an allocator's overshoot
     excess = int(lots.sum()) - budget_lots
     for i in range(lots.shape[0] - 1, -1, -1):
@@ -86,7 +89,6 @@ def project_side(
         take = min(excess, int(lots[i]))
         lots[i] -= take
         excess -= take
-    min_lots = spec.size_to_lots(spec.min_size(prices) * (1 + 1e-12))
     dropped: list[Dropped] = []
     short = np.flatnonzero((sizes > 0) & (lots < min_lots))
     for i in short:

@@ -29,6 +29,9 @@ class SideProblem:
     lot_coins : exchange size increment (coins).
     min_size_coins : smallest order each level may rest to meet the minimum order value (coins), per level.
     regime : market regime (only the entropy allocator's temperature reads it).
+    state : the allocator's own state after the previous refresh of this side (its ``AllocationResult.state``),
+        ``None`` at the start. Allocators keep no hidden state across calls: what they carry is this value, so a
+        warm-up or what-if call that does not pass its result's state on changes nothing.
     """
 
     side: Literal["bid", "ask"]
@@ -38,6 +41,7 @@ class SideProblem:
     lot_coins: float
     min_size_coins: NDArray[np.float64]
     regime: Regime = field(default_factory=Regime)
+    state: object | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -53,6 +57,8 @@ class AllocationResult:
     binding : which constraint stopped the allocation (see :data:`Binding`).
     message : one line for humans, e.g. why a side is empty.
     diagnostics : allocator-specific numbers (temperature, floor_bound, solve_ns, ...).
+    state : the allocator's state after this call (an immutable value, ``None`` for stateless allocators), to
+        pass as ``SideProblem.state`` on the next refresh of the same side.
     """
 
     sizes: NDArray[np.float64]
@@ -61,6 +67,7 @@ class AllocationResult:
     binding: Binding
     message: str = ""
     diagnostics: dict[str, float | int | bool | str] = field(default_factory=dict)
+    state: object | None = None
 
     @property
     def total_coins(self) -> float:
@@ -90,8 +97,11 @@ class AllocationResult:
 class Allocator(Protocol):
     """Anything that turns a :class:`SideProblem` into an :class:`AllocationResult`.
 
-    Implementations are frozen parameter bags (or, where they keep state across calls like the entropy
-    allocator's smoothed target, small classes). ``rng`` is the only source of randomness.
+    Implementations are frozen parameter bags with no hidden mutable state: an allocator that carries something
+    from one refresh to the next (the entropy allocator's smoothed target) returns it as ``AllocationResult.state``
+    and reads it back from ``SideProblem.state``, so the same call with the same inputs and seed always gives the
+    same answer. ``rng`` is the only source of randomness. An optional ``needs_impact: ClassVar[bool]`` says whether
+    the allocator reads the impact coefficients (``curves.b``); an allocator without it is assumed to need them.
     """
 
     name: ClassVar[str]
@@ -109,9 +119,11 @@ def entropy_nats(sizes: NDArray[np.float64]) -> float:
     return float(-np.sum(p * np.log(p)))
 
 
-def empty_result(n: int, message: str) -> AllocationResult:
-    """An allocation with nothing resting, and the reason."""
-    return AllocationResult(sizes=np.zeros(n), expected_pnl_usd=0.0, shadow_price=0.0, binding="empty", message=message)
+def empty_result(n: int, message: str, state: object | None = None) -> AllocationResult:
+    """An allocation with nothing resting, the reason, and the allocator's state after the call."""
+    return AllocationResult(
+        sizes=np.zeros(n), expected_pnl_usd=0.0, shadow_price=0.0, binding="empty", message=message, state=state
+    )
 
 
 def water_fill(weights: NDArray[np.float64], total: float, caps: NDArray[np.float64]) -> NDArray[np.float64]:

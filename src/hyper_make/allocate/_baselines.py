@@ -61,6 +61,7 @@ class GreedyAllocator:
     __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
 
     name: ClassVar[str] = "greedy"
+    needs_impact: ClassVar[bool] = False
 
     def allocate(self, problem: SideProblem, rng: np.random.Generator) -> AllocationResult:
         """Fill levels by decreasing linear edge ``a_i > 0`` up to their caps until the budget is spent."""
@@ -90,6 +91,7 @@ class FlatAllocator:
     __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
 
     name: ClassVar[str] = "flat"
+    needs_impact: ClassVar[bool] = False
 
     def allocate(self, problem: SideProblem, rng: np.random.Generator) -> AllocationResult:
         """``budget / n`` per level, re-spread where a cap binds."""
@@ -116,6 +118,7 @@ class ProgressionAllocator:
     __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
 
     name: ClassVar[str] = "progression"
+    needs_impact: ClassVar[bool] = False
 
     first_frac: float = 0.05
     step_frac: float = 0.025

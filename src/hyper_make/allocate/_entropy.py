@@ -8,8 +8,11 @@ Steps, per side and per refresh:
    ×(1 + cascade) when cascade > 0.1, capped at ``max_temp_multiplier × base``;
 3. softmax ``p_i ∝ exp(u_i / T)``;
 4. entropy floor: if ``H(p) = -Σ p ln p`` (nats) is below the target, bisect T on ``[0.01, 10·T]`` (20
-   iterations, stop within 0.01 nats) until it is met; the target is smoothed across calls,
-   ``H* ← s·H* + (1 - s)·H_min`` from ``H* = 2.0``, and capped at ``ln n``;
+   iterations, stop within 0.01 nats) until it is met; the target is smoothed across refreshes of a side,
+   ``H* ← s·H* + (1 - s)·H_min`` from ``H* = 2.0``, and capped at ``ln n``. The smoothed target is explicit
+   state: the call reads ``SideProblem.state`` (an :class:`EntropyState`, ``None`` at the start) and returns the
+   advanced one as ``AllocationResult.state`` (the original kept it inside the allocator, so a warm-up or a
+   what-if call changed the next real answer);
 5. per-level floor ``p_i ← f + (1 - n·f)·p_i``;
 6. Dirichlet Thompson sampling: ``α_i = α0 + n·p_i``, the average of N draws (Gamma trick), from ``rng``;
 7. sizes ``p_i × capacity`` with per-level caps (excess re-spread), then the minimum order value: levels
@@ -22,7 +25,7 @@ It always spends the whole budget: that is one of its flaws, and the comparisons
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -38,12 +41,24 @@ _BISECT_ITERATIONS = 20
 _BISECT_TOL_NATS = 0.01
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True)
+class EntropyState:
+    """The entropy allocator's state for one side between refreshes.
+
+    Attributes
+    ----------
+    target_nats : the smoothed entropy target ``H*`` after the last refresh (nats), before the ``ln n`` cap.
+    """
+
+    target_nats: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class EntropyAllocator:
     """Legacy allocator: temperature softmax over EV ranks, an entropy floor, and Thompson noise.
 
-    Defaults are the original system's. Keeps one piece of state across calls: the smoothed entropy
-    target of each side (:meth:`reset` restores it).
+    Defaults are the original system's. Its one piece of cross-refresh state, the smoothed entropy target of a
+    side, is a value: :class:`EntropyState` in ``SideProblem.state`` and ``AllocationResult.state``.
 
     Parameters
     ----------
@@ -92,7 +107,8 @@ class EntropyAllocator:
     as_confidence: float = 0.7
     min_touch_ev_bps: float = 0.01
     min_notional_soft_frac: float = 0.5
-    _target: dict[str, float] = field(init=False, repr=False)
+
+    needs_impact: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         check_real("entropy.min_entropy", self.min_entropy, lo=0.0, unit="nats")
@@ -111,11 +127,25 @@ class EntropyAllocator:
         check_real("entropy.as_confidence", self.as_confidence, lo=0.0, hi=1.0)
         check_real("entropy.min_touch_ev_bps", self.min_touch_ev_bps, unit="bps")
         check_real("entropy.min_notional_soft_frac", self.min_notional_soft_frac, lo=0.0, hi=1.0)
-        self.reset()
 
-    def reset(self) -> None:
-        """Forget the smoothed entropy targets (back to ``initial_entropy_target`` on both sides)."""
-        self._target = {"bid": float(self.initial_entropy_target), "ask": float(self.initial_entropy_target)}
+    def next_state(self, state: object | None) -> EntropyState:
+        """The state after one more refresh: ``H* ← s·H* + (1 - s)·H_min`` from ``state`` (or the initial target).
+
+        Raises
+        ------
+        InvalidParameterError
+            If ``state`` is neither ``None`` nor an :class:`EntropyState` (e.g. another allocator's state).
+        """
+        if state is None:
+            prev = float(self.initial_entropy_target)
+        elif isinstance(state, EntropyState):
+            prev = state.target_nats
+        else:
+            raise InvalidParameterError(
+                f"'state' for the entropy allocator must be an EntropyState or None; got {type(state).__name__}"
+            )
+        s = self.entropy_smoothing
+        return EntropyState(s * prev + (1.0 - s) * self.min_entropy)
 
     # ---- steps 1-5: the deterministic distribution -------------------------------------------------
     def utilities(self, problem: SideProblem) -> NDArray[np.float64]:
@@ -144,18 +174,20 @@ class EntropyAllocator:
                 t *= 1.0 + regime.cascade_severity
         return min(t, self.max_temp_multiplier * self.base_temperature)
 
-    def distribution(self, problem: SideProblem) -> tuple[NDArray[np.float64], dict[str, float | bool]]:
-        """Steps 1-5: shares per level before sampling, and the diagnostics. Advances the smoothed target."""
+    def distribution(
+        self, problem: SideProblem, state: EntropyState | None = None
+    ) -> tuple[NDArray[np.float64], dict[str, float | bool]]:
+        """Steps 1-5: shares per level before sampling, and the diagnostics.
+
+        The entropy target is ``state`` (default: one refresh on from ``problem.state``, as :meth:`allocate` does).
+        """
+        state = state if state is not None else self.next_state(problem.state)
         u = self.utilities(problem)
         n = u.shape[0]
         t = self.temperature(problem.regime)
         p = _softmax(u, t)
         h0 = _entropy(p)
-        s = self.entropy_smoothing
-        # one smoothed target per side, so that a two-sided refresh advances each by one step
-        smoothed = s * self._target[problem.side] + (1.0 - s) * self.min_entropy
-        self._target[problem.side] = smoothed
-        target = min(smoothed, math.log(n))
+        target = min(state.target_nats, math.log(n))
         floor_bound = h0 < target
         if floor_bound:
             t = project_to_min_entropy(u, t, target)
@@ -179,8 +211,10 @@ class EntropyAllocator:
         if n == 0:
             return empty_result(0, "no price levels on this side")
         if problem.budget_coins <= 0:
-            return empty_result(n, "side budget is zero")
-        p, diag = self.distribution(problem)
+            return empty_result(n, "side budget is zero", problem.state)
+        # one smoothed target per side (the ladder keeps a state per side): each refresh advances it by one step
+        state = self.next_state(problem.state)
+        p, diag = self.distribution(problem, state)
         if self.thompson_samples > 0:
             alpha = self.dirichlet_prior + n * p
             draws = rng.gamma(alpha, size=(self.thompson_samples, n))
@@ -188,7 +222,7 @@ class EntropyAllocator:
         capacity = float(min(problem.budget_coins, problem.caps_coins.sum()))
         sizes, pulled, dropped = self._min_notional(p, capacity, problem)
         if sizes.sum() <= 0:
-            return empty_result(n, "side budget is below the exchange's minimum order value")
+            return empty_result(n, "side budget is below the exchange's minimum order value", state)
         diag |= {"pulled_to_min": pulled, "dropped_below_min": dropped}
         binding = "caps" if problem.caps_coins.sum() < problem.budget_coins else "budget"
         return AllocationResult(
@@ -198,6 +232,7 @@ class EntropyAllocator:
             binding=binding,
             message=f"entropy floor {'bound' if diag['floor_bound'] else 'slack'} at T={diag['temperature']:.3g}",
             diagnostics=diag,
+            state=state,
         )
 
     def _min_notional(

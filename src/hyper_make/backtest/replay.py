@@ -204,6 +204,7 @@ def replay(
     n_refresh = n_quoted = skipped_slots = 0
     max_abs_inv = 0.0
     ladder_s = 0.0
+    lstate = None
     status = 0
     while True:
         status, k, clock, nfill, rej = run_until(
@@ -248,7 +249,8 @@ def replay(
             daily_volume_coins=daily if daily > 0 else app.snapshot.daily_volume_coins, ts_ns=max(t_now, 0),
         )  # fmt: skip
         lt = time.perf_counter()
-        lad = build_ladder(snap, app.spec, allocator, config=app.ladder, rng=rng)
+        lad = build_ladder(snap, app.spec, allocator, config=app.ladder, rng=rng, state=lstate)
+        lstate = lad.state  # the allocator's cross-refresh state goes on explicitly
         ladder_s += time.perf_counter() - lt
         lat = int(cfg.latency_ms * 1e6)
         if cfg.latency == "feed" and k > 0:

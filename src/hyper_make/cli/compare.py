@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ..allocate import warm_up
 from ..compare import SideComparison, compare_allocators
 from ._common import (
     CONFIG_HELP,
@@ -16,6 +17,7 @@ from ._common import (
     checked,
     compact_table,
     load_app_config,
+    out_console,
     print_json,
     print_table,
     seed_option,
@@ -56,6 +58,7 @@ def compare(
         ladder_cfg = cfg.ladder
         if level_cap_frac is not None:
             ladder_cfg = dataclasses.replace(ladder_cfg, level_cap_frac=level_cap_frac)
+        load_s = warm_up()  # numba's compile or cache load, reported apart from the solve times
         rows = compare_allocators(
             cfg.snapshot,
             cfg.spec,
@@ -73,6 +76,7 @@ def compare(
                 "level_cap_frac": ladder_cfg.level_cap_frac,
                 "seed": seed,
                 "repeats": repeats,
+                "kernel_load_s": load_s,
                 "rows": [r.to_dict() for r in rows],
             }
         )
@@ -80,6 +84,7 @@ def compare(
     render_comparison(
         rows, title=f"{cfg.spec.coin}  mid {cfg.snapshot.mid_usd:,.2f}  cap {ladder_cfg.level_cap_frac:g}"
     )
+    out_console.print(f"kernel load {load_s:.2f} s (numba, once per process; not in the µs column)")
 
 
 #: The comparison table's columns and the legend printed under it (units there, so that headers stay short).

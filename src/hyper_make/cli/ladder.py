@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ..allocate import warm_up
 from ..ladder import Ladder, SideResult, build_ladder
 from ._common import (
     CONFIG_HELP,
@@ -47,11 +48,14 @@ def ladder(
         alloc = cfg.make_allocator(name)
         if name in DEPRECATED_ALLOCATORS:
             print(f"notice: {DEPRECATED_ALLOCATORS[name]}", file=sys.stderr)
+        # numba compiles or loads its kernels on their first call: do it before the build, so its timings are honest
+        load_s = warm_up()
         result = build_ladder(cfg.snapshot, cfg.spec, alloc, config=cfg.ladder, rng=seed)
     if json_out:
-        print_json(result.to_dict() | {"seed": seed})
+        print_json(result.to_dict() | {"seed": seed, "kernel_load_s": load_s})
         return
     render_ladder(result)
+    out_console.print(f"kernel load {load_s:.2f} s (numba, once per process; not in the times above)")
 
 
 def render_ladder(result: Ladder) -> None:
@@ -93,6 +97,8 @@ def render_ladder(result: Ladder) -> None:
         d.add_row(label, bid.get(label, ""), ask.get(label, ""))
     out_console.print(d)
     for s in (result.bid, result.ask):
+        for note in s.notes:
+            out_console.print(f"{s.side} note: {note}", style="yellow", markup=False, highlight=False)
         if s.empty_reason:
             out_console.print(f"[yellow]{s.side} side empty:[/] {escape(s.empty_reason)}")
         for drop in s.dropped:
@@ -122,7 +128,6 @@ def _diag_rows(s: SideResult) -> list[tuple[str, str]]:
         if k in split:
             continue
         if k.endswith("_ns") and isinstance(v, (int, float)):
-            # the first call in a process includes numba's compile or cache load
             rows.append((f"{k.removesuffix('_ns').replace('_', ' ')} (µs)", f"{v / 1e3:,.1f}"))
         else:
             rows.append((k.replace("_", " "), f"{v:.4g}" if isinstance(v, float) else str(v)))

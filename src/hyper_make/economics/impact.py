@@ -49,6 +49,10 @@ SECONDS_PER_DAY = 86_400.0
 #: Share of the traded volume that trades against one side of our ladder (sells hit bids, buys lift asks).
 SIDE_SHARE = 0.5
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
+_NO_VOLUME = (
+    "the impact model needs 'daily_volume_coins' > 0 or a 'volume_profile_*' in the snapshot; got neither "
+    "(or set both impact coefficients to 0)"
+)
 #: Floor on the profile's shape, so that ``b`` stays finite (if huge) beyond ~35 σ_T of depth.
 _SHAPE_FLOOR = 1e-12
 
@@ -107,6 +111,22 @@ class SquareRootImpact:
         check_real("impact.beta", self.beta, lo=0.0, lo_open=True, hi=2.0)
         check_real("impact.volume_period_s", self.volume_period_s, lo=0.0, lo_open=True, unit="s")
 
+    @property
+    def is_off(self) -> bool:
+        """True when both coefficients are 0: no impact, and no volume information needed."""
+        return self.forward_coef == 0.0 and self.roundtrip_coef == 0.0
+
+    def missing_input(self, snapshot: MarketSnapshot) -> str:
+        """Why the model cannot be evaluated on ``snapshot`` (one line), or ``""`` when it can.
+
+        It needs the volume at depth: a ``volume_profile_*`` or a positive ``daily_volume_coins`` (unless impact is
+        off). The ladder asks before evaluating it, so that allocators that never read the impact coefficients
+        still run on a snapshot without volume, and the impact allocator gives this as its empty-side reason.
+        """
+        if self.is_off or snapshot.volume_profile_depth_bps or snapshot.daily_volume_coins > 0:
+            return ""
+        return _NO_VOLUME
+
     def volume_at_depth(
         self, depth_bps: NDArray[np.float64], snapshot: MarketSnapshot, horizon_s: float
     ) -> NDArray[np.float64]:
@@ -126,9 +146,7 @@ class SquareRootImpact:
             logv = np.interp(d, snapshot.volume_profile_depth_bps, np.log(snapshot.volume_profile_coins))
             return np.exp(logv) * (horizon_s / snapshot.sigma_horizon_s)
         if snapshot.daily_volume_coins <= 0:
-            raise InvalidParameterError(
-                "the impact model needs 'daily_volume_coins' > 0 or a 'volume_profile_*' in the snapshot; got neither"
-            )
+            raise InvalidParameterError(_NO_VOLUME)
         sigma_period = snapshot.sigma_frac * np.sqrt(self.volume_period_s / snapshot.sigma_horizon_s)
         shape = occupation_shape(d * 1e-4 / sigma_period)
         return snapshot.daily_volume_coins * (horizon_s / self.volume_period_s) * SIDE_SHARE * shape
@@ -141,7 +159,7 @@ class SquareRootImpact:
         horizon_s: float,
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """``(b_fwd, b_rt)`` per level (USD/coin^(1+β)): ``c_fwd·σ_h·mid·V_i^-β`` and ``c_rt·P_i·σ_h·mid·V_i^-β``."""
-        if self.forward_coef == 0.0 and self.roundtrip_coef == 0.0:
+        if self.is_off:
             zeros = np.zeros(np.shape(depth_bps))
             return zeros, zeros.copy()
         v = self.volume_at_depth(depth_bps, snapshot, horizon_s)

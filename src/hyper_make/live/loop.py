@@ -58,7 +58,7 @@ from hyperliquid.utils.error import ClientError, ServerError
 from hyperliquid.websocket_manager import WebsocketManager
 
 from .._validate import PYDANTIC_CONFIG, check_int, check_real
-from ..allocate import Allocator
+from ..allocate import Allocator, warm_up
 from ..connectors.hyperliquid import SCHEDULE_CANCEL_MIN_MS, HyperliquidClient, SendResult
 from ..connectors.orders import (
     AddressBudget,
@@ -76,7 +76,7 @@ from ..connectors.orders import (
 )
 from ..errors import DataError, ExchangeError, InvalidParameterError, RateLimited
 from ..instrument import Side
-from ..ladder import Ladder, LadderConfig, build_ladder
+from ..ladder import Ladder, LadderConfig, LadderState, build_ladder
 from ..snapshot import MarketSnapshot
 from .estimate import EstimatorConfig, MarketEstimator
 from .ledger import Ledger, fill_from_json
@@ -312,6 +312,7 @@ class QuotingLoop:
         self.start_state: dict[str, Any] = {}
         self.end_state: dict[str, Any] = {}
         self.last_ladder: Ladder | None = None
+        self._ladder_state: LadderState | None = None  # the allocator's state after the last quoted refresh
         self._t0 = 0.0
         self._note = ""
         self._latency_s = 0.05  # EW request round trip (s), prior
@@ -386,6 +387,7 @@ class QuotingLoop:
             self.clock(), inventory_coins=0.0, max_position_coins=self.config.max_position_coins, ts_ns=time.time_ns()
         )
         snap = dataclasses.replace(snap, margin_usd=self._margin_usd)
+        warm_up()
         build_ladder(snap, self.spec, self.allocator, config=self.ladder_config, rng=np.random.default_rng(0))
 
     # ---- one refresh -------------------------------------------------------------------------------
@@ -446,13 +448,15 @@ class QuotingLoop:
                     config=self.orders_config,
                 )
         self._stopped = dict(plan.stopped)
+        self._ladder_state = self.last_ladder.state if self.last_ladder else None  # once per refresh, not per build
         plan = self._last_look(plan)
         self._send(plan, now)
 
     def _plan(self, snap: MarketSnapshot, reserve: dict[str, float]) -> OrderPlan:
         ladder = build_ladder(
-            snap, self.spec, self.allocator, config=self.ladder_config, rng=self.rng, reserved_coins=reserve
-        )
+            snap, self.spec, self.allocator, config=self.ladder_config, rng=self.rng, reserved_coins=reserve,
+            state=self._ladder_state,
+        )  # fmt: skip
         self.last_ladder = ladder
         lim = self.config.max_position_coins
         return plan_orders(

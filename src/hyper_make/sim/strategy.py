@@ -133,6 +133,7 @@ def run_path(
     spec = spec or default_spec()
     market = Market(cfg.market, np.random.default_rng([seed, 0]), tape_rows=tape_rows)
     arng = np.random.default_rng([seed, 1])
+    lstate = None
     n_ref = max(1, math.ceil(sc.horizon_s / sc.refresh_s))
     stride = max(1, n_ref // EQUITY_POINTS)
     eq_t: list[float] = []
@@ -151,7 +152,8 @@ def run_path(
         q = market.inventory_coins
         if abs(q) > sc.exit_threshold_frac * sc.max_position_coins and market.s[mk.S_PEND_TAKER] == 0.0:
             market.send_taker(-(q - math.copysign(sc.exit_target_frac * sc.max_position_coins, q)))
-        ladder = build_ladder(snapshot_from(market, cfg), spec, alloc, config=sc.ladder, rng=arng)
+        ladder = build_ladder(snapshot_from(market, cfg), spec, alloc, config=sc.ladder, rng=arng, state=lstate)
+        lstate = ladder.state  # the allocator's cross-refresh state (e.g. the entropy target) goes on explicitly
         apply_ladder(market, ladder, cfg.market.tick_usd, sc.resize_tolerance_frac)
         for side in (ladder.bid, ladder.ask):
             if side.size_used_coins > 0:
