@@ -161,3 +161,17 @@ def test_the_reducing_side_leans_in_as_the_position_grows(snapshot, spec, name, 
     assert all(b <= a + 1e-9 for a, b in itertools.pairwise(touches)), touches
     # far over the limit the touch sits at the best post-only price
     assert touches[-1] == pytest.approx(0.5)
+
+
+def test_a_side_the_minimum_order_empties_says_why_with_numbers_and_keeps_diagnostics(snapshot, spec):
+    """The optimum is positive but below the exchange's minimum order at every level (tiny volume: huge impact)."""
+    snap = dataclasses.replace(snapshot, daily_volume_coins=0.05)
+    side = build_ladder(snap, spec, make_allocator("impact"), rng=0).bid
+    assert not side.orders
+    assert "less than the exchange's minimum order" in side.empty_reason
+    assert "coins over" in side.empty_reason and "E[PnL]" in side.empty_reason
+    diag = side.to_dict()["diagnostics"]
+    assert diag["continuous_pnl_usd"] > 0 and diag["solver_status"] == "optimal"
+    small = dataclasses.replace(snapshot, max_position_coins=1e-4)  # 0.0001 BTC: $9 at most
+    side = build_ladder(small, spec, make_allocator("impact"), rng=0).bid
+    assert "below the exchange's minimum order" in side.empty_reason

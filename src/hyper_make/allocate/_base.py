@@ -119,10 +119,21 @@ def entropy_nats(sizes: NDArray[np.float64]) -> float:
     return float(-np.sum(p * np.log(p)))
 
 
-def empty_result(n: int, message: str, state: object | None = None) -> AllocationResult:
-    """An allocation with nothing resting, the reason, and the allocator's state after the call."""
+def empty_result(
+    n: int,
+    message: str,
+    state: object | None = None,
+    diagnostics: dict[str, float | int | bool | str] | None = None,
+) -> AllocationResult:
+    """An allocation with nothing resting, the reason, the allocator's state after the call and its diagnostics."""
     return AllocationResult(
-        sizes=np.zeros(n), expected_pnl_usd=0.0, shadow_price=0.0, binding="empty", message=message, state=state
+        sizes=np.zeros(n),
+        expected_pnl_usd=0.0,
+        shadow_price=0.0,
+        binding="empty",
+        message=message,
+        diagnostics=dict(diagnostics or {}),
+        state=state,
     )
 
 

@@ -311,7 +311,7 @@ class ImpactAllocator:
                 "lot_certified": disc.certified,
             }
             if not sizes.any():
-                return empty_result(c.n, "side budget or edge too small for the exchange's minimum order value")
+                return empty_result(c.n, _below_minimum(problem, cont), diagnostics=out)
         split = c.split(sizes)
         pnl = sum(split.values())
         if self.discrete:
@@ -325,6 +325,25 @@ class ImpactAllocator:
             message=cont.message,
             diagnostics=out,
         )
+
+
+def _below_minimum(problem: SideProblem, cont: ConcaveSolution) -> str:
+    """Why a positive continuous optimum rests nothing on the exchange, with the numbers that decide it."""
+    act = cont.sizes > 0
+    mins = problem.min_size_coins[act] if problem.min_size_coins.size else np.zeros(0)
+    smallest = float(mins.min()) if mins.size else 0.0
+    room = min(float(problem.budget_coins), float(problem.caps_coins[act].max()) if act.any() else 0.0)
+    if room < smallest:
+        return (
+            f"the side budget or level cap ({room:.6g} coins) is below the exchange's minimum order "
+            f"({smallest:.6g} coins)"
+        )
+    n = int(act.sum())
+    return (
+        f"the optimum under the impact model rests {cont.total:.6g} coins over {n} level{'s' if n != 1 else ''} "
+        f"(E[PnL] {cont.objective:.3g} USD), less than the exchange's minimum order ({smallest:.6g} coins) at each, "
+        "and an order of the minimum size would lose: the edge is too small for its modelled impact"
+    )
 
 
 __all__ = ["ConcaveSolution", "ImpactAllocator", "allocate_concave", "solve_concave"]
