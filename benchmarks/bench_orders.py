@@ -16,19 +16,12 @@ from eth_account import Account
 
 from _machine import machine, print_machine, write_json
 from hyper_make.allocate import make_allocator
-from hyper_make.connectors import (
-    CloidFactory,
-    HyperliquidClient,
-    NonceSource,
-    RestingOrder,
-    build_requests,
-    plan_orders,
-)
-from hyper_make.connectors.orders import OrderManagerConfig
+from hyper_make.connectors import HyperliquidClient, NonceSource, build_requests
 from hyper_make.defaults import default_snapshot
 from hyper_make.exchange_local import LocalExchange, LocalServer, RandomWalkMarket
 from hyper_make.instrument import InstrumentSpec
 from hyper_make.ladder import build_ladder
+from hyper_make.strategy import CloidFactory, OrderManagerConfig, RestingOrder, plan_orders
 
 
 def median_s(fn: Callable[[], object], repeats: int) -> float:

@@ -27,20 +27,19 @@ from hyper_make.connectors.hyperliquid import (
     sign_request,
     spec_from_meta,
 )
-from hyper_make.connectors.orders import (
-    AddressBudget,
-    Batch,
-    CloidFactory,
-    OrderManagerConfig,
-    Place,
-    RateLimiter,
-    RestingOrder,
-    plan_orders,
-)
+from hyper_make.connectors.rate_limit import AddressBudget, RateLimiter, batch_weight
 from hyper_make.errors import DataError, ExchangeError, InvalidParameterError, RateLimited
 from hyper_make.instrument import InstrumentSpec
 from hyper_make.ladder import build_ladder
 from hyper_make.projection import Order
+from hyper_make.strategy.orders import (
+    Batch,
+    CloidFactory,
+    OrderManagerConfig,
+    Place,
+    RestingOrder,
+    plan_orders,
+)
 
 #: A small perp ``meta`` in the exchange's format (test fixture; the real one lists every perp).
 META = {
@@ -236,7 +235,7 @@ def test_the_sdk_client_sends_exactly_the_dry_run_payloads(client, wallet):
             batch_action(client.spec, batch),
             kind=batch.kind,
             n_actions=len(batch.actions),
-            weight=batch.weight,
+            weight=batch_weight(batch),
             nonce=NONCE,
             base_url=TESTNET_API_URL,
         )

@@ -17,12 +17,12 @@ from hyperliquid.utils.types import Cloid
 
 from hyper_make.allocate import make_allocator
 from hyper_make.connectors.hyperliquid import HyperliquidClient, NonceSource, build_requests
-from hyper_make.connectors.orders import CloidFactory, OrderManagerConfig, plan_orders
 from hyper_make.defaults import default_snapshot
 from hyper_make.exchange_local import LocalExchange, LocalServer, RandomWalkMarket
 from hyper_make.exchange_local.engine import ERR_MARGIN, ERR_MIN_NOTIONAL, ERR_MISSING, ERR_REDUCE_ONLY, ERR_TICK
 from hyper_make.instrument import InstrumentSpec
 from hyper_make.ladder import build_ladder
+from hyper_make.strategy.orders import CloidFactory, OrderManagerConfig, plan_orders
 
 #: the local exchange lists BTC and ETH at asset indices 0 and 1
 SPECS = [InstrumentSpec(coin="BTC", sz_decimals=5, asset_id=0), InstrumentSpec(coin="ETH", sz_decimals=4, asset_id=1)]

@@ -10,12 +10,13 @@ from hyperliquid.exchange import Exchange
 from hyperliquid.info import Info
 
 from hyper_make.allocate import make_allocator
-from hyper_make.connectors import CloidFactory, HyperliquidClient, plan_orders
+from hyper_make.connectors import HyperliquidClient
 from hyper_make.defaults import default_snapshot
 from hyper_make.exchange_local import LocalExchange, LocalServer, SimMarket
 from hyper_make.instrument import InstrumentSpec
 from hyper_make.ladder import LadderConfig, build_ladder
 from hyper_make.levels import GridConfig
+from hyper_make.strategy import CloidFactory, plan_orders
 
 BTC = InstrumentSpec(coin="BTC", sz_decimals=5, asset_id=0)
 MAX_POSITION = 0.05  # coins

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hyper_make.connectors import RestingOrder
 from hyper_make.defaults import default_snapshot
 from hyper_make.errors import DataError
 from hyper_make.live import EstimatorConfig, Ledger, MarketEstimator, fill_from_json
+from hyper_make.strategy import RestingOrder
 
 
 def row(tid, oid, side, px, sz, fee=0.01, cloid=None):

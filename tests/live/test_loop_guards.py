@@ -138,9 +138,9 @@ def test_ctrl_c_cancels_everything_and_returns_the_summary():
 def test_live_view_renders_the_state():
     from rich.console import Console
 
-    from hyper_make.connectors import RestingOrder
     from hyper_make.live import LoopStatus
     from hyper_make.live.view import render
+    from hyper_make.strategy import RestingOrder
 
     status = LoopStatus(
         t_s=12.0,

@@ -8,10 +8,11 @@ from eth_account import Account
 
 from hyper_make.cli.exchange import START_MIDS_USD
 from hyper_make.config import load_config
-from hyper_make.connectors import HyperliquidClient, OrderManagerConfig, RateLimiter
+from hyper_make.connectors import HyperliquidClient, RateLimiter
 from hyper_make.exchange_local import LocalExchange, LocalServer, RandomWalkMarket
 from hyper_make.instrument import PERP_SPECS, InstrumentSpec
 from hyper_make.live import LoopConfig, QuotingLoop
+from hyper_make.strategy import OrderManagerConfig
 from live_harness import VirtualClock
 
 

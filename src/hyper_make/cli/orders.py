@@ -26,9 +26,10 @@ from ..connectors.hyperliquid import (
     resting_from_json,
 )
 from ..connectors.keys import ephemeral_wallet, load_wallet
-from ..connectors.orders import IP_WEIGHT_PER_MINUTE, CloidFactory, OrderManagerConfig, OrderPlan, plan_orders
+from ..connectors.rate_limit import IP_WEIGHT_PER_MINUTE
 from ..errors import InvalidParameterError
 from ..ladder import build_ladder
+from ..strategy.orders import CloidFactory, OrderManagerConfig, OrderPlan, plan_orders
 from ._common import (
     CONFIG_HELP,
     allocator_names,

@@ -26,10 +26,11 @@ from ..connectors.hyperliquid import (
     normalize_base_url,
 )
 from ..connectors.keys import ephemeral_wallet, load_wallet
-from ..connectors.orders import OrderManagerConfig, RateLimiter
+from ..connectors.rate_limit import RateLimiter
 from ..errors import HyperMakeError, InvalidParameterError
 from ..live import LoopConfig, LoopStatus, QuotingLoop
 from ..live.view import render
+from ..strategy.orders import OrderManagerConfig
 from ._common import (
     EXIT_INTERRUPTED,
     allocator_names,

@@ -42,7 +42,8 @@ from hyperliquid.utils.types import Cloid
 from .._json import read_json_file
 from ..errors import DataError, ExchangeError, InvalidParameterError, RateLimited
 from ..instrument import InstrumentSpec, Side, spec_from_meta
-from .orders import Batch, Cancel, Modify, OrderPlan, Place, RateLimiter, RestingOrder, check_cloid
+from ..strategy.orders import Batch, Cancel, Modify, OrderPlan, Place, RestingOrder, check_cloid
+from .rate_limit import RateLimiter, batch_weight
 
 #: Post-only ("add liquidity only"): the exchange rejects the order instead of letting it take.
 ALO: OrderType = {"limit": {"tif": "Alo"}}
@@ -289,7 +290,7 @@ def build_requests(
                 batch_action(spec, b),
                 kind=b.kind,
                 n_actions=len(b.actions),
-                weight=b.weight,
+                weight=batch_weight(b),
                 nonce=nonces(),
                 **common,
             )

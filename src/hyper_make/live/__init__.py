@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from .estimate import EstimatorConfig, MarketEstimator
+from ..strategy.estimate import EstimatorConfig, MarketEstimator
 from .ledger import Fill, Ledger, fill_from_json
 from .loop import LoopConfig, LoopCounters, LoopStatus, QuotingLoop
 

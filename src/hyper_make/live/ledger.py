@@ -26,9 +26,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..connectors.orders import RestingOrder
 from ..errors import DataError
 from ..instrument import Side
+from ..strategy.orders import RestingOrder
 
 #: Tolerance (coins) for sums of lot multiples.
 _EPS = 1e-9

@@ -60,8 +60,15 @@ from hyperliquid.websocket_manager import WebsocketManager
 from .._validate import PYDANTIC_CONFIG, check_int, check_real
 from ..allocate import Allocator, warm_up
 from ..connectors.hyperliquid import SCHEDULE_CANCEL_MIN_MS, HyperliquidClient, SendResult
-from ..connectors.orders import (
+from ..connectors.rate_limit import (
     AddressBudget,
+)
+from ..errors import DataError, ExchangeError, InvalidParameterError, RateLimited
+from ..instrument import Side
+from ..ladder import Ladder, LadderConfig, LadderState, build_ladder
+from ..snapshot import MarketSnapshot
+from ..strategy.estimate import EstimatorConfig, MarketEstimator
+from ..strategy.orders import (
     Batch,
     Cancel,
     CloidFactory,
@@ -74,11 +81,6 @@ from ..connectors.orders import (
     demote,
     plan_orders,
 )
-from ..errors import DataError, ExchangeError, InvalidParameterError, RateLimited
-from ..instrument import Side
-from ..ladder import Ladder, LadderConfig, LadderState, build_ladder
-from ..snapshot import MarketSnapshot
-from .estimate import EstimatorConfig, MarketEstimator
 from .ledger import Ledger, fill_from_json
 
 #: A measured clock offset below this (ms) is latency noise: nonces stay on the local clock.
@@ -548,7 +550,7 @@ class QuotingLoop:
     def _count_sent(self, batch: Batch) -> None:
         n = len(batch.actions)
         if self.client.limiter is None:  # a limiter charged it when it let it go
-            self.budget.used += batch.address_requests
+            self.budget.used += batch.n_actions
         if batch.kind == "order":
             self.counters.orders_sent += n
         elif batch.kind == "modify":

@@ -11,7 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hyper_make.allocate import make_allocator
-from hyper_make.connectors.orders import (
+from hyper_make.connectors.rate_limit import address_requests, batch_weight, exchange_weight, plan_weight
+from hyper_make.errors import InvalidParameterError
+from hyper_make.ladder import build_ladder
+from hyper_make.projection import Order
+from hyper_make.strategy.orders import (
     Batch,
     Cancel,
     CloidFactory,
@@ -21,13 +25,9 @@ from hyper_make.connectors.orders import (
     RestingOrder,
     apply_plan,
     crossing_cloids,
-    exchange_weight,
     plan_orders,
     reduce_only_flags,
 )
-from hyper_make.errors import InvalidParameterError
-from hyper_make.ladder import build_ladder
-from hyper_make.projection import Order
 
 EXACT = OrderManagerConfig(requote_price_bps=0.0, requote_size_frac=0.0)
 
@@ -313,7 +313,7 @@ def test_batches_respect_the_maximum_length_and_go_cancels_first():
     kinds = [b.kind for b in p.batches]
     assert kinds == ["cancel", "cancel_oid", "order", "order", "order"]
     assert [len(b.actions) for b in p.batches] == [2, 1, 3, 3, 1]
-    assert p.ip_weight == 5 and p.address_requests == 10
+    assert plan_weight(p) == 5 and address_requests(p) == 10
 
 
 def test_bad_resting_orders_are_one_line_errors():
@@ -331,7 +331,7 @@ def test_bad_resting_orders_are_one_line_errors():
 
 def test_batch_of_places_reports_weight_and_requests():
     b = Batch("order", tuple(Place(f"0x{i:032x}", "bid", 1.0, 1.0, False, i) for i in range(45)))
-    assert b.weight == 2 and b.address_requests == 45
+    assert batch_weight(b) == 2 and b.n_actions == 45
 
 
 def test_bad_desired_orders_are_one_line_errors():
