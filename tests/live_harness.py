@@ -180,6 +180,7 @@ def run_loop(
         default_snapshot(),
         sigma_frac=sigma * math.sqrt(speed),
         daily_volume_coins=rate * speed * trade_usd / mid * 86_400.0,
+        max_position_coins=max_position,
     )
     clock = None if realtime else VirtualClock(speed=speed, tick_s=0.05)
     timing: dict[str, Any] = {} if clock is None else {"clock_ms": clock.ms}
@@ -195,7 +196,6 @@ def run_loop(
             **timing,
         )
         cfg = LoopConfig(
-            max_position_coins=max_position,
             refresh_s=0.2,
             duration_s=duration_s,
             http_timeout_s=http_timeout_s,

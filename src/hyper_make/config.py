@@ -13,6 +13,9 @@ Sections (every key optional; unknown keys are errors that list the valid ones):
     [ladder.stealth]         # mode = "off" | "dirichlet" | "posterior", then that mode's fields
     [allocator]              # name = "impact" (default) | "entropy" | "greedy" | ... (``hyper_make.ALLOCATORS``)
     [allocator.<name>]       # that allocator's options
+    [quoter]                 # the strategy's guards: alo_guard_sigmas, stale_after_s, max_drawdown_usd, ...
+    [quoter.orders]          # requote_price_bps, requote_size_frac, max_batch_len, reduce_only
+    [quoter.estimator]       # halflife_s, prior_weight_s (σ and volume estimates)
     [meta]                   # where the file came from: source, generated_by, partial, stopped_at, not_fitted
 
 The coin: a shipped spec (:data:`~hyper_make.instrument.PERP_SPECS`, spelled as the exchange spells it:
@@ -44,10 +47,11 @@ from .errors import ConfigError, HyperMakeError, InvalidParameterError
 from .instrument import PERP_SPECS, InstrumentSpec, shipped_coin, spec_from_meta
 from .ladder import LadderConfig
 from .snapshot import MarketSnapshot
+from .strategy.quoter import QuoterConfig
 
 DEFAULT_ALLOCATOR = "impact"
 
-_SECTIONS = ("market", "instrument", "ladder", "allocator", "meta")
+_SECTIONS = ("market", "instrument", "ladder", "allocator", "quoter", "meta")
 
 #: ``[market]`` keys whose values belong to one coin (prices in USD per coin, sizes in coins): a file that changes
 #: the coin must set them (``daily_volume_coins`` may be replaced by a ``volume_profile_coins`` table).
@@ -97,6 +101,8 @@ class AppConfig:
     allocator_name : registered allocator to use when none is given on the command line.
     allocator_options : per allocator name, the options from ``[allocator.<name>]``.
     meta : the ``[meta]`` section (origin of the file, and whether it is partial).
+    quoter : the strategy's requote thresholds, estimator and guards (``[quoter]``), the same in ``simulate``,
+        ``backtest`` and ``run``.
     """
 
     snapshot: MarketSnapshot = field(default_factory=default_snapshot)
@@ -105,6 +111,7 @@ class AppConfig:
     allocator_name: str = DEFAULT_ALLOCATOR
     allocator_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     meta: ConfigMeta = field(default_factory=ConfigMeta)
+    quoter: QuoterConfig = field(default_factory=QuoterConfig)
 
     def make_allocator(self, name: str | None = None) -> Allocator:
         """Build allocator ``name`` (default: ``allocator_name``) with its ``[allocator.<name>]`` options."""
@@ -193,8 +200,15 @@ def apply_overrides(cfg: AppConfig, raw: dict[str, Any], *, meta: dict[str, Any]
                     f"{sorted(ALLOCATORS)}"
                 )
     file_meta = _validate(ConfigMeta, _table(raw, "meta"), "meta") if "meta" in raw else cfg.meta
+    quoter = _merge(cfg.quoter, _table(raw, "quoter"), "quoter") if "quoter" in raw else cfg.quoter
     return AppConfig(
-        snapshot=snapshot, spec=spec, ladder=ladder, allocator_name=name, allocator_options=options, meta=file_meta
+        snapshot=snapshot,
+        spec=spec,
+        ladder=ladder,
+        allocator_name=name,
+        allocator_options=options,
+        meta=file_meta,
+        quoter=quoter,
     )
 
 

@@ -117,7 +117,7 @@ def test_run_interrupted_cancels_everything_prints_the_summary_and_exits_130(vcl
         (["--base-url", "ftp://x"], "'base_url' must be an http(s) URL"),
         (
             ["--base-url", "http://127.0.0.1:9", "--ephemeral-key", "--max-position-coins", "-1"],
-            "loop.max_position_coins",
+            "'--max-position-coins' must be in (0, inf) coins",
         ),
         (["--base-url", "http://127.0.0.1:9", "--ephemeral-key", "--dead-man-s", "1"], "loop.dead_man_s"),
         (["--base-url", "http://127.0.0.1:9", "--ephemeral-key", "--allocator", "nope"], "nope"),

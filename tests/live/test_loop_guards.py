@@ -4,6 +4,7 @@ up, and the loop refuses a bad configuration by name."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -15,16 +16,18 @@ from hyper_make.defaults import default_snapshot
 from hyper_make.errors import InvalidParameterError
 from hyper_make.exchange_local import LocalExchange, LocalServer, RandomWalkMarket
 from hyper_make.live import LoopConfig, LoopStatus, QuotingLoop
+from hyper_make.strategy.quoter import QuoterConfig
 from live_harness import BTC, VirtualClock, check_run, run_loop
 
 
-def make_loop(srv, ex, clock: VirtualClock | None = None, **cfg):
+def make_loop(srv, ex, clock: VirtualClock | None = None, quoter: QuoterConfig | None = None, **cfg):
     timing = {} if clock is None else {"clock_ms": clock.ms}
     client = HyperliquidClient(Account.create(), base_url=srv.url, meta=ex.meta(), coin="BTC", timeout_s=5.0, **timing)
-    config = LoopConfig(max_position_coins=0.05, refresh_s=0.1, **cfg)
+    config = LoopConfig(refresh_s=0.1, **cfg)
     loop_timing = {} if clock is None else {"clock": clock, "sleep": clock.sleep}
+    prior = dataclasses.replace(default_snapshot(), max_position_coins=0.05)
     loop = QuotingLoop(
-        client, allocator=make_allocator("impact"), prior=default_snapshot(), config=config, **loop_timing
+        client, allocator=make_allocator("impact"), prior=prior, config=config, quoter=quoter, **loop_timing
     )
     return client, loop
 
@@ -33,13 +36,13 @@ def test_stale_book_cancels_everything_and_stops_quoting():
     clock = VirtualClock()
     ex = LocalExchange([BTC], RandomWalkMarket({BTC: 90_000.5}, seed=1), clock_ms=clock.ms)
     with LocalServer(ex) as srv:  # no market steps: the book is only sent on (re)subscription
-        client, loop = make_loop(srv, ex, clock, stale_after_s=0.5, duration_s=4.0)
+        client, loop = make_loop(srv, ex, clock, quoter=QuoterConfig(stale_after_s=0.5), duration_s=4.0)
         clock.attach(None, loop)
         user = client.address.lower()
         seen: list[tuple[float, int]] = []  # (age of the loop's book in s, our orders on the exchange)
 
         def watch(t: float) -> None:
-            last = loop.estimator.last_book_s
+            last = loop.last_book_s
             with ex.lock:
                 n = sum(o.user == user for o in ex.orders.values())
             if last is not None:
@@ -103,17 +106,29 @@ def test_required_dead_man_switch_refused_is_a_risk_stop():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"max_position_coins": 0.0}, "loop.max_position_coins"),
-        ({"max_position_coins": float("nan")}, "loop.max_position_coins"),
-        ({"max_position_coins": 1.0, "dead_man_s": 2.0}, "loop.dead_man_s"),
-        ({"max_position_coins": 1.0, "refresh_s": 0.0}, "loop.refresh_s"),
-        ({"max_position_coins": 1.0, "max_drawdown_usd": -5.0}, "loop.max_drawdown_usd"),
-        ({"max_position_coins": 1.0, "reconnect_min_s": 5.0, "reconnect_max_s": 1.0}, "loop.reconnect_max_s"),
+        ({"dead_man_s": 2.0}, "loop.dead_man_s"),
+        ({"refresh_s": 0.0}, "loop.refresh_s"),
+        ({"refresh_s": float("nan")}, "loop.refresh_s"),
+        ({"reconnect_min_s": 5.0, "reconnect_max_s": 1.0}, "loop.reconnect_max_s"),
     ],
 )
 def test_bad_loop_config_names_the_field(kwargs, match):
     with pytest.raises(InvalidParameterError, match=match):
         LoopConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"max_drawdown_usd": -5.0}, "quoter.max_drawdown_usd"),
+        ({"stale_after_s": 0.0}, "quoter.stale_after_s"),
+        ({"alo_guard_sigmas": float("nan")}, "quoter.alo_guard_sigmas"),
+        ({"markout_horizons_s": ()}, "quoter.markout_horizons_s"),
+    ],
+)
+def test_bad_quoter_config_names_the_field(kwargs, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        QuoterConfig(**kwargs)
 
 
 def test_ctrl_c_cancels_everything_and_returns_the_summary():

@@ -12,7 +12,6 @@ from hyper_make.connectors import HyperliquidClient, RateLimiter
 from hyper_make.exchange_local import LocalExchange, LocalServer, RandomWalkMarket
 from hyper_make.instrument import PERP_SPECS, InstrumentSpec
 from hyper_make.live import LoopConfig, QuotingLoop
-from hyper_make.strategy import OrderManagerConfig
 from live_harness import VirtualClock
 
 
@@ -36,9 +35,9 @@ def run_default_paper(duration_s: float, seed: int = 0) -> tuple[dict, LocalExch
             client,
             allocator=cfg.make_allocator(None),
             prior=cfg.snapshot,
-            config=LoopConfig(max_position_coins=cfg.snapshot.max_position_coins, duration_s=duration_s),
+            config=LoopConfig(duration_s=duration_s),
+            quoter=cfg.quoter,
             ladder=cfg.ladder,
-            orders=OrderManagerConfig(requote_price_bps=1.0, requote_size_frac=0.1, reduce_only=False),
             clock=clock,
             sleep=clock.sleep,
         )

@@ -13,6 +13,7 @@ Conventions every command follows (tested in ``tests/test_cli_conventions.py``):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -20,7 +21,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich import box
@@ -35,6 +36,7 @@ from .._validate import check_int, check_real
 from ..allocate import ALLOCATORS
 from ..config import AppConfig, load_config
 from ..errors import HyperMakeError, InvalidParameterError
+from ..strategy.quoter import QuoterConfig
 
 try:  # Typer >= 0.20 ships its own copy of Click
     from typer._click.exceptions import ClickException, UsageError
@@ -265,6 +267,68 @@ def checked(
 def seed_option(help_text: str) -> Any:
     """The ``--seed`` option every command shares: an integer ``>= 0`` (NumPy seeds cannot be negative)."""
     return typer.Option("--seed", help=f"{help_text} Integer >= 0.", callback=checked(lo=0, integer=True))
+
+
+#: The strategy's options, the same in ``simulate``, ``backtest`` and ``run`` (one strategy on three venues); each
+#: overrides the config's ``[quoter]`` (``None``: keep it).
+RequotePriceBps = Annotated[
+    float | None,
+    typer.Option(
+        "--requote-price-bps",
+        help="Keep a resting order whose price is within this of its new price (bps; default [quoter.orders], 1).",
+        callback=checked(lo=0.0, hi=1000.0, unit="bps"),
+    ),
+]
+RequoteSizeFrac = Annotated[
+    float | None,
+    typer.Option(
+        "--requote-size-frac",
+        help="... and whose size is within this fraction of its new size (default [quoter.orders], 0.1).",
+        callback=checked(lo=0.0, hi=1.0),
+    ),
+]
+EstimatorHalflifeS = Annotated[
+    float | None,
+    typer.Option(
+        "--estimator-halflife-s",
+        help="Half-life of the σ and traded-volume estimates (s; default [quoter.estimator], 300).",
+        callback=checked(lo=0.0, lo_open=True, unit="s"),
+    ),
+]
+EstimatorPriorWeightS = Annotated[
+    float | None,
+    typer.Option(
+        "--estimator-prior-weight-s",
+        help="The config's σ and volume count as this many seconds of data (default [quoter.estimator], 60).",
+        callback=checked(lo=0.0, unit="s"),
+    ),
+]
+
+
+def quoter_config(
+    base: QuoterConfig,
+    *,
+    requote_price_bps: float | None = None,
+    requote_size_frac: float | None = None,
+    estimator_halflife_s: float | None = None,
+    estimator_prior_weight_s: float | None = None,
+    **guards: Any,
+) -> QuoterConfig:
+    """``base`` (the config's ``[quoter]``) with the command-line overrides that were given (``None``: kept)."""
+    orders = dataclasses.replace(
+        base.orders,
+        **{k: v for k, v in (("requote_price_bps", requote_price_bps), ("requote_size_frac", requote_size_frac))
+           if v is not None},
+    )  # fmt: skip
+    estimator = dataclasses.replace(
+        base.estimator,
+        **{k: v for k, v in (("halflife_s", estimator_halflife_s), ("prior_weight_s", estimator_prior_weight_s))
+           if v is not None},
+    )  # fmt: skip
+    rest = {k: v for k, v in guards.items() if v is not None}
+    if "reduce_only" in rest:
+        orders = dataclasses.replace(orders, reduce_only=rest.pop("reduce_only"))
+    return dataclasses.replace(base, orders=orders, estimator=estimator, **rest)
 
 
 def allocator_names(value: str | None, *, option: str = "--allocator", single: bool = False) -> list[str] | None:

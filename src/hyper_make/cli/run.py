@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from collections import Counter
@@ -16,6 +17,7 @@ from hyperliquid.utils.error import Error as SdkError
 from rich.live import Live
 from rich.table import Table
 
+from .._validate import check_real
 from ..config import load_config
 from ..connectors.hyperliquid import (
     HyperliquidClient,
@@ -30,14 +32,18 @@ from ..connectors.rate_limit import RateLimiter
 from ..errors import HyperMakeError, InvalidParameterError
 from ..live import LoopConfig, LoopStatus, QuotingLoop
 from ..live.view import render
-from ..strategy.orders import OrderManagerConfig
 from ._common import (
     EXIT_INTERRUPTED,
+    EstimatorHalflifeS,
+    EstimatorPriorWeightS,
+    RequotePriceBps,
+    RequoteSizeFrac,
     allocator_names,
     app,
     err_console,
     out_console,
     print_json,
+    quoter_config,
     seed_option,
     user_errors,
 )
@@ -113,10 +119,15 @@ def run(
             "--max-position-coins", help="Absolute position limit (coins; default: the config's max_position_coins)."
         ),
     ] = None,
-    max_drawdown_usd: Annotated[float, typer.Option(help="Stop when PnL falls this far below its peak.")] = 1000.0,
+    max_drawdown_usd: Annotated[
+        float | None,
+        typer.Option(help="Stop when PnL falls this far below its peak (USD; default [quoter], 1000)."),
+    ] = None,
     refresh_s: Annotated[float, typer.Option(help="Seconds between ladder rebuilds.")] = 1.0,
     duration_s: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")] = None,
-    stale_after_s: Annotated[float, typer.Option(help="Stop quoting when the book is older than this (s).")] = 5.0,
+    stale_after_s: Annotated[
+        float | None, typer.Option(help="Stop quoting when the book is older than this (s; default [quoter], 5).")
+    ] = None,
     dead_man_s: Annotated[float, typer.Option(help="scheduleCancel this far ahead (s, >= 5).")] = 30.0,
     require_dead_man: Annotated[
         bool,
@@ -133,15 +144,18 @@ def run(
         int, typer.Option(help="Stop (exit 1) when fewer address requests than this are left.")
     ] = 300,
     http_timeout_s: Annotated[float, typer.Option(help="Timeout of every HTTP request (s).")] = 5.0,
-    requote_price_bps: Annotated[float, typer.Option(help="Keep an order within this price move (bps).")] = 1.0,
-    requote_size_frac: Annotated[float, typer.Option(help="... and this relative size change (fraction).")] = 0.1,
+    requote_price_bps: RequotePriceBps = None,
+    requote_size_frac: RequoteSizeFrac = None,
+    estimator_halflife_s: EstimatorHalflifeS = None,
+    estimator_prior_weight_s: EstimatorPriorWeightS = None,
     reduce_only: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--reduce-only/--no-reduce-only",
-            help="Mark orders that can only reduce the position reduce-only (rejected if the position moved first).",
+            help="Mark orders that can only reduce the position reduce-only (rejected if the position moved first; "
+            "default [quoter.orders], off).",
         ),
-    ] = False,
+    ] = None,
     seed: Annotated[int, seed_option("Seed of the ladder's random components and client order ids.")] = 0,
     meta: Annotated[Path | None, typer.Option("--meta", help="Saved perp 'meta' JSON instead of /info.")] = None,
     keystore: Annotated[
@@ -164,12 +178,23 @@ def run(
             raise InvalidParameterError("that URL is Hyperliquid's mainnet: pass '--mainnet' to trade real funds")
         cfg = load_config(config)
         name = coin.upper() if coin else cfg.spec.coin
-        loop_cfg = LoopConfig(
-            max_position_coins=max_position if max_position is not None else cfg.snapshot.max_position_coins,
-            refresh_s=refresh_s,
-            duration_s=duration_s,
+        prior = cfg.snapshot
+        if max_position is not None:
+            check_real("--max-position-coins", max_position, lo=0.0, lo_open=True, unit="coins")
+            prior = dataclasses.replace(prior, max_position_coins=max_position)
+        quoter = quoter_config(
+            cfg.quoter,
+            requote_price_bps=requote_price_bps,
+            requote_size_frac=requote_size_frac,
+            estimator_halflife_s=estimator_halflife_s,
+            estimator_prior_weight_s=estimator_prior_weight_s,
             max_drawdown_usd=max_drawdown_usd,
             stale_after_s=stale_after_s,
+            reduce_only=reduce_only,
+        )
+        loop_cfg = LoopConfig(
+            refresh_s=refresh_s,
+            duration_s=duration_s,
             dead_man_s=dead_man_s,
             require_dead_man=require_dead_man,
             reconcile_s=reconcile_s,
@@ -177,9 +202,6 @@ def run(
             seed=seed,
             request_budget_warn_s=request_budget_warn_s,
             min_requests_left=min_requests_left,
-        )
-        om_cfg = OrderManagerConfig(
-            requote_price_bps=requote_price_bps, requote_size_frac=requote_size_frac, reduce_only=reduce_only
         )
         names = allocator_names(allocator, single=True)
         alloc = cfg.make_allocator(names[0] if names else None)
@@ -207,15 +229,15 @@ def run(
             warned.add(kind)
             say(f"warning: {s.warning}")
         if live is not None:
-            live.update(render(s, name, loop_cfg.max_position_coins, log=held[-3:]))
+            live.update(render(s, name, prior.max_position_coins, log=held[-3:]))
 
     loop = QuotingLoop(
         client,
         allocator=alloc,
-        prior=cfg.snapshot,
+        prior=prior,
         config=loop_cfg,
+        quoter=quoter,
         ladder=cfg.ladder,
-        orders=om_cfg,
         on_status=on_status,
     )
     err_console.print(

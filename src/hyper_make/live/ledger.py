@@ -108,6 +108,8 @@ class Ledger:
         self.n_fills = 0
         self.n_duplicate_fills = 0
         self._path: list[tuple[int, int, float]] = []  # (time ms, tid, signed size) of every fill
+        #: fills applied since the owner last emptied it (the quoting loop hands them to the strategy)
+        self.new_fills: list[Fill] = []
         self.resting: dict[str, RestingOrder] = {}
         self.pending: dict[str, RestingOrder] = {}
         self._seen: set[tuple[int, int]] = set()
@@ -134,6 +136,7 @@ class Ledger:
         self.volume_usd += fill.sz * fill.px
         self.n_fills += 1
         self._path.append((fill.time_ms, fill.tid, fill.signed_sz))
+        self.new_fills.append(fill)
         key = fill.cloid if fill.cloid is not None and self._known(fill.cloid) else self._by_oid.get(fill.oid)
         if key is not None:
             for book in (self.resting, self.pending):

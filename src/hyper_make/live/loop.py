@@ -1,27 +1,27 @@
-"""The quoting loop: market data in, a ladder every refresh, the fewest actions out, and risk around it.
+"""The quoting loop: the live venue (Hyperliquid, its testnet, or the local exchange) driving the shared strategy.
 
 One thread owns the state. The SDK's ``WebsocketManager`` delivers ``l2Book``, ``trades`` and ``userFills``
-messages on its own thread into a queue; every ``refresh_s`` the loop drains the queue, updates the estimator
-(:mod:`.estimate`) and the ledger (:mod:`.ledger`), checks the guards, rebuilds the ladder with
-:func:`~hyper_make.ladder.build_ladder`, diffs it with :func:`~hyper_make.connectors.orders.plan_orders` and
-sends the batches through :class:`~hyper_make.connectors.hyperliquid.HyperliquidClient` (SDK, rate limits).
+messages on its own thread into a queue; every ``refresh_s`` the loop drains the queue into the ledger
+(:mod:`.ledger`) and its view of the book, hands the strategy (:class:`~hyper_make.strategy.quoter.Quoter`, the
+same one the simulator and the replay drive) a :class:`~hyper_make.strategy.venue.VenueView`, and sends the plan
+it returns through :class:`~hyper_make.connectors.hyperliquid.HyperliquidClient` (SDK, rate limits). What is
+particular to a live exchange lives here: the WebSocket and its reconnects, acknowledgements and lost answers,
+reconciles from ``/info``, the dead-man switch, the clock offset and the address request budget.
 
-Position safety. The ledger's *exposure* of a side (position plus every resting and not-yet-confirmed order of
-that side, coins) is the position if all of them filled; fills leave it unchanged. Before sending, the loop
-computes the exposure the plan would leave, counting the orders it cancels or modifies as still live (a fill
-may have reached them first). If that passes ``max_position_coins`` it rebuilds the ladder with those orders
-reserved out of the side's room, and if it still passes, the side gets only removals this refresh. So an order
-that could take the position past its limit is never sent, even when fills are late. Cancelled and modified
-orders stop counting once a ``clearinghouseState`` read shows a position equal to the ledger's (every fill up
-to the read is in), or after a full ``/info`` reconcile.
+Position safety. The strategy counts every resting order as if it filled and the orders being cancelled or
+replaced as still live (see :mod:`hyper_make.strategy.quoter`), so an order that could take the position past its
+limit is never sent, even when fills are late. Here, cancelled and modified orders stay *pending* (reported in the
+view) until a ``clearinghouseState`` read shows a position equal to the ledger's (every fill up to the read is
+in), or a full ``/info`` reconcile.
 
-Guards. No quoting, and every resting order cancelled, while the WebSocket is down or the book is older than
-``stale_after_s``; the WebSocket is reopened with exponential backoff and the ledger reconciled from ``/info``
-(open orders, then fills, then position) before quoting again. A dead-man switch (``scheduleCancel``) is kept
-``dead_man_s`` ahead; Hyperliquid refuses it to accounts that have traded less than $1,000,000, and then the
-loop quotes on without it (asking again every ``dead_man_s``), or stops if ``require_dead_man``. A drawdown
-past ``max_drawdown_usd`` stops the loop. On any exit (``duration_s``, Ctrl-C, a risk stop, an error) every
-resting order is cancelled and confirmed gone from ``openOrders``.
+Guards. No quoting, and every resting order cancelled, while the WebSocket is down (the view says the venue is
+halted) or the book is older than the strategy's ``stale_after_s``; the WebSocket is reopened with exponential
+backoff and the ledger reconciled from ``/info`` (open orders, then fills, then position) before quoting again.
+A dead-man switch (``scheduleCancel``) is kept ``dead_man_s`` ahead; Hyperliquid refuses it to accounts that have
+traded less than $1,000,000, and then the loop quotes on without it (asking again every ``dead_man_s``), or stops
+if ``require_dead_man``. The strategy's risk stops (drawdown, position limit) stop the loop. On any exit
+(``duration_s``, Ctrl-C, a risk stop, an error) every resting order is cancelled and confirmed gone from
+``openOrders``.
 
 Request budget. Hyperliquid lets an address send 10,000 actions plus one per USDC it has traded, cumulative
 (each order, cancel or modify counts one); past that, one request every 10 s, which no quoting survives. The
@@ -64,23 +64,20 @@ from ..connectors.rate_limit import (
     AddressBudget,
 )
 from ..errors import DataError, ExchangeError, InvalidParameterError, RateLimited
-from ..instrument import Side
-from ..ladder import Ladder, LadderConfig, LadderState, build_ladder
+from ..ladder import Ladder, LadderConfig, build_ladder
 from ..snapshot import MarketSnapshot
-from ..strategy.estimate import EstimatorConfig, MarketEstimator
 from ..strategy.orders import (
     Batch,
     Cancel,
     CloidFactory,
     Modify,
-    OrderManagerConfig,
     OrderPlan,
     Place,
     RestingOrder,
-    crossing_cloids,
-    demote,
     plan_orders,
 )
+from ..strategy.quoter import Quoter, QuoterConfig
+from ..strategy.venue import BookTop, VenueFill, VenueView
 from .ledger import Ledger, fill_from_json
 
 #: A measured clock offset below this (ms) is latency noise: nonces stay on the local clock.
@@ -104,18 +101,16 @@ _UNKNOWN_END: dict[str, Any] = dict.fromkeys(
 class LoopConfig:
     """How the quoting loop refreshes and what stops it.
 
+    The position limit, the drawdown stop, the stale-book pause and the post-only guard are the strategy's
+    (:class:`~hyper_make.strategy.quoter.QuoterConfig` and the prior snapshot's ``max_position_coins``), the same
+    on every venue; these are the live venue's own settings.
+
     Parameters
     ----------
-    max_position_coins : float
-        Absolute position limit (coins), ``> 0``: never passed, even if every resting order fills.
     refresh_s : float, default 1.0
         Seconds between ladder rebuilds, in ``[0.05, 3600]``.
     duration_s : float or None, default None
         Stop after this many seconds (``None``: until Ctrl-C or a risk stop), ``> 0``.
-    max_drawdown_usd : float, default 1000
-        Stop when the PnL falls this far (USD) below its running peak, ``> 0``.
-    stale_after_s : float, default 5.0
-        Stop quoting (cancel everything) when the last book is older than this (seconds), ``> 0``.
     dead_man_s : float, default 30.0
         Keep a ``scheduleCancel`` this far ahead (seconds), ``>= 5``; renewed when a third of it has passed.
     reconcile_s : float, default 60.0
@@ -127,11 +122,6 @@ class LoopConfig:
     require_dead_man : bool, default False
         Stop (a risk stop) when the exchange refuses the ``scheduleCancel`` dead-man switch, as Hyperliquid does
         for accounts with less than $1,000,000 traded; by default the loop quotes on without it.
-    alo_guard_sigmas : float, default 3.0
-        Skip a new price closer to the opposite best than ``z·σ·√τ`` (``z`` this value, σ the mid's volatility
-        per √s, τ the age of the book held plus the request latency, at least the interval between book
-        updates, all measured): the book would likely move through it before it arrives and the exchange reject
-        it (post-only). ``>= 0``.
     seed : int, default 0
         Seed of the ladder's random components and of the client order ids' prefix.
     request_budget_warn_s : float, default 600
@@ -144,29 +134,22 @@ class LoopConfig:
 
     __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
 
-    max_position_coins: float
     refresh_s: float = 1.0
     duration_s: float | None = None
-    max_drawdown_usd: float = 1_000.0
-    stale_after_s: float = 5.0
     dead_man_s: float = 30.0
     reconcile_s: float = 60.0
     http_timeout_s: float = 5.0
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
     require_dead_man: bool = False
-    alo_guard_sigmas: float = 3.0
     seed: int = 0
     request_budget_warn_s: float = 600.0
     min_requests_left: int = 300
 
     def __post_init__(self) -> None:
-        check_real("loop.max_position_coins", self.max_position_coins, lo=0.0, lo_open=True, unit="coins")
         check_real("loop.refresh_s", self.refresh_s, lo=0.05, hi=3600.0, unit="s")
         if self.duration_s is not None:
             check_real("loop.duration_s", self.duration_s, lo=0.0, lo_open=True, unit="s")
-        check_real("loop.max_drawdown_usd", self.max_drawdown_usd, lo=0.0, lo_open=True, unit="USD")
-        check_real("loop.stale_after_s", self.stale_after_s, lo=0.0, lo_open=True, unit="s")
         check_real("loop.dead_man_s", self.dead_man_s, lo=SCHEDULE_CANCEL_MIN_MS / 1000, hi=86_400.0, unit="s")
         check_real("loop.reconcile_s", self.reconcile_s, lo=0.0, lo_open=True, unit="s")
         check_real("loop.http_timeout_s", self.http_timeout_s, lo=0.0, lo_open=True, hi=600.0, unit="s")
@@ -174,7 +157,6 @@ class LoopConfig:
         check_real("loop.reconnect_max_s", self.reconnect_max_s, lo=self.reconnect_min_s, unit="s")
         if not isinstance(self.require_dead_man, bool):
             raise InvalidParameterError(f"'loop.require_dead_man' must be true or false; got {self.require_dead_man!r}")
-        check_real("loop.alo_guard_sigmas", self.alo_guard_sigmas, lo=0.0, hi=100.0)
         check_int("loop.seed", self.seed, lo=0)
         check_real("loop.request_budget_warn_s", self.request_budget_warn_s, lo=0.0, lo_open=True, unit="s")
         check_int("loop.min_requests_left", self.min_requests_left, lo=0)
@@ -237,12 +219,11 @@ class QuotingLoop:
     ----------
     client : signs and sends (its ``exchange.info`` serves the ``/info`` reads).
     allocator : any registered allocator.
-    prior : the configured snapshot: fees, leverage, regime and the σ/volume prior (its prices are replaced).
-    config : refresh, limits and guards.
+    prior : the configured snapshot: the position limit (``max_position_coins``), fees, leverage, regime and the
+        σ/volume prior (its prices are replaced).
+    config : the live venue's refresh, reconnect, reconcile, dead-man and request-budget settings.
+    quoter : the strategy's requote thresholds, estimator and guards (default :class:`QuoterConfig`).
     ladder : ladder configuration.
-    orders : requote threshold, batch length and reduce-only marking (default: no reduce-only orders, which the
-        exchange rejects when fills have moved the position before they arrive).
-    estimator : half-life and prior weight of the σ and volume estimates.
     clock : monotonic seconds (injectable for tests).
     sleep : waits that many seconds of ``clock`` (injectable with it, e.g. a virtual clock that steps a simulated
         market); default: real time (the wait between refreshes ends early when :meth:`stop` is called).
@@ -256,9 +237,8 @@ class QuotingLoop:
         allocator: Allocator,
         prior: MarketSnapshot,
         config: LoopConfig,
+        quoter: QuoterConfig | None = None,
         ladder: LadderConfig | None = None,
-        orders: OrderManagerConfig | None = None,
-        estimator: EstimatorConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
         on_status: Callable[[LoopStatus], None] | None = None,
@@ -269,17 +249,25 @@ class QuotingLoop:
         self.allocator = allocator
         self.config = config
         self.ladder_config = ladder if ladder is not None else LadderConfig()
-        self.orders_config = orders if orders is not None else OrderManagerConfig(reduce_only=False)
-        self.estimator = MarketEstimator(prior, estimator)
+        self.max_position_coins = prior.max_position_coins
         self.clock = clock
         self._virtual_sleep = sleep
         self.sleep: Callable[[float], None] = sleep if sleep is not None else time.sleep
         self.on_status = on_status
         self.info = client.exchange.info
         self.address = client.address.lower()
-        self.rng = np.random.default_rng(config.seed)
         # a fresh id prefix per run: ids never repeat across sessions of the same seed
         self.cloids = CloidFactory(seed=config.seed * 1_000_003 + time.time_ns() % 1_000_003)
+        self.quoter = Quoter(
+            spec=self.spec,
+            allocator=allocator,
+            prior=prior,
+            ladder=self.ladder_config,
+            config=quoter if quoter is not None else QuoterConfig(),
+            cloids=self.cloids,
+            rng=np.random.default_rng(config.seed),
+        )
+        self.orders_config = self.quoter.config.orders
         self.counters = LoopCounters()
         self.ledger = Ledger(self.coin)
         # the address budget: the client's limiter charges what it sends; without one the loop counts here
@@ -306,20 +294,20 @@ class QuotingLoop:
         self._dead_man_unset = False
         self._stop = threading.Event()
         self._margin_usd = prior.margin_usd
-        self._peak_pnl = 0.0
-        self._max_drawdown = 0.0
         self._stopped: dict[str, str] = {}
         self.stop_reason = ""
         self.state = "starting"
         self.start_state: dict[str, Any] = {}
         self.end_state: dict[str, Any] = {}
-        self.last_ladder: Ladder | None = None
-        self._ladder_state: LadderState | None = None  # the allocator's state after the last quoted refresh
         self._t0 = 0.0
         self._note = ""
         self._latency_s = 0.05  # EW request round trip (s), prior
         self._book_dt_s = 0.05  # EW interval between book updates (s), prior
         self._last_book_rx: float | None = None
+        self._book: BookTop | None = None  # the last book of the live connection
+        self._last_book_s: float | None = None  # when it arrived (loop clock, s)
+        self._last_mid_usd: float | None = None  # the last mid seen on any connection (a mark for the reports)
+        self._traded_coins = 0.0  # others' volume since the strategy's last view (coins)
 
     # ---- lifecycle ---------------------------------------------------------------------------------
     def stop(self, reason: str = "stopped") -> None:
@@ -380,143 +368,117 @@ class QuotingLoop:
         self.state = "connecting"
 
     def _warm_up(self) -> None:
-        """Build one ladder on the start-up book and drop it, so the first quote is not late on a stale book.
-
-        An allocator's first call compiles or loads its kernels (numba: about 0.25 s from the cache, seconds
-        cold); its own generator keeps the loop's random stream (``seed``) untouched.
-        """
-        snap = self.estimator.snapshot(
-            self.clock(), inventory_coins=0.0, max_position_coins=self.config.max_position_coins, ts_ns=time.time_ns()
-        )
-        snap = dataclasses.replace(snap, margin_usd=self._margin_usd)
+        """Load the allocator's kernels and build one throwaway ladder before the first refresh, so that the first
+        quote is not late on its book (numba: about 0.2 s from the cache, seconds cold). Nothing it builds is kept:
+        allocators carry no hidden state, and its generator is its own (the strategy's stream stays untouched)."""
         warm_up()
-        build_ladder(snap, self.spec, self.allocator, config=self.ladder_config, rng=np.random.default_rng(0))
+        prior = dataclasses.replace(self.quoter.prior, margin_usd=self._margin_usd)
+        build_ladder(prior, self.spec, self.allocator, config=self.ladder_config, rng=np.random.default_rng(0))
 
     # ---- one refresh -------------------------------------------------------------------------------
     def step(self, now: float) -> None:
-        """One refresh: events, guards, reconcile, ladder, actions, dead-man switch, status."""
+        """One refresh: events, the venue's own upkeep (reconnect, reconcile, budget, dead-man switch), then the
+        strategy's plan, sent; status."""
         self._drain()
         self._note = ""
-        if not self.ws_alive:
-            self._pause("disconnected", now)
-            self._reconnect(now)
-        elif self.estimator.last_book_s is None:
-            self._pause("waiting for the book", now)
-        elif now - self.estimator.last_book_s > self.config.stale_after_s:
-            self._pause("stale book", now)
-            if now - self.estimator.last_book_s > 2 * self.config.stale_after_s:
-                self._drop_ws("the book stopped updating")
-        else:
+        book_age = None if self._last_book_s is None else now - self._last_book_s
+        if self.ws_alive and book_age is not None and book_age > 2 * self.quoter.config.stale_after_s:
+            self._drop_ws("the book stopped updating")
+        live_book = self.ws_alive and book_age is not None and book_age <= self.quoter.config.stale_after_s
+        if live_book:
             # after a lost answer, reconcile once its request can no longer land (the earliest such request)
             due = self._need_reconcile and now >= min(self._unknown_until.values(), default=-math.inf)
             if due or now - self._last_reconcile_s >= self.config.reconcile_s:
                 self._reconcile(now)
             elif self.ledger.pending:
                 self._check_position(now)
-            if not self._risk_ok() or not self._budget_ok(now):
+            if abs(self.ledger.position_coins) > self.max_position_coins + _EPS:
+                # late or reordered fill messages can show a position the account never had: ask the exchange
+                self._reconcile(self.clock())
+            if not self._budget_ok(now):
                 return
+        view = self._view(now)
+        r = self.quoter.refresh(view)
+        self._traded_coins = 0.0
+        self.ledger.new_fills.clear()
+        if r.stop:
+            self.stop(r.stop)
+        if r.state != self.state and self.state == "quoting":
+            self.counters.stale_pauses += 1
+        self.state = r.state
+        self._stopped = dict(r.plan.stopped)
+        self.counters.crossing_skipped += r.crossing_skipped
+        self.counters.guard_demotions += int(r.guard_demoted)
+        if r.state == "quoting":
             # the dead-man switch first: the orders this refresh places are covered by it from the moment they rest
             self._keep_dead_man(now)
             if self._stop.is_set():  # refused, and required
                 return
-            self.state = "quoting"
-            self._quote(now)
+        if r.plan.n_actions:
+            self._send(r.plan, now)
+        if not self.ws_alive and not self._stop.is_set():
+            self._reconnect(now)
         self.counters.refreshes += 1
         if self.on_status is not None:
             self.on_status(self.status(now))
 
-    def _quote(self, now: float) -> None:
-        cfg = self.config
-        q = self.ledger.position_coins
-        snap = self.estimator.snapshot(
-            now, inventory_coins=q, max_position_coins=cfg.max_position_coins, ts_ns=time.time_ns()
-        )
-        snap = dataclasses.replace(snap, margin_usd=self._margin_usd)
-        reserve = {s: self._pending_size(s) for s in ("bid", "ask")}
-        plan = self._plan(snap, reserve)
-        over = self._over_limit(plan)
-        if over:
-            # the orders being replaced may still fill: reserve them out of the room and build again
-            for s in over:
-                reserve[s] += sum(a.target.size for a in (*plan.cancels, *plan.modifies) if a.side == s)
-            plan = self._plan(snap, reserve)
-            over = self._over_limit(plan)
-            if over:
-                self.counters.guard_demotions += 1
-                plan = demote(
-                    plan,
-                    sides=over,
-                    reason="worst-case position would pass the limit; only removals this refresh",
-                    config=self.orders_config,
-                )
-        self._stopped = dict(plan.stopped)
-        self._ladder_state = self.last_ladder.state if self.last_ladder else None  # once per refresh, not per build
-        plan = self._last_look(plan)
-        self._send(plan, now)
-
-    def _plan(self, snap: MarketSnapshot, reserve: dict[str, float]) -> OrderPlan:
-        ladder = build_ladder(
-            snap, self.spec, self.allocator, config=self.ladder_config, rng=self.rng, reserved_coins=reserve,
-            state=self._ladder_state,
-        )  # fmt: skip
-        self.last_ladder = ladder
-        lim = self.config.max_position_coins
-        return plan_orders(
-            ladder,
-            list(self.ledger.resting.values()),
-            inventory_coins=self.ledger.position_coins,
-            max_position_coins=lim,
-            cloids=self.cloids,
-            config=self.orders_config,
+    def _view(self, now: float) -> VenueView:
+        """What the strategy may know now: the live connection's book, the ledger's orders, position and fills."""
+        mark = self._book.mid_usd if self._book is not None else None
+        unseen = tuple(self.ledger.pending[k] for k in self._unknown_until if k in self.ledger.pending)
+        return VenueView(
+            ts_ns=round(now * 1e9),
+            book=self._book if self.ws_alive else None,
+            traded_coins=self._traded_coins,
+            resting=tuple(self.ledger.resting.values()),
+            pending=tuple(self.ledger.pending.values()),
+            unseen=unseen,
+            fills=self._fills(now),
+            position_coins=self.ledger.position_coins,
+            margin_usd=self._margin_usd,
+            pnl_usd=None if mark is None else self.ledger.pnl_usd(mark),
+            latency_s=self._latency_s,
+            book_interval_s=self._book_dt_s,
+            halted="" if self.ws_alive else "disconnected",
         )
 
-    def _pending_size(self, side: Side) -> float:
-        return sum(o.size for o in self.ledger.pending.values() if o.side == side)
+    def _fills(self, now: float) -> tuple[VenueFill, ...]:
+        """The ledger's fills since the strategy's last view, timed on the loop's clock (their exchange time moved
+        by the measured clock offset)."""
+        if not self.ledger.new_fills:
+            return ()
+        ex_now_ms = self.client.exchange_time_ms()
+        now_ns = round(now * 1e9)
+        return tuple(
+            VenueFill(
+                f"{f.tid}:{f.oid}",
+                f.cloid,
+                f.side,
+                f.px,
+                f.sz,
+                f.fee_usd,
+                now_ns - max(ex_now_ms - f.time_ms, 0) * 10**6,
+            )
+            for f in self.ledger.new_fills
+        )
 
-    def _over_limit(self, plan: OrderPlan) -> list[Side]:
-        """Sides whose worst case after ``plan`` passes the limit, with replaced orders counted as still live."""
-        out: list[Side] = []
-        q = self.ledger.position_coins
-        final = plan.final_orders()
-        for s in ("bid", "ask"):
-            worst = (q if s == "bid" else -q) + self._pending_size(s)
-            worst += sum(o.size for o in final if o.side == s)
-            worst += sum(a.target.size for a in (*plan.cancels, *plan.modifies) if a.side == s)
-            if worst > self.config.max_position_coins * (1 + _EPS) + _EPS:
-                out.append(s)  # type: ignore[arg-type]
-        return out
+    @property
+    def last_book_s(self) -> float | None:
+        """When the last book of the live connection arrived (loop clock, s); ``None`` before one."""
+        return self._last_book_s
 
-    def _last_look(self, plan: OrderPlan) -> OrderPlan:
-        """Drop new prices that the latest book has moved through (ALO would reject them)."""
-        self._drain()
-        crossing = self._crossing((*plan.places, *plan.modifies))
-        if not crossing:
-            return plan
-        self.counters.crossing_skipped += len(crossing)
-        return demote(plan, cloids=crossing, config=self.orders_config)
+    @property
+    def last_ladder(self) -> Ladder | None:
+        """The ladder of the last quoted refresh."""
+        return self.quoter.last_ladder
 
     # ---- sending -----------------------------------------------------------------------------------
-    def _crossing(self, actions: tuple[Any, ...]) -> list[str]:
-        """Cloids of new prices that could cross on arrival (the latest book, moved by the guard margin, and our
-        orders from unanswered requests): ALO would reject them."""
-        bid, ask = self.estimator.best_bid_usd, self.estimator.best_ask_usd
-        if bid is None or ask is None:
-            return []
-        now = self.clock()
-        age = 0.0 if self.estimator.last_book_s is None else max(now - self.estimator.last_book_s, 0.0)
-        # the exchange acts on the order about a round trip from now, on a book `age` newer than the one we hold
-        tau = max(self._book_dt_s, age + self._latency_s)
-        margin = self.config.alo_guard_sigmas * self.estimator.sigma_frac_per_sqrt_s(now) * math.sqrt(tau)
-        # orders of an unanswered request may land any moment, unseen in the book we hold
-        unseen = [self.ledger.pending[k] for k in self._unknown_until if k in self.ledger.pending]
-        return crossing_cloids(actions, best_bid_usd=bid, best_ask_usd=ask, margin_frac=margin, own_unseen=unseen)
-
     def _send(self, plan: OrderPlan, now: float) -> None:
         for batch in plan.batches:
             if batch.kind in ("modify", "order"):
                 # signing takes milliseconds a request: look at the book again right before each one
                 self._drain()
-                drop = set(self._crossing(batch.actions))
+                drop = set(self.quoter.crossing(batch.actions, self._view(self.clock())))
                 if drop:
                     self.counters.crossing_skipped += len(drop)
                     kept = tuple(a for a in batch.actions if a.cloid not in drop)  # type: ignore[union-attr]
@@ -733,7 +695,8 @@ class QuotingLoop:
     # ---- market data -------------------------------------------------------------------------------
     def _connect(self) -> None:
         self._ws_gen += 1
-        self.estimator.last_book_s = None  # quote only on a book from this connection
+        self._book = None  # quote only on a book from this connection
+        self._last_book_s = None
         gen = self._ws_gen
         ws = WebsocketManager(self.client.base_url)
         ws.daemon = True
@@ -798,7 +761,9 @@ class QuotingLoop:
             elif kind == "trades":
                 for tr in data:
                     if tr.get("coin") == self.coin:
-                        self.estimator.on_trade(t, float(tr["sz"]))
+                        sz = float(tr["sz"])
+                        if sz > 0 and math.isfinite(sz):
+                            self._traded_coins += sz
             elif kind == "fills":
                 for row in data.get("fills", []):
                     if row.get("coin") == self.coin:
@@ -814,44 +779,11 @@ class QuotingLoop:
         self._last_book_rx = t
         levels = book.get("levels") or [[], []]
         if levels[0] and levels[1]:
-            self.estimator.on_book(t, float(levels[0][0]["px"]), float(levels[1][0]["px"]))
+            top = BookTop(float(levels[0][0]["px"]), float(levels[1][0]["px"]), round(t * 1e9))
+            if top.is_two_sided:  # a crossed or one-sided book is not a book to quote on
+                self._book, self._last_book_s, self._last_mid_usd = top, t, top.mid_usd
 
     # ---- guards ------------------------------------------------------------------------------------
-    def _risk_ok(self) -> bool:
-        mark = self.estimator.mid_usd
-        if mark is None:
-            return True  # no book, no mark: no quote either (the caller pauses); the drawdown waits for one
-        pnl = self.ledger.pnl_usd(mark)
-        self._peak_pnl = max(self._peak_pnl, pnl)
-        self._max_drawdown = max(self._max_drawdown, self._peak_pnl - pnl)
-        if self._peak_pnl - pnl > self.config.max_drawdown_usd:
-            self.stop("max_drawdown")
-            return False
-        if abs(self.ledger.position_coins) > self.config.max_position_coins + _EPS:
-            # late or reordered fill messages can show a position the account never had: ask the exchange
-            self._reconcile(self.clock())
-            if abs(self.ledger.position_coins) > self.config.max_position_coins + _EPS:
-                self.stop("position_limit")
-                return False
-        return True
-
-    def _pause(self, why: str, now: float) -> None:
-        """Quote nothing: cancel whatever rests (if the exchange can be reached)."""
-        if self.state != why and self.state == "quoting":
-            self.counters.stale_pauses += 1
-        self.state = why
-        self._stopped = {"bid": why, "ask": why}
-        if self.ledger.resting:
-            plan = plan_orders(
-                [],
-                list(self.ledger.resting.values()),
-                inventory_coins=self.ledger.position_coins,
-                max_position_coins=self.config.max_position_coins,
-                cloids=self.cloids,
-                config=self.orders_config,
-            )
-            self._send(plan, now)
-
     def _keep_dead_man(self, now: float) -> None:
         period = self.config.dead_man_s
         if now - self._dead_man_set_at_s < period / 3:
@@ -1002,8 +934,9 @@ class QuotingLoop:
     # ---- reporting ---------------------------------------------------------------------------------
     def status(self, now: float) -> LoopStatus:
         """The loop's state now (for the live view)."""
-        mid = self.estimator.mid_usd
-        sigma = self.estimator.sigma_frac_per_sqrt_s(now) * 1e4 if mid is not None else None
+        est = self.quoter.estimator
+        mid = self._last_mid_usd
+        sigma = est.sigma_frac_per_sqrt_s(now) * 1e4 if est.mid_usd is not None else None
         return LoopStatus(
             t_s=now - self._t0,
             state=self.state,
@@ -1037,7 +970,7 @@ class QuotingLoop:
         """
         c = self.counters
         start, end = self.start_state, self.end_state
-        mark = end.get("mark_usd") or self.estimator.mid_usd
+        mark = end.get("mark_usd") or self._last_mid_usd
         funding = end.get("funding_usd")
         led = self.ledger
         # with no position the mark does not matter; with one, an unknown mark leaves the PnL unknown
@@ -1079,12 +1012,12 @@ class QuotingLoop:
             "volume_usd": led.volume_usd,
             "fees_usd": led.fees_usd,
             "position_coins": led.position_coins,
-            "max_position_coins": self.config.max_position_coins,
+            "max_position_coins": self.max_position_coins,
             "max_abs_position": led.max_abs_position_coins,
             "pnl": None if pnl_fills is None or funding is None else pnl_fills + funding,
             "pnl_fills_usd": pnl_fills,
             "funding_usd": funding,
-            "max_drawdown_usd": self._max_drawdown,
+            "max_drawdown_usd": self.quoter.max_drawdown_usd,
             "mark_usd": mark,
             "open_orders": open_left,
             "end_confirmed": bool(open_left == 0 and end.get("account_value_usd") is not None),

@@ -1,0 +1,400 @@
+"""The refresh core: one strategy for every venue (the simulator, the replay, and the live loop).
+
+Every refresh, :meth:`Quoter.refresh` takes a :class:`~hyper_make.strategy.venue.VenueView` and returns the plan to
+apply:
+
+1. **Estimate** (:mod:`.estimate`): σ from the mids at the refreshes, traded volume from the venue's report, both
+   exponentially weighted and shrunk to the configured prior; our fills' markouts per ladder level
+   (:class:`FillStats`, what a learner of the payout curves will learn from).
+2. **Guards**: nothing is quoted (every resting order is cancelled) while the venue is halted, has no book, or
+   its book is older than ``stale_after_s``; a drawdown past ``max_drawdown_usd`` or a position past the limit is
+   a risk stop (everything cancelled, :attr:`Refresh.stop` says why).
+3. **Ladder**: :func:`~hyper_make.ladder.build_ladder` on the estimated snapshot, with the allocator's state carried
+   from the previous refresh and the orders that may still fill (pending cancels and replacements) reserved out of
+   each side's room.
+4. **Diff**: :func:`~hyper_make.strategy.orders.plan_orders` (requote thresholds, position guard). If the plan's
+   worst case (position plus every resting order, the ones being cancelled or replaced counted as still live)
+   could pass the limit, the ladder is rebuilt with those orders reserved, and if it still could, that side gets
+   only removals this refresh.
+5. **Last look**: new prices within ``alo_guard_sigmas·σ·√τ`` of the opposite best (τ the book's age plus the
+   request latency, at least the interval between book updates), or at or through one of our orders whose request
+   went unanswered, are dropped: a post-only order there would likely be rejected on arrival.
+
+The venue applies the plan; acknowledgements, rejections and fills come back in later views. Nothing here knows
+which venue it runs on, so what the simulator or the replay measures is what ``hyper-make run`` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .._validate import PYDANTIC_CONFIG, check_real
+from ..allocate import Allocator
+from ..errors import InvalidParameterError
+from ..instrument import InstrumentSpec, Side
+from ..ladder import Ladder, LadderConfig, LadderState, build_ladder
+from ..snapshot import MarketSnapshot
+from .estimate import EstimatorConfig, MarketEstimator
+from .orders import (
+    Action,
+    CloidFactory,
+    Modify,
+    OrderManagerConfig,
+    OrderPlan,
+    Place,
+    crossing_cloids,
+    demote,
+    plan_orders,
+)
+from .venue import VenueFill, VenueView
+
+_EPS = 1e-9
+#: Markout horizons (s) the fill statistics keep by default.
+MARKOUT_HORIZONS_S = (1.0, 5.0, 30.0)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class QuoterConfig:
+    """The strategy's limits and guards, the same on every venue.
+
+    The position limit is the prior snapshot's ``max_position_coins``: never passed, even if every resting order
+    fills.
+
+    Parameters
+    ----------
+    orders : OrderManagerConfig
+        Requote thresholds (``requote_price_bps``, ``requote_size_frac``), batch length and reduce-only marking
+        (off by default: a reduce-only order is rejected when fills move the position before it arrives).
+    estimator : EstimatorConfig
+        Half-life and prior weight of the σ and volume estimates.
+    alo_guard_sigmas : float, default 3.0
+        Drop a new price closer to the opposite best than ``z·σ·√τ`` (``z`` this value, σ the mid's volatility per
+        √s, τ the book's age plus the request latency, at least the interval between book updates), ``[0, 100]``.
+    stale_after_s : float, default 5.0
+        Quote nothing (cancel everything) when the book is older than this (s), ``> 0``.
+    max_drawdown_usd : float or None, default 1000
+        Risk stop when the PnL falls this far (USD) below its running peak, ``> 0``; ``None``: no drawdown stop.
+    markout_horizons_s : tuple of float, default (1, 5, 30)
+        Horizons (s) of the fill statistics' markouts, each ``> 0``.
+    """
+
+    __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
+
+    orders: OrderManagerConfig = field(default_factory=lambda: OrderManagerConfig(reduce_only=False))
+    estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
+    alo_guard_sigmas: float = 3.0
+    stale_after_s: float = 5.0
+    max_drawdown_usd: float | None = 1_000.0
+    markout_horizons_s: tuple[float, ...] = MARKOUT_HORIZONS_S
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.orders, OrderManagerConfig):
+            raise InvalidParameterError(f"'quoter.orders' must be an OrderManagerConfig; got {type(self.orders)}")
+        if not isinstance(self.estimator, EstimatorConfig):
+            raise InvalidParameterError(f"'quoter.estimator' must be an EstimatorConfig; got {type(self.estimator)}")
+        check_real("quoter.alo_guard_sigmas", self.alo_guard_sigmas, lo=0.0, hi=100.0)
+        check_real("quoter.stale_after_s", self.stale_after_s, lo=0.0, lo_open=True, unit="s")
+        if self.max_drawdown_usd is not None:
+            check_real("quoter.max_drawdown_usd", self.max_drawdown_usd, lo=0.0, lo_open=True, unit="USD")
+        if not self.markout_horizons_s:
+            raise InvalidParameterError("'quoter.markout_horizons_s' must hold at least one horizon (s)")
+        for h in self.markout_horizons_s:
+            check_real("quoter.markout_horizons_s", h, lo=0.0, lo_open=True, hi=86_400.0, unit="s")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Refresh:
+    """What one refresh decided.
+
+    Attributes
+    ----------
+    plan : the actions to apply (cancels, modifies, new orders, in batches).
+    ladder : the ladder the plan reaches, or ``None`` when nothing was quoted (a pause or a risk stop).
+    state : ``"quoting"``, or why nothing was quoted (``"waiting for the book"``, ``"stale book"``, the venue's
+        halt reason, or the risk stop).
+    stop : the risk stop (``"max_drawdown"``, ``"position_limit"``), or ``""``: the driver stops the run.
+    crossing_skipped : new prices dropped by the last look.
+    guard_demoted : whether a side got only removals because its worst case could pass the limit.
+    """
+
+    plan: OrderPlan
+    ladder: Ladder | None
+    state: str
+    stop: str = ""
+    crossing_skipped: int = 0
+    guard_demoted: bool = False
+
+
+@dataclass(slots=True)
+class _LevelStats:
+    fills: int = 0
+    size_coins: float = 0.0
+    markout_usd: list[float] = field(default_factory=list)  # Σ size·markout per horizon (USD)
+    markout_size: list[float] = field(default_factory=list)  # Σ size per horizon, fills whose horizon has passed
+
+
+@dataclass(slots=True)
+class _OpenFill:
+    fill: VenueFill
+    stats: _LevelStats
+    next_horizon: int = 0  # index of the first horizon not settled yet
+
+
+class FillStats:
+    """Our fills and their markouts per side and ladder level, net of fees (what a payout learner learns from).
+
+    The markout of a fill at horizon ``h`` is ``±(mid_{t+h} − price) − fee/size`` (USD per coin; + for a bid, − for
+    an ask), with ``mid_{t+h}`` the mid of the first refresh at or after ``t + h``. Memory is bounded: a fill is
+    dropped once its longest horizon has passed (its level keeps the sums).
+    """
+
+    def __init__(self, horizons_s: tuple[float, ...]) -> None:
+        self.horizons_s = tuple(sorted(float(h) for h in horizons_s))
+        self._horizons_ns = [int(h * 1e9) for h in self.horizons_s]
+        self._placed: dict[str, tuple[Side, int]] = {}
+        self._open: deque[_OpenFill] = deque()
+        self._levels: dict[tuple[Side, int], _LevelStats] = {}
+
+    def placed(self, actions: tuple[Action, ...]) -> None:
+        """Remember the ladder level of each new or modified order (by cloid)."""
+        for a in actions:
+            if isinstance(a, Place | Modify):
+                self._placed[a.cloid] = (a.side, a.level)
+
+    def observe(self, fills: tuple[VenueFill, ...], ts_ns: int, mid_usd: float | None) -> None:
+        """Add ``fills`` and settle the markouts whose horizon has passed at ``ts_ns`` (mid in USD)."""
+        n = len(self.horizons_s)
+        for f in fills:
+            level = self._placed.get(f.cloid, (f.side, -1))[1] if f.cloid is not None else -1
+            stats = self._levels.get((f.side, level))
+            if stats is None:
+                stats = self._levels[(f.side, level)] = _LevelStats(markout_usd=[0.0] * n, markout_size=[0.0] * n)
+            stats.fills += 1
+            stats.size_coins += f.size_coins
+            self._open.append(_OpenFill(f, stats))
+        if mid_usd is None or not math.isfinite(mid_usd):
+            return
+        for o in self._open:
+            f, k = o.fill, o.next_horizon
+            if k < n and ts_ns >= f.ts_ns + self._horizons_ns[k]:
+                net = (mid_usd - f.price_usd if f.side == "bid" else f.price_usd - mid_usd) - f.fee_usd / f.size_coins
+                while k < n and ts_ns >= f.ts_ns + self._horizons_ns[k]:
+                    o.stats.markout_usd[k] += f.size_coins * net
+                    o.stats.markout_size[k] += f.size_coins
+                    k += 1
+                o.next_horizon = k
+        while self._open and self._open[0].next_horizon >= n:
+            self._open.popleft()
+
+    def table(self, mid_usd: float) -> list[dict[str, Any]]:
+        """One row per side and level: fills, size (coins), mean markout per horizon (bps of ``mid_usd``)."""
+        rows = []
+        for (side, level), s in sorted(self._levels.items()):
+            row: dict[str, Any] = {"side": side, "level": level, "fills": s.fills, "size_coins": s.size_coins}
+            for k, h in enumerate(self.horizons_s):
+                m = s.markout_usd[k] / s.markout_size[k] if s.markout_size[k] > 0 else float("nan")
+                row[f"markout_{h:g}s_bps"] = m / mid_usd * 1e4
+            rows.append(row)
+        return rows
+
+
+class Quoter:
+    """The strategy: estimation, guards, ladder, diff and last look, one call per refresh (see the module doc).
+
+    Parameters
+    ----------
+    spec : the instrument's exchange rules.
+    allocator : any registered allocator.
+    prior : the configured snapshot: the position limit, fees, leverage, regime and the σ/volume prior (its prices,
+        position and margin are replaced by the venue's).
+    ladder : the ladder configuration.
+    config : limits and guards (:class:`QuoterConfig`).
+    cloids : source of client order ids (deterministic from a seed; a live run gives each session its own).
+    rng : the only source of randomness of the ladder (a NumPy ``Generator`` or a seed).
+    """
+
+    def __init__(
+        self,
+        *,
+        spec: InstrumentSpec,
+        allocator: Allocator,
+        prior: MarketSnapshot,
+        ladder: LadderConfig,
+        config: QuoterConfig,
+        cloids: CloidFactory,
+        rng: np.random.Generator | int = 0,
+    ) -> None:
+        self.spec = spec
+        self.allocator = allocator
+        self.prior = prior
+        self.ladder_config = ladder
+        self.config = config
+        self.cloids = cloids
+        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self.max_position_coins = prior.max_position_coins
+        self.estimator = MarketEstimator(prior, config.estimator)
+        self.fill_stats = FillStats(config.markout_horizons_s)
+        self.state: LadderState | None = None
+        self.last_ladder: Ladder | None = None
+        self.peak_pnl_usd = 0.0
+        self.max_drawdown_usd = 0.0
+        self._last_obs_ns: int | None = None
+
+    # ---- one refresh -------------------------------------------------------------------------------
+    def refresh(self, view: VenueView) -> Refresh:
+        """Observe ``view``, check the guards, and return the plan that reaches this refresh's ladder."""
+        self.observe(view)
+        if view.halted:
+            return self._pause(view, view.halted)
+        if view.book is None or not view.book.is_two_sided:
+            return self._pause(view, "waiting for the book")
+        if (view.ts_ns - view.book.received_ns) / 1e9 > self.config.stale_after_s:
+            return self._pause(view, "stale book")
+        stop = self._risk_stop(view)
+        if stop:
+            return self._pause(view, stop, stop=stop)
+        return self._quote(view)
+
+    def observe(self, view: VenueView) -> None:
+        """Update the estimates from ``view`` once (a second call with the same view changes nothing)."""
+        if self._last_obs_ns is not None and view.ts_ns <= self._last_obs_ns:
+            return
+        self._last_obs_ns = view.ts_ns
+        t_s = view.ts_ns / 1e9
+        book = view.book
+        if book is not None and book.is_two_sided:
+            self.estimator.on_book(book.received_ns / 1e9, book.best_bid_usd, book.best_ask_usd)
+        if view.traded_coins > 0:
+            self.estimator.on_trade(t_s, view.traded_coins)
+        self.fill_stats.observe(view.fills, view.ts_ns, self.estimator.mid_usd)
+
+    def snapshot(self, view: VenueView) -> MarketSnapshot:
+        """The market snapshot the ladder is built on: the estimates, the venue's position and margin."""
+        snap = self.estimator.snapshot(
+            view.ts_ns / 1e9,
+            inventory_coins=view.position_coins,
+            max_position_coins=self.max_position_coins,
+            ts_ns=max(view.ts_ns, 0),
+        )
+        return _with_margin(snap, view.margin_usd)
+
+    def _quote(self, view: VenueView) -> Refresh:
+        snap = self.snapshot(view)
+        reserve = {s: view.pending_size(s) for s in ("bid", "ask")}
+        ladder, plan = self._plan(snap, reserve, view)
+        over = self._over_limit(plan, view)
+        demoted = False
+        if over:
+            # the orders being replaced may still fill: reserve them out of the room and build again
+            for s in over:
+                reserve[s] += sum(a.target.size for a in (*plan.cancels, *plan.modifies) if a.side == s)
+            ladder, plan = self._plan(snap, reserve, view)
+            over = self._over_limit(plan, view)
+            if over:
+                demoted = True
+                plan = demote(
+                    plan,
+                    sides=over,
+                    reason="worst-case position would pass the limit; only removals this refresh",
+                    config=self.config.orders,
+                )
+        self.state = ladder.state  # once per refresh, not per build
+        self.last_ladder = ladder
+        plan, skipped = self.last_look(plan, view)
+        self.fill_stats.placed((*plan.places, *plan.modifies))
+        return Refresh(plan, ladder, "quoting", crossing_skipped=skipped, guard_demoted=demoted)
+
+    def _plan(self, snap: MarketSnapshot, reserve: dict[str, float], view: VenueView) -> tuple[Ladder, OrderPlan]:
+        ladder = build_ladder(
+            snap, self.spec, self.allocator, config=self.ladder_config, rng=self.rng, reserved_coins=reserve,
+            state=self.state,
+        )  # fmt: skip
+        plan = plan_orders(
+            ladder,
+            view.resting,
+            inventory_coins=view.position_coins,
+            max_position_coins=self.max_position_coins,
+            cloids=self.cloids,
+            config=self.config.orders,
+        )
+        return ladder, plan
+
+    def _over_limit(self, plan: OrderPlan, view: VenueView) -> list[Side]:
+        """Sides whose worst case after ``plan`` passes the limit, with replaced orders counted as still live."""
+        out: list[Side] = []
+        q = view.position_coins
+        final = plan.final_orders()
+        for s in ("bid", "ask"):
+            worst = (q if s == "bid" else -q) + view.pending_size(s)
+            worst += sum(o.size for o in final if o.side == s)
+            worst += sum(a.target.size for a in (*plan.cancels, *plan.modifies) if a.side == s)
+            if worst > self.max_position_coins * (1 + _EPS) + _EPS:
+                out.append(s)  # type: ignore[arg-type]
+        return out
+
+    # ---- guards ------------------------------------------------------------------------------------
+    def crossing(self, actions: tuple[Action, ...], view: VenueView) -> list[str]:
+        """Cloids of the new prices in ``actions`` that could cross on arrival: within the guard margin of the
+        opposite best of ``view``'s book, or at or through one of our orders whose request went unanswered."""
+        book = view.book
+        if book is None or not book.is_two_sided:
+            return []
+        now_s = view.ts_ns / 1e9
+        age = max(view.ts_ns - book.received_ns, 0) / 1e9
+        # the exchange acts on the order about a round trip from now, on a book `age` newer than the one we hold
+        tau = max(view.book_interval_s, age + view.latency_s)
+        sigma = self.estimator.sigma_frac_per_sqrt_s(now_s)
+        margin = self.config.alo_guard_sigmas * sigma * math.sqrt(tau)
+        return crossing_cloids(
+            actions,
+            best_bid_usd=book.best_bid_usd,
+            best_ask_usd=book.best_ask_usd,
+            margin_frac=margin,
+            own_unseen=view.unseen,
+        )
+
+    def last_look(self, plan: OrderPlan, view: VenueView) -> tuple[OrderPlan, int]:
+        """``plan`` without the new prices :meth:`crossing` flags on ``view``, and how many were dropped."""
+        crossing = self.crossing((*plan.places, *plan.modifies), view)
+        if not crossing:
+            return plan, 0
+        return demote(plan, cloids=crossing, config=self.config.orders), len(crossing)
+
+    def _risk_stop(self, view: VenueView) -> str:
+        if view.pnl_usd is not None and math.isfinite(view.pnl_usd):
+            self.peak_pnl_usd = max(self.peak_pnl_usd, view.pnl_usd)
+            self.max_drawdown_usd = max(self.max_drawdown_usd, self.peak_pnl_usd - view.pnl_usd)
+            limit = self.config.max_drawdown_usd
+            if limit is not None and self.peak_pnl_usd - view.pnl_usd > limit:
+                return "max_drawdown"
+        if abs(view.position_coins) > self.max_position_coins + _EPS:
+            return "position_limit"
+        return ""
+
+    def _pause(self, view: VenueView, why: str, *, stop: str = "") -> Refresh:
+        """Quote nothing: cancel whatever rests."""
+        plan = plan_orders(
+            [],
+            view.resting,
+            inventory_coins=view.position_coins,
+            max_position_coins=self.max_position_coins,
+            cloids=self.cloids,
+            config=self.config.orders,
+        )
+        stopped = {"bid": why, "ask": why}
+        return Refresh(
+            OrderPlan(plan.kept, plan.cancels, plan.modifies, plan.places, stopped, plan.batches), None, why, stop
+        )
+
+
+def _with_margin(snap: MarketSnapshot, margin_usd: float) -> MarketSnapshot:
+    return dataclasses.replace(snap, margin_usd=max(margin_usd, 1e-9))
+
+
+__all__ = ["MARKOUT_HORIZONS_S", "FillStats", "Quoter", "QuoterConfig", "Refresh"]
