@@ -25,6 +25,8 @@ from hyper_make.sim.avellaneda import ASConfig
 from hyper_make.sim.config import MarketConfig, StrategyConfig
 from hyper_make.snapshot import MarketSnapshot, Regime
 from hyper_make.stealth import StealthConfig
+from hyper_make.strategy import EstimatorConfig, OrderManagerConfig
+from hyper_make.strategy.quoter import QuoterConfig
 
 #: (TOML table, class or classes told apart by ``kind``, fields to leave out because a sub-table holds them)
 SECTIONS: list[tuple[str, tuple[type, ...], set[str], str]] = [
@@ -37,6 +39,14 @@ SECTIONS: list[tuple[str, tuple[type, ...], set[str], str]] = [
     ("ladder.adverse", (ExponentialAdverse, TableAdverse), set(), "adverse-selection model, by `kind`"),
     ("ladder.impact", (SquareRootImpact,), set(), "self-impact model (`SquareRootImpact`)"),
     ("ladder.stealth", (StealthConfig,), set(), "stealth stage between the allocator and the exchange projection"),
+    (
+        "quoter",
+        (QuoterConfig,),
+        {"orders", "estimator"},
+        "the strategy's guards, one for all venues (`QuoterConfig`)",
+    ),
+    ("quoter.orders", (OrderManagerConfig,), set(), "the order diff: requote thresholds, batches, reduce-only"),
+    ("quoter.estimator", (EstimatorConfig,), set(), "the σ and traded-volume estimates (`EstimatorConfig`)"),
     ("sim.market", (MarketConfig,), set(), "`hyper-make simulate` only: the synthetic market (`MarketConfig`)"),
     ("sim.strategy", (StrategyConfig,), {"ladder"}, "`hyper-make simulate` only: our quoting loop (`StrategyConfig`)"),
     ("sim.as", (ASConfig,), set(), "`hyper-make simulate --preset avellaneda-stoikov-2008` only (`ASConfig`)"),
@@ -151,8 +161,8 @@ def render() -> str:
         "Every key a TOML config file may hold, read from the code (field, type, default) and its docstrings",
         "(meaning, range, unit). Every key is optional; an unknown key, a wrong type, NaN/inf or a value out of",
         "range is a one-line error naming the dotted key (exit code 2). `hyper-make ladder`, `compare`, `orders`,",
-        "`run` and `backtest` read `[market]`, `[instrument]`, `[ladder.*]` and `[allocator.*]`; `simulate` reads",
-        "`[sim.*]`, `[ladder.*]` and `[allocator.*]`.",
+        "`run` and `backtest` read `[market]`, `[instrument]`, `[ladder.*]`, `[allocator.*]` and `[quoter.*]`;",
+        "`simulate` reads `[sim.*]`, `[ladder.*]`, `[allocator.*]` and `[quoter.*]`.",
         "",
     ]
     for table, classes, skip, what in SECTIONS:

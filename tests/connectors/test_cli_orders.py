@@ -119,7 +119,7 @@ def test_without_dry_run_it_refuses_in_one_line():
     [
         (["--resting", "missing.json"], "error: file not found: missing.json"),
         (["--schedule-cancel-s", "2"], "error: '--schedule-cancel-s' must be >= 5 s"),
-        (["--requote-size-frac", "1.5"], "error: 'orders.requote_size_frac' must be in [0, 1)"),
+        (["--requote-size-frac", "1.5"], "error: '--requote-size-frac' must be in [0, 1)"),
         (["--base-url", "ftp://x"], "error: 'base_url' must be an http(s) URL"),
     ],
 )

@@ -29,7 +29,8 @@ from hyper_make.strategy.orders import (
     reduce_only_flags,
 )
 
-EXACT = OrderManagerConfig(requote_price_bps=0.0, requote_size_frac=0.0)
+#: exact diff, reduce-only marking on (the feature under test; off by default)
+EXACT = OrderManagerConfig(requote_price_bps=0.0, requote_size_frac=0.0, reduce_only=True)
 
 
 def bid(price: float, size: float, level: int = 0) -> Order:
@@ -88,7 +89,7 @@ def test_surplus_resting_orders_are_cancelled_and_missing_ones_placed():
 
 
 def test_requote_threshold_keeps_small_moves_and_replaces_larger_ones():
-    cfg = OrderManagerConfig(requote_price_bps=2.0, requote_size_frac=0.1)
+    cfg = OrderManagerConfig(requote_price_bps=2.0, requote_size_frac=0.1, reduce_only=True)
     # 1 bp and 5 % size: kept
     p = plan([bid(10_000, 1.0)], [rest("bid", 9_999, 1.05, 1)], config=cfg)
     assert p.n_actions == 0
@@ -101,7 +102,7 @@ def test_requote_threshold_keeps_small_moves_and_replaces_larger_ones():
 
 
 def test_exact_matches_are_preferred_over_threshold_matches():
-    cfg = OrderManagerConfig(requote_price_bps=5.0, requote_size_frac=0.5)
+    cfg = OrderManagerConfig(requote_price_bps=5.0, requote_size_frac=0.5, reduce_only=True)
     # the resting 10_000 order could serve either desired price; it must serve its exact twin
     p = plan([bid(10_000, 1), bid(9_999, 1)], [rest("bid", 10_000, 1, 1), rest("bid", 9_999, 1, 2)], config=cfg)
     assert p.n_actions == 0
@@ -113,7 +114,7 @@ def exact(r: RestingOrder, d: Order) -> bool:
 
 
 def test_a_keep_near_the_threshold_still_beats_a_modify():
-    cfg = OrderManagerConfig(requote_price_bps=1.0, requote_size_frac=0.1)
+    cfg = OrderManagerConfig(requote_price_bps=1.0, requote_size_frac=0.1, reduce_only=True)
     # 0.9 bps and 9 % away from the 100 bid: keepable, though a modify to 99 would be the smaller change "cost"
     p = plan([bid(100, 1), bid(99, 1)], [rest("bid", 100.009, 1.09, 1)], config=cfg)
     assert (len(p.kept), len(p.places), len(p.modifies)) == (1, 1, 0)
@@ -185,7 +186,7 @@ def test_applying_the_plan_yields_exactly_the_desired_set_with_the_fewest_action
 @given(books(), st.floats(0.0, 150.0), st.floats(0.0, 0.6))
 def test_with_a_threshold_every_final_order_is_within_it_of_a_distinct_desired_one(book, thr_bps, thr_frac):
     desired, resting, q = book
-    cfg = OrderManagerConfig(requote_price_bps=thr_bps, requote_size_frac=thr_frac)
+    cfg = OrderManagerConfig(requote_price_bps=thr_bps, requote_size_frac=thr_frac, reduce_only=True)
     p = plan(desired, resting, q=q, config=cfg)
     after = apply_plan(resting, p)
     assert len(after) == len(desired)
@@ -251,7 +252,7 @@ def test_stale_ladder_beyond_the_position_limit_stops_the_side():
 
 
 def test_kept_orders_larger_than_their_target_are_resized_when_the_side_would_breach():
-    cfg = OrderManagerConfig(requote_price_bps=1.0, requote_size_frac=0.2)
+    cfg = OrderManagerConfig(requote_price_bps=1.0, requote_size_frac=0.2, reduce_only=True)
     resting = [rest("bid", 100, 1.1, 1), rest("bid", 99, 1.1, 2)]
     # limit 2.1 coins on bids; desired 1 + 1 fits, keeping both 1.1 orders would rest 2.2: one re-size suffices
     p = plan([bid(100, 1), bid(99, 1)], resting, max_pos=2.1, config=cfg)
@@ -267,7 +268,7 @@ def test_kept_orders_larger_than_their_target_are_resized_when_the_side_would_br
 def test_no_plan_lets_the_position_exceed_the_limit_if_every_resting_order_filled(book, max_pos, thr):
     desired, resting, q = book
     q = max(min(q, max_pos), -max_pos)
-    p = plan(desired, resting, q=q, max_pos=max_pos, config=OrderManagerConfig(requote_size_frac=thr))
+    p = plan(desired, resting, q=q, max_pos=max_pos, config=OrderManagerConfig(requote_size_frac=thr, reduce_only=True))
     after = p.final_orders()
     assert q + sum(o.size for o in after if o.side == "bid") <= max_pos + 1e-9
     assert q - sum(o.size for o in after if o.side == "ask") >= -max_pos - 1e-9
@@ -275,9 +276,11 @@ def test_no_plan_lets_the_position_exceed_the_limit_if_every_resting_order_fille
 
 def test_real_ladder_round_trip(snapshot, spec):
     ladder = build_ladder(snapshot, spec, make_allocator("entropy"), rng=0)
-    p = plan(ladder, [], max_pos=snapshot.max_position_coins, config=OrderManagerConfig())
+    p = plan(ladder, [], max_pos=snapshot.max_position_coins, config=OrderManagerConfig(reduce_only=True))
     assert p.n_actions == len(ladder.bids) + len(ladder.asks) and not p.stopped
-    again = plan(ladder, p.final_orders(), max_pos=snapshot.max_position_coins, config=OrderManagerConfig())
+    again = plan(
+        ladder, p.final_orders(), max_pos=snapshot.max_position_coins, config=OrderManagerConfig(reduce_only=True)
+    )
     assert again.n_actions == 0
 
 
@@ -309,7 +312,7 @@ def test_batches_respect_the_maximum_length_and_go_cancels_first():
     resting = [rest("ask", 200 + i, 1, i) for i in range(2)] + [
         RestingOrder("ask", 300, 1, None, 77)  # placed elsewhere: cancelled by oid
     ]
-    p = plan(desired, resting, config=OrderManagerConfig(max_batch_len=3))
+    p = plan(desired, resting, config=OrderManagerConfig(max_batch_len=3, reduce_only=True))
     kinds = [b.kind for b in p.batches]
     assert kinds == ["cancel", "cancel_oid", "order", "order", "order"]
     assert [len(b.actions) for b in p.batches] == [2, 1, 3, 3, 1]

@@ -240,10 +240,11 @@ def checked(
     lo: float | None = None,
     hi: float | None = None,
     lo_open: bool = False,
+    hi_open: bool = False,
     unit: str = "",
     integer: bool = False,
 ) -> Callable[..., Any]:
-    """An option callback refusing values outside ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``) in one line.
+    """An option callback refusing values outside ``[lo, hi]`` (open ends with ``lo_open``/``hi_open``) in one line.
 
     The message names the option as typed, the range and the unit, e.g. ``'--seed' must be in [0, inf); got -1``.
     """
@@ -256,7 +257,7 @@ def checked(
                 ilo, ihi = (None if x is None else int(x) for x in (lo, hi))
                 check_int(_long_name(param), value, lo=ilo, hi=ihi, unit=unit)
             else:
-                check_real(_long_name(param), value, lo=lo, hi=hi, lo_open=lo_open, unit=unit)
+                check_real(_long_name(param), value, lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, unit=unit)
         except InvalidParameterError as exc:
             fail(str(exc))
         return value
@@ -284,7 +285,7 @@ RequoteSizeFrac = Annotated[
     typer.Option(
         "--requote-size-frac",
         help="... and whose size is within this fraction of its new size (default [quoter.orders], 0.1).",
-        callback=checked(lo=0.0, hi=1.0),
+        callback=checked(lo=0.0, hi=1.0, hi_open=True),
     ),
 ]
 EstimatorHalflifeS = Annotated[

@@ -29,15 +29,18 @@ from ..connectors.keys import ephemeral_wallet, load_wallet
 from ..connectors.rate_limit import IP_WEIGHT_PER_MINUTE
 from ..errors import InvalidParameterError
 from ..ladder import build_ladder
-from ..strategy.orders import CloidFactory, OrderManagerConfig, OrderPlan, plan_orders
+from ..strategy.orders import CloidFactory, OrderPlan, plan_orders
 from ._common import (
     CONFIG_HELP,
+    RequotePriceBps,
+    RequoteSizeFrac,
     allocator_names,
     app,
     fail,
     load_app_config,
     out_console,
     print_json,
+    quoter_config,
     seed_option,
     user_errors,
 )
@@ -83,12 +86,15 @@ def orders(
             "--schedule-cancel-s", help="Also sign a dead-man switch cancelling all orders in S seconds (>= 5)."
         ),
     ] = None,
-    requote_price_bps: Annotated[
-        float, typer.Option(help="Keep a resting order within this price move (bps) of its target.")
-    ] = 1.0,
-    requote_size_frac: Annotated[
-        float, typer.Option(help="... and within this relative size change (fraction).")
-    ] = 0.1,
+    requote_price_bps: RequotePriceBps = None,
+    requote_size_frac: RequoteSizeFrac = None,
+    reduce_only: Annotated[
+        bool | None,
+        typer.Option(
+            "--reduce-only/--no-reduce-only",
+            help="Mark orders that can only reduce the position reduce-only (default [quoter.orders], off).",
+        ),
+    ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")
     ] = False,
@@ -97,7 +103,6 @@ def orders(
     if not dry_run:
         fail(LIVE_REFUSAL)
     with user_errors():
-        om_cfg = OrderManagerConfig(requote_price_bps=requote_price_bps, requote_size_frac=requote_size_frac)
         if schedule_cancel_s is not None and not schedule_cancel_s * 1000 >= SCHEDULE_CANCEL_MIN_MS:
             raise InvalidParameterError(
                 f"'--schedule-cancel-s' must be >= {SCHEDULE_CANCEL_MIN_MS / 1000:g} s; got {schedule_cancel_s}"
@@ -106,6 +111,12 @@ def orders(
         chosen = allocator_names(allocator, single=True)
         # the lot, the asset index and the coin's spelling come from the exchange's meta when it is given
         cfg = load_app_config(config, meta=load_meta(meta) if meta is not None else None)
+        om_cfg = quoter_config(
+            cfg.quoter,
+            requote_price_bps=requote_price_bps,
+            requote_size_frac=requote_size_frac,
+            reduce_only=reduce_only,
+        ).orders
         spec = cfg.spec
         name = chosen[0] if chosen else cfg.allocator_name
         ladder = build_ladder(cfg.snapshot, spec, cfg.make_allocator(name), config=cfg.ladder, rng=seed)

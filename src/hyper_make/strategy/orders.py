@@ -212,9 +212,9 @@ class OrderManagerConfig:
         ... and within this relative size change (fraction of the desired size), in ``[0, 1)``.
     max_batch_len : int, default 79
         Most actions in one request (79 is the longest batch of weight 2), in ``[1, 1000]``.
-    reduce_only : bool, default True
-        Mark the orders that can only reduce the position reduce-only (they need no margin). A live loop may
-        turn it off: if fills move the position before such an order arrives, the exchange rejects it.
+    reduce_only : bool, default False
+        Mark the orders that can only reduce the position reduce-only (they need no margin). Off by default: if
+        fills move the position before such an order arrives, the exchange rejects it.
     """
 
     __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
@@ -222,7 +222,7 @@ class OrderManagerConfig:
     requote_price_bps: float = 1.0
     requote_size_frac: float = 0.1
     max_batch_len: int = 79
-    reduce_only: bool = True
+    reduce_only: bool = False
 
     def __post_init__(self) -> None:
         check_real("orders.requote_price_bps", self.requote_price_bps, lo=0.0, hi=1000.0, unit="bps")

@@ -86,7 +86,7 @@ class QuoterConfig:
 
     __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
 
-    orders: OrderManagerConfig = field(default_factory=lambda: OrderManagerConfig(reduce_only=False))
+    orders: OrderManagerConfig = field(default_factory=OrderManagerConfig)
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
     alo_guard_sigmas: float = 3.0
     stale_after_s: float = 5.0
