@@ -221,6 +221,28 @@ def lots_to_coins(lots: ArrayLike, lot: float) -> NDArray[np.float64]:
     return k / inv if inv >= 1 and abs(inv * lot - 1.0) < 1e-12 else k * lot
 
 
+def price_to_ticks(price_usd: float, tick_usd: float, *, name: str = "price") -> int:
+    """A price (USD) on a venue's uniform tick grid as its integer tick index: ``price / tick``.
+
+    Raises
+    ------
+    InvalidParameterError
+        If the price is not finite and positive, or is not on the grid (more than 1e-6 of a tick off): a price
+        silently rounded to another tick is an order at a price nobody asked for.
+    """
+    if not (math.isfinite(price_usd) and price_usd > 0):
+        raise InvalidParameterError(f"'{name}' must be finite and > 0 USD; got {price_usd!r}")
+    if not (math.isfinite(tick_usd) and tick_usd > 0):
+        raise InvalidParameterError(f"'tick_usd' must be finite and > 0 USD; got {tick_usd!r}")
+    x = price_usd / tick_usd
+    k = round(x)
+    if abs(x - k) > 1e-6:
+        raise InvalidParameterError(
+            f"'{name}' {price_usd!r} USD is not on the venue's tick grid of {tick_usd!r} USD (it is {x:.6f} ticks)"
+        )
+    return int(k)
+
+
 def _wire(x: float) -> str:
     s = f"{Decimal(repr(float(x))):f}"
     if "." in s:

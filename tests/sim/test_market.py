@@ -30,7 +30,7 @@ def market_order(m: Market, direction: int, qty: float) -> None:
     buf = np.empty(mk.MAX_ORDERS, dtype=np.int64)
     mk._market_order(
         m.s, m.p, m.deficit, m.tlast, m.mk, m.o_side, m.o_tick, m.o_size, m.o_ahead, m.o_init, buf, direction, qty,
-        m.t_s, False, m.vol_hist, m.tape,
+        m.t_s, False, m.vol_hist, m.tape, m.fl,
     )  # fmt: skip
 
 
@@ -129,3 +129,15 @@ def test_bad_market_parameters_name_the_field():
         MarketConfig(informed_frac=1.5)
     with pytest.raises(Exception, match=r"'sim.strategy.horizon_s' must be in \(0"):
         with_overrides(SimConfig(), horizon_s=0.0)
+
+
+def test_the_market_path_does_not_depend_on_how_often_the_strategy_calls():
+    """Paired paths: a strategy that refreshes again right after a refresh (the limit guard's release) sees the
+    same market flow and the same fair value as one that does not."""
+    once, often = Market(MarketConfig(), 5), Market(MarketConfig(), 5)
+    once.run_until(30.0)
+    for t in (0.05, 0.3, 1.0, 1.1, 7.25, 7.3, 19.999, 30.0):
+        often.run_until(t)
+    for k in (mk.S_EVENTS, mk.S_MOS, mk.S_INFORMED, mk.S_MO_VOL):
+        assert once.s[k] == often.s[k]
+    assert once.s[mk.S_F] == pytest.approx(often.s[mk.S_F], rel=0, abs=1e-9)

@@ -53,7 +53,8 @@ SIM_MARKET_KEYS = {
 
 def load_sim_config(path: Path | None, base: SimConfig) -> tuple[SimConfig, dict[str, dict[str, Any]]]:
     """Apply a TOML file over a preset: ``[sim.market]`` / ``[sim.strategy]`` fields, and the ``[ladder]``,
-    ``[allocator.<name>]`` and ``[meta]`` sections of the ladder config (the allocators' model and options).
+    ``[allocator.<name>]``, ``[quoter]`` and ``[meta]`` sections of the ladder config (the strategy's model,
+    options and refresh core, as every command reads them).
 
     ``[market]`` and ``[instrument]`` are refused, naming the ``[sim.*]`` key that sets the same thing: the simulated
     market makes every snapshot (BBO, σ, volume, fees) and trades on its own tick grid.
@@ -77,12 +78,16 @@ def load_sim_config(path: Path | None, base: SimConfig) -> tuple[SimConfig, dict
             "('sim.market.tick_usd', 'sim.market.mid0_usd'); remove [instrument]"
         )
     raw.pop("market", None)
-    app_cfg = apply_overrides(AppConfig(ladder=base.strategy.ladder), raw)
+    app_cfg = apply_overrides(AppConfig(ladder=base.strategy.ladder, quoter=base.strategy.quoter), raw)
     strategy_values = _section(sim.get("strategy", {}), "sim.strategy")
-    if "ladder" in strategy_values:
-        raise ConfigError("config key 'sim.strategy.ladder': the ladder's model is set in [ladder], not here")
+    where = (("ladder", "the ladder's model is set in [ladder]"), ("quoter", "the strategy is set in [quoter]"))
+    for key, what in where:
+        if key in strategy_values:
+            raise ConfigError(f"config key 'sim.strategy.{key}': {what}, not here")
     market = _replace(base.market, _section(sim.get("market", {}), "sim.market"), "sim.market")
-    strategy = _replace(base.strategy, {**strategy_values, "ladder": app_cfg.ladder}, "sim.strategy")
+    strategy = _replace(
+        base.strategy, {**strategy_values, "ladder": app_cfg.ladder, "quoter": app_cfg.quoter}, "sim.strategy"
+    )
     return SimConfig(market=market, strategy=strategy), app_cfg.allocator_options
 
 

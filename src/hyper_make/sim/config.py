@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from .._validate import PYDANTIC_CONFIG, check_int, check_real
 from ..errors import InvalidParameterError
 from ..ladder import LadderConfig
+from ..strategy.quoter import QuoterConfig
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -139,19 +140,16 @@ class MarketConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StrategyConfig:
-    """Our quoting loop: refresh cadence, account limits, inventory exit rule and the ladder's own model.
+    """Our quoting loop on the simulator: refresh cadence, account limits, and the strategy (the ladder's model and
+    the refresh core's settings, as ``hyper-make run`` uses them).
 
     Parameters
     ----------
     horizon_s : length of one simulated run (s), ``> 0``.
     refresh_s : the ladder is rebuilt every ``refresh_s`` seconds, ``> 0``.
     max_position_coins, margin_usd, leverage : account limits passed in the snapshot.
-    exit_threshold_frac : when ``|inventory|`` exceeds this fraction of ``max_position_coins`` we send a taker
-        order through the visible book, in ``(0, 1]``.
-    exit_target_frac : ... down to this fraction, in ``[0, exit_threshold_frac]``.
-    resize_tolerance_frac : a resting order is kept (and keeps its queue place) when the new size at its price
-        is within this relative difference, in ``[0, 1]``.
     ladder : the ladder configuration the allocators see (their model of the market; not the market's truth).
+    quoter : the refresh core's requote thresholds, estimator and guards (the config's ``[quoter]``).
     volume_profile_depth_bps, volume_profile_coins_per_s : optional measured volume at depth (one side, coins per
         second at or through each depth, non-increasing) passed to the snapshot; empty = the ladder's default
         profile from the daily volume (see ``hyper_make.sim.calibrate_loop``).
@@ -164,10 +162,8 @@ class StrategyConfig:
     max_position_coins: float = 0.5
     margin_usd: float = 10_000.0
     leverage: float = 20.0
-    exit_threshold_frac: float = 0.8
-    exit_target_frac: float = 0.4
-    resize_tolerance_frac: float = 0.1
     ladder: LadderConfig = field(default_factory=LadderConfig)
+    quoter: QuoterConfig = field(default_factory=QuoterConfig)
     volume_profile_depth_bps: tuple[float, ...] = ()
     volume_profile_coins_per_s: tuple[float, ...] = ()
 
@@ -178,11 +174,10 @@ class StrategyConfig:
         check_real(p + "max_position_coins", self.max_position_coins, lo=0.0, lo_open=True, unit="coins")
         check_real(p + "margin_usd", self.margin_usd, lo=0.0, lo_open=True, unit="USD")
         check_real(p + "leverage", self.leverage, lo=1.0, hi=200.0)
-        check_real(p + "exit_threshold_frac", self.exit_threshold_frac, lo=0.0, lo_open=True, hi=1.0)
-        check_real(p + "exit_target_frac", self.exit_target_frac, lo=0.0, hi=self.exit_threshold_frac)
-        check_real(p + "resize_tolerance_frac", self.resize_tolerance_frac, lo=0.0, hi=1.0)
         if not isinstance(self.ladder, LadderConfig):
             raise InvalidParameterError(f"'sim.strategy.ladder' must be a LadderConfig; got {type(self.ladder)}")
+        if not isinstance(self.quoter, QuoterConfig):
+            raise InvalidParameterError(f"'sim.strategy.quoter' must be a QuoterConfig; got {type(self.quoter)}")
         if len(self.volume_profile_depth_bps) != len(self.volume_profile_coins_per_s):
             raise InvalidParameterError(
                 "'sim.strategy.volume_profile_depth_bps' and 'volume_profile_coins_per_s' must have the same length"

@@ -41,7 +41,16 @@ S_T, S_F, S_CASH, S_Q, S_SPREAD, S_ADVERSE, S_IMPACT, S_FEES, S_QDF, S_CUM_LEAN 
 S_EVENTS, S_FILLS, S_MAKER_VOL, S_TAKERS, S_TAKER_VOL, S_PEAK_EQ, S_MAX_DD, S_PEAK_Q = range(10, 18)
 S_PEND_TAKER, S_PEND_T, S_PICKOFFS, S_REJECTED, S_LEAN_USD, S_SLIP_USD, S_MOS, S_INFORMED = range(18, 26)
 S_INF_FILLS, S_MK_HEAD, S_MK_CNT, S_MAKER_NOTIONAL, S_REF_F, S_TAPE_N, S_TAPE_BID, S_TAPE_ASK = range(26, 34)
-N_STATE = 34
+S_MO_VOL, S_FILL_N, S_FILL_LOST = range(34, 37)
+#: the next market event, drawn ahead and kept across calls: its time, its five uniform/normal draws, whether it is
+#: pending, and the time of the last event (inter-arrival times run from events, not from the calls)
+S_NXT_PENDING, S_NXT_T, S_NXT_UTYPE, S_NXT_Z, S_NXT_UDIR, S_NXT_UINF, S_NXT_USIZE, S_T_EV = range(37, 45)
+N_STATE = 45
+
+#: our fills since the strategy last read them (:meth:`Market.take_fills`): time (s), order slot, side (+1 bought,
+#: -1 sold), price (ticks), size (coins), fee (USD)
+FILL_T, FILL_SLOT, FILL_SIDE, FILL_TICK, FILL_QTY, FILL_FEE = range(6)
+FILL_CAP = 4096
 
 #: tape row columns (optional recording for calibration): time (s), kind (2 trade, 5 BBO), side (+1 buy
 #: aggressor / bid book, -1 sell / ask book), price (ticks), size (coins)
@@ -158,7 +167,7 @@ def _settle_markouts(s: np.ndarray, p: np.ndarray, mk: np.ndarray, t: float, for
 @nb.njit(cache=True)
 def _maker_fill(
     s: np.ndarray, p: np.ndarray, mk: np.ndarray, o_side: np.ndarray, o_tick: np.ndarray, o_size: np.ndarray,
-    j: int, y: float, t: float, informed: bool,
+    j: int, y: float, t: float, informed: bool, fl: np.ndarray,
 ) -> None:  # fmt: skip
     sgn = float(o_side[j])
     px = o_tick[j] * p[P_TICK_USD]
@@ -168,6 +177,17 @@ def _maker_fill(
     fee = p[P_MAKER_FEE] * y * px
     s[S_CASH] -= fee
     s[S_FEES] -= fee
+    n = int(s[S_FILL_N])
+    if n < fl.shape[0]:
+        fl[n, FILL_T] = t
+        fl[n, FILL_SLOT] = j
+        fl[n, FILL_SIDE] = sgn
+        fl[n, FILL_TICK] = o_tick[j]
+        fl[n, FILL_QTY] = y
+        fl[n, FILL_FEE] = fee
+        s[S_FILL_N] = n + 1
+    else:  # not read for a long time: the fill is booked, only its report is lost (counted)
+        s[S_FILL_LOST] += 1
     s[S_FILLS] += 1
     s[S_MAKER_VOL] += y
     s[S_MAKER_NOTIONAL] += y * px
@@ -229,6 +249,7 @@ def _market_order(
     s: np.ndarray, p: np.ndarray, deficit: np.ndarray, tlast: np.ndarray, mk: np.ndarray,
     o_side: np.ndarray, o_tick: np.ndarray, o_size: np.ndarray, o_ahead: np.ndarray, o_init: np.ndarray,
     buf: np.ndarray, direction: int, qty: float, t: float, informed: bool, vol_hist: np.ndarray, tape: np.ndarray,
+    fl: np.ndarray,
 ) -> None:  # fmt: skip
     """An outside market order: ``direction`` +1 buys (takes asks), -1 sells (takes bids), ``qty`` coins."""
     book_side = -direction
@@ -270,7 +291,7 @@ def _market_order(
                 break
             y = min(rem, o_size[j])
             rem -= y
-            _maker_fill(s, p, mk, o_side, o_tick, o_size, j, y, t, informed)
+            _maker_fill(s, p, mk, o_side, o_tick, o_size, j, y, t, informed, fl)
         x = min(rem, max(v - consumed, 0.0))
         consumed += x
         rem -= x
@@ -288,6 +309,7 @@ def _market_order(
     # start of each quote-horizon window): V(δ) = Σ over bins >= δ is the volume at or through δ over a window
     depth_bps = max(direction * (deepest - s[S_REF_F]), 0.0) / s[S_REF_F] * 1e4
     vol_hist[min(int(depth_bps), vol_hist.shape[0] - 1)] += qty - max(rem, 0.0)
+    s[S_MO_VOL] += qty - max(rem, 0.0)
 
 
 @nb.njit(cache=True)
@@ -308,27 +330,36 @@ def run_until(
     vol_hist: np.ndarray,
     rng: np.random.Generator,
     tape: np.ndarray,
+    fl: np.ndarray,
 ) -> int:
     """Advance the market from ``s[S_T]`` to ``t_end`` (s); returns the number of market events processed.
 
-    Every event draws the same six random numbers whatever our orders do, so two strategies run on one seed see
-    the same arrival times, sizes and directions (paired paths); they differ only through our own effects.
+    Every event draws the same six random numbers whatever our orders do, and the next event is drawn ahead and
+    kept across calls (the fair value diffuses over the whole interval between two events, at the event), so two
+    strategies run on one seed see the same arrival times, sizes, directions and diffusion however often each one
+    calls (paired paths: a strategy that refreshes again soon after a refresh sees the same market); they differ
+    only through our own effects.
     """
     buf = np.empty(o_side.shape[0], dtype=np.int64)
     total_rate = p[P_MO_RATE] + p[P_JUMP_RATE] + p[P_QUOTE_RATE]
     n0 = s[S_EVENTS]
     while True:
-        dt = rng.exponential(1.0 / total_rate)
-        u_type = rng.random()
-        z = rng.standard_normal()
-        u_dir = rng.random()
-        u_inf = rng.random()
-        u_size = rng.random()
-        t_next = s[S_T] + dt
+        if s[S_NXT_PENDING] == 0.0:
+            s[S_NXT_T] = s[S_T_EV] + rng.exponential(1.0 / total_rate)
+            s[S_NXT_UTYPE] = rng.random()
+            s[S_NXT_Z] = rng.standard_normal()
+            s[S_NXT_UDIR] = rng.random()
+            s[S_NXT_UINF] = rng.random()
+            s[S_NXT_USIZE] = rng.random()
+            s[S_NXT_PENDING] = 1.0
+        u_type, z, u_dir, u_inf, u_size = s[S_NXT_UTYPE], s[S_NXT_Z], s[S_NXT_UDIR], s[S_NXT_UINF], s[S_NXT_USIZE]
+        t_next = s[S_NXT_T]
         last = t_next > t_end
         if last:
-            dt = t_end - s[S_T]
             t_next = t_end
+        dt = t_next - s[S_T]  # since the last call or event: our orders' effects accrue over it
+        # the market's own diffusion, over the whole interval since the last event, at the event
+        dt_ev = 0.0 if last else t_next - s[S_T_EV]
         # fair value: diffusion (not ours) and lean against our displayed excess (ours)
         net_excess = 0.0
         obb, oba = others_best(p, s[S_F])
@@ -338,7 +369,7 @@ def run_until(
                 ex = o_size[j] / _usual_depth(p, k) - p[P_REACT_THR]
                 if ex > 0:
                     net_excess += ex * o_side[j]
-        d_diff = p[P_SIGMA] * math.sqrt(dt) * z
+        d_diff = p[P_SIGMA] * math.sqrt(dt_ev) * z
         d_lean = p[P_LEAN] * net_excess * dt  # others front-run: the price moves away from our size
         s[S_QDF] += s[S_Q] * d_diff * p[P_TICK_USD]
         s[S_LEAN_USD] += s[S_Q] * d_lean * p[P_TICK_USD]
@@ -370,6 +401,8 @@ def run_until(
             s[S_PEND_TAKER] = 0.0
         if last:
             break
+        s[S_NXT_PENDING] = 0.0
+        s[S_T_EV] = t
         s[S_EVENTS] += 1
         r = u_type * total_rate
         if r < p[P_MO_RATE]:
@@ -382,7 +415,7 @@ def run_until(
             s[S_MOS] += 1
             _market_order(
                 s, p, deficit, tlast, mk, o_side, o_tick, o_size, o_ahead, o_init, buf, direction, qty, t,
-                informed, vol_hist, tape,
+                informed, vol_hist, tape, fl,
             )  # fmt: skip
             if informed:
                 s[S_INFORMED] += 1
@@ -400,7 +433,7 @@ def run_until(
                     o_side[j] < 0 and o_tick[j] < s[S_F] - p[P_PICKOFF]
                 ):
                     s[S_PICKOFFS] += 1
-                    _maker_fill(s, p, mk, o_side, o_tick, o_size, j, o_size[j], t, True)
+                    _maker_fill(s, p, mk, o_side, o_tick, o_size, j, o_size[j], t, True, fl)
         _settle_markouts(s, p, mk, t, False)
         _tape_bbo(s, p, deficit, tlast, tape, t)
         eq = _equity(s, p)
@@ -468,6 +501,7 @@ class Market:
         self.vol_hist = np.zeros(500)
         #: optional trade and BBO tape for calibration (``tape_rows`` rows at most; recording stops when full)
         self.tape = np.zeros((tape_rows, 5))
+        self.fl = np.zeros((FILL_CAP, 6))
         self.s[S_TAPE_BID] = -1.0
         self.s[S_TAPE_ASK] = -1.0
 
@@ -546,8 +580,25 @@ class Market:
         return run_until(
             float(t_end_s), self.p, self.s, self.deficit, self.tlast, self.mk, self.o_side, self.o_tick,
             self.o_size, self.o_ahead, self.o_active_t, self.o_cancel_t, self.o_init, self.vol_hist, self.rng,
-            self.tape,
+            self.tape, self.fl,
         )  # fmt: skip
+
+    def take_fills(self) -> np.ndarray:
+        """Our fills since the last call, rows of ``FILL_*`` columns (time s, slot, side, tick, coins, fee USD)."""
+        n = int(self.s[S_FILL_N])
+        out = self.fl[:n].copy()
+        self.s[S_FILL_N] = 0
+        return out
+
+    @property
+    def traded_coins(self) -> float:
+        """Others' market-order volume so far (coins, cumulative)."""
+        return float(self.s[S_MO_VOL])
+
+    @property
+    def cash_usd(self) -> float:
+        """Our cash (USD): what our fills and fees moved."""
+        return float(self.s[S_CASH])
 
     def liquidate(self) -> None:
         """Cancel everything and exit the inventory through others' book now (taker), then settle markouts."""

@@ -1,5 +1,7 @@
-"""The quoting loop on a simulated market: every refresh, build the ladder with ``build_ladder`` (the CLI's code
-path) from the simulator's state, diff it against our resting orders, place and cancel with latency."""
+"""The shared strategy on a simulated market: every refresh the simulator's view goes to the same refresh core as
+``hyper-make run`` and the replay (:class:`~hyper_make.strategy.quoter.Quoter`), and its plan to the simulator
+(:class:`~hyper_make.sim.venue.SimVenue`); at the horizon the inventory is exited through the book, so that every
+path ends flat and its PnL is cash."""
 
 from __future__ import annotations
 
@@ -12,12 +14,15 @@ import numpy as np
 from ..allocate import Allocator, make_allocator
 from ..defaults import default_spec
 from ..instrument import InstrumentSpec
-from ..ladder import Ladder, build_ladder
 from ..metrics import max_drawdown
 from ..snapshot import MarketSnapshot
+from ..strategy.orders import CloidFactory
+from ..strategy.quoter import Quoter
+from ..strategy.record import LadderRecord
 from . import market as mk
 from .config import SimConfig
 from .market import Market
+from .venue import SimVenue
 
 #: equity points kept per path whatever its length (memory flat in run length)
 EQUITY_POINTS = 200
@@ -65,8 +70,8 @@ class PathResult:
 
 
 def snapshot_from(market: Market, cfg: SimConfig) -> MarketSnapshot:
-    """The snapshot a quoting engine would see: visible BBO and mid, the market's total σ (diffusion, jumps and
-    informed moves), our inventory and limits."""
+    """The strategy's prior: the visible BBO and mid, the market's total σ (diffusion, jumps and informed moves)
+    and daily volume, our inventory and limits. The strategy then estimates σ and volume from what it sees."""
     mc, sc = cfg.market, cfg.strategy
     bid, ask = market.bbo_ticks()
     return MarketSnapshot(
@@ -88,29 +93,6 @@ def snapshot_from(market: Market, cfg: SimConfig) -> MarketSnapshot:
     )
 
 
-def apply_ladder(market: Market, ladder: Ladder, tick_usd: float, tolerance_frac: float) -> tuple[int, int]:
-    """Diff the ladder against our resting orders: keep same price and size within tolerance (queue place kept),
-    cancel the rest, place what is missing. Returns ``(placed, cancelled)``."""
-    targets: dict[tuple[int, int], float] = {}
-    for o in ladder.bids:
-        targets[(1, round(o.price / tick_usd))] = o.size
-    for o in ladder.asks:
-        targets[(-1, round(o.price / tick_usd))] = o.size
-    cancelled = 0
-    for slot, side, tick, size in market.resting():
-        want = targets.get((side, tick))
-        if want is not None and abs(size - want) <= tolerance_frac * want:
-            del targets[(side, tick)]
-        else:
-            market.cancel(slot)
-            cancelled += 1
-    placed = 0
-    for (side, tick), size in targets.items():
-        if market.place(side, tick, size) >= 0:
-            placed += 1
-    return placed, cancelled
-
-
 def run_path(
     cfg: SimConfig,
     allocator: str | Allocator,
@@ -121,58 +103,62 @@ def run_path(
     record: bool = False,
     tape_rows: int = 0,
 ) -> PathResult:
-    """Run one strategy on the market path of ``seed`` (the market and the allocator have separate streams).
+    """Run one strategy on the market path of ``seed`` (the market, the strategy's draws and its order ids have
+    separate streams).
 
-    Every ``refresh_s`` the ladder is rebuilt and applied; above ``exit_threshold_frac`` of the position limit
-    the excess is sent as a taker order; at the horizon the inventory is exited through the book. ``record`` keeps
-    the equity curve and ladder shapes; ``tape_rows > 0`` records the market's trade and BBO tape (for calibration).
+    Every ``refresh_s`` the refresh core (``cfg.strategy.quoter``) plans against the simulator's view and the plan
+    is applied; a risk stop cancels everything and ends the quoting (the path runs on to the horizon); at the horizon
+    the inventory is exited through the book. ``record`` keeps the equity curve and ladder shapes; ``tape_rows > 0``
+    records the market's trade and BBO tape (for calibration).
     """
     sc = cfg.strategy
     alloc = make_allocator(allocator, **(allocator_options or {})) if isinstance(allocator, str) else allocator
     name = allocator if isinstance(allocator, str) else getattr(allocator, "name", type(allocator).__name__)
     spec = spec or default_spec()
     market = Market(cfg.market, np.random.default_rng([seed, 0]), tape_rows=tape_rows)
-    arng = np.random.default_rng([seed, 1])
-    lstate = None
+    venue = SimVenue(market, margin_usd=sc.margin_usd)
+    quoter = Quoter(
+        spec=spec,
+        allocator=alloc,
+        prior=snapshot_from(market, cfg),
+        ladder=sc.ladder,
+        config=sc.quoter,
+        cloids=CloidFactory(seed),
+        rng=np.random.default_rng([seed, 1]),
+    )
     n_ref = max(1, math.ceil(sc.horizon_s / sc.refresh_s))
     stride = max(1, n_ref // EQUITY_POINTS)
+    rec = LadderRecord(
+        sc.ladder.grid.n_levels,
+        refresh_s=sc.refresh_s,
+        horizon_s=sc.ladder.horizon_s,
+        shapes_every=stride if record else 0,
+    )
     eq_t: list[float] = []
     eq_v: list[float] = []
-    shapes: list[np.ndarray] = []
-    eff_sum, eff_n, events, model_impact = 0.0, 0, 0, 0.0
-    n_levels = sc.ladder.grid.n_levels
+    events = 0
     window = sc.ladder.horizon_s
     next_window = 0.0
+    stop = ""
     for i in range(n_ref):
         t = min(i * sc.refresh_s, sc.horizon_s)
         events += market.run_until(t)
         if t >= next_window:
             market.set_reference()
             next_window += window
-        q = market.inventory_coins
-        if abs(q) > sc.exit_threshold_frac * sc.max_position_coins and market.s[mk.S_PEND_TAKER] == 0.0:
-            market.send_taker(-(q - math.copysign(sc.exit_target_frac * sc.max_position_coins, q)))
-        ladder = build_ladder(snapshot_from(market, cfg), spec, alloc, config=sc.ladder, rng=arng, state=lstate)
-        lstate = ladder.state  # the allocator's cross-refresh state (e.g. the entropy target) goes on explicitly
-        apply_ladder(market, ladder, cfg.market.tick_usd, sc.resize_tolerance_frac)
-        for side in (ladder.bid, ladder.ask):
-            if side.size_used_coins > 0:
-                eff_sum += side.effective_levels
-                eff_n += 1
-                split = side.curves.split(side.projection.sizes)
-                # the model's impact over one refresh: its horizon cost prorated to the refresh interval
-                horizon_cost = split["forward_impact_usd"] + split["roundtrip_impact_usd"]
-                model_impact += horizon_cost * min(sc.refresh_s / sc.ladder.horizon_s, 1.0)
+        if not stop:
+            r = quoter.refresh(venue.view())
+            venue.apply(r.plan)
+            stop = r.stop
+            if r.again_after_s is not None and t + r.again_after_s < min((i + 1) * sc.refresh_s, sc.horizon_s):
+                # additions that could pass the limit while the replaced orders may still fill: place them now
+                events += market.run_until(t + r.again_after_s)
+                venue.apply(quoter.release(venue.view()))
+            if r.ladder is not None:
+                rec.add(r.ladder)
         if i % stride == 0:
             eq_t.append(market.t_s)
             eq_v.append(market.equity_usd)
-            if record:
-                row = np.zeros(2 * n_levels)
-                for o in ladder.bids:
-                    row[n_levels - 1 - o.level] += o.size
-                for o in ladder.asks:
-                    row[n_levels + o.level] += o.size
-                shapes.append(row)
     events += market.run_until(sc.horizon_s)
     final_q = market.inventory_coins
     market.liquidate()
@@ -189,7 +175,8 @@ def run_path(
         "taker_orders": float(s[mk.S_TAKERS]),
         "maker_notional_usd": float(s[mk.S_MAKER_NOTIONAL]),
         "market_orders": float(s[mk.S_MOS]),
-        "model_impact_usd": model_impact,
+        "model_impact_usd": rec.model_impact_usd,
+        "risk_stops": float(bool(stop)),
     }
     return PathResult(
         allocator=name,
@@ -201,12 +188,12 @@ def run_path(
         maker_volume_coins=float(s[mk.S_MAKER_VOL]),
         taker_volume_coins=float(s[mk.S_TAKER_VOL]),
         max_drawdown_usd=max(float(s[mk.S_MAX_DD]), max_drawdown(np.asarray(eq_v))),
-        effective_levels=eff_sum / eff_n if eff_n else 0.0,
+        effective_levels=rec.mean_effective_levels,
         decomposition=dec,
         events=events,
         stats=stats,
         equity=(np.asarray(eq_t), np.asarray(eq_v)) if record else None,
-        shapes=np.asarray(shapes) if record and shapes else None,
+        shapes=rec.shapes if record and rec.refreshes else None,
         vol_hist=market.vol_hist.copy(),
         tape=market.tape[: int(s[mk.S_TAPE_N])].copy() if tape_rows else None,
     )

@@ -85,6 +85,19 @@ class RestingOrder:
         if self.cloid is None and self.oid is None:
             raise InvalidParameterError("a resting order needs a 'cloid' or an 'oid' to be cancelled; got neither")
 
+    @classmethod
+    def trusted(
+        cls, side: Side, price: float, size: float, cloid: str | None, oid: int | None = None, reduce_only: bool = False
+    ) -> RestingOrder:
+        """An order built from values this library already checked (a plan's action, a venue's own order
+        book): the same frozen value without re-running the checks, which a venue's view does for every order of
+        every refresh. Anything read from outside goes through the checked constructor."""
+        o = object.__new__(cls)
+        values = (side, price, size, cloid, oid, reduce_only)
+        for name, value in zip(("side", "price", "size", "cloid", "oid", "reduce_only"), values, strict=True):
+            object.__setattr__(o, name, value)
+        return o
+
     @property
     def key(self) -> str:
         """The id the manager tracks it by: its cloid, else ``"oid:<oid>"``."""
@@ -257,8 +270,8 @@ class OrderPlan:
     def final_orders(self) -> tuple[RestingOrder, ...]:
         """The resting set once every action has succeeded (new orders without an oid yet)."""
         out = list(self.kept)
-        out += [RestingOrder(m.side, m.price, m.size, m.cloid, None, m.reduce_only) for m in self.modifies]
-        out += [RestingOrder(p.side, p.price, p.size, p.cloid, None, p.reduce_only) for p in self.places]
+        out += [RestingOrder.trusted(m.side, m.price, m.size, m.cloid, None, m.reduce_only) for m in self.modifies]
+        out += [RestingOrder.trusted(p.side, p.price, p.size, p.cloid, None, p.reduce_only) for p in self.places]
         return tuple(out)
 
     def to_dict(self) -> dict[str, Any]:
@@ -376,11 +389,14 @@ def plan_orders(
     cfg = config if config is not None else OrderManagerConfig()
     check_real("inventory_coins", inventory_coins, unit="coins")
     check_real("max_position_coins", max_position_coins, lo=0.0, lo_open=True, unit="coins")
-    wanted = list(desired.bids + desired.asks) if isinstance(desired, Ladder) else list(desired)
-    for i, o in enumerate(wanted):
-        check_choice(f"desired[{i}].side", o.side, ("bid", "ask"))
-        check_real(f"desired[{i}].price", o.price, lo=0.0, lo_open=True, unit="USD")
-        check_real(f"desired[{i}].size", o.size, lo=0.0, lo_open=True, unit="coins")
+    if isinstance(desired, Ladder):
+        wanted = list(desired.bids + desired.asks)  # built by build_ladder: valid by construction
+    else:
+        wanted = list(desired)
+        for i, o in enumerate(wanted):
+            check_choice(f"desired[{i}].side", o.side, ("bid", "ask"))
+            check_real(f"desired[{i}].price", o.price, lo=0.0, lo_open=True, unit="USD")
+            check_real(f"desired[{i}].size", o.size, lo=0.0, lo_open=True, unit="coins")
     rest = list(resting)
     keys = [r.key for r in rest]
     if len(set(keys)) != len(keys):
@@ -413,10 +429,10 @@ def plan_orders(
         modifies += m
         cancels += c
         places += p
-    return _assemble(kept, cancels, modifies, places, stopped, cfg.max_batch_len)
+    return assemble_plan(kept, cancels, modifies, places, stopped, cfg.max_batch_len)
 
 
-def _assemble(
+def assemble_plan(
     kept: Sequence[RestingOrder],
     cancels: Sequence[Cancel],
     modifies: Sequence[Modify],
@@ -424,7 +440,8 @@ def _assemble(
     stopped: dict[str, str],
     max_batch_len: int,
 ) -> OrderPlan:
-    """An :class:`OrderPlan` with its batches: cancels (by cloid, then by oid), modifies, new orders."""
+    """An :class:`OrderPlan` of these actions with its batches: cancels (by cloid, then by oid), modifies, new orders,
+    at most ``max_batch_len`` actions a batch."""
     batches: list[Batch] = []
     by_cloid = [c for c in cancels if c.target.cloid is not None]
     by_oid = [c for c in cancels if c.target.cloid is None]
@@ -457,7 +474,7 @@ def demote(
     modifies = [m for m in plan.modifies if not hit(m)]
     cancels = list(plan.cancels) + [Cancel(m.target) for m in plan.modifies if hit(m)]
     stopped = dict(plan.stopped) | {s: reason for s in sorted(side_set) if s not in plan.stopped}
-    return _assemble(plan.kept, cancels, modifies, places, stopped, cfg.max_batch_len)
+    return assemble_plan(plan.kept, cancels, modifies, places, stopped, cfg.max_batch_len)
 
 
 def crossing_cloids(
@@ -491,17 +508,6 @@ def crossing_cloids(
     ]
 
 
-def _deviation(r: RestingOrder, d: Order, cfg: OrderManagerConfig) -> float | None:
-    """Normalised change in ``[0, 1]`` between a resting and a desired order, or ``None`` past the threshold."""
-    move_bps = abs(r.price - d.price) / d.price * 1e4
-    size_frac = abs(r.size - d.size) / d.size
-    if move_bps > cfg.requote_price_bps + 1e-9 or size_frac > cfg.requote_size_frac + 1e-12:
-        return None
-    p = move_bps / cfg.requote_price_bps if cfg.requote_price_bps > 0 else 0.0
-    s = size_frac / cfg.requote_size_frac if cfg.requote_size_frac > 0 else 0.0
-    return min(0.5 * (p + s), 1.0)
-
-
 def _diff_side(
     desired: list[Order],
     flags: list[bool],
@@ -514,21 +520,33 @@ def _diff_side(
     pairs: list[tuple[int, int]] = []
     compatible: set[tuple[int, int]] = set()
     if n and m:
+        rp = np.array([r.price for r in resting])
+        rs = np.array([r.size for r in resting])
+        rro = np.array([r.reduce_only for r in resting])
+        dp = np.array([d.price for d in desired])
+        ds = np.array([d.size for d in desired])
+        dro = np.array(flags, dtype=bool)
+        move_bps = np.abs(rp[:, None] - dp[None, :]) / dp[None, :] * 1e4
+        size_frac = np.abs(rs[:, None] - ds[None, :]) / ds[None, :]
+        # a pair is keepable within the requote thresholds, with the same reduce-only flag, and never a reduce-only
+        # order larger than its target (it would reduce past the position)
+        ok = (
+            (move_bps <= cfg.requote_price_bps + 1e-9)
+            & (size_frac <= cfg.requote_size_frac + 1e-12)
+            & (rro[:, None] == dro[None, :])
+            & ~(dro[None, :] & (rs[:, None] > ds[None, :]))
+        )
+        with np.errstate(over="ignore"):  # a tiny threshold overflows only where the pair is not keepable anyway
+            p_dev = move_bps / cfg.requote_price_bps if cfg.requote_price_bps > 0 else np.zeros_like(move_bps)
+            s_dev = size_frac / cfg.requote_size_frac if cfg.requote_size_frac > 0 else np.zeros_like(size_frac)
         # assignment costs: a keepable pair costs < 1/(2K+2), any other pair 1 + (< 1/(2K+2)), so the solve
-        # first maximises the number of keeps and then, among those, minimises the changes (see module doc)
+        # first maximises the number of keeps and then, among those, minimises the changes (see module doc); the
+        # rest are paired by price proximity so that a modify moves an order as little as possible
         eps = 0.99 / (2 * min(n, m) + 2)
-        cost = np.empty((n, m))
-        for i, r in enumerate(resting):
-            for j, d in enumerate(desired):
-                dev = _deviation(r, d, cfg)
-                if dev is not None and r.reduce_only == flags[j] and not (flags[j] and r.size > d.size):
-                    cost[i, j] = eps * dev
-                    compatible.add((i, j))
-                else:
-                    # pair the rest by price proximity so that a modify moves an order as little as possible
-                    cost[i, j] = 1.0 + eps * min(abs(r.price - d.price) / d.price * 10.0, 1.0)
+        cost = np.where(ok, eps * np.minimum(0.5 * (p_dev + s_dev), 1.0), 1.0 + eps * np.minimum(move_bps * 1e-3, 1.0))
         rows, cols = linear_sum_assignment(cost)
         pairs = [(int(i), int(j)) for i, j in zip(rows, cols, strict=True)]
+        compatible = {(i, j) for i, j in pairs if ok[i, j]}
     keep = [(i, j) for i, j in pairs if (i, j) in compatible]
     # position guard: kept orders larger than their target may push the side over its limit; re-size the
     # largest excesses first until the side fits (the desired total alone fits: checked by the caller)
@@ -573,9 +591,9 @@ def apply_plan(resting: Iterable[RestingOrder], plan: OrderPlan) -> tuple[Restin
     for mo in plan.modifies:
         if book.pop(mo.target.key, None) is None:
             raise InvalidParameterError(f"modify targets {mo.target.key!r}, which is not resting")
-        book[mo.cloid] = RestingOrder(mo.side, mo.price, mo.size, mo.cloid, None, mo.reduce_only)
+        book[mo.cloid] = RestingOrder.trusted(mo.side, mo.price, mo.size, mo.cloid, None, mo.reduce_only)
     for p in plan.places:
         if p.cloid in book:
             raise InvalidParameterError(f"new order reuses the resting id {p.cloid!r}")
-        book[p.cloid] = RestingOrder(p.side, p.price, p.size, p.cloid, None, p.reduce_only)
+        book[p.cloid] = RestingOrder.trusted(p.side, p.price, p.size, p.cloid, None, p.reduce_only)
     return tuple(book.values())

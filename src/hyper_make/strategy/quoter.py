@@ -13,9 +13,11 @@ apply:
    from the previous refresh and the orders that may still fill (pending cancels and replacements) reserved out of
    each side's room.
 4. **Diff**: :func:`~hyper_make.strategy.orders.plan_orders` (requote thresholds, position guard). If the plan's
-   worst case (position plus every resting order, the ones being cancelled or replaced counted as still live)
-   could pass the limit, the ladder is rebuilt with those orders reserved, and if it still could, that side gets
-   only removals this refresh.
+   worst case (position plus every resting order, the ones being cancelled or replaced counted as still live, as
+   if all of them filled) could pass the limit, the additions that do not fit (new orders and replacements, the
+   deepest first) are *deferred*: a replaced order is cancelled now and its replacement placed by
+   :meth:`Quoter.release` once the cancels have taken effect (the driver calls it ``again_after_s`` later, two
+   round trips), so that the limit holds even if the old and the new orders both fill.
 5. **Last look**: new prices within ``alo_guard_sigmas·σ·√τ`` of the opposite best (τ the book's age plus the
    request latency, at least the interval between book updates), or at or through one of our orders whose request
    went unanswered, are dropped: a post-only order there would likely be rejected on arrival.
@@ -43,11 +45,14 @@ from ..snapshot import MarketSnapshot
 from .estimate import EstimatorConfig, MarketEstimator
 from .orders import (
     Action,
+    Cancel,
     CloidFactory,
     Modify,
     OrderManagerConfig,
     OrderPlan,
     Place,
+    RestingOrder,
+    assemble_plan,
     crossing_cloids,
     demote,
     plan_orders,
@@ -120,7 +125,10 @@ class Refresh:
         halt reason, or the risk stop).
     stop : the risk stop (``"max_drawdown"``, ``"position_limit"``), or ``""``: the driver stops the run.
     crossing_skipped : new prices dropped by the last look.
-    guard_demoted : whether a side got only removals because its worst case could pass the limit.
+    guard_demoted : whether additions were deferred because the worst case could pass the limit.
+    again_after_s : when additions were deferred, call :meth:`Quoter.release` this soon (s): two round trips, the
+        time for the cancels to take effect, so the rest of the ladder rests then instead of a refresh later;
+        ``None`` otherwise. Every venue's driver honours it.
     """
 
     plan: OrderPlan
@@ -129,6 +137,7 @@ class Refresh:
     stop: str = ""
     crossing_skipped: int = 0
     guard_demoted: bool = False
+    again_after_s: float | None = None
 
 
 @dataclass(slots=True)
@@ -245,6 +254,7 @@ class Quoter:
         self.peak_pnl_usd = 0.0
         self.max_drawdown_usd = 0.0
         self._last_obs_ns: int | None = None
+        self._deferred: tuple[Place, ...] = ()
 
     # ---- one refresh -------------------------------------------------------------------------------
     def refresh(self, view: VenueView) -> Refresh:
@@ -287,34 +297,12 @@ class Quoter:
     def _quote(self, view: VenueView) -> Refresh:
         snap = self.snapshot(view)
         reserve = {s: view.pending_size(s) for s in ("bid", "ask")}
-        ladder, plan = self._plan(snap, reserve, view)
-        over = self._over_limit(plan, view)
-        demoted = False
-        if over:
-            # the orders being replaced may still fill: reserve them out of the room and build again
-            for s in over:
-                reserve[s] += sum(a.target.size for a in (*plan.cancels, *plan.modifies) if a.side == s)
-            ladder, plan = self._plan(snap, reserve, view)
-            over = self._over_limit(plan, view)
-            if over:
-                demoted = True
-                plan = demote(
-                    plan,
-                    sides=over,
-                    reason="worst-case position would pass the limit; only removals this refresh",
-                    config=self.config.orders,
-                )
-        self.state = ladder.state  # once per refresh, not per build
-        self.last_ladder = ladder
-        plan, skipped = self.last_look(plan, view)
-        self.fill_stats.placed((*plan.places, *plan.modifies))
-        return Refresh(plan, ladder, "quoting", crossing_skipped=skipped, guard_demoted=demoted)
-
-    def _plan(self, snap: MarketSnapshot, reserve: dict[str, float], view: VenueView) -> tuple[Ladder, OrderPlan]:
         ladder = build_ladder(
             snap, self.spec, self.allocator, config=self.ladder_config, rng=self.rng, reserved_coins=reserve,
             state=self.state,
         )  # fmt: skip
+        self.state = ladder.state
+        self.last_ladder = ladder
         plan = plan_orders(
             ladder,
             view.resting,
@@ -323,20 +311,72 @@ class Quoter:
             cloids=self.cloids,
             config=self.config.orders,
         )
-        return ladder, plan
+        plan, self._deferred = self._fit(plan, view)
+        plan, skipped = self.last_look(plan, view)
+        self.fill_stats.placed((*plan.places, *plan.modifies))
+        again = 2.0 * max(view.latency_s, 1e-3) if self._deferred else None
+        return Refresh(
+            plan, ladder, "quoting", crossing_skipped=skipped, guard_demoted=bool(self._deferred), again_after_s=again
+        )
 
-    def _over_limit(self, plan: OrderPlan, view: VenueView) -> list[Side]:
-        """Sides whose worst case after ``plan`` passes the limit, with replaced orders counted as still live."""
-        out: list[Side] = []
-        q = view.position_coins
-        final = plan.final_orders()
-        for s in ("bid", "ask"):
-            worst = (q if s == "bid" else -q) + view.pending_size(s)
-            worst += sum(o.size for o in final if o.side == s)
-            worst += sum(a.target.size for a in (*plan.cancels, *plan.modifies) if a.side == s)
-            if worst > self.max_position_coins * (1 + _EPS) + _EPS:
-                out.append(s)  # type: ignore[arg-type]
-        return out
+    @staticmethod
+    def _worst_base(view: VenueView, resting: tuple[RestingOrder, ...]) -> dict[str, float]:
+        """Per side, the worst-case position without new additions: the position plus every resting and pending
+        order of that side, as if all filled (coins, on the side's own sign)."""
+        worst = {"bid": view.position_coins, "ask": -view.position_coins}
+        for o in view.pending:
+            worst[o.side] += o.size
+        for o in resting:
+            worst[o.side] += o.size
+        return worst
+
+    def _fit(self, plan: OrderPlan, view: VenueView) -> tuple[OrderPlan, tuple[Place, ...]]:
+        """``plan`` with the additions that could take the worst case past the limit deferred (deepest first): a
+        deferred new order waits, a deferred replacement becomes a cancel now and a new order later."""
+        limit = self.max_position_coins * (1 + _EPS) + _EPS
+        # the replaced and cancelled orders may fill before they are gone: they count as still resting
+        targets = tuple(a.target for a in (*plan.cancels, *plan.modifies))
+        worst = self._worst_base(view, (*plan.kept, *targets))
+        total = dict(worst)
+        for a in (*plan.places, *plan.modifies):
+            total[a.side] += a.size
+        if total["bid"] <= limit and total["ask"] <= limit:
+            return plan, ()
+        places: list[Place] = []
+        modifies: list[Modify] = []
+        cancels = list(plan.cancels)
+        deferred: list[Place] = []
+        adds: list[Place | Modify] = sorted((*plan.places, *plan.modifies), key=lambda a: a.level)
+        for a in adds:
+            if worst[a.side] + a.size <= limit:
+                worst[a.side] += a.size
+                (places if isinstance(a, Place) else modifies).append(a)  # type: ignore[arg-type]
+            elif isinstance(a, Modify):
+                cancels.append(Cancel(a.target))
+                deferred.append(Place(a.cloid, a.side, a.price, a.size, a.reduce_only, a.level))
+            else:
+                deferred.append(a)
+        stopped = dict(plan.stopped)
+        fitted = assemble_plan(plan.kept, cancels, modifies, places, stopped, self.config.orders.max_batch_len)
+        return fitted, tuple(deferred)
+
+    def release(self, view: VenueView) -> OrderPlan:
+        """The deferred additions of the last refresh that fit the worst case now (the replaced orders gone), the
+        ones the book has moved through dropped; the rest wait for the next refresh, which replans anyway."""
+        deferred, self._deferred = self._deferred, ()
+        if not deferred:
+            return assemble_plan((), (), (), (), {}, self.config.orders.max_batch_len)
+        limit = self.max_position_coins * (1 + _EPS) + _EPS
+        worst = self._worst_base(view, view.resting)
+        places: list[Place] = []
+        for p in deferred:
+            if worst[p.side] + p.size <= limit:
+                worst[p.side] += p.size
+                places.append(p)
+        plan = assemble_plan((), (), (), places, {}, self.config.orders.max_batch_len)
+        plan, _ = self.last_look(plan, view)
+        self.fill_stats.placed(plan.places)
+        return plan
 
     # ---- guards ------------------------------------------------------------------------------------
     def crossing(self, actions: tuple[Action, ...], view: VenueView) -> list[str]:
