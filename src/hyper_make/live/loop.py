@@ -308,6 +308,7 @@ class QuotingLoop:
         self._last_book_s: float | None = None  # when it arrived (loop clock, s)
         self._last_mid_usd: float | None = None  # the last mid seen on any connection (a mark for the reports)
         self._traded_coins = 0.0  # others' volume since the strategy's last view (coins)
+        self._release_at: float | None = None  # when to place the strategy's deferred additions (loop clock, s)
 
     # ---- lifecycle ---------------------------------------------------------------------------------
     def stop(self, reason: str = "stopped") -> None:
@@ -327,9 +328,13 @@ class QuotingLoop:
                 if deadline is not None and now >= deadline:
                     self.stop("duration")
                     break
-                self.step(now)
-                next_t = max(next_t + self.config.refresh_s, self.clock())
-                wait = next_t - self.clock()
+                if self._release_at is not None and now >= self._release_at:
+                    self._release(now)
+                else:
+                    self.step(now)
+                    next_t = max(next_t + self.config.refresh_s, self.clock())
+                wake = next_t if self._release_at is None else min(next_t, self._release_at)
+                wait = wake - self.clock()
                 if deadline is not None:
                     wait = min(wait, deadline - self.clock())
                 if wait > 0:
@@ -416,11 +421,23 @@ class QuotingLoop:
                 return
         if r.plan.n_actions:
             self._send(r.plan, now)
+        # additions held back by the limit guard: place them once the replaced orders are gone
+        self._release_at = None if r.again_after_s is None else self.clock() + r.again_after_s
         if not self.ws_alive and not self._stop.is_set():
             self._reconnect(now)
         self.counters.refreshes += 1
         if self.on_status is not None:
             self.on_status(self.status(now))
+
+    def _release(self, now: float) -> None:
+        """The strategy's deferred additions that fit now (a position check first retires what it can)."""
+        self._release_at = None
+        self._drain()
+        if self.ledger.pending:
+            self._check_position(now)
+        plan = self.quoter.release(self._view(now))
+        if plan.n_actions and self.state == "quoting":
+            self._send(plan, now)
 
     def _view(self, now: float) -> VenueView:
         """What the strategy may know now: the live connection's book, the ledger's orders, position and fills."""
