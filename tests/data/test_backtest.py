@@ -8,7 +8,17 @@ import pytest
 
 from hyper_make.allocate import ALLOCATORS, make_allocator
 from hyper_make.backtest import ReplayConfig, replay, run_backtest
-from hyper_make.backtest._core import LIVE, PENDING, QUEUE_LOG, QUEUE_POWER, QUEUE_RISK_AVERSE, run_until
+from hyper_make.backtest._core import (
+    LIVE,
+    NEVER,
+    QUEUE_LOG,
+    QUEUE_POWER,
+    QUEUE_RISK_AVERSE,
+    fill_dtype,
+    order_dtype,
+    place,
+    run_until,
+)
 from hyper_make.config import AppConfig
 from hyper_make.data.book import BookGrid, OrderBook, market_path
 from hyper_make.data.events import (
@@ -85,29 +95,22 @@ def _tape(rows):
 
 
 def _run(rows, queue_kind, *, order_px=100.0, order_qty=1.0):
-    """One resting bid of ``order_qty`` at ``order_px`` arriving at t=2; returns (fill qtys, rejects)."""
+    """One resting bid of ``order_qty`` at ``order_px`` arriving at t=2; returns (fill qtys, rejects, its state)."""
     events = _tape(rows)
     grid = BookGrid(tick_usd=0.5, base_tick=180, n=40)
     book = OrderBook(grid)
-    n = 4
-    o_state = np.zeros(n, np.int64)
-    o_state[0] = PENDING
-    o_side, o_tick = np.array([1, 0, 0, 0]), np.array([round(order_px / 0.5), 0, 0, 0])
-    o_qty, o_front, o_cum = np.array([order_qty, 0, 0, 0.0]), np.zeros(n), np.zeros(n)
-    o_live = np.array([2, 0, 0, 0])
-    o_dead = np.full(n, np.iinfo(np.int64).max)
-    o_level = np.zeros(n, np.int64)
-    cap = 64
-    f = [np.zeros(cap, np.int64), np.zeros(cap, np.int64), np.zeros(cap, np.int64), np.zeros(cap),
-         np.zeros(cap, np.int64), np.zeros(cap)]  # fmt: skip
+    orders = np.zeros(4, dtype=order_dtype)
+    orders["live_ts"] = orders["dead_ts"] = NEVER
+    place(orders, 7, 1, round(order_px / 0.5), order_qty, 0, 2)
+    fills = np.zeros(64, dtype=fill_dtype)
     status, k, _clock, nfill, rej = run_until(
         book.bid_qty, book.ask_qty, book.state, events["ev"], events["exch_ts"], events["px"], events["qty"],
-        0, 10**18, 0, o_state, o_side, o_tick, o_qty, o_front, o_cum, o_live, o_dead, o_level,
-        np.full(grid.n, -1), np.full(grid.n, -1), *f, 0,
+        0, 10**18, 0, orders, np.full(grid.n, -1), np.full(grid.n, -1), fills, 0,
         0.5, 1e-3, queue_kind, 2.0, True,
     )  # fmt: skip
     assert status == 1 and k == events.size
-    return f[3][:nfill].tolist(), rej, o_state[0]
+    assert (fills["oid"][:nfill] == 7).all()
+    return fills["qty"][:nfill].tolist(), rej, orders["state"][0]
 
 
 BASE = [

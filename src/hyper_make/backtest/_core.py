@@ -40,6 +40,27 @@ FREE = 0
 PENDING = 1
 LIVE = 2
 
+#: One order slot of ours: ``state`` (FREE, PENDING: sent, not yet arrived; LIVE: resting), ``side`` (+1 bid, -1 ask),
+#: ``tick`` (price, ticks of the book grid), ``qty`` (remaining, coins), ``front`` (quantity ahead of us, coins; <= 0
+#: at the front, a negative value being trades past the queue not yet a whole lot), ``cum_trade`` (trades at our
+#: price since the last depth update, coins), ``live_ts`` (arrival, ns), ``dead_ts`` (cancel takes effect, ns; int64
+#: max: none), ``level`` (ladder level) and ``oid`` (the venue's id of the order). One record array, not one array a
+#: field: two fields of one dtype cannot be swapped silently.
+order_dtype = np.dtype(
+    [("state", np.int64), ("side", np.int64), ("tick", np.int64), ("qty", np.float64), ("front", np.float64),
+     ("cum_trade", np.float64), ("live_ts", np.int64), ("dead_ts", np.int64), ("level", np.int64),
+     ("oid", np.int64)],
+    align=True,
+)  # fmt: skip
+#: One fill of ours: exchange time (ns), side (+1 bought, -1 sold), price (ticks), size (coins), ladder level, the
+#: mid when it happened (USD) and the order's ``oid``.
+fill_dtype = np.dtype(
+    [("ts", np.int64), ("side", np.int64), ("tick", np.int64), ("qty", np.float64), ("level", np.int64),
+     ("mid", np.float64), ("oid", np.int64)],
+    align=True,
+)  # fmt: skip
+NEVER = np.iinfo(np.int64).max
+
 # book state slots (see hyper_make.data.book)
 _BEST_BID, _BEST_ASK, _N, _BASE = 0, 1, 2, 5
 
@@ -52,110 +73,84 @@ def _f(x: float, kind: int, n: float) -> float:
 
 
 @nb.njit(cache=True)
-def _next_order_event(o_state, o_live_ts, o_dead_ts):  # type: ignore[no-untyped-def]
+def _next_order_event(orders):  # type: ignore[no-untyped-def]
     """Earliest pending activation or cancellation time of our orders (ns); int64 max if none."""
     t = np.iinfo(np.int64).max
-    for s in range(o_state.size):
-        if o_state[s] == PENDING and o_live_ts[s] < t:
-            t = o_live_ts[s]
-        if o_state[s] != FREE and o_dead_ts[s] < t:
-            t = o_dead_ts[s]
+    for s in range(orders.shape[0]):
+        o = orders[s]
+        if o.state == PENDING and o.live_ts < t:
+            t = o.live_ts
+        if o.state != FREE and o.dead_ts < t:
+            t = o.dead_ts
     return t
 
 
 @nb.njit(cache=True)
-def _free(s, o_state, o_side, o_tick, bid_slot, ask_slot, base, nb_ticks):  # type: ignore[no-untyped-def]
-    if o_state[s] == LIVE:
-        i = o_tick[s] - base
+def _free(s, orders, bid_slot, ask_slot, base, nb_ticks):  # type: ignore[no-untyped-def]
+    o = orders[s]
+    if o.state == LIVE:
+        i = o.tick - base
         if 0 <= i < nb_ticks:
-            lookup = bid_slot if o_side[s] > 0 else ask_slot
+            lookup = bid_slot if o.side > 0 else ask_slot
             if lookup[i] == s:
                 lookup[i] = -1
-    o_state[s] = FREE
+    o.state = FREE
 
 
 @nb.njit(cache=True)
-def _order_events(
-    clock, bid, ask, st, o_state, o_side, o_tick, o_qty, o_front, o_cum_trade, o_live_ts, o_dead_ts, bid_slot, ask_slot
-):  # type: ignore[no-untyped-def]
+def _order_events(clock, bid, ask, st, orders, bid_slot, ask_slot):  # type: ignore[no-untyped-def]
     """Activate arrived orders (post-only check, back of the queue) and free cancelled ones; returns rejects."""
     base = st[_BASE]
     nb_ticks = st[_N]
     rejects = 0
-    for s in range(o_state.size):
-        if o_state[s] == PENDING and o_live_ts[s] <= clock:
-            i = o_tick[s] - base
+    for s in range(orders.shape[0]):
+        o = orders[s]
+        if o.state == PENDING and o.live_ts <= clock:
+            i = o.tick - base
             if i < 0 or i >= nb_ticks:
-                o_state[s] = FREE
+                o.state = FREE
                 continue
-            if o_side[s] > 0:
+            if o.side > 0:
                 if st[_BEST_ASK] < nb_ticks and i >= st[_BEST_ASK]:
-                    o_state[s] = FREE
+                    o.state = FREE
                     rejects += 1
                     continue
-                o_front[s] = bid[i]
+                o.front = bid[i]
                 bid_slot[i] = s
             else:
                 if st[_BEST_BID] >= 0 and i <= st[_BEST_BID]:
-                    o_state[s] = FREE
+                    o.state = FREE
                     rejects += 1
                     continue
-                o_front[s] = ask[i]
+                o.front = ask[i]
                 ask_slot[i] = s
-            o_cum_trade[s] = 0.0
-            o_state[s] = LIVE
-        if o_state[s] != FREE and o_dead_ts[s] <= clock:
-            _free(s, o_state, o_side, o_tick, bid_slot, ask_slot, base, nb_ticks)
+            o.cum_trade = 0.0
+            o.state = LIVE
+        if o.state != FREE and o.dead_ts <= clock:
+            _free(s, orders, bid_slot, ask_slot, base, nb_ticks)
     return rejects
 
 
 @nb.njit(cache=True)
 def run_until(
-    bid,
-    ask,
-    st,  # book
-    ev,
-    exch_ts,
-    px,
-    qty,  # events
-    k0,
-    t_end_ns,
-    clock0,
-    o_state,
-    o_side,
-    o_tick,
-    o_qty,
-    o_front,
-    o_cum_trade,
-    o_live_ts,
-    o_dead_ts,
-    o_level,  # our orders
-    bid_slot,
-    ask_slot,  # tick index -> slot of our live order there (-1: none)
-    f_ts,
-    f_side,
-    f_tick,
-    f_qty,
-    f_level,
-    f_mid,
-    nfill0,  # fills out
-    tick,
-    lot,
-    queue_kind,
-    queue_n,
-    use_bbo,
-):  # type: ignore[no-untyped-def]
+    bid, ask, st,  # book
+    ev, exch_ts, px, qty,  # events
+    k0, t_end_ns, clock0,
+    orders, bid_slot, ask_slot,  # our orders; tick index -> slot of our live order there (-1: none)
+    fills, nfill0,  # fills out
+    tick, lot, queue_kind, queue_n, use_bbo,
+):  # type: ignore[no-untyped-def]  # fmt: skip
     """Advance to ``t_end_ns``; returns ``(status, next row, clock ns, fills so far, post-only rejects)``."""
     m = ev.size
-    n_slots = o_state.size
-    cap = f_ts.size
+    n_slots = orders.shape[0]
+    cap = fills.shape[0]
     base = st[_BASE]
     nb_ticks = st[_N]
     clock = clock0
     nfill = nfill0
     rejects = 0
     k = k0
-    next_order_ts = _next_order_event(o_state, o_live_ts, o_dead_ts)
+    next_order_ts = _next_order_event(orders)
     while k < m:
         e = ev[k]
         if (e & np.uint64(EXCH_EVENT)) == 0:
@@ -169,42 +164,44 @@ def run_until(
         if nfill > cap - n_slots:
             return 2, k, clock, nfill, rejects
         if clock >= next_order_ts:
-            rejects += _order_events(clock, bid, ask, st, o_state, o_side, o_tick, o_qty, o_front, o_cum_trade,
-                                     o_live_ts, o_dead_ts, bid_slot, ask_slot)  # fmt: skip
-            next_order_ts = _next_order_event(o_state, o_live_ts, o_dead_ts)
+            rejects += _order_events(clock, bid, ask, st, orders, bid_slot, ask_slot)
+            next_order_ts = _next_order_event(orders)
         kind = int(e & np.uint64(KIND_MASK))
         is_buy = (e & np.uint64(BUY_EVENT)) != 0
         if kind == TRADE_EVENT:
             tt = int(np.rint(px[k] / tick))
             mid = 0.5 * (st[_BEST_BID] + st[_BEST_ASK] + 2 * base) * tick
             for s in range(n_slots):
-                if o_state[s] != LIVE:
+                o = orders[s]
+                if o.state != LIVE:
                     continue
                 # a sell aggressor hits bids, a buy aggressor lifts asks
-                if (o_side[s] > 0) == is_buy:
+                if (o.side > 0) == is_buy:
                     continue
                 fill = 0.0
-                through = tt < o_tick[s] if o_side[s] > 0 else tt > o_tick[s]
+                through = tt < o.tick if o.side > 0 else tt > o.tick
                 if through:
-                    fill = o_qty[s]
-                elif tt == o_tick[s]:
-                    o_cum_trade[s] += qty[k]
-                    o_front[s] -= qty[k]
-                    lots = np.rint(-o_front[s] / lot)
+                    fill = o.qty
+                elif tt == o.tick:
+                    o.cum_trade += qty[k]
+                    o.front -= qty[k]
+                    lots = np.rint(-o.front / lot)
                     if lots > 0.0:
-                        fill = min(lots * lot, o_qty[s])
-                        o_front[s] = 0.0
+                        fill = min(lots * lot, o.qty)
+                        o.front = 0.0
                 if fill > 0.0:
-                    f_ts[nfill] = clock
-                    f_side[nfill] = o_side[s]
-                    f_tick[nfill] = o_tick[s]
-                    f_qty[nfill] = fill
-                    f_level[nfill] = o_level[s]
-                    f_mid[nfill] = mid
+                    f = fills[nfill]
+                    f.ts = clock
+                    f.side = o.side
+                    f.tick = o.tick
+                    f.qty = fill
+                    f.level = o.level
+                    f.mid = mid
+                    f.oid = o.oid
                     nfill += 1
-                    o_qty[s] -= fill
-                    if np.rint(o_qty[s] / lot) <= 0.0:
-                        _free(s, o_state, o_side, o_tick, bid_slot, ask_slot, base, nb_ticks)
+                    o.qty -= fill
+                    if np.rint(o.qty / lot) <= 0.0:
+                        _free(s, orders, bid_slot, ask_slot, base, nb_ticks)
         elif kind != DEPTH_BBO_EVENT or use_bbo:
             if kind == DEPTH_CLEAR_EVENT:
                 book_row(bid, ask, st, e, 0, 0.0, True)
@@ -215,22 +212,23 @@ def run_until(
                     book_row(bid, ask, st, e, i, qty[k], True)
                     s = bid_slot[i] if is_buy else ask_slot[i]
                     if s >= 0:
+                        o = orders[s]
                         new = bid[i] if is_buy else ask[i]
                         if queue_kind == QUEUE_RISK_AVERSE:
-                            o_front[s] = min(o_front[s], new)
+                            o.front = min(o.front, new)
                         else:
-                            chg = prev - new - o_cum_trade[s]
-                            o_cum_trade[s] = 0.0
+                            chg = prev - new - o.cum_trade
+                            o.cum_trade = 0.0
                             if chg <= 0.0:
-                                o_front[s] = min(o_front[s], new)
+                                o.front = min(o.front, new)
                             else:
-                                front = o_front[s]
+                                front = o.front
                                 back = max(prev - front, 0.0)
                                 fb = _f(back, queue_kind, queue_n)
                                 ff = _f(front, queue_kind, queue_n)
                                 p_back = fb / (fb + ff) if fb + ff > 0.0 else 1.0
                                 est = front - (1.0 - p_back) * chg + min(back - p_back * chg, 0.0)
-                                o_front[s] = max(min(est, new), 0.0)
+                                o.front = max(min(est, new), 0.0)
                 else:
                     book_row(bid, ask, st, e, i, qty[k], True)
         k += 1
@@ -238,90 +236,76 @@ def run_until(
 
 
 @nb.njit(cache=True)
-def send_orders(
-    arrive_ns, n_side, n_tick, n_qty, n_level, o_state, o_side, o_tick, o_qty, o_live_ts, o_dead_ts, o_level
-):  # type: ignore[no-untyped-def]
-    """Send a ladder arriving at ``arrive_ns``: an order matching a resting one (same side and price, no more
-    size) keeps its queue place and is shrunk; the other resting orders are cancelled (at ``arrive_ns``) and the
-    rest are queued as new. Returns the number of new orders dropped for lack of a free slot."""
-    never = np.iinfo(np.int64).max
-    n_slots = o_state.size
+def place(orders, oid, side, tick, qty, level, arrive_ns):  # type: ignore[no-untyped-def]
+    """Send a new order (``oid``; +1 bid, -1 ask; ``tick``; ``qty`` coins; ladder ``level``) that arrives at
+    ``arrive_ns`` and joins the back of its queue; returns its slot, or -1 when every slot is in use."""
+    for s in range(orders.shape[0]):
+        o = orders[s]
+        if o.state == FREE:
+            o.state = PENDING
+            o.side = side
+            o.tick = tick
+            o.qty = qty
+            o.front = 0.0
+            o.cum_trade = 0.0
+            o.live_ts = arrive_ns
+            o.dead_ts = NEVER
+            o.level = level
+            o.oid = oid
+            return s
+    return -1
+
+
+@nb.njit(cache=True)
+def cancel(orders, oid, at_ns):  # type: ignore[no-untyped-def]
+    """Cancel order ``oid`` effective at ``at_ns`` (it may fill until then); returns its slot or -1 if gone."""
+    for s in range(orders.shape[0]):
+        o = orders[s]
+        if o.state != FREE and o.oid == oid:
+            if o.dead_ts > at_ns:
+                o.dead_ts = at_ns
+            return s
+    return -1
+
+
+@nb.njit(cache=True)
+def _send_grid(arrive_ns, n_side, n_tick, n_qty, n_level, orders, next_oid):  # type: ignore[no-untyped-def]
+    """A fixed grid's refresh (the engine benchmark, not the strategy): an order matching a resting one (same side
+    and price, no more size) keeps its queue place and is shrunk; the other resting orders are cancelled at
+    ``arrive_ns``; the rest are new. Returns ``(orders dropped for lack of a slot, next oid)``."""
+    n_slots = orders.shape[0]
     kept = np.zeros(n_slots, np.bool_)
+    done = np.zeros(n_side.size, np.bool_)
     dropped = 0
     for j in range(n_side.size):
-        match = -1
         for s in range(n_slots):
-            if (o_state[s] != FREE and o_dead_ts[s] == never and not kept[s] and o_side[s] == n_side[j]
-                    and o_tick[s] == n_tick[j] and o_qty[s] >= n_qty[j] - 1e-12):  # fmt: skip
-                match = s
+            o = orders[s]
+            if (o.state != FREE and o.dead_ts == NEVER and not kept[s] and o.side == n_side[j]
+                    and o.tick == n_tick[j] and o.qty >= n_qty[j] - 1e-12):  # fmt: skip
+                kept[s] = True
+                o.qty = n_qty[j]
+                o.level = n_level[j]
+                done[j] = True
                 break
-        if match >= 0:
-            kept[match] = True
-            o_qty[match] = n_qty[j]
-            o_level[match] = n_level[j]
-            n_qty[j] = -1.0  # handled
     for s in range(n_slots):
-        if o_state[s] != FREE and o_dead_ts[s] == never and not kept[s]:
-            o_dead_ts[s] = arrive_ns
-    s = 0
+        o = orders[s]
+        if o.state != FREE and o.dead_ts == NEVER and not kept[s]:
+            o.dead_ts = arrive_ns
     for j in range(n_side.size):
-        if n_qty[j] < 0.0:
-            continue
-        while s < n_slots and o_state[s] != FREE:
-            s += 1
-        if s >= n_slots:
-            dropped += 1
-            continue
-        o_state[s] = PENDING
-        o_side[s] = n_side[j]
-        o_tick[s] = n_tick[j]
-        o_qty[s] = n_qty[j]
-        o_level[s] = n_level[j]
-        o_live_ts[s] = arrive_ns
-        o_dead_ts[s] = never
-        s += 1
-    return dropped
+        if not done[j]:
+            if place(orders, next_oid, n_side[j], n_tick[j], n_qty[j], n_level[j], arrive_ns) < 0:
+                dropped += 1
+            next_oid += 1
+    return dropped, next_oid
 
 
 @nb.njit(cache=True)
 def run_grid(
-    bid,
-    ask,
-    st,
-    ev,
-    exch_ts,
-    px,
-    qty,
-    o_state,
-    o_side,
-    o_tick,
-    o_qty,
-    o_front,
-    o_cum_trade,
-    o_live_ts,
-    o_dead_ts,
-    o_level,
-    bid_slot,
-    ask_slot,
-    f_ts,
-    f_side,
-    f_tick,
-    f_qty,
-    f_level,
-    f_mid,
-    tick,
-    lot,
-    queue_kind,
-    queue_n,
-    use_bbo,
-    refresh_ns,
-    latency_ns,
-    warmup_ns,
-    depths_bps,
-    level_qty,
-):  # type: ignore[no-untyped-def]
+    bid, ask, st, ev, exch_ts, px, qty, orders, bid_slot, ask_slot, fills, tick, lot, queue_kind, queue_n, use_bbo,
+    refresh_ns, latency_ns, warmup_ns, depths_bps, level_qty,
+):  # type: ignore[no-untyped-def]  # fmt: skip
     """The whole replay in numba for a fixed ladder: every ``refresh_ns`` the same depths (bps from the mid) and
-    equal sizes (coins) on both sides, sent with :func:`send_orders`. Returns ``(status, fills, rejects)``."""
+    equal sizes (coins) on both sides. Returns ``(status, fills, rejects)``."""
     n = depths_bps.size
     n_side = np.empty(2 * n, np.int64)
     n_tick = np.empty(2 * n, np.int64)
@@ -334,11 +318,11 @@ def run_grid(
     t_next = clock + refresh_ns
     nfill = 0
     rejects = 0
+    next_oid = 0
     while True:
         status, k, clock, nfill, rej = run_until(
-            bid, ask, st, ev, exch_ts, px, qty, k, t_next, clock,
-            o_state, o_side, o_tick, o_qty, o_front, o_cum_trade, o_live_ts, o_dead_ts, o_level, bid_slot, ask_slot,
-            f_ts, f_side, f_tick, f_qty, f_level, f_mid, nfill, tick, lot, queue_kind, queue_n, use_bbo,
+            bid, ask, st, ev, exch_ts, px, qty, k, t_next, clock, orders, bid_slot, ask_slot, fills, nfill,
+            tick, lot, queue_kind, queue_n, use_bbo,
         )  # fmt: skip
         rejects += rej
         if status != STATUS_OK:
@@ -357,5 +341,4 @@ def run_grid(
             n_qty[n + i] = level_qty
             n_level[i] = i
             n_level[n + i] = i
-        send_orders(t_now + latency_ns, n_side, n_tick, n_qty, n_level, o_state, o_side, o_tick, o_qty, o_live_ts,
-                    o_dead_ts, o_level)  # fmt: skip
+        _, next_oid = _send_grid(t_now + latency_ns, n_side, n_tick, n_qty, n_level, orders, next_oid)

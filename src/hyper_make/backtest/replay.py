@@ -1,12 +1,13 @@
-"""Replay backtester: quote a ladder on recorded market data, fill it by queue position, account the PnL.
+"""Replay backtester: the shared strategy on a recorded feed, filled by queue position, with the PnL accounted.
 
-Every ``refresh_s`` of exchange time the strategy sees only what happened so far (no look-ahead): the rebuilt
-book's BBO, σ from the mids it sampled at its own refreshes, the traded volume so far, and the inventory from
-its own fills. It builds the ladder with :func:`hyper_make.ladder.build_ladder` and sends it: an order at the
-same price as a resting one with no more size keeps its queue position (shrunk); every other order is new
-(post-only: rejected if it would cross when it arrives) and joins the back of the queue, and unmatched resting
-orders are cancelled. Orders arrive and cancels take effect after the latency (constant, or the feed's own
-delay on top of it). Fills follow the queue model of :mod:`hyper_make.backtest._core`.
+Every ``refresh_s`` of exchange time the strategy (:class:`~hyper_make.strategy.quoter.Quoter`, the one
+``hyper-make run`` and the simulator drive) sees only what happened so far (no look-ahead): the rebuilt book's BBO,
+its own σ and volume estimates from what it saw at its refreshes, and its position from its own fills. Its plan
+goes to :class:`~hyper_make.backtest.venue.ReplayVenue`: a kept order keeps its queue place; a new order (and the
+new half of a modify) arrives after the latency (constant, or the feed's own delay on top of it), is post-only
+checked on arrival and joins the back of the queue; a cancel takes effect after the latency. Fills follow the
+queue model of :mod:`hyper_make.backtest._core`, in whole lots. During the first ``warmup_s`` the strategy only
+estimates.
 
 Our orders do not move the replayed market, so self-impact cannot show in the replayed PnL: the impact model's
 expected cost of the ladders actually shown (forward + round-trip, scaled from the ladder horizon to each
@@ -21,8 +22,6 @@ within ``H`` of the end at the last mid.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,25 +34,26 @@ from .._validate import check_choice, check_int, check_real
 from ..allocate import Allocator
 from ..config import AppConfig
 from ..data.book import BookGrid, MarketPath, OrderBook, market_path
-from ..data.events import EXCH_EVENT, TRADE_EVENT, kinds
 from ..data.readers import ReadReport, load_events
 from ..errors import DataError
-from ..ladder import Ladder, build_ladder
 from ..metrics import max_drawdown
+from ..strategy.orders import CloidFactory
+from ..strategy.quoter import Quoter
+from ..strategy.record import LadderRecord
 from ._core import (
+    NEVER,
     QUEUE_LOG,
     QUEUE_POWER,
     QUEUE_RISK_AVERSE,
     STATUS_END,
-    STATUS_FILLS_FULL,
+    fill_dtype,
+    order_dtype,
     run_grid,
-    run_until,
-    send_orders,
 )
+from .venue import ReplayVenue
 
 MARKOUT_HORIZONS_S = (1.0, 5.0, 30.0, 60.0)
 QUEUE_MODELS = {"risk_averse": QUEUE_RISK_AVERSE, "power": QUEUE_POWER, "log": QUEUE_LOG}
-_NEVER = np.iinfo(np.int64).max
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -69,7 +69,6 @@ class ReplayConfig:
     queue : ``"risk_averse"``, ``"power"`` (``f(x) = x^queue_n``) or ``"log"`` (``f(x) = log(1 + x)``).
     queue_n : exponent of the power queue model, ``> 0``.
     warmup_s : no quotes during the first seconds (s), while σ is estimated; ``>= 0``.
-    sigma_window : refresh samples in the rolling σ estimate, ``>= 5``.
     markout_s : horizon (s) of the adverse-selection part of the PnL split, ``> 0``.
     use_bbo : apply best-bid/offer messages (Binance ``bookTicker``) to the book besides the depth diffs.
     band_frac : the book's price band around the first prices, as a fraction (0, 1).
@@ -82,7 +81,6 @@ class ReplayConfig:
     queue: Literal["risk_averse", "power", "log"] = "risk_averse"
     queue_n: float = 2.0
     warmup_s: float = 10.0
-    sigma_window: int = 300
     markout_s: float = 5.0
     use_bbo: bool = True
     band_frac: float = 0.1
@@ -95,7 +93,6 @@ class ReplayConfig:
         check_choice("queue", self.queue, tuple(QUEUE_MODELS))
         check_real("queue_n", self.queue_n, lo=0.0, lo_open=True, hi=100.0)
         check_real("warmup_s", self.warmup_s, lo=0.0, unit="s")
-        check_int("sigma_window", self.sigma_window, lo=5)
         check_real("markout_s", self.markout_s, lo=0.0, lo_open=True, unit="s")
         check_real("band_frac", self.band_frac, lo=0.0, lo_open=True, hi=1.0, hi_open=True)
         check_int("seed", self.seed, lo=0)
@@ -137,13 +134,6 @@ class ReplayResult:
         return out
 
 
-def _estimate_sigma(mids: list[float], window: int) -> float:
-    """σ of log mid changes between refreshes over the last ``window`` samples (fraction per refresh)."""
-    x = np.log(np.asarray(mids[-window - 1 :]))
-    r = np.diff(x)
-    return float(np.std(r, ddof=1)) if r.size >= 2 else float("nan")
-
-
 def replay(
     events: np.ndarray,
     allocator: Allocator,
@@ -165,115 +155,67 @@ def replay(
     wall0 = time.perf_counter()
     grid = grid or BookGrid.around(events, band_frac=cfg.band_frac)
     path = path or market_path(events, grid, use_bbo=cfg.use_bbo)
-    book = OrderBook(grid, use_bbo=cfg.use_bbo)
-    tick = grid.tick_usd
-    rng = np.random.default_rng(cfg.seed)
-    ev, exch, pxs, qtys = events["ev"], events["exch_ts"], events["px"], events["qty"]
-    is_trade = (kinds(events) == TRADE_EVENT) & ((ev & np.uint64(EXCH_EVENT)) != 0)
-    cum_vol = np.cumsum(np.where(is_trade, qtys, 0.0))
-    offs = (events["local_ts"] - exch).astype(np.int64)
-    offs_min = np.minimum.accumulate(offs) if offs.size else offs
     n_lv = app.ladder.grid.n_levels
-    slots = 4 * n_lv + 16
-    o_state = np.zeros(slots, np.int64)
-    o_side = np.zeros(slots, np.int64)
-    o_tick = np.zeros(slots, np.int64)
-    o_qty = np.zeros(slots)
-    o_front = np.zeros(slots)
-    o_cum = np.zeros(slots)
-    o_live = np.full(slots, _NEVER, np.int64)
-    o_dead = np.full(slots, _NEVER, np.int64)
-    o_level = np.zeros(slots, np.int64)
-    bid_slot = np.full(grid.n, -1, np.int64)
-    ask_slot = np.full(grid.n, -1, np.int64)
-    cap = 65_536
-    f_ts, f_side, f_tick = np.zeros(cap, np.int64), np.zeros(cap, np.int64), np.zeros(cap, np.int64)
-    f_qty, f_level, f_mid = np.zeros(cap), np.zeros(cap, np.int64), np.zeros(cap)
-    queue_kind = QUEUE_MODELS[cfg.queue]
+    venue = ReplayVenue(
+        events, grid, lot_coins=app.spec.lot_size, maker_fee_frac=app.snapshot.maker_fee_bps * 1e-4,
+        margin_usd=app.snapshot.margin_usd, latency_ms=cfg.latency_ms, feed_latency=cfg.latency == "feed",
+        queue_kind=QUEUE_MODELS[cfg.queue], queue_n=cfg.queue_n, use_bbo=cfg.use_bbo, slots=4 * n_lv + 16,
+    )  # fmt: skip
+    quoter = Quoter(
+        spec=app.spec,
+        allocator=allocator,
+        prior=app.snapshot,
+        ladder=app.ladder,
+        config=app.quoter,
+        cloids=CloidFactory(cfg.seed),
+        rng=np.random.default_rng(cfg.seed),
+    )
     step = round(cfg.refresh_s * 1e9)
-    t0 = int(exch[0]) if exch.size else 0
-    t_next = t0 + step
-    k, clock, nfill, rejects = 0, int(exch[0]) if exch.size else 0, 0, 0
-    inv, cash, seen = 0.0, 0.0, 0
-    fee = app.snapshot.maker_fee_bps * 1e-4
+    t0 = venue.t0
+    rec = LadderRecord(n_lv, refresh_s=cfg.refresh_s, horizon_s=app.ladder.horizon_s, shapes_every=1)
     mids: list[float] = []
     eq_t: list[float] = []
     eq_v: list[float] = []
-    shapes: list[np.ndarray] = []
-    model = {"impact": 0.0, "expected": 0.0, "eff_levels": 0.0}
-    n_refresh = n_quoted = skipped_slots = 0
-    max_abs_inv = 0.0
-    ladder_s = 0.0
-    lstate = None
-    status = 0
-    while True:
-        status, k, clock, nfill, rej = run_until(
-            book.bid_qty, book.ask_qty, book.state, ev, exch, pxs, qtys, k, t_next, clock,
-            o_state, o_side, o_tick, o_qty, o_front, o_cum, o_live, o_dead, o_level, bid_slot, ask_slot,
-            f_ts, f_side, f_tick, f_qty, f_level, f_mid, nfill, tick, app.spec.lot_size, queue_kind, cfg.queue_n,
-            cfg.use_bbo,
-        )  # fmt: skip
-        rejects += rej
-        if nfill > seen:
-            s, q, p = f_side[seen:nfill], f_qty[seen:nfill], f_tick[seen:nfill] * tick
-            inv += float(np.sum(s * q))
-            cash -= float(np.sum(s * q * p)) + float(np.sum(p * q)) * fee
-            max_abs_inv = max(max_abs_inv, abs(inv))
-            seen = nfill
-        if status == STATUS_FILLS_FULL:
-            cap *= 2
-            f_ts, f_side, f_tick = (np.resize(a, cap) for a in (f_ts, f_side, f_tick))
-            f_qty, f_level, f_mid = (np.resize(a, cap) for a in (f_qty, f_level, f_mid))
-            continue
-        if status == STATUS_END:
-            break
-        t_now = t_next
-        t_next += step
-        bid, ask = book.best_bid_usd, book.best_ask_usd
-        if not (bid > 0 and ask > bid):
-            continue
-        mid = 0.5 * (bid + ask)
-        mids.append(mid)
-        n_refresh += 1
-        eq_t.append((t_now - t0) / 1e9)
-        eq_v.append(cash + inv * mid)
-        if t_now - t0 < cfg.warmup_s * 1e9 or len(mids) < 5:
-            continue
-        sigma = _estimate_sigma(mids, cfg.sigma_window)
-        sigma = sigma if math.isfinite(sigma) and sigma > 0 else 1e-7
-        elapsed = max((t_now - t0) / 1e9, 1e-9)
-        daily = float(cum_vol[k - 1]) / elapsed * 86_400.0 if k > 0 else 0.0
-        snap = dataclasses.replace(
-            app.snapshot, mid_usd=mid, best_bid_usd=bid, best_ask_usd=ask, sigma_frac=min(sigma, 1.0),
-            sigma_horizon_s=cfg.refresh_s, inventory_coins=inv,
-            daily_volume_coins=daily if daily > 0 else app.snapshot.daily_volume_coins, ts_ns=max(t_now, 0),
-        )  # fmt: skip
-        lt = time.perf_counter()
-        lad = build_ladder(snap, app.spec, allocator, config=app.ladder, rng=rng, state=lstate)
-        lstate = lad.state  # the allocator's cross-refresh state goes on explicitly
-        ladder_s += time.perf_counter() - lt
-        lat = int(cfg.latency_ms * 1e6)
-        if cfg.latency == "feed" and k > 0:
-            lat += max(int(offs[k - 1] - offs_min[k - 1]), 0)
-        n_side, n_tick, n_qty, n_level = _orders_of(lad, tick)
-        skipped_slots += send_orders(
-            t_now + lat, n_side, n_tick, n_qty, n_level, o_state, o_side, o_tick, o_qty, o_live, o_dead, o_level
-        )
-        n_quoted += 1
-        scale = cfg.refresh_s / app.ladder.horizon_s
-        for sr in (lad.bid, lad.ask):
-            if sr.curves.n:
-                sp = sr.curves.split(sr.projection.sizes)
-                model["impact"] += (sp["forward_impact_usd"] + sp["roundtrip_impact_usd"]) * scale
-                model["expected"] += sr.expected_pnl_usd * scale
-            model["eff_levels"] += sr.effective_levels / 2.0
-        shapes.append(_shape(lad, n_lv))
+    n_refresh = 0
+    strategy_s = 0.0
+    stop = ""
+    t_now = t0 + step
+    while venue.advance(t_now) != STATUS_END:
+        view = venue.view()
+        if view.book is not None:
+            mids.append(view.book.mid_usd)
+            n_refresh += 1
+            eq_t.append((t_now - t0) / 1e9)
+            eq_v.append(view.pnl_usd if view.pnl_usd is not None else venue.cash_usd)
+            lt = time.perf_counter()
+            if t_now - t0 < cfg.warmup_s * 1e9 or stop:
+                quoter.observe(view)  # the warm-up: estimates, no quotes
+            else:
+                r = quoter.refresh(view)
+                venue.apply(r.plan)
+                stop = r.stop
+                if r.ladder is not None:
+                    rec.add(r.ladder)
+                if r.again_after_s is not None and r.again_after_s * 1e9 < step:
+                    # additions that could pass the limit while the replaced orders may still fill: place them now
+                    if venue.advance(t_now + round(r.again_after_s * 1e9)) == STATUS_END:
+                        break
+                    venue.apply(quoter.release(venue.view()))
+            strategy_s += time.perf_counter() - lt
+        t_now += step
     if not mids:
         raise DataError("the replay never saw a two-sided book: nothing to quote against")
+    f = venue.fills[: venue.nfill]
     fills = Fills(
-        f_ts[:nfill].copy(), f_side[:nfill].copy(), f_tick[:nfill] * tick, f_qty[:nfill].copy(),
-        f_level[:nfill].copy(), f_mid[:nfill].copy(),
-    )  # fmt: skip
+        f["ts"].copy(),
+        f["side"].copy(),
+        f["tick"] * grid.tick_usd,
+        f["qty"].copy(),
+        f["level"].copy(),
+        f["mid"].copy(),
+    )
+    inv, cash = venue.position_coins, venue.cash_usd
+    fee = app.snapshot.maker_fee_bps * 1e-4
     mid_end = float(path.mid_usd[-1])
     total = cash + inv * mid_end
     t_end = int(path.ts_ns[-1])
@@ -301,27 +243,28 @@ def replay(
         "adverse_selection_usd": adverse,
         "fees_usd": fees,
         "inventory_usd": total - spread - adverse - fees,
-        "model_impact_usd": model["impact"],
-        "pnl_minus_model_impact_usd": total + model["impact"],
-        "model_expected_pnl_usd": model["expected"],
+        "model_impact_usd": rec.model_impact_usd,
+        "pnl_minus_model_impact_usd": total + rec.model_impact_usd,
+        "model_expected_pnl_usd": rec.model_expected_usd,
     }
     diag = {
         "fills": float(len(fills)),
         "filled_coins": float(np.sum(q)),
         "final_inventory_coins": inv,
-        "max_abs_inventory_coins": max_abs_inv,
+        "max_abs_inventory_coins": venue.max_abs_position_coins,
         "max_drawdown_usd": max_drawdown(np.asarray(eq_v)),
-        "mean_effective_levels": model["eff_levels"] / max(n_quoted, 1),
+        "mean_effective_levels": rec.mean_effective_levels,
         "refreshes": float(n_refresh),
-        "quoted_refreshes": float(n_quoted),
-        "post_only_rejects": float(rejects),
-        "orders_without_slot": float(skipped_slots),
+        "quoted_refreshes": float(rec.refreshes),
+        "post_only_rejects": float(venue.rejects),
+        "orders_without_slot": float(venue.no_slot),
+        "risk_stops": float(bool(stop)),
         "events": float(events.size),
         "wall_s": wall,
-        "ladder_s": ladder_s,
+        "ladder_s": strategy_s,
         "events_per_s": events.size / wall if wall > 0 else float("nan"),
     }
-    shape_arr = np.array(shapes) if shapes else np.zeros((0, 2 * n_lv))
+    shape_arr = rec.shapes
     if shape_arr.shape[0] > 500:
         shape_arr = shape_arr[np.linspace(0, shape_arr.shape[0] - 1, 500).astype(int)]
     return ReplayResult(
@@ -333,28 +276,6 @@ def replay(
         shapes=shape_arr,
         diagnostics=diag,
     )
-
-
-def _shape(lad: Ladder, n: int) -> np.ndarray:
-    """Sizes per level (coins): bids deepest..touch, then asks touch..deepest (``write_report``'s layout)."""
-    row = np.zeros(2 * n)
-    for o in lad.bids:
-        if o.level < n:
-            row[n - 1 - o.level] += o.size
-    for o in lad.asks:
-        if o.level < n:
-            row[n + o.level] += o.size
-    return row
-
-
-def _orders_of(lad: Ladder, tick: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A ladder's orders as arrays: side (+1 bid, -1 ask), price tick, size (coins), level."""
-    orders = [(1, o) for o in lad.bids] + [(-1, o) for o in lad.asks]
-    side = np.array([sd for sd, _ in orders], dtype=np.int64)
-    ticks = np.array([round(o.price / tick) for _, o in orders], dtype=np.int64)
-    size = np.array([o.size for _, o in orders], dtype=np.float64)
-    level = np.array([o.level for _, o in orders], dtype=np.int64)
-    return side, ticks, size, level
 
 
 def replay_fixed_grid(
@@ -378,23 +299,26 @@ def replay_fixed_grid(
     book = OrderBook(grid, use_bbo=cfg.use_bbo)
     d = np.asarray(depths_bps, dtype=np.float64)
     slots = 4 * d.size + 16
-    never = np.iinfo(np.int64).max
-    orders = (
-        np.zeros(slots, np.int64), np.zeros(slots, np.int64), np.zeros(slots, np.int64), np.zeros(slots),
-        np.zeros(slots), np.zeros(slots), np.full(slots, never, np.int64), np.full(slots, never, np.int64),
-        np.zeros(slots, np.int64), np.full(grid.n, -1, np.int64), np.full(grid.n, -1, np.int64),
-    )  # fmt: skip
+    orders = np.zeros(slots, dtype=order_dtype)
+    orders["live_ts"] = NEVER
+    orders["dead_ts"] = NEVER
     cap = events.size // 4 + 4 * slots  # fills come from trades, fewer than the rows
-    fills = (np.zeros(cap, np.int64), np.zeros(cap, np.int64), np.zeros(cap, np.int64), np.zeros(cap),
-             np.zeros(cap, np.int64), np.zeros(cap))  # fmt: skip
+    fills = np.zeros(cap, dtype=fill_dtype)
     _status, nfill, rejects = run_grid(
         book.bid_qty, book.ask_qty, book.state, events["ev"], events["exch_ts"], events["px"], events["qty"],
-        *orders, *fills, grid.tick_usd, lot_coins, QUEUE_MODELS[cfg.queue], cfg.queue_n, cfg.use_bbo,
-        round(cfg.refresh_s * 1e9), round(cfg.latency_ms * 1e6), round(cfg.warmup_s * 1e9), d, level_qty_coins,
+        orders, np.full(grid.n, -1, np.int64), np.full(grid.n, -1, np.int64), fills, grid.tick_usd, lot_coins,
+        QUEUE_MODELS[cfg.queue], cfg.queue_n, cfg.use_bbo, round(cfg.refresh_s * 1e9), round(cfg.latency_ms * 1e6),
+        round(cfg.warmup_s * 1e9), d, level_qty_coins,
     )  # fmt: skip
-    f_ts, f_side, f_tick, f_qty, f_level, f_mid = fills
-    out = Fills(f_ts[:nfill].copy(), f_side[:nfill].copy(), f_tick[:nfill] * grid.tick_usd, f_qty[:nfill].copy(),
-                f_level[:nfill].copy(), f_mid[:nfill].copy())  # fmt: skip
+    f = fills[:nfill]
+    out = Fills(
+        f["ts"].copy(),
+        f["side"].copy(),
+        f["tick"] * grid.tick_usd,
+        f["qty"].copy(),
+        f["level"].copy(),
+        f["mid"].copy(),
+    )
     return out, int(rejects)
 
 
