@@ -210,3 +210,41 @@ def test_run_meta_file_that_is_not_json_is_one_line(tmp_path):
     meta.write_bytes(b"\x94\x00binary")
     res = runner.invoke(app, ["run", "--base-url", "http://127.0.0.1:9", "--ephemeral-key", "--meta", str(meta)])
     one_line_error(res, f"meta file {meta}: not JSON (binary content")
+
+
+STRATEGY_OPTIONS = [
+    "--requote-price-bps",
+    "--requote-size-frac",
+    "--estimator-halflife-s",
+    "--estimator-prior-weight-s",
+]
+
+
+def test_the_three_venues_take_the_same_strategy_options():
+    """One strategy on three venues: simulate, backtest and run expose the same requote and estimator options, with
+    the same help, and each one reaches the strategy's config."""
+    import typer.main
+
+    group = typer.main.get_command(app)
+    helps = {}
+    for name in ("simulate", "backtest", "run"):
+        params = {o: p for p in group.commands[name].params for o in p.opts}
+        for opt in STRATEGY_OPTIONS:
+            assert opt in params, (name, opt)
+        helps[name] = tuple(params[o].help for o in STRATEGY_OPTIONS)
+    assert helps["simulate"] == helps["backtest"] == helps["run"]
+    base = _common.QuoterConfig()
+    got = _common.quoter_config(
+        base, requote_price_bps=2.5, requote_size_frac=0.3, estimator_halflife_s=60.0, estimator_prior_weight_s=5.0
+    )
+    assert (got.orders.requote_price_bps, got.orders.requote_size_frac) == (2.5, 0.3)
+    assert (got.estimator.halflife_s, got.estimator.prior_weight_s) == (60.0, 5.0)
+    assert _common.quoter_config(base) == base
+
+
+@pytest.mark.parametrize("command", ["simulate", "backtest", "run"])
+def test_a_bad_strategy_option_is_one_line(command):
+    args = {"backtest": ["backtest", "x.gz"], "run": ["run", "--base-url", "http://127.0.0.1:9"]}.get(
+        command, [command]
+    )
+    one_line_error(runner.invoke(app, [*args, "--requote-size-frac", "1.0"]), "'--requote-size-frac' must be in [0, 1)")

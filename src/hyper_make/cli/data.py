@@ -9,6 +9,7 @@ checked before any work runs. Ctrl-C keeps what was written, marked partial, and
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import os
@@ -27,6 +28,10 @@ from ..data.readers import ReadReport
 from ..errors import InvalidParameterError
 from ..report import write_report
 from ._common import (
+    EstimatorHalflifeS,
+    EstimatorPriorWeightS,
+    RequotePriceBps,
+    RequoteSizeFrac,
     allocator_names,
     app,
     check_out_dir,
@@ -38,6 +43,7 @@ from ._common import (
     out_console,
     print_json,
     print_table,
+    quoter_config,
     render_metrics,
     seed_option,
     user_errors,
@@ -221,7 +227,7 @@ def backtest_cmd(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="TOML: [market] account fields, [ladder], [allocator.<name>]."),
+        typer.Option("--config", "-c", help="TOML: [market] account fields, [ladder], [allocator.<name>], [quoter]."),
     ] = None,
     refresh_s: Annotated[float, typer.Option("--refresh-s", help="Ladder refresh interval (s).")] = 1.0,
     latency_ms: Annotated[float, typer.Option(help="Order entry / cancel latency (ms).")] = 50.0,
@@ -232,13 +238,17 @@ def backtest_cmd(
         float, typer.Option("--markout-s", help="Markout horizon of the adverse-selection split (s).")
     ] = 5.0,
     warmup_s: Annotated[
-        float, typer.Option("--warmup-s", help="No quotes during the first seconds, while σ is estimated (s).")
+        float, typer.Option("--warmup-s", help="The strategy only estimates during the first seconds (s).")
     ] = 10.0,
     seed: Annotated[int, seed_option("Seed of the allocators' random draws.")] = 0,
     out: Annotated[Path, typer.Option(help="Report folder (metrics.json/.csv, PNG plots, summary.md).")] = Path(
         "backtest-report"
     ),
     on_error: Annotated[str, typer.Option("--on-error", help=_ON_ERROR_HELP)] = "stop",
+    requote_price_bps: RequotePriceBps = None,
+    requote_size_frac: RequoteSizeFrac = None,
+    estimator_halflife_s: EstimatorHalflifeS = None,
+    estimator_prior_weight_s: EstimatorPriorWeightS = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of tables.")] = False,
 ) -> None:
     """Replay a recording with each allocator side by side and write a report folder like 'simulate'."""
@@ -246,6 +256,14 @@ def backtest_cmd(
         _check_on_error(on_error)
         names = allocator_names(allocator) or list(ALLOCATORS)
         app_cfg = load_app_config(config)
+        quoter = quoter_config(
+            app_cfg.quoter,
+            requote_price_bps=requote_price_bps,
+            requote_size_frac=requote_size_frac,
+            estimator_halflife_s=estimator_halflife_s,
+            estimator_prior_weight_s=estimator_prior_weight_s,
+        )
+        app_cfg = dataclasses.replace(app_cfg, quoter=quoter)
         try:
             rcfg = ReplayConfig(
                 refresh_s=refresh_s, latency_ms=latency_ms, latency=latency, queue=queue, queue_n=queue_n,  # type: ignore[arg-type]
@@ -319,7 +337,8 @@ def backtest_cmd(
             np.savetxt(
                 out / f"fills_{n}.csv",
                 np.column_stack([f.ts_ns, f.side, f.price_usd, f.qty_coins, f.level, f.mid_usd]),
-                delimiter=",", header="ts_ns,side,price_usd,qty_coins,level,mid_usd", comments="", fmt="%.10g",
+                delimiter=",", header="ts_ns,side,price_usd,qty_coins,level,mid_usd", comments="",
+                fmt=["%d", "%d", "%.10g", "%.10g", "%d", "%.10g"],
             )  # fmt: skip
     if json_out:
         print_json({"file": str(file), "allocators": metrics, "report": str(summary), "interrupted": stopped,

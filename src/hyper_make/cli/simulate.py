@@ -21,6 +21,10 @@ from ..sim.avellaneda import PAPER_TABLES, STRATEGIES, ASConfig, simulate_as
 from ..sim.config import AS_PRESET, PRESET_NAMES, SimConfig, get_preset
 from ..sim.montecarlo import path_seed, run_tournament
 from ._common import (
+    EstimatorHalflifeS,
+    EstimatorPriorWeightS,
+    RequotePriceBps,
+    RequoteSizeFrac,
     allocator_names,
     app,
     check_out_dir,
@@ -31,6 +35,7 @@ from ._common import (
     out_console,
     print_json,
     print_table,
+    quoter_config,
     render_metrics,
     seed_option,
     user_errors,
@@ -179,9 +184,14 @@ def simulate(
         typer.Option(
             "--config",
             "-c",
-            help="TOML: [sim.market], [sim.strategy], [ladder], [allocator.<name>] ([sim.as] for the A-S preset).",
+            help="TOML: [sim.market], [sim.strategy], [ladder], [allocator.<name>], [quoter] ([sim.as] for the A-S "
+            "preset).",
         ),
     ] = None,
+    requote_price_bps: RequotePriceBps = None,
+    requote_size_frac: RequoteSizeFrac = None,
+    estimator_halflife_s: EstimatorHalflifeS = None,
+    estimator_prior_weight_s: EstimatorPriorWeightS = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of tables.")] = False,
 ) -> None:
     """Run allocators (or the A-S strategies) on paired simulated paths and write a report folder."""
@@ -209,8 +219,17 @@ def simulate(
             )
         names = allocator_names(allocator) or list(ALLOCATORS)
         cfg, options = load_sim_config(config, get_preset(preset))
+        quoter = quoter_config(
+            cfg.strategy.quoter,
+            requote_price_bps=requote_price_bps,
+            requote_size_frac=requote_size_frac,
+            estimator_halflife_s=estimator_halflife_s,
+            estimator_prior_weight_s=estimator_prior_weight_s,
+        )
+        strategy = dataclasses.replace(cfg.strategy, quoter=quoter)
         if horizon_s is not None:
-            cfg = SimConfig(market=cfg.market, strategy=dataclasses.replace(cfg.strategy, horizon_s=horizon_s))
+            strategy = dataclasses.replace(strategy, horizon_s=horizon_s)
+        cfg = SimConfig(market=cfg.market, strategy=strategy)
         n_paths = paths or 16
         check_out_dir(out)
     with Progress(
