@@ -157,10 +157,13 @@ def run_until(
             k += 1  # a local-only copy (hftbacktest's event-order correction): the exchange side skips it
             continue
         t = exch_ts[k]
+        if t > t_end_ns:
+            # the next row is later: our orders arrive and cancels take effect by then all the same (on this book)
+            if next_order_ts <= t_end_ns:
+                rejects += _order_events(t_end_ns, bid, ask, st, orders, bid_slot, ask_slot)
+            return 0, k, max(clock, t_end_ns), nfill, rejects
         if t > clock:
             clock = t
-        if clock > t_end_ns:
-            return 0, k, clock, nfill, rejects
         if nfill > cap - n_slots:
             return 2, k, clock, nfill, rejects
         if clock >= next_order_ts:

@@ -181,26 +181,24 @@ def replay(
     stop = ""
     t_now = t0 + step
     while venue.advance(t_now) != STATUS_END:
-        view = venue.view()
-        if view.book is not None:
-            mids.append(view.book.mid_usd)
+        top = venue.book_top
+        if top is not None:
+            mids.append(top.mid_usd)
             n_refresh += 1
             eq_t.append((t_now - t0) / 1e9)
-            eq_v.append(view.pnl_usd if view.pnl_usd is not None else venue.cash_usd)
+            eq_v.append(venue.cash_usd + venue.position_coins * top.mid_usd)
             lt = time.perf_counter()
             if t_now - t0 < cfg.warmup_s * 1e9 or stop:
-                quoter.observe(view)  # the warm-up: estimates, no quotes
+                quoter.observe(venue.view())  # the warm-up: estimates, no quotes
             else:
-                r = quoter.refresh(view)
-                venue.apply(r.plan)
+
+                def wait(dt_s: float, t_now: int = t_now) -> bool:
+                    return dt_s * 1e9 < step and venue.advance(t_now + round(dt_s * 1e9)) != STATUS_END
+
+                r = quoter.drive(venue, wait)
                 stop = r.stop
                 if r.ladder is not None:
                     rec.add(r.ladder)
-                if r.again_after_s is not None and r.again_after_s * 1e9 < step:
-                    # additions that could pass the limit while the replaced orders may still fill: place them now
-                    if venue.advance(t_now + round(r.again_after_s * 1e9)) == STATUS_END:
-                        break
-                    venue.apply(quoter.release(venue.view()))
             strategy_s += time.perf_counter() - lt
         t_now += step
     if not mids:

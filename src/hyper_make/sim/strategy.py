@@ -147,13 +147,17 @@ def run_path(
             market.set_reference()
             next_window += window
         if not stop:
-            r = quoter.refresh(venue.view())
-            venue.apply(r.plan)
+            t_next = min((i + 1) * sc.refresh_s, sc.horizon_s)
+
+            def wait(dt_s: float, t: float = t, t_next: float = t_next) -> bool:
+                nonlocal events
+                if t + dt_s >= t_next:
+                    return False
+                events += market.run_until(t + dt_s)
+                return True
+
+            r = quoter.drive(venue, wait)
             stop = r.stop
-            if r.again_after_s is not None and t + r.again_after_s < min((i + 1) * sc.refresh_s, sc.horizon_s):
-                # additions that could pass the limit while the replaced orders may still fill: place them now
-                events += market.run_until(t + r.again_after_s)
-                venue.apply(quoter.release(venue.view()))
             if r.ladder is not None:
                 rec.add(r.ladder)
         if i % stride == 0:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -57,7 +58,7 @@ from .orders import (
     demote,
     plan_orders,
 )
-from .venue import VenueFill, VenueView
+from .venue import Venue, VenueFill, VenueView
 
 _EPS = 1e-9
 #: Markout horizons (s) the fill statistics keep by default.
@@ -270,6 +271,17 @@ class Quoter:
         if stop:
             return self._pause(view, stop, stop=stop)
         return self._quote(view)
+
+    def drive(self, venue: Venue, wait: Callable[[float], bool]) -> Refresh:
+        """One refresh on a venue whose clock the caller moves (the simulator, the replay): refresh on its view, apply
+        the plan, and when additions were deferred, ``wait(again_after_s)`` (advance the venue's clock that far;
+        ``False`` when it cannot, e.g. past the next refresh or the end of the data) and apply :meth:`release`.
+        The live loop schedules the release on its own clock instead."""
+        r = self.refresh(venue.view())
+        venue.apply(r.plan)
+        if r.again_after_s is not None and wait(r.again_after_s):
+            venue.apply(self.release(venue.view()))
+        return r
 
     def observe(self, view: VenueView) -> None:
         """Update the estimates from ``view`` once (a second call with the same view changes nothing)."""

@@ -112,7 +112,8 @@ class Venue(Protocol):
     """
 
     def view(self) -> VenueView:
-        """The venue's state now."""
+        """The venue's state now. Its ``fills`` and ``traded_coins`` are those since the previous call: a venue
+        reports each once."""
         ...
 
     def apply(self, plan: OrderPlan) -> None:
