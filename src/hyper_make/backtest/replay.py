@@ -113,6 +113,13 @@ class Fills:
     def __len__(self) -> int:
         return int(self.ts_ns.size)
 
+    @classmethod
+    def of(cls, records: np.ndarray, tick_usd: float) -> Fills:
+        """The kernel's fill records (:data:`~hyper_make.backtest._core.fill_dtype`) on a ``tick_usd`` grid."""
+        f = records
+        return cls(f["ts"].copy(), f["side"].copy(), f["tick"] * tick_usd, f["qty"].copy(), f["level"].copy(),
+                   f["mid"].copy())  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class ReplayResult:
@@ -203,15 +210,7 @@ def replay(
         t_now += step
     if not mids:
         raise DataError("the replay never saw a two-sided book: nothing to quote against")
-    f = venue.fills[: venue.nfill]
-    fills = Fills(
-        f["ts"].copy(),
-        f["side"].copy(),
-        f["tick"] * grid.tick_usd,
-        f["qty"].copy(),
-        f["level"].copy(),
-        f["mid"].copy(),
-    )
+    fills = Fills.of(venue.fills[: venue.nfill], grid.tick_usd)
     inv, cash = venue.position_coins, venue.cash_usd
     fee = app.snapshot.maker_fee_bps * 1e-4
     mid_end = float(path.mid_usd[-1])
@@ -308,16 +307,7 @@ def replay_fixed_grid(
         QUEUE_MODELS[cfg.queue], cfg.queue_n, cfg.use_bbo, round(cfg.refresh_s * 1e9), round(cfg.latency_ms * 1e6),
         round(cfg.warmup_s * 1e9), d, level_qty_coins,
     )  # fmt: skip
-    f = fills[:nfill]
-    out = Fills(
-        f["ts"].copy(),
-        f["side"].copy(),
-        f["tick"] * grid.tick_usd,
-        f["qty"].copy(),
-        f["level"].copy(),
-        f["mid"].copy(),
-    )
-    return out, int(rejects)
+    return Fills.of(fills[:nfill], grid.tick_usd), int(rejects)
 
 
 def run_backtest(
