@@ -51,15 +51,16 @@ class SimVenue:
         fills = self._fills()
         resting: list[RestingOrder] = []
         pending: list[RestingOrder] = []
+        side, size_of, cancel_t = m.o_side.tolist(), m.o_size.tolist(), m.o_cancel_t.tolist()  # one conversion
         for slot, order in list(self._order_at.items()):
-            if m.o_side[slot] == 0:  # filled, cancelled, or dropped on arrival: gone
+            if side[slot] == 0:  # filled, cancelled, or dropped on arrival: gone
                 del self._order_at[slot], self._slot_of[order.key]
                 continue
-            size = float(m.o_size[slot])
+            size = size_of[slot]
             if size != order.size:
                 order = RestingOrder.trusted(order.side, order.price, size, order.cloid, None, order.reduce_only)
                 self._order_at[slot] = order
-            (pending if math.isfinite(m.o_cancel_t[slot]) else resting).append(order)
+            (pending if math.isfinite(cancel_t[slot]) else resting).append(order)
         traded = m.traded_coins - self._traded_seen
         self._traded_seen = m.traded_coins
         q = m.inventory_coins

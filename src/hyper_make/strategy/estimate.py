@@ -123,8 +123,17 @@ class MarketEstimator:
         rate = (self._vol0 * w0 + self._sum_vol) / den if den > 0 else self._vol0
         return rate * SECONDS_PER_DAY
 
-    def snapshot(self, t_s: float, *, inventory_coins: float, max_position_coins: float, ts_ns: int) -> MarketSnapshot:
-        """The prior snapshot with the live mid, BBO, σ (over 1 s), volume, inventory and limit.
+    def snapshot(
+        self,
+        t_s: float,
+        *,
+        inventory_coins: float,
+        max_position_coins: float,
+        ts_ns: int,
+        margin_usd: float | None = None,
+    ) -> MarketSnapshot:
+        """The prior snapshot with the live mid, BBO, σ (over 1 s), volume, inventory, limit and (when given) the
+        margin (USD).
 
         ``regime.vol_ratio`` becomes σ over the prior σ (the legacy allocator's temperature reads it).
 
@@ -150,4 +159,5 @@ class MarketEstimator:
             max_position_coins=max_position_coins,
             regime=regime,
             ts_ns=ts_ns,
+            margin_usd=self.prior.margin_usd if margin_usd is None else max(margin_usd, 1e-9),
         )

@@ -28,7 +28,6 @@ which venue it runs on, so what the simulator or the replay measures is what ``h
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import deque
 from collections.abc import Callable
@@ -298,13 +297,13 @@ class Quoter:
 
     def snapshot(self, view: VenueView) -> MarketSnapshot:
         """The market snapshot the ladder is built on: the estimates, the venue's position and margin."""
-        snap = self.estimator.snapshot(
+        return self.estimator.snapshot(
             view.ts_ns / 1e9,
             inventory_coins=view.position_coins,
             max_position_coins=self.max_position_coins,
             ts_ns=max(view.ts_ns, 0),
+            margin_usd=view.margin_usd,
         )
-        return _with_margin(snap, view.margin_usd)
 
     def _quote(self, view: VenueView) -> Refresh:
         snap = self.snapshot(view)
@@ -443,10 +442,6 @@ class Quoter:
         return Refresh(
             OrderPlan(plan.kept, plan.cancels, plan.modifies, plan.places, stopped, plan.batches), None, why, stop
         )
-
-
-def _with_margin(snap: MarketSnapshot, margin_usd: float) -> MarketSnapshot:
-    return dataclasses.replace(snap, margin_usd=max(margin_usd, 1e-9))
 
 
 __all__ = ["MARKOUT_HORIZONS_S", "FillStats", "Quoter", "QuoterConfig", "Refresh"]
