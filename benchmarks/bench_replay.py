@@ -13,8 +13,8 @@ in one process, with the same set-up: a 20-level ladder per side refreshed every
 * hyper_make, same work: :func:`hyper_make.backtest.replay_fixed_grid`, the same fixed grid computed in numba
   around the replay kernel (no Python per refresh). This is the like-for-like engine comparison.
 * hyper_make, full pipeline: :func:`hyper_make.backtest.replay` with the ``flat`` allocator, i.e.
-  ``build_ladder`` in Python every refresh (grid, economics, allocator, exchange projection) around the same
-  kernel; printed beside, with its share of time spent in ``build_ladder``.
+  refresh core in Python every refresh (``Quoter``: estimation, ``build_ladder``, the order diff, the limit guard)
+  around the same kernel; printed beside, with its share of time spent in the refresh core.
 
 Throughput = rows of the input array / wall time of the replay (data already in memory, JIT warmed up).
 Medians of ``REPEATS`` runs; the ratio is hyper_make / hftbacktest (target >= 0.5).
@@ -86,7 +86,7 @@ def _ours_run(events: np.ndarray) -> tuple[float, float, int]:
     t0 = time.perf_counter()
     res = replay(events, make_allocator("flat"), app=app, config=cfg)
     wall = time.perf_counter() - t0
-    return wall, res.diagnostics["ladder_s"], len(res.fills)
+    return wall, res.diagnostics["strategy_s"], len(res.fills)
 
 
 def main() -> None:
@@ -119,15 +119,15 @@ def main() -> None:
         hb.append(events.size / w)
         w, n_grid_fills = _ours_grid(events)
         grid.append(events.size / w)
-        w, ladder_s, n_fills = _ours_run(events)
+        w, strategy_s, n_fills = _ours_run(events)
         full.append(events.size / w)
-        share.append(ladder_s / w)
+        share.append(strategy_s / w)
     h, g, f = statistics.median(hb), statistics.median(grid), statistics.median(full)
     print(f"hftbacktest               : median {h:,.0f} events/s ({REPEATS} runs; {n_sub:,} order submissions)")
     print(f"hyper_make fixed grid     : median {g:,.0f} events/s ({n_grid_fills} fills)")
     print(f"hyper_make full pipeline  : median {f:,.0f} events/s ({n_fills} fills; "
-          f"{statistics.median(share):.0%} of the time in build_ladder)")  # fmt: skip
-    print(f"ratio hyper_make / hftbacktest: {g / h:.2f} same work (target >= 0.5); {f / h:.2f} with build_ladder")
+          f"{statistics.median(share):.0%} of the time in the refresh core)")  # fmt: skip
+    print(f"ratio hyper_make / hftbacktest: {g / h:.2f} same work (target >= 0.5); {f / h:.2f} with the strategy")
 
 
 if __name__ == "__main__":

@@ -258,7 +258,7 @@ def replay(
         "risk_stops": float(bool(stop)),
         "events": float(events.size),
         "wall_s": wall,
-        "ladder_s": strategy_s,
+        "strategy_s": strategy_s,
         "events_per_s": events.size / wall if wall > 0 else float("nan"),
     }
     shape_arr = rec.shapes
