@@ -34,6 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+import numba as nb
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
@@ -508,6 +509,42 @@ def crossing_cloids(
     ]
 
 
+@nb.njit(cache=True)
+def _costs(rp, rs, rro, dp, ds, dro, thr_bps, thr_frac):  # type: ignore[no-untyped-def]
+    """The assignment's cost matrix (resting × desired) and which pairs are keepable (compiled: it runs every
+    refresh on every venue).
+
+    A pair is keepable within the requote thresholds (price move ``<= thr_bps`` bps of the desired price, size
+    change ``<= thr_frac`` of the desired size), with the same reduce-only flag, and never a reduce-only order larger
+    than its target (it would reduce past the position). A keepable pair costs ``eps·dev < 1/(2K+2)`` (``dev`` the
+    mean of the two normalised changes, at most 1), any other pair ``1 + eps·min(move_bps/1000, 1)``, so the solve
+    first maximises the number of keeps, then minimises the changes among them, and pairs the rest by price
+    proximity (a modify moves an order as little as possible).
+    """
+    n, m = rp.shape[0], dp.shape[0]
+    eps = 0.99 / (2 * min(n, m) + 2)
+    cost = np.empty((n, m))
+    ok = np.empty((n, m), dtype=np.bool_)
+    for i in range(n):
+        for j in range(m):
+            move = abs(rp[i] - dp[j]) / dp[j] * 1e4
+            frac = abs(rs[i] - ds[j]) / ds[j]
+            keep = (
+                move <= thr_bps + 1e-9
+                and frac <= thr_frac + 1e-12
+                and rro[i] == dro[j]
+                and not (dro[j] and rs[i] > ds[j])
+            )
+            ok[i, j] = keep
+            if keep:
+                p_dev = move / thr_bps if thr_bps > 0 else 0.0
+                s_dev = frac / thr_frac if thr_frac > 0 else 0.0
+                cost[i, j] = eps * min(0.5 * (p_dev + s_dev), 1.0)
+            else:
+                cost[i, j] = 1.0 + eps * min(move * 1e-3, 1.0)
+    return cost, ok
+
+
 def _diff_side(
     desired: list[Order],
     flags: list[bool],
@@ -520,39 +557,20 @@ def _diff_side(
     pairs: list[tuple[int, int]] = []
     compatible: set[tuple[int, int]] = set()
     if n and m:
-        rp = np.array([r.price for r in resting])
-        rs = np.array([r.size for r in resting])
-        rro = np.array([r.reduce_only for r in resting])
-        dp = np.array([d.price for d in desired])
-        ds = np.array([d.size for d in desired])
-        dro = np.array(flags, dtype=bool)
-        move_bps = np.abs(rp[:, None] - dp[None, :]) / dp[None, :] * 1e4
-        size_frac = np.abs(rs[:, None] - ds[None, :]) / ds[None, :]
-        # a pair is keepable within the requote thresholds, with the same reduce-only flag, and never a reduce-only
-        # order larger than its target (it would reduce past the position)
-        ok = (
-            (move_bps <= cfg.requote_price_bps + 1e-9)
-            & (size_frac <= cfg.requote_size_frac + 1e-12)
-            & (rro[:, None] == dro[None, :])
-            & ~(dro[None, :] & (rs[:, None] > ds[None, :]))
-        )
-        with np.errstate(over="ignore"):  # a tiny threshold overflows only where the pair is not keepable anyway
-            p_dev = move_bps / cfg.requote_price_bps if cfg.requote_price_bps > 0 else np.zeros_like(move_bps)
-            s_dev = size_frac / cfg.requote_size_frac if cfg.requote_size_frac > 0 else np.zeros_like(size_frac)
-        # assignment costs: a keepable pair costs < 1/(2K+2), any other pair 1 + (< 1/(2K+2)), so the solve
-        # first maximises the number of keeps and then, among those, minimises the changes (see module doc); the
-        # rest are paired by price proximity so that a modify moves an order as little as possible
-        eps = 0.99 / (2 * min(n, m) + 2)
-        cost = np.where(ok, eps * np.minimum(0.5 * (p_dev + s_dev), 1.0), 1.0 + eps * np.minimum(move_bps * 1e-3, 1.0))
+        cost, ok = _costs(
+            np.array([r.price for r in resting]), np.array([r.size for r in resting]),
+            np.array([r.reduce_only for r in resting]), np.array([d.price for d in desired]),
+            np.array([d.size for d in desired]), np.array(flags, dtype=np.bool_),
+            float(cfg.requote_price_bps), float(cfg.requote_size_frac),
+        )  # fmt: skip
         rows, cols = linear_sum_assignment(cost)
         pairs = [(int(i), int(j)) for i, j in zip(rows, cols, strict=True)]
         compatible = {(i, j) for i, j in pairs if ok[i, j]}
     keep = [(i, j) for i, j in pairs if (i, j) in compatible]
     # position guard: kept orders larger than their target may push the side over its limit; re-size the
     # largest excesses first until the side fits (the desired total alone fits: checked by the caller)
-    final_total = sum(resting[i].size for i, _ in keep) + sum(
-        d.size for j, d in enumerate(desired) if j not in {jj for _, jj in keep}
-    )
+    kept_d = {j for _, j in keep}
+    final_total = sum(resting[i].size for i, _ in keep) + sum(d.size for j, d in enumerate(desired) if j not in kept_d)
     if final_total > limit * (1 + _EPS) + _EPS:
         excess = sorted(keep, key=lambda ij: desired[ij[1]].size - resting[ij[0]].size)
         for ij in excess:
