@@ -412,6 +412,7 @@ def build_ladder(
                 f"({snapshot.margin_usd:g} USD)"
             )
         caps = np.full(curves.n, cfg.level_cap_frac * budget.budget_coins)
+        min_size = spec.min_size(prices)
         side_state = prev.side(side)
         problem = SideProblem(
             side=side,
@@ -419,7 +420,7 @@ def build_ladder(
             budget_coins=budget.budget_coins,
             caps_coins=caps,
             lot_coins=spec.lot_size,
-            min_size_coins=spec.min_size(prices) if prices.size else np.zeros(0),
+            min_size_coins=min_size,
             regime=snapshot.regime,
             state=side_state,
         )
@@ -438,7 +439,9 @@ def build_ladder(
         tstealth = time.perf_counter_ns()
         timings["stealth"] += tstealth - td
         td = tstealth
-        proj = project_side(side, prices, depth_mid, alloc_res.sizes, budget.budget_coins, caps, spec)
+        proj = project_side(
+            side, prices, depth_mid, alloc_res.sizes, budget.budget_coins, caps, spec, min_size_coins=min_size
+        )
         te = time.perf_counter_ns()
         sides[side] = SideResult(side, budget, curves, alloc_res, proj, notes)
         timings["grid"] += tb - ta

@@ -122,11 +122,11 @@ def side_prices(
         raw = _tick_ladder(spec, first, side, grid) if first > 0 else raw[:0]
     if raw.size == 0:
         return raw, raw
-    px = spec.round_prices(raw, side)
-    px = np.minimum(px, limit) if side == "bid" else np.maximum(px, limit)
-    # best first: bids descending, asks ascending; np.unique sorts ascending
-    px = np.unique(px[px > 0])
-    px = px[::-1] if side == "bid" else px
+    rounded = spec.round_prices(raw, side).tolist()
+    # behind the opposite best, positive, distinct, best first (bids descending, asks ascending): on a set of a few
+    # Python floats, which costs half of np.minimum + np.unique on a small array
+    kept = {min(p, limit) for p in rounded} if side == "bid" else {max(p, limit) for p in rounded}
+    px = np.array(sorted((p for p in kept if p > 0), reverse=side == "bid"), dtype=np.float64)
     depth = sign * (px - snapshot.mid_usd) / snapshot.mid_usd * 1e4
     return px, depth
 
@@ -147,9 +147,9 @@ def _step(spec: InstrumentSpec, price: float, side: Side) -> float:
         return 0.0
     if side == "bid":
         # the tick just below ``price`` may be finer than at ``price`` itself (e.g. 10000 -> 9999.9)
-        below = price - float(spec.tick_at(price * (1 - 1e-12)))
+        below = price - spec.price_tick(price * (1 - 1e-12))
         return spec.round_price(below, "bid") if below > 0 else 0.0
-    return spec.round_price(price + float(spec.tick_at(price)), "ask")
+    return spec.round_price(price + spec.price_tick(price), "ask")
 
 
 def _step_ticks(spec: InstrumentSpec, price: float, side: Side, k: int) -> float:
@@ -162,11 +162,11 @@ def _step_ticks(spec: InstrumentSpec, price: float, side: Side, k: int) -> float
     p = price
     while k > 0 and p > 0:
         if side == "bid":
-            tau = float(spec.tick_at(p * (1 - 1e-12)))  # the tick just below p (finer at a decade boundary)
+            tau = spec.price_tick(p * (1 - 1e-12))  # the tick just below p (finer at a decade boundary)
             floor_px = math.ceil(10.0 ** math.floor(math.log10(p * (1 - 1e-12))) / tau - 1e-9) * tau
             room = round((p - floor_px) / tau)
         else:
-            tau = float(spec.tick_at(p))
+            tau = spec.price_tick(p)
             room = round((10.0 ** (math.floor(math.log10(p)) + 1) - p) / tau)
         if room <= 0:
             p, k = _step(spec, p, side), k - 1

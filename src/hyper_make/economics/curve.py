@@ -117,12 +117,14 @@ class LevelCurves:
         selection, forward and round-trip impact (they sum to ``Σ value(sizes)``)."""
         s = np.asarray(sizes, dtype=np.float64)
         sb = s ** (1.0 + self.beta)
+        p = self.fill_prob
+        # ``.sum()`` rather than np.sum: the same reduction without np.sum's Python layer (a µs each)
         return {
-            "spread_capture_usd": float(np.sum(self.fill_prob * self.capture_usd * s)),
-            "inventory_value_usd": float(np.sum(self.fill_prob * self.inventory * s)),
-            "adverse_selection_usd": float(-np.sum(self.fill_prob * self.adverse_usd * s)),
-            "forward_impact_usd": float(-np.sum(self.b_forward * sb)),
-            "roundtrip_impact_usd": float(-np.sum(self.b_roundtrip * sb)),
+            "spread_capture_usd": float((p * self.capture_usd * s).sum()),
+            "inventory_value_usd": float((p * self.inventory * s).sum()),
+            "adverse_selection_usd": float(-(p * self.adverse_usd * s).sum()),
+            "forward_impact_usd": float(-(self.b_forward * sb).sum()),
+            "roundtrip_impact_usd": float(-(self.b_roundtrip * sb).sum()),
         }
 
     def take(self, index: NDArray[np.intp]) -> LevelCurves:
