@@ -6,12 +6,14 @@ simulator's strategy loop and the replay backtester.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ._json import to_jsonable
 from ._validate import PYDANTIC_CONFIG, check_choice, check_real
@@ -23,12 +25,12 @@ from .economics import (
     LevelCurves,
     TableAdverse,
     TableFill,
-    build_curves,
+    build_curves_batch,
 )
 from .economics.impact import SquareRootImpact
 from .errors import InvalidParameterError
 from .instrument import MAX_LOTS, InstrumentSpec, Side
-from .levels import GridConfig, depth_grid_bps, glft_touch_depth_bps, side_prices
+from .levels import GridConfig, depth_grid_bps, glft_touch_depth_bps, ladder_prices
 from .projection import Dropped, Order, Projection, project_side
 from .snapshot import MarketSnapshot
 from .stealth import StealthConfig, apply_stealth
@@ -383,26 +385,30 @@ def build_ladder(
     if cfg.grid.touch == "glft":
         kappa = cfg.fill.kappa_per_bps if isinstance(cfg.fill, ExponentialIntensity) else 0.3
         touch = glft_touch_depth_bps(cfg.risk_aversion, kappa, snapshot.mid_usd, snapshot.maker_fee_bps)
-    depths = depth_grid_bps(cfg.grid, touch)
+    depths = _depth_grid(cfg.grid, touch)
     timings = {"grid": 0, "economics": 0, "allocate": 0, "stealth": 0, "projection": 0}
     sides: dict[str, SideResult] = {}
-    for side in ("bid", "ask"):
-        ta = time.perf_counter_ns()
-        prices, depth_mid = side_prices(snapshot, spec, cfg.grid, side, depths, ref)
-        tb = time.perf_counter_ns()
-        curves = build_curves(
-            depth_mid,
-            prices,
-            snapshot,
-            fill=cfg.fill,
-            adverse=cfg.adverse,
-            horizon_s=cfg.horizon_s,
-            impact=None if impact_missing else cfg.impact,
-            # a fill's value is measured from the reservation price: selling when long (buying when short) is
-            # worth mid - r per coin more than at a flat position, adding to the position that much less
-            inventory_usd=(snapshot.mid_usd - ref) if side == "ask" else (ref - snapshot.mid_usd),
-        )
+    ta = time.perf_counter_ns()
+    grids = dict(zip(("bid", "ask"), ladder_prices(snapshot, spec, cfg.grid, depths, ref), strict=True))
+    tb = time.perf_counter_ns()
+    # both sides in one evaluation of the models (elementwise in depth, so each side's numbers are its own).
+    # A fill's value is measured from the reservation price: selling when long (buying when short) is worth
+    # mid - r per coin more than at a flat position, adding to the position that much less.
+    all_curves = build_curves_batch(
+        (grids["bid"][1], grids["ask"][1]),
+        (grids["bid"][0], grids["ask"][0]),
+        snapshot,
+        fill=cfg.fill,
+        adverse=cfg.adverse,
+        horizon_s=cfg.horizon_s,
+        impact=None if impact_missing else cfg.impact,
+        inventory_usd=(ref - snapshot.mid_usd, snapshot.mid_usd - ref),
+    )
+    tc = time.perf_counter_ns()
+    timings["grid"], timings["economics"] = tb - ta, tc - tb
+    for side, curves in zip(("bid", "ask"), all_curves, strict=True):
         tc = time.perf_counter_ns()
+        prices, depth_mid = grids[side]
         budget = side_budget(snapshot, side, reserve.get(side, 0.0))
         if budget.budget_coins > MAX_LOTS * spec.lot_size:
             raise InvalidParameterError(
@@ -444,8 +450,6 @@ def build_ladder(
         )
         te = time.perf_counter_ns()
         sides[side] = SideResult(side, budget, curves, alloc_res, proj, notes)
-        timings["grid"] += tb - ta
-        timings["economics"] += tc - tb
         timings["allocate"] += timings[f"allocate_{side}"]
         timings["projection"] += te - td
     timings["total"] = time.perf_counter_ns() - t0
@@ -461,6 +465,14 @@ def build_ladder(
         timings_ns=timings,
         state=LadderState(bid=sides["bid"].allocation.state, ask=sides["ask"].allocation.state),
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _depth_grid(grid: GridConfig, touch_bps: float) -> NDArray[np.float64]:
+    """:func:`depth_grid_bps`, cached: a fixed touch gives the same depths (bps) at every refresh. Read-only."""
+    depths = depth_grid_bps(grid, touch_bps)
+    depths.flags.writeable = False
+    return depths
 
 
 def _as_allocator(allocator: Any) -> Allocator:

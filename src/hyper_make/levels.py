@@ -108,6 +108,41 @@ def side_prices(
     strictly below the best ask, an ask strictly above the best bid) and de-duplicated (shallowest kept).
     Returns ``(price_usd, depth_from_mid_bps)``, best first; empty arrays when nothing valid remains.
     """
+    return ladder_prices(snapshot, spec, grid, depths_bps, reference_usd, (side,))[0]
+
+
+def ladder_prices(
+    snapshot: MarketSnapshot,
+    spec: InstrumentSpec,
+    grid: GridConfig,
+    depths_bps: NDArray[np.float64],
+    reference_usd: float,
+    sides: tuple[Side, ...] = ("bid", "ask"),
+) -> tuple[tuple[NDArray[np.float64], NDArray[np.float64]], ...]:
+    """:func:`side_prices` of each of ``sides``, with one rounding pass for all of them.
+
+    The results are those of one :func:`side_prices` call per side; the rounding
+    (:meth:`InstrumentSpec.round_prices_batch`) pays NumPy's per-call overhead once instead of once per side.
+    """
+    raws = [_raw_prices(snapshot, spec, grid, side, depths_bps, reference_usd) for side in sides]
+    out = [(raw, raw) for raw, _ in raws]  # an empty side stays empty
+    live = [i for i, (raw, _) in enumerate(raws) if raw.size]
+    if live:
+        rounded = spec.round_prices_batch([raws[i][0] for i in live], [sides[i] for i in live])
+        for i, px in zip(live, rounded, strict=True):
+            out[i] = _behind_best(snapshot, sides[i], px, raws[i][1])
+    return tuple(out)
+
+
+def _raw_prices(
+    snapshot: MarketSnapshot,
+    spec: InstrumentSpec,
+    grid: GridConfig,
+    side: Side,
+    depths_bps: NDArray[np.float64],
+    reference_usd: float,
+) -> tuple[NDArray[np.float64], float]:
+    """A side's positive prices before rounding (USD), and its post-only limit (USD)."""
     sign = -1.0 if side == "bid" else 1.0
     limit = _post_only_limit(snapshot, spec, side)
     raw = reference_usd * (1.0 + sign * depths_bps * 1e-4)
@@ -120,15 +155,22 @@ def side_prices(
     if grid.spacing == "ticks" and raw.size:
         first = float(spec.round_prices(raw[:1], side)[0])
         raw = _tick_ladder(spec, first, side, grid) if first > 0 else raw[:0]
-    if raw.size == 0:
-        return raw, raw
-    rounded = spec.round_prices(raw, side).tolist()
-    # behind the opposite best, positive, distinct, best first (bids descending, asks ascending): on a set of a few
-    # Python floats, which costs half of np.minimum + np.unique on a small array
-    kept = {min(p, limit) for p in rounded} if side == "bid" else {max(p, limit) for p in rounded}
+    return raw, limit
+
+
+def _behind_best(
+    snapshot: MarketSnapshot, side: Side, rounded: NDArray[np.float64], limit: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Rounded prices (USD) kept behind the opposite best, positive, distinct and best first (bids descending, asks
+    ascending), and their depths from the mid (bps).
+
+    On a set of a few Python floats, which costs half of np.minimum + np.unique on a small array.
+    """
+    values = rounded.tolist()
+    kept = {min(p, limit) for p in values} if side == "bid" else {max(p, limit) for p in values}
     px = np.array(sorted((p for p in kept if p > 0), reverse=side == "bid"), dtype=np.float64)
-    depth = sign * (px - snapshot.mid_usd) / snapshot.mid_usd * 1e4
-    return px, depth
+    sign = -1.0 if side == "bid" else 1.0
+    return px, sign * (px - snapshot.mid_usd) / snapshot.mid_usd * 1e4
 
 
 def _post_only_limit(snapshot: MarketSnapshot, spec: InstrumentSpec, side: Side) -> float:

@@ -9,6 +9,7 @@ allocator left below the minimum are dropped. Each drop is recorded with its rea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 from numpy.typing import NDArray
@@ -107,9 +108,11 @@ def project_side(
             dropped.append(Dropped(side, int(i), float(prices[i]), "below_min_notional", intended * prices[i]))
             lots[i] = 0
     size = spec.lots_to_size(lots)
-    # Python lists once, not a NumPy scalar per field of every order (~100 ns each)
-    px, sz, dp = prices.tolist(), size.tolist(), depths_bps.tolist()
-    orders = tuple(Order(side, px[i], sz[i], dp[i], i) for i in lots.nonzero()[0].tolist())
+    # the resting levels' fields as Python lists, not a NumPy scalar per field of every order (~100 ns each)
+    rest = lots.nonzero()[0]
+    orders = tuple(
+        map(Order, repeat(side), prices[rest].tolist(), size[rest].tolist(), depths_bps[rest].tolist(), rest.tolist())
+    )
     return Projection(
         lots=lots, sizes=size, orders=orders, dropped=tuple(dropped), total_coins=float(spec.lots_to_size(lots.sum()))
     )

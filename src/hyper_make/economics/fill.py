@@ -55,7 +55,7 @@ class ExponentialIntensity:
         self, depth_bps: NDArray[np.float64], sigma_frac_per_sqrt_s: float, horizon_s: float
     ) -> NDArray[np.float64]:
         lam = self.intensity_per_s * np.exp(-self.kappa_per_bps * np.maximum(depth_bps, 0.0))
-        return -np.expm1(-lam * horizon_s)
+        return -np.expm1(lam * -horizon_s)  # = -lam·h bit for bit (IEEE signs), one array operation fewer
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
