@@ -363,7 +363,7 @@ def build_ladder(
     gen = _as_generator(rng)
     if state is not None and not isinstance(state, LadderState):
         raise InvalidParameterError(f"'state' must be a LadderState (a Ladder's .state) or None; got {state!r}")
-    prev = state if state is not None else LadderState()
+    prev = state if state is not None else _FRESH
     name = getattr(alloc, "name", type(alloc).__name__)
     _check_one_stealth_stage(alloc, name, cfg.stealth)
     reserve = dict(reserved_coins or {})
@@ -406,6 +406,10 @@ def build_ladder(
     )
     tc = time.perf_counter_ns()
     timings["grid"], timings["economics"] = tb - ta, tc - tb
+    # both sides' minimum orders (coins) in one call: elementwise in price, as the curves
+    n_bid = all_curves[0].n
+    mins = spec.min_size(np.concatenate((grids["bid"][0], grids["ask"][0])))
+    min_sizes = {"bid": mins[:n_bid], "ask": mins[n_bid:]}
     for side, curves in zip(("bid", "ask"), all_curves, strict=True):
         tc = time.perf_counter_ns()
         prices, depth_mid = grids[side]
@@ -417,8 +421,9 @@ def build_ladder(
                 f"'max_position_coins' ({snapshot.max_position_coins:g} coins) or 'margin_usd' "
                 f"({snapshot.margin_usd:g} USD)"
             )
-        caps = np.full(curves.n, cfg.level_cap_frac * budget.budget_coins)
-        min_size = spec.min_size(prices)
+        caps = np.empty(curves.n)  # np.empty + fill: np.full's values without its Python layer
+        caps.fill(cfg.level_cap_frac * budget.budget_coins)
+        min_size = min_sizes[side]
         side_state = prev.side(side)
         problem = SideProblem(
             side=side,
@@ -465,6 +470,9 @@ def build_ladder(
         timings_ns=timings,
         state=LadderState(bid=sides["bid"].allocation.state, ask=sides["ask"].allocation.state),
     )
+
+
+_FRESH = LadderState()
 
 
 @functools.lru_cache(maxsize=64)

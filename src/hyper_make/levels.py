@@ -167,8 +167,11 @@ def _behind_best(
     On a set of a few Python floats, which costs half of np.minimum + np.unique on a small array.
     """
     values = rounded.tolist()
-    kept = {min(p, limit) for p in values} if side == "bid" else {max(p, limit) for p in values}
-    px = np.array(sorted((p for p in kept if p > 0), reverse=side == "bid"), dtype=np.float64)
+    # min(p, limit) and max(p, limit) written out (a builtin call per price costs more than the comparison)
+    kept = (
+        {p if p <= limit else limit for p in values} if side == "bid" else {p if p >= limit else limit for p in values}
+    )
+    px = np.array(sorted([p for p in kept if p > 0], reverse=side == "bid"), dtype=np.float64)
     sign = -1.0 if side == "bid" else 1.0
     return px, sign * (px - snapshot.mid_usd) / snapshot.mid_usd * 1e4
 

@@ -8,7 +8,7 @@ allocator left below the minimum are dropped. Each drop is recorded with its rea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from itertools import repeat
 
 import numpy as np
@@ -40,6 +40,26 @@ class Order:
     def notional_usd(self) -> float:
         """``price x size`` (USD)."""
         return self.price * self.size
+
+
+_new = object.__new__
+_set_side, _set_price, _set_size, _set_depth, _set_level = (getattr(Order, f.name).__set__ for f in fields(Order))
+
+
+def _order(side: Side, price: float, size: float, depth_bps: float, level: int) -> Order:
+    """``Order(side, price, size, depth_bps, level)``, built in half the time of the frozen dataclass's ``__init__``.
+
+    That ``__init__`` sets each field through ``object.__setattr__`` (about 0.55 µs an order, the largest cost of a
+    projection of ten levels); the slots' own descriptors make the same object. ``Order`` has no ``__post_init__``,
+    and the unpacking above fails if its fields change.
+    """
+    order = _new(Order)
+    _set_side(order, side)
+    _set_price(order, price)
+    _set_size(order, size)
+    _set_depth(order, depth_bps)
+    _set_level(order, level)
+    return order
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +131,7 @@ def project_side(
     # the resting levels' fields as Python lists, not a NumPy scalar per field of every order (~100 ns each)
     rest = lots.nonzero()[0]
     orders = tuple(
-        map(Order, repeat(side), prices[rest].tolist(), size[rest].tolist(), depths_bps[rest].tolist(), rest.tolist())
+        map(_order, repeat(side), prices[rest].tolist(), size[rest].tolist(), depths_bps[rest].tolist(), rest.tolist())
     )
     return Projection(
         lots=lots, sizes=size, orders=orders, dropped=tuple(dropped), total_coins=float(spec.lots_to_size(lots.sum()))

@@ -195,6 +195,8 @@ def build_curves_batch(
     start = 0
     for depth, price, inventory in zip(depths_bps, prices_usd, inventory_usd, strict=True):
         end = start + depth.shape[0]
+        inventory_arr = np.empty(depth.shape)  # np.empty + fill: np.full's values without its Python layer
+        inventory_arr.fill(float(inventory))
         out.append(
             LevelCurves(
                 depth_bps=depth,
@@ -202,7 +204,7 @@ def build_curves_batch(
                 **{k: v[start:end] for k, v in arrays.items()},
                 beta=beta,
                 mid_usd=snapshot.mid_usd,
-                inventory_usd=np.full(depth.shape, float(inventory)),
+                inventory_usd=inventory_arr,
             )
         )
         start = end
