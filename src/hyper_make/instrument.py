@@ -224,8 +224,9 @@ class InstrumentSpec:
         """Scalar :meth:`tick_at` in plain Python: the price increment (USD) at one price (USD, finite, ``> 0``).
 
         The same value as ``float(tick_at(price))``, at a tenth of the cost: the integer digits come from
-        ``np.log10`` as in :meth:`price_decimals` (``math.log10`` differs from it in the last bit, which moves the
-        floor at a power of ten) and the power of ten from :data:`_SCALAR_TICKS`.
+        ``np.log10`` as in :meth:`price_decimals` (``math.log10`` can differ from it in the last bit, which moves
+        the floor next to a power of ten, e.g. at 999.9999999999994) and the power of ten from a table of NumPy's
+        own scalar powers.
 
         Raises
         ------

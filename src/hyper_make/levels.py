@@ -164,7 +164,7 @@ def _behind_best(
     """Rounded prices (USD) kept behind the opposite best, positive, distinct and best first (bids descending, asks
     ascending), and their depths from the mid (bps).
 
-    On a set of a few Python floats, which costs half of np.minimum + np.unique on a small array.
+    Done on a set of Python floats: for a few dozen prices that costs half of np.minimum + np.unique.
     """
     values = rounded.tolist()
     # min(p, limit) and max(p, limit) written out (a builtin call per price costs more than the comparison)

@@ -14,7 +14,10 @@ from ..errors import InvalidParameterError
 
 @runtime_checkable
 class AdverseModel(Protocol):
-    """Expected adverse move after a fill at each depth, in bps of price (>= 0 means against us)."""
+    """Expected adverse move after a fill at each depth, in bps of price (>= 0 means against us).
+
+    Elementwise in depth: a level's cost depends on its own depth only.
+    """
 
     def cost_bps(self, depth_bps: NDArray[np.float64]) -> NDArray[np.float64]: ...
 

@@ -27,7 +27,10 @@ from .fill import FillModel
 
 
 class ImpactModel(Protocol):
-    """Self-impact coefficients per level: ``(b_forward, b_roundtrip)`` in USD per coin^(1+β)."""
+    """Self-impact coefficients per level: ``(b_forward, b_roundtrip)`` in USD per coin^(1+β).
+
+    Elementwise in depth and fill probability: a level's coefficients depend on its own depth and ``P_i`` only.
+    """
 
     beta: float
 
