@@ -124,7 +124,8 @@ def ladder_prices(
     The results are those of one :func:`side_prices` call per side; the rounding
     (:meth:`InstrumentSpec.round_prices_batch`) pays NumPy's per-call overhead once instead of once per side.
     """
-    raws = [_raw_prices(snapshot, spec, grid, side, depths_bps, reference_usd) for side in sides]
+    offsets = depths_bps * 1e-4  # δ/1e4, shared by the sides
+    raws = [_raw_prices(snapshot, spec, grid, side, offsets, reference_usd) for side in sides]
     out = [(raw, raw) for raw, _ in raws]  # an empty side stays empty
     live = [i for i, (raw, _) in enumerate(raws) if raw.size]
     if live:
@@ -139,13 +140,14 @@ def _raw_prices(
     spec: InstrumentSpec,
     grid: GridConfig,
     side: Side,
-    depths_bps: NDArray[np.float64],
+    offsets: NDArray[np.float64],
     reference_usd: float,
 ) -> tuple[NDArray[np.float64], float]:
-    """A side's positive prices before rounding (USD), and its post-only limit (USD)."""
+    """A side's positive prices ``reference·(1 ∓ offsets)`` before rounding (USD), and its post-only limit (USD)."""
     sign = -1.0 if side == "bid" else 1.0
     limit = _post_only_limit(snapshot, spec, side)
-    raw = reference_usd * (1.0 + sign * depths_bps * 1e-4)
+    # 1 - δ/1e4 is 1 + (-δ)/1e4 bit for bit (IEEE signs)
+    raw = reference_usd * ((1.0 - offsets) if side == "bid" else (1.0 + offsets))
     if raw.size and limit > 0 and sign * (raw[0] - limit) < 0:
         # the reference is past the opposite best (a position far over its limit skews it there): the ladder
         # leans in, its touch at the best post-only price and its spacing kept, instead of every level
