@@ -266,7 +266,9 @@ class Ladder:
     mid_usd : the snapshot's mid (USD); ``reservation_usd`` the inventory-skewed price quotes centre on.
     allocator : the allocator's registered name.
     bid, ask : :class:`SideResult` per side.
-    timings_ns : wall time per pipeline stage (ns).
+    timings_ns : wall time per pipeline stage (ns): ``grid`` (both sides' prices), ``economics`` (both sides'
+        curves and minimum orders), ``allocate`` (budgets, caps and the allocator; also per side as ``allocate_bid``
+        and ``allocate_ask``), ``stealth``, ``projection``, and ``total``.
     state : the allocator's state after this build, per side: pass it as ``build_ladder(..., state=)`` on the
         next refresh of the same market.
     """
@@ -404,12 +406,12 @@ def build_ladder(
         impact=None if impact_missing else cfg.impact,
         inventory_usd=(ref - snapshot.mid_usd, snapshot.mid_usd - ref),
     )
-    tc = time.perf_counter_ns()
-    timings["grid"], timings["economics"] = tb - ta, tc - tb
     # both sides' minimum orders (coins) in one call: elementwise in price, as the curves
     n_bid = all_curves[0].n
     mins = spec.min_size(np.concatenate((grids["bid"][0], grids["ask"][0])))
     min_sizes = {"bid": mins[:n_bid], "ask": mins[n_bid:]}
+    tc = time.perf_counter_ns()
+    timings["grid"], timings["economics"] = tb - ta, tc - tb
     for side, curves in zip(("bid", "ask"), all_curves, strict=True):
         tc = time.perf_counter_ns()
         prices, depth_mid = grids[side]
