@@ -13,6 +13,7 @@ All rounding is done on integers (ticks and lots) so that the result prints as t
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
@@ -32,6 +33,10 @@ MAX_LOTS = 2**53
 #: Decimal places allowed for a perp price before subtracting ``szDecimals`` (Hyperliquid: 6; spot: 8).
 PERP_MAX_DECIMALS = 6
 SPOT_MAX_DECIMALS = 8
+
+#: ``10^-k`` (USD) for ``k = 0..SPOT_MAX_DECIMALS`` exactly as :meth:`InstrumentSpec.tick_at` computes it for one
+#: price: NumPy's scalar power (its array power may differ in the last bit, e.g. at ``k = 5``).
+_SCALAR_TICKS = tuple(float(10.0 ** -np.float64(k)) for k in range(SPOT_MAX_DECIMALS + 1))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -128,7 +133,8 @@ class InstrumentSpec:
     def min_size(self, price: ArrayLike) -> NDArray[np.float64]:
         """Smallest valid size (coins) whose value at ``price`` (USD) reaches ``min_notional_usd``."""
         px = np.asarray(price, dtype=np.float64)
-        lots = np.ceil(np.round(self.min_notional_usd / px * 10.0**self.sz_decimals, 6))
+        # ``.round(6)``: np.round's arithmetic without its Python-level dispatch (a µs per call on the hot path)
+        lots = np.ceil((self.min_notional_usd / px * 10.0**self.sz_decimals).round(6))
         return lots / 10.0**self.sz_decimals
 
     # ---- prices ------------------------------------------------------------------------------------
@@ -136,7 +142,8 @@ class InstrumentSpec:
         """Decimals allowed at the magnitude of ``price`` (USD): ``min(max_decimals, sig_figs - int_digits)``, >= 0."""
         px = np.asarray(price, dtype=np.float64)
         int_digits = np.floor(np.log10(px)).astype(np.int64) + 1
-        return np.clip(self.max_sig_figs - int_digits, 0, self.max_price_decimals)
+        # np.maximum/np.minimum: the integers np.clip gives, without its Python-level argument checks (µs)
+        return np.minimum(np.maximum(self.max_sig_figs - int_digits, 0), self.max_price_decimals)
 
     def round_prices(self, price: ArrayLike, side: Side) -> NDArray[np.float64]:
         """Round prices (USD) to valid ones: bids down, asks up (so rounding never improves our price).
@@ -148,14 +155,57 @@ class InstrumentSpec:
         InvalidParameterError
             If a price is not finite and positive.
         """
-        px = np.asarray(price, dtype=np.float64)
-        if not np.all(np.isfinite(px) & (px > 0)):
-            raise InvalidParameterError(f"'price' must be finite and > 0 USD to round; got {px}")
-        scale = 10.0 ** self.price_decimals(px)
-        scaled = np.round(px * scale, 6)
+        scaled, scale = self._scaled(np.asarray(price, dtype=np.float64))
         ticks = np.floor(scaled) if side == "bid" else np.ceil(scaled)
         # a bid below the first tick rounds to 0: there is no valid price at or below it (callers drop it)
         return ticks / scale
+
+    def round_prices_batch(
+        self, prices: Sequence[NDArray[np.float64]], sides: Sequence[Side]
+    ) -> list[NDArray[np.float64]]:
+        """:meth:`round_prices` of several 1-d price arrays (USD), each with its side, in one pass.
+
+        Every price gets the value its own :meth:`round_prices` call gives (the rounding is elementwise); the
+        NumPy calls, most of the cost for a few dozen prices, are made once for all of them.
+
+        Raises
+        ------
+        InvalidParameterError
+            As :meth:`round_prices`, naming the first array with a price that is not finite and positive.
+        """
+        try:
+            scaled, scale = self._scaled(np.concatenate(prices))
+        except InvalidParameterError:
+            for px, side in zip(prices, sides, strict=True):
+                self.round_prices(px, side)  # raises, naming its own array
+            raise
+        out = []
+        start = 0
+        for px, side in zip(prices, sides, strict=True):
+            end = start + px.shape[0]
+            part = scaled[start:end]
+            out.append((np.floor(part) if side == "bid" else np.ceil(part)) / scale[start:end])
+            start = end
+        return out
+
+    def _scaled(self, px: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(round(px·10^d, 6), 10^d)`` with ``d = price_decimals(px)``: the prices in ticks before the floor or
+        ceiling, and the tick's inverse.
+
+        Raises
+        ------
+        InvalidParameterError
+            If a price is not finite and positive.
+        """
+        # two reductions instead of four array operations (a NaN fails ``min() > 0``)
+        if px.size and not (px.min() > 0 and px.max() < math.inf):
+            raise InvalidParameterError(f"'price' must be finite and > 0 USD to round; got {px}")
+        # 10^price_decimals(px) with the decimals left as floats (the power casts the integers to them anyway):
+        # two array operations fewer than the integer round trip
+        decimals = (self.max_sig_figs - 1) - np.floor(np.log10(px))
+        scale = 10.0 ** np.minimum(np.maximum(decimals, 0.0), self.max_price_decimals)
+        # ``.round(6)``: np.round's arithmetic without its Python-level dispatch
+        return (px * scale).round(6), scale
 
     def round_price(self, price: float, side: Side) -> float:
         """Scalar :meth:`round_prices` in plain Python (the same formula; ~10x faster for one price)."""
@@ -169,6 +219,24 @@ class InstrumentSpec:
     def tick_at(self, price: ArrayLike) -> NDArray[np.float64]:
         """Price increment (USD) at the magnitude of ``price``: ``10^-price_decimals(price)``."""
         return 10.0 ** -self.price_decimals(price).astype(np.float64)
+
+    def price_tick(self, price: float) -> float:
+        """Scalar :meth:`tick_at` in plain Python: the price increment (USD) at one price (USD, finite, ``> 0``).
+
+        The same value as ``float(tick_at(price))``, at a tenth of the cost: the integer digits come from
+        ``np.log10`` as in :meth:`price_decimals` (``math.log10`` can differ from it in the last bit, which moves
+        the floor next to a power of ten, e.g. at 999.9999999999994) and the power of ten from a table of NumPy's
+        own scalar powers.
+
+        Raises
+        ------
+        InvalidParameterError
+            If ``price`` is not finite and positive.
+        """
+        if not (math.isfinite(price) and price > 0):
+            raise InvalidParameterError(f"'price' must be finite and > 0 USD for its tick; got {price!r}")
+        int_digits = math.floor(np.log10(price)) + 1
+        return _SCALAR_TICKS[min(max(self.max_sig_figs - int_digits, 0), self.max_price_decimals)]
 
     def is_valid_price(self, price: float) -> bool:
         """True if Hyperliquid accepts ``price`` (USD): integer, or <= 5 significant figures and <= max decimals."""
@@ -203,9 +271,9 @@ def coins_to_lots(size: ArrayLike, lot: float) -> NDArray[np.int64]:
     InvalidParameterError
         If a size is NaN or more than ``MAX_LOTS`` (2^53) lots (a silent int64 overflow before).
     """
-    inv = round(1.0 / lot)
+    inv = _decimal_inverse(lot)
     x = np.asarray(size, dtype=np.float64)
-    scaled = np.floor(np.round(x * inv if inv >= 1 and abs(inv * lot - 1.0) < 1e-12 else x / lot, 6))
+    scaled = np.floor((x * inv if inv else x / lot).round(6))
     if scaled.size and not scaled.max() <= MAX_LOTS:  # a NaN propagates through max() and fails too
         bad = float(np.asarray(x).reshape(-1)[np.flatnonzero(~(np.asarray(scaled).reshape(-1) <= MAX_LOTS))[0]])
         raise InvalidParameterError(
@@ -216,9 +284,19 @@ def coins_to_lots(size: ArrayLike, lot: float) -> NDArray[np.int64]:
 
 def lots_to_coins(lots: ArrayLike, lot: float) -> NDArray[np.float64]:
     """Whole lots -> coins; exact decimal floats (the nearest to ``k·10^-d``) when the lot is ``10^-d``."""
-    inv = round(1.0 / lot)
+    inv = _decimal_inverse(lot)
+    if isinstance(lots, (int, np.integer)):
+        # one count: the same float64 conversion and IEEE operation in plain Python (a µs less than NumPy's)
+        return np.float64(float(lots) / inv if inv else float(lots) * lot)
     k = np.asarray(lots, dtype=np.float64)
-    return k / inv if inv >= 1 and abs(inv * lot - 1.0) < 1e-12 else k * lot
+    return k / inv if inv else k * lot
+
+
+def _decimal_inverse(lot: float) -> int:
+    """``10^d`` when ``lot`` (coins) is ``10^-d``, else 0: dividing by the exact integer ``10^d`` gives the float
+    nearest ``k·10^-d``, which multiplying by the inexact float ``10^-d`` does not."""
+    inv = round(1.0 / lot)
+    return inv if inv >= 1 and abs(inv * lot - 1.0) < 1e-12 else 0
 
 
 def price_to_ticks(price_usd: float, tick_usd: float, *, name: str = "price") -> int:

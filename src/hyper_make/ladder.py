@@ -6,12 +6,14 @@ simulator's strategy loop and the replay backtester.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ._json import to_jsonable
 from ._validate import PYDANTIC_CONFIG, check_choice, check_real
@@ -23,12 +25,12 @@ from .economics import (
     LevelCurves,
     TableAdverse,
     TableFill,
-    build_curves,
+    build_curves_batch,
 )
 from .economics.impact import SquareRootImpact
 from .errors import InvalidParameterError
 from .instrument import MAX_LOTS, InstrumentSpec, Side
-from .levels import GridConfig, depth_grid_bps, glft_touch_depth_bps, side_prices
+from .levels import GridConfig, depth_grid_bps, glft_touch_depth_bps, ladder_prices
 from .projection import Dropped, Order, Projection, project_side
 from .snapshot import MarketSnapshot
 from .stealth import StealthConfig, apply_stealth
@@ -264,7 +266,9 @@ class Ladder:
     mid_usd : the snapshot's mid (USD); ``reservation_usd`` the inventory-skewed price quotes centre on.
     allocator : the allocator's registered name.
     bid, ask : :class:`SideResult` per side.
-    timings_ns : wall time per pipeline stage (ns).
+    timings_ns : wall time per pipeline stage (ns): ``grid`` (both sides' prices), ``economics`` (both sides'
+        curves and minimum orders), ``allocate`` (budgets, caps and the allocator; also per side as ``allocate_bid``
+        and ``allocate_ask``), ``stealth``, ``projection``, and ``total``.
     state : the allocator's state after this build, per side: pass it as ``build_ladder(..., state=)`` on the
         next refresh of the same market.
     """
@@ -361,7 +365,7 @@ def build_ladder(
     gen = _as_generator(rng)
     if state is not None and not isinstance(state, LadderState):
         raise InvalidParameterError(f"'state' must be a LadderState (a Ladder's .state) or None; got {state!r}")
-    prev = state if state is not None else LadderState()
+    prev = state if state is not None else _FRESH
     name = getattr(alloc, "name", type(alloc).__name__)
     _check_one_stealth_stage(alloc, name, cfg.stealth)
     reserve = dict(reserved_coins or {})
@@ -383,26 +387,34 @@ def build_ladder(
     if cfg.grid.touch == "glft":
         kappa = cfg.fill.kappa_per_bps if isinstance(cfg.fill, ExponentialIntensity) else 0.3
         touch = glft_touch_depth_bps(cfg.risk_aversion, kappa, snapshot.mid_usd, snapshot.maker_fee_bps)
-    depths = depth_grid_bps(cfg.grid, touch)
+    depths = _depth_grid(cfg.grid, touch)
     timings = {"grid": 0, "economics": 0, "allocate": 0, "stealth": 0, "projection": 0}
     sides: dict[str, SideResult] = {}
-    for side in ("bid", "ask"):
-        ta = time.perf_counter_ns()
-        prices, depth_mid = side_prices(snapshot, spec, cfg.grid, side, depths, ref)
-        tb = time.perf_counter_ns()
-        curves = build_curves(
-            depth_mid,
-            prices,
-            snapshot,
-            fill=cfg.fill,
-            adverse=cfg.adverse,
-            horizon_s=cfg.horizon_s,
-            impact=None if impact_missing else cfg.impact,
-            # a fill's value is measured from the reservation price: selling when long (buying when short) is
-            # worth mid - r per coin more than at a flat position, adding to the position that much less
-            inventory_usd=(snapshot.mid_usd - ref) if side == "ask" else (ref - snapshot.mid_usd),
-        )
+    ta = time.perf_counter_ns()
+    grids = dict(zip(("bid", "ask"), ladder_prices(snapshot, spec, cfg.grid, depths, ref), strict=True))
+    tb = time.perf_counter_ns()
+    # both sides in one evaluation of the models (elementwise in depth, so each side's numbers are its own).
+    # A fill's value is measured from the reservation price: selling when long (buying when short) is worth
+    # mid - r per coin more than at a flat position, adding to the position that much less.
+    all_curves = build_curves_batch(
+        (grids["bid"][1], grids["ask"][1]),
+        (grids["bid"][0], grids["ask"][0]),
+        snapshot,
+        fill=cfg.fill,
+        adverse=cfg.adverse,
+        horizon_s=cfg.horizon_s,
+        impact=None if impact_missing else cfg.impact,
+        inventory_usd=(ref - snapshot.mid_usd, snapshot.mid_usd - ref),
+    )
+    # both sides' minimum orders (coins) in one call: elementwise in price, as the curves
+    n_bid = all_curves[0].n
+    mins = spec.min_size(np.concatenate((grids["bid"][0], grids["ask"][0])))
+    min_sizes = {"bid": mins[:n_bid], "ask": mins[n_bid:]}
+    tc = time.perf_counter_ns()
+    timings["grid"], timings["economics"] = tb - ta, tc - tb
+    for side, curves in zip(("bid", "ask"), all_curves, strict=True):
         tc = time.perf_counter_ns()
+        prices, depth_mid = grids[side]
         budget = side_budget(snapshot, side, reserve.get(side, 0.0))
         if budget.budget_coins > MAX_LOTS * spec.lot_size:
             raise InvalidParameterError(
@@ -411,7 +423,9 @@ def build_ladder(
                 f"'max_position_coins' ({snapshot.max_position_coins:g} coins) or 'margin_usd' "
                 f"({snapshot.margin_usd:g} USD)"
             )
-        caps = np.full(curves.n, cfg.level_cap_frac * budget.budget_coins)
+        caps = np.empty(curves.n)  # np.empty + fill: np.full's values without its Python layer
+        caps.fill(cfg.level_cap_frac * budget.budget_coins)
+        min_size = min_sizes[side]
         side_state = prev.side(side)
         problem = SideProblem(
             side=side,
@@ -419,7 +433,7 @@ def build_ladder(
             budget_coins=budget.budget_coins,
             caps_coins=caps,
             lot_coins=spec.lot_size,
-            min_size_coins=spec.min_size(prices) if prices.size else np.zeros(0),
+            min_size_coins=min_size,
             regime=snapshot.regime,
             state=side_state,
         )
@@ -438,11 +452,11 @@ def build_ladder(
         tstealth = time.perf_counter_ns()
         timings["stealth"] += tstealth - td
         td = tstealth
-        proj = project_side(side, prices, depth_mid, alloc_res.sizes, budget.budget_coins, caps, spec)
+        proj = project_side(
+            side, prices, depth_mid, alloc_res.sizes, budget.budget_coins, caps, spec, min_size_coins=min_size
+        )
         te = time.perf_counter_ns()
         sides[side] = SideResult(side, budget, curves, alloc_res, proj, notes)
-        timings["grid"] += tb - ta
-        timings["economics"] += tc - tb
         timings["allocate"] += timings[f"allocate_{side}"]
         timings["projection"] += te - td
     timings["total"] = time.perf_counter_ns() - t0
@@ -458,6 +472,17 @@ def build_ladder(
         timings_ns=timings,
         state=LadderState(bid=sides["bid"].allocation.state, ask=sides["ask"].allocation.state),
     )
+
+
+_FRESH = LadderState()
+
+
+@functools.lru_cache(maxsize=64)
+def _depth_grid(grid: GridConfig, touch_bps: float) -> NDArray[np.float64]:
+    """:func:`depth_grid_bps`, cached: a fixed touch gives the same depths (bps) at every refresh. Read-only."""
+    depths = depth_grid_bps(grid, touch_bps)
+    depths.flags.writeable = False
+    return depths
 
 
 def _as_allocator(allocator: Any) -> Allocator:

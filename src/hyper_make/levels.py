@@ -108,9 +108,46 @@ def side_prices(
     strictly below the best ask, an ask strictly above the best bid) and de-duplicated (shallowest kept).
     Returns ``(price_usd, depth_from_mid_bps)``, best first; empty arrays when nothing valid remains.
     """
+    return ladder_prices(snapshot, spec, grid, depths_bps, reference_usd, (side,))[0]
+
+
+def ladder_prices(
+    snapshot: MarketSnapshot,
+    spec: InstrumentSpec,
+    grid: GridConfig,
+    depths_bps: NDArray[np.float64],
+    reference_usd: float,
+    sides: tuple[Side, ...] = ("bid", "ask"),
+) -> tuple[tuple[NDArray[np.float64], NDArray[np.float64]], ...]:
+    """:func:`side_prices` of each of ``sides``, with one rounding pass for all of them.
+
+    The results are those of one :func:`side_prices` call per side; the rounding
+    (:meth:`InstrumentSpec.round_prices_batch`) pays NumPy's per-call overhead once instead of once per side.
+    """
+    offsets = depths_bps * 1e-4  # δ/1e4, shared by the sides
+    raws = [_raw_prices(snapshot, spec, grid, side, offsets, reference_usd) for side in sides]
+    out = [(raw, raw) for raw, _ in raws]  # an empty side stays empty
+    live = [i for i, (raw, _) in enumerate(raws) if raw.size]
+    if live:
+        rounded = spec.round_prices_batch([raws[i][0] for i in live], [sides[i] for i in live])
+        for i, px in zip(live, rounded, strict=True):
+            out[i] = _behind_best(snapshot, sides[i], px, raws[i][1])
+    return tuple(out)
+
+
+def _raw_prices(
+    snapshot: MarketSnapshot,
+    spec: InstrumentSpec,
+    grid: GridConfig,
+    side: Side,
+    offsets: NDArray[np.float64],
+    reference_usd: float,
+) -> tuple[NDArray[np.float64], float]:
+    """A side's positive prices ``reference·(1 ∓ offsets)`` before rounding (USD), and its post-only limit (USD)."""
     sign = -1.0 if side == "bid" else 1.0
     limit = _post_only_limit(snapshot, spec, side)
-    raw = reference_usd * (1.0 + sign * depths_bps * 1e-4)
+    # 1 - δ/1e4 is 1 + (-δ)/1e4 bit for bit (IEEE signs)
+    raw = reference_usd * ((1.0 - offsets) if side == "bid" else (1.0 + offsets))
     if raw.size and limit > 0 and sign * (raw[0] - limit) < 0:
         # the reference is past the opposite best (a position far over its limit skews it there): the ladder
         # leans in, its touch at the best post-only price and its spacing kept, instead of every level
@@ -120,15 +157,25 @@ def side_prices(
     if grid.spacing == "ticks" and raw.size:
         first = float(spec.round_prices(raw[:1], side)[0])
         raw = _tick_ladder(spec, first, side, grid) if first > 0 else raw[:0]
-    if raw.size == 0:
-        return raw, raw
-    px = spec.round_prices(raw, side)
-    px = np.minimum(px, limit) if side == "bid" else np.maximum(px, limit)
-    # best first: bids descending, asks ascending; np.unique sorts ascending
-    px = np.unique(px[px > 0])
-    px = px[::-1] if side == "bid" else px
-    depth = sign * (px - snapshot.mid_usd) / snapshot.mid_usd * 1e4
-    return px, depth
+    return raw, limit
+
+
+def _behind_best(
+    snapshot: MarketSnapshot, side: Side, rounded: NDArray[np.float64], limit: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Rounded prices (USD) kept behind the opposite best, positive, distinct and best first (bids descending, asks
+    ascending), and their depths from the mid (bps).
+
+    Done on a set of Python floats: for a few dozen prices that costs half of np.minimum + np.unique.
+    """
+    values = rounded.tolist()
+    # min(p, limit) and max(p, limit) written out (a builtin call per price costs more than the comparison)
+    kept = (
+        {p if p <= limit else limit for p in values} if side == "bid" else {p if p >= limit else limit for p in values}
+    )
+    px = np.array(sorted([p for p in kept if p > 0], reverse=side == "bid"), dtype=np.float64)
+    sign = -1.0 if side == "bid" else 1.0
+    return px, sign * (px - snapshot.mid_usd) / snapshot.mid_usd * 1e4
 
 
 def _post_only_limit(snapshot: MarketSnapshot, spec: InstrumentSpec, side: Side) -> float:
@@ -147,9 +194,9 @@ def _step(spec: InstrumentSpec, price: float, side: Side) -> float:
         return 0.0
     if side == "bid":
         # the tick just below ``price`` may be finer than at ``price`` itself (e.g. 10000 -> 9999.9)
-        below = price - float(spec.tick_at(price * (1 - 1e-12)))
+        below = price - spec.price_tick(price * (1 - 1e-12))
         return spec.round_price(below, "bid") if below > 0 else 0.0
-    return spec.round_price(price + float(spec.tick_at(price)), "ask")
+    return spec.round_price(price + spec.price_tick(price), "ask")
 
 
 def _step_ticks(spec: InstrumentSpec, price: float, side: Side, k: int) -> float:
@@ -162,11 +209,11 @@ def _step_ticks(spec: InstrumentSpec, price: float, side: Side, k: int) -> float
     p = price
     while k > 0 and p > 0:
         if side == "bid":
-            tau = float(spec.tick_at(p * (1 - 1e-12)))  # the tick just below p (finer at a decade boundary)
+            tau = spec.price_tick(p * (1 - 1e-12))  # the tick just below p (finer at a decade boundary)
             floor_px = math.ceil(10.0 ** math.floor(math.log10(p * (1 - 1e-12))) / tau - 1e-9) * tau
             room = round((p - floor_px) / tau)
         else:
-            tau = float(spec.tick_at(p))
+            tau = spec.price_tick(p)
             room = round((10.0 ** (math.floor(math.log10(p)) + 1) - p) / tau)
         if room <= 0:
             p, k = _step(spec, p, side), k - 1

@@ -1,7 +1,7 @@
 """Per-level economics: fill probability, adverse selection, self-impact, and the payout curve they make."""
 
 from .adverse import AdverseModel, ExponentialAdverse, TableAdverse
-from .curve import ImpactModel, LevelCurves, build_curves
+from .curve import ImpactModel, LevelCurves, build_curves, build_curves_batch
 from .fill import ExponentialIntensity, FillModel, FirstPassage, TableFill
 
 __all__ = [
@@ -15,4 +15,5 @@ __all__ = [
     "TableAdverse",
     "TableFill",
     "build_curves",
+    "build_curves_batch",
 ]

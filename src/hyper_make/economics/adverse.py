@@ -14,7 +14,10 @@ from ..errors import InvalidParameterError
 
 @runtime_checkable
 class AdverseModel(Protocol):
-    """Expected adverse move after a fill at each depth, in bps of price (>= 0 means against us)."""
+    """Expected adverse move after a fill at each depth, in bps of price (>= 0 means against us).
+
+    Elementwise in depth: a level's cost depends on its own depth only.
+    """
 
     def cost_bps(self, depth_bps: NDArray[np.float64]) -> NDArray[np.float64]: ...
 
@@ -42,7 +45,8 @@ class ExponentialAdverse:
         check_real("adverse.decay_bps", self.decay_bps, lo=0.0, lo_open=True, unit="bps")
 
     def cost_bps(self, depth_bps: NDArray[np.float64]) -> NDArray[np.float64]:
-        return self.as0_bps * np.exp(-np.maximum(depth_bps, 0.0) / self.decay_bps)
+        # dividing by -δc is -δ/δc bit for bit (IEEE signs), one array operation fewer
+        return self.as0_bps * np.exp(np.maximum(depth_bps, 0.0) / -self.decay_bps)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

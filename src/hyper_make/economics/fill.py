@@ -22,7 +22,11 @@ from ..errors import InvalidParameterError
 
 @runtime_checkable
 class FillModel(Protocol):
-    """Probability in [0, 1] that an order at each depth fills within ``horizon_s``."""
+    """Probability in [0, 1] that an order at each depth fills within ``horizon_s``.
+
+    Elementwise in depth: a level's probability depends on its own depth only
+    (:func:`~hyper_make.economics.build_curves_batch` evaluates both sides' levels in one call).
+    """
 
     def prob(
         self, depth_bps: NDArray[np.float64], sigma_frac_per_sqrt_s: float, horizon_s: float
@@ -55,7 +59,7 @@ class ExponentialIntensity:
         self, depth_bps: NDArray[np.float64], sigma_frac_per_sqrt_s: float, horizon_s: float
     ) -> NDArray[np.float64]:
         lam = self.intensity_per_s * np.exp(-self.kappa_per_bps * np.maximum(depth_bps, 0.0))
-        return -np.expm1(-lam * horizon_s)
+        return -np.expm1(lam * -horizon_s)  # = -lam·h bit for bit (IEEE signs), one array operation fewer
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

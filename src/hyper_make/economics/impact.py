@@ -34,6 +34,7 @@ to trade edge against impact across the ladder.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -147,7 +148,7 @@ class SquareRootImpact:
             return np.exp(logv) * (horizon_s / snapshot.sigma_horizon_s)
         if snapshot.daily_volume_coins <= 0:
             raise InvalidParameterError(_NO_VOLUME)
-        sigma_period = snapshot.sigma_frac * np.sqrt(self.volume_period_s / snapshot.sigma_horizon_s)
+        sigma_period = snapshot.sigma_frac * math.sqrt(self.volume_period_s / snapshot.sigma_horizon_s)
         shape = occupation_shape(d * 1e-4 / sigma_period)
         return snapshot.daily_volume_coins * (horizon_s / self.volume_period_s) * SIDE_SHARE * shape
 
@@ -163,6 +164,6 @@ class SquareRootImpact:
             zeros = np.zeros(np.shape(depth_bps))
             return zeros, zeros.copy()
         v = self.volume_at_depth(depth_bps, snapshot, horizon_s)
-        sigma_h = snapshot.sigma_frac * np.sqrt(horizon_s / snapshot.sigma_horizon_s)
+        sigma_h = snapshot.sigma_frac * math.sqrt(horizon_s / snapshot.sigma_horizon_s)
         base = sigma_h * snapshot.mid_usd * v ** (-self.beta)
         return self.forward_coef * base, self.roundtrip_coef * np.asarray(fill_prob, dtype=np.float64) * base
