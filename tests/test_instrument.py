@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hyper_make import PERP_SPECS, InstrumentSpec, InvalidParameterError, perp_spec
@@ -161,3 +161,33 @@ def test_sizes_on_lot_grid_never_rounded_up(size, sz):
 def test_scalar_and_vector_rounding_agree(price, sz, side):
     spec = InstrumentSpec(coin="X", sz_decimals=sz)
     assert spec.round_price(price, side) == float(spec.round_prices(np.array([price]), side)[0])
+
+
+@settings(deadline=None)  # the first example loads the compiled kernel
+@given(
+    st.lists(st.integers(1, 10**9), min_size=0, max_size=20),
+    st.sampled_from([0.1, 0.01, 1.0, 0.5, 1e-5]),
+)
+def test_prices_to_ticks_is_the_checked_scalar_conversion_of_each_price(ks, tick):
+    from hyper_make.instrument import price_to_ticks, prices_to_ticks
+
+    prices = np.array([k * tick for k in ks], dtype=np.float64)
+    got = prices_to_ticks(prices, tick)
+    assert got.dtype == np.int64
+    assert got.tolist() == [price_to_ticks(float(p), tick) for p in prices]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -100.0, 0.0, 100.05])
+def test_prices_to_ticks_names_the_first_bad_price_by_its_index(bad):
+    from hyper_make.instrument import prices_to_ticks
+
+    with pytest.raises(InvalidParameterError, match=r"'order price\[2\]'"):
+        prices_to_ticks(np.array([100.0, 100.1, bad, float("nan")]), 0.1, name="order price")
+
+
+@pytest.mark.parametrize("tick", [0.0, -0.1, float("nan")])
+def test_prices_to_ticks_refuses_a_bad_tick_even_for_no_prices(tick):
+    from hyper_make.instrument import prices_to_ticks
+
+    with pytest.raises(InvalidParameterError, match="tick_usd"):
+        prices_to_ticks(np.array([]), tick)

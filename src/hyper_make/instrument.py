@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
+import numba as nb
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -319,6 +320,39 @@ def price_to_ticks(price_usd: float, tick_usd: float, *, name: str = "price") ->
             f"'{name}' {price_usd!r} USD is not on the venue's tick grid of {tick_usd!r} USD (it is {x:.6f} ticks)"
         )
     return int(k)
+
+
+def prices_to_ticks(prices_usd: np.ndarray, tick_usd: float, *, name: str = "price") -> np.ndarray:
+    """:func:`price_to_ticks` of every price of an array (USD) at once: their integer tick indices (int64).
+
+    Raises
+    ------
+    InvalidParameterError
+        The error :func:`price_to_ticks` gives for the first price that is not finite and positive or not on the
+        grid.
+    """
+    t = float(tick_usd)
+    if not (math.isfinite(t) and t > 0):
+        raise InvalidParameterError(f"'tick_usd' must be finite and > 0 USD; got {tick_usd!r}")
+    p = np.ascontiguousarray(prices_usd, dtype=np.float64).ravel()
+    ticks, bad = _ticks_of(p, t)
+    if bad >= 0:
+        price_to_ticks(float(p[bad]), t, name=f"{name}[{bad}]")
+        raise InvalidParameterError(f"'{name}[{bad}]' {p[bad]!r} USD is not a price on the {t!r} USD tick grid")
+    return ticks
+
+
+@nb.njit(cache=True)
+def _ticks_of(p: np.ndarray, tick: float) -> tuple[np.ndarray, int]:
+    """Tick indices of prices ``p`` (USD) and the index of the first one off the grid or not positive (-1: none)."""
+    out = np.empty(p.shape[0], dtype=np.int64)
+    for i in range(p.shape[0]):
+        x = p[i] / tick
+        k = np.rint(x)  # half to even, as Python's round()
+        if not (np.isfinite(x) and p[i] > 0 and abs(x - k) <= 1e-6):
+            return out, i
+        out[i] = int(k)
+    return out, -1
 
 
 def _wire(x: float) -> str:

@@ -147,3 +147,18 @@ def test_fill_markouts_are_per_level_net_of_fees_at_the_first_refresh_past_each_
     assert (row["side"], row["level"], row["fills"], row["size_coins"]) == ("bid", 3, 1, 2.0)
     assert row["markout_1s_bps"] == pytest.approx((2.5 - 0.01) / 100.0 * 1e4)
     assert row["markout_5s_bps"] == pytest.approx((-1.0 - 0.01) / 100.0 * 1e4)
+
+
+def test_fill_stats_forget_the_levels_of_orders_long_gone_but_keep_late_fills_within_the_grace():
+    fs = FillStats((1.0,), grace_s=10.0)
+    ids = [f"0x{i:032x}" for i in range(3)]
+    fs.placed(Place(c, "bid", 99.0, 1.0, False, k) for k, c in enumerate(ids))
+    fs.prune(0, lambda: ids)  # the first call starts the clock
+    fs.prune(10 * T, lambda: ids[:2])  # ids[2] stopped resting: still known for a late fill
+    fs.observe((VenueFill("f1", ids[2], "bid", 99.0, 1.0, 0.0, 11 * T),), 11 * T, 100.0)
+    fs.prune(20 * T, lambda: ids[:1])  # ids[2] gone for a grace period: forgotten; ids[1] just stopped
+    fs.prune(30 * T, lambda: ids[:1])
+    fs.observe((VenueFill("f2", ids[1], "bid", 99.0, 1.0, 0.0, 31 * T),), 31 * T, 100.0)
+    levels = {r["level"]: r["fills"] for r in fs.table(100.0)}
+    assert levels == {2: 1, -1: 1}
+    assert fs.orders_tracked == 1  # bounded: only what rests is remembered

@@ -93,6 +93,52 @@ def others_best(p: np.ndarray, f: float) -> tuple[int, int]:
 
 
 @nb.njit(cache=True)
+def visible_best(
+    p: np.ndarray, f: float, o_side: np.ndarray, o_tick: np.ndarray, o_init: np.ndarray
+) -> tuple[int, int]:
+    """The visible best bid and ask ticks: others' (for fair value ``f``, ticks) and our orders that rest."""
+    bid, ask = others_best(p, f)
+    for j in range(o_side.shape[0]):
+        if o_init[j] == 1:
+            if o_side[j] > 0 and o_tick[j] > bid:
+                bid = o_tick[j]
+            elif o_side[j] < 0 and o_tick[j] < ask:
+                ask = o_tick[j]
+    if ask <= bid:  # cannot happen with post-only orders; keep the snapshot valid anyway
+        ask = bid + 1
+    return int(bid), int(ask)
+
+
+@nb.njit(cache=True)
+def _place_orders(o_side, o_tick, o_size, o_ahead, o_active_t, o_cancel_t, o_init, sides, ticks, sizes, t_active):  # type: ignore[no-untyped-def]
+    """Put new orders into the lowest free slots, in order; their slots (``-1`` past the free ones)."""
+    out = np.full(sides.shape[0], -1, dtype=np.int64)
+    j = 0
+    for k in range(sides.shape[0]):
+        while j < o_side.shape[0] and o_side[j] != 0:
+            j += 1
+        if j == o_side.shape[0]:
+            break
+        o_side[j] = sides[k]
+        o_tick[j] = ticks[k]
+        o_size[j] = sizes[k]
+        o_ahead[j] = 0.0
+        o_active_t[j] = t_active
+        o_cancel_t[j] = np.inf
+        o_init[j] = 0
+        out[k] = j
+    return out
+
+
+@nb.njit(cache=True)
+def _cancel_orders(o_side, o_cancel_t, slots, t_cancel):  # type: ignore[no-untyped-def]
+    """Mark live orders of ``slots`` cancelled as of ``t_cancel`` (they may fill until then)."""
+    for j in slots:
+        if o_side[j] != 0:
+            o_cancel_t[j] = t_cancel
+
+
+@nb.njit(cache=True)
 def visible(p: np.ndarray, deficit: np.ndarray, tlast: np.ndarray, tick: int, side: int, f: float, t: float) -> float:
     """Others' visible size (coins) at ``tick`` on ``side`` (+1 bid, -1 ask)."""
     obb, oba = others_best(p, f)
@@ -528,17 +574,7 @@ class Market:
 
     def bbo_ticks(self) -> tuple[int, int]:
         """Visible best bid and ask (ticks), our resting orders included."""
-        bid, ask = others_best(self.p, float(self.s[S_F]))
-        live = (self.o_side != 0) & (self.o_init == 1)
-        bids = self.o_tick[live & (self.o_side > 0)]
-        asks = self.o_tick[live & (self.o_side < 0)]
-        if bids.size:
-            bid = max(bid, int(bids.max()))
-        if asks.size:
-            ask = min(ask, int(asks.min()))
-        if ask <= bid:  # cannot happen with post-only orders; keep the snapshot valid anyway
-            ask = bid + 1
-        return bid, ask
+        return visible_best(self.p, float(self.s[S_F]), self.o_side, self.o_tick, self.o_init)
 
     def resting(self) -> list[tuple[int, int, int, float]]:
         """Our live or pending orders not being cancelled: ``(slot, side, tick, size)``."""
@@ -548,23 +584,23 @@ class Market:
     # ---- actions ----------------------------------------------------------------------------------------------
     def place(self, side: int, tick: int, size_coins: float) -> int:
         """Send a post-only order (+1 bid, -1 ask) that rests after the order latency; returns its slot or -1."""
-        free = np.nonzero(self.o_side == 0)[0]
-        if free.size == 0:
-            return -1
-        j = int(free[0])
-        self.o_side[j] = side
-        self.o_tick[j] = tick
-        self.o_size[j] = size_coins
-        self.o_ahead[j] = 0.0
-        self.o_active_t[j] = self.t_s + self.cfg.order_latency_s
-        self.o_cancel_t[j] = np.inf
-        self.o_init[j] = 0
-        return j
+        return int(self.place_many(np.array([side]), np.array([tick]), np.array([size_coins]))[0])
+
+    def place_many(self, sides: np.ndarray, ticks: np.ndarray, sizes_coins: np.ndarray) -> np.ndarray:
+        """:meth:`place` for several orders at once; returns their slots, ``-1`` for the orders past the free
+        slots."""
+        return _place_orders(
+            self.o_side, self.o_tick, self.o_size, self.o_ahead, self.o_active_t, self.o_cancel_t, self.o_init,
+            sides, ticks, sizes_coins, self.t_s + self.cfg.order_latency_s,
+        )  # fmt: skip
+
+    def cancel_many(self, slots: np.ndarray) -> None:
+        """:meth:`cancel` for several slots at once."""
+        _cancel_orders(self.o_side, self.o_cancel_t, slots, self.t_s + self.cfg.cancel_latency_s)
 
     def cancel(self, slot: int) -> None:
         """Cancel an order; it can still fill until the cancel latency has passed."""
-        if self.o_side[slot] != 0:
-            self.o_cancel_t[slot] = self.t_s + self.cfg.cancel_latency_s
+        self.cancel_many(np.array([slot], dtype=np.int64))
 
     def send_taker(self, qty_coins: float) -> None:
         """Market order of ``qty_coins`` (+ buy, - sell) through others' book, executed after the order latency."""

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import math
 
-from ..instrument import price_to_ticks
+import numpy as np
+
+from ..instrument import prices_to_ticks
 from ..strategy.orders import OrderPlan, RestingOrder
 from ..strategy.venue import BookTop, VenueFill, VenueView
 from . import market as mk
@@ -54,7 +56,7 @@ class SimVenue:
         side, size_of, cancel_t = m.o_side.tolist(), m.o_size.tolist(), m.o_cancel_t.tolist()  # one conversion
         for slot, order in list(self._order_at.items()):
             if side[slot] == 0:  # filled, cancelled, or dropped on arrival: gone
-                del self._order_at[slot], self._slot_of[order.key]
+                del self._order_at[slot], self._slot_of[order.cloid]  # type: ignore[arg-type]  # ours: a cloid
                 continue
             size = size_of[slot]
             if size != order.size:
@@ -80,6 +82,8 @@ class SimVenue:
         )
 
     def _fills(self) -> tuple[VenueFill, ...]:
+        if self.market.s[mk.S_FILL_N] == 0:
+            return ()
         rows = self.market.take_fills()
         out = []
         for r in rows:
@@ -102,26 +106,22 @@ class SimVenue:
     def apply(self, plan: OrderPlan) -> None:
         """Cancels (after the cancel latency), then modifies (a cancel and a new order), then new orders."""
         m = self.market
-        for c in plan.cancels:
-            slot = self._slot_of.get(c.target.key)
-            if slot is not None:
-                m.cancel(slot)
-        for mo in plan.modifies:
-            slot = self._slot_of.get(mo.target.key)
-            if slot is not None:
-                m.cancel(slot)
-            self._place(RestingOrder.trusted(mo.side, mo.price, mo.size, mo.cloid, None, mo.reduce_only))
-        for p in plan.places:
-            self._place(RestingOrder.trusted(p.side, p.price, p.size, p.cloid, None, p.reduce_only))
-
-    def _place(self, order: RestingOrder) -> None:
-        tick = price_to_ticks(order.price, self.tick_usd, name=f"{order.side} price")
-        slot = self.market.place(1 if order.side == "bid" else -1, tick, order.size)
-        if slot < 0:
-            self.no_slot += 1
+        gone = [self._slot_of.get(a.target.key) for a in (*plan.cancels, *plan.modifies)]
+        if gone:
+            m.cancel_many(np.array([j for j in gone if j is not None], dtype=np.int64))
+        adds = (*plan.modifies, *plan.places)
+        if not adds:
             return
-        self._slot_of[order.key] = slot
-        self._order_at[slot] = order
+        prices = np.array([a.price for a in adds])
+        sides = np.array([1 if a.side == "bid" else -1 for a in adds], dtype=np.int64)
+        ticks = prices_to_ticks(prices, self.tick_usd, name="new order price")
+        slots = m.place_many(sides, ticks, np.array([a.size for a in adds])).tolist()
+        for a, slot in zip(adds, slots, strict=True):
+            if slot < 0:
+                self.no_slot += 1
+                continue
+            self._slot_of[a.cloid] = slot
+            self._order_at[slot] = RestingOrder.trusted(a.side, a.price, a.size, a.cloid, None, a.reduce_only)
 
 
 __all__ = ["SimVenue"]

@@ -94,9 +94,13 @@ class RestingOrder:
         book): the same frozen value without re-running the checks, which a venue's view does for every order of
         every refresh. Anything read from outside goes through the checked constructor."""
         o = object.__new__(cls)
-        values = (side, price, size, cloid, oid, reduce_only)
-        for name, value in zip(("side", "price", "size", "cloid", "oid", "reduce_only"), values, strict=True):
-            object.__setattr__(o, name, value)
+        init = object.__setattr__
+        init(o, "side", side)
+        init(o, "price", price)
+        init(o, "size", size)
+        init(o, "cloid", cloid)
+        init(o, "oid", oid)
+        init(o, "reduce_only", reduce_only)
         return o
 
     @property
@@ -325,9 +329,10 @@ class CloidFactory:
 
     def skip_past(self, cloids: Iterable[str | None]) -> None:
         """Advance the counter past every id in ``cloids`` that this factory could have issued (same seed)."""
-        for c in cloids:
-            if c is not None and c[2:18] == self._prefix:
-                self._next = max(self._next, int(c[18:], 16) + 1)
+        prefix = "0x" + self._prefix
+        ours = [int(c[18:], 16) for c in cloids if c is not None and c.startswith(prefix)]
+        if ours:
+            self._next = max(self._next, max(ours) + 1)
 
     def __call__(self) -> str:
         """The next cloid (``"0x"`` + 32 hex digits)."""
@@ -391,15 +396,21 @@ def plan_orders(
     check_real("inventory_coins", inventory_coins, unit="coins")
     check_real("max_position_coins", max_position_coins, lo=0.0, lo_open=True, unit="coins")
     if isinstance(desired, Ladder):
-        wanted = list(desired.bids + desired.asks)  # built by build_ladder: valid by construction
+        # built by build_ladder: valid by construction, each side best first
+        by_side = {"bid": list(desired.bids), "ask": list(desired.asks)}
     else:
         wanted = list(desired)
         for i, o in enumerate(wanted):
             check_choice(f"desired[{i}].side", o.side, ("bid", "ask"))
             check_real(f"desired[{i}].price", o.price, lo=0.0, lo_open=True, unit="USD")
             check_real(f"desired[{i}].size", o.size, lo=0.0, lo_open=True, unit="coins")
+        # best first: bids by descending price, asks by ascending price
+        by_side = {
+            "bid": sorted((o for o in wanted if o.side == "bid"), key=lambda o: -o.price),
+            "ask": sorted((o for o in wanted if o.side == "ask"), key=lambda o: o.price),
+        }
     rest = list(resting)
-    keys = [r.key for r in rest]
+    keys = [r.cloid if r.cloid is not None else f"oid:{r.oid}" for r in rest]  # RestingOrder.key, inlined
     if len(set(keys)) != len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)
         raise InvalidParameterError(f"'resting' holds two orders with the same id {dup!r}")
@@ -410,11 +421,12 @@ def plan_orders(
     modifies: list[Modify] = []
     places: list[Place] = []
     stopped: dict[str, str] = {}
+    r_by_side: dict[str, list[RestingOrder]] = {"bid": [], "ask": []}
+    for r in rest:
+        r_by_side[r.side].append(r)
     for side in ("bid", "ask"):
-        d_side = [o for o in wanted if o.side == side]
-        # best first: bids by descending price, asks by ascending price
-        d_side.sort(key=lambda o: -o.price if side == "bid" else o.price)
-        r_side = [r for r in rest if r.side == side]
+        d_side = by_side[side]
+        r_side = r_by_side[side]
         limit = side_limit_coins(side, inventory_coins, max_position_coins)
         total = sum(o.size for o in d_side)
         if total > limit * (1 + _EPS) + _EPS:
@@ -424,7 +436,10 @@ def plan_orders(
             )
             cancels += [Cancel(r) for r in r_side]
             continue
-        flags = reduce_only_flags(side, [o.size for o in d_side], inventory_coins if cfg.reduce_only else 0.0)
+        if cfg.reduce_only:
+            flags = reduce_only_flags(side, [o.size for o in d_side], inventory_coins)
+        else:
+            flags = [False] * len(d_side)
         k, m, c, p = _diff_side(d_side, flags, r_side, limit, cfg, cloids)
         kept += k
         modifies += m
@@ -445,8 +460,12 @@ def assemble_plan(
     at most ``max_batch_len`` actions a batch."""
     batches: list[Batch] = []
     by_cloid = [c for c in cancels if c.target.cloid is not None]
-    by_oid = [c for c in cancels if c.target.cloid is None]
+    by_oid = [c for c in cancels if c.target.cloid is None] if len(by_cloid) < len(cancels) else []
     for kind, acts in (("cancel", by_cloid), ("cancel_oid", by_oid), ("modify", modifies), ("order", places)):
+        if len(acts) <= max_batch_len:
+            if acts:
+                batches.append(Batch(kind, tuple(acts)))  # type: ignore[arg-type]
+            continue
         for i in range(0, len(acts), max_batch_len):
             batches.append(Batch(kind, tuple(acts[i : i + max_batch_len])))  # type: ignore[arg-type]
     return OrderPlan(
@@ -504,8 +523,7 @@ def crossing_cloids(
     return [
         a.cloid
         for a in actions
-        if isinstance(a, Place | Modify)
-        and ((a.side == "bid" and a.price >= ask_limit) or (a.side == "ask" and a.price <= bid_limit))
+        if not isinstance(a, Cancel) and ((a.price >= ask_limit) if a.side == "bid" else (a.price <= bid_limit))
     ]
 
 
@@ -554,48 +572,50 @@ def _diff_side(
     cloids: CloidFactory,
 ) -> tuple[list[RestingOrder], list[Modify], list[Cancel], list[Place]]:
     n, m = len(resting), len(desired)
-    pairs: list[tuple[int, int]] = []
-    compatible: set[tuple[int, int]] = set()
+    pairs: list[tuple[int, int]] = []  # the assignment, ordered by desired index
+    keep: list[tuple[int, int]] = []
     if n and m:
         cost, ok = _costs(
             np.array([r.price for r in resting]), np.array([r.size for r in resting]),
-            np.array([r.reduce_only for r in resting]), np.array([d.price for d in desired]),
-            np.array([d.size for d in desired]), np.array(flags, dtype=np.bool_),
-            float(cfg.requote_price_bps), float(cfg.requote_size_frac),
+            np.array([r.reduce_only for r in resting], dtype=np.bool_), np.array([d.price for d in desired]),
+            np.array([d.size for d in desired]), np.array(flags, dtype=np.bool_), float(cfg.requote_price_bps),
+            float(cfg.requote_size_frac),
         )  # fmt: skip
         rows, cols = linear_sum_assignment(cost)
-        pairs = [(int(i), int(j)) for i, j in zip(rows, cols, strict=True)]
-        compatible = {(i, j) for i, j in pairs if ok[i, j]}
-    keep = [(i, j) for i, j in pairs if (i, j) in compatible]
-    # position guard: kept orders larger than their target may push the side over its limit; re-size the
-    # largest excesses first until the side fits (the desired total alone fits: checked by the caller)
-    kept_d = {j for _, j in keep}
-    final_total = sum(resting[i].size for i, _ in keep) + sum(d.size for j, d in enumerate(desired) if j not in kept_d)
-    if final_total > limit * (1 + _EPS) + _EPS:
-        excess = sorted(keep, key=lambda ij: desired[ij[1]].size - resting[ij[0]].size)
-        for ij in excess:
-            i, j = ij
-            if resting[i].size <= desired[j].size:
-                break
-            keep.remove(ij)
-            final_total -= resting[i].size - desired[j].size
-            if final_total <= limit * (1 + _EPS) + _EPS:
-                break
+        ok_rows = ok.tolist()
+        by_row = list(zip(rows.tolist(), cols.tolist(), strict=True))
+        keep = [(i, j) for i, j in by_row if ok_rows[i][j]]
+        pairs = sorted(by_row, key=lambda ij: ij[1])
+    if keep:
+        # position guard: kept orders larger than their target may push the side over its limit; re-size the
+        # largest excesses first until the side fits (the desired total alone fits: checked by the caller)
+        kept_d = {j for _, j in keep}
+        final_total = sum(resting[i].size for i, _ in keep) + sum(
+            d.size for j, d in enumerate(desired) if j not in kept_d
+        )
+        cap = limit * (1 + _EPS) + _EPS
+        if final_total > cap:
+            for ij in sorted(keep, key=lambda ij: desired[ij[1]].size - resting[ij[0]].size):
+                i, j = ij
+                if resting[i].size <= desired[j].size:
+                    break
+                keep.remove(ij)
+                final_total -= resting[i].size - desired[j].size
+                if final_total <= cap:
+                    break
     keep_set = set(keep)
     kept = [resting[i] for i, _ in keep]
     modifies: list[Modify] = []
-    used_r = {i for i, _ in keep}
-    used_d = {j for _, j in keep}
-    for i, j in sorted(pairs, key=lambda ij: ij[1]):
-        if (i, j) in keep_set:
-            continue
-        d = desired[j]
-        modifies.append(Modify(resting[i], cloids(), d.price, d.size, flags[j], d.level))
-        used_r.add(i)
-        used_d.add(j)
-    cancels = [Cancel(r) for i, r in enumerate(resting) if i not in used_r]
+    used_r = [False] * n
+    used_d = [False] * m
+    for i, j in pairs:
+        used_r[i] = used_d[j] = True
+        if (i, j) not in keep_set:
+            d = desired[j]
+            modifies.append(Modify(resting[i], cloids(), d.price, d.size, flags[j], d.level))
+    cancels = [Cancel(r) for i, r in enumerate(resting) if not used_r[i]]
     places = [
-        Place(cloids(), d.side, d.price, d.size, flags[j], d.level) for j, d in enumerate(desired) if j not in used_d
+        Place(cloids(), d.side, d.price, d.size, flags[j], d.level) for j, d in enumerate(desired) if not used_d[j]
     ]
     return kept, modifies, cancels, places
 

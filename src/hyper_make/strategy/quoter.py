@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, ClassVar
 
 import numpy as np
@@ -160,27 +161,57 @@ class FillStats:
 
     The markout of a fill at horizon ``h`` is ``±(mid_{t+h} − price) − fee/size`` (USD per coin; + for a bid, − for
     an ask), with ``mid_{t+h}`` the mid of the first refresh at or after ``t + h``. Memory is bounded: a fill is
-    dropped once its longest horizon has passed (its level keeps the sums).
+    dropped once its longest horizon has passed (its level keeps the sums), and the level of an order is forgotten
+    once the order has stopped resting for ``grace_s`` (a fill reported later than that counts at level ``-1``).
     """
 
-    def __init__(self, horizons_s: tuple[float, ...]) -> None:
+    def __init__(self, horizons_s: tuple[float, ...], *, grace_s: float = 60.0) -> None:
         self.horizons_s = tuple(sorted(float(h) for h in horizons_s))
         self._horizons_ns = [int(h * 1e9) for h in self.horizons_s]
-        self._placed: dict[str, tuple[Side, int]] = {}
+        self._grace_ns = int(grace_s * 1e9)
+        self._placed: dict[str, tuple[Side, int]] = {}  # cloid -> (side, level) of the orders placed
+        self._gone: dict[str, tuple[Side, int]] = {}  # the ones not resting at the last prune
+        self._pruned_ns: int | None = None
         self._open: deque[_OpenFill] = deque()
         self._levels: dict[tuple[Side, int], _LevelStats] = {}
 
-    def placed(self, actions: tuple[Action, ...]) -> None:
+    def placed(self, actions: Iterable[Place | Modify]) -> None:
         """Remember the ladder level of each new or modified order (by cloid)."""
+        placed = self._placed
         for a in actions:
-            if isinstance(a, Place | Modify):
-                self._placed[a.cloid] = (a.side, a.level)
+            placed[a.cloid] = (a.side, a.level)
+
+    def prune(self, ts_ns: int, live_cloids: Callable[[], Iterable[str | None]]) -> None:
+        """Forget the levels of orders that have not rested since the prune before last (every ``grace_s``;
+        ``live_cloids()`` gives the orders resting, pending or unanswered at ``ts_ns``): memory stays bounded by the
+        orders of about two grace periods."""
+        if self._pruned_ns is None:
+            self._pruned_ns = ts_ns
+        if ts_ns - self._pruned_ns < self._grace_ns:
+            return
+        self._pruned_ns = ts_ns
+        live = set(live_cloids())
+        # an order not seen resting yet (its request in flight) comes back from `_gone` once it rests
+        back = {c: v for c, v in self._gone.items() if c in live}
+        self._gone = {c: v for c, v in self._placed.items() if c not in live}
+        self._placed = {c: v for c, v in self._placed.items() if c in live} | back
+
+    @property
+    def orders_tracked(self) -> int:
+        """Orders whose ladder level is remembered (bounded by :meth:`prune`)."""
+        return len(self._placed) + len(self._gone)
+
+    def _level_of(self, f: VenueFill) -> int:
+        if f.cloid is None:
+            return -1
+        hit = self._placed.get(f.cloid) or self._gone.get(f.cloid)
+        return hit[1] if hit is not None else -1
 
     def observe(self, fills: tuple[VenueFill, ...], ts_ns: int, mid_usd: float | None) -> None:
         """Add ``fills`` and settle the markouts whose horizon has passed at ``ts_ns`` (mid in USD)."""
         n = len(self.horizons_s)
         for f in fills:
-            level = self._placed.get(f.cloid, (f.side, -1))[1] if f.cloid is not None else -1
+            level = self._level_of(f)
             stats = self._levels.get((f.side, level))
             if stats is None:
                 stats = self._levels[(f.side, level)] = _LevelStats(markout_usd=[0.0] * n, markout_size=[0.0] * n)
@@ -294,6 +325,7 @@ class Quoter:
         if view.traded_coins > 0:
             self.estimator.on_trade(t_s, view.traded_coins)
         self.fill_stats.observe(view.fills, view.ts_ns, self.estimator.mid_usd)
+        self.fill_stats.prune(view.ts_ns, lambda: [o.cloid for o in (*view.resting, *view.pending, *view.unseen)])
 
     def snapshot(self, view: VenueView) -> MarketSnapshot:
         """The market snapshot the ladder is built on: the estimates, the venue's position and margin."""
@@ -331,14 +363,13 @@ class Quoter:
         )
 
     @staticmethod
-    def _worst_base(view: VenueView, resting: tuple[RestingOrder, ...]) -> dict[str, float]:
-        """Per side, the worst-case position without new additions: the position plus every resting and pending
-        order of that side, as if all filled (coins, on the side's own sign)."""
-        worst = {"bid": view.position_coins, "ask": -view.position_coins}
-        for o in view.pending:
-            worst[o.side] += o.size
-        for o in resting:
-            worst[o.side] += o.size
+    def _worst_base(view: VenueView, *resting: Iterable[RestingOrder | Place | Modify]) -> list[float]:
+        """``[bid, ask]``: per side, the worst-case position without new additions, the position plus every pending
+        order and every order of ``resting``, as if all filled (coins, on the side's own sign)."""
+        worst = [view.position_coins, -view.position_coins]
+        for group in (view.pending, *resting):
+            for o in group:
+                worst[o.side == "ask"] += o.size
         return worst
 
     def _fit(self, plan: OrderPlan, view: VenueView) -> tuple[OrderPlan, tuple[Place, ...]]:
@@ -346,29 +377,29 @@ class Quoter:
         deferred new order waits, a deferred replacement becomes a cancel now and a new order later."""
         limit = self.max_position_coins * (1 + _EPS) + _EPS
         # the replaced and cancelled orders may fill before they are gone: they count as still resting
-        targets = tuple(a.target for a in (*plan.cancels, *plan.modifies))
-        worst = self._worst_base(view, (*plan.kept, *targets))
-        total = dict(worst)
-        for a in (*plan.places, *plan.modifies):
-            total[a.side] += a.size
-        if total["bid"] <= limit and total["ask"] <= limit:
+        targets = [a.target for a in plan.cancels] + [a.target for a in plan.modifies]
+        worst = self._worst_base(view, plan.kept, targets)
+        total = list(worst)
+        for group in (plan.places, plan.modifies):
+            for a in group:
+                total[a.side == "ask"] += a.size
+        if total[0] <= limit and total[1] <= limit:
             return plan, ()
         places: list[Place] = []
         modifies: list[Modify] = []
         cancels = list(plan.cancels)
         deferred: list[Place] = []
-        adds: list[Place | Modify] = sorted((*plan.places, *plan.modifies), key=lambda a: a.level)
-        for a in adds:
-            if worst[a.side] + a.size <= limit:
-                worst[a.side] += a.size
-                (places if isinstance(a, Place) else modifies).append(a)  # type: ignore[arg-type]
-            elif isinstance(a, Modify):
+        for a in sorted((*plan.places, *plan.modifies), key=attrgetter("level")):
+            i = a.side == "ask"
+            if worst[i] + a.size <= limit:
+                worst[i] += a.size
+                (places if type(a) is Place else modifies).append(a)  # type: ignore[arg-type]
+            elif type(a) is Modify:
                 cancels.append(Cancel(a.target))
                 deferred.append(Place(a.cloid, a.side, a.price, a.size, a.reduce_only, a.level))
             else:
-                deferred.append(a)
-        stopped = dict(plan.stopped)
-        fitted = assemble_plan(plan.kept, cancels, modifies, places, stopped, self.config.orders.max_batch_len)
+                deferred.append(a)  # type: ignore[arg-type]
+        fitted = assemble_plan(plan.kept, cancels, modifies, places, plan.stopped, self.config.orders.max_batch_len)
         return fitted, tuple(deferred)
 
     def release(self, view: VenueView) -> OrderPlan:
@@ -381,8 +412,9 @@ class Quoter:
         worst = self._worst_base(view, view.resting)
         places: list[Place] = []
         for p in deferred:
-            if worst[p.side] + p.size <= limit:
-                worst[p.side] += p.size
+            i = p.side == "ask"
+            if worst[i] + p.size <= limit:
+                worst[i] += p.size
                 places.append(p)
         plan = assemble_plan((), (), (), places, {}, self.config.orders.max_batch_len)
         plan, _ = self.last_look(plan, view)

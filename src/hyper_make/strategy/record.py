@@ -42,9 +42,12 @@ class LadderRecord:
         """Record one quoted ladder."""
         for side in (ladder.bid, ladder.ask):
             if side.size_used_coins > 0:
-                split = side.curves.split(side.projection.sizes)
-                self.model_impact_usd += (split["forward_impact_usd"] + split["roundtrip_impact_usd"]) * self.scale
-                self.model_expected_usd += side.expected_pnl_usd * self.scale
+                # the terms of LevelCurves.split and .value that are recorded, with s^(1+β) computed once
+                c, s = side.curves, side.projection.sizes
+                sb = s ** (1.0 + c.beta)
+                impact = float(-(c.b_forward * sb).sum()) + float(-(c.b_roundtrip * sb).sum())
+                self.model_impact_usd += impact * self.scale
+                self.model_expected_usd += float((c.a * s - c.b * sb).sum()) * self.scale
                 self._eff_sum += side.effective_levels
                 self._eff_n += 1
         if self.shapes_every and self.refreshes % self.shapes_every == 0:
