@@ -95,11 +95,13 @@ _BINDING: dict[int, Binding] = {
 _R_ZERO, _R_TOTAL, _R_BUDGET, _R_TIE = 0, 1, 2, 3
 _MAX_INNER = 200
 _MAX_OUTER = 200
+#: Pair moves of the lot search are tried among this many best single moves per side and direction.
+_N_CAND = 4
 _EPS = 2.220446049250313e-16
 
 
 # ---- compiled kernel -------------------------------------------------------------------------------------
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _resp(d: float, b: float, c: float, u: float, lin: bool, beta: float) -> float:
     """``S(x)`` with ``d = e - x``: the size whose marginal ``d - (1+β)b·s^β - 2c·s`` is 0, in ``[0, u]``."""
     if d <= 0.0:
@@ -149,7 +151,7 @@ def _resp(d: float, b: float, c: float, u: float, lin: bool, beta: float) -> flo
     return s if s < u else u
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _weight(s: float, b: float, c: float, u: float, lin: bool, beta: float) -> float:
     """``-dS/dx = 1/f''(s)`` for a free curved level (``0 < s < u``), else 0 (coins² per USD)."""
     if lin or s <= 0.0 or s >= u:
@@ -192,7 +194,7 @@ def _total_dt(a, p, shift, b, c, u, lin, beta, x):  # type: ignore[no-untyped-de
     return t, w
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _target(x: float, k: float, budget: float) -> float:
     """``τ(x) = min(budget, x/(2k))`` (``budget`` when k = 0)."""
     if k > 0.0:
@@ -202,12 +204,27 @@ def _target(x: float, k: float, budget: float) -> float:
 
 
 @nb.njit(cache=True)
-def side_solve(a, p, shift, b, c, u, lin, k, budget, beta, x0, out):  # type: ignore[no-untyped-def]
-    """Solve one side for edges ``a - shift·p``; fill ``out``; return ``(code, x, λ, regime, W, Wp, Wpp, it, ok)``.
+def _info(info, code, x, lam, regime, w, wp, wpp, it, ok):  # type: ignore[no-untyped-def]
+    """``info = [code, x, λ, regime, W, Wp, Wpp, iterations, ok]`` of a side solve; returns ``code``.
 
     ``x`` is the side price (every free level's marginal value, USD/coin), ``λ`` the budget's shadow price,
     ``W, Wp, Wpp = Σ w, Σ w·p, Σ w·p²`` over the free curved levels (for the coupling's Newton step).
     """
+    info[0] = code
+    info[1] = x
+    info[2] = lam
+    info[3] = regime
+    info[4] = w
+    info[5] = wp
+    info[6] = wpp
+    info[7] = it
+    info[8] = 1.0 if ok else 0.0
+    return code
+
+
+@nb.njit(cache=True)
+def side_solve(a, p, shift, b, c, u, lin, k, budget, beta, x0, out, info):  # type: ignore[no-untyped-def]
+    """Solve one side for edges ``a - shift·p``; fill ``out`` and ``info`` (see :func:`_info`); return the code."""
     n = a.shape[0]
     amax = 0.0
     n_lin = 0
@@ -220,9 +237,9 @@ def side_solve(a, p, shift, b, c, u, lin, k, budget, beta, x0, out):  # type: ig
             if lin[i] and e > 0.0:
                 n_lin += 1
     if amax <= 0.0:
-        return EMPTY_EDGE, 0.0, 0.0, _R_ZERO, 0.0, 0.0, 0.0, 0, True
+        return _info(info, EMPTY_EDGE, 0.0, 0.0, _R_ZERO, 0.0, 0.0, 0.0, 0, True)
     if budget <= 0.0:
-        return EMPTY_BUDGET, amax, amax, _R_ZERO, 0.0, 0.0, 0.0, 0, True
+        return _info(info, EMPTY_BUDGET, amax, amax, _R_ZERO, 0.0, 0.0, 0.0, 0, True)
     # ---- x = 0 (k = 0 and the marginal values run out before the budget) -----------------------------------
     if k == 0.0 and _total(a, p, shift, b, c, u, lin, beta, 0.0, True) <= budget:
         all_capped = True
@@ -238,7 +255,7 @@ def side_solve(a, p, shift, b, c, u, lin, k, budget, beta, x0, out):  # type: ig
             ww += w
             wp += w * p[i]
             wpp += w * p[i] * p[i]
-        return (CAPS if all_capped else MARGINAL), 0.0, 0.0, _R_ZERO, ww, wp, wpp, 0, True
+        return _info(info, (CAPS if all_capped else MARGINAL), 0.0, 0.0, _R_ZERO, ww, wp, wpp, 0, True)
     # ---- locate the root among the jumps of the linear levels ----------------------------------------------
     lo = 0.0
     hi = amax
@@ -250,7 +267,13 @@ def side_solve(a, p, shift, b, c, u, lin, k, budget, beta, x0, out):  # type: ig
             if lin[i] and e > 0.0 and u[i] > 0.0:
                 z[j] = e
                 j += 1
-        z = np.sort(z)
+        for j in range(1, n_lin):  # insertion sort: few linear levels, and numba's np.sort costs seconds to compile
+            v = z[j]
+            i2 = j - 1
+            while i2 >= 0 and z[i2] > v:
+                z[i2 + 1] = z[i2]
+                i2 -= 1
+            z[i2 + 1] = v
         # first jump whose strict side is already at or below the target: the root is at or before it
         first = n_lin
         l_i, h_i = -1, n_lin  # G_strict(z[l_i]) > 0 >= G_strict(z[h_i])
@@ -303,7 +326,7 @@ def side_solve(a, p, shift, b, c, u, lin, k, budget, beta, x0, out):  # type: ig
                 if lam < 0.0:
                     lam = 0.0
                 code = BUDGET if (k == 0.0 or x > 2.0 * k * budget) else SLACK
-                return code, x, lam, _R_TIE, 0.0, 0.0, 0.0, 0, True
+                return _info(info, code, x, lam, _R_TIE, 0.0, 0.0, 0.0, 0, True)
             hi = zf
         if first > 0:
             lo = z[first - 1]
@@ -373,11 +396,18 @@ def side_solve(a, p, shift, b, c, u, lin, k, budget, beta, x0, out):  # type: ig
     if budget_binds:
         lam = x - 2.0 * k * budget
         lam = lam if lam > 0.0 else 0.0
-        return BUDGET, x, lam, _R_BUDGET, ww, wp, wpp, it, ok
-    return SLACK, x, 0.0, _R_TOTAL, ww, wp, wpp, it, ok
+        return _info(info, BUDGET, x, lam, _R_BUDGET, ww, wp, wpp, it, ok)
+    return _info(info, SLACK, x, 0.0, _R_TOTAL, ww, wp, wpp, it, ok)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
+def _copy(dst, src):  # type: ignore[no-untyped-def]
+    """``dst[:] = src`` as a loop (slice assignment costs numba far more compile time)."""
+    for i in range(src.shape[0]):
+        dst[i] = src[i]
+
+
+@nb.njit(cache=True)
 def _slope(regime: int, k: float, w: float, wp: float, wpp: float) -> float:
     """``D = -d P_side / d(shift)``, ``>= 0``: how fast the side's expected fill falls as its edges fall."""
     if regime == _R_ZERO:
@@ -413,11 +443,13 @@ def two_sided_solve(  # type: ignore[no-untyped-def]
         cc_a[i] = c_a[i] + kappa * p_a[i] * (1.0 - p_a[i])
         lin_a[i] = b_a[i] == 0.0 and cc_a[i] == 0.0
         pmax_a = max(pmax_a, p_a[i])
+    ib = np.zeros(9)  # side results (see _info) at the current μ and at the bracket's ends
+    ia = np.zeros(9)
     if kappa == 0.0 or (pmax_b == 0.0 and pmax_a == 0.0):
         mu = 2.0 * kappa * q
-        rb = side_solve(a_b, p_b, mu, b_b, cc_b, u_b, lin_b, k_b, bud_b, beta, 0.0, out_b)
-        ra = side_solve(a_a, p_a, -mu, b_a, cc_a, u_a, lin_a, k_a, bud_a, beta, 0.0, out_a)
-        return rb[0], ra[0], mu, rb[1], ra[1], rb[2], ra[2], 0, rb[7] + ra[7], rb[8] and ra[8]
+        side_solve(a_b, p_b, mu, b_b, cc_b, u_b, lin_b, k_b, bud_b, beta, 0.0, out_b, ib)
+        side_solve(a_a, p_a, -mu, b_a, cc_a, u_a, lin_a, k_a, bud_a, beta, 0.0, out_a, ia)
+        return int(ib[0]), int(ia[0]), mu, ib[1], ia[1], ib[2], ia[2], 0, int(ib[7] + ia[7]), ib[8] * ia[8] > 0.0
     # ---- outer: h(μ) = μ - 2κ·m(μ), increasing; bracket from the largest possible expected fills ----------
     lo = 2.0 * kappa * (q - bud_a * pmax_a)
     hi = 2.0 * kappa * (q + bud_b * pmax_b)
@@ -428,29 +460,27 @@ def two_sided_solve(  # type: ignore[no-untyped-def]
     s_lo_a = np.empty(na_)
     s_hi_b = np.empty(nb_)
     s_hi_a = np.empty(na_)
+    i_lo_b = np.zeros(9)
+    i_lo_a = np.zeros(9)
+    i_hi_b = np.zeros(9)
+    i_hi_a = np.zeros(9)
     have_lo = False
     have_hi = False
     m_lo = 0.0
     m_hi = 0.0
-    r_lo_b = (0, 0.0, 0.0, 0, 0.0, 0.0, 0.0, 0, True)  # the side results at the bracket's ends
-    r_lo_a = r_lo_b
-    r_hi_b = r_lo_b
-    r_hi_a = r_lo_b
     xb, xa = 0.0, 0.0
     n_inner = 0
     ok = False
     converged = False
-    rb = r_lo_b
-    ra = r_lo_b
     n_outer = 0
     h_prev = np.inf
     slow = 0
     for _ in range(_MAX_OUTER):
         n_outer += 1
-        rb = side_solve(a_b, p_b, mu, b_b, cc_b, u_b, lin_b, k_b, bud_b, beta, xb, out_b)
-        ra = side_solve(a_a, p_a, -mu, b_a, cc_a, u_a, lin_a, k_a, bud_a, beta, xa, out_a)
-        xb, xa = rb[1], ra[1]
-        n_inner += rb[7] + ra[7]
+        side_solve(a_b, p_b, mu, b_b, cc_b, u_b, lin_b, k_b, bud_b, beta, xb, out_b, ib)
+        side_solve(a_a, p_a, -mu, b_a, cc_a, u_a, lin_a, k_a, bud_a, beta, xa, out_a, ia)
+        xb, xa = ib[1], ia[1]
+        n_inner += int(ib[7] + ia[7])
         pb = 0.0
         for i in range(nb_):
             pb += p_b[i] * out_b[i]
@@ -468,22 +498,26 @@ def two_sided_solve(  # type: ignore[no-untyped-def]
             lo = mu
             have_lo = True
             m_lo = m
-            s_lo_b[:] = out_b
-            s_lo_a[:] = out_a
-            r_lo_b, r_lo_a = rb, ra
+            _copy(s_lo_b, out_b)
+            _copy(s_lo_a, out_a)
+            _copy(i_lo_b, ib)
+            _copy(i_lo_a, ia)
         else:
             hi = mu
             have_hi = True
             m_hi = m
-            s_hi_b[:] = out_b
-            s_hi_a[:] = out_a
-            r_hi_b, r_hi_a = rb, ra
+            _copy(s_hi_b, out_b)
+            _copy(s_hi_a, out_a)
+            _copy(i_hi_b, ib)
+            _copy(i_hi_a, ia)
         if hi - lo <= 8.0 * _EPS * max(abs(lo), abs(hi)):
             ok = True
             break
         slow = slow + 1 if abs(h) > 0.5 * abs(h_prev) else 0
         h_prev = h
-        dh = 1.0 + 2.0 * kappa * (_slope(rb[3], k_b, rb[4], rb[5], rb[6]) + _slope(ra[3], k_a, ra[4], ra[5], ra[6]))
+        dh = 1.0 + 2.0 * kappa * (
+            _slope(int(ib[3]), k_b, ib[4], ib[5], ib[6]) + _slope(int(ia[3]), k_a, ia[4], ia[5], ia[6])
+        )
         newton = slow < 2
         mun = mu - h / dh if newton else 0.5 * (lo + hi)
         if not (lo < mun < hi):
@@ -496,21 +530,21 @@ def two_sided_solve(  # type: ignore[no-untyped-def]
             ok = True
             break
         mu = mun
-    inner_ok = rb[8] and ra[8]
+    inner_ok = ib[8] * ia[8] > 0.0
     if converged:
-        return rb[0], ra[0], mu, rb[1], ra[1], rb[2], ra[2], n_outer, n_inner, inner_ok
+        return int(ib[0]), int(ia[0]), mu, ib[1], ia[1], ib[2], ia[2], n_outer, n_inner, inner_ok
     # ---- a jump of m at the root: both one-sided solutions are optimal there; mix them so that μ = 2κ·m -------
     if not have_lo:
-        r_lo_b = side_solve(a_b, p_b, lo, b_b, cc_b, u_b, lin_b, k_b, bud_b, beta, xb, s_lo_b)
-        r_lo_a = side_solve(a_a, p_a, -lo, b_a, cc_a, u_a, lin_a, k_a, bud_a, beta, xa, s_lo_a)
+        side_solve(a_b, p_b, lo, b_b, cc_b, u_b, lin_b, k_b, bud_b, beta, xb, s_lo_b, i_lo_b)
+        side_solve(a_a, p_a, -lo, b_a, cc_a, u_a, lin_a, k_a, bud_a, beta, xa, s_lo_a, i_lo_a)
         m_lo = q
         for i in range(nb_):
             m_lo += p_b[i] * s_lo_b[i]
         for i in range(na_):
             m_lo -= p_a[i] * s_lo_a[i]
     if not have_hi:
-        r_hi_b = side_solve(a_b, p_b, hi, b_b, cc_b, u_b, lin_b, k_b, bud_b, beta, xb, s_hi_b)
-        r_hi_a = side_solve(a_a, p_a, -hi, b_a, cc_a, u_a, lin_a, k_a, bud_a, beta, xa, s_hi_a)
+        side_solve(a_b, p_b, hi, b_b, cc_b, u_b, lin_b, k_b, bud_b, beta, xb, s_hi_b, i_hi_b)
+        side_solve(a_a, p_a, -hi, b_a, cc_a, u_a, lin_a, k_a, bud_a, beta, xa, s_hi_a, i_hi_a)
         m_hi = q
         for i in range(nb_):
             m_hi += p_b[i] * s_hi_b[i]
@@ -525,17 +559,17 @@ def two_sided_solve(  # type: ignore[no-untyped-def]
         out_b[i] = s_hi_b[i] + th * (s_lo_b[i] - s_hi_b[i])  # exact where both ends agree (caps, zeros)
     for i in range(na_):
         out_a[i] = s_hi_a[i] + th * (s_lo_a[i] - s_hi_a[i])
-    code_b = r_lo_b[0] if th >= 0.5 else r_hi_b[0]
-    code_a = r_lo_a[0] if th >= 0.5 else r_hi_a[0]
-    xb = th * r_lo_b[1] + (1.0 - th) * r_hi_b[1]
-    xa = th * r_lo_a[1] + (1.0 - th) * r_hi_a[1]
-    lb = th * r_lo_b[2] + (1.0 - th) * r_hi_b[2]
-    la = th * r_lo_a[2] + (1.0 - th) * r_hi_a[2]
+    code_b = int(i_lo_b[0] if th >= 0.5 else i_hi_b[0])
+    code_a = int(i_lo_a[0] if th >= 0.5 else i_hi_a[0])
+    xb = i_hi_b[1] + th * (i_lo_b[1] - i_hi_b[1])
+    xa = i_hi_a[1] + th * (i_lo_a[1] - i_hi_a[1])
+    lb = i_hi_b[2] + th * (i_lo_b[2] - i_hi_b[2])
+    la = i_hi_a[2] + th * (i_lo_a[2] - i_hi_a[2])
     return code_b, code_a, mu, xb, xa, lb, la, n_outer, n_inner, ok and inner_ok
 
 
 # ---- discrete: lots and the minimum order ---------------------------------------------------------------
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _fval(a: float, b: float, c: float, s: float, q1: float) -> float:
     """``a·s - b·s^(1+β) - c·s²`` (USD)."""
     if s <= 0.0:
@@ -543,14 +577,14 @@ def _fval(a: float, b: float, c: float, s: float, q1: float) -> float:
     return a * s - b * s**q1 - c * s * s
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _step_up(k: int, m: int, hi: int) -> int:
     """Next feasible lot count above ``k`` (0 opens at the minimum ``m``), or -1."""
     nk = m if k == 0 else k + 1
     return nk if nk <= hi else -1
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _step_down(k: int, m: int) -> int:
     """Next feasible lot count below ``k`` (the minimum closes to 0), or -1."""
     if k <= 0:
@@ -564,8 +598,10 @@ def discrete_search(a, b, c, p, sgn, side, k_side, bud_lots, lot, q, kappa, beta
 
     Arrays run over both sides (``side`` 0 = bid, 1 = ask; ``sgn`` +1/-1 the sign of a fill in the position);
     ``c`` already holds the folded variance. Moves: one level up or down by one feasible step, or two levels
-    at once (any pair, so a move between levels of one side and a pair across sides that keeps the expected
-    position are both tried). Each accepted move strictly improves the objective.
+    at once (among the ``_N_CAND`` best single moves of each side and direction: a move between levels of one
+    side, and a pair across sides that keeps the expected position). Each accepted move strictly improves the
+    objective. With κ = 0 and minimums of one lot the best exchange is the best raise plus the best lowering,
+    so stopping is the M♮-concave optimality certificate.
     """
     n = a.shape[0]
     q1 = 1.0 + beta
@@ -578,6 +614,10 @@ def discrete_search(a, b, c, p, sgn, side, k_side, bud_lots, lot, q, kappa, beta
     dn = np.empty(n, np.int64)
     gu = np.empty(n)
     gd = np.empty(n)
+    gs = np.empty((n, 2))
+    taken = np.zeros((n, 2), np.bool_)
+    ci = np.empty(4 * _N_CAND, np.int64)
+    ct = np.empty(4 * _N_CAND, np.int64)
     scale = 0.0
     for i in range(n):
         scale = max(scale, abs(a[i]) * lot)
@@ -593,48 +633,62 @@ def discrete_search(a, b, c, p, sgn, side, k_side, bud_lots, lot, q, kappa, beta
             gd[i] = _fval(a[i], b[i], c[i], dn[i] * lot, q1) - v0 if dn[i] >= 0 else -np.inf
         best = tol
         bi, bj, bti, btj = -1, -1, 0, 0
-        # single moves
+        # single moves; gs holds each move's gain ignoring the budget (for ranking the pair candidates)
         for i in range(n):
             for t in range(2):
                 nk = up[i] if t == 0 else dn[i]
-                g0 = gu[i] if t == 0 else gd[i]
+                gs[i, t] = -np.inf
                 if nk < 0:
                     continue
                 dl = nk - kk[i]
                 sd = side[i]
                 nt = tot[sd] + dl
-                if nt > bud_lots[sd]:
-                    continue
                 ts, ns = tot[sd] * lot, nt * lot
                 dm = sgn[i] * p[i] * dl * lot
+                g0 = gu[i] if t == 0 else gd[i]
                 g = g0 - k_side[sd] * (ns * ns - ts * ts) - kappa * ((mpos + dm) ** 2 - mpos * mpos)
-                if g > best:
+                gs[i, t] = g
+                if nt <= bud_lots[sd] and g > best:
                     best, bi, bj, bti, btj = g, i, -1, t, 0
-        # pair moves
-        for i in range(n):
-            for j in range(i + 1, n):
-                for t1 in range(2):
-                    n1 = up[i] if t1 == 0 else dn[i]
-                    if n1 < 0:
-                        continue
-                    for t2 in range(2):
-                        n2 = up[j] if t2 == 0 else dn[j]
-                        if n2 < 0:
-                            continue
-                        d1 = n1 - kk[i]
-                        d2 = n2 - kk[j]
-                        nt0 = tot[0] + (d1 if side[i] == 0 else 0) + (d2 if side[j] == 0 else 0)
-                        nt1 = tot[1] + (d1 if side[i] == 1 else 0) + (d2 if side[j] == 1 else 0)
-                        if nt0 > bud_lots[0] or nt1 > bud_lots[1]:
-                            continue
-                        g = (gu[i] if t1 == 0 else gd[i]) + (gu[j] if t2 == 0 else gd[j])
-                        t0s, n0s = tot[0] * lot, nt0 * lot
-                        t1s, n1s = tot[1] * lot, nt1 * lot
-                        dm = (sgn[i] * p[i] * d1 + sgn[j] * p[j] * d2) * lot
-                        g -= k_side[0] * (n0s * n0s - t0s * t0s) + k_side[1] * (n1s * n1s - t1s * t1s)
-                        g -= kappa * ((mpos + dm) ** 2 - mpos * mpos)
-                        if g > best:
-                            best, bi, bj, bti, btj = g, i, j, t1, t2
+        # pair moves among the best few single moves of each (side, direction): a move between two levels of
+        # a side (the exchange that a binding budget needs) and pairs across sides that keep the position
+        nc = 0
+        for sd in range(2):
+            for t in range(2):
+                for _r in range(_N_CAND):
+                    jb = -1
+                    gb = -np.inf
+                    for i in range(n):
+                        if side[i] == sd and gs[i, t] > gb and not taken[i, t]:
+                            gb = gs[i, t]
+                            jb = i
+                    if jb < 0:
+                        break
+                    taken[jb, t] = True
+                    ci[nc] = jb
+                    ct[nc] = t
+                    nc += 1
+        for x1 in range(nc):
+            i, t1 = ci[x1], ct[x1]
+            taken[i, t1] = False
+            for x2 in range(x1 + 1, nc):
+                j, t2 = ci[x2], ct[x2]
+                if j == i:
+                    continue
+                d1 = (up[i] if t1 == 0 else dn[i]) - kk[i]
+                d2 = (up[j] if t2 == 0 else dn[j]) - kk[j]
+                nt0 = tot[0] + (d1 if side[i] == 0 else 0) + (d2 if side[j] == 0 else 0)
+                nt1 = tot[1] + (d1 if side[i] == 1 else 0) + (d2 if side[j] == 1 else 0)
+                if nt0 > bud_lots[0] or nt1 > bud_lots[1]:
+                    continue
+                g = (gu[i] if t1 == 0 else gd[i]) + (gu[j] if t2 == 0 else gd[j])
+                t0s, n0s = tot[0] * lot, nt0 * lot
+                t1s, n1s = tot[1] * lot, nt1 * lot
+                dm = (sgn[i] * p[i] * d1 + sgn[j] * p[j] * d2) * lot
+                g -= k_side[0] * (n0s * n0s - t0s * t0s) + k_side[1] * (n1s * n1s - t1s * t1s)
+                g -= kappa * ((mpos + dm) ** 2 - mpos * mpos)
+                if g > best:
+                    best, bi, bj, bti, btj = g, i, j, t1, t2
         if bi < 0:
             return steps, True
         for idx, t in ((bi, bti), (bj, btj)):
@@ -776,6 +830,63 @@ class TwoSidedSolution:
         )
 
 
+@nb.njit(cache=True)
+def _accumulate(acc, a, b, c, p, sd, sg, s, beta):  # type: ignore[no-untyped-def]
+    """Add the levels' edge, impact, size penalty, signed expected fill, fill variance and side totals to ``acc``."""
+    q1 = 1.0 + beta
+    for i in range(a.shape[0]):
+        x = s[i]
+        if x <= 0.0:
+            continue
+        acc[0] += a[i] * x
+        if b[i] > 0.0:
+            acc[1] -= b[i] * (x * math.sqrt(x) if q1 == 1.5 else x**q1)
+        acc[2] -= c[i] * x * x
+        acc[3] += sg[i] * p[i] * x
+        acc[4] += p[i] * (1.0 - p[i]) * x * x
+        acc[5 + sd[i]] += x
+
+
+@nb.njit(cache=True)
+def _finish(acc, k0, k1, q, kappa):  # type: ignore[no-untyped-def]
+    m = q + acc[3]
+    size = acc[2] - k0 * acc[5] * acc[5] - k1 * acc[6] * acc[6]
+    return acc[0], acc[1], size, -kappa * (m * m + acc[4]), m, acc[4]
+
+
+@nb.njit(cache=True)
+def _split(a, b, c, p, k, side, sgn, s, q, kappa, beta):  # type: ignore[no-untyped-def]
+    """``(edge, impact, size penalty, inventory risk, m, Var ΔQ)`` of sizes ``s`` over both sides, stacked
+    (``side`` 0/1, ``sgn`` ±1), in USD and coins."""
+    acc = np.zeros(7)
+    _accumulate(acc, a, b, c, p, side, sgn, s, beta)
+    return _finish(acc, k[0], k[1], q, kappa)
+
+
+@nb.njit(cache=True)
+def _split_sides(a_b, b_b, c_b, p_b, k_b, s_b, a_a, b_a, c_a, p_a, k_a, s_a, q, kappa, beta):  # type: ignore[no-untyped-def]
+    """:func:`_split` on the two sides' own arrays (no stacking)."""
+    acc = np.zeros(7)
+    _accumulate(acc, a_b, b_b, c_b, p_b, np.zeros(a_b.shape[0], np.int64), np.ones(a_b.shape[0]), s_b, beta)
+    _accumulate(acc, a_a, b_a, c_a, p_a, np.ones(a_a.shape[0], np.int64), -np.ones(a_a.shape[0]), s_a, beta)
+    return _finish(acc, k_b, k_a, q, kappa)
+
+
+def _stack(bid: SideCurves, ask: SideCurves) -> tuple[NDArray[np.float64], ...]:
+    """Both sides' arrays end to end (bid first), with the side index and the sign of a fill in the position."""
+    assert bid.c is not None and bid.p is not None and ask.c is not None and ask.p is not None
+    nb_, na_ = bid.n, ask.n
+    return (
+        np.concatenate((bid.a, ask.a)),
+        np.concatenate((bid.b, ask.b)),
+        np.concatenate((bid.c, ask.c)),
+        np.concatenate((bid.p, ask.p)),
+        np.array([bid.k, ask.k]),
+        np.concatenate((np.zeros(nb_, np.int64), np.ones(na_, np.int64))),
+        np.concatenate((np.ones(nb_), -np.ones(na_))),
+    )
+
+
 def split_objective(
     bid: SideCurves,
     ask: SideCurves,
@@ -786,22 +897,26 @@ def split_objective(
     kappa: float,
     beta: float,
 ) -> dict[str, float]:
-    """``F`` split into edge, impact, size penalty and inventory risk (USD), with the position's mean and sd."""
-    q1 = 1.0 + beta
-    edge = float(bid.a @ s_bid + ask.a @ s_ask)
-    impact = -float(bid.b @ s_bid**q1 + ask.b @ s_ask**q1)
-    tb, ta = float(s_bid.sum()), float(s_ask.sum())
-    assert bid.c is not None and ask.c is not None and bid.p is not None and ask.p is not None
-    size = -float(bid.c @ (s_bid * s_bid) + ask.c @ (s_ask * s_ask)) - bid.k * tb * tb - ask.k * ta * ta
-    m = q + float(bid.p @ s_bid) - float(ask.p @ s_ask)
-    var = float((bid.p * (1 - bid.p)) @ (s_bid * s_bid) + (ask.p * (1 - ask.p)) @ (s_ask * s_ask))
-    risk = -kappa * (m * m + var)
+    """``F`` split into edge, impact, size penalty and inventory risk (USD), with the position's mean and sd.
+
+    ``κ = γ·σ²h/2`` (USD per coin²); ``objective_usd`` includes the constant ``-κ·q²``.
+    """
+    sb = np.ascontiguousarray(s_bid, dtype=np.float64)
+    sa = np.ascontiguousarray(s_ask, dtype=np.float64)
+    return _split_dict(
+        _split_sides(bid.a, bid.b, bid.c, bid.p, bid.k, sb, ask.a, ask.b, ask.c, ask.p, ask.k, sa,
+                     float(q), float(kappa), float(beta))
+    )  # fmt: skip
+
+
+def _split_dict(parts: tuple[float, float, float, float, float, float]) -> dict[str, float]:
+    edge, imp, size, risk, m, var = parts
     return {
         "edge_usd": edge,
-        "impact_usd": impact,
+        "impact_usd": imp,
         "size_penalty_usd": size,
         "inventory_risk_usd": risk,
-        "objective_usd": edge + impact + size + risk,
+        "objective_usd": edge + imp + size + risk,
         "expected_position_coins": m,
         "position_sd_coins": math.sqrt(var),
     }
@@ -934,7 +1049,14 @@ def solve_two_sided(
     np.minimum(sa, caps_ask, out=sa)
     _trim_to_budget(sb, caps_bid, budget_bid)
     _trim_to_budget(sa, caps_ask, budget_ask)
-    cont = split_objective(bid, ask, sb, sa, q=q, kappa=kappa, beta=beta)
+
+    def parts(s_b: NDArray[np.float64], s_a: NDArray[np.float64]) -> dict[str, float]:
+        return _split_dict(
+            _split_sides(bid.a, bid.b, bid.c, bid.p, bid.k, s_b, ask.a, ask.b, ask.c, ask.p, ask.k, s_a,
+                         float(q), float(kappa), float(beta))
+        )  # fmt: skip
+
+    cont = parts(sb, sa)
     status = "optimal" if ok else "max_iter"
     bind_b, bind_a = _BINDING[int(code_b)], _BINDING[int(code_a)]
     msg = (
@@ -951,7 +1073,7 @@ def solve_two_sided(
         ma = np.zeros(ask.n) if min_ask_coins is None else min_ask_coins
         sb, sa, certified = _discrete(bid, ask, sb, sa, budget_bid, budget_ask, caps_bid, caps_ask, q, kappa, beta,
                                       lot_coins, mb, ma)  # fmt: skip
-        out = split_objective(bid, ask, sb, sa, q=q, kappa=kappa, beta=beta)
+        out = parts(sb, sa)
         gap = max(cont["objective_usd"] - out["objective_usd"], 0.0)
         msg += f"; on the lot grid {gap:.3g} USD below the continuous optimum"
         if not certified:
@@ -1031,14 +1153,7 @@ def _discrete(
     min_ask: NDArray[np.float64],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], bool]:
     """Lot-grid sizes (each level 0 or at least its minimum) by a bounded local search from the rounded optimum."""
-    assert bid.c is not None and bid.p is not None and ask.c is not None and ask.p is not None
-    nb_, na_ = bid.n, ask.n
-    a = np.concatenate((bid.a, ask.a))
-    b = np.concatenate((bid.b, ask.b))
-    p = np.concatenate((bid.p, ask.p))
-    c = np.concatenate((bid.c, ask.c)) + kappa * p * (1.0 - p)
-    sgn = np.concatenate((np.ones(nb_), -np.ones(na_)))
-    side = np.concatenate((np.zeros(nb_, np.int64), np.ones(na_, np.int64)))
+    a, b, c, p, k, side, sgn = _stack(bid, ask)
     # one rounding pass (to 1e-6 lot, as the exchange projection does), then floor caps/budgets, ceil minimums
     bud = np.array([math.floor(round(budget_bid / lot, 6)), math.floor(round(budget_ask / lot, 6))], np.int64)
     caps = np.minimum(np.concatenate((caps_bid, caps_ask)), np.where(side == 0, budget_bid, budget_ask))
@@ -1048,52 +1163,86 @@ def _discrete(
     # inventory term (the reducing side), so the search decides
     hi = np.where(m <= cap, cap, 0)
     x = np.concatenate((sb, sa)) / lot
-    near = np.minimum(np.floor(x + 0.5).astype(np.int64), hi)
-    below = (near < m) & (x > 0)
-    # three starts, each then improved by the search: the nearest lot count with levels below their minimum
-    # rounded to the nearer of {0, minimum}; all of those raised to the minimum; all of them dropped
-    starts = [
-        np.where(below, np.where(x >= 0.5 * m, m, 0), near),
-        np.where(below, m, near),
-        np.where(below, 0, near),
-    ]
-    k_side = np.array([bid.k, ask.k])
-    best, best_val, certified = None, -np.inf, False
-    seen: list[NDArray[np.int64]] = []
-    for start in starts:
-        kk = _fit_budget(np.minimum(start, hi), m, side, bud)
-        if any(np.array_equal(kk, other) for other in seen):
-            continue
-        seen.append(kk.copy())
-        _, cert = discrete_search(a, b, c, p, sgn, side, k_side, bud, lot, q, kappa, beta, m, hi, kk, 8 * a.size + 32)
-        sz = kk.astype(np.float64) * lot
-        val = float(a @ sz - b @ sz ** (1.0 + beta) - c @ (sz * sz))
-        t = np.bincount(side, weights=sz, minlength=2)
-        mpos = q + float((sgn * p) @ sz)
-        val -= float(k_side @ (t * t)) + kappa * mpos * mpos
-        if val > best_val:
-            best, best_val, certified = kk, val, bool(cert)
-    assert best is not None
-    certified = certified and kappa == 0.0 and bool(np.all(m <= 1))
-    s = lots_to_coins(best, lot)
-    return s[:nb_], s[nb_:], certified
+    kk = np.empty(x.size, np.int64)
+    certified = discrete_solve(a, b, c, p, sgn, side, k, bud, lot, q, kappa, beta, m, hi, x, kk)
+    certified = bool(certified) and kappa == 0.0 and bool(np.all(m <= 1))
+    s = lots_to_coins(kk, lot)
+    return s[: bid.n], s[bid.n :], certified
 
 
-def _fit_budget(
-    kk: NDArray[np.int64], m: NDArray[np.int64], side: NDArray[np.int64], bud: NDArray[np.int64]
-) -> NDArray[np.int64]:
+@nb.njit(cache=True)
+def _fit_budget(kk, m, side, bud):  # type: ignore[no-untyped-def]
     """Lower the largest levels of a side over its budget (by the whole excess at once, to their minimum or 0)."""
-    kk = kk.copy()
-    for sd in (0, 1):
-        idx = np.flatnonzero(side == sd)
-        for _ in range(idx.size):
-            excess = int(kk[idx].sum()) - int(bud[sd])
-            if excess <= 0:
+    n = kk.shape[0]
+    for sd in range(2):
+        for _ in range(n):
+            tot = 0
+            j = -1
+            for i in range(n):
+                if side[i] == sd:
+                    tot += kk[i]
+                    if j < 0 or kk[i] > kk[j]:
+                        j = i
+            excess = tot - bud[sd]
+            if excess <= 0 or j < 0:
                 break
-            j = idx[np.argmax(kk[idx])]
             nk = kk[j] - excess
             kk[j] = nk if nk >= m[j] else 0
-    return kk
+
+
+@nb.njit(cache=True)
+def discrete_solve(a, b, c, p, sgn, side, k, bud, lot, q, kappa, beta, m, hi, x, out):  # type: ignore[no-untyped-def]
+    """Best of three bounded local searches (:func:`discrete_search`) into ``out``; return its certificate flag.
+
+    ``c`` is the per-level size penalty without the fill variance (this function folds it in).
+
+    Starts, from the continuous optimum ``x`` (in lots): the nearest lot count with levels below their minimum
+    rounded to the nearer of {0, minimum}; all of those raised to the minimum; all of them dropped.
+    """
+    n = x.shape[0]
+    cf = np.empty(n)  # the variance folded into the per-level quadratic (the search's objective)
+    for i in range(n):
+        cf[i] = c[i] + kappa * p[i] * (1.0 - p[i])
+    best_val = -np.inf
+    best_cert = False
+    kk = np.empty(n, np.int64)
+    prev = np.full((3, n), -1, np.int64)
+    sz = np.empty(n)
+    for st in range(3):
+        for i in range(n):
+            near = min(math.floor(x[i] + 0.5), hi[i])
+            if near < m[i] and x[i] > 0.0:
+                if st == 0:
+                    near = m[i] if x[i] >= 0.5 * m[i] else 0
+                elif st == 1:
+                    near = m[i]
+                else:
+                    near = 0
+            kk[i] = min(near, hi[i])
+        _fit_budget(kk, m, side, bud)
+        dup = False
+        for r in range(st):
+            same = True
+            for i in range(n):
+                if prev[r, i] != kk[i]:
+                    same = False
+                    break
+            dup = dup or same
+        for i in range(n):
+            prev[st, i] = kk[i]
+        if dup:
+            continue
+        _, cert = discrete_search(a, b, cf, p, sgn, side, k, bud, lot, q, kappa, beta, m, hi, kk, 8 * n + 32)
+        for i in range(n):
+            sz[i] = kk[i] * lot
+        parts = _split(a, b, c, p, k, side, sgn, sz, q, kappa, beta)
+        val = parts[0] + parts[1] + parts[2] + parts[3]
+        if val > best_val:
+            best_val = val
+            best_cert = cert
+            for i in range(n):
+                out[i] = kk[i]
+    return best_cert
 
 
 __all__ = ["SideCurves", "TwoSidedSolution", "allocate_two_sided", "solve_two_sided", "split_objective"]
