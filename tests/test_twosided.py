@@ -87,7 +87,9 @@ class CvxpyOracle:
     """cvxpy + Clarabel, one DPP-parametrised problem per (n_bid, n_ask, β), re-solved with new values."""
 
     def __init__(self) -> None:
-        self.cp = pytest.importorskip("cvxpy")
+        import cvxpy
+
+        self.cp = cvxpy
         self._cache: dict[tuple[int, int, float], tuple] = {}
 
     def _problem(self, nb: int, na: int, beta: float) -> tuple:
@@ -175,6 +177,7 @@ def relative_gap(inst: dict, ours: float, ref: float) -> float:
 
 @pytest.fixture(scope="module")
 def oracle() -> CvxpyOracle:
+    pytest.importorskip("cvxpy")
     return CvxpyOracle()
 
 

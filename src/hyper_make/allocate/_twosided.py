@@ -574,7 +574,9 @@ def _fval(a: float, b: float, c: float, s: float, q1: float) -> float:
     """``a·s - b·s^(1+β) - c·s²`` (USD)."""
     if s <= 0.0:
         return 0.0
-    return a * s - b * s**q1 - c * s * s
+    if b == 0.0:
+        return a * s - c * s * s
+    return a * s - b * (s * math.sqrt(s) if q1 == 1.5 else s**q1) - c * s * s
 
 
 @nb.njit(cache=True)
@@ -872,21 +874,6 @@ def _split_sides(a_b, b_b, c_b, p_b, k_b, s_b, a_a, b_a, c_a, p_a, k_a, s_a, q, 
     return _finish(acc, k_b, k_a, q, kappa)
 
 
-def _stack(bid: SideCurves, ask: SideCurves) -> tuple[NDArray[np.float64], ...]:
-    """Both sides' arrays end to end (bid first), with the side index and the sign of a fill in the position."""
-    assert bid.c is not None and bid.p is not None and ask.c is not None and ask.p is not None
-    nb_, na_ = bid.n, ask.n
-    return (
-        np.concatenate((bid.a, ask.a)),
-        np.concatenate((bid.b, ask.b)),
-        np.concatenate((bid.c, ask.c)),
-        np.concatenate((bid.p, ask.p)),
-        np.array([bid.k, ask.k]),
-        np.concatenate((np.zeros(nb_, np.int64), np.ones(na_, np.int64))),
-        np.concatenate((np.ones(nb_), -np.ones(na_))),
-    )
-
-
 def split_objective(
     bid: SideCurves,
     ask: SideCurves,
@@ -1153,21 +1140,22 @@ def _discrete(
     min_ask: NDArray[np.float64],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], bool]:
     """Lot-grid sizes (each level 0 or at least its minimum) by a bounded local search from the rounded optimum."""
-    a, b, c, p, k, side, sgn = _stack(bid, ask)
-    # one rounding pass (to 1e-6 lot, as the exchange projection does), then floor caps/budgets, ceil minimums
-    bud = np.array([math.floor(round(budget_bid / lot, 6)), math.floor(round(budget_ask / lot, 6))], np.int64)
-    caps = np.minimum(np.concatenate((caps_bid, caps_ask)), np.where(side == 0, budget_bid, budget_ask))
-    cap = np.minimum(np.floor(np.round(caps / lot, 6)).astype(np.int64), bud[side])
-    m = np.maximum(np.ceil(np.round(np.concatenate((min_bid, min_ask)) / lot, 6)).astype(np.int64), 1)
-    # a level that cannot hold its minimum rests 0; one with a non-positive edge may still pay through the
-    # inventory term (the reducing side), so the search decides
-    hi = np.where(m <= cap, cap, 0)
-    x = np.concatenate((sb, sa)) / lot
-    kk = np.empty(x.size, np.int64)
-    certified = discrete_solve(a, b, c, p, sgn, side, k, bud, lot, q, kappa, beta, m, hi, x, kk)
-    certified = bool(certified) and kappa == 0.0 and bool(np.all(m <= 1))
+    assert bid.c is not None and bid.p is not None and ask.c is not None and ask.p is not None
+    n = bid.n + ask.n
+    kk = np.empty(n, np.int64)
+    certified = discrete_solve(
+        bid.a, bid.b, bid.c, bid.p, bid.k, sb, caps_bid, min_bid, float(budget_bid),
+        ask.a, ask.b, ask.c, ask.p, ask.k, sa, caps_ask, min_ask, float(budget_ask),
+        float(lot), float(q), float(kappa), float(beta), kk,
+    )  # fmt: skip
     s = lots_to_coins(kk, lot)
-    return s[: bid.n], s[bid.n :], certified
+    return s[: bid.n], s[bid.n :], bool(certified)
+
+
+@nb.njit(cache=True)
+def _to_lots(x: float, lot: float) -> float:
+    """``x / lot`` rounded to 1e-6 lot (the exchange projection's rule), so that 0.3/0.1 floors to 3, not 2."""
+    return round(x / lot, 6)
 
 
 @nb.njit(cache=True)
@@ -1191,15 +1179,74 @@ def _fit_budget(kk, m, side, bud):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def discrete_solve(a, b, c, p, sgn, side, k, bud, lot, q, kappa, beta, m, hi, x, out):  # type: ignore[no-untyped-def]
-    """Best of three bounded local searches (:func:`discrete_search`) into ``out``; return its certificate flag.
+def discrete_solve(  # type: ignore[no-untyped-def]
+    a_b,
+    b_b,
+    c_b,
+    p_b,
+    k_b,
+    s_b,
+    u_b,
+    min_b,
+    bud_b,
+    a_a,
+    b_a,
+    c_a,
+    p_a,
+    k_a,
+    s_a,
+    u_a,
+    min_a,
+    bud_a,
+    lot,
+    q,
+    kappa,
+    beta,
+    out,
+):
+    """Lot counts of both sides (bid first) into ``out``, each level 0 or at least its minimum; return whether
+    the search stopped at an optimality certificate (κ = 0 and minimums of one lot: exact).
 
-    ``c`` is the per-level size penalty without the fill variance (this function folds it in).
-
-    Starts, from the continuous optimum ``x`` (in lots): the nearest lot count with levels below their minimum
-    rounded to the nearer of {0, minimum}; all of those raised to the minimum; all of them dropped.
+    The best of three bounded local searches (:func:`discrete_search`), from the continuous optimum ``s``
+    (coins): the nearest lot count with levels below their minimum rounded to the nearer of {0, minimum}; all of
+    those raised to the minimum; all of them dropped. ``c`` is the per-level size penalty without the fill
+    variance (folded in here). Caps and budgets floor to whole lots, minimums ceil (at least one lot); a level
+    that cannot hold its minimum rests 0, while one with a non-positive edge may still pay through the inventory
+    term (the reducing side), so the search decides.
     """
-    n = x.shape[0]
+    nb_ = a_b.shape[0]
+    n = nb_ + a_a.shape[0]
+    a = np.empty(n)
+    b = np.empty(n)
+    c = np.empty(n)
+    p = np.empty(n)
+    sgn = np.empty(n)
+    side = np.empty(n, np.int64)
+    x = np.empty(n)
+    m = np.empty(n, np.int64)
+    hi = np.empty(n, np.int64)
+    bud = np.empty(2, np.int64)
+    bud[0] = math.floor(_to_lots(bud_b, lot))
+    bud[1] = math.floor(_to_lots(bud_a, lot))
+    k = np.empty(2)
+    k[0] = k_b
+    k[1] = k_a
+    single_lot = True
+    for i in range(n):
+        j = i if i < nb_ else i - nb_
+        bid = i < nb_
+        a[i] = a_b[j] if bid else a_a[j]
+        b[i] = b_b[j] if bid else b_a[j]
+        c[i] = c_b[j] if bid else c_a[j]
+        p[i] = p_b[j] if bid else p_a[j]
+        x[i] = (s_b[j] if bid else s_a[j]) / lot
+        sgn[i] = 1.0 if bid else -1.0
+        side[i] = 0 if bid else 1
+        cap_c = min(u_b[j] if bid else u_a[j], bud_b if bid else bud_a)
+        cap = min(math.floor(_to_lots(cap_c, lot)), bud[side[i]])
+        m[i] = max(math.ceil(_to_lots(min_b[j] if bid else min_a[j], lot)), 1)
+        single_lot = single_lot and m[i] <= 1
+        hi[i] = cap if m[i] <= cap else 0
     cf = np.empty(n)  # the variance folded into the per-level quadratic (the search's objective)
     for i in range(n):
         cf[i] = c[i] + kappa * p[i] * (1.0 - p[i])
@@ -1239,7 +1286,7 @@ def discrete_solve(a, b, c, p, sgn, side, k, bud, lot, q, kappa, beta, m, hi, x,
         val = parts[0] + parts[1] + parts[2] + parts[3]
         if val > best_val:
             best_val = val
-            best_cert = cert
+            best_cert = cert and kappa == 0.0 and single_lot
             for i in range(n):
                 out[i] = kk[i]
     return best_cert
