@@ -248,7 +248,11 @@ def assert_kkt(inst: dict, sol: TwoSidedSolution, rtol: float = 1e-7) -> None:
     ):
         side = inst[name]
         caps, budget = inst[f"caps_{name}"], inst[f"budget_{name}"]
-        scale = np.abs(side.a).max(initial=0.0) + abs(sol.coupling) + abs(lam) + 1e-300
+        # marginal values are sums of edges (both sides reach each other through μ) and of the coupling's scale
+        edges = max(np.abs(inst["bid"].a).max(initial=0.0), np.abs(inst["ask"].a).max(initial=0.0))
+        kappa = 0.5 * inst["gamma"] * inst["sigma2_h"]
+        risk = 2 * kappa * (abs(inst["q"]) + inst["budget_bid"] + inst["budget_ask"])
+        scale = edges + risk + abs(sol.coupling) + abs(lam) + 1e-300
         tol = rtol * scale
         assert lam >= 0
         if budget == 0:
@@ -349,6 +353,18 @@ def test_infinite_caps_linear_levels_share_the_budget():
     sol = solve(inst)
     np.testing.assert_array_equal(sol.bid, [1.5, 1.5, 0.0])  # tied at the top: equal shares, as allocate_concave
     assert sol.bid_binding == "budget" and sol.bid_shadow_price == 1.0
+
+
+def test_coupling_root_inside_a_jump_at_zero():
+    # the bid's linear level fills 0.3 for sure; the ask's linear level has no edge of its own, so it is worth
+    # exactly μ per coin: the optimum rests 0.3 on it (m = 0, μ = 0), inside the jump of m(μ) at μ = 0
+    inst = two_sides([1.0], [0.0], bid_b=[0.0], ask_b=[0.0], bid_p=[1.0], ask_p=[1.0], caps_bid=np.array([0.3]),
+                     caps_ask=np.array([1.0]), budget_bid=0.5, budget_ask=0.5, gamma=0.5, sigma2_h=1.0)  # fmt: skip
+    sol = solve(inst)
+    assert sol.status == "optimal", sol.message
+    assert sol.bid[0] == 0.3 and sol.ask[0] == pytest.approx(0.3, abs=1e-12)
+    assert sol.coupling == pytest.approx(0.0, abs=1e-12)
+    assert_kkt(inst, sol)
 
 
 @pytest.mark.parametrize("p", [0.0, 1.0])

@@ -49,22 +49,34 @@ first, and a root inside a jump fixes ``x = e_j`` with the tied levels sharing w
 The coupling: ``μ = 2κ·m(s(μ))``. By the envelope theorem each side's value ``V(μ)`` is convex in ``μ`` with
 ``V'(μ) = ∓P_side(μ)`` (``P_side = Σ p_i s_i``), so ``P_B`` falls and ``P_A`` rises with ``μ``, ``m(μ)`` is
 non-increasing, and ``h(μ) = μ - 2κ·m(μ)`` is strictly increasing with ``h' = 1 + 2κ(D_B + D_A) >= 1``. Its root
-lies in ``[2κ(q - P_A^max), 2κ(q + P_B^max)]`` and is found by a safeguarded Newton (bisection fallback), the
-derivative coming from the implicit function theorem on the free levels (``w_i = 1/f_i''``, ``D`` below). Where
-``m`` jumps (ties between linear levels of different ``p``) the two one-sided solutions are both optimal at the
-root and the convex combination with ``μ = 2κ·m`` is taken. With κ = 0 the sides are independent and this is
-exactly two :func:`hyper_make.allocate_concave` problems (plus the ``c``, ``k`` terms).
+lies in ``[2κ(q - P_A^max), 2κ(q + P_B^max)]`` and is found by a safeguarded Newton (bisection when Newton leaves
+the bracket or stops halving ``|h|``). ``D = -dP_side/dμ`` comes from the implicit function theorem on the free
+levels, with ``w_i = 1/f_i''(s_i)`` and ``W, W_p, W_pp = Σ w, Σ w·p, Σ w·p²``: ``D = W_pp`` when ``x = 0``,
+``W_pp - 2k·W_p²/(1 + 2k·W)`` when the side total binds, ``W_pp - W_p²/W`` when the budget binds. Where ``m``
+jumps (ties between linear levels of different ``p``) the two one-sided solutions are both optimal at the root
+and their convex combination with ``μ = 2κ·m`` is taken. With κ = 0 the sides are independent and this is
+exactly two :func:`hyper_make.allocate_concave` problems (plus the ``c``, ``k`` terms). Both searches stop at
+the rounding of their variable (or of ``G``, ``h``); a last step puts the budget's rounding residual on the free
+levels in proportion to ``w`` (a per-level Newton step, so their marginal values stay equal) and never leaves a
+level at its cap an ulp below it. The kernel is compiled (numba): ~9 µs for 2×25 levels with the coupling
+active, ~25 µs for the whole call with its input checks; ``benchmarks/bench_twosided.py`` compares it with a
+cvxpy + Clarabel re-solve.
 
 Discreteness
 ------------
 On the exchange's lot grid with a minimum order per level ("0 or at least ``m_i`` lots"), :func:`solve_two_sided`
-starts from the continuous optimum rounded to the nearest feasible lot count and runs a compiled local search on
-the *exact* objective: raise or lower one level by one step (a level at 0 opens at its minimum and a level at its
-minimum closes to 0), or move between two levels, while that improves. The number of steps is bounded by
-construction (``8·n + 32``, each strictly improving; nothing scales with the lot count or the budget). With
-κ = 0 and no minimum order the objective is laminar concave (M♮-concave), so the stopping rule is an optimality
-certificate; with the coupling or a minimum order the search is local, and ``discrete_gap_usd`` (continuous
-optimum minus the discrete one, an upper bound on the loss) says how much it can have missed.
+rounds the continuous optimum three ways (levels below their minimum to the nearer of 0 and the minimum, all
+raised, all dropped; each trimmed to its budget) and improves each by a compiled local search on the *exact*
+objective: raise or lower one level by one feasible step (a level at 0 opens at its minimum, one at its minimum
+closes to 0), or move two levels at once (among the best few single moves of each side and direction: an
+exchange within a side, a pair across sides that keeps the position), while that improves; the best of the
+three is kept. The number of steps is bounded by construction (``8·n + 32``, each strictly improving; nothing
+scales with the lot count or the budget). With κ = 0 and minimums of one lot the objective is laminar concave
+(M♮-concave) and the best exchange is the best raise plus the best lowering, so the stopping rule is an
+optimality certificate (``discrete_certified``); with the coupling or a minimum order the search is local (on
+2,000 random instances of one or two levels a side it matched a brute-force enumeration every time), and
+``discrete_gap_usd`` (continuous optimum minus the discrete one, an upper bound on the loss) says how much it
+can have missed.
 """
 
 from __future__ import annotations
@@ -348,7 +360,7 @@ def side_solve(a, p, shift, b, c, u, lin, k, budget, beta, x0, out, info):  # ty
             lo = x
         else:
             hi = x
-        if hi - lo <= 8.0 * _EPS * hi:
+        if hi - lo <= 4.0 * _EPS * (hi + amax):  # x is meaningful to the rounding of the edges e - x
             ok = True
             break
         # bisect when Newton does not at least halve |G| twice running (a kink between the iterates)
@@ -362,7 +374,7 @@ def side_solve(a, p, shift, b, c, u, lin, k, budget, beta, x0, out, info):  # ty
             newton = False
         if slow >= 2:
             slow = 0
-        if newton and abs(xn - x) <= 2.0 * _EPS * abs(x):
+        if newton and abs(xn - x) <= 2.0 * _EPS * (abs(x) + amax):
             x = xn  # the Newton step is below the rounding of x: converged
             ok = True
             break
@@ -453,6 +465,7 @@ def two_sided_solve(  # type: ignore[no-untyped-def]
     # ---- outer: h(μ) = μ - 2κ·m(μ), increasing; bracket from the largest possible expected fills ----------
     lo = 2.0 * kappa * (q - bud_a * pmax_a)
     hi = 2.0 * kappa * (q + bud_b * pmax_b)
+    mu_scale = 2.0 * kappa * (abs(q) + bud_b * pmax_b + bud_a * pmax_a)  # μ's own scale, for its rounding
     mu = 2.0 * kappa * q
     if not (lo <= mu <= hi):
         mu = 0.5 * (lo + hi)
@@ -510,7 +523,7 @@ def two_sided_solve(  # type: ignore[no-untyped-def]
             _copy(s_hi_a, out_a)
             _copy(i_hi_b, ib)
             _copy(i_hi_a, ia)
-        if hi - lo <= 8.0 * _EPS * max(abs(lo), abs(hi)):
+        if hi - lo <= 4.0 * _EPS * (max(abs(lo), abs(hi)) + mu_scale):
             ok = True
             break
         slow = slow + 1 if abs(h) > 0.5 * abs(h_prev) else 0
@@ -525,7 +538,7 @@ def two_sided_solve(  # type: ignore[no-untyped-def]
             newton = False
         if slow >= 2:
             slow = 0
-        if newton and abs(mun - mu) <= 2.0 * _EPS * abs(mu):
+        if newton and abs(mun - mu) <= 2.0 * _EPS * (abs(mu) + mu_scale):
             converged = True  # the step is below the rounding of μ (the sizes are those of the last solve)
             ok = True
             break

@@ -22,7 +22,7 @@ from ..errors import InvalidParameterError
 SizeModel = Literal["auto", "sqrt", "linear", "power"]
 """How the learner's curves carry the size penalty: ``"sqrt"`` (β = 0.5, the square-root law), ``"linear"``
 (β = 1, as a per-level ``c·s²``), ``"power"`` (the best β of ``beta_grid``), or ``"auto"`` (sqrt or linear,
-whichever has the lower AIC on the data seen)."""
+whichever has the lower AIC on the fills seen; sqrt until there are enough to fit)."""
 
 
 def _increasing(name: str, values: Any, *, lo: float, lo_open: bool, min_len: int, unit: str) -> tuple[float, ...]:

@@ -536,7 +536,8 @@ class PayoutLearner:
             preferred = "sqrt" if aic_sqrt < aic_lin else "linear"
         beta_hat = float(grid[int(np.nanargmax(ll))]) if have.any() else float("nan")
         mode = cfg.size_penalty
-        if mode == "sqrt" or (mode == "auto" and preferred != "linear"):
+        lin_better = bool(aic_lin < aic_sqrt)  # False when either is NaN (too few fills): the RFC's square root
+        if mode == "sqrt" or (mode == "auto" and not lin_better):
             g, model = g_sqrt, "sqrt"
         elif mode == "linear" or mode == "auto":
             g, model = g_lin, "linear"
