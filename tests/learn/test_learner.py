@@ -64,15 +64,16 @@ def test_forgetting_halves_the_data_per_half_life_and_returns_to_the_prior():
 
 
 # ---- recovery from a known model ----------------------------------------------------------------------------------
-def run(lrn: PayoutLearner, model: TrueModel, n: int, seed: int, sizes=SIZES) -> PayoutLearner:
+def run(lrn: PayoutLearner, model: TrueModel, n: int, seed: int, duration_s: float = 5.0) -> PayoutLearner:
+    """``n`` intervals of ``duration_s`` of the default ladder under ``model``."""
     rng = np.random.default_rng(seed)
     for _ in range(n):
-        lrn.update(interval(rng, model, DEPTHS, sizes))
+        lrn.update(interval(rng, model, DEPTHS, SIZES, duration_s=duration_s))
     return lrn
 
 
 def test_recovers_known_fill_rates_and_markouts():
-    lrn = run(learner(pool_width_buckets=0.0, half_life_s=math.inf), truth(), 1500, seed=1)
+    lrn = run(learner(pool_width_buckets=0.0, half_life_s=math.inf), truth(), 600, seed=1)
     d = lrn.diagnostics(level=0.99)
     for side in (d.bid, d.ask):
         centres = 0.5 * (side.depth_lo_bps + side.depth_hi_bps)
@@ -94,8 +95,8 @@ def test_forgetting_tracks_a_change_that_a_long_memory_averages_away():
     down = TrueModel(prior_rate, lambda d: prior_markout(d) - 3.0, noise_bps=4.0)
     fast, slow = learner(half_life_s=120.0), learner(half_life_s=math.inf)
     for lrn in (fast, slow):
-        run(lrn, up, 300, seed=2)
-        run(lrn, down, 300, seed=3)
+        run(lrn, up, 120, seed=2)  # 600 s each: five half-lives of the fast learner
+        run(lrn, down, 120, seed=3)
     touch = 0  # bucket [0, 1) bps
     dev_fast = fast.diagnostics().bid.markout_mean_bps[touch] - prior_markout(0.5)
     dev_slow = slow.diagnostics().bid.markout_mean_bps[touch] - prior_markout(0.5)
@@ -164,7 +165,7 @@ def test_winsorising_bounds_the_influence_of_fat_tails():
     model = TrueModel(prior_rate, lambda d: prior_markout(d) + 1.0, noise_bps=4.0, tail_dof=1.5)
     errs = {}
     for k in (2.5, math.inf):
-        lrn = run(learner(huber_k=k, half_life_s=math.inf, pool_width_buckets=0.0), model, 400, seed=7)
+        lrn = run(learner(huber_k=k, half_life_s=math.inf, pool_width_buckets=0.0), model, 160, seed=7)
         d = lrn.diagnostics()
         errs[k] = abs(d.bid.markout_mean_bps[0] - (prior_markout(0.5) + 1.0))
     assert errs[2.5] < 1.0

@@ -15,13 +15,19 @@ from hyper_make.learn import SCHEMA_VERSION, LearnerConfig, PayoutLearner, load_
 from learn._synth import DEPTHS, SIZES, interval, learner, make_prior, truth
 
 
-@pytest.fixture
-def trained() -> PayoutLearner:
+@pytest.fixture(scope="module")
+def trained_file(tmp_path_factory) -> object:
     lrn = learner(half_life_s=600.0)
     rng = np.random.default_rng(21)
     for _ in range(40):
         lrn.update(interval(rng, truth(), DEPTHS, SIZES))
-    return lrn
+    return lrn.save(tmp_path_factory.mktemp("trained") / "trained.json")
+
+
+@pytest.fixture
+def trained(trained_file) -> PayoutLearner:
+    """A learner after 40 intervals (a fresh copy per test, read from one file written once)."""
+    return PayoutLearner.load(trained_file)
 
 
 def test_round_trip_restores_the_posterior_exactly(tmp_path, trained):

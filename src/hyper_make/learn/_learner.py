@@ -401,12 +401,10 @@ class PayoutLearner:
             np.add.at(st["mk_t"], idx, t_)
             np.add.at(st["mk_tt"], idx, t_ * t_)
             np.add.at(st["mk_ty"], idx, t_ * dev)
-            for g in range(len(cfg.beta_grid)):
-                xx = x_[:, g]
-                np.add.at(st["mk_x"][..., g], idx, xx)
-                np.add.at(st["mk_xx"][..., g], idx, xx * xx)
-                np.add.at(st["mk_xy"][..., g], idx, xx * dev)
-                np.add.at(st["mk_xt"][..., g], idx, xx * t_)
+            np.add.at(st["mk_x"], idx, x_)  # (fills, G) rows into the trailing β axis
+            np.add.at(st["mk_xx"], idx, x_ * x_)
+            np.add.at(st["mk_xy"], idx, x_ * dev[:, None])
+            np.add.at(st["mk_xt"], idx, x_ * t_[:, None])
         self.counters["resting_skipped"] += r_skip
         self.counters["fills_skipped"] += f_skip
         self.counters["markouts_skipped"] += mk_skip
@@ -454,117 +452,143 @@ class PayoutLearner:
         return hz.index(h)
 
     def _posterior(self, h: int) -> _Posterior:
-        if h in self._cache:
-            return self._cache[h]
+        """The posterior at horizon index ``h``; every horizon is computed at once and cached until an update."""
+        if not self._cache:
+            self._compute_posteriors()
+        return self._cache[h]
+
+    def _compute_posteriors(self) -> None:
         cfg, st, K = self.config, self.state, self._kernel
         n0 = cfg.prior_fills
         phi = self.fill_unit_coins()
         rate_shape = n0 + (st["filled_coins"] / phi) @ K.T  # pooled quasi-counts of fills ...
         rate_rate = n0 + (st["prior_expected_coins"] / phi) @ K.T  # ... and of the prior's expected fills
-        fit, coef, cov = self._size_fit(h)
-        g = cfg.beta_grid.index(fit.beta)
-        th, ka = coef[:, 0][:, None], coef[:, 1][:, None]
-        w = st["mk_w"][:, h]
-        sy = st["mk_y"][:, h] + th * st["mk_x"][:, h, :, g] + ka * st["mk_t"][:, h]
+        fits, g, coef, cov = self._size_fits()
+        hh = np.arange(len(cfg.markout_horizons_s))
+
+        def at_beta(name: str) -> NDArray[np.float64]:
+            return st[name][:, hh, :, g].transpose(1, 0, 2)  # (side, H, bucket) at each horizon's chosen β
+
+        th, ka = coef[..., 0][..., None], coef[..., 1][..., None]  # (side, H, 1)
+        sy = st["mk_y"] + th * at_beta("mk_x") + ka * st["mk_t"]
         syy = (
-            st["mk_yy"][:, h]
-            + th * th * st["mk_xx"][:, h, :, g]
-            + ka * ka * st["mk_tt"][:, h]
-            + 2 * th * st["mk_xy"][:, h, :, g]
-            + 2 * ka * st["mk_ty"][:, h]
-            + 2 * th * ka * st["mk_xt"][:, h, :, g]
+            st["mk_yy"]
+            + th * th * at_beta("mk_xx")
+            + ka * ka * st["mk_tt"]
+            + 2 * th * at_beta("mk_xy")
+            + 2 * ka * st["mk_ty"]
+            + 2 * th * ka * at_beta("mk_xt")
         )
-        wp, syp, syyp = w @ K.T, sy @ K.T, syy @ K.T
+        wp, syp, syyp = st["mk_w"] @ K.T, sy @ K.T, syy @ K.T
         nu0, s0 = cfg.prior_noise_dof, self.prior.markout_sd_bps
         kap = n0 + wp
         mean = syp / kap
         alpha = 0.5 * nu0 + 0.5 * wp
         beta = 0.5 * nu0 * s0 * s0 + 0.5 * np.maximum(syyp - syp * syp / kap, 0.0)
-        post = _Posterior(rate_shape, rate_rate, kap, mean, alpha, beta, coef, cov, fit)
-        self._cache[h] = post
-        return post
+        for h in hh:
+            self._cache[int(h)] = _Posterior(rate_shape, rate_rate, kap[:, h], mean[:, h], alpha[:, h], beta[:, h],
+                                             coef[:, h], cov[:, h], fits[h])  # fmt: skip
 
-    def _size_fit(self, h: int) -> tuple[SizeFit, NDArray[np.float64], NDArray[np.float64]]:
-        """Profile likelihood over the β grid (see the module docstring); the coefficients at the chosen β."""
+    def _size_fits(self) -> tuple[list[SizeFit], NDArray[np.intp], NDArray[np.float64], NDArray[np.float64]]:
+        """Profile likelihood over the β grid at every horizon (see the module docstring).
+
+        Returns the fits, the chosen β's grid index per horizon, and per (side, horizon) the coefficients
+        ``(θ, κ)`` at it and their covariance.
+        """
         cfg, st = self.config, self.state
         grid = np.asarray(cfg.beta_grid)
         n0, nu0, s0 = cfg.prior_fills, cfg.prior_noise_dof, self.prior.markout_sd_bps
-        w = st["mk_w"][:, h][:, :, None]  # (side, bucket, 1)
+        w = st["mk_w"][..., None]  # (side, H, bucket, 1)
         has = w > 0
         wi = np.where(has, w, 1.0)
-        y, yy = st["mk_y"][:, h][:, :, None], st["mk_yy"][:, h][:, :, None]
-        t, tt, ty = st["mk_t"][:, h][:, :, None], st["mk_tt"][:, h][:, :, None], st["mk_ty"][:, h][:, :, None]
-        x, xx, xy, xt = (st[k][:, h] for k in ("mk_x", "mk_xx", "mk_xy", "mk_xt"))  # (side, bucket, G)
+        y, yy = st["mk_y"][..., None], st["mk_yy"][..., None]
+        t, tt, ty = st["mk_t"][..., None], st["mk_tt"][..., None], st["mk_ty"][..., None]
+        x, xx, xy, xt = st["mk_x"], st["mk_xx"], st["mk_xy"], st["mk_xt"]  # (side, H, bucket, G)
+        shape = x.shape[:2] + x.shape[3:]  # (side, H, G)
 
         def centred(sab: NDArray[np.float64], sa: NDArray[np.float64], sb: NDArray[np.float64]) -> NDArray[np.float64]:
-            return np.where(has, sab - sa * sb / wi, 0.0).sum(axis=1)  # (side, G)
+            """Within-bucket centred cross sums, summed over buckets: (side, H, G)."""
+            return np.broadcast_to(np.where(has, sab - sa * sb / wi, 0.0).sum(axis=2), shape)
 
         cxx, cxt, ctt = centred(xx, x, x), centred(xt, x, t), centred(tt, t, t)
         cxy, cty, cyy = centred(xy, x, y), centred(ty, t, y), centred(yy, y, y)
-        lam_x = n0 * cfg.size_ref_coins ** (2 * grid)[None, :]
-        lam_t = n0 * cfg.side_ref_coins**2
-        a11, a12 = cxx + lam_x, cxt
-        a22 = np.broadcast_to(ctt + lam_t, a11.shape)
-        cty = np.broadcast_to(cty, a11.shape)
-        cyy = np.broadcast_to(cyy, a11.shape)
+        a11 = cxx + n0 * cfg.size_ref_coins ** (2 * grid)  # ridge: n0 pseudo-fills at the reference size ...
+        a12 = cxt
+        a22 = ctt + n0 * cfg.side_ref_coins**2  # ... and at the reference side total
         det = a11 * a22 - a12 * a12
-        r1, r2 = -cxy, -cty
-        theta = (a22 * r1 - a12 * r2) / det
-        kappa = (a11 * r2 - a12 * r1) / det
+        theta = (-a22 * cxy + a12 * cty) / det
+        kappa = (-a11 * cty + a12 * cxy) / det
         rss = np.maximum(
             cyy + 2 * theta * cxy + 2 * kappa * cty + theta**2 * cxx + 2 * theta * kappa * cxt + kappa**2 * ctt, 0.0
         )
-        n = st["mk_w"][:, h].sum(axis=1)  # (side,)
-        groups = np.count_nonzero(st["mk_w"][:, h] > 0, axis=1)
+        n = st["mk_w"].sum(axis=2)  # (side, H)
+        groups = np.count_nonzero(st["mk_w"] > 0, axis=2)
         df = n - groups - 2.0
-        sig2 = (rss + nu0 * s0 * s0) / (np.maximum(df, 0.0)[:, None] + nu0)
-        usable = (df > 1.0)[:, None] & (rss > 0)
+        sig2 = (rss + nu0 * s0 * s0) / (np.maximum(df, 0.0)[..., None] + nu0)
+        usable = (df > 1.0)[..., None] & (rss > 0)
         safe_rss = np.where(usable, rss, 1.0)
-        safe_n = np.maximum(n, 1e-300)[:, None]
-        ll_side = np.where(usable, -0.5 * n[:, None] * (np.log(2 * np.pi * safe_rss / safe_n) + 1), 0.0)
-        have = usable.any(axis=0)
+        safe_n = np.maximum(n, 1e-300)[..., None]
+        ll_side = np.where(usable, -0.5 * n[..., None] * (np.log(2 * np.pi * safe_rss / safe_n) + 1), 0.0)
+        have = usable.any(axis=0)  # (H, G)
         ll = np.where(have, ll_side.sum(axis=0), np.nan)
         g_sqrt, g_lin = cfg.beta_grid.index(0.5), cfg.beta_grid.index(1.0)
         # parameters of a fixed-β model: the buckets' means, θ, κ and σ of each side with data
         used = (df > 1.0).astype(np.int64)
-        n_par = float((groups * used).sum() + 3 * used.sum())
-        aic_sqrt = 2 * n_par - 2 * ll[g_sqrt]
-        aic_lin = 2 * n_par - 2 * ll[g_lin]
-        if np.isnan(aic_sqrt) or np.isnan(aic_lin) or abs(aic_sqrt - aic_lin) < 2.0:
-            preferred = "undecided"
-        else:
-            preferred = "sqrt" if aic_sqrt < aic_lin else "linear"
-        beta_hat = float(grid[int(np.nanargmax(ll))]) if have.any() else float("nan")
-        mode = cfg.size_penalty
-        lin_better = bool(aic_lin < aic_sqrt)  # False when either is NaN (too few fills): the RFC's square root
-        if mode == "sqrt" or (mode == "auto" and not lin_better):
-            g, model = g_sqrt, "sqrt"
-        elif mode == "linear" or mode == "auto":
-            g, model = g_lin, "linear"
-        else:
-            g = int(np.nanargmax(ll)) if have.any() else g_sqrt
-            model = "linear" if grid[g] == 1.0 else ("sqrt" if grid[g] == 0.5 else "power")
-        coef = np.stack([theta[:, g], kappa[:, g]], axis=1)
-        inv = np.empty((2, 2, 2))
-        for s in range(2):
-            inv[s] = np.linalg.inv(np.array([[a11[s, g], a12[s, g]], [a12[s, g], a22[s, g]]]))
-        cov = inv * sig2[:, g][:, None, None]
-        se = np.sqrt(np.maximum(np.stack([cov[:, 0, 0], cov[:, 1, 1]], axis=1), 0.0))
-        fit = SizeFit(
-            beta=float(grid[g]),
-            model=model,  # type: ignore[arg-type]
-            theta_bps=(float(coef[0, 0]), float(coef[1, 0])),
-            theta_se_bps=(float(se[0, 0]), float(se[1, 0])),
-            kappa_bps=(float(coef[0, 1]), float(coef[1, 1])),
-            kappa_se_bps=(float(se[0, 1]), float(se[1, 1])),
-            loglik={float(b): float(v) for b, v in zip(grid, ll, strict=True)},
-            beta_hat=beta_hat,
-            aic_sqrt=float(aic_sqrt),
-            aic_linear=float(aic_lin),
-            preferred=preferred,
-            n_fills=(float(n[0]), float(n[1])),
+        n_par = (groups * used).sum(axis=0) + 3 * used.sum(axis=0)  # (H,)
+        aic_sqrt = 2 * n_par - 2 * ll[:, g_sqrt]
+        aic_lin = 2 * n_par - 2 * ll[:, g_lin]
+        fits: list[SizeFit] = []
+        chosen = np.empty(len(cfg.markout_horizons_s), np.intp)
+        for h in range(len(cfg.markout_horizons_s)):
+            a_s, a_l = float(aic_sqrt[h]), float(aic_lin[h])
+            if math.isnan(a_s) or math.isnan(a_l) or abs(a_s - a_l) < 2.0:
+                preferred = "undecided"
+            else:
+                preferred = "sqrt" if a_s < a_l else "linear"
+            any_ll = bool(have[h].any())
+            best = int(np.nanargmax(ll[h])) if any_ll else g_sqrt
+            mode = cfg.size_penalty
+            if mode == "sqrt" or (mode == "auto" and not a_l < a_s):  # NaN (too few fills): the RFC's square root
+                g, model = g_sqrt, "sqrt"
+            elif mode in ("linear", "auto"):
+                g, model = g_lin, "linear"
+            else:
+                g = best
+                model = "linear" if grid[g] == 1.0 else ("sqrt" if grid[g] == 0.5 else "power")
+            chosen[h] = g
+            se_t = np.sqrt(np.maximum(a22[:, h, g] / det[:, h, g] * sig2[:, h, g], 0.0))
+            se_k = np.sqrt(np.maximum(a11[:, h, g] / det[:, h, g] * sig2[:, h, g], 0.0))
+            fits.append(
+                SizeFit(
+                    beta=float(grid[g]),
+                    model=model,  # type: ignore[arg-type]
+                    theta_bps=(float(theta[0, h, g]), float(theta[1, h, g])),
+                    theta_se_bps=(float(se_t[0]), float(se_t[1])),
+                    kappa_bps=(float(kappa[0, h, g]), float(kappa[1, h, g])),
+                    kappa_se_bps=(float(se_k[0]), float(se_k[1])),
+                    loglik={float(b): float(v) for b, v in zip(grid, ll[h], strict=True)},
+                    beta_hat=float(grid[best]) if any_ll else float("nan"),
+                    aic_sqrt=a_s,
+                    aic_linear=a_l,
+                    preferred=preferred,
+                    n_fills=(float(n[0, h]), float(n[1, h])),
+                )
+            )
+        hh = np.arange(chosen.size)
+        th, ka = theta[:, hh, chosen], kappa[:, hh, chosen]  # (side, H)
+        coef = np.stack([th, ka], axis=-1)
+        d, s2 = det[:, hh, chosen], sig2[:, hh, chosen]
+        inv = (
+            np.stack(
+                [
+                    np.stack([a22[:, hh, chosen], -a12[:, hh, chosen]], -1),
+                    np.stack([-a12[:, hh, chosen], a11[:, hh, chosen]], -1),
+                ],
+                -2,
+            )
+            / d[..., None, None]
         )
-        return fit, coef, cov
+        return fits, chosen, coef, inv * s2[..., None, None]
 
     # ---- curves ---------------------------------------------------------------------------------------------
     def mean(
