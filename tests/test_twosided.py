@@ -551,3 +551,11 @@ def test_bad_arguments_name_the_argument(kwargs, match):
     inst = two_sides([1.0, 0.5], [1.0, 0.5])
     with pytest.raises(InvalidParameterError, match=match):
         allocate_two_sided(**{**inst, **kwargs})
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import hyper_make.allocate._twosided as mod
+
+    assert doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0

@@ -306,3 +306,11 @@ def test_pool_learners_adds_what_each_path_learned():
     one = pool_learners(base, paths[:1])
     for k, v in one.state.items():
         np.testing.assert_allclose(v, paths[0].state[k], rtol=1e-12, atol=1e-15)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import hyper_make.learn._obs as mod
+
+    assert doctest.testmod(mod).failed == 0

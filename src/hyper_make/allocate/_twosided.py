@@ -991,12 +991,16 @@ def allocate_two_sided(
 
     Examples
     --------
+    A long position leans the ladder toward the asks (the fills that reduce it):
+
     >>> bid = SideCurves([3.0, 2.0], [1.0, 1.0], p=[0.5, 0.2], name="bid")
     >>> ask = SideCurves([3.0, 2.0], [1.0, 1.0], p=[0.5, 0.2], name="ask")
-    >>> flat = allocate_two_sided(bid, ask, budget_bid=1.0, budget_ask=1.0)
-    >>> long = allocate_two_sided(bid, ask, budget_bid=1.0, budget_ask=1.0, q=2.0, gamma=1.0, sigma2_h=4.0)
-    >>> bool(long.ask.sum() > flat.ask.sum() and long.bid.sum() < flat.bid.sum())
-    True
+    >>> flat = allocate_two_sided(bid, ask, budget_bid=10.0, budget_ask=10.0)
+    >>> long = allocate_two_sided(bid, ask, budget_bid=10.0, budget_ask=10.0, q=5.0, gamma=0.1, sigma2_h=4.0)
+    >>> flat.bid.round(3), flat.ask.round(3)
+    (array([4.   , 1.778]), array([4.   , 1.778]))
+    >>> long.bid.round(3), long.ask.round(3), round(long.coupling, 4)
+    (array([1.969, 1.201]), array([4.647, 2.051]), 1.3964)
     """
     if not isinstance(bid, SideCurves) or not isinstance(ask, SideCurves):
         raise InvalidParameterError("'bid' and 'ask' must be SideCurves (a, b, c, p, k per side)")
