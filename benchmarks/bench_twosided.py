@@ -15,6 +15,10 @@ Run: ``python benchmarks/bench_twosided.py [--instances 5000] [--json out.json]`
    least as good), how many instances cvxpy beat by more than 1e-9 (must be 0), and infeasible exact answers
    (must be 0).
 
+3. **A learned refresh**: what the ``learned`` allocator will pay per refresh, on a 2×10-level ladder with ~13
+   fills per 2 s interval from ``tests/learn/_synth.py``'s generator: :meth:`PayoutLearner.update`, a Thompson
+   draw (:meth:`PayoutLearner.sample`) and the two-sided solve, medians in µs.
+
 BLAS is pinned to one thread (threaded BLAS on a loaded small machine makes the interior-point solver slower,
 which would flatter the exact solver).
 """
@@ -38,6 +42,7 @@ from _machine import machine, print_machine, write_json  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from hyper_make.allocate._twosided import SideCurves, allocate_two_sided  # noqa: E402
+from learn._synth import DEPTHS, SIZES, interval, learner, truth  # noqa: E402
 from test_twosided import CvxpyOracle, objective, random_instance, relative_gap  # noqa: E402
 
 REL_GAP = 1e-9
@@ -121,6 +126,30 @@ def sweep(rng: np.random.Generator, n_instances: int) -> dict:
     return out
 
 
+def refresh_cost(rng: np.random.Generator, n_refresh: int = 400) -> dict:
+    lrn = learner()
+    obs = [interval(rng, truth(), DEPTHS, SIZES, duration_s=2.0) for _ in range(n_refresh)]
+    t_up, t_draw, t_solve = [], [], []
+    for o in obs:
+        t, _ = timed(lrn.update, o)
+        t_up.append(t)
+        t, curves = timed(lrn.sample, rng, DEPTHS, DEPTHS, mid_usd=1e5, horizon_s=2.0)
+        t_draw.append(t)
+        lots = {"lot_coins": 1e-5, "min_bid_coins": 1e-4, "min_ask_coins": 1e-4}
+        t, _ = timed(allocate_two_sided, curves.bid, curves.ask, budget_bid=0.1, budget_ask=0.1, q=0.02, gamma=1e-3,
+                     sigma2_h=1e4, beta=curves.beta, **lots)  # fmt: skip
+        t_solve.append(t)
+    skip = n_refresh // 10  # warm-up
+    out = {"update_us": statistics.median(t_up[skip:]), "sample_us": statistics.median(t_draw[skip:]),
+           "solve_lots_us": statistics.median(t_solve[skip:]),
+           "fills_per_refresh": float(np.mean([o.n_fills for o in obs]))}  # fmt: skip
+    print(
+        f"learned refresh (2x10 levels, {out['fills_per_refresh']:.1f} fills): update {out['update_us']:.0f} µs, "
+        f"Thompson draw {out['sample_us']:.0f} µs, two-sided solve on lots {out['solve_lots_us']:.0f} µs"
+    )
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--instances", type=int, default=5000, help="random instances for the optimality sweep")
@@ -131,8 +160,9 @@ def main() -> None:
     info = machine()
     print_machine(info)
     rows = speed(np.random.default_rng(args.seed), args.timing_instances)
+    refresh = refresh_cost(np.random.default_rng(args.seed + 2))
     opt = sweep(np.random.default_rng(args.seed + 1), args.instances)
-    write_json(args.json, {"machine": info, "speed": rows, "optimality": opt})
+    write_json(args.json, {"machine": info, "speed": rows, "learned_refresh": refresh, "optimality": opt})
     if opt["cvxpy_better_than_1e-9"] or opt["infeasible"]:
         sys.exit(1)
 

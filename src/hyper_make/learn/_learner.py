@@ -37,6 +37,10 @@ toward the calibrated curve until the data outweigh it.
 curve (the ratio ``r`` and the markout deviation ``d``), so a deep, rarely filled bucket borrows the shape of its
 neighbours' deviation instead of being a guess, while the prior supplies the depth profile itself.
 
+Each fill is one observation of the markout, whatever its size: its noise is the price's move, which does not
+shrink with the size, and what the size does to the mean is the ``θ·s^β`` term. Fills of one sweep are treated
+as independent (their noise is not: a limitation that makes the posterior somewhat too confident after sweeps).
+
 **Forgetting.** Every data statistic decays by ``2^(-Δt/half_life_s)`` as the venue's clock advances; the prior
 does not, so without new data the posterior returns to it.
 
