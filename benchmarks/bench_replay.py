@@ -7,6 +7,8 @@ Both replay the **same event array**: hftbacktest's own converter output for the
 (``hftbacktest.data.utils.binancefutures.convert``: depth diffs, trades, snapshot, event order corrected),
 in one process, with the same set-up: a 20-level ladder per side refreshed every 100 ms (geometric depths
 2-200 bps, equal sizes), the risk-averse queue model, partial fills, 50 ms order latency, maker/taker fees.
+hftbacktest must reach the end of the data (status 1): an early stop is an error, not a faster run (its loop
+used to end silently at status 14, hftbacktest's issue #312, which overstated its speed about 1.24x).
 
 * hftbacktest: ``HashMapMarketDepthBacktest`` with a numba ``@njit`` strategy (its grid-trading pattern:
   cancel the orders not in the new grid, submit the missing ones as GTX).
@@ -60,15 +62,19 @@ def _hftbacktest_run(events: np.ndarray, tick: float, lot: float) -> tuple[float
     )
     hbt = HashMapMarketDepthBacktest([asset])
     depths = np.geomspace(2.0, 200.0, N_LEVELS)
-    n_submits = grid_strategy(hbt, REFRESH_NS, depths, LEVEL_QTY)
+    n_submits, status = grid_strategy(hbt, REFRESH_NS, depths, LEVEL_QTY, lot)
     hbt.close()
+    if status != 1:  # the loop used to stop here silently (status 14, hftbacktest's issue #312): a shorter run
+        raise RuntimeError(f"hftbacktest stopped before the end of the data with status {status}")
     return time.perf_counter() - t0, n_submits
 
 
 def _ours_grid(events: np.ndarray) -> tuple[float, int]:
     from hyper_make.backtest import ReplayConfig, replay_fixed_grid
 
-    cfg = ReplayConfig(refresh_s=REFRESH_NS / 1e9, latency_ms=LATENCY_NS / 1e6, queue="risk_averse", warmup_s=0.0)
+    cfg = ReplayConfig(
+        refresh_s=REFRESH_NS / 1e9, latency_ms=LATENCY_NS / 1e6, queue="risk_averse", warmup_s=0.0, latency="feed"
+    )  # the same rules as hftbacktest's (feed latency, crossing, market rows first): peer_hftbacktest.py checks it
     t0 = time.perf_counter()
     fills, _ = replay_fixed_grid(events, np.geomspace(2.0, 200.0, N_LEVELS), LEVEL_QTY, config=cfg, lot_coins=LOT)
     return time.perf_counter() - t0, len(fills)

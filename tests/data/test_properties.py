@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hyper_make.backtest._core import NEVER, QUEUE_RISK_AVERSE, fill_dtype, order_dtype, place, run_until
+from hyper_make.backtest._core import CROSS_OFF, NEVER, QUEUE_RISK_AVERSE, fill_dtype, order_dtype, place, run_until
 from hyper_make.data.book import BookGrid, OrderBook
 from hyper_make.data.events import BUY_EVENT, DEPTH_EVENT, EXCH_EVENT, LOCAL_EVENT, SELL_EVENT, TRADE_EVENT, event_dtype
 
@@ -63,12 +63,12 @@ def test_risk_averse_fills_never_exceed_what_traded_past_the_queue(rows, ahead, 
     book = OrderBook(GRID)
     orders = np.zeros(2, dtype=order_dtype)
     orders["live_ts"] = orders["dead_ts"] = NEVER
-    place(orders, 0, 1, 100, size, 0, 1)
+    place(orders, 0, 1, 100, size, 0, 1, 1e-3)
     fills = np.zeros(64, dtype=fill_dtype)
     _s, _k, _c, nfill, _r = run_until(
         book.bid_qty, book.ask_qty, book.state, events["ev"], events["exch_ts"], events["px"], events["qty"],
         0, 10**9, 0, orders, np.full(GRID.n, -1), np.full(GRID.n, -1), fills, 0, 1.0, 1e-3, QUEUE_RISK_AVERSE, 2.0,
-        True,
+        True, CROSS_OFF, True,
     )  # fmt: skip
     filled = float(fills["qty"][:nfill].sum())
     sells_at = sum(q for k, b, p, q in rows if k == TRADE_EVENT and not b and p == 100.0)
