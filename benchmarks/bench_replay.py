@@ -1,6 +1,6 @@
 """Replay throughput (events/s): hyper_make's replay backtester against hftbacktest on the same file.
 
-Run: ``python benchmarks/bench_replay.py [FILE]`` (about a minute; needs the ``bench`` extra for hftbacktest).
+Run: ``python benchmarks/bench_replay.py [FILE] [--json]`` (about a minute; needs the ``bench`` extra for hftbacktest).
 FILE defaults to ``../shared/data/binance-usdm-btcusdt-20240808.gz``.
 
 Both replay the **same event array**: hftbacktest's own converter output for the file
@@ -24,6 +24,9 @@ Medians of ``REPEATS`` runs; the ratio is hyper_make / hftbacktest (target >= 0.
 
 from __future__ import annotations
 
+import argparse
+import io
+import json
 import statistics
 import sys
 import time
@@ -99,8 +102,14 @@ def main() -> None:
     from hftbacktest.data.utils import binancefutures
 
     default = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "binance-usdm-btcusdt-20240808.gz"
-    src = Path(sys.argv[1]) if len(sys.argv) > 1 else default
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("file", nargs="?", type=Path, default=default)
+    ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = ap.parse_args()
+    src = args.file
     m = machine()
+    if args.json:
+        sys.stdout = io.StringIO()  # the progress lines are not the JSON
     print(f"machine: {m['cpu']}, {m['cpus']} CPUs, {m['platform']}; python {m['python']}, numpy {m['numpy']}")
     print(f"date: {m['date_utc']} UTC; load average (1 min) {m['load_avg_1m']}")
     print(f"file: {src.name}")
@@ -134,6 +143,14 @@ def main() -> None:
     print(f"hyper_make full pipeline  : median {f:,.0f} events/s ({n_fills} fills; "
           f"{statistics.median(share):.0%} of the time in the refresh core)")  # fmt: skip
     print(f"ratio hyper_make / hftbacktest: {g / h:.2f} same work (target >= 0.5); {f / h:.2f} with the strategy")
+    if args.json:
+        sys.stdout = sys.__stdout__
+        print(json.dumps({"machine": m, "file": src.name, "rows": int(events.size), "repeats": REPEATS,
+                          "hftbacktest_events_per_s": h, "hyper_make_grid_events_per_s": g,
+                          "hyper_make_full_events_per_s": f, "ratio_same_work": g / h, "ratio_with_strategy": f / h,
+                          "hftbacktest_submissions": n_sub, "hyper_make_grid_fills": n_grid_fills,
+                          "hyper_make_full_fills": n_fills,
+                          "refresh_core_share": statistics.median(share)}))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ in the same ns): count, time, side, price and size must be identical. Equity = c
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import time
 from collections import Counter
@@ -135,7 +137,10 @@ def main() -> None:
     ap.add_argument("file", nargs="?", type=Path, default=default)
     ap.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = ap.parse_args()
-    events = binancefutures.convert(str(args.file), combined_stream=True)
+    with contextlib.redirect_stdout(io.StringIO()) as said:  # the converter's progress lines are not the JSON
+        events = binancefutures.convert(str(args.file), combined_stream=True)
+    if not args.json:
+        print(said.getvalue(), end="")
     path = market_path(events, BookGrid.around(events, tick_usd=TICK))
     mid_end = float(path.mid_usd[-1])
     out: dict[str, object] = {"machine": machine(), "file": args.file.name, "events": int(events.size),

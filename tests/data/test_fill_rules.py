@@ -88,12 +88,12 @@ def test_crossing_up_to_the_quantity_that_crossed_in_whole_lots():
     rows = [*BOOK, (5, DEPTH_EVENT, "sell", 100.0, 0.4), (6, DEPTH_EVENT, "sell", 100.0, 0.6504),
             (7, DEPTH_EVENT, "sell", 99.5, 0.5)]  # fmt: skip
     fills, state = run(rows, cross=CROSS_QTY)
-    assert fills == [(5, 400 * LOT), (6, 250 * LOT), (7, 350 * LOT)]  # each lots·lot exactly
+    assert fills == [(5, 0.4), (6, 0.25), (7, 0.35)]  # whole lots, each the float nearest its decimal
     assert state != LIVE
     # a decrease of the crossing level offers nothing new
     fills, state = run([*BOOK, (5, DEPTH_EVENT, "sell", 100.0, 0.4), (6, DEPTH_EVENT, "sell", 100.0, 0.1)],
                        cross=CROSS_QTY)  # fmt: skip
-    assert fills == [(5, 400 * LOT)] and state == LIVE
+    assert fills == [(5, 0.4)] and state == LIVE
 
 
 # ---- equal timestamps -----------------------------------------------------------------------------------------
@@ -119,11 +119,11 @@ def test_fills_are_exact_lot_multiples_and_leave_no_dust():
     rows = [*BOOK, (5, TRADE_EVENT, "sell", 100.0, 10.0012), (6, TRADE_EVENT, "sell", 100.0, 0.0017),
             (7, TRADE_EVENT, "sell", 100.0, 5.0)]  # fmt: skip
     fills, state = run(rows, qty=0.003)
-    assert fills == [(5, 1 * LOT), (6, 2 * LOT)] and state != LIVE
+    assert fills == [(5, 0.001), (6, 0.002)] and state != LIVE
     # an order size is rounded to whole lots when placed (0.0026 -> 3 lots) and a sub-lot order is not placed
     orders = np.zeros(1, dtype=order_dtype)
     assert place(orders, 1, 1, 200, 0.0026, 0, 0, LOT) == 0 and orders["lots"][0] == 3
-    assert orders["qty"][0] == 3 * LOT
+    assert orders["qty"][0] == 0.003
     assert place(np.zeros(1, dtype=order_dtype), 1, 1, 200, 0.0004, 0, 0, LOT) == -2
 
 
@@ -135,7 +135,7 @@ def test_a_probabilistic_queue_fills_whole_lots():
             (5, TRADE_EVENT, "sell", 100.0, 8.0)]  # fmt: skip
     fills, _ = run(rows, queue=QUEUE_LOG)
     lots = round((8 - (10 - (1 - p) * 4)) / LOT)
-    assert lots == 394 and fills == [(5, lots * LOT)]
+    assert lots == 394 and fills == [(5, 0.394)]
 
 
 # ---- the venue: response and feed latency ---------------------------------------------------------------------
@@ -229,3 +229,11 @@ def test_the_fills_csv_keeps_every_nanosecond(tmp_path):
     back = pl.read_csv(tmp_path / "f.csv")
     assert back["ts_ns"].dtype == pl.Int64 and back["ts_ns"].to_list() == ts.tolist()
     assert back["price_usd"].to_list() == [61_000.1, 61_000.2] and back["qty_coins"].to_list() == [0.001, 0.002]
+
+
+def test_lots_to_coins_is_the_decimal_for_decimal_lots():
+    from hyper_make.backtest._core import lots_to_coins
+
+    assert lots_to_coins(350, 1e-3) == 0.35 and 350 * 1e-3 != 0.35  # 0.35000000000000003
+    assert lots_to_coins(55, 1e-3) == 0.055 and lots_to_coins(7, 1e-5) == 7e-5
+    assert lots_to_coins(3, 0.25) == 0.75 and lots_to_coins(3, 0.3) == 3 * 0.3  # not a decimal lot: n·lot

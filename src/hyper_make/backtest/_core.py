@@ -28,8 +28,8 @@ Fill rules (the exchange side; the strategy's view, with the response latency, i
 * **Lots**: an order's size is a whole number of lots (``lot`` coins, its size rounded to the nearest lot when
   placed; an order of zero lots is not placed) and so is every fill: the quantity past the queue is rounded to the
   nearest lot, as hftbacktest's ``is_filled`` does (less than half a lot stays owed, the queue position negative,
-  until more trades make up a lot); a crossing of ``CROSS_QTY`` rounds down. A fill's size is ``lots · lot``
-  exactly, never a floating-point leftover.
+  until more trades make up a lot); a crossing of ``CROSS_QTY`` rounds down. A fill's size is its whole number
+  of lots in coins (:func:`lots_to_coins`: 350 lots of 0.001 are 0.35), never a floating-point leftover.
 
 Our orders never change the replayed book. An order that leaves the book (filled, cancelled, post-only rejected)
 is ``DONE`` with its exchange time in ``done_ts`` until its owner frees the slot: the strategy learns of it a
@@ -75,12 +75,12 @@ WHY_REJECTED = 3
 
 #: One order slot of ours: ``state`` (FREE; PENDING: sent, not yet arrived; LIVE: resting; DONE: left the book at
 #: ``done_ts``, the slot not yet freed by its owner), ``side`` (+1 bid, -1 ask), ``tick`` (price, ticks of the book
-#: grid), ``lots`` (remaining size, lots), ``qty`` (the same in coins, ``lots · lot``), ``front`` (quantity ahead of
-#: us, coins; <= 0 at the front, a negative value being trades past the queue not yet a whole lot), ``cum_trade``
-#: (trades at our price since the last depth update, coins), ``live_ts`` (arrival, ns), ``dead_ts`` (cancel takes
-#: effect, ns; int64 max: none), ``done_ts`` (left the book, ns), ``why`` (why it left: ``WHY_FILLED``,
-#: ``WHY_CANCELLED``, ``WHY_REJECTED``), ``level`` (ladder level) and ``oid`` (the venue's
-#: id of the order). One record array, not one array a field: two fields of one dtype cannot be swapped silently.
+#: grid), ``lots`` (remaining size, lots), ``qty`` (the same in coins, :func:`lots_to_coins`), ``front`` (quantity
+#: ahead of us, coins; <= 0 at the front, a negative value being trades past the queue not yet a whole lot),
+#: ``cum_trade`` (trades at our price since the last depth update, coins), ``live_ts`` (arrival, ns), ``dead_ts``
+#: (cancel takes effect, ns; int64 max: none), ``done_ts`` (left the book, ns), ``why`` (why it left:
+#: ``WHY_FILLED``, ``WHY_CANCELLED``, ``WHY_REJECTED``), ``level`` (ladder level) and ``oid`` (the venue's id of
+#: the order). One record array, not one array a field: two fields of one dtype cannot be swapped silently.
 order_dtype = np.dtype(
     [("state", np.int64), ("side", np.int64), ("tick", np.int64), ("lots", np.int64), ("qty", np.float64),
      ("front", np.float64), ("cum_trade", np.float64), ("live_ts", np.int64), ("dead_ts", np.int64),
@@ -170,6 +170,17 @@ def _order_events(clock, bid, ask, st, orders, bid_slot, ask_slot):  # type: ign
     return rejects
 
 
+@nb.njit(cache=True, inline="always")
+def lots_to_coins(n, lot):  # type: ignore[no-untyped-def]
+    """``n`` lots of ``lot`` coins, in coins: ``n / (1/lot)`` when ``1/lot`` is a whole number (a decimal lot such
+    as 0.001: 350 lots give 0.35, the float nearest the decimal, not 350·0.001 = 0.35000000000000003), else
+    ``n·lot``."""
+    inv = np.rint(1.0 / lot)
+    if inv >= 1.0 and abs(inv * lot - 1.0) < 1e-12:
+        return n / inv
+    return n * lot
+
+
 @nb.njit(cache=True)
 def _fill(s, n_lots, clock, mid, orders, bid_slot, ask_slot, base, nb_ticks, fills, nfill, lot):  # type: ignore[no-untyped-def]
     """Record a fill of ``n_lots`` of order ``s`` (at most its remainder) at ``clock``; returns the fill count."""
@@ -182,12 +193,12 @@ def _fill(s, n_lots, clock, mid, orders, bid_slot, ask_slot, base, nb_ticks, fil
     f.ts = clock
     f.side = o.side
     f.tick = o.tick
-    f.qty = n_lots * lot
+    f.qty = lots_to_coins(n_lots, lot)
     f.level = o.level
     f.mid = mid
     f.oid = o.oid
     o.lots -= n_lots
-    o.qty = o.lots * lot
+    o.qty = lots_to_coins(o.lots, lot)
     if o.lots <= 0:
         _done(s, orders, bid_slot, ask_slot, base, nb_ticks, clock, WHY_FILLED)
     return nfill + 1
@@ -380,7 +391,7 @@ def place(orders, oid, side, tick, qty, level, arrive_ns, lot):  # type: ignore[
             o.side = side
             o.tick = tick
             o.lots = lots
-            o.qty = lots * lot
+            o.qty = lots_to_coins(lots, lot)
             o.front = 0.0
             o.cum_trade = 0.0
             o.live_ts = arrive_ns

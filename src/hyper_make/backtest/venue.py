@@ -291,8 +291,10 @@ class ReplayVenue:
 def strategy_clock(events: np.ndarray) -> np.ndarray:
     """When the strategy receives each row (ns): the recording's ``local_ts``, shifted later by the largest
     ``exch_ts - local_ts`` if any row was received before its exchange time (recorder clock behind the exchange's,
-    as hftbacktest's ``correct_local_timestamp`` does), so that nothing is seen before it happened."""
+    as hftbacktest's ``correct_local_timestamp`` does), so that nothing is seen before it happened. A row without a
+    receive time (``local_ts <= 0``) is received at its exchange time."""
     local = events["local_ts"].astype(np.int64)
+    local = np.where(local > 0, local, events["exch_ts"].astype(np.int64))
     both = (events["ev"] & np.uint64(EXCH_EVENT | LOCAL_EVENT)) == np.uint64(EXCH_EVENT | LOCAL_EVENT)
     if not both.any():
         return local
