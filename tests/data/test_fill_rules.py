@@ -237,3 +237,32 @@ def test_lots_to_coins_is_the_decimal_for_decimal_lots():
     assert lots_to_coins(350, 1e-3) == 0.35 and 350 * 1e-3 != 0.35  # 0.35000000000000003
     assert lots_to_coins(55, 1e-3) == 0.055 and lots_to_coins(7, 1e-5) == 7e-5
     assert lots_to_coins(3, 0.25) == 0.75 and lots_to_coins(3, 0.3) == 3 * 0.3  # not a decimal lot: n·lot
+
+
+# ---- the fixed grid: hftbacktest's grid example with the strategy's view --------------------------------------
+def test_fixed_grid_keeps_a_partly_filled_order_and_replaces_a_filled_one_once_it_knows():
+    from hyper_make.backtest import replay_fixed_grid
+
+    s = 1_000_000_000
+    # bid 99 x5, ask 101 x5: a 100 bps grid level puts our bid at 99 (5 ahead) and our ask at 101, from t = 1 s
+    # (arriving 10 ms later). 5.002 sold at 99: 2 of our 3 lots; at the 2 s refresh the order is still on the grid,
+    # kept with its place (replacing it would put it behind 5 again): 0.001 more sold fills its last lot. At the
+    # 3 s refresh its end (2.5 s) is known (10 ms later) and a new bid goes out, arriving at 3.01 s: the sale at
+    # 3.005 s misses it, the 5.001 at 3.5 s fills one lot.
+    rows = [(0, DEPTH_EVENT, "buy", 99.0, 5.0), (0, DEPTH_EVENT, "sell", 101.0, 5.0),
+            (s + s // 2, TRADE_EVENT, "sell", 99.0, 5.002), (2 * s + s // 2, TRADE_EVENT, "sell", 99.0, 0.001),
+            (3 * s + 5_000_000, TRADE_EVENT, "sell", 99.0, 1.0), (3 * s + s // 2, TRADE_EVENT, "sell", 99.0, 5.001),
+            (4 * s + s // 5, DEPTH_EVENT, "buy", 98.0, 1.0)]  # fmt: skip
+    grid = BookGrid(tick_usd=1.0, base_tick=90, n=21)
+
+    def fills(resp_ms):
+        cfg = ReplayConfig(refresh_s=1.0, latency_ms=10.0, response_latency_ms=resp_ms, warmup_s=0.0)
+        f, rejects = replay_fixed_grid(tape(rows), np.array([100.0]), 0.003, config=cfg, grid=grid, lot_coins=LOT)
+        assert rejects == 0
+        return [(int(t), int(sd), float(p), float(q)) for t, sd, p, q in zip(f.ts_ns, f.side, f.price_usd,
+                                                                              f.qty_coins, strict=True)]  # fmt: skip
+
+    assert fills(10.0) == [(s + s // 2, 1, 99.0, 0.002), (2 * s + s // 2, 1, 99.0, 0.001),
+                           (3 * s + s // 2, 1, 99.0, 0.001)]  # fmt: skip
+    # answers 600 ms late: at 3 s the fill of 2.5 s is not known yet, the new bid waits for the 4 s refresh
+    assert fills(600.0) == [(s + s // 2, 1, 99.0, 0.002), (2 * s + s // 2, 1, 99.0, 0.001)]
