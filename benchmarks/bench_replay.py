@@ -1,12 +1,14 @@
 """Replay throughput (events/s): hyper_make's replay backtester against hftbacktest on the same file.
 
-Run: ``python benchmarks/bench_replay.py [FILE]`` (about a minute; needs the ``bench`` extra for hftbacktest).
+Run: ``python benchmarks/bench_replay.py [FILE] [--json]`` (about a minute; needs the ``bench`` extra for hftbacktest).
 FILE defaults to ``../shared/data/binance-usdm-btcusdt-20240808.gz``.
 
 Both replay the **same event array**: hftbacktest's own converter output for the file
 (``hftbacktest.data.utils.binancefutures.convert``: depth diffs, trades, snapshot, event order corrected),
 in one process, with the same set-up: a 20-level ladder per side refreshed every 100 ms (geometric depths
 2-200 bps, equal sizes), the risk-averse queue model, partial fills, 50 ms order latency, maker/taker fees.
+hftbacktest must reach the end of the data (status 1): an early stop is an error, not a faster run (its loop
+used to end silently at status 14, hftbacktest's issue #312, which overstated its speed about 1.24x).
 
 * hftbacktest: ``HashMapMarketDepthBacktest`` with a numba ``@njit`` strategy (its grid-trading pattern:
   cancel the orders not in the new grid, submit the missing ones as GTX).
@@ -22,6 +24,9 @@ Medians of ``REPEATS`` runs; the ratio is hyper_make / hftbacktest (target >= 0.
 
 from __future__ import annotations
 
+import argparse
+import io
+import json
 import statistics
 import sys
 import time
@@ -60,15 +65,19 @@ def _hftbacktest_run(events: np.ndarray, tick: float, lot: float) -> tuple[float
     )
     hbt = HashMapMarketDepthBacktest([asset])
     depths = np.geomspace(2.0, 200.0, N_LEVELS)
-    n_submits = grid_strategy(hbt, REFRESH_NS, depths, LEVEL_QTY)
+    n_submits, status = grid_strategy(hbt, REFRESH_NS, depths, LEVEL_QTY, lot)
     hbt.close()
+    if status != 1:  # the loop used to stop here silently (status 14, hftbacktest's issue #312): a shorter run
+        raise RuntimeError(f"hftbacktest stopped before the end of the data with status {status}")
     return time.perf_counter() - t0, n_submits
 
 
 def _ours_grid(events: np.ndarray) -> tuple[float, int]:
     from hyper_make.backtest import ReplayConfig, replay_fixed_grid
 
-    cfg = ReplayConfig(refresh_s=REFRESH_NS / 1e9, latency_ms=LATENCY_NS / 1e6, queue="risk_averse", warmup_s=0.0)
+    cfg = ReplayConfig(
+        refresh_s=REFRESH_NS / 1e9, latency_ms=LATENCY_NS / 1e6, queue="risk_averse", warmup_s=0.0, latency="feed"
+    )  # the same rules as hftbacktest's (feed latency, crossing, market rows first): peer_hftbacktest.py checks it
     t0 = time.perf_counter()
     fills, _ = replay_fixed_grid(events, np.geomspace(2.0, 200.0, N_LEVELS), LEVEL_QTY, config=cfg, lot_coins=LOT)
     return time.perf_counter() - t0, len(fills)
@@ -93,8 +102,14 @@ def main() -> None:
     from hftbacktest.data.utils import binancefutures
 
     default = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "binance-usdm-btcusdt-20240808.gz"
-    src = Path(sys.argv[1]) if len(sys.argv) > 1 else default
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("file", nargs="?", type=Path, default=default)
+    ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = ap.parse_args()
+    src = args.file
     m = machine()
+    if args.json:
+        sys.stdout = io.StringIO()  # the progress lines are not the JSON
     print(f"machine: {m['cpu']}, {m['cpus']} CPUs, {m['platform']}; python {m['python']}, numpy {m['numpy']}")
     print(f"date: {m['date_utc']} UTC; load average (1 min) {m['load_avg_1m']}")
     print(f"file: {src.name}")
@@ -128,6 +143,14 @@ def main() -> None:
     print(f"hyper_make full pipeline  : median {f:,.0f} events/s ({n_fills} fills; "
           f"{statistics.median(share):.0%} of the time in the refresh core)")  # fmt: skip
     print(f"ratio hyper_make / hftbacktest: {g / h:.2f} same work (target >= 0.5); {f / h:.2f} with the strategy")
+    if args.json:
+        sys.stdout = sys.__stdout__
+        print(json.dumps({"machine": m, "file": src.name, "rows": int(events.size), "repeats": REPEATS,
+                          "hftbacktest_events_per_s": h, "hyper_make_grid_events_per_s": g,
+                          "hyper_make_full_events_per_s": f, "ratio_same_work": g / h, "ratio_with_strategy": f / h,
+                          "hftbacktest_submissions": n_sub, "hyper_make_grid_fills": n_grid_fills,
+                          "hyper_make_full_fills": n_fills,
+                          "refresh_core_share": statistics.median(share)}))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import pytest
 from hyper_make.allocate import ALLOCATORS, make_allocator
 from hyper_make.backtest import ReplayConfig, replay, run_backtest
 from hyper_make.backtest._core import (
+    CROSS_OFF,
+    DONE,
     LIVE,
     NEVER,
     QUEUE_LOG,
@@ -42,21 +44,26 @@ def results(futures):
     return events, res
 
 
-def test_every_allocator_runs_and_fills_only_where_the_market_traded(results):
+def test_every_allocator_runs_and_fills_only_where_the_market_traded_or_crossed_us(results):
     events, res = results
     path = market_path(events)
     assert set(res) == set(ALLOCATORS)
-    total_fills = 0
+    total_fills = crossed = 0
     for name, r in res.items():
         f = r.fills
         total_fills += len(f)
         for ts, side, px in zip(f.ts_ns, f.side, f.price_usd, strict=True):
             at = path.trade_ts_ns == ts
-            if side > 0:  # our bid: a seller traded at or below it at that moment
+            book = path.ts_ns == ts
+            if side > 0:  # our bid: a seller traded at or below it then, or the best ask came down to it
                 ok = at & ~path.trade_buy & (path.trade_px_usd <= px + 1e-9)
+                cross = book & (path.ask_usd <= px + 1e-9)
             else:
                 ok = at & path.trade_buy & (path.trade_px_usd >= px - 1e-9)
-            assert ok.any(), f"{name}: fill at {px} ({'bid' if side > 0 else 'ask'}) with no trade at or through it"
+                cross = book & (path.bid_usd >= px - 1e-9)
+            crossed += not ok.any()
+            assert ok.any() or cross.any(), f"{name}: fill at {px} ({'bid' if side > 0 else 'ask'}) with no trade at "
+            "or through it and no book crossing it"
         assert np.all(f.qty_coins > 0)
         m = r.metrics()
         parts = m["spread_capture_usd"] + m["adverse_selection_usd"] + m["fees_usd"] + m["inventory_usd"]
@@ -66,7 +73,7 @@ def test_every_allocator_runs_and_fills_only_where_the_market_traded(results):
         for h in (1, 5, 30, 60):
             assert f"markout_{h}s_bps" in m
         assert abs(m["final_inventory_coins"] - float(np.sum(f.side * f.qty_coins))) < 1e-9
-    assert total_fills > 0
+    assert total_fills > 0 and 0 < crossed < total_fills
 
 
 def test_replay_is_deterministic(futures):
@@ -101,12 +108,12 @@ def _run(rows, queue_kind, *, order_px=100.0, order_qty=1.0):
     book = OrderBook(grid)
     orders = np.zeros(4, dtype=order_dtype)
     orders["live_ts"] = orders["dead_ts"] = NEVER
-    place(orders, 7, 1, round(order_px / 0.5), order_qty, 0, 2)
+    place(orders, 7, 1, round(order_px / 0.5), order_qty, 0, 2, 1e-3)
     fills = np.zeros(64, dtype=fill_dtype)
     status, k, _clock, nfill, rej = run_until(
         book.bid_qty, book.ask_qty, book.state, events["ev"], events["exch_ts"], events["px"], events["qty"],
         0, 10**18, 0, orders, np.full(grid.n, -1), np.full(grid.n, -1), fills, 0,
-        0.5, 1e-3, queue_kind, 2.0, True,
+        0.5, 1e-3, queue_kind, 2.0, True, CROSS_OFF, True,
     )  # fmt: skip
     assert status == 1 and k == events.size
     assert (fills["oid"][:nfill] == 7).all()
@@ -132,7 +139,7 @@ def test_risk_averse_queue_only_trades_at_our_price_advance_us():
 def test_probabilistic_queues_split_cancels_by_f_of_back_and_front():
     # power n=2: P(back) = 4²/(4²+10²); front = 10 - (1 - P)·4 = 6.552 -> an 8 trade fills all of our 1
     fills, _, state = _run(BASE + TRADE_8, QUEUE_POWER)
-    assert fills == pytest.approx([1.0]) and state == 0
+    assert fills == pytest.approx([1.0]) and state == DONE
     # log: P(back) = ln5/(ln5+ln11); front = 10 - (1 - P)·4 = 7.6065 -> 0.3935 past it: 394 lots of 0.001
     p = np.log(5) / (np.log(5) + np.log(11))
     fills, _, state = _run(BASE + TRADE_8, QUEUE_LOG)
@@ -148,7 +155,7 @@ def test_fills_are_whole_lots_and_a_fraction_of_a_lot_stays_owed():
     assert fills == pytest.approx([0.001], abs=1e-15)  # the owed 0.0004 plus 0.0003 rounds to one lot
     # an order is done once its remainder rounds to zero lots: no 1e-17 leftovers filled later
     fills, _, state = _run([*BASE[:1], (5, TRADE_EVENT, "sell", 100.0, 10.9996)], QUEUE_RISK_AVERSE)
-    assert fills == pytest.approx([1.0]) and state == 0
+    assert fills == pytest.approx([1.0]) and state == DONE
 
 
 def test_trade_through_fills_everything_and_post_only_rejects_a_crossing_order():

@@ -6,6 +6,7 @@ import gzip
 import json
 import sys
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -41,6 +42,9 @@ def test_backtest_report_folder(tmp_path):
     assert set(doc["allocators"]) == {"impact", "entropy"}
     for f in ("metrics.json", "metrics.csv", "summary.md", "fills_impact.csv", "fills_entropy.csv"):
         assert (out / f).exists(), f
+    assert pl.read_csv(out / "fills_impact.csv").columns == [
+        "ts_ns", "side", "price_usd", "qty_coins", "level", "mid_usd"
+    ]  # fmt: skip
 
 
 def test_corrupt_file_stops_with_one_line_and_exit_2_but_keeps_the_report(tmp_path):

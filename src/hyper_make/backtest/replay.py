@@ -2,12 +2,13 @@
 
 Every ``refresh_s`` of exchange time the strategy (:class:`~hyper_make.strategy.quoter.Quoter`, the one
 ``hyper-make run`` and the simulator drive) sees only what happened so far (no look-ahead): the rebuilt book's BBO,
-its own σ and volume estimates from what it saw at its refreshes, and its position from its own fills. Its plan
+its own σ and volume estimates from what it saw at its refreshes, and its position from the fills it was told of
+(``response_latency_ms`` after each; with ``latency="feed"`` the book as the recorder received it). Its plan
 goes to :class:`~hyper_make.backtest.venue.ReplayVenue`: a kept order keeps its queue place; a new order (and the
-new half of a modify) arrives after the latency (constant, or the feed's own delay on top of it), is post-only
-checked on arrival and joins the back of the queue; a cancel takes effect after the latency. Fills follow the
-queue model of :mod:`hyper_make.backtest._core`, in whole lots. During the first ``warmup_s`` the strategy only
-estimates.
+new half of a modify) arrives after ``latency_ms``, is post-only checked on arrival and joins the back of the
+queue; a cancel takes effect after ``latency_ms``. Fills follow the rules of :mod:`hyper_make.backtest._core`
+(queue model, trades through our price, the book crossing our price, equal timestamps), in whole lots. During the
+first ``warmup_s`` the strategy only estimates.
 
 Our orders do not move the replayed market, so self-impact cannot show in the replayed PnL: the impact model's
 expected cost of the ladders actually shown (forward + round-trip, scaled from the ladder horizon to each
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import polars as pl
 
 from .._validate import check_choice, check_int, check_real
 from ..allocate import Allocator
@@ -41,19 +43,24 @@ from ..strategy.orders import CloidFactory
 from ..strategy.quoter import Quoter
 from ..strategy.record import LadderRecord
 from ._core import (
+    CROSS_ALL,
+    CROSS_OFF,
+    CROSS_QTY,
     NEVER,
     QUEUE_LOG,
     QUEUE_POWER,
     QUEUE_RISK_AVERSE,
     STATUS_END,
+    STATUS_FILLS_FULL,
     fill_dtype,
     order_dtype,
     run_grid,
 )
-from .venue import ReplayVenue
+from .venue import ReplayVenue, strategy_clock
 
 MARKOUT_HORIZONS_S = (1.0, 5.0, 30.0, 60.0)
 QUEUE_MODELS = {"risk_averse": QUEUE_RISK_AVERSE, "power": QUEUE_POWER, "log": QUEUE_LOG}
+CROSS_MODES = {"all": CROSS_ALL, "crossed_qty": CROSS_QTY, "off": CROSS_OFF}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -63,9 +70,20 @@ class ReplayConfig:
     Parameters
     ----------
     refresh_s : ladder refresh interval (s), ``> 0``.
-    latency_ms : order entry and cancel latency (ms), ``>= 0``.
-    latency : ``"constant"`` (``latency_ms``) or ``"feed"``: ``latency_ms`` plus the feed's current delay
-        (``local_ts - exch_ts`` of the latest event minus its running minimum, which absorbs the clock offset).
+    latency_ms : order entry and cancel latency (ms): a request reaches the exchange this long after it is sent,
+        ``[0, 60000]``.
+    response_latency_ms : the exchange's answers (fills, acknowledgements, post-only rejects, cancels done) reach
+        the strategy this long after they happen (ms), ``[0, 60000]``; ``None`` (the default): ``latency_ms``.
+    latency : ``"constant"``: the strategy sees the market at exchange time; ``"feed"``: as the recorder received
+        it (each row at its ``local_ts``, shifted so that no row is seen before its exchange time), its own feed
+        latency, as hftbacktest's local view. Order latency is ``latency_ms`` in both.
+    cross : fill on crossing: when the best opposite price moves onto or through our resting price without a
+        trade. ``"all"`` (default, as hftbacktest): the whole remainder fills at our price; ``"crossed_qty"``:
+        only the quantity that crossed (the increase of the opposite level at or through our price), in whole lots
+        rounded down, best price first; ``"off"``: trades only.
+    equal_ts : our arrival or cancel and market rows stamped with the same ns: ``"market_first"`` (default, as
+        hftbacktest: the rows may all have happened before our request arrived within that clock tick, so it
+        neither trades on them nor gets ahead of what they added) or ``"order_first"``.
     queue : ``"risk_averse"``, ``"power"`` (``f(x) = x^queue_n``) or ``"log"`` (``f(x) = log(1 + x)``).
     queue_n : exponent of the power queue model, ``> 0``.
     warmup_s : no quotes during the first seconds (s), while σ is estimated; ``>= 0``.
@@ -77,7 +95,10 @@ class ReplayConfig:
 
     refresh_s: float = 1.0
     latency_ms: float = 50.0
+    response_latency_ms: float | None = None
     latency: Literal["constant", "feed"] = "constant"
+    cross: Literal["all", "crossed_qty", "off"] = "all"
+    equal_ts: Literal["market_first", "order_first"] = "market_first"
     queue: Literal["risk_averse", "power", "log"] = "risk_averse"
     queue_n: float = 2.0
     warmup_s: float = 10.0
@@ -89,7 +110,11 @@ class ReplayConfig:
     def __post_init__(self) -> None:
         check_real("refresh_s", self.refresh_s, lo=0.0, lo_open=True, hi=3600.0, unit="s")
         check_real("latency_ms", self.latency_ms, lo=0.0, hi=60_000.0, unit="ms")
+        if self.response_latency_ms is not None:
+            check_real("response_latency_ms", self.response_latency_ms, lo=0.0, hi=60_000.0, unit="ms")
         check_choice("latency", self.latency, ("constant", "feed"))
+        check_choice("cross", self.cross, tuple(CROSS_MODES))
+        check_choice("equal_ts", self.equal_ts, ("market_first", "order_first"))
         check_choice("queue", self.queue, tuple(QUEUE_MODELS))
         check_real("queue_n", self.queue_n, lo=0.0, lo_open=True, hi=100.0)
         check_real("warmup_s", self.warmup_s, lo=0.0, unit="s")
@@ -112,6 +137,14 @@ class Fills:
 
     def __len__(self) -> int:
         return int(self.ts_ns.size)
+
+    def write_csv(self, path: str | Path) -> None:
+        """Write ``ts_ns,side,price_usd,qty_coins,level,mid_usd``: times as integer ns (a float column would round
+        them to 256 ns), sides and levels as integers, prices (USD) and sizes (coins) as shortest exact floats."""
+        pl.DataFrame(
+            {"ts_ns": self.ts_ns.astype(np.int64), "side": self.side.astype(np.int64), "price_usd": self.price_usd,
+             "qty_coins": self.qty_coins, "level": self.level.astype(np.int64), "mid_usd": self.mid_usd}
+        ).write_csv(path)  # fmt: skip
 
     @classmethod
     def of(cls, records: np.ndarray, tick_usd: float) -> Fills:
@@ -166,7 +199,9 @@ def replay(
     venue = ReplayVenue(
         events, grid, lot_coins=app.spec.lot_size, maker_fee_frac=app.snapshot.maker_fee_bps * 1e-4,
         margin_usd=app.snapshot.margin_usd, latency_ms=cfg.latency_ms, feed_latency=cfg.latency == "feed",
-        queue_kind=QUEUE_MODELS[cfg.queue], queue_n=cfg.queue_n, use_bbo=cfg.use_bbo, slots=4 * n_lv + 16,
+        queue_kind=QUEUE_MODELS[cfg.queue], queue_n=cfg.queue_n, use_bbo=cfg.use_bbo, slots=8 * n_lv + 32,
+        response_latency_ms=cfg.response_latency_ms, cross=CROSS_MODES[cfg.cross],
+        market_first=cfg.equal_ts == "market_first",
     )  # fmt: skip
     quoter = Quoter(
         spec=app.spec,
@@ -255,6 +290,7 @@ def replay(
         "quoted_refreshes": float(rec.refreshes),
         "post_only_rejects": float(venue.rejects),
         "orders_without_slot": float(venue.no_slot),
+        "orders_below_one_lot": float(venue.zero_lot),
         "risk_stops": float(bool(stop)),
         "events": float(events.size),
         "wall_s": wall,
@@ -284,9 +320,13 @@ def replay_fixed_grid(
     grid: BookGrid | None = None,
     lot_coins: float = 1e-5,
 ) -> tuple[Fills, int]:
-    """Replay with a fixed ladder entirely in numba: every refresh, bids and asks at ``depths_bps`` from the mid
-    with ``level_qty_coins`` each (no allocator, no Python per refresh). Measures the replay engine itself.
-    Fills are whole lots of ``lot_coins`` (default 1e-5, Hyperliquid's BTC lot), ``> 0``.
+    """Replay with a fixed ladder entirely in numba (hftbacktest's grid-trading example): every refresh, bids and
+    asks at ``depths_bps`` from the mid of the book the strategy holds, ``level_qty_coins`` each; an order still
+    on the grid is kept (whatever it has filled), one off it is cancelled, a price without an order gets one. No
+    allocator, no Python per refresh: it measures the replay engine itself and is the peer check's hyper_make side
+    (``benchmarks/peer_hftbacktest.py``). Orders and fills are whole lots of ``lot_coins`` (default 1e-5,
+    Hyperliquid's BTC lot), ``> 0``; the config's latencies, ``latency`` (feed), ``cross``, ``equal_ts`` and queue
+    apply as in :func:`replay`.
 
     Returns the fills (``mid_usd`` at each fill included) and the number of post-only rejects.
     """
@@ -294,20 +334,28 @@ def replay_fixed_grid(
     check_real("lot_coins", lot_coins, lo=0.0, lo_open=True, unit="coins")
     grid = grid or BookGrid.around(events, band_frac=cfg.band_frac)
     book = OrderBook(grid, use_bbo=cfg.use_bbo)
+    local = OrderBook(grid, use_bbo=cfg.use_bbo)
+    local_ts = strategy_clock(events) if cfg.latency == "feed" else events["exch_ts"].astype(np.int64)
     d = np.asarray(depths_bps, dtype=np.float64)
-    slots = 4 * d.size + 16
+    slots = 8 * d.size + 32
     orders = np.zeros(slots, dtype=order_dtype)
-    orders["live_ts"] = NEVER
-    orders["dead_ts"] = NEVER
-    cap = events.size // 4 + 4 * slots  # fills come from trades, fewer than the rows
-    fills = np.zeros(cap, dtype=fill_dtype)
-    _status, nfill, rejects = run_grid(
-        book.bid_qty, book.ask_qty, book.state, events["ev"], events["exch_ts"], events["px"], events["qty"],
-        orders, np.full(grid.n, -1, np.int64), np.full(grid.n, -1, np.int64), fills, grid.tick_usd, lot_coins,
-        QUEUE_MODELS[cfg.queue], cfg.queue_n, cfg.use_bbo, round(cfg.refresh_s * 1e9), round(cfg.latency_ms * 1e6),
-        round(cfg.warmup_s * 1e9), d, level_qty_coins,
-    )  # fmt: skip
-    return Fills.of(fills[:nfill], grid.tick_usd), int(rejects)
+    orders["live_ts"] = orders["dead_ts"] = orders["done_ts"] = NEVER
+    resp_ms = cfg.latency_ms if cfg.response_latency_ms is None else cfg.response_latency_ms
+    cap = events.size // 4 + 4 * slots
+    while True:
+        fills = np.zeros(cap, dtype=fill_dtype)
+        o = orders.copy()
+        status, nfill, rejects = run_grid(
+            book.bid_qty.copy(), book.ask_qty.copy(), book.state.copy(), local.bid_qty.copy(), local.ask_qty.copy(),
+            local.state.copy(), events["ev"], events["exch_ts"], local_ts, events["px"], events["qty"], o,
+            np.full(grid.n, -1, np.int64), np.full(grid.n, -1, np.int64), fills, grid.tick_usd, lot_coins,
+            QUEUE_MODELS[cfg.queue], cfg.queue_n, cfg.use_bbo, CROSS_MODES[cfg.cross], cfg.equal_ts == "market_first",
+            round(cfg.refresh_s * 1e9), round(cfg.latency_ms * 1e6), round(resp_ms * 1e6), round(cfg.warmup_s * 1e9),
+            d, level_qty_coins,
+        )  # fmt: skip
+        if status != STATUS_FILLS_FULL:
+            return Fills.of(fills[:nfill], grid.tick_usd), int(rejects)
+        cap *= 2  # rare: more fills than a quarter of the rows; run again with room
 
 
 def run_backtest(
@@ -344,6 +392,7 @@ def run_backtest(
 
 
 __all__ = [
+    "CROSS_MODES",
     "MARKOUT_HORIZONS_S",
     "QUEUE_MODELS",
     "Fills",

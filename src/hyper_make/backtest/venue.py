@@ -1,10 +1,12 @@
 """A recorded feed as a venue of the shared strategy (:mod:`hyper_make.strategy.venue`).
 
 :class:`ReplayVenue` rebuilds the book from the recording and runs our orders through the replay kernel
-(:mod:`hyper_make.backtest._core`): a new order arrives after the latency (constant, or the feed's own delay on top
-of it), is post-only checked on arrival and joins the back of its price's queue; it fills by the queue model, in
+(:mod:`hyper_make.backtest._core`): a new order arrives after the latency, is post-only checked on arrival and joins
+the back of its price's queue; it fills by the kernel's rules (queue, trades through it, the book crossing it), in
 whole lots; a cancel takes effect after the latency (the order may fill until then: it is reported as *pending*); a
-modify is a cancel and a new order. Our orders never move the replayed market.
+modify is a cancel and a new order. The strategy learns of fills, rejects and the end of orders a response latency
+after they happen (its position is the fills it was told of), and with feed latency it sees the market as the
+recorder received it (``local_ts``). Our orders never move the replayed market.
 """
 
 from __future__ import annotations
@@ -12,16 +14,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.book import BookGrid, OrderBook
-from ..data.events import EXCH_EVENT, TRADE_EVENT, kinds
+from ..data.events import EXCH_EVENT, LOCAL_EVENT, TRADE_EVENT, kinds
 from ..instrument import price_to_ticks
 from ..strategy.orders import OrderPlan, RestingOrder
 from ..strategy.venue import BookTop, VenueFill, VenueView
 from ._core import (
+    CROSS_ALL,
+    DONE,
     FREE,
     NEVER,
     STATUS_FILLS_FULL,
     cancel,
     fill_dtype,
+    local_until,
     order_dtype,
     place,
     run_until,
@@ -35,12 +40,17 @@ class ReplayVenue:
     ----------
     events : the recording (``event_dtype``).
     grid : the book's price grid (ticks of ``grid.tick_usd``).
-    lot_coins : the instrument's lot (fills are whole lots), ``> 0``.
+    lot_coins : the instrument's lot (orders and fills are whole lots), ``> 0``.
     maker_fee_frac : fee on our fills as a fraction of notional (negative = rebate).
     margin_usd : collateral backing our orders (USD); the replay does no margin accounting.
-    latency_ms, feed_latency : order entry and cancel latency (ms), plus the feed's own delay when ``feed_latency``.
+    latency_ms : order entry and cancel latency (ms): our request reaches the exchange this long after it is sent.
+    response_latency_ms : the exchange's answers (fills, acknowledgements, rejects, cancels done) reach the
+        strategy this long after they happen (ms); ``None``: ``latency_ms``.
+    feed_latency : the strategy sees market data at the recording's receive time (``local_ts``, see
+        :func:`strategy_clock`) instead of at exchange time.
     queue_kind, queue_n, use_bbo : the kernel's queue model and whether best-bid/offer messages move the book.
-    slots : order slots (orders resting or in flight at once).
+    cross, market_first : the kernel's crossing rule (``CROSS_*``) and equal-timestamp rule.
+    slots : order slots (orders resting, in flight, or gone but not yet known to be, at once).
     """
 
     def __init__(
@@ -57,6 +67,9 @@ class ReplayVenue:
         queue_n: float,
         use_bbo: bool,
         slots: int,
+        response_latency_ms: float | None = None,
+        cross: int = CROSS_ALL,
+        market_first: bool = True,
     ) -> None:
         self.events = events
         self.grid = grid
@@ -65,32 +78,42 @@ class ReplayVenue:
         self.lot_coins = float(lot_coins)
         self.fee = float(maker_fee_frac)
         self.margin_usd = float(margin_usd)
-        self.latency_ns = int(latency_ms * 1e6)
+        self.latency_ns = round(latency_ms * 1e6)
+        self.resp_ns = self.latency_ns if response_latency_ms is None else round(response_latency_ms * 1e6)
         self.feed_latency = feed_latency
         self.queue_kind, self.queue_n, self.use_bbo = queue_kind, float(queue_n), use_bbo
+        self.cross, self.market_first = int(cross), bool(market_first)
         self._ev, self._exch, self._px, self._qty = events["ev"], events["exch_ts"], events["px"], events["qty"]
         is_trade = (kinds(events) == TRADE_EVENT) & ((self._ev & np.uint64(EXCH_EVENT)) != 0)
         self._cum_vol = np.cumsum(np.where(is_trade, self._qty, 0.0))
-        offs = (events["local_ts"] - self._exch).astype(np.int64)
-        self._offs, self._offs_min = offs, (np.minimum.accumulate(offs) if offs.size else offs)
+        self._local_ts = strategy_clock(events) if feed_latency else self._exch
+        self.local_book = OrderBook(grid, use_bbo=use_bbo) if feed_latency else self.book
+        self._lk = 0
+        self._local_traded = 0.0
         self.orders = np.zeros(slots, dtype=order_dtype)
         self.orders["live_ts"] = NEVER
         self.orders["dead_ts"] = NEVER
+        self.orders["done_ts"] = NEVER
         self.bid_slot = np.full(grid.n, -1, np.int64)
         self.ask_slot = np.full(grid.n, -1, np.int64)
         self.fills = np.zeros(65_536, dtype=fill_dtype)
         self.nfill = 0
-        self._seen = 0
+        self._booked = 0  # fills counted in the exchange-side account
+        self._seen = 0  # fills the strategy has been told of
         self.k = 0
         self.clock = int(self._exch[0]) if self._exch.size else 0
         self.t0 = self.clock
-        self.position_coins = 0.0
+        self.position_coins = 0.0  # the exchange's account: every fill at its time
         self.cash_usd = 0.0
+        self.seen_position_coins = 0.0  # what the strategy knows: the fills it was told of
+        self.seen_cash_usd = 0.0
         self.max_abs_position_coins = 0.0
         self.rejects = 0
         self.no_slot = 0
+        self.zero_lot = 0
         self._slot_of: dict[str, int] = {}  # cloid -> slot
-        self._order_of: dict[str, RestingOrder] = {}  # cloid -> our order as last reported
+        self._order_of: dict[str, RestingOrder] = {}  # cloid -> our order as placed
+        self._seen_filled: dict[str, float] = {}  # cloid -> coins filled as the strategy knows
         self._oid: dict[str, int] = {}  # cloid -> the kernel's id
         self._cloid_of: dict[int, str] = {}
         self._next_oid = 0
@@ -104,32 +127,56 @@ class ReplayVenue:
             status, self.k, self.clock, self.nfill, rej = run_until(
                 self.book.bid_qty, self.book.ask_qty, self.book.state, self._ev, self._exch, self._px, self._qty,
                 self.k, t_ns, self.clock, self.orders, self.bid_slot, self.ask_slot, self.fills, self.nfill,
-                self.tick_usd, self.lot_coins, self.queue_kind, self.queue_n, self.use_bbo,
+                self.tick_usd, self.lot_coins, self.queue_kind, self.queue_n, self.use_bbo, self.cross,
+                self.market_first,
             )  # fmt: skip
             self.rejects += rej
             self._book_fills()
             if status != STATUS_FILLS_FULL:
-                return int(status)
+                break
             grown = np.zeros(2 * self.fills.shape[0], dtype=fill_dtype)
             grown[: self.nfill] = self.fills[: self.nfill]
             self.fills = grown
+        if self.feed_latency:
+            lb = self.local_book
+            self._lk, traded = local_until(
+                lb.bid_qty, lb.ask_qty, lb.state, self._ev, self._local_ts, self._px, self._qty, self._lk, t_ns,
+                self.tick_usd, self.use_bbo,
+            )  # fmt: skip
+            self._local_traded += traded
+        self._tell_fills()
+        return int(status)
 
     def _book_fills(self) -> None:
+        """The exchange's account: every fill at its exchange time."""
+        for f in self.fills[self._booked : self.nfill]:
+            side, q = int(f["side"]), float(f["qty"])
+            price = float(f["tick"]) * self.tick_usd
+            self.position_coins += side * q
+            self.cash_usd -= side * q * price + price * q * self.fee
+            self.max_abs_position_coins = max(self.max_abs_position_coins, abs(self.position_coins))
+        self._booked = self.nfill
+
+    def _tell_fills(self) -> None:
+        """The fills whose report has reached the strategy (``response_latency`` after the fill)."""
         new = self.fills[self._seen : self.nfill]
         if not new.size:
             return
-        for f in new:
+        n = int(np.searchsorted(new["ts"], self.clock - self.resp_ns, side="right"))
+        for f in new[:n]:
             side = int(f["side"])
             price = float(f["tick"]) * self.tick_usd
             q = float(f["qty"])
             fee = price * q * self.fee
-            self.position_coins += side * q
-            self.cash_usd -= side * q * price + fee
-            self.max_abs_position_coins = max(self.max_abs_position_coins, abs(self.position_coins))
+            self.seen_position_coins += side * q
+            self.seen_cash_usd -= side * q * price + fee
+            cloid = self._cloid_of.get(int(f["oid"]))
+            if cloid is not None:
+                self._seen_filled[cloid] = self._seen_filled.get(cloid, 0.0) + q
             self._new_fills.append(
                 VenueFill(
                     fill_id=str(self._seen + len(self._new_fills)),
-                    cloid=self._cloid_of.get(int(f["oid"])),
+                    cloid=cloid,
                     side="bid" if side > 0 else "ask",
                     price_usd=price,
                     size_coins=q,
@@ -137,32 +184,47 @@ class ReplayVenue:
                     ts_ns=int(f["ts"]),
                 )
             )
-        self._seen = self.nfill
+        self._seen += n
 
     @property
     def book_top(self) -> BookTop | None:
-        """The rebuilt book's best bid and ask now, or ``None`` while it is not two-sided."""
-        bid, ask = self.book.best_bid_usd, self.book.best_ask_usd
+        """The best bid and ask the strategy holds now (the exchange's, or with ``feed_latency`` the book of the
+        rows received by now), or ``None`` while it is not two-sided."""
+        book = self.local_book
+        bid, ask = book.best_bid_usd, book.best_ask_usd
         return BookTop(bid, ask, self.clock) if 0 < bid < ask else None
 
     # ---- the venue interface -----------------------------------------------------------------------
-    def view(self) -> VenueView:
-        """The replay's state now, as the strategy may know it."""
-        resting: list[RestingOrder] = []
-        pending: list[RestingOrder] = []
+    def _forget_done(self) -> None:
+        """Free the slots of orders the strategy knows are gone (``response_latency`` after they left the book)."""
+        known = self.clock - self.resp_ns
         for cloid, slot in list(self._slot_of.items()):
             o = self.orders[slot]
-            if o["state"] == FREE or int(o["oid"]) != self._oid[cloid]:  # filled, cancelled or rejected: gone
+            if int(o["oid"]) != self._oid[cloid] or (o["state"] == DONE and o["done_ts"] <= known):
+                if int(o["oid"]) == self._oid[cloid]:
+                    o["state"] = FREE
                 del self._slot_of[cloid], self._order_of[cloid]
+                self._seen_filled.pop(cloid, None)
                 self._cloid_of.pop(self._oid.pop(cloid), None)
-                continue
+
+    def view(self) -> VenueView:
+        """The replay's state now, as the strategy may know it: fills, acknowledgements and the end of orders
+        ``response_latency`` after they happened."""
+        self._forget_done()
+        resting: list[RestingOrder] = []
+        pending: list[RestingOrder] = []
+        for cloid, slot in self._slot_of.items():
+            o = self.orders[slot]
             order = self._order_of[cloid]
-            size = float(o["qty"])
-            if size != order.size:
+            filled = self._seen_filled.get(cloid, 0.0)
+            if filled > 0.0:
+                size = round((order.size - filled) / self.lot_coins) * self.lot_coins
                 order = RestingOrder.trusted(order.side, order.price, size, cloid, None, order.reduce_only)
-                self._order_of[cloid] = order
             (resting if o["dead_ts"] == NEVER else pending).append(order)
-        traded = float(self._cum_vol[self.k - 1]) if self.k > 0 else 0.0
+        if self.feed_latency:
+            traded = self._local_traded
+        else:
+            traded = float(self._cum_vol[self.k - 1]) if self.k > 0 else 0.0
         fills, self._new_fills = tuple(self._new_fills), []
         book = self.book_top
         view = VenueView(
@@ -173,24 +235,19 @@ class ReplayVenue:
             pending=tuple(pending),
             unseen=(),
             fills=fills,
-            position_coins=self.position_coins,
+            position_coins=self.seen_position_coins,
             margin_usd=self.margin_usd,
-            pnl_usd=None if book is None else self.cash_usd + self.position_coins * book.mid_usd,
-            latency_s=self._latency_ns() / 1e9,
+            pnl_usd=None if book is None else self.seen_cash_usd + self.seen_position_coins * book.mid_usd,
+            latency_s=self.latency_ns / 1e9,
             book_interval_s=0.0,  # the rebuilt book is the market's at every view
         )
         self._traded_seen = traded
         return view
 
-    def _latency_ns(self) -> int:
-        lat = self.latency_ns
-        if self.feed_latency and self.k > 0:
-            lat += max(int(self._offs[self.k - 1] - self._offs_min[self.k - 1]), 0)
-        return lat
-
     def apply(self, plan: OrderPlan) -> None:
         """Cancels, then modifies (a cancel and a new order), then new orders, all after the latency."""
-        at = self.clock + self._latency_ns()
+        self._forget_done()
+        at = self.clock + self.latency_ns
         for c in plan.cancels:
             self._cancel(c.target.key, at)
         for mo in plan.modifies:
@@ -201,22 +258,48 @@ class ReplayVenue:
 
     def _cancel(self, cloid: str, at_ns: int) -> None:
         oid = self._oid.get(cloid)
-        if oid is not None:
-            cancel(self.orders, oid, at_ns)
+        slot = self._slot_of.get(cloid)
+        if oid is None or slot is None:
+            return
+        if cancel(self.orders, oid, at_ns) < 0:
+            o = self.orders[slot]
+            if o["state"] == DONE and o["dead_ts"] == NEVER:
+                o["dead_ts"] = at_ns  # gone already, unknown to the strategy: the cancel goes out all the same
 
     def _place(self, order: RestingOrder, level: int, at_ns: int) -> None:
         tick = price_to_ticks(order.price, self.tick_usd, name=f"{order.side} price")
         oid = self._next_oid
         self._next_oid += 1
-        slot = place(self.orders, oid, 1 if order.side == "bid" else -1, tick, order.size, level, at_ns)
+        slot = place(self.orders, oid, 1 if order.side == "bid" else -1, tick, order.size, level, at_ns, self.lot_coins)
+        if slot == -2:
+            self.zero_lot += 1
+            return
         if slot < 0:
             self.no_slot += 1
             return
         assert order.cloid is not None  # every order the strategy places has a client id
+        o = self.orders[slot]
+        if abs(float(o["qty"]) - order.size) > 1e-6 * self.lot_coins:  # the exchange holds whole lots
+            order = RestingOrder.trusted(order.side, order.price, float(o["qty"]), order.cloid, None,
+                                         order.reduce_only)  # fmt: skip
         self._slot_of[order.cloid] = slot
         self._order_of[order.cloid] = order
         self._oid[order.cloid] = oid
         self._cloid_of[oid] = order.cloid
 
 
-__all__ = ["ReplayVenue"]
+def strategy_clock(events: np.ndarray) -> np.ndarray:
+    """When the strategy receives each row (ns): the recording's ``local_ts``, shifted later by the largest
+    ``exch_ts - local_ts`` if any row was received before its exchange time (recorder clock behind the exchange's,
+    as hftbacktest's ``correct_local_timestamp`` does), so that nothing is seen before it happened. A row without a
+    receive time (``local_ts <= 0``) is received at its exchange time."""
+    local = events["local_ts"].astype(np.int64)
+    local = np.where(local > 0, local, events["exch_ts"].astype(np.int64))
+    both = (events["ev"] & np.uint64(EXCH_EVENT | LOCAL_EVENT)) == np.uint64(EXCH_EVENT | LOCAL_EVENT)
+    if not both.any():
+        return local
+    ahead = int(np.max(events["exch_ts"][both].astype(np.int64) - local[both]))
+    return local + ahead if ahead > 0 else local
+
+
+__all__ = ["ReplayVenue", "strategy_clock"]

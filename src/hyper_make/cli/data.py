@@ -17,7 +17,6 @@ import platform
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
 from ..allocate import ALLOCATORS
@@ -67,6 +66,7 @@ def _check_on_error(on_error: str) -> None:
 _FLAGS = {
     "refresh_s": "--refresh-s", "latency_ms": "--latency-ms", "latency": "--latency", "queue": "--queue",
     "queue_n": "--queue-n", "markout_s": "--markout-s", "warmup_s": "--warmup-s", "seed": "--seed",
+    "response_latency_ms": "--response-latency-ms", "cross": "--cross", "equal_ts": "--equal-ts",
 }  # fmt: skip
 
 
@@ -230,8 +230,37 @@ def backtest_cmd(
         typer.Option("--config", "-c", help="TOML: [market] account fields, [ladder], [allocator.<name>], [quoter]."),
     ] = None,
     refresh_s: Annotated[float, typer.Option("--refresh-s", help="Ladder refresh interval (s).")] = 1.0,
-    latency_ms: Annotated[float, typer.Option(help="Order entry / cancel latency (ms).")] = 50.0,
-    latency: Annotated[str, typer.Option(help="'constant' or 'feed' (adds the feed's own delay).")] = "constant",
+    latency_ms: Annotated[
+        float,
+        typer.Option(help="Order entry / cancel latency (ms): a request reaches the exchange this late, [0, 60000]."),
+    ] = 50.0,
+    response_latency_ms: Annotated[
+        float | None,
+        typer.Option(
+            help="The exchange's answers (fills, acks, rejects, cancels done) reach the strategy this late (ms), "
+            "[0, 60000]; default: --latency-ms."
+        ),
+    ] = None,
+    latency: Annotated[
+        str,
+        typer.Option(
+            help="Market data: 'constant' (the strategy sees it at exchange time) or 'feed' (at the recording's "
+            "local_ts, the feed's own latency)."
+        ),
+    ] = "constant",
+    cross: Annotated[
+        str,
+        typer.Option(
+            help="Fill when the best opposite price reaches our resting price without a trade: 'all' (the whole "
+            "order, as hftbacktest), 'crossed_qty' (up to the quantity that crossed, whole lots) or 'off'."
+        ),
+    ] = "all",
+    equal_ts: Annotated[
+        str,
+        typer.Option(
+            help="Our order/cancel and market rows at the same ns: 'market_first' (as hftbacktest) or 'order_first'."
+        ),
+    ] = "market_first",
     queue: Annotated[str, typer.Option(help="Queue model: risk_averse, power or log.")] = "risk_averse",
     queue_n: Annotated[float, typer.Option(help="Exponent n of the power queue model.")] = 2.0,
     markout_s: Annotated[
@@ -267,7 +296,8 @@ def backtest_cmd(
         try:
             rcfg = ReplayConfig(
                 refresh_s=refresh_s, latency_ms=latency_ms, latency=latency, queue=queue, queue_n=queue_n,  # type: ignore[arg-type]
-                markout_s=markout_s, warmup_s=warmup_s, seed=seed,
+                markout_s=markout_s, warmup_s=warmup_s, seed=seed, response_latency_ms=response_latency_ms,
+                cross=cross, equal_ts=equal_ts,  # type: ignore[arg-type]
             )  # fmt: skip
         except InvalidParameterError as exc:
             raise InvalidParameterError(_flag_names(str(exc))) from None
@@ -291,6 +321,8 @@ def backtest_cmd(
     notes = [
         f"command: hyper-make backtest {file} --allocator {','.join(names)} --refresh-s {refresh_s:g} "
         f"--latency-ms {latency_ms:g} --latency {latency} --queue {queue} --queue-n {queue_n:g} "
+        + (f"--response-latency-ms {response_latency_ms:g} " if response_latency_ms is not None else "")
+        + f"--cross {cross} --equal-ts {equal_ts} "
         f"--warmup-s {warmup_s:g} --markout-s {markout_s:g} --seed {seed}" + (f" --config {config}" if config else ""),
         f"machine: {_machine()}; date: {when}",
         "replayed market: our orders do not move it; model_impact_usd is the impact model's expected cost of the "
@@ -333,13 +365,7 @@ def backtest_cmd(
             },
         )
         for n, r in results.items():
-            f = r.fills
-            np.savetxt(
-                out / f"fills_{n}.csv",
-                np.column_stack([f.ts_ns, f.side, f.price_usd, f.qty_coins, f.level, f.mid_usd]),
-                delimiter=",", header="ts_ns,side,price_usd,qty_coins,level,mid_usd", comments="",
-                fmt=["%d", "%d", "%.10g", "%.10g", "%d", "%.10g"],
-            )  # fmt: skip
+            r.fills.write_csv(out / f"fills_{n}.csv")
     if json_out:
         print_json({"file": str(file), "allocators": metrics, "report": str(summary), "interrupted": stopped,
                     "too_short": short, "read_report": report.to_dict() if report else None})  # fmt: skip
