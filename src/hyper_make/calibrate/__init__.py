@@ -13,6 +13,10 @@
 * the impact coefficient ``c`` of ``move = c·σ_h·(q/V_h)^½`` from market orders' markouts against their size
   (least squares through the origin, with its standard error).
 
+A recording without a book snapshot (see :mod:`hyper_make.data.readers`) starts with a warm-up while the book is
+built from the diffs: that span is left out of every fit (:attr:`CalibrationResult.book_warmup_excluded_s`);
+warm-ups after update-id gaps (``on_error="skip"``) are counted and named in the result, not cut out.
+
 A markout at horizon h uses only the market orders at least h before the end of the recording (a clipped one
 would measure a shorter horizon). What the data cannot support (too few arrivals for an intensity fit, no
 market order with a full markout) is left out and named in :attr:`CalibrationResult.not_fitted`: a short
@@ -36,7 +40,7 @@ import numpy as np
 from scipy import stats
 
 from ..data.book import MarketPath, market_path
-from ..data.readers import ReadReport, load_events
+from ..data.readers import BOOK_WARMUP_S, ReadReport, load_events
 from ..errors import DataError, InvalidParameterError
 from ..report import new_figure, save_figure
 
@@ -102,6 +106,8 @@ class CalibrationResult:
     impact_coef : the impact coefficient ``c``, or ``None`` when too few market orders have a full markout.
     not_fitted : config section -> why it could not be fitted from this data (empty when complete).
     stopped_at : the error that ended the read early (``"FILE: line N: ..."``), or ``None``.
+    book_warmup_excluded_s : seconds at the start left out of the fits because the book was still being built
+        from the diffs (a recording without a snapshot); 0 otherwise.
     """
 
     source: str
@@ -123,6 +129,7 @@ class CalibrationResult:
     reference_lag_s: float
     read_report: dict[str, Any] = field(default_factory=dict)
     not_fitted: dict[str, str] = field(default_factory=dict)
+    book_warmup_excluded_s: float = 0.0
 
     @property
     def mid_usd(self) -> float:
@@ -175,11 +182,27 @@ class CalibrationResult:
             "impact_coef": self.impact_coef.to_dict() if self.impact_coef is not None else None,
             "impact_horizon_s": self.impact_horizon_s,
             "reference_lag_s": self.reference_lag_s,
+            "book_warmup_excluded_s": self.book_warmup_excluded_s,
             "read_report": self.read_report,
             "partial": self.is_partial(),
             "stopped_at": self.stopped_at,
             "not_fitted": self.missing(),
         }
+
+    def book_note(self) -> str | None:
+        """One line on a book built from diffs (no snapshot, resyncs after gaps), or ``None``."""
+        parts = []
+        if self.book_warmup_excluded_s > 0:
+            parts.append(
+                f"no snapshot in the file: built from the depth diffs; the first {self.book_warmup_excluded_s:.1f} s "
+                "(warm-up) left out of the fits"
+            )
+        resyncs = int(self.read_report.get("resyncs", 0) or 0)
+        if resyncs:
+            parts.append(
+                f"{resyncs} resync{'s' if resyncs != 1 else ''} after update-id gaps (warm-ups kept in the fits)"
+            )
+        return "; ".join(parts) or None
 
     def to_toml(self, *, sigma_horizon_s: float = 1.0, adverse_horizon_s: float = 30.0) -> str:
         """The fitted parameters as a config file for ``hyper-make ladder|backtest --config``.
@@ -208,6 +231,9 @@ class CalibrationResult:
                 ([f"the data stopped early at {self.stopped_at}"] if self.stopped_at else [])
                 + [f"{k} not fitted ({why})" for k, why in missing.items()]
             ))  # fmt: skip
+        book = self.book_note()
+        if book:
+            lines.append(f"# book: {book}")
         lines += [
             "# standard errors and R² are in the JSON output (hyper-make calibrate --json)",
             "",
@@ -428,6 +454,17 @@ def calibrate(
         path = market_path(events)
     except DataError as exc:
         raise DataError(f"{name}: {exc}{stopped}") from None
+    warm_end = report.book_warmup_end_ns if report is not None else None
+    excluded_s = 0.0
+    if warm_end is not None:
+        t_first = min(int(path.ts_ns[0]), int(path.trade_ts_ns[0]) if path.trade_ts_ns.size else int(path.ts_ns[0]))
+        path = _after(path, warm_end)
+        if path.ts_ns.size < 2:
+            raise DataError(
+                f"{name}: the book has no snapshot and is still warming up from the diffs when the data ends "
+                f"(the warm-up lasts at least {BOOK_WARMUP_S:g} s): nothing left to fit{stopped}"
+            )
+        excluded_s = max(0.0, (warm_end - t_first) / 1e9)
     duration = path.duration_s
     sigma = sigma_by_horizon(path)
     if not sigma:
@@ -488,7 +525,18 @@ def calibrate(
         reference_lag_s=reference_lag_s,
         read_report=report.to_dict() if report is not None else {},
         not_fitted=not_fitted,
+        book_warmup_excluded_s=excluded_s,
     )
+
+
+def _after(path: MarketPath, t_ns: int) -> MarketPath:
+    """The part of ``path`` from exchange time ``t_ns`` (ns) on: BBO changes and trades at or after it."""
+    q = path.ts_ns >= t_ns
+    t = path.trade_ts_ns >= t_ns
+    return MarketPath(
+        path.ts_ns[q], path.bid_usd[q], path.ask_usd[q], path.trade_ts_ns[t], path.trade_px_usd[t],
+        path.trade_qty_coins[t], path.trade_buy[t], path.trade_mid_usd[t],
+    )  # fmt: skip
 
 
 def _adverse(

@@ -5,6 +5,11 @@ the read (``--on-error stop``, the default): what was read before it is still us
 in the files), then the error is printed on one line and the exit code is 2. ``--on-error skip`` skips bad
 lines and says on stderr what it skipped (counts by reason, the first lines). The output folder (``--out``) is
 checked before any work runs. Ctrl-C keeps what was written, marked partial, and exits 130.
+
+A Binance recording without a book snapshot is read with a warm-up while the book is built from the diffs
+(:mod:`hyper_make.data.readers`): both commands warn once on stderr, ``calibrate`` leaves the warm-up out of its
+fits, ``backtest`` does not quote before it ends (its ``--warmup-s`` is extended to cover it) and flags the fills
+inside later warm-ups (resyncs after update-id gaps under ``--on-error skip``); both reports say so.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from ..allocate import ALLOCATORS
 from ..backtest import ReplayConfig, ReplayResult, run_backtest
 from ..calibrate import MARKOUT_HORIZONS_S, CalibrationResult, plot_calibration
 from ..calibrate import calibrate as fit_calibration
-from ..data.readers import ReadReport
-from ..errors import InvalidParameterError
+from ..data.readers import ReadReport, load_events
+from ..errors import DataError, InvalidParameterError
 from ..report import write_report
 from ._common import (
     EstimatorHalflifeS,
@@ -153,8 +158,12 @@ def calibrate_cmd(
         print_json(doc)
     else:
         _render_calibration(file, result, missing)
+        if result.book_note():
+            out_console.print(f"book: {result.book_note()}", markup=False, highlight=False)
         out_console.print(f"config: {toml_path}")
         out_console.print(f"plots: {', '.join(str(p) for p in plots) or 'none (nothing to plot)'}")
+    for w in result.read_report.get("warnings", []):
+        warn(w)
     if result.read_report.get("skip_summary"):
         warn(result.read_report["skip_summary"])
     if missing:
@@ -216,6 +225,47 @@ def _too_short(results: dict[str, ReplayResult], refresh_s: float) -> str | None
     return None
 
 
+def _cover_book_warmup(cfg: ReplayConfig, events: np.ndarray, report: ReadReport) -> tuple[ReplayConfig, float]:
+    """The replay config with ``warmup_s`` extended to the end of the book's warm-up of a file without a snapshot,
+    and that warm-up's length from the replay's start (s; 0 when the book had a snapshot)."""
+    end = report.book_warmup_end_ns
+    if end is None:
+        return cfg, 0.0
+    t0 = int(events["exch_ts"][0])
+    last = int(events["exch_ts"].max())
+    need_s = (min(end, last + 1) - t0) / 1e9  # a warm-up that never ended covers the whole replay
+    if need_s > cfg.warmup_s:
+        cfg = dataclasses.replace(cfg, warmup_s=need_s)
+    return cfg, max(need_s, 0.0)
+
+
+def _fills_in_resyncs(report: ReadReport, results: dict[str, ReplayResult]) -> dict[str, int]:
+    """Per allocator, its fills inside the warm-ups after update-id gaps (the book was being rebuilt)."""
+    spans = [s for w, s in zip(report.warmups, report.warmup_spans_ns(), strict=True) if w.reason == "gap"]
+    out = {}
+    for name, r in results.items():
+        ts = r.fills.ts_ns
+        out[name] = int(sum(int(np.sum((ts >= a) & (ts < b))) for a, b in spans))
+    return out
+
+
+def _book_note(report: ReadReport, results: dict[str, ReplayResult], book_warmup_s: float, warmup_s: float) -> str:
+    """The report's line on a book built from diffs: the warm-up that delayed quoting, resyncs and their fills."""
+    parts = [str(report.warmup_summary())]
+    if book_warmup_s > 0:
+        parts.append(
+            f"no quotes (so no fills) before the book's warm-up ended, {book_warmup_s:.1f} s into the replay (the "
+            f"strategy's own warm-up, --warmup-s {warmup_s:g}, is extended to cover it)"
+        )
+    if report.resyncs:
+        fills = _fills_in_resyncs(report, results)
+        parts.append(
+            f"{report.resyncs} resync{'s' if report.resyncs != 1 else ''} after update-id gaps; fills inside their "
+            "warm-ups (kept, flagged): " + (", ".join(f"{n} {c}" for n, c in fills.items()) or "none")
+        )
+    return "BOOK WARM-UP: " + "; ".join(parts)
+
+
 @app.command("backtest")
 def backtest_cmd(
     file: Annotated[
@@ -275,11 +325,18 @@ def backtest_cmd(
         check_out_dir(out)
     done: dict[str, ReplayResult] = {}
     report: ReadReport | None = None
+    book_warmup_s = 0.0
     try:
         with user_errors():
-            results, report = run_backtest(
-                file, allocs, app=app_cfg, config=rcfg, on_error=on_error,  # type: ignore[arg-type]
-                on_result=done.__setitem__,
+            events, report = load_events(file, on_error=on_error, keep_partial=True)  # type: ignore[arg-type]
+            if events.size == 0:
+                stop_note = f" (the read stopped early: {report.error})" if report.error else ""
+                raise DataError(f"no event could be read from {file}{stop_note}")
+            for w in report.warnings:
+                warn(w)
+            rcfg, book_warmup_s = _cover_book_warmup(rcfg, events, report)
+            results, _ = run_backtest(
+                events, allocs, app=app_cfg, config=rcfg, on_result=done.__setitem__,
             )  # fmt: skip
     except KeyboardInterrupt:
         if not done:
@@ -305,6 +362,8 @@ def backtest_cmd(
         not_run = ", ".join(n for n in names if n not in results)
         notes.insert(0, f"INTERRUPTED (Ctrl-C): partial report, {len(results)} of {len(names)} allocators finished "
                         f"({', '.join(results)}); not run: {not_run}")  # fmt: skip
+    if report is not None and report.warmups:
+        notes.insert(0, _book_note(report, results, book_warmup_s, warmup_s))
     if report is not None:
         notes.append(f"data: {report.events:,} events, messages {dict(report.message_counts)}")
         if report.skipped:
@@ -329,6 +388,8 @@ def backtest_cmd(
             notes=notes,
             extra_json={
                 "read_report": report.to_dict() if report else None,
+                "book_warmup_s": book_warmup_s,
+                "fills_in_resync_warmups": _fills_in_resyncs(report, results) if report else {},
                 "partial": stopped or bool(report and report.error),
             },
         )
@@ -342,7 +403,8 @@ def backtest_cmd(
             )  # fmt: skip
     if json_out:
         print_json({"file": str(file), "allocators": metrics, "report": str(summary), "interrupted": stopped,
-                    "too_short": short, "read_report": report.to_dict() if report else None})  # fmt: skip
+                    "too_short": short, "read_report": report.to_dict() if report else None,
+                    "book_warmup_s": book_warmup_s})  # fmt: skip
     else:
         title = f"replay of {file.name}: refresh {refresh_s:g} s, {queue} queue, latency {latency_ms:g} ms"
         render_metrics(title, metrics, BACKTEST_COLUMNS)
