@@ -6,6 +6,9 @@ in the files), then the error is printed on one line and the exit code is 2. ``-
 lines and says on stderr what it skipped (counts by reason, the first lines). The output folder (``--out``) is
 checked before any work runs. Ctrl-C keeps what was written, marked partial, and exits 130.
 
+``calibrate`` takes several files (or a quoted glob) as one continuous recording, streamed in chunks (memory does
+not grow with the data), with a progress bar and the time left on stderr.
+
 A Binance recording without a book snapshot is read with a warm-up while the book is built from the diffs
 (:mod:`hyper_make.data.readers`): both commands warn once on stderr, ``calibrate`` leaves the warm-up out of its
 fits, ``backtest`` does not quote before it ends (its ``--warmup-s`` is extended to cover it) and flags the fills
@@ -14,16 +17,20 @@ inside later warm-ups (resyncs after update-id gaps under ``--on-error skip``); 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import glob
 import math
 import os
 import platform
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..allocate import ALLOCATORS
 from ..backtest import ReplayConfig, ReplayResult, run_backtest
@@ -42,6 +49,7 @@ from ._common import (
     check_out_dir,
     checked,
     compact_table,
+    err_console,
     fail,
     interrupted,
     load_app_config,
@@ -81,14 +89,61 @@ def _flag_names(message: str) -> str:
     return message
 
 
+def expand_files(files: list[Path]) -> list[Path]:
+    """The files named, a name with ``*``, ``?`` or ``[`` that is no file expanded as a glob (sorted by name).
+
+    Raises
+    ------
+    InvalidParameterError
+        If a glob matches no file, or the same file is named twice.
+    """
+    out: list[Path] = []
+    for f in files:
+        text = str(f)
+        if not f.exists() and any(c in text for c in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(text))
+            if not matches:
+                raise InvalidParameterError(f"'FILE' glob {text!r} matches no file")
+            out += matches
+        else:
+            out.append(f)
+    seen: set[Path] = set()
+    for f in out:
+        if f in seen:
+            raise InvalidParameterError(f"'FILE' names {f} twice: each file of a recording is read once, in order")
+        seen.add(f)
+    return out
+
+
+@contextlib.contextmanager
+def _progress(what: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A Rich progress bar on stderr over the bytes of the input files, with the time left; yields the
+    ``progress(done_bytes, total_bytes)`` callback (drawn only on a terminal)."""
+    with Progress(
+        TextColumn(f"[bold]{what}[/bold]"), BarColumn(), DownloadColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+        TimeRemainingColumn(), console=err_console, transient=quiet, disable=not err_console.is_terminal,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(what, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=max(total, 1))
+
+        yield advance
+
+
 def _machine() -> str:
     return f"{platform.machine()} {platform.processor() or platform.system()}, {os.cpu_count()} CPUs"
 
 
 @app.command("calibrate")
 def calibrate_cmd(
-    file: Annotated[
-        Path, typer.Argument(metavar="FILE", help="Recorded feed (Binance futures/spot, Hyperliquid, .npz).")
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="FILE...",
+            help="Recorded feed(s) (Binance futures/spot, Hyperliquid, .npz); several files or a quoted glob are "
+            "read in order as one continuous recording.",
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Folder for calibration.toml, intensity.png, markouts.png.")] = Path(
         "calibration"
@@ -132,10 +187,14 @@ def calibrate_cmd(
             raise InvalidParameterError(
                 f"'--adverse-horizon-s' must be one of {list(MARKOUT_HORIZONS_S)} s; got {adverse_horizon_s!r}"
             )
+        paths = expand_files(files)
+        file = paths[0]
         check_out_dir(out)
-        result = fit_calibration(
-            file, reference_lag_s=reference_lag_s, max_depth_bps=max_depth_bps, on_error=on_error, keep_partial=True
-        )
+        with _progress("calibrate", json_out) as advance:
+            result = fit_calibration(
+                paths if len(paths) > 1 else file, reference_lag_s=reference_lag_s, max_depth_bps=max_depth_bps,
+                on_error=on_error, keep_partial=True, progress=advance,
+            )  # fmt: skip
         # σ over 1 s, or over the calibrated horizon nearest to it (a short recording may lack some)
         sigma_h = min(result.sigma_frac, key=lambda h: abs(math.log(h)))
         toml_path = result.write_toml(
@@ -148,7 +207,7 @@ def calibrate_cmd(
         interrupted(f"kept {toml_path}; the plots were not written")
     missing = result.missing(adverse_horizon_s)
     doc = result.to_dict() | {
-        "source": str(file),
+        "source": str(file) if len(paths) == 1 else [str(x) for x in paths],
         "toml": str(toml_path),
         "plots": [str(p) for p in plots],
         "partial": result.is_partial(adverse_horizon_s),
@@ -157,7 +216,7 @@ def calibrate_cmd(
     if json_out:
         print_json(doc)
     else:
-        _render_calibration(file, result, missing)
+        _render_calibration(file if len(paths) == 1 else Path(f"{file.name} +{len(paths) - 1} files"), result, missing)
         if result.book_note():
             out_console.print(f"book: {result.book_note()}", markup=False, highlight=False)
         out_console.print(f"config: {toml_path}")
@@ -168,7 +227,7 @@ def calibrate_cmd(
         warn(result.read_report["skip_summary"])
     if missing:
         why = "; ".join(f"{k} ({reason})" for k, reason in missing.items())
-        warn(f"partial calibration of {file}: not fitted: {why}; {toml_path} says so in [meta]")
+        warn(f"partial calibration of {result.source}: not fitted: {why}; {toml_path} says so in [meta]")
     if result.stopped_at:
         fail(result.stopped_at)
 

@@ -576,6 +576,18 @@ class _BinanceParser:
                 self._end_warmup(exch)
         return rows
 
+    def resume(self, prev: Any) -> None:
+        """Carry on the book of ``prev`` (the parser of the previous file of the same recording, finished)."""
+        if not isinstance(prev, _BinanceParser) or prev.futures != self.futures or prev.mode == "wait":
+            return
+        for name in ("mode", "snap_id", "last_u", "offset_ns", "contract_usd", "resync"):
+            setattr(self, name, getattr(prev, name))
+        self.recent = deque(prev.recent, maxlen=_RECENT_DIFFS)
+        self.report.contract_size_usd = prev.report.contract_size_usd
+        if prev.warm is not None:  # a warm-up still open goes on in this file, from its first line
+            self.warm = list(prev.warm)
+            self.report.warmups.append(BookWarmup(1, prev.warm[1], None, prev.warm[4]))
+
     def finish(self) -> list[Row]:
         """Rows still owed at the end of the file: buffered diffs of a short file without a snapshot line."""
         if self.pending and self.snap_id is None:
@@ -640,10 +652,19 @@ class EventReader:
     path : the file.  fmt : a :data:`SUPPORTED_FORMATS` name, or ``None`` to detect it.
     on_error : ``"stop"`` (raise :class:`DataError` after yielding the rows before the bad line) or ``"skip"``.
     chunk_rows : rows per yielded chunk, ``>= 1``.
+    continues : the reader of the previous file of the same recording, read to its end: a Binance book (the
+        snapshot synchronisation, the update-id chain, an open warm-up) carries on into this file instead of
+        starting again (so a later file without a snapshot line needs none). ``None``: this file stands alone.
     """
 
     def __init__(
-        self, path: str | Path, *, fmt: str | None = None, on_error: OnError = "stop", chunk_rows: int = 262_144
+        self,
+        path: str | Path,
+        *,
+        fmt: str | None = None,
+        on_error: OnError = "stop",
+        chunk_rows: int = 262_144,
+        continues: EventReader | None = None,
     ) -> None:
         if on_error not in ("stop", "skip"):
             raise InvalidParameterError(f"'on_error' must be one of ['stop', 'skip']; got {on_error!r}")
@@ -656,6 +677,20 @@ class EventReader:
         self.on_error = on_error
         self.chunk_rows = chunk_rows
         self.report = ReadReport(path=str(self.path), fmt=self.fmt)
+        self._fh: Any = None
+        self.continues = continues
+        self._parser: Any = None
+
+    def bytes_read(self) -> int:
+        """Bytes of the file as stored (compressed for gzip) read so far, for a progress bar (0 before reading)."""
+        fh = self._fh
+        if fh is not None and fh.closed:
+            return self.path.stat().st_size
+        try:
+            raw = getattr(fh.buffer, "fileobj", None) or fh.buffer  # GzipFile's compressed file, or the plain one
+            return int(raw.tell())
+        except (AttributeError, ValueError, OSError):
+            return 0
 
     def _fail(self, line: int, problem: _Problem) -> None:
         """Raise (stop) or count (skip) a problem at ``line``."""
@@ -676,10 +711,13 @@ class EventReader:
             parser = _HyperliquidParser(self.report)
         else:
             parser = _BinanceParser(self.fmt == "binance-futures", self.report)
+        if isinstance(parser, _BinanceParser) and self.continues is not None:
+            parser.resume(getattr(self.continues, "_parser", None))
+        self._parser = parser
         buf: list[Row] = []
         prev_local = -(1 << 62)
         line = 0
-        fh = _open_text(self.path)
+        fh = self._fh = _open_text(self.path)
         try:
             with fh:
                 while True:
