@@ -7,8 +7,10 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from data._files import FUTURES, real_lines, write_gz
+from data._files import FUTURES, real_lines, without_snapshot, write_gz
 from hyper_make.calibrate import (
     MARKOUT_HORIZONS_S,
     _adverse,
@@ -119,3 +121,47 @@ def test_calibrate_command_takes_several_files_or_a_glob(tmp_path, parts):
     assert r.exit_code == 2 and f"{parts[0]}: line 1" in r.stderr and "Traceback" not in r.output
     r = runner.invoke(app, ["calibrate", str(tmp_path / "none*.gz"), "--out", str(tmp_path / "d")])
     assert r.exit_code == 2 and "matches no file" in r.stderr
+
+
+def _same(a, b):
+    assert a.duration_s == pytest.approx(b.duration_s, rel=1e-12)
+    assert a.book_warmup_excluded_s == b.book_warmup_excluded_s
+    assert {h: e.n for h, e in a.sigma_frac.items()} == {h: e.n for h, e in b.sigma_frac.items()}
+    for h, e in b.sigma_frac.items():
+        assert a.sigma_frac[h].value == pytest.approx(e.value, rel=1e-9)
+    assert set(a.fill) == set(b.fill)
+    for side in b.fill:
+        assert np.array_equal(a.fill[side].count, b.fill[side].count)
+    for h in MARKOUT_HORIZONS_S:
+        assert np.array_equal(a.adverse_count[h], b.adverse_count[h])
+    assert (a.impact_coef is None) == (b.impact_coef is None)
+    if b.impact_coef is not None:
+        assert a.impact_coef.value == pytest.approx(b.impact_coef.value, rel=1e-9)
+
+
+@pytest.fixture(scope="module")
+def snapshot_less(tmp_path_factory):
+    d = tmp_path_factory.mktemp("nosnap-stream")
+    return write_gz(d / "nosnap.gz", without_snapshot(real_lines(FUTURES, 12_000)))
+
+
+@pytest.mark.parametrize("chunk_rows", [2_503, 40_000])
+def test_warm_up_cut_does_not_depend_on_the_chunks(snapshot_less, chunk_rows):
+    whole = calibrate(snapshot_less, chunk_rows=10_000_000)
+    assert whole.book_warmup_excluded_s >= 10.0
+    _same(calibrate(snapshot_less, chunk_rows=chunk_rows), whole)
+
+
+@settings(max_examples=8, deadline=None)
+@given(chunk_rows=st.integers(min_value=200, max_value=30_000), lag=st.sampled_from([0.0, 0.3, 1.0]))
+def test_any_chunking_gives_the_same_calibration(futures_head, chunk_rows, lag):
+    """Chunk boundaries fall anywhere: inside a market order's trades, between equal timestamps."""
+    whole = futures_head[lag]
+    _same(calibrate(futures_head["events"], chunk_rows=chunk_rows, reference_lag_s=lag), whole)
+
+
+@pytest.fixture(scope="module")
+def futures_head(futures):
+    events = futures[0][:150_000]  # ~90 s
+    out = {lag: calibrate(events, chunk_rows=10_000_000, reference_lag_s=lag) for lag in (0.0, 0.3, 1.0)}
+    return out | {"events": events}

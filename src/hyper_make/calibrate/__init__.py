@@ -613,7 +613,6 @@ class _Feed:
         self.rows = 0
         self.raw_q = 0  # BBO changes before any cut
         self.raw_first: int | None = None
-        self.excluded_s = 0.0
 
     def add(self, chunk: np.ndarray, report: ReadReport | None) -> None:
         self.rows += chunk.size
@@ -643,7 +642,8 @@ class _Feed:
                 self.raw_first = int(ts[0]) if self.raw_first is None else min(self.raw_first, int(ts[0]))
         self.raw_q += piece.ts_ns.size
         if self.cut_known:
-            self.acc.add(piece)
+            # the warm-up's end may be known before the rows of a piece reach here (the grid waits for 100k rows)
+            self.acc.add(_after(piece, self.cut_ns) if self.cut_ns is not None else piece)
             return
         self.held.append(piece)
         if report is None or not _undecided(report):
@@ -660,9 +660,14 @@ class _Feed:
         )
         if self.cut_ns is not None:
             whole = _after(whole, self.cut_ns)
-            if self.raw_first is not None:
-                self.excluded_s = max(0.0, (min(self.cut_ns, 1 << 62) - self.raw_first) / 1e9)
         self.acc.add(whole)
+
+    @property
+    def excluded_s(self) -> float:
+        """Seconds from the first BBO change or trade to the end of the warm-up cut off (0 without one)."""
+        if self.cut_ns is None or self.raw_first is None:
+            return 0.0
+        return max(0.0, (min(self.cut_ns, 1 << 62) - self.raw_first) / 1e9)
 
     def close(self, report: ReadReport | None) -> None:
         if self.builder is None and self.first_rows:

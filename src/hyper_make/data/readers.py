@@ -176,7 +176,11 @@ class ReadReport:
         n = self.bad_lines
         if n == 0:
             return None
-        reasons = ", ".join(f"{kind} {c:,}" for kind, c in self.skipped.most_common() if kind not in _NOT_BAD)
+        reasons = ", ".join(
+            f"{kind} {c:,}" + (": the book resynchronised from the diffs" if kind == "gap" and self.resyncs else "")
+            for kind, c in self.skipped.most_common()
+            if kind not in _NOT_BAD
+        )
         first = "; ".join(self.skipped_examples[:3])
         return f"skipped {n:,} bad line{'s' if n != 1 else ''} of {self.path} ({reasons}); first: {first}"
 
