@@ -264,3 +264,23 @@ def test_calibrate_on_a_file_that_is_all_warm_up_fails_on_one_line(tmp_path):
     path = write_gz(tmp_path / "tiny.gz", lines)
     r = CliRunner().invoke(app, ["calibrate", str(path), "--out", str(tmp_path / "cal")])
     assert r.exit_code == 2 and "still warming up from the diffs" in r.stderr and "Traceback" not in r.output
+
+
+def test_gap_among_the_diffs_buffered_while_waiting_for_a_snapshot(tmp_path, futures_pair):
+    (sync_ev, _), _, _ = futures_pair
+    lines, gap_line = _drop_diff(without_snapshot(real_lines(FUTURES, N_FUTURES)), 20)  # ~1 s in
+    path = write_gz(tmp_path / "early-gap.gz", lines)
+    with pytest.raises(DataError, match=rf"early-gap.gz: line \d+: update-id gap: .*in the diff of line {gap_line}"):
+        load_events(path)
+    ev, rep = load_events(path, on_error="skip")
+    assert rep.resyncs == 1 and [w.reason for w in rep.warmups] == ["no_snapshot", "gap"]
+    first, second = rep.warmups
+    assert first.end_ns == second.start_ns and second.line == gap_line
+    assert rep.book_warmup_end_ns == second.end_ns  # the book is trusted once the resync's warm-up ends
+    # the diffs buffered after the gap were not lost: after the warm-up the book is the synchronised one
+    grid = BookGrid.around(sync_ev)
+    times = np.linspace(second.end_ns, int(sync_ev["exch_ts"].max()), 10).astype(np.int64)
+    assert _books_at(ev, grid, times) == _books_at(sync_ev, grid, times)
+    n_depth = sum(len(json.loads(ln.split(" ", 1)[1])["data"]["b"]) + len(json.loads(ln.split(" ", 1)[1])["data"]["a"])
+                  for ln in lines if "@depth" in ln)  # fmt: skip
+    assert int(np.sum(kinds(ev) == DEPTH_EVENT)) == n_depth  # every diff's levels are in the events

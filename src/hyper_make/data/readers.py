@@ -193,12 +193,16 @@ class ReadReport:
     @property
     def book_warmup_end_ns(self) -> int | None:
         """Exchange time (UNIX ns) the book is trusted from when it started without a snapshot: the end of the
-        first warm-up if that one starts the book (``reason == "no_snapshot"``), else ``None``. A warm-up that
-        never ended gives the largest int64."""
+        first warm-up if that one starts the book (``reason == "no_snapshot"``), else ``None``; a resync after a gap
+        inside it carries it on to the resync's end. A warm-up that never ended gives the largest int64."""
         if not self.warmups or self.warmups[0].reason != "no_snapshot":
             return None
-        w = self.warmups[0]
-        return w.end_ns if w.end_ns is not None else (1 << 63) - 1
+        end = self.warmups[0].end_ns
+        for w in self.warmups[1:]:  # a gap before the warm-up ended starts the next one where it stopped
+            if end is None or w.start_ns != end:
+                break
+            end = w.end_ns
+        return end if end is not None else (1 << 63) - 1
 
     def warmup_summary(self) -> str | None:
         """One line on the book's warm-ups (no snapshot, resyncs after gaps), or ``None`` when there was none."""
@@ -371,6 +375,8 @@ class _BinanceParser:
         self.resync: tuple[int, dict[str, Any], int] | None = None  # the diff after a gap, applied next
         self.warm: list[Any] | None = None  # the open warm-up: [line, start_ns, bid seen, ask seen, reason]
         self.line = 0  # the line being parsed
+        self.owed: list[Row] = []  # rows of buffered diffs before a gap among them, emitted with the resync
+        self.after_resync: list[tuple[int, dict[str, Any], int]] = []  # buffered diffs after that gap
 
     # ---- contracts ----------------------------------------------------------------------------------
     def _contract(self, symbol: str, data: dict[str, Any] | None) -> float:
@@ -391,9 +397,25 @@ class _BinanceParser:
         rows: list[Row] = []
         if self.resync is not None:  # the diff after a gap (skipped as the bad line) restarts the book
             r_local, r_data, r_line = self.resync
-            self.resync = None
-            rows = self._from_diffs(r_local, r_data, r_line, "gap")
+            owed, after = self.owed, self.after_resync
+            self.resync, self.owed, self.after_resync = None, [], []
+            rows = owed + self._from_diffs(r_local, r_data, r_line, "gap")
+            rows += self._replay(after, r_local)
         return rows + self._parse(local, msg, line) if rows else self._parse(local, msg, line)
+
+    def _replay(self, pending: list[tuple[int, dict[str, Any], int]], local: int) -> list[Row]:
+        """Apply buffered diffs at receive time ``local`` or later; at a gap, what they gave so far and the diffs
+        after the gap are owed to the resync (if the reader skips the gap)."""
+        rows: list[Row] = []
+        for i, (p_local, p_data, p_line) in enumerate(pending):
+            try:
+                # buffered diffs keep the later receive time: they are applied after it (no clock going back)
+                rows += self._diff(max(p_local, local), p_data, p_line)
+            except _Problem:
+                self.owed = rows
+                self.after_resync = [(max(a, local), b, c) for a, b, c in pending[i + 1 :]]
+                raise
+        return rows
 
     def _parse(self, local: int, msg: dict[str, Any], line: int) -> list[Row]:
         if "lastUpdateId" in msg:
@@ -471,10 +493,11 @@ class _BinanceParser:
             pending = self.pending
         self.pending = []
         self.mode = "snapshot"
-        for p_local, p_data, p_line in pending:
-            # buffered diffs keep the snapshot's receive time: they are applied after it (no clock going back)
-            rows += self._diff(max(p_local, local), p_data, p_line)
-        return rows
+        try:
+            return rows + self._replay(pending, local)
+        except _Problem:
+            self.owed = rows + self.owed  # the snapshot itself is owed too
+            raise
 
     # ---- a book from the diffs ----------------------------------------------------------------------
     def _no_snapshot(self, local: int, data: dict[str, Any], line: int) -> list[Row]:
@@ -487,9 +510,11 @@ class _BinanceParser:
         pending, self.pending = [*self.pending, (local, data, line)], []
         first_local, first_data, first_line = pending[0]
         rows = self._from_diffs(first_local, first_data, first_line, "no_snapshot", clear=False, now=local)
-        for p_local, p_data, p_line in pending[1:]:
-            rows += self._diff(max(p_local, local), p_data, p_line)
-        return rows
+        try:
+            return rows + self._replay(pending[1:], local)
+        except _Problem:
+            self.owed = rows + self.owed
+            raise
 
     def _from_diffs(
         self, local: int, data: dict[str, Any], line: int, reason: str, *, clear: bool = True, now: int | None = None
