@@ -165,3 +165,35 @@ def futures_head(futures):
     events = futures[0][:150_000]  # ~90 s
     out = {lag: calibrate(events, chunk_rows=10_000_000, reference_lag_s=lag) for lag in (0.0, 0.3, 1.0)}
     return out | {"events": events}
+
+
+def test_backtest_day_by_day_sums_the_single_file_replays(tmp_path, parts):
+    from typer.testing import CliRunner
+
+    from hyper_make.cli import app
+
+    runner = CliRunner()
+    parts, _ = parts
+    two = parts[:2]
+    singles = []
+    for i, p in enumerate(two):
+        r = runner.invoke(app, ["backtest", str(p), "-a", "flat", "--out", str(tmp_path / f"s{i}"), "--json"])
+        assert r.exit_code == 0, r.output
+        singles.append(json.loads(r.stdout)["allocators"]["flat"])
+    out = tmp_path / "days"
+    r = runner.invoke(app, ["backtest", *map(str, two), "-a", "flat", "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    # the second file has no snapshot line: it is warned about, warms up on its own
+    assert r.stderr.count("no REST snapshot line") == 1 and str(two[1]) in r.stderr
+    doc = json.loads(r.stdout)
+    m = doc["allocators"]["flat"]
+    for key in ("pnl_usd", "fills", "filled_coins", "fees_usd", "spread_capture_usd"):
+        assert m[key] == pytest.approx(sum(s[key] for s in singles), rel=1e-12, abs=1e-12), key
+    assert m["final_inventory_coins"] == singles[-1]["final_inventory_coins"]
+    assert doc["file"] == [str(p) for p in two] and doc["book_warmup_s"] >= 10.0
+    rows = (out / "days.csv").read_text().splitlines()
+    assert rows[0].startswith("file,allocator,book_warmup_s,pnl_usd") and len(rows) == 3
+    summary = (out / "summary.md").read_text()
+    assert "DAY BY DAY: 2 of 2 files" in summary and "BOOK WARM-UP" in summary
+    fills = np.loadtxt(out / "fills_flat.csv", delimiter=",", skiprows=1, ndmin=2)
+    assert fills.shape[0] == m["fills"] and np.all(np.diff(fills[:, 0]) >= 0)

@@ -7,7 +7,8 @@ lines and says on stderr what it skipped (counts by reason, the first lines). Th
 checked before any work runs. Ctrl-C keeps what was written, marked partial, and exits 130.
 
 ``calibrate`` takes several files (or a quoted glob) as one continuous recording, streamed in chunks (memory does
-not grow with the data), with a progress bar and the time left on stderr.
+not grow with the data); ``backtest`` replays several files day by day (one file in memory at a time) and reports
+them together; both draw a progress bar with the time left on stderr.
 
 A Binance recording without a book snapshot is read with a warm-up while the book is built from the diffs
 (:mod:`hyper_make.data.readers`): both commands warn once on stderr, ``calibrate`` leaves the warm-up out of its
@@ -34,10 +35,13 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 
 from ..allocate import ALLOCATORS
 from ..backtest import ReplayConfig, ReplayResult, run_backtest
+from ..backtest.replay import Fills
 from ..calibrate import MARKOUT_HORIZONS_S, CalibrationResult, plot_calibration
 from ..calibrate import calibrate as fit_calibration
+from ..config import AppConfig
 from ..data.readers import ReadReport, load_events
 from ..errors import DataError, InvalidParameterError
+from ..metrics import max_drawdown
 from ..report import write_report
 from ._common import (
     EstimatorHalflifeS,
@@ -311,9 +315,12 @@ def _fills_in_resyncs(report: ReadReport, results: dict[str, ReplayResult]) -> d
 def _book_note(report: ReadReport, results: dict[str, ReplayResult], book_warmup_s: float, warmup_s: float) -> str:
     """The report's line on a book built from diffs: the warm-up that delayed quoting, resyncs and their fills."""
     parts = [str(report.warmup_summary())]
+    several = ", " in report.path
     if book_warmup_s > 0:
+        when = f"{book_warmup_s:.1f} s in all" if several else f"{book_warmup_s:.1f} s into the replay"
+        whose = "each file's book" if several else "the book's"
         parts.append(
-            f"no quotes (so no fills) before the book's warm-up ended, {book_warmup_s:.1f} s into the replay (the "
+            f"no quotes (so no fills) before {whose} warm-up ended, {when} (the "
             f"strategy's own warm-up, --warmup-s {warmup_s:g}, is extended to cover it)"
         )
     if report.resyncs:
@@ -325,10 +332,146 @@ def _book_note(report: ReadReport, results: dict[str, ReplayResult], book_warmup
     return "BOOK WARM-UP: " + "; ".join(parts)
 
 
+def _check_read(events: np.ndarray, report: ReadReport) -> None:
+    if events.size == 0:
+        stop_note = f" (the read stopped early: {report.error})" if report.error else ""
+        raise DataError(f"no event could be read from {report.path}{stop_note}")
+
+
+#: Metrics summed over the files of a day-by-day backtest (the others are combined as their docs say).
+_ADDITIVE = (
+    "pnl_usd", "spread_capture_usd", "adverse_selection_usd", "fees_usd", "inventory_usd", "model_impact_usd",
+    "pnl_minus_model_impact_usd", "model_expected_pnl_usd", "fills", "filled_coins", "refreshes",
+    "quoted_refreshes", "post_only_rejects", "orders_without_slot", "risk_stops", "events", "wall_s", "strategy_s",
+)  # fmt: skip
+
+
+def _backtest_days(
+    paths: list[Path], names: list[str], app_cfg: AppConfig, rcfg: ReplayConfig, on_error: str, quiet: bool
+) -> tuple[dict[str, ReplayResult], ReadReport, float, list[dict[str, object]], bool]:
+    """Replay each file on its own (fresh allocators, flat position, its own book), one after the other.
+
+    Returns the results combined over the files, the files' read reports merged, the seconds of book warm-up
+    added up, one row per file and allocator (for ``days.csv``), and whether Ctrl-C cut the run short. A bad line
+    under ``--on-error stop`` ends the run after the file it is in (what was read of it is replayed).
+    """
+    per_day: list[dict[str, ReplayResult]] = []
+    reports: list[ReadReport] = []
+    rows: list[dict[str, object]] = []
+    warm_total = 0.0
+    total = sum(x.stat().st_size for x in paths if x.is_file())
+    done_bytes = 0
+    cut = False
+    try:
+        with _progress("backtest", quiet) as advance:
+            for path in paths:
+                events, report = load_events(path, on_error=on_error, keep_partial=True)  # type: ignore[arg-type]
+                reports.append(report)
+                _check_read(events, report)
+                for w in report.warnings:
+                    warn(w)
+                cfg, warm_s = _cover_book_warmup(rcfg, events, report)
+                allocs = {n: app_cfg.make_allocator(n) for n in names}
+                day, _ = run_backtest(events, allocs, app=app_cfg, config=cfg)
+                del events
+                per_day.append(day)
+                warm_total += warm_s
+                for n, r in day.items():
+                    rows.append({"file": str(path), "allocator": n, "book_warmup_s": warm_s}
+                                | {k: r.metrics().get(k, float("nan")) for k in
+                                   ("pnl_usd", "fills", "filled_coins", "fees_usd", "final_inventory_coins",
+                                    "max_drawdown_usd")})  # fmt: skip
+                done_bytes += path.stat().st_size
+                advance(done_bytes, total)
+                if report.error:
+                    break
+    except KeyboardInterrupt:
+        if not per_day:
+            interrupted("no file had been replayed; nothing was written")
+        cut = True
+    return _combine_days(per_day), _merge_reports(reports), warm_total, rows, cut
+
+
+def _combine_days(days: list[dict[str, ReplayResult]]) -> dict[str, ReplayResult]:
+    """One result per allocator over several files: sums (:data:`_ADDITIVE`), equity chained end to end,
+    markouts weighted by filled size, effective levels by quoted refreshes, the largest position and drawdown."""
+    out: dict[str, ReplayResult] = {}
+    for name in days[0]:
+        rs = [d[name] for d in days if name in d]
+        ms = [r.metrics() for r in rs]
+        diag = {k: float(sum(m.get(k, 0.0) for m in ms)) for k in _ADDITIVE if k in ms[0] and k in rs[0].diagnostics}
+        pnl = {k: float(sum(r.pnl.get(k, 0.0) for r in rs)) for k in rs[0].pnl}
+        w = np.array([m.get("filled_coins", 0.0) for m in ms])
+        markouts = {}
+        for h in rs[0].markouts_bps:
+            v = np.array([r.markouts_bps.get(h, np.nan) for r in rs])
+            ok = np.isfinite(v) & (w > 0)
+            markouts[h] = float(np.sum(v[ok] * w[ok]) / np.sum(w[ok])) if ok.any() else float("nan")
+        q = np.array([m.get("quoted_refreshes", 0.0) for m in ms])
+        lv = np.array([m.get("mean_effective_levels", np.nan) for m in ms])
+        ok = np.isfinite(lv) & (q > 0)
+        t_parts, e_parts, t_off, e_off = [], [], 0.0, 0.0
+        for r in rs:
+            t, e = (np.asarray(x, dtype=float) for x in r.equity)
+            t_parts.append(t + t_off)
+            e_parts.append(e + e_off)
+            if t.size:
+                t_off, e_off = t_off + float(t[-1]), e_off + float(e[-1])
+        eq_t, eq_v = np.concatenate(t_parts), np.concatenate(e_parts)
+        diag |= {
+            "final_inventory_coins": float(ms[-1].get("final_inventory_coins", 0.0)),
+            "max_abs_inventory_coins": float(max(m.get("max_abs_inventory_coins", 0.0) for m in ms)),
+            "max_drawdown_usd": max_drawdown(eq_v) if eq_v.size else 0.0,
+            "mean_effective_levels": float(np.sum(lv[ok] * q[ok]) / np.sum(q[ok])) if ok.any() else float("nan"),
+            "events_per_s": diag.get("events", 0.0) / diag["wall_s"] if diag.get("wall_s") else float("nan"),
+        }
+        fills = Fills(*(np.concatenate([getattr(r.fills, f.name) for r in rs]) for f in dataclasses.fields(Fills)))
+        shapes = [r.shapes for r in rs if r.shapes.size]
+        shape = np.concatenate(shapes) if shapes else rs[0].shapes
+        if shape.shape[0] > 500:
+            shape = shape[np.linspace(0, shape.shape[0] - 1, 500).astype(int)]
+        out[name] = ReplayResult(rs[0].allocator, fills, pnl, markouts, (eq_t, eq_v), shape,
+                                 {**rs[0].diagnostics, **diag})  # fmt: skip
+    return out
+
+
+def _merge_reports(reports: list[ReadReport]) -> ReadReport:
+    """The read reports of several files as one (counts added, the first error, warm-ups and gaps of all)."""
+    m = ReadReport(path=", ".join(r.path for r in reports), fmt=reports[0].fmt)
+    for r in reports:
+        m.lines += r.lines
+        m.events += r.events
+        m.message_counts.update(r.message_counts)
+        m.skipped.update(r.skipped)
+        m.gaps += r.gaps
+        m.error = m.error or r.error
+        m.skipped_examples += r.skipped_examples[: max(0, 5 - len(m.skipped_examples))]
+        m.warmups += r.warmups
+        m.resyncs += r.resyncs
+        m.warnings += r.warnings
+        m.contract_size_usd = m.contract_size_usd or r.contract_size_usd
+    return m
+
+
+def _write_days(path: Path, rows: list[dict[str, object]]) -> None:
+    """``days.csv``: one row per file and allocator."""
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
 @app.command("backtest")
 def backtest_cmd(
-    file: Annotated[
-        Path, typer.Argument(metavar="FILE", help="Recorded feed (Binance futures/spot, Hyperliquid, .npz).")
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="FILE...",
+            help="Recorded feed(s) (Binance futures/spot, Hyperliquid, .npz); several files or a quoted glob are "
+            "replayed day by day (one file at a time, each from a flat position), the report covering them all.",
+        ),
     ],
     allocator: Annotated[
         str | None,
@@ -381,31 +524,40 @@ def backtest_cmd(
         except InvalidParameterError as exc:
             raise InvalidParameterError(_flag_names(str(exc))) from None
         allocs = {n: app_cfg.make_allocator(n) for n in names}
+        paths = expand_files(files)
+        file = paths[0]
         check_out_dir(out)
     done: dict[str, ReplayResult] = {}
     report: ReadReport | None = None
     book_warmup_s = 0.0
-    try:
+    days: list[dict[str, object]] = []
+    days_stopped = False
+    if len(paths) > 1:
         with user_errors():
-            events, report = load_events(file, on_error=on_error, keep_partial=True)  # type: ignore[arg-type]
-            if events.size == 0:
-                stop_note = f" (the read stopped early: {report.error})" if report.error else ""
-                raise DataError(f"no event could be read from {file}{stop_note}")
-            for w in report.warnings:
-                warn(w)
-            rcfg, book_warmup_s = _cover_book_warmup(rcfg, events, report)
-            results, _ = run_backtest(
-                events, allocs, app=app_cfg, config=rcfg, on_result=done.__setitem__,
-            )  # fmt: skip
-    except KeyboardInterrupt:
-        if not done:
-            interrupted("no allocator had finished; nothing was written")
-        results = done
-    stopped = len(results) < len(names)
+            results, report, book_warmup_s, days, days_stopped = _backtest_days(
+                paths, names, app_cfg, rcfg, on_error, json_out
+            )
+    else:
+        try:
+            with user_errors():
+                events, report = load_events(file, on_error=on_error, keep_partial=True)  # type: ignore[arg-type]
+                _check_read(events, report)
+                for w in report.warnings:
+                    warn(w)
+                rcfg, book_warmup_s = _cover_book_warmup(rcfg, events, report)
+                results, _ = run_backtest(
+                    events, allocs, app=app_cfg, config=rcfg, on_result=done.__setitem__,
+                )  # fmt: skip
+        except KeyboardInterrupt:
+            if not done:
+                interrupted("no allocator had finished; nothing was written")
+            results = done
+    stopped = len(results) < len(names) or days_stopped
     metrics = {n: r.metrics() for n, r in results.items()}
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    shown = str(file) if len(paths) == 1 else " ".join(str(x) for x in paths)
     notes = [
-        f"command: hyper-make backtest {file} --allocator {','.join(names)} --refresh-s {refresh_s:g} "
+        f"command: hyper-make backtest {shown} --allocator {','.join(names)} --refresh-s {refresh_s:g} "
         f"--latency-ms {latency_ms:g} --latency {latency} --queue {queue} --queue-n {queue_n:g} "
         f"--warmup-s {warmup_s:g} --markout-s {markout_s:g} --seed {seed}" + (f" --config {config}" if config else ""),
         f"machine: {_machine()}; date: {when}",
@@ -417,7 +569,15 @@ def backtest_cmd(
     short = _too_short(results, refresh_s)
     if short:
         notes.insert(0, f"TOO SHORT TO JUDGE: {short}")
-    if stopped:
+    n_days = len({row["file"] for row in days})
+    if days:
+        notes.insert(0, f"DAY BY DAY: {n_days} of {len(paths)} files replayed one after the other, each from a flat "
+                        "position with its own book (a file without a snapshot warms up), in memory bounded by the "
+                        "largest file; PnL, fills and fees are summed, markouts and effective levels weighted by "
+                        "filled size and quoted refreshes; per file in days.csv")  # fmt: skip
+    if days_stopped:
+        notes.insert(0, f"INTERRUPTED (Ctrl-C): partial report, {n_days} of {len(paths)} files replayed")
+    elif stopped:
         not_run = ", ".join(n for n in names if n not in results)
         notes.insert(0, f"INTERRUPTED (Ctrl-C): partial report, {len(results)} of {len(names)} allocators finished "
                         f"({', '.join(results)}); not run: {not_run}")  # fmt: skip
@@ -439,7 +599,9 @@ def backtest_cmd(
     with user_errors():
         summary = write_report(
             out,
-            title=f"Replay backtest: {file.name}" + (" (PARTIAL: interrupted)" if stopped else ""),
+            title=f"Replay backtest: {file.name}"
+            + (f" +{len(paths) - 1} files" if len(paths) > 1 else "")
+            + (" (PARTIAL: interrupted)" if stopped else ""),
             metrics=metrics,
             equity={n: r.equity for n, r in results.items()},
             ladder_shapes={n: r.shapes for n, r in results.items() if r.shapes.size},
@@ -452,6 +614,8 @@ def backtest_cmd(
                 "partial": stopped or bool(report and report.error),
             },
         )
+        if days:
+            _write_days(out / "days.csv", days)
         for n, r in results.items():
             f = r.fills
             np.savetxt(
@@ -461,13 +625,16 @@ def backtest_cmd(
                 fmt=["%d", "%d", "%.10g", "%.10g", "%d", "%.10g"],
             )  # fmt: skip
     if json_out:
-        print_json({"file": str(file), "allocators": metrics, "report": str(summary), "interrupted": stopped,
+        source = str(file) if len(paths) == 1 else [str(x) for x in paths]
+        print_json({"file": source, "allocators": metrics, "report": str(summary), "interrupted": stopped,
                     "too_short": short, "read_report": report.to_dict() if report else None,
                     "book_warmup_s": book_warmup_s})  # fmt: skip
     else:
         title = f"replay of {file.name}: refresh {refresh_s:g} s, {queue} queue, latency {latency_ms:g} ms"
         render_metrics(title, metrics, BACKTEST_COLUMNS)
         out_console.print(f"report: {summary}")
+    if days_stopped:
+        interrupted(f"kept a partial report of {n_days} of {len(paths)} files in {out}")
     if stopped:
         interrupted(f"kept a partial report of {len(results)} of {len(names)} allocators in {out}")
     if report is not None and report.skip_summary():
