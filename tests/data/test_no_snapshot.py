@@ -284,3 +284,18 @@ def test_gap_among_the_diffs_buffered_while_waiting_for_a_snapshot(tmp_path, fut
     n_depth = sum(len(json.loads(ln.split(" ", 1)[1])["data"]["b"]) + len(json.loads(ln.split(" ", 1)[1])["data"]["a"])
                   for ln in lines if "@depth" in ln)  # fmt: skip
     assert int(np.sum(kinds(ev) == DEPTH_EVENT)) == n_depth  # every diff's levels are in the events
+
+
+def test_snapshot_older_than_the_diffs_kept_is_left_out(tmp_path, futures_pair):
+    (sync_ev, _), _, _ = futures_pair
+    lines = real_lines(FUTURES, N_FUTURES)
+    snap = lines.pop(next(i for i, ln in enumerate(lines) if '"lastUpdateId"' in ln))
+    at = 9_000  # ~35 s in: hundreds of diffs after the snapshot's lastUpdateId
+    lines.insert(at, lines[at - 1].split(" ", 1)[0] + " " + snap.split(" ", 1)[1])
+    ev, rep = load_events(write_gz(tmp_path / "stale-snap.gz", lines))
+    assert rep.skipped["stale_snapshot"] == 1 and rep.bad_lines == 0 and rep.complete
+    (w,) = rep.warmups
+    assert w.duration_s >= BOOK_WARMUP_S  # ended by its own rule, not by the snapshot
+    grid = BookGrid.around(sync_ev)
+    times = np.linspace(w.end_ns, int(sync_ev["exch_ts"].max()), 10).astype(np.int64)
+    assert _books_at(ev, grid, times) == _books_at(sync_ev, grid, times)

@@ -24,7 +24,8 @@ each side then equal the snapshot-synchronised book at every later diff (the las
 spot recording (``depth@100ms``, old orders resting deep) the touch agrees at 99.9 % of later diffs and the top 5
 levels at 96.6 %: depth below the touch can lack levels that nobody has touched since the recording began. The
 reader says so once in :attr:`ReadReport.warnings` (``"FILE: no REST snapshot ..."``). A snapshot line that comes
-later still synchronises the book (the recent diffs it does not cover are applied after it) and ends the warm-up.
+later still synchronises the book (the recent diffs it does not cover are applied after it) and ends the warm-up;
+one older than every diff still kept (:data:`_RECENT_DIFFS`) would set the book back and is left out.
 
 Binance **COIN-M** (inverse) contracts, detected by content (a ``dapi`` symbol such as ``btcusd_perp`` or
 ``ethusd_240927`` in the stream names, or a ``ps`` pair field): quantities are in contracts of a fixed USD value,
@@ -82,7 +83,7 @@ _DETECT_LINES = 500
 #: Skipped lines whose message the report keeps (the rest are only counted).
 SKIPPED_EXAMPLES = 5
 #: ``skipped`` kinds that are not bad lines (the Binance procedure drops diffs older than the snapshot).
-_NOT_BAD = frozenset({"stale_depth"})
+_NOT_BAD = frozenset({"stale_depth", "stale_snapshot"})
 #: Seconds (local clock) after the first Binance depth diff within which a REST snapshot line is waited for;
 #: past it the book is built from the diffs (recorders that take a snapshot do so as they subscribe: the shared
 #: recordings have it 0.3 s in).
@@ -92,8 +93,9 @@ BOOK_WARMUP_S = 10.0
 #: USD value of one Binance COIN-M contract by base coin; any other coin: :data:`COINM_DEFAULT_CONTRACT_USD`.
 COINM_CONTRACT_USD = {"BTC": 100.0}
 COINM_DEFAULT_CONTRACT_USD = 10.0
-#: Diffs kept after being applied to a book built from diffs, replayed after a snapshot line that comes late.
-_RECENT_DIFFS = 1_000
+#: Diffs kept after being applied to a book built from diffs, replayed after a snapshot line that comes late
+#: (a REST snapshot answers within a second or so: 200 diffs are 10 s of ``depth@0ms``, 20 s of ``@100ms``).
+_RECENT_DIFFS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +138,8 @@ class ReadReport:
     lines : lines (rows for ``.npz``) read.  events : event rows produced.
     message_counts : message type -> count (``bookTicker``, ``depth``, ``trade``, ``snapshot``, ``l2Book``, ...).
     skipped : problem kind -> count of lines skipped (``on_error="skip"``), plus ``stale_depth`` (diffs older
-        than the snapshot, dropped by the Binance procedure).
+        than the snapshot, dropped by the Binance procedure) and ``stale_snapshot`` (a snapshot line older than
+        the diffs a book built from diffs still keeps: applying it would set the book back).
     gaps : ``(line, expected, got)`` of every update-id gap seen.
     error : the message of the error that stopped the read (``on_error="stop"``), else ``None``.
     skipped_examples : the messages (``"FILE: line N: ..."``) of the first :data:`SKIPPED_EXAMPLES` skipped lines.
@@ -371,7 +374,7 @@ class _BinanceParser:
         self.first_diff_local: int | None = None
         self.offset_ns = 0  # local - exchange clock, from the latest message that carries an exchange time
         self.contract_usd: float | None = None  # None: not known yet; 0.0: quantities in coins
-        self.recent: deque[tuple[int, dict[str, Any], int]] = deque(maxlen=_RECENT_DIFFS)
+        self.recent: deque[tuple[int, int, list[Row]]] = deque(maxlen=_RECENT_DIFFS)  # (U, u, rows) of diffs
         self.resync: tuple[int, dict[str, Any], int] | None = None  # the diff after a gap, applied next
         self.warm: list[Any] | None = None  # the open warm-up: [line, start_ns, bid seen, ask seen, reason]
         self.line = 0  # the line being parsed
@@ -481,16 +484,12 @@ class _BinanceParser:
             rows += _levels(_ASK, DEPTH_SNAPSHOT_EVENT, msg["asks"], exch, local, snap_id, cs)
         except (KeyError, TypeError, ValueError) as exc:
             raise _Problem("malformed", f"malformed snapshot: missing or bad field {exc}") from None
+        if self.mode == "diffs":
+            return self._late_snapshot(rows, snap_id, exch, local)
         self.snap_id = snap_id
         self.last_u = None
         self.resync = None
-        if self.mode == "diffs":
-            # a late snapshot: it ends the warm-up; the diffs already applied that it does not cover come again
-            self._end_warmup(exch)
-            pending = [d for d in self.recent if int(d[1].get("u", 0)) >= snap_id]
-            self.recent.clear()
-        else:
-            pending = self.pending
+        pending = self.pending
         self.pending = []
         self.mode = "snapshot"
         try:
@@ -498,6 +497,23 @@ class _BinanceParser:
         except _Problem:
             self.owed = rows + self.owed  # the snapshot itself is owed too
             raise
+
+    def _late_snapshot(self, rows: list[Row], snap_id: int, exch: int, local: int) -> list[Row]:
+        """A snapshot line while the book is built from diffs: it ends the warm-up, and the diffs already applied
+        that it does not cover come again after it. One older than every diff kept would set the book back: it is
+        left out (counted as ``stale_snapshot``)."""
+        start = snap_id if self.futures else snap_id + 1
+        keep = [e for e in self.recent if e[1] >= snap_id]
+        if keep and keep[0][0] > start:
+            self.report.skipped["stale_snapshot"] += 1
+            return []
+        self._end_warmup(exch)
+        self.recent.clear()
+        self.snap_id, self.resync, self.mode = snap_id, None, "snapshot"
+        self.last_u = keep[-1][1] if keep else None
+        for _, _, diff_rows in keep:  # applied again after the snapshot, at its receive time or later
+            rows += [(r[0], r[1], max(r[2], local), *r[3:]) for r in diff_rows]
+        return rows
 
     # ---- a book from the diffs ----------------------------------------------------------------------
     def _no_snapshot(self, local: int, data: dict[str, Any], line: int) -> list[Row]:
@@ -592,11 +608,12 @@ class _BinanceParser:
                     f"update-id gap: {what}={prev} but the previous diff ended at u={self.last_u} "
                     "(book built from diffs)",
                 )  # fmt: skip
-            self.recent.append((local, data, line))
         self.last_u = last
         cs = self.contract_usd or 0.0
         rows = _levels(_BID, DEPTH_EVENT, bids, exch, local, last, cs)
         rows += _levels(_ASK, DEPTH_EVENT, asks, exch, local, last, cs)
+        if self.mode == "diffs":  # rows, not the parsed JSON: the levels' lists would weigh on the garbage collector
+            self.recent.append((first, last, rows))
         w = self.warm
         if w is not None:
             w[2] = w[2] or any(float(q) > 0 for _, q in bids)
