@@ -144,7 +144,7 @@ def calibrate_cmd(
     files: Annotated[
         list[Path],
         typer.Argument(
-            metavar="FILE...",
+            metavar="FILE",
             help="Recorded feed(s) (Binance futures/spot, Hyperliquid, .npz); several files or a quoted glob are "
             "read in order as one continuous recording.",
         ),
@@ -468,7 +468,7 @@ def backtest_cmd(
     files: Annotated[
         list[Path],
         typer.Argument(
-            metavar="FILE...",
+            metavar="FILE",
             help="Recorded feed(s) (Binance futures/spot, Hyperliquid, .npz); several files or a quoted glob are "
             "replayed day by day (one file at a time, each from a flat position), the report covering them all.",
         ),
