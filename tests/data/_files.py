@@ -64,3 +64,19 @@ def write_gz(path: Path, lines: list[str]) -> Path:
     with gzip.open(path, "wt", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
     return path
+
+
+def real_lines(name: str, n: int) -> list[str]:
+    """The first ``n`` lines of a shared recording, as text (to build variants of real data in tmp_path)."""
+    out: list[str] = []
+    with gzip.open(real(name), "rt", encoding="utf-8") as fh:
+        for line in fh:
+            out.append(line.rstrip("\n"))
+            if len(out) >= n:
+                break
+    return out
+
+
+def without_snapshot(lines: list[str]) -> list[str]:
+    """The lines less the REST snapshot line (``lastUpdateId``)."""
+    return [ln for ln in lines if '"lastUpdateId"' not in ln]

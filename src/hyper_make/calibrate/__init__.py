@@ -13,6 +13,10 @@
 * the impact coefficient ``c`` of ``move = c·σ_h·(q/V_h)^½`` from market orders' markouts against their size
   (least squares through the origin, with its standard error).
 
+A recording without a book snapshot (see :mod:`hyper_make.data.readers`) starts with a warm-up while the book is
+built from the diffs: that span is left out of every fit (:attr:`CalibrationResult.book_warmup_excluded_s`);
+warm-ups after update-id gaps (``on_error="skip"``) are counted and named in the result, not cut out.
+
 A markout at horizon h uses only the market orders at least h before the end of the recording (a clipped one
 would measure a shorter horizon). What the data cannot support (too few arrivals for an intensity fit, no
 market order with a full markout) is left out and named in :attr:`CalibrationResult.not_fitted`: a short
@@ -26,8 +30,10 @@ whether the file is partial (``partial``, ``stopped_at``: the read error that en
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,10 +41,11 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from ..data.book import MarketPath, market_path
-from ..data.readers import ReadReport, load_events
+from ..data.book import BookGrid, MarketPath, PathBuilder
+from ..data.readers import BOOK_WARMUP_S, EventReader, ReadReport
 from ..errors import DataError, InvalidParameterError
 from ..report import new_figure, save_figure
+from ._stream import Accumulator
 
 MARKOUT_HORIZONS_S = (1.0, 5.0, 30.0, 60.0)
 #: Market orders an impact regression needs at least.
@@ -102,6 +109,8 @@ class CalibrationResult:
     impact_coef : the impact coefficient ``c``, or ``None`` when too few market orders have a full markout.
     not_fitted : config section -> why it could not be fitted from this data (empty when complete).
     stopped_at : the error that ended the read early (``"FILE: line N: ..."``), or ``None``.
+    book_warmup_excluded_s : seconds at the start left out of the fits because the book was still being built
+        from the diffs (a recording without a snapshot); 0 otherwise.
     """
 
     source: str
@@ -123,6 +132,7 @@ class CalibrationResult:
     reference_lag_s: float
     read_report: dict[str, Any] = field(default_factory=dict)
     not_fitted: dict[str, str] = field(default_factory=dict)
+    book_warmup_excluded_s: float = 0.0
 
     @property
     def mid_usd(self) -> float:
@@ -175,11 +185,27 @@ class CalibrationResult:
             "impact_coef": self.impact_coef.to_dict() if self.impact_coef is not None else None,
             "impact_horizon_s": self.impact_horizon_s,
             "reference_lag_s": self.reference_lag_s,
+            "book_warmup_excluded_s": self.book_warmup_excluded_s,
             "read_report": self.read_report,
             "partial": self.is_partial(),
             "stopped_at": self.stopped_at,
             "not_fitted": self.missing(),
         }
+
+    def book_note(self) -> str | None:
+        """One line on a book built from diffs (no snapshot, resyncs after gaps), or ``None``."""
+        parts = []
+        if self.book_warmup_excluded_s > 0:
+            parts.append(
+                f"no snapshot in the file: built from the depth diffs; the first {self.book_warmup_excluded_s:.1f} s "
+                "(warm-up) left out of the fits"
+            )
+        resyncs = int(self.read_report.get("resyncs", 0) or 0)
+        if resyncs:
+            parts.append(
+                f"{resyncs} resync{'s' if resyncs != 1 else ''} after update-id gaps (warm-ups kept in the fits)"
+            )
+        return "; ".join(parts) or None
 
     def to_toml(self, *, sigma_horizon_s: float = 1.0, adverse_horizon_s: float = 30.0) -> str:
         """The fitted parameters as a config file for ``hyper-make ladder|backtest --config``.
@@ -208,6 +234,9 @@ class CalibrationResult:
                 ([f"the data stopped early at {self.stopped_at}"] if self.stopped_at else [])
                 + [f"{k} not fitted ({why})" for k, why in missing.items()]
             ))  # fmt: skip
+        book = self.book_note()
+        if book:
+            lines.append(f"# book: {book}")
         lines += [
             "# standard errors and R² are in the JSON output (hyper-make calibrate --json)",
             "",
@@ -356,6 +385,13 @@ def fit_intensity(
     """
     d = np.sort(np.asarray(depth_bps, dtype=np.float64))
     count = d.size - np.searchsorted(d, grid_bps, side="left")
+    return _fit_counts(count, duration_s, grid_bps, min_count=min_count, max_depth_bps=max_depth_bps)
+
+
+def _fit_counts(
+    count: np.ndarray, duration_s: float, grid_bps: np.ndarray, *, min_count: int, max_depth_bps: float
+) -> IntensityFit:
+    """:func:`fit_intensity` from the arrivals reaching each grid depth (``count``, same length as the grid)."""
     rate = count / duration_s
     use = (count >= min_count) & (grid_bps >= 0) & (grid_bps <= max_depth_bps)
     if int(use.sum()) < 3:
@@ -378,7 +414,7 @@ def fit_intensity(
 
 
 def calibrate(
-    source: str | Path | np.ndarray,
+    source: str | Path | np.ndarray | Sequence[str | Path],
     *,
     reference_lag_s: float = 1.0,
     depth_step_bps: float = 0.25,
@@ -388,8 +424,15 @@ def calibrate(
     volume_horizon_s: float = 1.0,
     on_error: str = "stop",
     keep_partial: bool = False,
+    chunk_rows: int = 262_144,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CalibrationResult:
-    """Fit every model of the ladder from a recording (a file path, or an ``event_dtype`` array).
+    """Fit every model of the ladder from a recording: a file, several files read as one continuous run (in the
+    order given; the book and the clock carry over from one file to the next), or an ``event_dtype`` array.
+
+    The data is read in chunks of ``chunk_rows`` events and fed to streaming estimators, so memory does not grow
+    with the data (it holds one chunk and the last 60 s of market orders); the estimates are those of the
+    whole-path estimators on the whole path, to rounding.
 
     Parameters
     ----------
@@ -399,7 +442,10 @@ def calibrate(
     impact_horizon_s : markout horizon (s) of the impact regression.
     volume_horizon_s : the volume-at-depth profile is per this many seconds.
     on_error, keep_partial : a bad line stops the read (``on_error="stop"``) and raises, unless ``keep_partial``:
-        then what was read before it is fitted and :attr:`CalibrationResult.stopped_at` names the line.
+        then what was read before it is fitted (later files are not read) and
+        :attr:`CalibrationResult.stopped_at` names the line.
+    chunk_rows : events per chunk, ``>= 1``.
+    progress : called as ``progress(bytes_done, bytes_total)`` (bytes of the files as stored) after each chunk.
 
     A model the data cannot support is left out and named in :attr:`CalibrationResult.not_fitted`.
 
@@ -415,43 +461,96 @@ def calibrate(
         raise InvalidParameterError(
             f"'depth_step_bps' must be > 0 and below 'max_depth_bps'; got {depth_step_bps!r}, {max_depth_bps!r}"
         )
-    report: ReadReport | None = None
+    if not isinstance(chunk_rows, int) or chunk_rows < 1:
+        raise InvalidParameterError(f"'chunk_rows' must be an integer >= 1; got {chunk_rows!r}")
+    grid = np.arange(0.0, max_depth_bps + 1e-9, depth_step_bps)
+    acc = Accumulator(
+        sigma_horizons_s=SIGMA_HORIZONS_S, markout_horizons_s=MARKOUT_HORIZONS_S, depth_grid_bps=grid,
+        reference_lag_s=reference_lag_s, impact_horizon_s=max(impact_horizon_s, 0.0),
+    )  # fmt: skip
+    feed = _Feed(acc)
+    reports: list[ReadReport] = []
     if isinstance(source, np.ndarray):
-        events, name = source, "<events>"
+        name = "<events>"
+        for k in range(0, source.size, chunk_rows):
+            feed.add(source[k : k + chunk_rows], None)
     else:
-        events, report = load_events(source, on_error=on_error, keep_partial=keep_partial)  # type: ignore[arg-type]
-        name = str(source)
-    stopped = f" (the read stopped early: {report.error})" if report is not None and report.error else ""
-    if events.size == 0:
+        paths = [Path(source)] if isinstance(source, (str, Path)) else [Path(x) for x in source]
+        if not paths:
+            raise InvalidParameterError("'source' must name at least one file; got none")
+        name = str(paths[0]) if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} more files)"
+        total = sum(x.stat().st_size for x in paths if x.is_file())
+        done_bytes = 0
+        reader: EventReader | None = None
+        last_local: int | None = None
+        for path in paths:
+            prev = reader
+            reader = EventReader(path, on_error=on_error, chunk_rows=chunk_rows, continues=prev)  # type: ignore[arg-type]
+            if prev is not None and reader.fmt != prev.fmt:
+                raise DataError(
+                    f"{path}: format {reader.fmt}, but {prev.path} is {prev.fmt}: the files of one run must be one "
+                    "recording, in time order"
+                )
+            reports.append(reader.report)
+            first = True
+            try:
+                for chunk in reader:
+                    if first and chunk.size and last_local is not None and int(chunk["local_ts"][0]) < last_local:
+                        raise DataError(
+                            f"{path}: starts at {int(chunk['local_ts'][0])} ns (local), before the end of the previous "
+                            f"file {prev.path if prev else ''} ({last_local} ns): give the files in time order"
+                        )
+                    first = first and not chunk.size
+                    if chunk.size:
+                        last_local = int(chunk["local_ts"][-1])
+                    feed.add(chunk, reader.report if len(reports) == 1 else None)
+                    if progress is not None:
+                        progress(done_bytes + reader.bytes_read(), total)
+            except DataError:
+                if not keep_partial:
+                    raise
+                break
+            finally:
+                done_bytes += path.stat().st_size if path.is_file() else 0
+                if progress is not None:
+                    progress(done_bytes, total)
+    feed.close(reports[0] if reports else None)
+    report_doc = _merged_report(reports)
+    error = report_doc.get("error")
+    stopped = f" (the read stopped early: {error})" if error else ""
+    if feed.rows == 0:
         raise DataError(f"{name}: no event could be read{stopped}")
-    try:
-        path = market_path(events)
-    except DataError as exc:
-        raise DataError(f"{name}: {exc}{stopped}") from None
-    duration = path.duration_s
-    sigma = sigma_by_horizon(path)
+    if acc.q_first is None:
+        if feed.raw_q:
+            raise DataError(
+                f"{name}: the book has no snapshot and is still warming up from the diffs when the data ends "
+                f"(the warm-up lasts at least {BOOK_WARMUP_S:g} s): nothing left to fit{stopped}"
+            )
+        raise DataError(f"{name}: the data never shows a two-sided book: no mid price can be computed{stopped}")
+    duration = acc.duration_s
+    sigma: dict[float, Estimate] = {}
+    for h, sg in acc.sigma.items():
+        s_ = sg.moments.std()
+        if sg.points >= 3 and s_ > 0:
+            sigma[h] = Estimate(s_, s_ / math.sqrt(2.0 * (sg.moments.n - 1)), sg.moments.n)
     if not sigma:
         raise DataError(f"{name}: the recording spans {duration:.1f} s, too short to estimate even σ{stopped}")
     not_fitted: dict[str, str] = {}
-    t_end = int(path.ts_ns[-1])
-    grid = np.arange(0.0, max_depth_bps + 1e-9, depth_step_bps)
-    empty = {h: np.full(grid.size, np.nan) for h in MARKOUT_HORIZONS_S}
     fill: dict[str, IntensityFit] = {}
-    adverse, adverse_se = dict(empty), dict(empty)
+    adverse = {h: np.full(grid.size, np.nan) for h in MARKOUT_HORIZONS_S}
+    adverse_se = {h: np.full(grid.size, np.nan) for h in MARKOUT_HORIZONS_S}
     adverse_n = {h: np.zeros(grid.size, dtype=np.int64) for h in MARKOUT_HORIZONS_S}
     vol_d, vol_v, daily, impact = np.zeros(0), np.zeros(0), 0.0, None
-    if path.trade_ts_ns.size == 0:
+    if acc.n_orders == 0:
         why = "the data holds no trade"
         not_fitted.update({"ladder.fill": why, "ladder.impact": why, "market.volume_profile_coins": why})
     else:
-        orders = _market_orders(path)
-        lag = int(reference_lag_s * 1e9)
-        ref_mid = path.mid_at(orders.ts_ns - lag) if lag > 0 else orders.mid_before
-        depth = _depths(orders, ref_mid)
         why_not = {}
-        for side, hit in (("bid", ~orders.buy), ("ask", orders.buy)):  # sellers hit our bids, buyers lift our asks
+        for side, k in (("bid", 0), ("ask", 1)):  # sellers hit our bids, buyers lift our asks
             try:
-                fill[side] = fit_intensity(depth[hit], duration, grid, min_count=min_count, max_depth_bps=max_depth_bps)
+                fill[side] = _fit_counts(
+                    acc.counts_at_depth(k), duration, grid, min_count=min_count, max_depth_bps=max_depth_bps
+                )
             except DataError as exc:
                 why_not[side] = str(exc)
         if not fill:
@@ -459,10 +558,18 @@ def calibrate(
             not_fitted["ladder.fill"] = (
                 f"both sides: {why_not['bid']}" if same else "; ".join(f"{k}: {v}" for k, v in why_not.items())
             )
-        adverse, adverse_se, adverse_n = _adverse(path, orders, depth, ref_mid, grid, t_end)
-        vol_d, vol_v = _volume_at_depth(orders, depth, grid, duration, volume_horizon_s)
-        daily = float(orders.qty.sum()) / duration * 86_400.0 if duration > 0 else 0.0
-        impact = _impact(path, orders, sigma, impact_horizon_s, duration, t_end)
+        for h in MARKOUT_HORIZONS_S:
+            count, s1, s2 = acc.adv_n[h], acc.adv_s1[h], acc.adv_s2[h]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = np.where(count > 0, s1 / np.maximum(count, 1), np.nan)
+                var = np.where(count > 1, (s2 - count * mean**2) / np.maximum(count - 1, 1), np.nan)
+                adverse[h], adverse_se[h] = mean, np.sqrt(np.maximum(var, 0.0) / np.maximum(count, 1))
+            adverse_n[h] = count
+        vol = 0.5 * (acc.qty_at_depth(0) + acc.qty_at_depth(1)) / max(duration, 1e-9) * volume_horizon_s
+        keep = vol > 0
+        vol_d, vol_v = grid[keep], np.minimum.accumulate(vol[keep])
+        daily = acc.total_qty / duration * 86_400.0 if duration > 0 else 0.0
+        impact = _impact_of(acc, sigma, impact_horizon_s, duration)
         if impact is None:
             not_fitted["ladder.impact"] = (
                 f"fewer than {MIN_IMPACT_ORDERS} market orders with a full {impact_horizon_s:g} s markout that moved "
@@ -471,8 +578,8 @@ def calibrate(
     return CalibrationResult(
         source=name,
         duration_s=duration,
-        last_bid_usd=float(path.bid_usd[-1]),
-        last_ask_usd=float(path.ask_usd[-1]),
+        last_bid_usd=acc.last_bid,
+        last_ask_usd=acc.last_ask,
         sigma_frac=sigma,
         fill=fill,
         adverse_depth_bps=grid,
@@ -486,9 +593,148 @@ def calibrate(
         impact_coef=impact,
         impact_horizon_s=impact_horizon_s,
         reference_lag_s=reference_lag_s,
-        read_report=report.to_dict() if report is not None else {},
+        read_report=report_doc,
         not_fitted=not_fitted,
+        book_warmup_excluded_s=feed.excluded_s,
     )
+
+
+class _Feed:
+    """Events -> path pieces -> the accumulator: the book's grid from the first 100,000 rows, and the warm-up of a
+    first file without a snapshot cut off (its pieces held until the reader knows where the warm-up ends)."""
+
+    def __init__(self, acc: Accumulator) -> None:
+        self.acc = acc
+        self.builder: PathBuilder | None = None
+        self.first_rows: list[np.ndarray] = []  # until the grid is known
+        self.held: list[MarketPath] = []  # until the warm-up's end is known
+        self.cut_known = False
+        self.cut_ns: int | None = None
+        self.rows = 0
+        self.raw_q = 0  # BBO changes before any cut
+        self.raw_first: int | None = None
+
+    def add(self, chunk: np.ndarray, report: ReadReport | None) -> None:
+        self.rows += chunk.size
+        if self.builder is None:
+            self.first_rows.append(chunk)
+            if sum(c.size for c in self.first_rows) < 100_000:
+                return
+            self._start()
+        assert self.builder is not None
+        for rows in self._take_first_rows() or [chunk]:
+            self._piece(self.builder.add(rows), report)
+
+    def _start(self) -> None:
+        events = np.concatenate(self.first_rows)
+        px = events["px"][:100_000]
+        if not np.any(px > 0):
+            return
+        self.builder = PathBuilder(BookGrid.around(events))
+
+    def _take_first_rows(self) -> list[np.ndarray]:
+        rows, self.first_rows = self.first_rows, []
+        return rows
+
+    def _piece(self, piece: MarketPath, report: ReadReport | None) -> None:
+        for ts in (piece.ts_ns, piece.trade_ts_ns):
+            if ts.size:
+                self.raw_first = int(ts[0]) if self.raw_first is None else min(self.raw_first, int(ts[0]))
+        self.raw_q += piece.ts_ns.size
+        if self.cut_known:
+            # the warm-up's end may be known before the rows of a piece reach here (the grid waits for 100k rows)
+            self.acc.add(_after(piece, self.cut_ns) if self.cut_ns is not None else piece)
+            return
+        self.held.append(piece)
+        if report is None or not _undecided(report):
+            self._decide(report)
+
+    def _decide(self, report: ReadReport | None) -> None:
+        self.cut_known = True
+        self.cut_ns = report.book_warmup_end_ns if report is not None else None
+        held, self.held = self.held, []
+        if not held:
+            return
+        whole = MarketPath(
+            *(np.concatenate([getattr(h, f.name) for h in held]) for f in dataclasses.fields(MarketPath))
+        )
+        if self.cut_ns is not None:
+            whole = _after(whole, self.cut_ns)
+        self.acc.add(whole)
+
+    @property
+    def excluded_s(self) -> float:
+        """Seconds from the first BBO change or trade to the end of the warm-up cut off (0 without one)."""
+        if self.cut_ns is None or self.raw_first is None:
+            return 0.0
+        return max(0.0, (min(self.cut_ns, 1 << 62) - self.raw_first) / 1e9)
+
+    def close(self, report: ReadReport | None) -> None:
+        if self.builder is None and self.first_rows:
+            self._start()
+            if self.builder is not None:
+                for rows in self._take_first_rows():
+                    self._piece(self.builder.add(rows), report)
+        if not self.cut_known:
+            self._decide(report)
+        self.acc.finish()
+
+
+def _after(path: MarketPath, t_ns: int) -> MarketPath:
+    """The part of ``path`` from exchange time ``t_ns`` (ns) on: BBO changes and trades at or after it."""
+    q = path.ts_ns >= t_ns
+    t = path.trade_ts_ns >= t_ns
+    return MarketPath(
+        path.ts_ns[q], path.bid_usd[q], path.ask_usd[q], path.trade_ts_ns[t], path.trade_px_usd[t],
+        path.trade_qty_coins[t], path.trade_buy[t], path.trade_mid_usd[t],
+    )  # fmt: skip
+
+
+def _undecided(report: ReadReport) -> bool:
+    """True while the reader may still start the book from the diffs with a warm-up it has not ended."""
+    if not report.fmt.startswith("binance"):
+        return False
+    if report.warmups:
+        return report.warmups[0].reason == "no_snapshot" and report.warmups[0].end_ns is None
+    return report.message_counts.get("snapshot", 0) == 0
+
+
+def _merged_report(reports: list[ReadReport]) -> dict[str, Any]:
+    """The read report of one file, or of several read as one run (counts summed, the first error)."""
+    if not reports:
+        return {}
+    if len(reports) == 1:
+        return reports[0].to_dict()
+    docs = [r.to_dict() for r in reports]
+    skips = [d["skip_summary"] for d in docs if d["skip_summary"]]
+    warm = [d["warmup_summary"] for d in docs if d["warmup_summary"]]
+    return {
+        "path": ", ".join(r.path for r in reports),
+        "files": docs,
+        "lines": sum(r.lines for r in reports),
+        "events": sum(r.events for r in reports),
+        "error": next((r.error for r in reports if r.error), None),
+        "warnings": [w for r in reports for w in r.warnings],
+        "skip_summary": "; ".join(skips) or None,
+        "warmups": docs[0]["warmups"],
+        "resyncs": sum(r.resyncs for r in reports),
+        "warmup_summary": "; ".join(warm) or None,
+    }
+
+
+def _impact_of(acc: Accumulator, sigma: dict[float, Estimate], horizon_s: float, duration_s: float) -> Estimate | None:
+    """:func:`_impact` from the accumulated sums: ``y = move/σ_h``, ``x = √(q/V_h)`` with ``V_h`` one side's
+    volume per horizon, so ``Σxy = Σ√q·move/(σ_h√V_h)``, ``Σxx = Σq/V_h``, ``Σy² = Σmove²/σ_h²``."""
+    if acc.imp_n < MIN_IMPACT_ORDERS or not acc.imp_moved:
+        return None
+    sig_h = _sigma_at(sigma, horizon_s)
+    side_vol_h = acc.total_qty / 2.0 / duration_s * horizon_s
+    sxy = acc.imp_sxy / (sig_h * math.sqrt(side_vol_h))
+    sxx = acc.imp_sxx / side_vol_h
+    syy = acc.imp_syy / sig_h**2
+    c = sxy / sxx
+    ss = max(syy - 2.0 * c * sxy + c * c * sxx, 0.0)
+    return Estimate(c, math.sqrt(ss / max(acc.imp_n - 1, 1) / sxx), acc.imp_n)
 
 
 def _adverse(

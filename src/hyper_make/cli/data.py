@@ -5,26 +5,42 @@ the read (``--on-error stop``, the default): what was read before it is still us
 in the files), then the error is printed on one line and the exit code is 2. ``--on-error skip`` skips bad
 lines and says on stderr what it skipped (counts by reason, the first lines). The output folder (``--out``) is
 checked before any work runs. Ctrl-C keeps what was written, marked partial, and exits 130.
+
+``calibrate`` takes several files (or a quoted glob) as one continuous recording, streamed in chunks (memory does
+not grow with the data); ``backtest`` replays several files day by day (one file in memory at a time) and reports
+them together; both draw a progress bar with the time left on stderr.
+
+A Binance recording without a book snapshot is read with a warm-up while the book is built from the diffs
+(:mod:`hyper_make.data.readers`): both commands warn once on stderr, ``calibrate`` leaves the warm-up out of its
+fits, ``backtest`` does not quote before it ends (its ``--warmup-s`` is extended to cover it) and flags the fills
+inside later warm-ups (resyncs after update-id gaps under ``--on-error skip``); both reports say so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import glob
 import math
 import os
 import platform
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..allocate import ALLOCATORS
 from ..backtest import ReplayConfig, ReplayResult, run_backtest
+from ..backtest.replay import Fills
 from ..calibrate import MARKOUT_HORIZONS_S, CalibrationResult, plot_calibration
 from ..calibrate import calibrate as fit_calibration
-from ..data.readers import ReadReport
-from ..errors import InvalidParameterError
+from ..config import AppConfig
+from ..data.readers import ReadReport, load_events
+from ..errors import DataError, InvalidParameterError
+from ..metrics import max_drawdown
 from ..report import write_report
 from ._common import (
     EstimatorHalflifeS,
@@ -36,6 +52,7 @@ from ._common import (
     check_out_dir,
     checked,
     compact_table,
+    err_console,
     fail,
     interrupted,
     load_app_config,
@@ -76,14 +93,61 @@ def _flag_names(message: str) -> str:
     return message
 
 
+def expand_files(files: list[Path]) -> list[Path]:
+    """The files named, a name with ``*``, ``?`` or ``[`` that is no file expanded as a glob (sorted by name).
+
+    Raises
+    ------
+    InvalidParameterError
+        If a glob matches no file, or the same file is named twice.
+    """
+    out: list[Path] = []
+    for f in files:
+        text = str(f)
+        if not f.exists() and any(c in text for c in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(text))
+            if not matches:
+                raise InvalidParameterError(f"'FILE' glob {text!r} matches no file")
+            out += matches
+        else:
+            out.append(f)
+    seen: set[Path] = set()
+    for f in out:
+        if f in seen:
+            raise InvalidParameterError(f"'FILE' names {f} twice: each file of a recording is read once, in order")
+        seen.add(f)
+    return out
+
+
+@contextlib.contextmanager
+def _progress(what: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A Rich progress bar on stderr over the bytes of the input files, with the time left; yields the
+    ``progress(done_bytes, total_bytes)`` callback (drawn only on a terminal)."""
+    with Progress(
+        TextColumn(f"[bold]{what}[/bold]"), BarColumn(), DownloadColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+        TimeRemainingColumn(), console=err_console, transient=quiet, disable=not err_console.is_terminal,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(what, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=max(total, 1))
+
+        yield advance
+
+
 def _machine() -> str:
     return f"{platform.machine()} {platform.processor() or platform.system()}, {os.cpu_count()} CPUs"
 
 
 @app.command("calibrate")
 def calibrate_cmd(
-    file: Annotated[
-        Path, typer.Argument(metavar="FILE", help="Recorded feed (Binance futures/spot, Hyperliquid, .npz).")
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="FILE",
+            help="Recorded feed(s) (Binance futures/spot, Hyperliquid, .npz); several files or a quoted glob are "
+            "read in order as one continuous recording.",
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Folder for calibration.toml, intensity.png, markouts.png.")] = Path(
         "calibration"
@@ -127,10 +191,14 @@ def calibrate_cmd(
             raise InvalidParameterError(
                 f"'--adverse-horizon-s' must be one of {list(MARKOUT_HORIZONS_S)} s; got {adverse_horizon_s!r}"
             )
+        paths = expand_files(files)
+        file = paths[0]
         check_out_dir(out)
-        result = fit_calibration(
-            file, reference_lag_s=reference_lag_s, max_depth_bps=max_depth_bps, on_error=on_error, keep_partial=True
-        )
+        with _progress("calibrate", json_out) as advance:
+            result = fit_calibration(
+                paths if len(paths) > 1 else file, reference_lag_s=reference_lag_s, max_depth_bps=max_depth_bps,
+                on_error=on_error, keep_partial=True, progress=advance,
+            )  # fmt: skip
         # σ over 1 s, or over the calibrated horizon nearest to it (a short recording may lack some)
         sigma_h = min(result.sigma_frac, key=lambda h: abs(math.log(h)))
         toml_path = result.write_toml(
@@ -143,7 +211,7 @@ def calibrate_cmd(
         interrupted(f"kept {toml_path}; the plots were not written")
     missing = result.missing(adverse_horizon_s)
     doc = result.to_dict() | {
-        "source": str(file),
+        "source": str(file) if len(paths) == 1 else [str(x) for x in paths],
         "toml": str(toml_path),
         "plots": [str(p) for p in plots],
         "partial": result.is_partial(adverse_horizon_s),
@@ -152,14 +220,18 @@ def calibrate_cmd(
     if json_out:
         print_json(doc)
     else:
-        _render_calibration(file, result, missing)
+        _render_calibration(file if len(paths) == 1 else Path(f"{file.name} +{len(paths) - 1} files"), result, missing)
+        if result.book_note():
+            out_console.print(f"book: {result.book_note()}", markup=False, highlight=False)
         out_console.print(f"config: {toml_path}")
         out_console.print(f"plots: {', '.join(str(p) for p in plots) or 'none (nothing to plot)'}")
+    for w in result.read_report.get("warnings", []):
+        warn(w)
     if result.read_report.get("skip_summary"):
         warn(result.read_report["skip_summary"])
     if missing:
         why = "; ".join(f"{k} ({reason})" for k, reason in missing.items())
-        warn(f"partial calibration of {file}: not fitted: {why}; {toml_path} says so in [meta]")
+        warn(f"partial calibration of {result.source}: not fitted: {why}; {toml_path} says so in [meta]")
     if result.stopped_at:
         fail(result.stopped_at)
 
@@ -216,10 +288,190 @@ def _too_short(results: dict[str, ReplayResult], refresh_s: float) -> str | None
     return None
 
 
+def _cover_book_warmup(cfg: ReplayConfig, events: np.ndarray, report: ReadReport) -> tuple[ReplayConfig, float]:
+    """The replay config with ``warmup_s`` extended to the end of the book's warm-up of a file without a snapshot,
+    and that warm-up's length from the replay's start (s; 0 when the book had a snapshot)."""
+    end = report.book_warmup_end_ns
+    if end is None:
+        return cfg, 0.0
+    t0 = int(events["exch_ts"][0])
+    last = int(events["exch_ts"].max())
+    need_s = (min(end, last + 1) - t0) / 1e9  # a warm-up that never ended covers the whole replay
+    if need_s > cfg.warmup_s:
+        cfg = dataclasses.replace(cfg, warmup_s=need_s)
+    return cfg, max(need_s, 0.0)
+
+
+def _fills_in_resyncs(report: ReadReport, results: dict[str, ReplayResult]) -> dict[str, int]:
+    """Per allocator, its fills inside the warm-ups after update-id gaps (the book was being rebuilt)."""
+    spans = [s for w, s in zip(report.warmups, report.warmup_spans_ns(), strict=True) if w.reason == "gap"]
+    out = {}
+    for name, r in results.items():
+        ts = r.fills.ts_ns
+        out[name] = int(sum(int(np.sum((ts >= a) & (ts < b))) for a, b in spans))
+    return out
+
+
+def _book_note(report: ReadReport, results: dict[str, ReplayResult], book_warmup_s: float, warmup_s: float) -> str:
+    """The report's line on a book built from diffs: the warm-up that delayed quoting, resyncs and their fills."""
+    parts = [str(report.warmup_summary())]
+    several = ", " in report.path
+    if book_warmup_s > 0:
+        when = f"{book_warmup_s:.1f} s in all" if several else f"{book_warmup_s:.1f} s into the replay"
+        whose = "each file's book" if several else "the book's"
+        parts.append(
+            f"no quotes (so no fills) before {whose} warm-up ended, {when} (the "
+            f"strategy's own warm-up, --warmup-s {warmup_s:g}, is extended to cover it)"
+        )
+    if report.resyncs:
+        fills = _fills_in_resyncs(report, results)
+        parts.append(
+            f"{report.resyncs} resync{'s' if report.resyncs != 1 else ''} after update-id gaps; fills inside their "
+            "warm-ups (kept, flagged): " + (", ".join(f"{n} {c}" for n, c in fills.items()) or "none")
+        )
+    return "BOOK WARM-UP: " + "; ".join(parts)
+
+
+def _check_read(events: np.ndarray, report: ReadReport) -> None:
+    if events.size == 0:
+        stop_note = f" (the read stopped early: {report.error})" if report.error else ""
+        raise DataError(f"no event could be read from {report.path}{stop_note}")
+
+
+#: Metrics summed over the files of a day-by-day backtest (the others are combined as their docs say).
+_ADDITIVE = (
+    "pnl_usd", "spread_capture_usd", "adverse_selection_usd", "fees_usd", "inventory_usd", "model_impact_usd",
+    "pnl_minus_model_impact_usd", "model_expected_pnl_usd", "fills", "filled_coins", "refreshes",
+    "quoted_refreshes", "post_only_rejects", "orders_without_slot", "risk_stops", "events", "wall_s", "strategy_s",
+)  # fmt: skip
+
+
+def _backtest_days(
+    paths: list[Path], names: list[str], app_cfg: AppConfig, rcfg: ReplayConfig, on_error: str, quiet: bool
+) -> tuple[dict[str, ReplayResult], ReadReport, float, list[dict[str, object]], bool]:
+    """Replay each file on its own (fresh allocators, flat position, its own book), one after the other.
+
+    Returns the results combined over the files, the files' read reports merged, the seconds of book warm-up
+    added up, one row per file and allocator (for ``days.csv``), and whether Ctrl-C cut the run short. A bad line
+    under ``--on-error stop`` ends the run after the file it is in (what was read of it is replayed).
+    """
+    per_day: list[dict[str, ReplayResult]] = []
+    reports: list[ReadReport] = []
+    rows: list[dict[str, object]] = []
+    warm_total = 0.0
+    total = sum(x.stat().st_size for x in paths if x.is_file())
+    done_bytes = 0
+    cut = False
+    try:
+        with _progress("backtest", quiet) as advance:
+            for path in paths:
+                events, report = load_events(path, on_error=on_error, keep_partial=True)  # type: ignore[arg-type]
+                reports.append(report)
+                _check_read(events, report)
+                for w in report.warnings:
+                    warn(w)
+                cfg, warm_s = _cover_book_warmup(rcfg, events, report)
+                allocs = {n: app_cfg.make_allocator(n) for n in names}
+                day, _ = run_backtest(events, allocs, app=app_cfg, config=cfg)
+                del events
+                per_day.append(day)
+                warm_total += warm_s
+                for n, r in day.items():
+                    rows.append({"file": str(path), "allocator": n, "book_warmup_s": warm_s}
+                                | {k: r.metrics().get(k, float("nan")) for k in
+                                   ("pnl_usd", "fills", "filled_coins", "fees_usd", "final_inventory_coins",
+                                    "max_drawdown_usd")})  # fmt: skip
+                done_bytes += path.stat().st_size
+                advance(done_bytes, total)
+                if report.error:
+                    break
+    except KeyboardInterrupt:
+        if not per_day:
+            interrupted("no file had been replayed; nothing was written")
+        cut = True
+    return _combine_days(per_day), _merge_reports(reports), warm_total, rows, cut
+
+
+def _combine_days(days: list[dict[str, ReplayResult]]) -> dict[str, ReplayResult]:
+    """One result per allocator over several files: sums (:data:`_ADDITIVE`), equity chained end to end,
+    markouts weighted by filled size, effective levels by quoted refreshes, the largest position and drawdown."""
+    out: dict[str, ReplayResult] = {}
+    for name in days[0]:
+        rs = [d[name] for d in days if name in d]
+        ms = [r.metrics() for r in rs]
+        diag = {k: float(sum(m.get(k, 0.0) for m in ms)) for k in _ADDITIVE if k in ms[0] and k in rs[0].diagnostics}
+        pnl = {k: float(sum(r.pnl.get(k, 0.0) for r in rs)) for k in rs[0].pnl}
+        w = np.array([m.get("filled_coins", 0.0) for m in ms])
+        markouts = {}
+        for h in rs[0].markouts_bps:
+            v = np.array([r.markouts_bps.get(h, np.nan) for r in rs])
+            ok = np.isfinite(v) & (w > 0)
+            markouts[h] = float(np.sum(v[ok] * w[ok]) / np.sum(w[ok])) if ok.any() else float("nan")
+        q = np.array([m.get("quoted_refreshes", 0.0) for m in ms])
+        lv = np.array([m.get("mean_effective_levels", np.nan) for m in ms])
+        ok = np.isfinite(lv) & (q > 0)
+        t_parts, e_parts, t_off, e_off = [], [], 0.0, 0.0
+        for r in rs:
+            t, e = (np.asarray(x, dtype=float) for x in r.equity)
+            t_parts.append(t + t_off)
+            e_parts.append(e + e_off)
+            if t.size:
+                t_off, e_off = t_off + float(t[-1]), e_off + float(e[-1])
+        eq_t, eq_v = np.concatenate(t_parts), np.concatenate(e_parts)
+        diag |= {
+            "final_inventory_coins": float(ms[-1].get("final_inventory_coins", 0.0)),
+            "max_abs_inventory_coins": float(max(m.get("max_abs_inventory_coins", 0.0) for m in ms)),
+            "max_drawdown_usd": max_drawdown(eq_v) if eq_v.size else 0.0,
+            "mean_effective_levels": float(np.sum(lv[ok] * q[ok]) / np.sum(q[ok])) if ok.any() else float("nan"),
+            "events_per_s": diag.get("events", 0.0) / diag["wall_s"] if diag.get("wall_s") else float("nan"),
+        }
+        fills = Fills(*(np.concatenate([getattr(r.fills, f.name) for r in rs]) for f in dataclasses.fields(Fills)))
+        shapes = [r.shapes for r in rs if r.shapes.size]
+        shape = np.concatenate(shapes) if shapes else rs[0].shapes
+        if shape.shape[0] > 500:
+            shape = shape[np.linspace(0, shape.shape[0] - 1, 500).astype(int)]
+        out[name] = ReplayResult(rs[0].allocator, fills, pnl, markouts, (eq_t, eq_v), shape,
+                                 {**rs[0].diagnostics, **diag})  # fmt: skip
+    return out
+
+
+def _merge_reports(reports: list[ReadReport]) -> ReadReport:
+    """The read reports of several files as one (counts added, the first error, warm-ups and gaps of all)."""
+    m = ReadReport(path=", ".join(r.path for r in reports), fmt=reports[0].fmt)
+    for r in reports:
+        m.lines += r.lines
+        m.events += r.events
+        m.message_counts.update(r.message_counts)
+        m.skipped.update(r.skipped)
+        m.gaps += r.gaps
+        m.error = m.error or r.error
+        m.skipped_examples += r.skipped_examples[: max(0, 5 - len(m.skipped_examples))]
+        m.warmups += r.warmups
+        m.resyncs += r.resyncs
+        m.warnings += r.warnings
+        m.contract_size_usd = m.contract_size_usd or r.contract_size_usd
+    return m
+
+
+def _write_days(path: Path, rows: list[dict[str, object]]) -> None:
+    """``days.csv``: one row per file and allocator."""
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
 @app.command("backtest")
 def backtest_cmd(
-    file: Annotated[
-        Path, typer.Argument(metavar="FILE", help="Recorded feed (Binance futures/spot, Hyperliquid, .npz).")
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="FILE",
+            help="Recorded feed(s) (Binance futures/spot, Hyperliquid, .npz); several files or a quoted glob are "
+            "replayed day by day (one file at a time, each from a flat position), the report covering them all.",
+        ),
     ],
     allocator: Annotated[
         str | None,
@@ -302,24 +554,40 @@ def backtest_cmd(
         except InvalidParameterError as exc:
             raise InvalidParameterError(_flag_names(str(exc))) from None
         allocs = {n: app_cfg.make_allocator(n) for n in names}
+        paths = expand_files(files)
+        file = paths[0]
         check_out_dir(out)
     done: dict[str, ReplayResult] = {}
     report: ReadReport | None = None
-    try:
+    book_warmup_s = 0.0
+    days: list[dict[str, object]] = []
+    days_stopped = False
+    if len(paths) > 1:
         with user_errors():
-            results, report = run_backtest(
-                file, allocs, app=app_cfg, config=rcfg, on_error=on_error,  # type: ignore[arg-type]
-                on_result=done.__setitem__,
-            )  # fmt: skip
-    except KeyboardInterrupt:
-        if not done:
-            interrupted("no allocator had finished; nothing was written")
-        results = done
-    stopped = len(results) < len(names)
+            results, report, book_warmup_s, days, days_stopped = _backtest_days(
+                paths, names, app_cfg, rcfg, on_error, json_out
+            )
+    else:
+        try:
+            with user_errors():
+                events, report = load_events(file, on_error=on_error, keep_partial=True)  # type: ignore[arg-type]
+                _check_read(events, report)
+                for w in report.warnings:
+                    warn(w)
+                rcfg, book_warmup_s = _cover_book_warmup(rcfg, events, report)
+                results, _ = run_backtest(
+                    events, allocs, app=app_cfg, config=rcfg, on_result=done.__setitem__,
+                )  # fmt: skip
+        except KeyboardInterrupt:
+            if not done:
+                interrupted("no allocator had finished; nothing was written")
+            results = done
+    stopped = len(results) < len(names) or days_stopped
     metrics = {n: r.metrics() for n, r in results.items()}
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    shown = str(file) if len(paths) == 1 else " ".join(str(x) for x in paths)
     notes = [
-        f"command: hyper-make backtest {file} --allocator {','.join(names)} --refresh-s {refresh_s:g} "
+        f"command: hyper-make backtest {shown} --allocator {','.join(names)} --refresh-s {refresh_s:g} "
         f"--latency-ms {latency_ms:g} --latency {latency} --queue {queue} --queue-n {queue_n:g} "
         + (f"--response-latency-ms {response_latency_ms:g} " if response_latency_ms is not None else "")
         + f"--cross {cross} --equal-ts {equal_ts} "
@@ -333,10 +601,20 @@ def backtest_cmd(
     short = _too_short(results, refresh_s)
     if short:
         notes.insert(0, f"TOO SHORT TO JUDGE: {short}")
-    if stopped:
+    n_days = len({row["file"] for row in days})
+    if days:
+        notes.insert(0, f"DAY BY DAY: {n_days} of {len(paths)} files replayed one after the other, each from a flat "
+                        "position with its own book (a file without a snapshot warms up), in memory bounded by the "
+                        "largest file; PnL, fills and fees are summed, markouts and effective levels weighted by "
+                        "filled size and quoted refreshes; per file in days.csv")  # fmt: skip
+    if days_stopped:
+        notes.insert(0, f"INTERRUPTED (Ctrl-C): partial report, {n_days} of {len(paths)} files replayed")
+    elif stopped:
         not_run = ", ".join(n for n in names if n not in results)
         notes.insert(0, f"INTERRUPTED (Ctrl-C): partial report, {len(results)} of {len(names)} allocators finished "
                         f"({', '.join(results)}); not run: {not_run}")  # fmt: skip
+    if report is not None and report.warmups:
+        notes.insert(0, _book_note(report, results, book_warmup_s, warmup_s))
     if report is not None:
         notes.append(f"data: {report.events:,} events, messages {dict(report.message_counts)}")
         if report.skipped:
@@ -353,7 +631,9 @@ def backtest_cmd(
     with user_errors():
         summary = write_report(
             out,
-            title=f"Replay backtest: {file.name}" + (" (PARTIAL: interrupted)" if stopped else ""),
+            title=f"Replay backtest: {file.name}"
+            + (f" +{len(paths) - 1} files" if len(paths) > 1 else "")
+            + (" (PARTIAL: interrupted)" if stopped else ""),
             metrics=metrics,
             equity={n: r.equity for n, r in results.items()},
             ladder_shapes={n: r.shapes for n, r in results.items() if r.shapes.size},
@@ -361,18 +641,26 @@ def backtest_cmd(
             notes=notes,
             extra_json={
                 "read_report": report.to_dict() if report else None,
+                "book_warmup_s": book_warmup_s,
+                "fills_in_resync_warmups": _fills_in_resyncs(report, results) if report else {},
                 "partial": stopped or bool(report and report.error),
             },
         )
+        if days:
+            _write_days(out / "days.csv", days)
         for n, r in results.items():
             r.fills.write_csv(out / f"fills_{n}.csv")
     if json_out:
-        print_json({"file": str(file), "allocators": metrics, "report": str(summary), "interrupted": stopped,
-                    "too_short": short, "read_report": report.to_dict() if report else None})  # fmt: skip
+        source = str(file) if len(paths) == 1 else [str(x) for x in paths]
+        print_json({"file": source, "allocators": metrics, "report": str(summary), "interrupted": stopped,
+                    "too_short": short, "read_report": report.to_dict() if report else None,
+                    "book_warmup_s": book_warmup_s})  # fmt: skip
     else:
         title = f"replay of {file.name}: refresh {refresh_s:g} s, {queue} queue, latency {latency_ms:g} ms"
         render_metrics(title, metrics, BACKTEST_COLUMNS)
         out_console.print(f"report: {summary}")
+    if days_stopped:
+        interrupted(f"kept a partial report of {n_days} of {len(paths)} files in {out}")
     if stopped:
         interrupted(f"kept a partial report of {len(results)} of {len(names)} allocators in {out}")
     if report is not None and report.skip_summary():

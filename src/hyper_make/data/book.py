@@ -222,7 +222,8 @@ class OrderBook:
 
 
 @nb.njit(cache=True)
-def _path(bid, ask, st, ev, exch_ts, px, qty, tick, use_bbo):  # type: ignore[no-untyped-def]
+def _path(bid, ask, st, ev, exch_ts, px, qty, tick, use_bbo, carry):  # type: ignore[no-untyped-def]
+    """BBO changes and trades of one chunk; ``carry`` = [clock, last bid index, last ask index] across chunks."""
     m = ev.size
     base = st[_BASE]
     n = st[_N]
@@ -236,9 +237,9 @@ def _path(bid, ask, st, ev, exch_ts, px, qty, tick, use_bbo):  # type: ignore[no
     t_mid = np.empty(m, np.float64)
     nq = 0
     nt = 0
-    clock = np.int64(-(1 << 62))
-    last_b = -2
-    last_a = -2
+    clock = carry[0]
+    last_b = carry[1]
+    last_a = carry[2]
     for k in range(m):
         if (ev[k] & np.uint64(EXCH_EVENT)) == 0:
             continue  # local-only copies of reordered rows (hftbacktest): the exchange copy is the one applied
@@ -266,6 +267,9 @@ def _path(bid, ask, st, ev, exch_ts, px, qty, tick, use_bbo):  # type: ignore[no
             nq += 1
             last_b = b
             last_a = a
+    carry[0] = clock
+    carry[1] = last_b
+    carry[2] = last_a
     return q_ts[:nq], q_bid[:nq], q_ask[:nq], t_ts[:nt], t_px[:nt], t_qty[:nt], t_buy[:nt], t_mid[:nt]
 
 
@@ -308,17 +312,36 @@ class MarketPath:
         return self.mid_usd[np.clip(i, 0, self.ts_ns.size - 1)]
 
 
+class PathBuilder:
+    """A :class:`MarketPath` built chunk by chunk: one book and one clock carried across the chunks (and files).
+
+    ``add(events)`` returns the path piece of that chunk (BBO changes and trades, as :class:`MarketPath` arrays);
+    the pieces of consecutive chunks concatenate to the path of the whole data.
+    """
+
+    def __init__(self, grid: BookGrid, *, use_bbo: bool = True) -> None:
+        self.grid = grid
+        self.use_bbo = use_bbo
+        self.book = OrderBook(grid, use_bbo=use_bbo)
+        self.carry = np.array([-(1 << 62), -2, -2], dtype=np.int64)
+
+    def add(self, events: np.ndarray) -> MarketPath:
+        """The path piece of the next chunk of events (may be empty)."""
+        b = self.book
+        out = _path(
+            b.bid_qty, b.ask_qty, b.state, events["ev"], events["exch_ts"], events["px"], events["qty"],
+            self.grid.tick_usd, self.use_bbo, self.carry,
+        )  # fmt: skip
+        return MarketPath(*out)
+
+
 def market_path(events: np.ndarray, grid: BookGrid | None = None, *, use_bbo: bool = True) -> MarketPath:
     """Replay ``events`` through a fresh :class:`OrderBook` and return its :class:`MarketPath`."""
     g = grid or BookGrid.around(events)
-    book = OrderBook(g, use_bbo=use_bbo)
-    out = _path(
-        book.bid_qty, book.ask_qty, book.state, events["ev"], events["exch_ts"], events["px"], events["qty"],
-        g.tick_usd, use_bbo,
-    )  # fmt: skip
-    if out[0].size == 0:
+    out = PathBuilder(g, use_bbo=use_bbo).add(events)
+    if out.ts_ns.size == 0:
         raise DataError("the data never shows a two-sided book: no mid price can be computed")
-    return MarketPath(*out)
+    return out
 
 
-__all__ = ["BookGrid", "MarketPath", "OrderBook", "book_row", "infer_tick", "market_path"]
+__all__ = ["BookGrid", "MarketPath", "OrderBook", "PathBuilder", "book_row", "infer_tick", "market_path"]

@@ -14,11 +14,30 @@ Binance books are synchronised as Binance documents: diffs received before the s
 with ``u`` below the snapshot's ``lastUpdateId`` are dropped as stale, the first kept diff must straddle it,
 and every later diff must continue the chain (futures ``pu == previous u``; spot ``U == previous u + 1``).
 
+**Without a snapshot** (many recorders take none): when no snapshot line comes within :data:`SNAPSHOT_WAIT_S`
+seconds (local clock) of the first diff, the book is built from the diffs alone. A diff carries the absolute
+quantity of each level it names, so a level is right once a diff has touched it; levels no diff has touched yet
+are missing. The span until the book is trusted is a **warm-up** (:class:`BookWarmup` in
+:attr:`ReadReport.warmups`): it ends at the first diff at least :data:`BOOK_WARMUP_S` seconds (exchange clock)
+after the first one once diffs have set a level on both sides. On the shared USD-M recording the top 50 levels of
+each side then equal the snapshot-synchronised book at every later diff (the last difference is 8.5 s in); on the
+spot recording (``depth@100ms``, old orders resting deep) the touch agrees at 99.9 % of later diffs and the top 5
+levels at 96.6 %: depth below the touch can lack levels that nobody has touched since the recording began. The
+reader says so once in :attr:`ReadReport.warnings` (``"FILE: no REST snapshot ..."``). A snapshot line that comes
+later still synchronises the book (the recent diffs it does not cover are applied after it) and ends the warm-up;
+one older than every diff still kept (:data:`_RECENT_DIFFS`) would set the book back and is left out.
+
+Binance **COIN-M** (inverse) contracts, detected by content (a ``dapi`` symbol such as ``btcusd_perp`` or
+``ethusd_240927`` in the stream names, or a ``ps`` pair field): quantities are in contracts of a fixed USD value,
+converted to coins as ``coins = contracts * contract_size_usd / price`` (:data:`COINM_CONTRACT_USD`: 100 USD for
+BTC, 10 USD for every other coin, as Binance specifies); :attr:`ReadReport.contract_size_usd` says which.
+
 Errors (a truncated gzip, a malformed line, an unknown message type, a local timestamp going backwards, a gap
 in update ids) name the file and the 1-based line (``row`` for ``.npz``). With ``on_error="stop"`` (default) the
 reader yields what it parsed before the bad line and then raises :class:`~hyper_make.errors.DataError`; with
-``on_error="skip"`` it counts the problem in :attr:`ReadReport.skipped` and goes on (a gap is counted and the
-diff applied: without a new snapshot nothing better is available; a truncated gzip ends the file).
+``on_error="skip"`` it counts the problem in :attr:`ReadReport.skipped` and goes on (a truncated gzip ends the
+file). A gap in update ids under ``"skip"`` **resynchronises**: both sides are cleared and the book is built again
+from the diffs, from the diff after the gap on, with a warm-up as above (counted in :attr:`ReadReport.resyncs`).
 """
 
 from __future__ import annotations
@@ -28,7 +47,7 @@ import io
 import json
 import zipfile
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +83,49 @@ _DETECT_LINES = 500
 #: Skipped lines whose message the report keeps (the rest are only counted).
 SKIPPED_EXAMPLES = 5
 #: ``skipped`` kinds that are not bad lines (the Binance procedure drops diffs older than the snapshot).
-_NOT_BAD = frozenset({"stale_depth"})
+_NOT_BAD = frozenset({"stale_depth", "stale_snapshot"})
+#: Seconds (local clock) after the first Binance depth diff within which a REST snapshot line is waited for;
+#: past it the book is built from the diffs (recorders that take a snapshot do so as they subscribe: the shared
+#: recordings have it 0.3 s in).
+SNAPSHOT_WAIT_S = 5.0
+#: Minimum length (s, exchange clock) of the warm-up of a book built from diffs (see the module docstring).
+BOOK_WARMUP_S = 10.0
+#: USD value of one Binance COIN-M contract by base coin; any other coin: :data:`COINM_DEFAULT_CONTRACT_USD`.
+COINM_CONTRACT_USD = {"BTC": 100.0}
+COINM_DEFAULT_CONTRACT_USD = 10.0
+#: Diffs kept after being applied to a book built from diffs, replayed after a snapshot line that comes late
+#: (a REST snapshot answers within a second or so: 200 diffs are 10 s of ``depth@0ms``, 20 s of ``@100ms``).
+_RECENT_DIFFS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class BookWarmup:
+    """A span where the book was built from depth diffs without a snapshot (levels right only once touched).
+
+    Attributes
+    ----------
+    line : the 1-based line of the diff that (re)started the book.
+    start_ns : exchange time (UNIX ns) of that diff.
+    end_ns : exchange time (UNIX ns) the warm-up ended (see :data:`BOOK_WARMUP_S`), or ``None`` if the data ended
+        first (the whole rest of the file is warm-up).
+    reason : ``"no_snapshot"`` (the file has no snapshot line in time) or ``"gap"`` (a resync after an update-id
+        gap under ``on_error="skip"``).
+    """
+
+    line: int
+    start_ns: int
+    end_ns: int | None
+    reason: str
+
+    @property
+    def duration_s(self) -> float | None:
+        """Length of the warm-up (s), ``None`` if it never ended."""
+        return None if self.end_ns is None else (self.end_ns - self.start_ns) / 1e9
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"line": self.line, "start_ns": self.start_ns, "end_ns": self.end_ns, "reason": self.reason,
+                "duration_s": self.duration_s}  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -77,10 +138,16 @@ class ReadReport:
     lines : lines (rows for ``.npz``) read.  events : event rows produced.
     message_counts : message type -> count (``bookTicker``, ``depth``, ``trade``, ``snapshot``, ``l2Book``, ...).
     skipped : problem kind -> count of lines skipped (``on_error="skip"``), plus ``stale_depth`` (diffs older
-        than the snapshot, dropped by the Binance procedure).
+        than the snapshot, dropped by the Binance procedure) and ``stale_snapshot`` (a snapshot line older than
+        the diffs a book built from diffs still keeps: applying it would set the book back).
     gaps : ``(line, expected, got)`` of every update-id gap seen.
     error : the message of the error that stopped the read (``on_error="stop"``), else ``None``.
     skipped_examples : the messages (``"FILE: line N: ..."``) of the first :data:`SKIPPED_EXAMPLES` skipped lines.
+    warmups : the spans where the book was built from diffs (:class:`BookWarmup`), in file order.
+    resyncs : update-id gaps after which the book was rebuilt from the diffs (``on_error="skip"``).
+    warnings : one-line warnings about the data (each said once), e.g. that the file has no snapshot.
+    contract_size_usd : USD value of one contract of a Binance COIN-M recording (its quantities were converted to
+        coins), ``None`` for a recording quoted in coins.
     """
 
     path: str
@@ -92,6 +159,10 @@ class ReadReport:
     gaps: list[tuple[int, int, int]] = field(default_factory=list)
     error: str | None = None
     skipped_examples: list[str] = field(default_factory=list)
+    warmups: list[BookWarmup] = field(default_factory=list)
+    resyncs: int = 0
+    warnings: list[str] = field(default_factory=list)
+    contract_size_usd: float | None = None
 
     @property
     def complete(self) -> bool:
@@ -108,9 +179,45 @@ class ReadReport:
         n = self.bad_lines
         if n == 0:
             return None
-        reasons = ", ".join(f"{kind} {c:,}" for kind, c in self.skipped.most_common() if kind not in _NOT_BAD)
+        reasons = ", ".join(
+            f"{kind} {c:,}" + (": the book resynchronised from the diffs" if kind == "gap" and self.resyncs else "")
+            for kind, c in self.skipped.most_common()
+            if kind not in _NOT_BAD
+        )
         first = "; ".join(self.skipped_examples[:3])
         return f"skipped {n:,} bad line{'s' if n != 1 else ''} of {self.path} ({reasons}); first: {first}"
+
+    def warmup_spans_ns(self, data_end_ns: int | None = None) -> list[tuple[int, int]]:
+        """``(start, end)`` exchange times (UNIX ns) of every warm-up; one that never ended runs to
+        ``data_end_ns`` (default: the largest int64)."""
+        end = data_end_ns if data_end_ns is not None else (1 << 63) - 1
+        return [(w.start_ns, w.end_ns if w.end_ns is not None else end) for w in self.warmups]
+
+    @property
+    def book_warmup_end_ns(self) -> int | None:
+        """Exchange time (UNIX ns) the book is trusted from when it started without a snapshot: the end of the
+        first warm-up if that one starts the book (``reason == "no_snapshot"``), else ``None``; a resync after a gap
+        inside it carries it on to the resync's end. A warm-up that never ended gives the largest int64."""
+        if not self.warmups or self.warmups[0].reason != "no_snapshot":
+            return None
+        end = self.warmups[0].end_ns
+        for w in self.warmups[1:]:  # a gap before the warm-up ended starts the next one where it stopped
+            if end is None or w.start_ns != end:
+                break
+            end = w.end_ns
+        return end if end is not None else (1 << 63) - 1
+
+    def warmup_summary(self) -> str | None:
+        """One line on the book's warm-ups (no snapshot, resyncs after gaps), or ``None`` when there was none."""
+        if not self.warmups:
+            return None
+        parts = []
+        for w in self.warmups:
+            what = "no snapshot" if w.reason == "no_snapshot" else "resync after a gap"
+            span = f"{w.duration_s:.1f} s" if w.duration_s is not None else "until the end of the data"
+            parts.append(f"{what} at line {w.line:,}: warm-up {span}")
+        more = f" (+{len(parts) - 3} more)" if len(parts) > 3 else ""
+        return f"book built from depth diffs in {self.path}: " + "; ".join(parts[:3]) + more
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -125,6 +232,11 @@ class ReadReport:
             "error": self.error,
             "skipped_examples": list(self.skipped_examples),
             "skip_summary": self.skip_summary(),
+            "warmups": [w.to_dict() for w in self.warmups],
+            "resyncs": self.resyncs,
+            "warnings": list(self.warnings),
+            "warmup_summary": self.warmup_summary(),
+            "contract_size_usd": self.contract_size_usd,
         }
 
 
@@ -221,39 +333,113 @@ def detect_format(path: str | Path) -> str:
 Row = tuple[int, int, int, float, float, int, int, float]
 
 
-def _levels(side_flag: int, kind: int, levels: Any, exch: int, local: int, uid: int) -> list[Row]:
+def _levels(
+    side_flag: int, kind: int, levels: Any, exch: int, local: int, uid: int, contract_usd: float = 0.0
+) -> list[Row]:
+    """Rows of ``[price, qty]`` levels; with ``contract_usd > 0`` the quantity is in contracts of that USD value and
+    becomes coins: ``qty * contract_usd / price``."""
     try:
+        if contract_usd > 0.0:
+            out: list[Row] = []
+            for p, q in levels:
+                px = float(p)
+                out.append((kind | side_flag | _BOTH, exch, local, px, float(q) * contract_usd / px, 0, uid, 0.0))
+            return out
         return [(kind | side_flag | _BOTH, exch, local, float(p), float(q), 0, uid, 0.0) for p, q in levels]
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, ZeroDivisionError) as exc:
         raise _Problem("malformed", f"malformed price level: {exc}") from None
 
 
+def _coinm_contract_usd(symbol: str) -> float:
+    """USD value of one contract of a Binance COIN-M symbol (``btcusd_perp`` -> 100, ``ethusd_240927`` -> 10)."""
+    base = symbol.upper().split("_", 1)[0].removesuffix("USD")
+    return COINM_CONTRACT_USD.get(base, COINM_DEFAULT_CONTRACT_USD)
+
+
 class _BinanceParser:
-    """Binance futures/spot websocket recording -> rows, with the documented book synchronisation."""
+    """Binance futures/spot websocket recording -> rows, with the documented book synchronisation.
+
+    Modes: ``"wait"`` (diffs buffered until a snapshot line, at most :data:`SNAPSHOT_WAIT_S`), ``"snapshot"``
+    (the book follows the snapshot and the update-id chain), ``"diffs"`` (the book is built from the diffs, with
+    a warm-up; a snapshot line switches to ``"snapshot"``).
+    """
 
     def __init__(self, futures: bool, report: ReadReport) -> None:
         self.futures = futures
         self.report = report
+        self.mode = "wait"
         self.snap_id: int | None = None
         self.last_u: int | None = None
         self.pending: list[tuple[int, dict[str, Any], int]] = []
+        self.first_diff_local: int | None = None
         self.offset_ns = 0  # local - exchange clock, from the latest message that carries an exchange time
+        self.contract_usd: float | None = None  # None: not known yet; 0.0: quantities in coins
+        self.recent: deque[tuple[int, int, list[Row]]] = deque(maxlen=_RECENT_DIFFS)  # (U, u, rows) of diffs
+        self.resync: tuple[int, dict[str, Any], int] | None = None  # the diff after a gap, applied next
+        self.warm: list[Any] | None = None  # the open warm-up: [line, start_ns, bid seen, ask seen, reason]
+        self.line = 0  # the line being parsed
+        self.owed: list[Row] = []  # rows of buffered diffs before a gap among them, emitted with the resync
+        self.after_resync: list[tuple[int, dict[str, Any], int]] = []  # buffered diffs after that gap
+
+    # ---- contracts ----------------------------------------------------------------------------------
+    def _contract(self, symbol: str, data: dict[str, Any] | None) -> float:
+        """0.0 for a book in coins, else the COIN-M contract's USD value (decided once, from the first symbol)."""
+        if self.contract_usd is None:
+            if not symbol:  # a snapshot line without its symbol says nothing: decide on the first stream
+                return 0.0
+            ps = data.get("ps") if data is not None else None
+            pair = str(ps or symbol.split("_", 1)[0]).lower()
+            # COIN-M: a dapi symbol (pair_perp, pair_YYMMDD) or a "ps" field, its pair quoted in USD (not USDT)
+            inverse = ("_" in symbol or ps is not None) and pair.endswith("usd")
+            self.contract_usd = _coinm_contract_usd(pair) if inverse else 0.0
+            self.report.contract_size_usd = self.contract_usd or None
+        return self.contract_usd
 
     def parse(self, local: int, msg: dict[str, Any], line: int) -> list[Row]:
+        self.line = line
+        rows: list[Row] = []
+        if self.resync is not None:  # the diff after a gap (skipped as the bad line) restarts the book
+            r_local, r_data, r_line = self.resync
+            owed, after = self.owed, self.after_resync
+            self.resync, self.owed, self.after_resync = None, [], []
+            rows = owed + self._from_diffs(r_local, r_data, r_line, "gap")
+            rows += self._replay(after, r_local)
+        return rows + self._parse(local, msg, line) if rows else self._parse(local, msg, line)
+
+    def _replay(self, pending: list[tuple[int, dict[str, Any], int]], local: int) -> list[Row]:
+        """Apply buffered diffs at receive time ``local`` or later; at a gap, what they gave so far and the diffs
+        after the gap are owed to the resync (if the reader skips the gap)."""
+        rows: list[Row] = []
+        for i, (p_local, p_data, p_line) in enumerate(pending):
+            try:
+                # buffered diffs keep the later receive time: they are applied after it (no clock going back)
+                rows += self._diff(max(p_local, local), p_data, p_line)
+            except _Problem:
+                self.owed = rows
+                self.after_resync = [(max(a, local), b, c) for a, b, c in pending[i + 1 :]]
+                raise
+        return rows
+
+    def _parse(self, local: int, msg: dict[str, Any], line: int) -> list[Row]:
         if "lastUpdateId" in msg:
             return self._snapshot(local, msg, line)
         stream, data = msg.get("stream"), msg.get("data")
         if not isinstance(stream, str) or not isinstance(data, dict):
             raise _Problem("unknown_type", f"unknown message type (keys {sorted(msg)[:6]})")
-        kind = stream.split("@", 1)[1] if "@" in stream else stream
+        symbol, _, kind = stream.partition("@")
+        kind = kind or stream
+        cs = self._contract(symbol, data)
         try:
             if kind.startswith("depth"):
                 self.report.message_counts["depth"] += 1
-                if self.snap_id is None:
-                    if len(self.pending) >= _MAX_PENDING:
-                        raise _Problem("no_snapshot", f"no book snapshot within the first {_MAX_PENDING} depth diffs")
-                    self.pending.append((local, data, line))
-                    return []
+                if self.mode == "wait":
+                    if self.first_diff_local is None:
+                        self.first_diff_local = local
+                    waited = local - self.first_diff_local
+                    if waited <= SNAPSHOT_WAIT_S * 1e9 and len(self.pending) < _MAX_PENDING:
+                        self.pending.append((local, data, line))
+                        return []
+                    return self._no_snapshot(local, data, line)
                 return self._diff(local, data, line)
             if kind == "bookTicker":
                 self.report.message_counts["bookTicker"] += 1
@@ -261,9 +447,13 @@ class _BinanceParser:
                 if "E" in data:
                     self.offset_ns = local - exch
                 uid = int(data.get("u", 0))
+                bid, ask = float(data["b"]), float(data["a"])
+                bq, aq = float(data["B"]), float(data["A"])
+                if cs:
+                    bq, aq = bq * cs / bid, aq * cs / ask
                 return [
-                    (DEPTH_BBO_EVENT | _BID | _BOTH, exch, local, float(data["b"]), float(data["B"]), 0, uid, 0.0),
-                    (DEPTH_BBO_EVENT | _ASK | _BOTH, exch, local, float(data["a"]), float(data["A"]), 0, uid, 0.0),
+                    (DEPTH_BBO_EVENT | _BID | _BOTH, exch, local, bid, bq, 0, uid, 0.0),
+                    (DEPTH_BBO_EVENT | _ASK | _BOTH, exch, local, ask, aq, 0, uid, 0.0),
                 ]
             if kind in ("trade", "aggTrade"):
                 self.report.message_counts["trade"] += 1
@@ -271,33 +461,119 @@ class _BinanceParser:
                 self.offset_ns = local - exch
                 side = _ASK if data["m"] else _BID  # m: the buyer is the maker, so the aggressor sold
                 tid = int(data.get("t", data.get("a", 0)))
-                return [(TRADE_EVENT | side | _BOTH, exch, local, float(data["p"]), float(data["q"]), tid, 0, 0.0)]
-        except (KeyError, TypeError, ValueError) as exc:
+                px, qty = float(data["p"]), float(data["q"])
+                if cs:
+                    qty = qty * cs / px
+                return [(TRADE_EVENT | side | _BOTH, exch, local, px, qty, tid, 0, 0.0)]
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
             raise _Problem("malformed", f"malformed {kind} message: missing or bad field {exc}") from None
         raise _Problem("unknown_type", f"unknown message type {kind!r} in stream {stream!r}")
 
+    # ---- snapshot synchronisation -------------------------------------------------------------------
     def _snapshot(self, local: int, msg: dict[str, Any], line: int) -> list[Row]:
         self.report.message_counts["snapshot"] += 1
         try:
-            self.snap_id = int(msg["lastUpdateId"])
+            snap_id = int(msg["lastUpdateId"])
+            cs = self._contract(str(msg.get("symbol", msg.get("pair", ""))), msg)
             exch = int(msg["E"]) * _MS if "E" in msg else local - self.offset_ns
             rows: list[Row] = [
-                (DEPTH_CLEAR_EVENT | _BID | _BOTH, exch, local, 0.0, 0.0, 0, self.snap_id, 0.0),
-                (DEPTH_CLEAR_EVENT | _ASK | _BOTH, exch, local, 0.0, 0.0, 0, self.snap_id, 0.0),
+                (DEPTH_CLEAR_EVENT | _BID | _BOTH, exch, local, 0.0, 0.0, 0, snap_id, 0.0),
+                (DEPTH_CLEAR_EVENT | _ASK | _BOTH, exch, local, 0.0, 0.0, 0, snap_id, 0.0),
             ]
-            rows += _levels(_BID, DEPTH_SNAPSHOT_EVENT, msg["bids"], exch, local, self.snap_id)
-            rows += _levels(_ASK, DEPTH_SNAPSHOT_EVENT, msg["asks"], exch, local, self.snap_id)
+            rows += _levels(_BID, DEPTH_SNAPSHOT_EVENT, msg["bids"], exch, local, snap_id, cs)
+            rows += _levels(_ASK, DEPTH_SNAPSHOT_EVENT, msg["asks"], exch, local, snap_id, cs)
         except (KeyError, TypeError, ValueError) as exc:
             raise _Problem("malformed", f"malformed snapshot: missing or bad field {exc}") from None
+        if self.mode == "diffs":
+            return self._late_snapshot(rows, snap_id, exch, local)
+        self.snap_id = snap_id
         self.last_u = None
-        pending, self.pending = self.pending, []
-        for p_local, p_data, p_line in pending:
-            # buffered diffs keep the snapshot's receive time: they are applied after it (no clock going back)
-            rows += self._diff(max(p_local, local), p_data, p_line)
+        self.resync = None
+        pending = self.pending
+        self.pending = []
+        self.mode = "snapshot"
+        try:
+            return rows + self._replay(pending, local)
+        except _Problem:
+            self.owed = rows + self.owed  # the snapshot itself is owed too
+            raise
+
+    def _late_snapshot(self, rows: list[Row], snap_id: int, exch: int, local: int) -> list[Row]:
+        """A snapshot line while the book is built from diffs: it ends the warm-up, and the diffs already applied
+        that it does not cover come again after it. One older than every diff kept would set the book back: it is
+        left out (counted as ``stale_snapshot``)."""
+        start = snap_id if self.futures else snap_id + 1
+        keep = [e for e in self.recent if e[1] >= snap_id]
+        if keep and keep[0][0] > start:
+            self.report.skipped["stale_snapshot"] += 1
+            return []
+        self._end_warmup(exch)
+        self.recent.clear()
+        self.snap_id, self.resync, self.mode = snap_id, None, "snapshot"
+        self.last_u = keep[-1][1] if keep else None
+        for _, _, diff_rows in keep:  # applied again after the snapshot, at its receive time or later
+            rows += [(r[0], r[1], max(r[2], local), *r[3:]) for r in diff_rows]
         return rows
 
+    # ---- a book from the diffs ----------------------------------------------------------------------
+    def _no_snapshot(self, local: int, data: dict[str, Any], line: int) -> list[Row]:
+        """No snapshot line in time: warn once, then build the book from the buffered diffs and this one."""
+        self.report.warnings.append(
+            f"{self.report.path}: no REST snapshot line within {SNAPSHOT_WAIT_S:g} s of the first depth diff: "
+            f"the book is built from the diffs (a level is right once a diff touches it) with a warm-up of at "
+            f"least {BOOK_WARMUP_S:g} s, marked in the report"
+        )
+        pending, self.pending = [*self.pending, (local, data, line)], []
+        first_local, first_data, first_line = pending[0]
+        rows = self._from_diffs(first_local, first_data, first_line, "no_snapshot", clear=False, now=local)
+        try:
+            return rows + self._replay(pending[1:], local)
+        except _Problem:
+            self.owed = rows + self.owed
+            raise
+
+    def _from_diffs(
+        self, local: int, data: dict[str, Any], line: int, reason: str, *, clear: bool = True, now: int | None = None
+    ) -> list[Row]:
+        """(Re)start the book from the diff ``data``: a new warm-up; after a gap, both sides cleared first."""
+        try:
+            exch = int(data["E"]) * _MS
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _Problem("malformed", f"malformed depth message: missing or bad field {exc}") from None
+        if self.warm is not None:  # a gap during a warm-up: that warm-up ends where the next one starts
+            self._end_warmup(exch)
+        self.mode = "diffs"
+        self.last_u = None
+        self.recent.clear()
+        self.warm = [line, exch, False, False, reason]
+        self.report.warmups.append(BookWarmup(line, exch, None, reason))
+        at = max(local, now) if now is not None else local
+        rows: list[Row] = []
+        if clear:
+            self.report.resyncs += 1
+            rows = [
+                (DEPTH_CLEAR_EVENT | _BID | _BOTH, exch, at, 0.0, 0.0, 0, 0, 0.0),
+                (DEPTH_CLEAR_EVENT | _ASK | _BOTH, exch, at, 0.0, 0.0, 0, 0, 0.0),
+            ]
+        return rows + self._diff(at, data, line)
+
+    def _end_warmup(self, exch: int) -> None:
+        if self.warm is None:
+            return
+        w = self.report.warmups[-1]
+        self.report.warmups[-1] = BookWarmup(w.line, w.start_ns, max(exch, w.start_ns), w.reason)
+        self.warm = None
+
+    def _gap(self, local: int, data: dict[str, Any], line: int, expected: int, got: int, message: str) -> _Problem:
+        """Record a gap; the diff restarts the book with the next message if the reader skips this line."""
+        self.report.gaps.append((line, expected, got))
+        self.resync = (local, data, line)
+        self.last_u = None
+        if line != self.line:
+            message += f" (in the diff of line {line}, buffered until this line)"
+        return _Problem("gap", message)
+
     def _diff(self, local: int, data: dict[str, Any], line: int) -> list[Row]:
-        assert self.snap_id is not None
         try:
             first, last = int(data["U"]), int(data["u"])
             exch = int(data["E"]) * _MS
@@ -306,27 +582,65 @@ class _BinanceParser:
             prev = int(data["pu"]) if self.futures else first - 1
         except (KeyError, TypeError, ValueError) as exc:
             raise _Problem("malformed", f"malformed depth message: missing or bad field {exc}") from None
-        if self.last_u is None:
-            if last < self.snap_id:
-                self.report.skipped["stale_depth"] += 1
-                return []
-            start = self.snap_id if self.futures else self.snap_id + 1
-            if first > start:
-                self.report.gaps.append((line, start, first))
-                self.last_u = last
-                raise _Problem("gap", f"update-id gap: first diff after the snapshot starts at U={first} > {start}")
-        elif prev != self.last_u:
-            expected = self.last_u
-            self.report.gaps.append((line, expected, prev))
-            self.last_u = last
-            what = "pu" if self.futures else "U-1"
-            raise _Problem("gap", f"update-id gap: {what}={prev} but the previous diff ended at u={expected}")
+        if self.mode == "snapshot":
+            assert self.snap_id is not None
+            if self.last_u is None:
+                if last < self.snap_id:
+                    self.report.skipped["stale_depth"] += 1
+                    return []
+                start = self.snap_id if self.futures else self.snap_id + 1
+                if first > start:
+                    raise self._gap(
+                        local, data, line, start, first,
+                        f"update-id gap: first diff after the snapshot starts at U={first} > {start}",
+                    )  # fmt: skip
+            elif prev != self.last_u:
+                what = "pu" if self.futures else "U-1"
+                raise self._gap(
+                    local, data, line, self.last_u, prev,
+                    f"update-id gap: {what}={prev} but the previous diff ended at u={self.last_u}",
+                )  # fmt: skip
+        else:
+            if self.last_u is not None and prev != self.last_u:
+                what = "pu" if self.futures else "U-1"
+                raise self._gap(
+                    local, data, line, self.last_u, prev,
+                    f"update-id gap: {what}={prev} but the previous diff ended at u={self.last_u} "
+                    "(book built from diffs)",
+                )  # fmt: skip
         self.last_u = last
-        return _levels(_BID, DEPTH_EVENT, bids, exch, local, last) + _levels(_ASK, DEPTH_EVENT, asks, exch, local, last)
+        cs = self.contract_usd or 0.0
+        rows = _levels(_BID, DEPTH_EVENT, bids, exch, local, last, cs)
+        rows += _levels(_ASK, DEPTH_EVENT, asks, exch, local, last, cs)
+        if self.mode == "diffs":  # rows, not the parsed JSON: the levels' lists would weigh on the garbage collector
+            self.recent.append((first, last, rows))
+        w = self.warm
+        if w is not None:
+            w[2] = w[2] or any(float(q) > 0 for _, q in bids)
+            w[3] = w[3] or any(float(q) > 0 for _, q in asks)
+            if w[2] and w[3] and exch - w[1] >= BOOK_WARMUP_S * 1e9:
+                self._end_warmup(exch)
+        return rows
 
-    def finish(self) -> None:
+    def resume(self, prev: Any) -> None:
+        """Carry on the book of ``prev`` (the parser of the previous file of the same recording, finished)."""
+        if not isinstance(prev, _BinanceParser) or prev.futures != self.futures or prev.mode == "wait":
+            return
+        for name in ("mode", "snap_id", "last_u", "offset_ns", "contract_usd", "resync"):
+            setattr(self, name, getattr(prev, name))
+        self.recent = deque(prev.recent, maxlen=_RECENT_DIFFS)
+        self.report.contract_size_usd = prev.report.contract_size_usd
+        if prev.warm is not None:  # a warm-up still open goes on in this file, from its first line
+            self.warm = list(prev.warm)
+            self.report.warmups.append(BookWarmup(1, prev.warm[1], None, prev.warm[4]))
+
+    def finish(self) -> list[Row]:
+        """Rows still owed at the end of the file: buffered diffs of a short file without a snapshot line."""
         if self.pending and self.snap_id is None:
-            raise _Problem("no_snapshot", f"{len(self.pending)} depth diffs but no book snapshot line")
+            last_local = self.pending[-1][0]
+            p_local, p_data, p_line = self.pending.pop()
+            return self._no_snapshot(max(p_local, last_local), p_data, p_line)
+        return []
 
 
 class _HyperliquidParser:
@@ -368,8 +682,8 @@ class _HyperliquidParser:
             raise _Problem("malformed", f"malformed {channel} message: missing or bad field {exc}") from None
         raise _Problem("unknown_type", f"unknown message type: channel {channel!r}")
 
-    def finish(self) -> None:
-        return None
+    def finish(self) -> list[Row]:
+        return []
 
 
 # ---- the reader ---------------------------------------------------------------------------------------
@@ -384,10 +698,19 @@ class EventReader:
     path : the file.  fmt : a :data:`SUPPORTED_FORMATS` name, or ``None`` to detect it.
     on_error : ``"stop"`` (raise :class:`DataError` after yielding the rows before the bad line) or ``"skip"``.
     chunk_rows : rows per yielded chunk, ``>= 1``.
+    continues : the reader of the previous file of the same recording, read to its end: a Binance book (the
+        snapshot synchronisation, the update-id chain, an open warm-up) carries on into this file instead of
+        starting again (so a later file without a snapshot line needs none). ``None``: this file stands alone.
     """
 
     def __init__(
-        self, path: str | Path, *, fmt: str | None = None, on_error: OnError = "stop", chunk_rows: int = 262_144
+        self,
+        path: str | Path,
+        *,
+        fmt: str | None = None,
+        on_error: OnError = "stop",
+        chunk_rows: int = 262_144,
+        continues: EventReader | None = None,
     ) -> None:
         if on_error not in ("stop", "skip"):
             raise InvalidParameterError(f"'on_error' must be one of ['stop', 'skip']; got {on_error!r}")
@@ -400,6 +723,20 @@ class EventReader:
         self.on_error = on_error
         self.chunk_rows = chunk_rows
         self.report = ReadReport(path=str(self.path), fmt=self.fmt)
+        self._fh: Any = None
+        self.continues = continues
+        self._parser: Any = None
+
+    def bytes_read(self) -> int:
+        """Bytes of the file as stored (compressed for gzip) read so far, for a progress bar (0 before reading)."""
+        fh = self._fh
+        if fh is not None and fh.closed:
+            return self.path.stat().st_size
+        try:
+            raw = getattr(fh.buffer, "fileobj", None) or fh.buffer  # GzipFile's compressed file, or the plain one
+            return int(raw.tell())
+        except (AttributeError, ValueError, OSError):
+            return 0
 
     def _fail(self, line: int, problem: _Problem) -> None:
         """Raise (stop) or count (skip) a problem at ``line``."""
@@ -420,10 +757,13 @@ class EventReader:
             parser = _HyperliquidParser(self.report)
         else:
             parser = _BinanceParser(self.fmt == "binance-futures", self.report)
+        if isinstance(parser, _BinanceParser) and self.continues is not None:
+            parser.resume(getattr(self.continues, "_parser", None))
+        self._parser = parser
         buf: list[Row] = []
         prev_local = -(1 << 62)
         line = 0
-        fh = _open_text(self.path)
+        fh = self._fh = _open_text(self.path)
         try:
             with fh:
                 while True:
@@ -470,7 +810,7 @@ class EventReader:
                         yield self._chunk(buf)
                         buf = []
                 try:
-                    parser.finish()
+                    buf.extend(parser.finish())
                 except _Problem as problem:
                     if buf:
                         yield self._chunk(buf)
@@ -549,7 +889,11 @@ def save_npz(path: str | Path, events: np.ndarray) -> Path:
 
 
 __all__ = [
+    "BOOK_WARMUP_S",
+    "COINM_CONTRACT_USD",
+    "SNAPSHOT_WAIT_S",
     "SUPPORTED_FORMATS",
+    "BookWarmup",
     "EventReader",
     "ReadReport",
     "detect_format",
