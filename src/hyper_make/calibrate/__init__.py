@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,7 +203,8 @@ class CalibrationResult:
         partial = self.is_partial(adverse_horizon_s)
         sig = self.sigma_frac[sigma_horizon_s].value
         vol_scale = sigma_horizon_s / self.volume_horizon_s
-        lines = [f"# hyper-make calibrate: fitted from {Path(self.source).name} ({self.duration_s:.0f} s)"]
+        names = " + ".join(Path(s).name for s in self.source.split(" + "))
+        lines = [f"# hyper-make calibrate: fitted from {names} ({self.duration_s:.0f} s)"]
         if partial:
             lines.append("# PARTIAL calibration: " + "; ".join(
                 ([f"the data stopped early at {self.stopped_at}"] if self.stopped_at else [])
@@ -378,7 +380,7 @@ def fit_intensity(
 
 
 def calibrate(
-    source: str | Path | np.ndarray,
+    source: str | Path | Sequence[str | Path] | np.ndarray,
     *,
     reference_lag_s: float = 1.0,
     depth_step_bps: float = 0.25,
@@ -389,7 +391,8 @@ def calibrate(
     on_error: str = "stop",
     keep_partial: bool = False,
 ) -> CalibrationResult:
-    """Fit every model of the ladder from a recording (a file path, or an ``event_dtype`` array).
+    """Fit every model of the ladder from a recording (a file path, several merged in time order, e.g. a Tardis
+    book file and its trades file, or an ``event_dtype`` array).
 
     Parameters
     ----------
@@ -420,7 +423,7 @@ def calibrate(
         events, name = source, "<events>"
     else:
         events, report = load_events(source, on_error=on_error, keep_partial=keep_partial)  # type: ignore[arg-type]
-        name = str(source)
+        name = str(source) if isinstance(source, (str, Path)) else " + ".join(str(s) for s in source)
     stopped = f" (the read stopped early: {report.error})" if report is not None and report.error else ""
     if events.size == 0:
         raise DataError(f"{name}: no event could be read{stopped}")

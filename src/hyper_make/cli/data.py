@@ -1,10 +1,11 @@
-"""``hyper-make calibrate FILE`` and ``hyper-make backtest FILE``: model fitting and replay on recorded data.
+"""``hyper-make calibrate FILE...`` and ``hyper-make backtest FILE...``: model fitting and replay on recorded data.
 
-Both read any supported recording (Binance futures/spot, Hyperliquid, hftbacktest ``.npz``). A bad line stops
-the read (``--on-error stop``, the default): what was read before it is still used and written (marked partial
-in the files), then the error is printed on one line and the exit code is 2. ``--on-error skip`` skips bad
-lines and says on stderr what it skipped (counts by reason, the first lines). The output folder (``--out``) is
-checked before any work runs. Ctrl-C keeps what was written, marked partial, and exits 130.
+Both read any supported recording (Binance futures/spot, Hyperliquid live or archive, Tardis CSV, hftbacktest
+``.npz``); several files given together are merged in time order (a Tardis book file and its trades file).
+A bad line stops the read (``--on-error stop``, the default): what was read before it is still used and
+written (marked partial in the files), then the error is printed on one line and the exit code is 2.
+``--on-error skip`` skips bad lines and says on stderr what it skipped (counts by reason, the first lines). The
+output folder (``--out``) is checked before any work runs. Ctrl-C keeps what was written, marked partial, and exits 130.
 """
 
 from __future__ import annotations
@@ -50,12 +51,29 @@ from ._common import (
     warn,
 )
 
+_FILES_HELP = (
+    "Recorded feed (Binance futures/spot, Hyperliquid, Hyperliquid archive .lz4, Tardis CSV, .npz); several "
+    "files (a Tardis book file and its trades file, an archive file and a trades recording) merge in time order."
+)
 _ON_ERROR_HELP = "On a bad line: 'stop' (use what was read, then exit 2) or 'skip' (skip it, say so, go on)."
 
 #: A replay quoting for less than this (s) or with fewer fills than :data:`MIN_FILLS_TO_JUDGE` warns that it
 #: is too short to judge the allocators by.
 MIN_QUOTING_S = 60.0
 MIN_FILLS_TO_JUDGE = 10
+
+
+def _source(files: list[Path]) -> Path | list[Path]:
+    """What the readers take: the one file, or the list to merge."""
+    return files[0] if len(files) == 1 else files
+
+
+def _label(files: list[Path]) -> str:
+    return " + ".join(str(f) for f in files)
+
+
+def _names(files: list[Path]) -> str:
+    return " + ".join(f.name for f in files)
 
 
 def _check_on_error(on_error: str) -> None:
@@ -82,9 +100,7 @@ def _machine() -> str:
 
 @app.command("calibrate")
 def calibrate_cmd(
-    file: Annotated[
-        Path, typer.Argument(metavar="FILE", help="Recorded feed (Binance futures/spot, Hyperliquid, .npz).")
-    ],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help=_FILES_HELP)],
     out: Annotated[Path, typer.Option(help="Folder for calibration.toml, intensity.png, markouts.png.")] = Path(
         "calibration"
     ),
@@ -129,7 +145,11 @@ def calibrate_cmd(
             )
         check_out_dir(out)
         result = fit_calibration(
-            file, reference_lag_s=reference_lag_s, max_depth_bps=max_depth_bps, on_error=on_error, keep_partial=True
+            _source(files),
+            reference_lag_s=reference_lag_s,
+            max_depth_bps=max_depth_bps,
+            on_error=on_error,
+            keep_partial=True,
         )
         # σ over 1 s, or over the calibrated horizon nearest to it (a short recording may lack some)
         sigma_h = min(result.sigma_frac, key=lambda h: abs(math.log(h)))
@@ -143,7 +163,7 @@ def calibrate_cmd(
         interrupted(f"kept {toml_path}; the plots were not written")
     missing = result.missing(adverse_horizon_s)
     doc = result.to_dict() | {
-        "source": str(file),
+        "source": _label(files),
         "toml": str(toml_path),
         "plots": [str(p) for p in plots],
         "partial": result.is_partial(adverse_horizon_s),
@@ -152,19 +172,21 @@ def calibrate_cmd(
     if json_out:
         print_json(doc)
     else:
-        _render_calibration(file, result, missing)
+        _render_calibration(_names(files), result, missing)
         out_console.print(f"config: {toml_path}")
         out_console.print(f"plots: {', '.join(str(p) for p in plots) or 'none (nothing to plot)'}")
+    for w in result.read_report.get("warnings", []):
+        warn(w)
     if result.read_report.get("skip_summary"):
         warn(result.read_report["skip_summary"])
     if missing:
         why = "; ".join(f"{k} ({reason})" for k, reason in missing.items())
-        warn(f"partial calibration of {file}: not fitted: {why}; {toml_path} says so in [meta]")
+        warn(f"partial calibration of {_label(files)}: not fitted: {why}; {toml_path} says so in [meta]")
     if result.stopped_at:
         fail(result.stopped_at)
 
 
-def _render_calibration(file: Path, result: CalibrationResult, missing: dict[str, str]) -> None:
+def _render_calibration(name: str, result: CalibrationResult, missing: dict[str, str]) -> None:
     events = result.read_report.get("events", 0)
     t = compact_table()
     for c in ("parameter", "value", "stderr", "note"):
@@ -181,7 +203,7 @@ def _render_calibration(file: Path, result: CalibrationResult, missing: dict[str
         t.add_row("impact c", f"{c.value:.4g}", f"{c.stderr:.2g}", f"{c.n} orders, {result.impact_horizon_s:g} s")
     if result.volume_coins.size:
         t.add_row("daily volume (coins)", f"{result.daily_volume_coins:,.0f}", "", "extrapolated from the file")
-    print_table(t, title=f"calibration of {file.name} ({result.duration_s:.0f} s, {events:,} events)")
+    print_table(t, title=f"calibration of {name} ({result.duration_s:.0f} s, {events:,} events)")
     for key, why in missing.items():
         out_console.print(f"not fitted: {key} ({why})", markup=False, highlight=False)
 
@@ -218,9 +240,7 @@ def _too_short(results: dict[str, ReplayResult], refresh_s: float) -> str | None
 
 @app.command("backtest")
 def backtest_cmd(
-    file: Annotated[
-        Path, typer.Argument(metavar="FILE", help="Recorded feed (Binance futures/spot, Hyperliquid, .npz).")
-    ],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help=_FILES_HELP)],
     allocator: Annotated[
         str | None,
         typer.Option("--allocator", "-a", help="Comma-separated allocators (default: every registered one)."),
@@ -278,7 +298,7 @@ def backtest_cmd(
     try:
         with user_errors():
             results, report = run_backtest(
-                file, allocs, app=app_cfg, config=rcfg, on_error=on_error,  # type: ignore[arg-type]
+                _source(files), allocs, app=app_cfg, config=rcfg, on_error=on_error,  # type: ignore[arg-type]
                 on_result=done.__setitem__,
             )  # fmt: skip
     except KeyboardInterrupt:
@@ -289,7 +309,8 @@ def backtest_cmd(
     metrics = {n: r.metrics() for n, r in results.items()}
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     notes = [
-        f"command: hyper-make backtest {file} --allocator {','.join(names)} --refresh-s {refresh_s:g} "
+        f"command: hyper-make backtest {' '.join(map(str, files))} --allocator {','.join(names)} "
+        f"--refresh-s {refresh_s:g} "
         f"--latency-ms {latency_ms:g} --latency {latency} --queue {queue} --queue-n {queue_n:g} "
         f"--warmup-s {warmup_s:g} --markout-s {markout_s:g} --seed {seed}" + (f" --config {config}" if config else ""),
         f"machine: {_machine()}; date: {when}",
@@ -307,6 +328,7 @@ def backtest_cmd(
                         f"({', '.join(results)}); not run: {not_run}")  # fmt: skip
     if report is not None:
         notes.append(f"data: {report.events:,} events, messages {dict(report.message_counts)}")
+        notes += [f"data warning: {w}" for w in report.warnings]
         if report.skipped:
             notes.append(f"skipped: {dict(report.skipped)}; first: {'; '.join(report.skipped_examples)}")
         if report.error:
@@ -321,7 +343,7 @@ def backtest_cmd(
     with user_errors():
         summary = write_report(
             out,
-            title=f"Replay backtest: {file.name}" + (" (PARTIAL: interrupted)" if stopped else ""),
+            title=f"Replay backtest: {_names(files)}" + (" (PARTIAL: interrupted)" if stopped else ""),
             metrics=metrics,
             equity={n: r.equity for n, r in results.items()},
             ladder_shapes={n: r.shapes for n, r in results.items() if r.shapes.size},
@@ -341,14 +363,17 @@ def backtest_cmd(
                 fmt=["%d", "%d", "%.10g", "%.10g", "%d", "%.10g"],
             )  # fmt: skip
     if json_out:
-        print_json({"file": str(file), "allocators": metrics, "report": str(summary), "interrupted": stopped,
+        print_json({"file": _label(files), "allocators": metrics, "report": str(summary), "interrupted": stopped,
                     "too_short": short, "read_report": report.to_dict() if report else None})  # fmt: skip
     else:
-        title = f"replay of {file.name}: refresh {refresh_s:g} s, {queue} queue, latency {latency_ms:g} ms"
+        title = f"replay of {_names(files)}: refresh {refresh_s:g} s, {queue} queue, latency {latency_ms:g} ms"
         render_metrics(title, metrics, BACKTEST_COLUMNS)
         out_console.print(f"report: {summary}")
     if stopped:
         interrupted(f"kept a partial report of {len(results)} of {len(names)} allocators in {out}")
+    if report is not None:
+        for w in report.warnings:
+            warn(w)
     if report is not None and report.skip_summary():
         warn(str(report.skip_summary()))
     if short:

@@ -29,7 +29,7 @@ import json
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -50,7 +50,10 @@ from .events import (
     event_dtype,
 )
 
-SUPPORTED_FORMATS = ("binance-futures", "binance-spot", "hyperliquid", "hftbacktest-npz")
+SUPPORTED_FORMATS = (
+    "binance-futures", "binance-spot", "hyperliquid", "hftbacktest-npz", "tardis-book", "tardis-trades",
+    "hyperliquid-archive",
+)  # fmt: skip
 OnError = Literal["stop", "skip"]
 
 _BOTH = EXCH_EVENT | LOCAL_EVENT
@@ -81,6 +84,7 @@ class ReadReport:
     gaps : ``(line, expected, got)`` of every update-id gap seen.
     error : the message of the error that stopped the read (``on_error="stop"``), else ``None``.
     skipped_examples : the messages (``"FILE: line N: ..."``) of the first :data:`SKIPPED_EXAMPLES` skipped lines.
+    warnings : what the data lacks that its user should know (e.g. a book file without trades), one line each.
     """
 
     path: str
@@ -92,6 +96,7 @@ class ReadReport:
     gaps: list[tuple[int, int, int]] = field(default_factory=list)
     error: str | None = None
     skipped_examples: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -125,6 +130,7 @@ class ReadReport:
             "error": self.error,
             "skipped_examples": list(self.skipped_examples),
             "skip_summary": self.skip_summary(),
+            "warnings": list(self.warnings),
         }
 
 
@@ -179,6 +185,11 @@ def detect_format(path: str | Path) -> str:
         if arr is None or arr.dtype.names is None or set(arr.dtype.names) != set(event_dtype.names or ()):
             raise _unknown(p, ".npz without an hftbacktest event array (fields ev, exch_ts, local_ts, px, qty, ...)")
         return "hftbacktest-npz"
+    from . import hl_archive, tardis  # their own modules; detected by their header / NDJSON layout
+
+    extra = tardis.sniff(p) or hl_archive.sniff(p)
+    if extra:
+        return extra
     try:
         fh = _open_text(p)
         binance_seen = False
@@ -415,6 +426,12 @@ class EventReader:
         if self.fmt == "hftbacktest-npz":
             yield from self._iter_npz()
             return
+        if self.fmt in ("tardis-book", "tardis-trades", "hyperliquid-archive"):
+            from . import hl_archive, tardis
+
+            archive = self.fmt == "hyperliquid-archive"
+            yield from (hl_archive.ArchiveParser(self) if archive else tardis.TardisParser(self))
+            return
         parser: _BinanceParser | _HyperliquidParser
         if self.fmt == "hyperliquid":
             parser = _HyperliquidParser(self.report)
@@ -522,14 +539,29 @@ def iter_events(
 
 
 def load_events(
-    path: str | Path, *, fmt: str | None = None, on_error: OnError = "stop", keep_partial: bool = False
+    path: str | Path | Sequence[str | Path],
+    *,
+    fmt: str | None = None,
+    on_error: OnError = "stop",
+    keep_partial: bool = False,
 ) -> tuple[np.ndarray, ReadReport]:
-    """Read a whole file into one ``event_dtype`` array and its :class:`ReadReport`.
+    """Read a whole file (or several, merged in time order: :class:`~hyper_make.data.merge.MergedReader`) into
+    one ``event_dtype`` array and its :class:`ReadReport` (summed over the files).
 
     With ``on_error="stop"`` a bad line raises :class:`DataError`, unless ``keep_partial`` is set: then the rows
     read before it are returned and ``report.error`` holds the message (the caller reports it after using them).
     """
-    reader = EventReader(path, fmt=fmt, on_error=on_error)
+    reader: Any
+    if not isinstance(path, (str, Path)) and len(path) == 1:
+        path = path[0]
+    if isinstance(path, (str, Path)):
+        reader = EventReader(path, fmt=fmt, on_error=on_error)
+    else:
+        from .merge import MergedReader
+
+        if fmt is not None:
+            raise InvalidParameterError("'fmt' applies to one file; several files are each detected by content")
+        reader = MergedReader(path, on_error=on_error)
     chunks: list[np.ndarray] = []
     try:
         for chunk in reader:
