@@ -10,10 +10,12 @@ import re
 import lz4.frame
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from data._convert import events_to_tardis, expected_from_tardis, hyperliquid_to_archive, without_clears
 from data._files import HYPERLIQUID, real
-from hyper_make.data import tardis
+from hyper_make.data import MergedReader, tardis
 from hyper_make.data.events import (
     BUY_EVENT,
     DEPTH_CLEAR_EVENT,
@@ -77,6 +79,9 @@ def test_tardis_small_batches_and_chunks_give_the_same_rows(tardis_files, monkey
     assert max(c.size for c in chunks) <= 777
     got = np.concatenate(chunks)
     np.testing.assert_array_equal(got, whole[kinds(whole) != TRADE_EVENT])
+    merged = list(MergedReader([book, trades], chunk_rows=500))
+    assert max(c.size for c in merged) <= 500
+    np.testing.assert_array_equal(np.concatenate(merged), whole)
 
 
 def test_tardis_documented_layout_hand_worked(tmp_path):
@@ -296,3 +301,134 @@ def test_merge_stops_at_the_failed_files_last_good_row(tmp_path):
     assert kept["local_ts"].max() == 22_000 and rep.error.startswith(f"{trades}: line 4")
     assert kinds(kept).tolist().count(TRADE_EVENT) == 2 and kinds(kept).tolist().count(DEPTH_EVENT) == 3
     assert rep.path == f"{book} + {trades}"
+
+
+# ---- the CLI: convert, and calibrate/backtest on several files ------------------------------------------
+def _json(r) -> dict:
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def test_convert_round_trip_gives_the_same_backtest_and_calibration(tardis_files, tmp_path):
+    from typer.testing import CliRunner
+
+    from hyper_make.cli import app
+
+    runner = CliRunner()
+    _, book, trades = tardis_files
+    npz = tmp_path / "btc.npz"
+    doc = _json(runner.invoke(app, ["convert", str(book), str(trades), "--out", str(npz), "--json"]))
+    assert doc["out"] == str(npz) and doc["by_kind"]["trade"] > 0 and doc["read_report"]["warnings"] == []
+    assert detect_format(npz) == "hftbacktest-npz"
+    src_events, _ = load_events([book, trades])
+    np.testing.assert_array_equal(load_events(npz)[0], src_events)
+    bt = ["backtest", "--allocator", "flat", "--refresh-s", "1", "--json", "--warmup-s", "2"]
+    a = _json(runner.invoke(app, [*bt[:1], str(book), str(trades), *bt[1:], "--out", str(tmp_path / "a")]))
+    b = _json(runner.invoke(app, [*bt[:1], str(npz), *bt[1:], "--out", str(tmp_path / "b")]))
+    diff = {k: (v, b["allocators"]["flat"].get(k)) for k, v in a["allocators"]["flat"].items()
+            if b["allocators"]["flat"].get(k) != v and k not in ("wall_s", "strategy_s", "events_per_s")}  # fmt: skip
+    assert not diff and a["allocators"]["flat"]["fills"] > 0
+    assert a["file"] == f"{book} + {trades}"
+    ca = _json(runner.invoke(app, ["calibrate", str(book), str(trades), "--out", str(tmp_path / "ca"), "--json"]))
+    cb = _json(runner.invoke(app, ["calibrate", str(npz), "--out", str(tmp_path / "cb"), "--json"]))
+    for key in ("sigma_frac", "fill", "duration_s"):
+        assert ca[key] == cb[key], key
+    assert (
+        "fitted from incremental_book_L2.csv.gz + trades.csv.gz" in (tmp_path / "ca" / "calibration.toml").read_text()
+    )
+
+
+def test_convert_errors_and_skip(tmp_path):
+    from typer.testing import CliRunner
+
+    from hyper_make.cli import app
+
+    runner = CliRunner()
+    lines = _book_lines()
+    lines[4] = "x,S,4,22,false,bid,abc,1"
+    p = tmp_path / "book.csv"
+    p.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "x.npz"
+    r = runner.invoke(app, ["convert", str(p), "--out", str(out)])
+    assert r.exit_code == 2 and "Traceback" not in r.output and not out.exists()
+    err = r.stderr.strip().splitlines()
+    assert err[-1].startswith("error: ") and "book.csv: line 5: malformed CSV row: price 'abc'" in err[-1]
+    assert "nothing written" in err[-1]
+    r = runner.invoke(app, ["convert", str(p), "--out", str(out), "--on-error", "skip"])
+    assert r.exit_code == 0, r.output and out.exists()
+    assert "skipped 1 bad line of" in r.stderr and "no trades in" in r.stderr
+    assert load_events(out)[0].size == 4 + 5
+    r = runner.invoke(app, ["convert", str(p), "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "is a folder" in r.stderr
+    r = runner.invoke(app, ["convert", str(p), "--out", str(tmp_path / "no" / "x.npz")])
+    assert r.exit_code == 2 and "does not exist" in r.stderr
+
+
+def test_backtest_on_an_archive_alone_warns_that_it_has_no_trades(tmp_path):
+    from typer.testing import CliRunner
+
+    from hyper_make.cli import app
+
+    arch = tmp_path / "BTC.lz4"
+    hyperliquid_to_archive(real(HYPERLIQUID), arch)
+    r = CliRunner().invoke(app, ["backtest", str(arch), "--allocator", "flat", "--out", str(tmp_path / "bt")])
+    assert r.exit_code == 0, r.output
+    assert "warning: no trades in" in r.stderr and "no trade-driven fills" in r.stderr
+    assert "data warning: no trades" in (tmp_path / "bt" / "summary.md").read_text()
+
+
+# ---- an invariant on every input ------------------------------------------------------------------------
+def _apply(events: np.ndarray) -> tuple[dict[float, float], dict[float, float]]:
+    """The book the events build: a clear empties a side, a level row sets (0: removes) its price."""
+    bid: dict[float, float] = {}
+    ask: dict[float, float] = {}
+    for r in events:
+        side = bid if int(r["ev"]) & BUY_EVENT else ask
+        kind = int(r["ev"]) & 0xFF
+        if kind == DEPTH_CLEAR_EVENT:
+            side.clear()
+        elif r["qty"] == 0:
+            side.pop(float(r["px"]), None)
+        else:
+            side[float(r["px"])] = float(r["qty"])
+    return bid, ask
+
+
+_row = st.tuples(st.booleans(), st.integers(0, 5), st.integers(0, 3))  # (bid side, price step, size)
+_msg = st.tuples(st.booleans(), st.lists(_row, min_size=1, max_size=6))  # (is a snapshot, its rows)
+
+
+@settings(max_examples=40, deadline=None)
+@given(msgs=st.lists(_msg, min_size=1, max_size=25), batch=st.sampled_from([64, 200, 1 << 20]))
+def test_tardis_book_equals_the_documented_rebuild(msgs, batch):
+    """Whatever the rows and batch size: the events rebuild the book Tardis describes (a snapshot message
+    resets the book, amount 0 removes a level, rows before the first snapshot are skipped)."""
+    import tempfile
+    from pathlib import Path
+
+    lines, ref_bid, ref_ask, seen = [BOOK_HEAD], {}, {}, False
+    for t, (snap, rows) in enumerate(msgs):
+        if snap:  # a snapshot has both sides, as Tardis' do
+            rows = [*rows, (True, 9, 1), (False, 9, 1)]
+            ref_bid, ref_ask, seen = {}, {}, True
+        for is_bid, step, size in rows:
+            px = 100.0 - step * 0.5 if is_bid else 101.0 + step * 0.5
+            lines.append(f"x,S,{t},{t * 10},{'true' if snap else 'false'},{'bid' if is_bid else 'ask'},{px},{size}")
+            if seen:
+                book = ref_bid if is_bid else ref_ask
+                if size == 0:
+                    book.pop(px, None)
+                else:
+                    book[px] = float(size)
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "b.csv"
+        p.write_text("\n".join(lines) + "\n")
+        old = tardis.BATCH_BYTES
+        tardis.BATCH_BYTES = batch
+        try:
+            got, rep = load_events(p)
+        finally:
+            tardis.BATCH_BYTES = old
+    assert rep.complete
+    assert _apply(got) == (ref_bid, ref_ask)
+    assert (np.diff(got["local_ts"]) >= 0).all()

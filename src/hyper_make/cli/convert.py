@@ -24,7 +24,7 @@ _ON_ERROR_HELP = "On a bad line: 'stop' (exit 2, write nothing) or 'skip' (skip 
 def _check_out_file(out: Path) -> Path:
     """The ``.npz`` path to write (``.npz`` added if missing); refuses a folder or a missing parent folder."""
     p = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
-    if p.is_dir():
+    if out.is_dir() or p.is_dir():
         raise InvalidParameterError(f"'--out' {out} is a folder; give a file name ending in .npz")
     if not p.parent.is_dir():
         raise InvalidParameterError(f"'--out' {out}: folder {p.parent} does not exist")
