@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 
 from hyper_make.data.events import (
     BUY_EVENT,
@@ -16,30 +17,34 @@ from hyper_make.data.events import (
     TRADE_EVENT,
     kinds,
 )
-from hyper_make.data.tardis import write_tardis_book, write_tardis_trades
+from hyper_make.data.tardis import BOOK_COLUMNS, TRADE_COLUMNS
 
 
 def events_to_tardis(events: np.ndarray, book: Path, trades: Path, symbol: str = "BTCUSDT") -> None:
     """Write the depth/snapshot rows of ``events`` as an incremental_book_L2 file and its trades as a trades file
-    (timestamps floored to µs; clear rows are implied by the snapshot blocks; BBO rows have no Tardis twin)."""
+    (gzip if the name ends in .gz; timestamps floored to µs; clear rows are implied by the snapshot blocks; BBO
+    rows have no Tardis twin)."""
     k = kinds(events)
     buy = (events["ev"] & np.uint64(BUY_EVENT)) != 0
-    exch_us = events["exch_ts"] // 1000
-    local_us = events["local_ts"] // 1000
-    book_rows = []
-    for i in np.flatnonzero((k == DEPTH_EVENT) | (k == DEPTH_SNAPSHOT_EVENT)):
-        snap = bool(k[i] == DEPTH_SNAPSHOT_EVENT)
-        side = "bid" if buy[i] else "ask"
-        book_rows.append(("binance-futures", symbol, int(exch_us[i]), int(local_us[i]), snap, side,
-                          float(events["px"][i]), float(events["qty"][i])))  # fmt: skip
-    trade_rows = []
-    for i in np.flatnonzero(k == TRADE_EVENT):
-        tid = str(int(events["order_id"][i]))
-        side = "buy" if buy[i] else "sell"
-        trade_rows.append(("binance-futures", symbol, int(exch_us[i]), int(local_us[i]), tid, side,
-                           float(events["px"][i]), float(events["qty"][i])))  # fmt: skip
-    write_tardis_book(book, book_rows)
-    write_tardis_trades(trades, trade_rows)
+    for path, sel, cols in (
+        (book, (k == DEPTH_EVENT) | (k == DEPTH_SNAPSHOT_EVENT), BOOK_COLUMNS),
+        (trades, k == TRADE_EVENT, TRADE_COLUMNS),
+    ):
+        e = events[sel]
+        n = e.size
+        df = pl.DataFrame({
+            "exchange": ["binance-futures"] * n,
+            "symbol": [symbol] * n,
+            "timestamp": e["exch_ts"] // 1000,
+            "local_timestamp": e["local_ts"] // 1000,
+            "is_snapshot": np.where(kinds(e) == DEPTH_SNAPSHOT_EVENT, "true", "false"),
+            "id": e["order_id"].astype(str),
+            "side": np.where(buy[sel], *(("bid", "ask") if cols is BOOK_COLUMNS else ("buy", "sell"))),
+            "price": e["px"],
+            "amount": e["qty"],
+        }).select(list(cols))  # fmt: skip
+        text = df.write_csv().encode()
+        path.write_bytes(gzip.compress(text, 1) if path.suffix == ".gz" else text)
 
 
 def expected_from_tardis(events: np.ndarray) -> np.ndarray:
