@@ -432,3 +432,21 @@ def test_tardis_book_equals_the_documented_rebuild(msgs, batch):
     assert rep.complete
     assert _apply(got) == (ref_bid, ref_ask)
     assert (np.diff(got["local_ts"]) >= 0).all()
+
+
+def test_archive_with_a_tardis_trades_file(tmp_path, hyperliquid):
+    """The archive's snapshots plus Hyperliquid trades from Tardis (µs): both kept, in time order, no warning."""
+    live, _ = hyperliquid
+    arch = tmp_path / "BTC.lz4"
+    hyperliquid_to_archive(real(HYPERLIQUID), arch)
+    trades = tmp_path / "hyperliquid_trades_BTC.csv.gz"
+    events_to_tardis(live[kinds(live) == TRADE_EVENT], tmp_path / "unused.csv", trades, symbol="BTC")
+    got, rep = load_events([arch, trades])
+    assert rep.warnings == [] and rep.fmt == "hyperliquid-archive + tardis-trades"
+    assert (np.diff(got["local_ts"]) >= 0).all()
+    np.testing.assert_array_equal(got[kinds(got) != TRADE_EVENT], live[kinds(live) != TRADE_EVENT])
+    t = got[kinds(got) == TRADE_EVENT]
+    lt = live[kinds(live) == TRADE_EVENT]
+    np.testing.assert_array_equal(t["local_ts"], lt["local_ts"] // 1000 * 1000)
+    for f in ("ev", "exch_ts", "px", "qty", "order_id"):
+        np.testing.assert_array_equal(t[f], lt[f], err_msg=f)

@@ -8,7 +8,13 @@ Supported formats (:data:`SUPPORTED_FORMATS`), detected from the file's content,
 * ``binance-spot``: the same layout, diffs chained by ``U == previous u + 1`` (no ``pu``), and ``bookTicker``
   without timestamps (its exchange time is the local time minus the latest observed local-exchange offset);
 * ``hyperliquid``: ``l2Book`` snapshots and ``trades`` messages;
-* ``hftbacktest-npz``: hftbacktest's normalised ``.npz`` (one array of ``event_dtype``).
+* ``hftbacktest-npz``: hftbacktest's normalised ``.npz`` (one array of ``event_dtype``);
+* ``tardis-book``, ``tardis-trades``: Tardis.dev ``incremental_book_L2`` and ``trades`` CSV
+  (:mod:`hyper_make.data.tardis`);
+* ``hyperliquid-archive``: Hyperliquid's historical ``l2Book`` archive, lz4 NDJSON (:mod:`hyper_make.data.hl_archive`).
+
+Several files read as one time-ordered stream: :class:`~hyper_make.data.merge.MergedReader`, or
+:func:`load_events` given a list of paths.
 
 Binance books are synchronised as Binance documents: diffs received before the snapshot are buffered, diffs
 with ``u`` below the snapshot's ``lastUpdateId`` are dropped as stale, the first kept diff must straddle it,
