@@ -450,3 +450,20 @@ def test_archive_with_a_tardis_trades_file(tmp_path, hyperliquid):
     np.testing.assert_array_equal(t["local_ts"], lt["local_ts"] // 1000 * 1000)
     for f in ("ev", "exch_ts", "px", "qty", "order_id"):
         np.testing.assert_array_equal(t[f], lt[f], err_msg=f)
+
+
+def test_hourly_archive_files_read_as_one_stream(tmp_path):
+    """market_data/<day>/<H>/l2Book/BTC.lz4 for two hours: one stream, the hours in order, counts summed."""
+    lines = _archive(tmp_path, 10)
+    paths = []
+    for h, part in ((9, lines[:6]), (10, lines[6:])):
+        d = tmp_path / "market_data" / "20250311" / str(h) / "l2Book"
+        d.mkdir(parents=True)
+        (d / "BTC.lz4").write_bytes(lz4.frame.compress(("\n".join(part) + "\n").encode()))
+        paths.append(d / "BTC.lz4")
+    whole = tmp_path / "all.lz4"
+    whole.write_bytes(lz4.frame.compress(("\n".join(lines) + "\n").encode()))
+    got, rep = load_events(paths[::-1])  # any order given: merged by time
+    np.testing.assert_array_equal(got, load_events(whole)[0])
+    assert rep.message_counts["l2Book"] == 10 and rep.lines == 10
+    assert len(rep.warnings) == 1 and rep.warnings[0].endswith("(and 1 more files without trades)")

@@ -122,7 +122,8 @@ class MergedReader:
 def combine_reports(reports: list[ReadReport]) -> ReadReport:
     """One report of several files: counts summed, gaps and examples kept, the first stopping error.
 
-    A warning that a file has no trades is dropped when another of the files has trades.
+    A warning that a file has no trades is dropped when another of the files has trades, and said once (with
+    the count of such files) when none has.
     """
     if len(reports) == 1:
         return reports[0]
@@ -140,8 +141,13 @@ def combine_reports(reports: list[ReadReport]) -> ReadReport:
             out.error = r.error
     out.message_counts = counts
     out.skipped_examples = out.skipped_examples[:SKIPPED_EXAMPLES]
-    if counts.get("trade") or counts.get("trades"):
-        out.warnings = [w for w in out.warnings if not w.startswith(_NO_TRADES)]
+    no_trades = [w for w in out.warnings if w.startswith(_NO_TRADES)]
+    others = [w for w in out.warnings if not w.startswith(_NO_TRADES)]
+    if counts.get("trade") or counts.get("trades") or not no_trades:
+        out.warnings = others
+    else:  # one warning, not one per file (24 hourly archive files)
+        more = f" (and {len(no_trades) - 1} more files without trades)" if len(no_trades) > 1 else ""
+        out.warnings = [no_trades[0] + more, *others]
     return out
 
 
