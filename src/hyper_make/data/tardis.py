@@ -226,12 +226,13 @@ class TardisParser:
         problems.sort()
         return cols, problems
 
-    def _backwards(self, cols: _Cols) -> np.ndarray:
-        """Indices of rows whose ``local_timestamp`` is before an earlier kept row's."""
+    def _backwards(self, cols: _Cols) -> tuple[np.ndarray, np.ndarray]:
+        """Indices of rows whose ``local_timestamp`` is before an earlier row's, and that earlier maximum (µs)."""
         if len(cols) == 0:
-            return np.zeros(0, dtype=np.int64)
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         run = np.maximum.accumulate(np.concatenate([[self.prev_local], cols.local]))[:-1]
-        return np.flatnonzero(cols.local < run)
+        idx = np.flatnonzero(cols.local < run)
+        return idx, run[idx]
 
     # ---- the stream -------------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[np.ndarray]:
@@ -241,9 +242,8 @@ class TardisParser:
             for first, text in line_batches(r.path, BATCH_BYTES):
                 r.report.lines = first - 1 + text.count(b"\n") + (0 if text.endswith(b"\n") else 1)
                 cols, problems = self._parse(first, text)
-                back = self._backwards(cols)
-                for k in back:
-                    prev = max(self.prev_local, int(cols.local[:k].max())) if k else self.prev_local
+                back, before = self._backwards(cols)
+                for k, prev in zip(back.tolist(), before.tolist(), strict=True):
                     problems.append((int(cols.line[k]), "backwards",
                                      f"timestamp goes backwards: local_timestamp {int(cols.local[k])} µs after "
                                      f"{prev} µs"))  # fmt: skip
