@@ -132,10 +132,12 @@ class TardisParser:
         self.seen_snapshot = False
 
     # ---- parsing one batch ------------------------------------------------------------------------------
-    def _parse(self, first: int, text: bytes) -> tuple[_Cols, list[tuple[int, str, str]]]:
-        """Rows of ``text`` and its bad lines ``(line, kind, message)`` (header and blank lines dropped)."""
+    def _parse(self, first: int, text: bytes) -> tuple[_Cols, list[tuple[int, str, str]], int]:
+        """Rows of ``text``, its bad lines ``(line, kind, message)`` (header and blank lines dropped), and the
+        number of its last line."""
         problems: list[tuple[int, str, str]] = []
         lines_idx: np.ndarray | None = None
+        last = first - 1
         if first == 1:  # the header (checked by the detection; a wrong one fails here)
             nl = text.find(b"\n")
             head = text[: nl if nl >= 0 else len(text)].decode("utf-8", "replace").strip().lstrip("\ufeff")
@@ -143,13 +145,16 @@ class TardisParser:
                 problems.append((1, "malformed", f"header {head[:120]!r} is not {','.join(self.columns)}"))
             text = text[nl + 1 :] if nl >= 0 else b""
             first = 2
+            last = 1
         try:
             df = pl.read_csv(io.BytesIO(text), has_header=False, new_columns=list(self.columns),
                              schema=self.schema, quote_char=None)  # fmt: skip
         except Exception:  # polars names a byte offset, not a line: find the bad lines one by one
             keep: list[bytes] = []
             idx: list[int] = []
-            for i, raw in enumerate(text.split(b"\n")):
+            split = text.split(b"\n")
+            last = first - 1 + len(split) - (1 if text.endswith(b"\n") else 0)
+            for i, raw in enumerate(split):
                 s = raw.decode("utf-8", "replace").rstrip("\r")
                 if not s.strip():
                     continue
@@ -170,6 +175,7 @@ class TardisParser:
             lines_idx = np.asarray(idx, dtype=np.int64)
         if lines_idx is None:
             lines_idx = np.arange(first, first + df.height, dtype=np.int64)
+            last = first + df.height - 1
         n = df.height
         nulls = np.zeros(n, dtype=bool)
         null_col = np.full(n, -1, dtype=np.int64)
@@ -224,7 +230,7 @@ class TardisParser:
             side=side_code[keep_rows], snap=snap[keep_rows], tid=tid[keep_rows], line=lines_idx[keep_rows],
         )  # fmt: skip
         problems.sort()
-        return cols, problems
+        return cols, problems, last
 
     def _backwards(self, cols: _Cols) -> tuple[np.ndarray, np.ndarray]:
         """Indices of rows whose ``local_timestamp`` is before an earlier row's, and that earlier maximum (µs)."""
@@ -240,8 +246,7 @@ class TardisParser:
         stop = r.on_error == "stop"
         try:
             for first, text in line_batches(r.path, BATCH_BYTES):
-                r.report.lines = first - 1 + text.count(b"\n") + (0 if text.endswith(b"\n") else 1)
-                cols, problems = self._parse(first, text)
+                cols, problems, r.report.lines = self._parse(first, text)
                 back, before = self._backwards(cols)
                 for k, prev in zip(back.tolist(), before.tolist(), strict=True):
                     problems.append((int(cols.line[k]), "backwards",
