@@ -467,3 +467,21 @@ def test_hourly_archive_files_read_as_one_stream(tmp_path):
     np.testing.assert_array_equal(got, load_events(whole)[0])
     assert rep.message_counts["l2Book"] == 10 and rep.lines == 10
     assert len(rep.warnings) == 1 and rep.warnings[0].endswith("(and 1 more files without trades)")
+
+
+@pytest.mark.parametrize("n_files", [2, 3])
+def test_merge_of_interleaved_files_with_ties_is_a_stable_time_sort(tmp_path, n_files):
+    """Rows of several files with shared receive times: ordered by time, then by file (as given), then by row."""
+    rng = np.random.default_rng(n_files)
+    paths, want = [], []
+    for f in range(n_files):
+        local = np.sort(rng.integers(0, 300, 400))
+        rows = [f"x,S,{t},{t},{f * 1000 + i},buy,{100 + f},1" for i, t in enumerate(local)]
+        p = tmp_path / f"t{f}.csv"
+        p.write_text("\n".join([TRADE_HEAD, *rows]) + "\n")
+        paths.append(p)
+        want += [(int(t), f, f * 1000 + i) for i, t in enumerate(local)]
+    want.sort()
+    for chunk in (7, 1000):
+        got = np.concatenate(list(MergedReader(paths, chunk_rows=chunk)))
+        assert got["order_id"].tolist() == [w[2] for w in want]

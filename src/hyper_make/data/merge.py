@@ -112,8 +112,13 @@ class MergedReader:
         parts = [p for p in parts if p.size]
         if not parts:
             return
-        rows = np.concatenate(parts)
-        if len(parts) > 1:
+        if len(parts) == 1:
+            rows = parts[0]
+        elif len(parts) == 2:  # both sorted: insert the first (priority) part before equal times of the second
+            first, second = parts
+            rows = np.insert(second, np.searchsorted(second["local_ts"], first["local_ts"], side="left"), first)
+        else:
+            rows = np.concatenate(parts)
             rows = rows[np.argsort(rows["local_ts"], kind="stable")]
         for i in range(0, rows.size, self.chunk_rows):
             yield rows[i : i + self.chunk_rows]
