@@ -485,3 +485,15 @@ def test_merge_of_interleaved_files_with_ties_is_a_stable_time_sort(tmp_path, n_
     for chunk in (7, 1000):
         got = np.concatenate(list(MergedReader(paths, chunk_rows=chunk)))
         assert got["order_id"].tolist() == [w[2] for w in want]
+
+
+def test_tardis_files_from_the_spot_recording(spot, tmp_path):
+    """The Binance spot recording (depth@100ms, its own snapshot) as Tardis files reads back the same rows."""
+    events = spot[0][:30_000]
+    book, trades = tmp_path / "book.csv", tmp_path / "trades.csv.gz"
+    events_to_tardis(events, book, trades)
+    got, rep = load_events([book, trades])
+    assert rep.complete and rep.message_counts["snapshot"] == int((kinds(events) == DEPTH_CLEAR_EVENT).sum()) // 2
+    exp = expected_from_tardis(events)
+    for f in ("ev", "exch_ts", "local_ts", "px", "qty", "order_id"):
+        np.testing.assert_array_equal(without_clears(got)[f], exp[f], err_msg=f)
