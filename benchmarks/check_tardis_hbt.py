@@ -7,7 +7,9 @@ CSV; ``hftbacktest.data.utils.tardis.convert`` and ``hyper_make.data.load_events
   (kind and side flags, exch_ts, px, qty): the same depth, snapshot, clear (with its price) and trade rows;
 * the local-side rows in order (kind and side, px, qty, local_ts): hftbacktest shifts ``local_ts`` by a constant
   when the recording's local clock is behind the exchange's (``correct_local_timestamp``), so ``local_ts`` is
-  compared after removing that one constant.
+  compared after removing that one constant;
+* ``hyper_make.data.hbt_order.hftbacktest_order`` (``convert --hftbacktest-order``) against hftbacktest's
+  ``correct_event_order`` on our rows: equal row for row, flags included.
 
 Needs the ``bench`` extra (hftbacktest).
 
@@ -32,6 +34,7 @@ def main() -> None:
     from hftbacktest.data.utils import tardis as hbt_tardis
 
     from hyper_make.data.events import EXCH_EVENT, LOCAL_EVENT
+    from hyper_make.data.hbt_order import hftbacktest_order
     from hyper_make.data.readers import load_events
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "data"))
@@ -68,12 +71,23 @@ def main() -> None:
         ),
         "hftbacktest_local_shift_ns": int(shift[0]) if shift.size == 1 else None,
     }
+    # hftbacktest_order (convert --hftbacktest-order) is its correct_event_order: the same output on our rows
+    from hftbacktest.data.validation import correct_event_order
+    from hftbacktest.types import event_dtype as hbt_dtype
+
+    plain = ours.astype(hbt_dtype)
+    plain["ev"] &= ~flags
+    ref = correct_event_order(plain, np.argsort(plain["exch_ts"], kind="mergesort"),
+                              np.argsort(plain["local_ts"], kind="mergesort"))  # fmt: skip
+    mine = hftbacktest_order(ours)
+    out["hftbacktest_order_rows"] = int(mine.size)
+    out["hftbacktest_order_equal"] = bool(mine.size == ref.size and np.array_equal(mine, ref.astype(mine.dtype)))
     if args.json:
         print(json.dumps(out))
     else:
         for k, v in out.items():
             print(f"{k}: {v}")
-    if not (out["exchange_rows_equal"] and out["local_rows_equal_in_order"]):
+    if not (out["exchange_rows_equal"] and out["local_rows_equal_in_order"] and out["hftbacktest_order_equal"]):
         sys.exit(1)
 
 

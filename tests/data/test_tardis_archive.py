@@ -497,3 +497,62 @@ def test_tardis_files_from_the_spot_recording(spot, tmp_path):
     exp = expected_from_tardis(events)
     for f in ("ev", "exch_ts", "local_ts", "px", "qty", "order_id"):
         np.testing.assert_array_equal(without_clears(got)[f], exp[f], err_msg=f)
+
+
+# ---- hftbacktest's event order ----------------------------------------------------------------------------
+def _rows(exch, local):
+    from hyper_make.data.events import empty_events
+
+    e = empty_events(len(exch))
+    e["ev"] = DEPTH_EVENT | BUY_EVENT | BOTH
+    e["exch_ts"], e["local_ts"] = exch, local
+    e["px"] = np.arange(len(exch)) + 1.0
+    return e
+
+
+def test_hftbacktest_order_hand_worked():
+    """Row 2 (px 2) happened first at the exchange but arrived second: an exchange copy before row 1, a local
+    copy after it; row 1 is in both orders: once, both flags."""
+    from hyper_make.data.hbt_order import hftbacktest_order
+
+    out = hftbacktest_order(_rows([1, 0], [10, 11]))
+    assert out["px"].tolist() == [2.0, 1.0, 2.0]
+    assert [int(e) & BOTH for e in out["ev"]] == [EXCH_EVENT, BOTH, LOCAL_EVENT]
+    same = _rows([1, 2, 2, 5], [3, 4, 4, 9])
+    np.testing.assert_array_equal(hftbacktest_order(same), same)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 20)), min_size=1, max_size=40))
+def test_hftbacktest_order_views_are_sorted_and_complete(pairs):
+    from hyper_make.data.events import exchange_view
+    from hyper_make.data.hbt_order import hftbacktest_order
+
+    local = np.sort([p[1] for p in pairs])
+    rows = _rows([p[0] for p in pairs], local)
+    out = hftbacktest_order(rows)
+    ex = exchange_view(out)
+    lo = out[(out["ev"] & np.uint64(LOCAL_EVENT)) != 0]
+    assert (np.diff(ex["exch_ts"]) >= 0).all() and (np.diff(lo["local_ts"]) >= 0).all()
+    for view in (ex, lo):  # every row once in each view
+        assert sorted(view["px"].tolist()) == sorted(rows["px"].tolist())
+
+
+def test_convert_hftbacktest_order_reads_back(tardis_files, tmp_path):
+    from typer.testing import CliRunner
+
+    from hyper_make.cli import app
+
+    _, book, trades = tardis_files
+    npz = tmp_path / "hbt.npz"
+    r = CliRunner().invoke(app, ["convert", str(book), str(trades), "--out", str(npz), "--hftbacktest-order", "--json"])
+    doc = _json(r)
+    got, rep = load_events(npz)
+    assert rep.complete and got.size == doc["events"] == load_events([book, trades])[0].size + doc["split_rows"]
+    assert doc["split_rows"] > 0  # the trade stream's exchange times interleave the depth stream's
+    bad = got.copy()
+    k = int(np.flatnonzero((bad["ev"] & np.uint64(BOTH)) == np.uint64(BOTH))[100])
+    bad["exch_ts"][k] = 0
+    np.savez_compressed(tmp_path / "bad.npz", data=bad)
+    with pytest.raises(DataError, match=f"line {k}: timestamp goes backwards: exch_ts 0 ns"):
+        load_events(tmp_path / "bad.npz")

@@ -514,16 +514,13 @@ class EventReader:
         arr = np.asarray(arr).astype(event_dtype, copy=False)
         self.report.lines = arr.size
         self.report.message_counts["events"] = arr.size
-        local = arr["local_ts"]
-        back = np.flatnonzero(np.diff(local) < 0) + 1
+        back, why = _npz_backwards(arr)
         start = 0
         for b in back:
             if self.on_error == "stop":
                 if b > start:
                     yield from self._slices(arr[start:b])
-                self._fail(
-                    int(b), _Problem("backwards", f"timestamp goes backwards: {local[b]} ns after {local[b - 1]} ns")
-                )
+                self._fail(int(b), _Problem("backwards", why(int(b))))
             else:
                 yield from self._slices(arr[start:b])
                 self.report.skipped["backwards"] += 1
@@ -535,6 +532,25 @@ class EventReader:
             part = arr[i : i + self.chunk_rows]
             self.report.events += part.size
             yield part
+
+
+def _npz_backwards(arr: np.ndarray) -> tuple[np.ndarray, Any]:
+    """Rows of an ``.npz`` whose time goes back, and a message maker. Rows all flagged ``EXCH|LOCAL`` (our
+    layout) must be in ``local_ts`` order; in hftbacktest's split layout the ``LOCAL_EVENT`` rows must be in
+    ``local_ts`` order and the ``EXCH_EVENT`` rows in ``exch_ts`` order."""
+    flags = arr["ev"] & np.uint64(_BOTH)
+    if bool((flags == np.uint64(_BOTH)).all()):
+        local = arr["local_ts"]
+        return np.flatnonzero(np.diff(local) < 0) + 1, (
+            lambda b: f"timestamp goes backwards: {local[b]} ns after {local[b - 1]} ns"
+        )
+    bad: dict[int, str] = {}
+    for flag, name in ((LOCAL_EVENT, "local_ts"), (EXCH_EVENT, "exch_ts")):
+        idx = np.flatnonzero((arr["ev"] & np.uint64(flag)) != 0)
+        ts = arr[name][idx]
+        for k in np.flatnonzero(np.diff(ts) < 0) + 1:
+            bad.setdefault(int(idx[k]), f"timestamp goes backwards: {name} {ts[k]} ns after {ts[k - 1]} ns")
+    return np.array(sorted(bad), dtype=np.int64), bad.__getitem__
 
 
 def iter_events(
