@@ -25,7 +25,6 @@ builds the events; only a batch that polars cannot parse is re-read line by line
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,7 +97,7 @@ class _Cols:
         return int(self.line.size)
 
 
-def _check_line(text: str, columns: tuple[str, ...], sides: tuple[str, ...]) -> str | None:
+def _check_line(text: str, columns: tuple[str, ...]) -> str | None:
     """Why one CSV line is bad (slow path, used only to name a line polars rejected), or ``None``."""
     fields = text.split(",")
     if len(fields) != len(columns):
@@ -158,7 +157,7 @@ class TardisParser:
                 s = raw.decode("utf-8", "replace").rstrip("\r")
                 if not s.strip():
                     continue
-                why = _check_line(s, self.columns, self.sides)
+                why = _check_line(s, self.columns)
                 if why is None:
                     keep.append(raw)
                     idx.append(first + i)
@@ -399,32 +398,6 @@ def _problem(kind: str, message: str) -> Exception:
     from .readers import _Problem
 
     return _Problem(kind, message)
-
-
-def write_tardis_book(path: str | Path, rows: list[tuple[str, str, int, int, bool, str, float, float]]) -> None:
-    """Write ``incremental_book_L2`` rows (``.gz`` name: gzip); for tests and conversions."""
-    _write(path, BOOK_COLUMNS, [(*r[:4], "true" if r[4] else "false", *r[5:]) for r in rows])
-
-
-def write_tardis_trades(path: str | Path, rows: list[tuple[str, str, int, int, str, str, float, float]]) -> None:
-    """Write ``trades`` rows (``.gz`` name: gzip); for tests and conversions."""
-    _write(path, TRADE_COLUMNS, rows)
-
-
-def _write(path: str | Path, header: tuple[str, ...], rows: list[tuple[object, ...]]) -> None:
-    import gzip
-
-    def fmt(v: object) -> str:
-        if isinstance(v, float):
-            return repr(v) if math.isfinite(v) else str(v)
-        return str(v)
-
-    text = ",".join(header) + "\n" + "".join(",".join(fmt(v) for v in r) + "\n" for r in rows)
-    p = Path(path)
-    if p.suffix == ".gz":
-        p.write_bytes(gzip.compress(text.encode()))
-    else:
-        p.write_text(text)
 
 
 __all__ = ["BOOK_COLUMNS", "FORMATS", "TRADE_COLUMNS", "TardisParser", "sniff"]
