@@ -15,7 +15,7 @@ from hyper_make.cli import exchange as _exchange_cli
 
 runner = CliRunner()
 
-COMMANDS = ["ladder", "compare", "simulate", "calibrate", "backtest", "orders", "exchange", "run"]
+COMMANDS = ["ladder", "compare", "simulate", "calibrate", "backtest", "convert", "orders", "exchange", "run"]
 
 #: Bracketed section names each command's help must show as written (Rich markup used to swallow them).
 HELP_SECTIONS = {
@@ -25,6 +25,7 @@ HELP_SECTIONS = {
     "simulate": ["[sim.market]", "[sim.strategy]", "[ladder]", "[allocator.<name>]", "[sim.as]"],
     "backtest": ["[market]", "[ladder]", "[allocator.<name>]"],
     "calibrate": ["[meta]"],
+    "convert": [],
     "exchange": [],
     "run": [],
 }

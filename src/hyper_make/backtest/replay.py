@@ -24,7 +24,7 @@ within ``H`` of the end at the last mid.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -359,7 +359,7 @@ def replay_fixed_grid(
 
 
 def run_backtest(
-    source: str | Path | np.ndarray,
+    source: str | Path | Sequence[str | Path] | np.ndarray,
     allocators: dict[str, Allocator],
     *,
     app: AppConfig | None = None,

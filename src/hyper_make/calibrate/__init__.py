@@ -42,7 +42,8 @@ import numpy as np
 from scipy import stats
 
 from ..data.book import BookGrid, MarketPath, PathBuilder
-from ..data.readers import BOOK_WARMUP_S, EventReader, ReadReport
+from ..data.merge import MergedReader
+from ..data.readers import BOOK_WARMUP_S, EventReader, ReadReport, detect_format
 from ..errors import DataError, InvalidParameterError
 from ..report import new_figure, save_figure
 from ._stream import Accumulator
@@ -228,7 +229,8 @@ class CalibrationResult:
         partial = self.is_partial(adverse_horizon_s)
         sig = self.sigma_frac[sigma_horizon_s].value
         vol_scale = sigma_horizon_s / self.volume_horizon_s
-        lines = [f"# hyper-make calibrate: fitted from {Path(self.source).name} ({self.duration_s:.0f} s)"]
+        names = " + ".join(Path(s).name for s in self.source.split(" + "))
+        lines = [f"# hyper-make calibrate: fitted from {names} ({self.duration_s:.0f} s)"]
         if partial:
             lines.append("# PARTIAL calibration: " + "; ".join(
                 ([f"the data stopped early at {self.stopped_at}"] if self.stopped_at else [])
@@ -414,7 +416,7 @@ def _fit_counts(
 
 
 def calibrate(
-    source: str | Path | np.ndarray | Sequence[str | Path],
+    source: str | Path | Sequence[str | Path] | np.ndarray,
     *,
     reference_lag_s: float = 1.0,
     depth_step_bps: float = 0.25,
@@ -427,11 +429,15 @@ def calibrate(
     chunk_rows: int = 262_144,
     progress: Callable[[int, int], None] | None = None,
 ) -> CalibrationResult:
-    """Fit every model of the ladder from a recording: a file, several files read as one continuous run (in the
-    order given; the book and the clock carry over from one file to the next), or an ``event_dtype`` array.
+    """Fit every model of the ladder from a recording: a file, several files, or an ``event_dtype`` array.
+
+    Several files of one format are consecutive parts of one recording, read as one continuous run in the order
+    given (the book, the clock and the Binance update-id chain carry over from one file to the next). Files of
+    different formats are parallel streams of one recording (a Tardis book file and its trades file; a Hyperliquid
+    archive and a trades recording), merged in time order (:class:`~hyper_make.data.merge.MergedReader`).
 
     The data is read in chunks of ``chunk_rows`` events and fed to streaming estimators, so memory does not grow
-    with the data (it holds one chunk and the last 60 s of market orders); the estimates are those of the
+    with the data (it holds one chunk per file and the last 60 s of market orders); the estimates are those of the
     whole-path estimators on the whole path, to rounding.
 
     Parameters
@@ -478,11 +484,28 @@ def calibrate(
         paths = [Path(source)] if isinstance(source, (str, Path)) else [Path(x) for x in source]
         if not paths:
             raise InvalidParameterError("'source' must name at least one file; got none")
-        name = str(paths[0]) if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} more files)"
+        parallel = len({detect_format(x) for x in paths}) > 1
+        if parallel or len(paths) == 1:
+            name = " + ".join(str(x) for x in paths)
+        else:
+            name = f"{paths[0]} (+{len(paths) - 1} more files)"
         total = sum(x.stat().st_size for x in paths if x.is_file())
         done_bytes = 0
         reader: EventReader | None = None
         last_local: int | None = None
+        if parallel:
+            # parallel streams of one recording: merged in time order, one reader per file
+            merged = MergedReader(paths, on_error=on_error, chunk_rows=chunk_rows)  # type: ignore[arg-type]
+            reports.extend(r.report for r in merged.given)
+            try:
+                for chunk in merged:
+                    feed.add(chunk, None)
+                    if progress is not None:
+                        progress(sum(r.bytes_read() for r in merged.given), total)
+            except DataError:
+                if not keep_partial:
+                    raise
+            paths = []  # read
         for path in paths:
             prev = reader
             reader = EventReader(path, on_error=on_error, chunk_rows=chunk_rows, continues=prev)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # each import registers its commands on ``app``
 from . import compare as _compare  # noqa: F401
+from . import convert as _convert  # noqa: F401
 from . import data as _data  # noqa: F401
 from . import exchange as _exchange  # noqa: F401
 from . import ladder as _ladder  # noqa: F401

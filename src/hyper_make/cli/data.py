@@ -1,14 +1,17 @@
-"""``hyper-make calibrate FILE`` and ``hyper-make backtest FILE``: model fitting and replay on recorded data.
+"""``hyper-make calibrate FILE...`` and ``hyper-make backtest FILE...``: model fitting and replay on recorded data.
 
-Both read any supported recording (Binance futures/spot, Hyperliquid, hftbacktest ``.npz``). A bad line stops
-the read (``--on-error stop``, the default): what was read before it is still used and written (marked partial
-in the files), then the error is printed on one line and the exit code is 2. ``--on-error skip`` skips bad
-lines and says on stderr what it skipped (counts by reason, the first lines). The output folder (``--out``) is
-checked before any work runs. Ctrl-C keeps what was written, marked partial, and exits 130.
+Both read any supported recording (Binance futures/spot, Hyperliquid live or archive, Tardis CSV, hftbacktest
+``.npz``). A bad line stops the read (``--on-error stop``, the default): what was read before it is still used
+and written (marked partial in the files), then the error is printed on one line and the exit code is 2.
+``--on-error skip`` skips bad lines and says on stderr what it skipped (counts by reason, the first lines). The
+output folder (``--out``) is checked before any work runs. Ctrl-C keeps what was written, marked partial, and
+exits 130.
 
-``calibrate`` takes several files (or a quoted glob) as one continuous recording, streamed in chunks (memory does
-not grow with the data); ``backtest`` replays several files day by day (one file in memory at a time) and reports
-them together; both draw a progress bar with the time left on stderr.
+Several files (or a quoted glob): files of one format are consecutive parts of one recording; ``calibrate`` reads
+them as one continuous run, streamed in chunks (memory does not grow with the data), ``backtest`` replays them day
+by day (one file in memory at a time) and reports them together; both draw a progress bar with the time left on
+stderr. Files of different formats are parallel streams of one recording (a Tardis book file and its trades file,
+a Hyperliquid archive and a trades recording) and are merged in time order.
 
 A Binance recording without a book snapshot is read with a warm-up while the book is built from the diffs
 (:mod:`hyper_make.data.readers`): both commands warn once on stderr, ``calibrate`` leaves the warm-up out of its
@@ -39,7 +42,8 @@ from ..backtest.replay import Fills
 from ..calibrate import MARKOUT_HORIZONS_S, CalibrationResult, plot_calibration
 from ..calibrate import calibrate as fit_calibration
 from ..config import AppConfig
-from ..data.readers import ReadReport, load_events
+from ..data.merge import combine_reports
+from ..data.readers import ReadReport, detect_format, load_events
 from ..errors import DataError, InvalidParameterError
 from ..metrics import max_drawdown
 from ..report import write_report
@@ -67,12 +71,32 @@ from ._common import (
     warn,
 )
 
+_FILES_HELP = (
+    "Recorded feed (Binance futures/spot, Hyperliquid, Hyperliquid archive .lz4, Tardis CSV, .npz). Several files "
+    "or a quoted glob: files of one format are consecutive parts of one recording ({several}); files of different "
+    "formats (a Tardis book file and its trades file, an archive and a trades recording) merge in time order."
+)
 _ON_ERROR_HELP = "On a bad line: 'stop' (use what was read, then exit 2) or 'skip' (skip it, say so, go on)."
 
 #: A replay quoting for less than this (s) or with fewer fills than :data:`MIN_FILLS_TO_JUDGE` warns that it
 #: is too short to judge the allocators by.
 MIN_QUOTING_S = 60.0
 MIN_FILLS_TO_JUDGE = 10
+
+
+def _label(files: list[Path]) -> str:
+    return " + ".join(str(f) for f in files)
+
+
+def _names(files: list[Path]) -> str:
+    return " + ".join(f.name for f in files)
+
+
+def _parallel_streams(paths: list[Path]) -> bool:
+    """Whether the files are parallel streams of one recording (formats differ: merged in time order) rather than
+    consecutive parts of one (one format)."""
+    with user_errors():
+        return len({detect_format(p) for p in paths}) > 1
 
 
 def _check_on_error(on_error: str) -> None:
@@ -144,11 +168,7 @@ def _machine() -> str:
 def calibrate_cmd(
     files: Annotated[
         list[Path],
-        typer.Argument(
-            metavar="FILE",
-            help="Recorded feed(s) (Binance futures/spot, Hyperliquid, .npz); several files or a quoted glob are "
-            "read in order as one continuous recording.",
-        ),
+        typer.Argument(metavar="FILE...", help=_FILES_HELP.format(several="read as one continuous run")),
     ],
     out: Annotated[Path, typer.Option(help="Folder for calibration.toml, intensity.png, markouts.png.")] = Path(
         "calibration"
@@ -221,7 +241,7 @@ def calibrate_cmd(
     if json_out:
         print_json(doc)
     else:
-        _render_calibration(file if len(paths) == 1 else Path(f"{file.name} +{len(paths) - 1} files"), result, missing)
+        _render_calibration(_names(paths), result, missing)
         if result.book_note():
             out_console.print(f"book: {result.book_note()}", markup=False, highlight=False)
         out_console.print(f"config: {toml_path}")
@@ -232,12 +252,12 @@ def calibrate_cmd(
         warn(result.read_report["skip_summary"])
     if missing:
         why = "; ".join(f"{k} ({reason})" for k, reason in missing.items())
-        warn(f"partial calibration of {result.source}: not fitted: {why}; {toml_path} says so in [meta]")
+        warn(f"partial calibration of {_label(paths)}: not fitted: {why}; {toml_path} says so in [meta]")
     if result.stopped_at:
         fail(result.stopped_at)
 
 
-def _render_calibration(file: Path, result: CalibrationResult, missing: dict[str, str]) -> None:
+def _render_calibration(name: str, result: CalibrationResult, missing: dict[str, str]) -> None:
     events = result.read_report.get("events", 0)
     t = compact_table()
     for c in ("parameter", "value", "stderr", "note"):
@@ -254,7 +274,7 @@ def _render_calibration(file: Path, result: CalibrationResult, missing: dict[str
         t.add_row("impact c", f"{c.value:.4g}", f"{c.stderr:.2g}", f"{c.n} orders, {result.impact_horizon_s:g} s")
     if result.volume_coins.size:
         t.add_row("daily volume (coins)", f"{result.daily_volume_coins:,.0f}", "", "extrapolated from the file")
-    print_table(t, title=f"calibration of {file.name} ({result.duration_s:.0f} s, {events:,} events)")
+    print_table(t, title=f"calibration of {name} ({result.duration_s:.0f} s, {events:,} events)")
     for key, why in missing.items():
         out_console.print(f"not fitted: {key} ({why})", markup=False, highlight=False)
 
@@ -316,7 +336,7 @@ def _fills_in_resyncs(report: ReadReport, results: dict[str, ReplayResult]) -> d
 def _book_note(report: ReadReport, results: dict[str, ReplayResult], book_warmup_s: float, warmup_s: float) -> str:
     """The report's line on a book built from diffs: the warm-up that delayed quoting, resyncs and their fills."""
     parts = [str(report.warmup_summary())]
-    several = ", " in report.path
+    several = " + " in report.path
     if book_warmup_s > 0:
         when = f"{book_warmup_s:.1f} s in all" if several else f"{book_warmup_s:.1f} s into the replay"
         whose = "each file's book" if several else "the book's"
@@ -390,7 +410,7 @@ def _backtest_days(
         if not per_day:
             interrupted("no file had been replayed; nothing was written")
         cut = True
-    return _combine_days(per_day), _merge_reports(reports), warm_total, rows, cut
+    return _combine_days(per_day), combine_reports(reports), warm_total, rows, cut
 
 
 def _combine_days(days: list[dict[str, ReplayResult]]) -> dict[str, ReplayResult]:
@@ -436,24 +456,6 @@ def _combine_days(days: list[dict[str, ReplayResult]]) -> dict[str, ReplayResult
     return out
 
 
-def _merge_reports(reports: list[ReadReport]) -> ReadReport:
-    """The read reports of several files as one (counts added, the first error, warm-ups and gaps of all)."""
-    m = ReadReport(path=", ".join(r.path for r in reports), fmt=reports[0].fmt)
-    for r in reports:
-        m.lines += r.lines
-        m.events += r.events
-        m.message_counts.update(r.message_counts)
-        m.skipped.update(r.skipped)
-        m.gaps += r.gaps
-        m.error = m.error or r.error
-        m.skipped_examples += r.skipped_examples[: max(0, 5 - len(m.skipped_examples))]
-        m.warmups += r.warmups
-        m.resyncs += r.resyncs
-        m.warnings += r.warnings
-        m.contract_size_usd = m.contract_size_usd or r.contract_size_usd
-    return m
-
-
 def _write_days(path: Path, rows: list[dict[str, object]]) -> None:
     """``days.csv``: one row per file and allocator."""
     import csv
@@ -469,9 +471,8 @@ def backtest_cmd(
     files: Annotated[
         list[Path],
         typer.Argument(
-            metavar="FILE",
-            help="Recorded feed(s) (Binance futures/spot, Hyperliquid, .npz); several files or a quoted glob are "
-            "replayed day by day (one file at a time, each from a flat position), the report covering them all.",
+            metavar="FILE...",
+            help=_FILES_HELP.format(several="replayed day by day, each from a flat position, one report for all"),
         ),
     ],
     allocator: Annotated[
@@ -563,7 +564,7 @@ def backtest_cmd(
     book_warmup_s = 0.0
     days: list[dict[str, object]] = []
     days_stopped = False
-    if len(paths) > 1:
+    if len(paths) > 1 and not _parallel_streams(paths):
         with user_errors():
             results, report, book_warmup_s, days, days_stopped = _backtest_days(
                 paths, names, app_cfg, rcfg, on_error, json_out
@@ -571,7 +572,7 @@ def backtest_cmd(
     else:
         try:
             with user_errors():
-                events, report = load_events(file, on_error=on_error, keep_partial=True)  # type: ignore[arg-type]
+                events, report = load_events(paths if len(paths) > 1 else file, on_error=on_error, keep_partial=True)  # type: ignore[arg-type]
                 _check_read(events, report)
                 for w in report.warnings:
                     warn(w)
@@ -618,6 +619,7 @@ def backtest_cmd(
         notes.insert(0, _book_note(report, results, book_warmup_s, warmup_s))
     if report is not None:
         notes.append(f"data: {report.events:,} events, messages {dict(report.message_counts)}")
+        notes += [f"data warning: {w}" for w in report.warnings]
         if report.skipped:
             notes.append(f"skipped: {dict(report.skipped)}; first: {'; '.join(report.skipped_examples)}")
         if report.error:
@@ -632,9 +634,7 @@ def backtest_cmd(
     with user_errors():
         summary = write_report(
             out,
-            title=f"Replay backtest: {file.name}"
-            + (f" +{len(paths) - 1} files" if len(paths) > 1 else "")
-            + (" (PARTIAL: interrupted)" if stopped else ""),
+            title=f"Replay backtest: {_names(paths)}" + (" (PARTIAL: interrupted)" if stopped else ""),
             metrics=metrics,
             equity={n: r.equity for n, r in results.items()},
             ladder_shapes={n: r.shapes for n, r in results.items() if r.shapes.size},
@@ -657,7 +657,7 @@ def backtest_cmd(
                     "too_short": short, "read_report": report.to_dict() if report else None,
                     "book_warmup_s": book_warmup_s})  # fmt: skip
     else:
-        title = f"replay of {file.name}: refresh {refresh_s:g} s, {queue} queue, latency {latency_ms:g} ms"
+        title = f"replay of {_names(paths)}: refresh {refresh_s:g} s, {queue} queue, latency {latency_ms:g} ms"
         render_metrics(title, metrics, BACKTEST_COLUMNS)
         out_console.print(f"report: {summary}")
     if days_stopped:

@@ -8,7 +8,13 @@ Supported formats (:data:`SUPPORTED_FORMATS`), detected from the file's content,
 * ``binance-spot``: the same layout, diffs chained by ``U == previous u + 1`` (no ``pu``), and ``bookTicker``
   without timestamps (its exchange time is the local time minus the latest observed local-exchange offset);
 * ``hyperliquid``: ``l2Book`` snapshots and ``trades`` messages;
-* ``hftbacktest-npz``: hftbacktest's normalised ``.npz`` (one array of ``event_dtype``).
+* ``hftbacktest-npz``: hftbacktest's normalised ``.npz`` (one array of ``event_dtype``);
+* ``tardis-book``, ``tardis-trades``: Tardis.dev ``incremental_book_L2`` and ``trades`` CSV
+  (:mod:`hyper_make.data.tardis`);
+* ``hyperliquid-archive``: Hyperliquid's historical ``l2Book`` archive, lz4 NDJSON (:mod:`hyper_make.data.hl_archive`).
+
+Several files read as one time-ordered stream: :class:`~hyper_make.data.merge.MergedReader`, or
+:func:`load_events` given a list of paths.
 
 Binance books are synchronised as Binance documents: diffs received before the snapshot are buffered, diffs
 with ``u`` below the snapshot's ``lastUpdateId`` are dropped as stale, the first kept diff must straddle it,
@@ -48,7 +54,7 @@ import json
 import zipfile
 import zlib
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -69,7 +75,10 @@ from .events import (
     event_dtype,
 )
 
-SUPPORTED_FORMATS = ("binance-futures", "binance-spot", "hyperliquid", "hftbacktest-npz")
+SUPPORTED_FORMATS = (
+    "binance-futures", "binance-spot", "hyperliquid", "hftbacktest-npz", "tardis-book", "tardis-trades",
+    "hyperliquid-archive",
+)  # fmt: skip
 OnError = Literal["stop", "skip"]
 
 _BOTH = EXCH_EVENT | LOCAL_EVENT
@@ -145,7 +154,8 @@ class ReadReport:
     skipped_examples : the messages (``"FILE: line N: ..."``) of the first :data:`SKIPPED_EXAMPLES` skipped lines.
     warmups : the spans where the book was built from diffs (:class:`BookWarmup`), in file order.
     resyncs : update-id gaps after which the book was rebuilt from the diffs (``on_error="skip"``).
-    warnings : one-line warnings about the data (each said once), e.g. that the file has no snapshot.
+    warnings : one-line warnings about the data, each said once: what the data lacks that its user should know
+        (e.g. no snapshot, or a book file without trades).
     contract_size_usd : USD value of one contract of a Binance COIN-M recording (its quantities were converted to
         coins), ``None`` for a recording quoted in coins.
     """
@@ -291,6 +301,11 @@ def detect_format(path: str | Path) -> str:
         if arr is None or arr.dtype.names is None or set(arr.dtype.names) != set(event_dtype.names or ()):
             raise _unknown(p, ".npz without an hftbacktest event array (fields ev, exch_ts, local_ts, px, qty, ...)")
         return "hftbacktest-npz"
+    from . import hl_archive, tardis  # their own modules; detected by their header / NDJSON layout
+
+    extra = tardis.sniff(p) or hl_archive.sniff(p)
+    if extra:
+        return extra
     try:
         fh = _open_text(p)
         binance_seen = False
@@ -752,6 +767,12 @@ class EventReader:
         if self.fmt == "hftbacktest-npz":
             yield from self._iter_npz()
             return
+        if self.fmt in ("tardis-book", "tardis-trades", "hyperliquid-archive"):
+            from . import hl_archive, tardis
+
+            archive = self.fmt == "hyperliquid-archive"
+            yield from (hl_archive.ArchiveParser(self) if archive else tardis.TardisParser(self))
+            return
         parser: _BinanceParser | _HyperliquidParser
         if self.fmt == "hyperliquid":
             parser = _HyperliquidParser(self.report)
@@ -831,16 +852,13 @@ class EventReader:
         arr = np.asarray(arr).astype(event_dtype, copy=False)
         self.report.lines = arr.size
         self.report.message_counts["events"] = arr.size
-        local = arr["local_ts"]
-        back = np.flatnonzero(np.diff(local) < 0) + 1
+        back, why = _npz_backwards(arr)
         start = 0
         for b in back:
             if self.on_error == "stop":
                 if b > start:
                     yield from self._slices(arr[start:b])
-                self._fail(
-                    int(b), _Problem("backwards", f"timestamp goes backwards: {local[b]} ns after {local[b - 1]} ns")
-                )
+                self._fail(int(b), _Problem("backwards", why(int(b))))
             else:
                 yield from self._slices(arr[start:b])
                 self.report.skipped["backwards"] += 1
@@ -854,6 +872,25 @@ class EventReader:
             yield part
 
 
+def _npz_backwards(arr: np.ndarray) -> tuple[np.ndarray, Any]:
+    """Rows of an ``.npz`` whose time goes back, and a message maker. Rows all flagged ``EXCH|LOCAL`` (our
+    layout) must be in ``local_ts`` order; in hftbacktest's split layout the ``LOCAL_EVENT`` rows must be in
+    ``local_ts`` order and the ``EXCH_EVENT`` rows in ``exch_ts`` order."""
+    flags = arr["ev"] & np.uint64(_BOTH)
+    if bool((flags == np.uint64(_BOTH)).all()):
+        local = arr["local_ts"]
+        return np.flatnonzero(np.diff(local) < 0) + 1, (
+            lambda b: f"timestamp goes backwards: {local[b]} ns after {local[b - 1]} ns"
+        )
+    bad: dict[int, str] = {}
+    for flag, name in ((LOCAL_EVENT, "local_ts"), (EXCH_EVENT, "exch_ts")):
+        idx = np.flatnonzero((arr["ev"] & np.uint64(flag)) != 0)
+        ts = arr[name][idx]
+        for k in np.flatnonzero(np.diff(ts) < 0) + 1:
+            bad.setdefault(int(idx[k]), f"timestamp goes backwards: {name} {ts[k]} ns after {ts[k - 1]} ns")
+    return np.array(sorted(bad), dtype=np.int64), bad.__getitem__
+
+
 def iter_events(
     path: str | Path, *, fmt: str | None = None, on_error: OnError = "stop", chunk_rows: int = 262_144
 ) -> Iterator[np.ndarray]:
@@ -862,14 +899,29 @@ def iter_events(
 
 
 def load_events(
-    path: str | Path, *, fmt: str | None = None, on_error: OnError = "stop", keep_partial: bool = False
+    path: str | Path | Sequence[str | Path],
+    *,
+    fmt: str | None = None,
+    on_error: OnError = "stop",
+    keep_partial: bool = False,
 ) -> tuple[np.ndarray, ReadReport]:
-    """Read a whole file into one ``event_dtype`` array and its :class:`ReadReport`.
+    """Read a whole file (or several, merged in time order: :class:`~hyper_make.data.merge.MergedReader`) into
+    one ``event_dtype`` array and its :class:`ReadReport` (summed over the files).
 
     With ``on_error="stop"`` a bad line raises :class:`DataError`, unless ``keep_partial`` is set: then the rows
     read before it are returned and ``report.error`` holds the message (the caller reports it after using them).
     """
-    reader = EventReader(path, fmt=fmt, on_error=on_error)
+    reader: Any
+    if not isinstance(path, (str, Path)) and len(path) == 1:
+        path = path[0]
+    if isinstance(path, (str, Path)):
+        reader = EventReader(path, fmt=fmt, on_error=on_error)
+    else:
+        from .merge import MergedReader
+
+        if fmt is not None:
+            raise InvalidParameterError("'fmt' applies to one file; several files are each detected by content")
+        reader = MergedReader(path, on_error=on_error)
     chunks: list[np.ndarray] = []
     try:
         for chunk in reader:
