@@ -19,13 +19,13 @@ or a Tardis ``trades`` CSV): the readers merge the files in time order.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 
 from ._stream import Truncated, first_line, line_batches
 
@@ -39,7 +39,7 @@ NO_TRADES = "no trades"
 def sniff(path: Path) -> str | None:
     """``"hyperliquid-archive"`` if the first line is an archive record (``time`` string, ``raw`` message)."""
     try:
-        msg = json.loads(first_line(path))
+        msg = orjson.loads(first_line(path))
     except (ValueError, UnicodeDecodeError):
         return None
     if isinstance(msg, dict) and isinstance(msg.get("time"), str) and isinstance(msg.get("raw"), dict):
@@ -80,8 +80,8 @@ class ArchiveParser:
         from .readers import _Problem
 
         try:
-            msg = json.loads(text)
-        except json.JSONDecodeError as exc:
+            msg = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
             raise _Problem("malformed", f"malformed line: not JSON ({exc.msg} at column {exc.colno})") from None
         if not isinstance(msg, dict) or not isinstance(msg.get("raw"), dict) or not isinstance(msg.get("time"), str):
             raise _Problem("malformed", 'malformed line: expected {"time": "<ISO time>", "raw": {<message>}}')
