@@ -1,6 +1,6 @@
 """Simulator speed and memory: market events per second on one core, and memory against run length.
 
-Run: ``python benchmarks/bench_sim.py`` (about a minute). Prints the machine, date and medians of repeats.
+Run: ``python benchmarks/bench_sim.py [--json]`` (about a minute). Prints the machine, date and medians of repeats.
 
 1. Core: the numba event loop with a resting 20-order ladder (no strategy calls), events/s on one core.
 2. End to end: ``run_path`` with the strategy rebuilding the ladder every refresh (Python ``build_ladder``).
@@ -9,7 +9,9 @@ Run: ``python benchmarks/bench_sim.py`` (about a minute). Prints the machine, da
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import json
 import os
 import platform
 import resource
@@ -17,7 +19,7 @@ import statistics
 import time
 import tracemalloc
 
-from _machine import cpu_name
+from _machine import cpu_name, machine
 from hyper_make.sim import market as mk
 from hyper_make.sim.config import MarketConfig, SimConfig, with_overrides
 from hyper_make.sim.market import Market
@@ -38,16 +40,21 @@ def core_rate(sim_seconds: float, seed: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}")
-    print(f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}; python {platform.python_version()}")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
+    args = ap.parse_args()
+    say = (lambda *_: None) if args.json else print
+    info = machine()
+    say(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}")
+    say(f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}; python {platform.python_version()}")
     core_rate(10.0, 0)  # compile (or load the numba cache) before timing
     runs = [core_rate(20_000.0, s) for s in range(5)]
     wall = [w for w, _ in runs]
     cpu = [c for _, c in runs]
-    print(f"core event loop: median {statistics.median(cpu):,.0f} market events per CPU-second on one core "
-          f"(min {min(cpu):,.0f}, max {max(cpu):,.0f}); per wall-second {statistics.median(wall):,.0f} "
-          f"(5 runs of 20,000 simulated s; wall time counts other processes on a shared machine)")  # fmt: skip
-    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+    say(f"core event loop: median {statistics.median(cpu):,.0f} market events per CPU-second on one core "
+        f"(min {min(cpu):,.0f}, max {max(cpu):,.0f}); per wall-second {statistics.median(wall):,.0f} "
+        f"(5 runs of 20,000 simulated s; wall time counts other processes on a shared machine)")  # fmt: skip
+    say(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
     cfg = with_overrides(SimConfig(), horizon_s=300.0)
     run_path(cfg, "entropy", 0)
@@ -56,9 +63,10 @@ def main() -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         r = run_path(cfg, "entropy", s)
         e2e.append((r.events / (time.perf_counter() - t0), (time.process_time() - c0) / 300.0))
-    print(f"end to end (entropy, ladder rebuilt every {cfg.strategy.refresh_s:g} s): median "
-          f"{statistics.median(x for x, _ in e2e):,.0f} market events/s, "
-          f"{statistics.median(y for _, y in e2e) * 1e3:.2f} ms of CPU per simulated second")  # fmt: skip
+    e2e_rate = statistics.median(x for x, _ in e2e)
+    e2e_cpu_ms = statistics.median(y for _, y in e2e) * 1e3
+    say(f"end to end (entropy, ladder rebuilt every {cfg.strategy.refresh_s:g} s): median {e2e_rate:,.0f} market "
+        f"events/s, {e2e_cpu_ms:.2f} ms of CPU per simulated second")  # fmt: skip
 
     peaks = {}
     for horizon in (300.0, 1200.0):
@@ -68,9 +76,19 @@ def main() -> None:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         peaks[horizon] = peak
-        print(f"memory: horizon {horizon:>6g} s -> tracemalloc peak {peak / 1e6:.2f} MB")
-    print(f"memory ratio (4x longer run): {peaks[1200.0] / peaks[300.0]:.2f}; "
-          f"process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:.0f} MB")  # fmt: skip
+        say(f"memory: horizon {horizon:>6g} s -> tracemalloc peak {peak / 1e6:.2f} MB")
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+    say(f"memory ratio (4x longer run): {peaks[1200.0] / peaks[300.0]:.2f}; process max RSS {rss_mb:.0f} MB")
+    if args.json:
+        print(json.dumps({
+            "machine": info,
+            "core_events_per_cpu_s": {"median": statistics.median(cpu), "min": min(cpu), "max": max(cpu)},
+            "core_events_per_wall_s_median": statistics.median(wall),
+            "end_to_end": {"allocator": "entropy", "events_per_s": e2e_rate, "cpu_ms_per_simulated_s": e2e_cpu_ms},
+            "tracemalloc_peak_mb": {f"{h:g}s": p / 1e6 for h, p in peaks.items()},
+            "memory_ratio_4x": peaks[1200.0] / peaks[300.0],
+            "max_rss_mb": rss_mb,
+        }, indent=2))  # fmt: skip
 
 
 if __name__ == "__main__":
