@@ -12,6 +12,48 @@ BUY = 1
 
 
 @njit
+def _requote(hbt, depths_bps, send_qty, sent):  # type: ignore[no-untyped-def]
+    """One refresh of the grid around the mid: cancel our orders off the new grid, submit the missing ones as GTX
+    (order id = tick), recording each new order's size in ``sent``; returns the submissions (0 without a book)."""
+    hbt.clear_inactive_orders(0)
+    depth = hbt.depth(0)
+    if depth.best_bid_tick <= -2147483648 + 1 or depth.best_ask_tick >= 2147483647 - 1:
+        return 0
+    if depth.best_bid <= 0 or depth.best_ask <= depth.best_bid:
+        return 0
+    mid = 0.5 * (depth.best_bid + depth.best_ask)
+    tick = depth.tick_size
+    new_bids = Dict.empty(np.uint64, np.float64)
+    new_asks = Dict.empty(np.uint64, np.float64)
+    for d in depths_bps:
+        b = np.floor(mid * (1.0 - d * 1e-4) / tick)
+        a = np.ceil(mid * (1.0 + d * 1e-4) / tick)
+        if b < depth.best_ask_tick:
+            new_bids[uint64(b)] = b * tick
+        if a > depth.best_bid_tick:
+            new_asks[uint64(a)] = a * tick
+    orders = hbt.orders(0)
+    values = orders.values()
+    while values.has_next():
+        o = values.get()
+        if o.cancellable:
+            if (o.side == BUY and o.order_id not in new_bids) or (o.side != BUY and o.order_id not in new_asks):
+                hbt.cancel(0, o.order_id, False)
+    submits = 0
+    for oid, px in new_bids.items():
+        if oid not in orders:
+            hbt.submit_buy_order(0, oid, px, send_qty, GTX, LIMIT, False)
+            sent[oid] = send_qty
+            submits += 1
+    for oid, px in new_asks.items():
+        if oid not in orders:
+            hbt.submit_sell_order(0, oid, px, send_qty, GTX, LIMIT, False)
+            sent[oid] = send_qty
+            submits += 1
+    return submits
+
+
+@njit
 def grid_strategy(hbt, refresh_ns, depths_bps, qty, lot):  # type: ignore[no-untyped-def]
     """Every ``refresh_ns``: cancel orders not on the new grid, submit the missing ones; returns ``(submissions,
     the status that ended the loop)``: 1 is the end of the data, anything else an early stop the caller must report.
@@ -19,44 +61,14 @@ def grid_strategy(hbt, refresh_ns, depths_bps, qty, lot):  # type: ignore[no-unt
     Sizes go out a hair below whole lots (``qty - 1e-9·lot``): an order filled for exactly its remaining size stays
     in hftbacktest's exchange book and the next trade there stops ``elapse`` with status 14 (its issue #312)."""
     send_qty = qty - 1e-9 * lot
+    sent = Dict.empty(np.uint64, np.float64)  # unused here; one dict for the run, not one per refresh
     submits = 0
     status = 0
     while True:
         status = hbt.elapse(refresh_ns)
         if status != 0:
             break
-        hbt.clear_inactive_orders(0)
-        depth = hbt.depth(0)
-        if depth.best_bid_tick <= -2147483648 + 1 or depth.best_ask_tick >= 2147483647 - 1:
-            continue
-        if depth.best_bid <= 0 or depth.best_ask <= depth.best_bid:
-            continue
-        mid = 0.5 * (depth.best_bid + depth.best_ask)
-        tick = depth.tick_size
-        new_bids = Dict.empty(np.uint64, np.float64)
-        new_asks = Dict.empty(np.uint64, np.float64)
-        for d in depths_bps:
-            b = np.floor(mid * (1.0 - d * 1e-4) / tick)
-            a = np.ceil(mid * (1.0 + d * 1e-4) / tick)
-            if b < depth.best_ask_tick:
-                new_bids[uint64(b)] = b * tick
-            if a > depth.best_bid_tick:
-                new_asks[uint64(a)] = a * tick
-        orders = hbt.orders(0)
-        values = orders.values()
-        while values.has_next():
-            o = values.get()
-            if o.cancellable:
-                if (o.side == BUY and o.order_id not in new_bids) or (o.side != BUY and o.order_id not in new_asks):
-                    hbt.cancel(0, o.order_id, False)
-        for oid, px in new_bids.items():
-            if oid not in orders:
-                hbt.submit_buy_order(0, oid, px, send_qty, GTX, LIMIT, False)
-                submits += 1
-        for oid, px in new_asks.items():
-            if oid not in orders:
-                hbt.submit_sell_order(0, oid, px, send_qty, GTX, LIMIT, False)
-                submits += 1
+        submits += _requote(hbt, depths_bps, send_qty, sent)
     return submits, status
 
 
@@ -99,38 +111,5 @@ def grid_strategy_fills(hbt, refresh_ns, depths_bps, qty, lot, out_ts, out_side,
         if status != 0 and status != 2 and status != 3:
             break
         t_next += refresh_ns
-        hbt.clear_inactive_orders(0)
-        depth = hbt.depth(0)
-        if depth.best_bid_tick <= -2147483648 + 1 or depth.best_ask_tick >= 2147483647 - 1:
-            continue
-        if depth.best_bid <= 0 or depth.best_ask <= depth.best_bid:
-            continue
-        mid = 0.5 * (depth.best_bid + depth.best_ask)
-        tick = depth.tick_size
-        new_bids = Dict.empty(np.uint64, np.float64)
-        new_asks = Dict.empty(np.uint64, np.float64)
-        for d in depths_bps:
-            b = np.floor(mid * (1.0 - d * 1e-4) / tick)
-            a = np.ceil(mid * (1.0 + d * 1e-4) / tick)
-            if b < depth.best_ask_tick:
-                new_bids[uint64(b)] = b * tick
-            if a > depth.best_bid_tick:
-                new_asks[uint64(a)] = a * tick
-        orders = hbt.orders(0)
-        values = orders.values()
-        while values.has_next():
-            o = values.get()
-            if o.cancellable:
-                if (o.side == BUY and o.order_id not in new_bids) or (o.side != BUY and o.order_id not in new_asks):
-                    hbt.cancel(0, o.order_id, False)
-        for oid, px in new_bids.items():
-            if oid not in orders:
-                hbt.submit_buy_order(0, oid, px, send_qty, GTX, LIMIT, False)
-                last[oid] = send_qty
-                submits += 1
-        for oid, px in new_asks.items():
-            if oid not in orders:
-                hbt.submit_sell_order(0, oid, px, send_qty, GTX, LIMIT, False)
-                last[oid] = send_qty
-                submits += 1
+        submits += _requote(hbt, depths_bps, send_qty, last)
     return n, submits, status
