@@ -37,7 +37,7 @@ def convert_cmd(
     files: Annotated[
         list[Path],
         typer.Argument(
-            metavar="FILE...",
+            metavar="FILE",
             help="Recorded feeds (any supported format: Binance, Hyperliquid, Hyperliquid archive, Tardis CSV, "
             ".npz), merged in time order.",
         ),

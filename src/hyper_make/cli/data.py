@@ -168,7 +168,7 @@ def _machine() -> str:
 def calibrate_cmd(
     files: Annotated[
         list[Path],
-        typer.Argument(metavar="FILE...", help=_FILES_HELP.format(several="read as one continuous run")),
+        typer.Argument(metavar="FILE", help=_FILES_HELP.format(several="read as one continuous run")),
     ],
     out: Annotated[Path, typer.Option(help="Folder for calibration.toml, intensity.png, markouts.png.")] = Path(
         "calibration"
@@ -471,7 +471,7 @@ def backtest_cmd(
     files: Annotated[
         list[Path],
         typer.Argument(
-            metavar="FILE...",
+            metavar="FILE",
             help=_FILES_HELP.format(several="replayed day by day, each from a flat position, one report for all"),
         ),
     ],
