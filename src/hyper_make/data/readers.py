@@ -402,6 +402,9 @@ Rows = bytes
 _ROW = struct.Struct("=QqqddQqd")
 ROW_BYTES = _ROW.size
 _PACKERS = {8 * n: struct.Struct("=" + "QqqddQqd" * n).pack for n in (1, 2)}
+#: A row in three parts for price levels: (ev, exch_ts, local_ts), (px, qty), (order_id, ival, fval).
+_HEAD, _PAIRS, _TAIL = struct.Struct("=Qqq").pack, struct.Struct("=dd"), struct.Struct("=Qqd").pack
+_PAIR = _PAIRS.pack
 
 
 def _pack(rows: list[Row]) -> Rows:
@@ -429,24 +432,25 @@ def _rows(*values: Any) -> Rows:
 def _levels(side_flag: int, kind: int, levels: Any, exch: int, local: int, uid: int, contract_usd: float = 0.0) -> Rows:
     """Rows of ``[price, qty]`` levels; with ``contract_usd > 0`` the quantity is in contracts of that USD value and
     becomes coins: ``qty * contract_usd / price``."""
-    ev = kind | side_flag | _BOTH
-    pack = _ROW.pack
     try:
         if contract_usd > 0.0:
-            out: list[bytes] = []
+            pairs: list[bytes] = []
             for p, q in levels:
                 px = float(p)
-                out.append(pack(ev, exch, local, px, float(q) * contract_usd / px, 0, uid, 0.0))
-            return b"".join(out)
-        return b"".join([pack(ev, exch, local, float(p), float(q), 0, uid, 0.0) for p, q in levels])
+                pairs.append(_PAIR(px, float(q) * contract_usd / px))
+        else:
+            pairs = [_PAIR(float(p), float(q)) for p, q in levels]
     except (TypeError, ValueError, ZeroDivisionError) as exc:
         raise _Problem("malformed", f"malformed price level: {exc}") from None
-    except struct.error:  # exch, local or uid beyond 64 bits (the levels themselves parsed)
-        cs = contract_usd
-        return _numpy_pack(
-            [(ev, exch, local, float(p), float(q) * cs / float(p) if cs > 0.0 else float(q), 0, uid, 0.0)
-             for p, q in levels]
-        )  # fmt: skip
+    if not pairs:
+        return b""
+    ev = kind | side_flag | _BOTH
+    try:
+        head, tail = _HEAD(ev, exch, local), _TAIL(0, uid, 0.0)
+    except struct.error:  # exch, local or uid beyond 64 bits
+        return _numpy_pack([(ev, exch, local, px, qty, 0, uid, 0.0) for px, qty in _PAIRS.iter_unpack(b"".join(pairs))])
+    # every row is head + (px, qty) + tail: the pairs joined by tail + head (a third of packing each row whole)
+    return head + (tail + head).join(pairs) + tail
 
 
 def _coinm_contract_usd(symbol: str) -> float:
