@@ -449,7 +449,7 @@ def _levels(side_flag: int, kind: int, levels: Any, exch: int, local: int, uid: 
         head, tail = _HEAD(ev, exch, local), _TAIL(0, uid, 0.0)
     except struct.error:  # exch, local or uid beyond 64 bits
         return _numpy_pack([(ev, exch, local, px, qty, 0, uid, 0.0) for px, qty in _PAIRS.iter_unpack(b"".join(pairs))])
-    # every row is head + (px, qty) + tail: the pairs joined by tail + head (a third of packing each row whole)
+    # every row is head + (px, qty) + tail: the pairs joined by tail + head (a third of the time of whole rows)
     return head + (tail + head).join(pairs) + tail
 
 
