@@ -22,7 +22,7 @@ import datetime as dt
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
@@ -76,7 +76,7 @@ class ArchiveParser:
         self.r = reader
         self.hl = _HyperliquidParser(reader.report)
 
-    def _line(self, text: str, line: int, prev_local: int) -> tuple[int, list[Any]]:
+    def _line(self, text: str, line: int, prev_local: int) -> tuple[int, bytes]:
         from .readers import _Problem
 
         try:
@@ -95,10 +95,10 @@ class ArchiveParser:
         return local, self.hl.parse(local, msg["raw"], line)
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        from .readers import _Problem
+        from .readers import ROW_BYTES, _Problem
 
         r = self.r
-        buf: list[Any] = []
+        buf = bytearray()
         prev_local = -(1 << 62)
         try:
             for first, text in line_batches(r.path):
@@ -112,18 +112,18 @@ class ArchiveParser:
                     except _Problem as problem:
                         if r.on_error == "stop" and buf:
                             yield r._chunk(buf)
-                            buf = []
+                            buf = bytearray()
                         r._fail(line, problem)
                         continue
                     prev_local = local
-                    buf.extend(rows)
-                    if len(buf) >= r.chunk_rows:
+                    buf += rows
+                    if len(buf) >= r.chunk_rows * ROW_BYTES:
                         yield r._chunk(buf)
-                        buf = []
+                        buf = bytearray()
         except Truncated as exc:
             if buf:
                 yield r._chunk(buf)
-                buf = []
+                buf = bytearray()
             r._fail(exc.line, _Problem("truncated", str(exc)))
         if buf:
             yield r._chunk(buf)
