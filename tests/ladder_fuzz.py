@@ -13,7 +13,8 @@ projection: a price has at most 5 significant figures and ``6 - szDecimals`` dec
 size is a positive multiple of ``10^-szDecimals``, every order is worth at least the minimum notional, no price
 repeats on a side, bids are below asks and behind the opposite best, a side's total is within the budget
 recomputed from the snapshot, nothing is NaN, and the JSON output has no NaN. A build may refuse only with the
-documented reasons (a side budget above 2^53 lots, a stealth stage set twice), each checked to be true.
+documented reasons (a side budget above 2^53 lots, a stealth stage set twice, the posterior stage on
+`learned`), each checked to be true.
 """
 
 from __future__ import annotations
@@ -255,6 +256,8 @@ def documented_refusal(exc: InvalidParameterError, c: Case) -> bool:
         return max(_budget(c.snapshot, s) for s in ("bid", "ask")) > MAX_LOTS * c.spec.lot_size * (1 - 1e-9)
     if "stealth is set twice" in msg:
         return c.config.stealth.mode != "off" and c.allocator in ("impact-dirichlet", "impact-posterior")
+    if "already solves for a posterior draw" in msg:
+        return c.config.stealth.mode == "posterior" and c.allocator == "learned"
     return False
 
 

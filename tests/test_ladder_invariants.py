@@ -158,7 +158,11 @@ def test_the_reducing_side_leans_in_as_the_position_grows(snapshot, spec, name, 
         sizes.append(side.size_used_coins)
         touches.append(abs(side.orders[0].price - snapshot.mid_usd))
     assert all(b >= a - 1e-9 for a, b in itertools.pairwise(sizes)), sizes
-    assert all(b <= a + 1e-9 for a, b in itertools.pairwise(touches)), touches
+    # `learned` values the levels of the skewed grid by its (prior) markout curve, in which adverse selection peaks at
+    # the touch: below the limit (0.5) the skew can move its first level into a losing bucket, so it may step out by
+    # one; from the limit on it leans in like the others
+    start = 2 if name == "learned" else 0
+    assert all(b <= a + 1e-9 for a, b in itertools.pairwise(touches[start:])), touches
     # far over the limit the touch sits at the best post-only price
     assert touches[-1] == pytest.approx(0.5)
 

@@ -6,6 +6,7 @@ simulator's strategy loop and the replay backtester.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Mapping
@@ -17,7 +18,15 @@ from numpy.typing import NDArray
 
 from ._json import to_jsonable
 from ._validate import PYDANTIC_CONFIG, check_choice, check_real
-from .allocate import ALLOCATORS, AllocationResult, Allocator, SideProblem, empty_result, make_allocator
+from .allocate import (
+    ALLOCATORS,
+    AllocationResult,
+    Allocator,
+    LadderContext,
+    SideProblem,
+    empty_result,
+    make_allocator,
+)
 from .economics import (
     ExponentialAdverse,
     ExponentialIntensity,
@@ -327,6 +336,8 @@ def build_ladder(
     rng: np.random.Generator | int | None = None,
     reserved_coins: Mapping[str, float] | None = None,
     state: LadderState | None = None,
+    learner: Any = None,
+    interval_s: float | None = None,
 ) -> Ladder:
     """Build the two-sided ladder for one refresh.
 
@@ -342,6 +353,11 @@ def build_ladder(
         :func:`side_budget`); the quoting loop reserves the orders it is replacing. Default none.
     state : the previous ladder's ``state`` for this market (the allocator's cross-refresh state, e.g. the
         entropy allocator's smoothed target); ``None`` = a fresh start. Nothing else carries over between calls.
+    learner : the payout learner (:class:`~hyper_make.learn.PayoutLearner`) the ``learned`` allocator takes its
+        curves from; ``None`` = a learner that has seen nothing (the prior from ``config``'s models). Other
+        allocators ignore it.
+    interval_s : time to the next refresh (s), ``> 0``: the interval whose fills the ``learned`` allocator values
+        (the refresh core passes the one it measures); ``None`` = the allocator's own ``interval_s``.
 
     Returns
     -------
@@ -366,6 +382,9 @@ def build_ladder(
     if state is not None and not isinstance(state, LadderState):
         raise InvalidParameterError(f"'state' must be a LadderState (a Ladder's .state) or None; got {state!r}")
     prev = state if state is not None else _FRESH
+    two_sided = bool(getattr(alloc, "two_sided", False))
+    if interval_s is not None:
+        check_real("interval_s", interval_s, lo=0.0, lo_open=True, hi=86_400.0, unit="s")
     name = getattr(alloc, "name", type(alloc).__name__)
     _check_one_stealth_stage(alloc, name, cfg.stealth)
     reserve = dict(reserved_coins or {})
@@ -412,9 +431,11 @@ def build_ladder(
     min_sizes = {"bid": mins[:n_bid], "ask": mins[n_bid:]}
     tc = time.perf_counter_ns()
     timings["grid"], timings["economics"] = tb - ta, tc - tb
+    problems: dict[str, SideProblem] = {}
+    budgets: dict[str, SideBudget] = {}
+    results: dict[str, AllocationResult] = {}
     for side, curves in zip(("bid", "ask"), all_curves, strict=True):
         tc = time.perf_counter_ns()
-        prices, depth_mid = grids[side]
         budget = side_budget(snapshot, side, reserve.get(side, 0.0))
         if budget.budget_coins > MAX_LOTS * spec.lot_size:
             raise InvalidParameterError(
@@ -425,38 +446,75 @@ def build_ladder(
             )
         caps = np.empty(curves.n)  # np.empty + fill: np.full's values without its Python layer
         caps.fill(cfg.level_cap_frac * budget.budget_coins)
-        min_size = min_sizes[side]
         side_state = prev.side(side)
-        problem = SideProblem(
+        problems[side] = problem = SideProblem(
             side=side,
             curves=curves,
             budget_coins=budget.budget_coins,
             caps_coins=caps,
             lot_coins=spec.lot_size,
-            min_size_coins=min_size,
+            min_size_coins=min_sizes[side],
             regime=snapshot.regime,
             state=side_state,
         )
+        budgets[side] = budget
         if budget.budget_coins <= 0:
-            alloc_res = empty_result(curves.n, budget.reason, side_state)
+            results[side] = empty_result(curves.n, budget.reason, side_state)
         elif curves.n == 0:
-            alloc_res = empty_result(0, "no valid price level on this side", side_state)
+            results[side] = empty_result(0, "no valid price level on this side", side_state)
         elif needs_impact:
-            alloc_res = empty_result(curves.n, needs_impact, side_state)
-        else:
-            alloc_res = alloc.allocate(problem, gen)
+            results[side] = empty_result(curves.n, needs_impact, side_state)
+        elif not two_sided:
+            results[side] = alloc.allocate(problem, gen)
+        timings[f"allocate_{side}"] = time.perf_counter_ns() - tc
+    if two_sided:
+        # both sides in one solve (the inventory term couples them); a side already settled above (no budget,
+        # no level) enters with a zero budget, so the other is solved with it empty
+        tc = time.perf_counter_ns()
+        ctx = LadderContext(
+            coin=spec.coin,
+            mid_usd=snapshot.mid_usd,
+            inventory_coins=snapshot.inventory_coins,
+            sigma_usd_per_sqrt_s=snapshot.sigma_price_per_sqrt_s(),
+            maker_fee_bps=snapshot.maker_fee_bps,
+            risk_aversion=cfg.risk_aversion,
+            horizon_s=cfg.horizon_s,
+            interval_s=interval_s,
+            ladder=cfg,
+            learner=learner,
+        )
+        pb, pa = (
+            problems[s] if s not in results else dataclasses.replace(problems[s], budget_coins=0.0)
+            for s in ("bid", "ask")
+        )
+        both = alloc.allocate_both(pb, pa, ctx, gen)  # type: ignore[attr-defined]
+        dt = (time.perf_counter_ns() - tc) // 2
+        for side, res, lc in (("bid", both.bid, both.bid_curves), ("ask", both.ask, both.ask_curves)):
+            timings[f"allocate_{side}"] += dt
+            if side not in results:
+                results[side] = res
+                problems[side] = dataclasses.replace(problems[side], curves=lc)
+    for side in ("bid", "ask"):
         td = time.perf_counter_ns()
-        timings[f"allocate_{side}"] = td - tc
+        problem, budget, alloc_res = problems[side], budgets[side], results[side]
+        prices, depth_mid = grids[side]
         if cfg.stealth.mode != "off" and alloc_res.binding != "empty":
             alloc_res = apply_stealth(problem, alloc_res, cfg.stealth, gen)
         tstealth = time.perf_counter_ns()
         timings["stealth"] += tstealth - td
         td = tstealth
         proj = project_side(
-            side, prices, depth_mid, alloc_res.sizes, budget.budget_coins, caps, spec, min_size_coins=min_size
+            side,
+            prices,
+            depth_mid,
+            alloc_res.sizes,
+            budget.budget_coins,
+            problem.caps_coins,
+            spec,
+            min_size_coins=problem.min_size_coins,
         )
         te = time.perf_counter_ns()
-        sides[side] = SideResult(side, budget, curves, alloc_res, proj, notes)
+        sides[side] = SideResult(side, budget, problem.curves, alloc_res, proj, notes)
         timings["allocate"] += timings[f"allocate_{side}"]
         timings["projection"] += te - td
     timings["total"] = time.perf_counter_ns() - t0
@@ -520,6 +578,12 @@ def _as_generator(rng: Any) -> np.random.Generator:
 
 def _check_one_stealth_stage(allocator: Allocator, name: str, stage: StealthConfig) -> None:
     """Refuse a ladder stealth stage on top of an allocator that applies its own (its cost would be wrong)."""
+    if getattr(allocator, "learns", False) and stage.mode == "posterior":
+        raise InvalidParameterError(
+            f"allocator {name!r} already solves for a posterior draw of its learned curves every refresh "
+            "(Thompson sampling); [ladder.stealth] mode 'posterior' would draw the model's curves instead: use "
+            "mode 'off' or 'dirichlet'"
+        )
     own = getattr(allocator, "stealth", None)
     if stage.mode != "off" and isinstance(own, StealthConfig) and own.mode != "off":
         raise InvalidParameterError(

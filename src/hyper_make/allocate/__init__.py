@@ -2,7 +2,9 @@
 
 ``make_allocator(name, **options)`` builds one from its registered class; an unknown name or option is an
 error that lists the valid ones. Every allocator takes a :class:`SideProblem` and a NumPy ``Generator``
-and returns an :class:`AllocationResult`. :func:`warm_up` loads the compiled kernels before anything is timed.
+and returns an :class:`AllocationResult`; an allocator of both sides at once (``two_sided = True``: ``learned``)
+also has ``allocate_both(bid, ask, context, rng)``, which :func:`~hyper_make.build_ladder` calls instead.
+:func:`warm_up` loads the compiled kernels before anything is timed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ._base import (
 from ._baselines import FlatAllocator, GreedyAllocator, ProgressionAllocator
 from ._convex import ConcaveSolution, ImpactAllocator, allocate_concave
 from ._entropy import EntropyAllocator, EntropyState, project_to_min_entropy
+from ._learned import LadderContext, LearnedAllocation, LearnedAllocator
 from ._stealth import ImpactDirichletAllocator, ImpactPosteriorAllocator
 
 #: name -> allocator class; each class is constructible from keyword options alone.
@@ -34,6 +37,7 @@ ALLOCATORS: dict[str, type] = {
     ImpactDirichletAllocator.name: ImpactDirichletAllocator,
     ImpactPosteriorAllocator.name: ImpactPosteriorAllocator,
     EntropyAllocator.name: EntropyAllocator,
+    LearnedAllocator.name: LearnedAllocator,
     GreedyAllocator.name: GreedyAllocator,
     FlatAllocator.name: FlatAllocator,
     ProgressionAllocator.name: ProgressionAllocator,
@@ -110,6 +114,9 @@ __all__ = [
     "ImpactAllocator",
     "ImpactDirichletAllocator",
     "ImpactPosteriorAllocator",
+    "LadderContext",
+    "LearnedAllocation",
+    "LearnedAllocator",
     "ProgressionAllocator",
     "SideProblem",
     "allocate_concave",

@@ -23,11 +23,12 @@ within ``H`` of the end at the last mid.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -165,6 +166,7 @@ class ReplayResult:
     equity: tuple[np.ndarray, np.ndarray]
     shapes: np.ndarray
     diagnostics: dict[str, float] = field(default_factory=dict)
+    learner: Any = None
 
     def metrics(self) -> dict[str, float]:
         """Flat metric name -> value (USD, coins, bps, counts) for the report."""
@@ -182,8 +184,12 @@ def replay(
     config: ReplayConfig | None = None,
     path: MarketPath | None = None,
     grid: BookGrid | None = None,
+    learner: Any = None,
 ) -> ReplayResult:
     """Replay ``events`` (``event_dtype``) with one allocator; see the module docstring.
+
+    ``learner``: for an allocator that learns, the payout posterior to start from (copied, not changed); the
+    result's ``learner`` is the posterior at the end.
 
     Raises
     ------
@@ -211,6 +217,7 @@ def replay(
         config=app.quoter,
         cloids=CloidFactory(cfg.seed),
         rng=np.random.default_rng(cfg.seed),
+        learner=copy.deepcopy(learner) if getattr(allocator, "learns", False) else None,
     )
     step = round(cfg.refresh_s * 1e9)
     t0 = venue.t0
@@ -308,6 +315,7 @@ def replay(
         equity=(np.asarray(eq_t), np.asarray(eq_v)),
         shapes=shape_arr,
         diagnostics=diag,
+        learner=quoter.learner,
     )
 
 
@@ -366,12 +374,14 @@ def run_backtest(
     config: ReplayConfig | None = None,
     on_error: Literal["stop", "skip"] = "stop",
     on_result: Callable[[str, ReplayResult], None] | None = None,
+    learner: Any = None,
 ) -> tuple[dict[str, ReplayResult], ReadReport | None]:
     """Replay the same data once per allocator (same book, same seed). Returns results and the read report.
 
     With ``on_error="stop"`` a bad line ends the data there: the replay runs on what was read and
     ``report.error`` holds the message (the CLI prints it and exits with code 2 after writing the report).
     ``on_result(name, result)`` is called as each allocator finishes (the CLI keeps them if Ctrl-C comes).
+    ``learner``: the payout posterior an allocator that learns starts from (each its own copy).
     """
     cfg = config or ReplayConfig()
     report: ReadReport | None = None
@@ -385,7 +395,7 @@ def run_backtest(
     path = market_path(events, grid, use_bbo=cfg.use_bbo)
     results = {}
     for name, alloc in allocators.items():
-        results[name] = replay(events, alloc, app=app, config=cfg, path=path, grid=grid)
+        results[name] = replay(events, alloc, app=app, config=cfg, path=path, grid=grid, learner=learner)
         if on_result is not None:
             on_result(name, results[name])
     return results, report

@@ -332,6 +332,52 @@ def quoter_config(
     return dataclasses.replace(base, orders=orders, estimator=estimator, **rest)
 
 
+LearnerStateFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--learner-state",
+        help="The 'learned' allocator's posterior (JSON): loaded before the run when the file exists, written after "
+        "(atomically; a file of another coin or layout is refused and left as it is).",
+    ),
+]
+
+
+def load_learner(path: Path | None, allocator: Any, coin: str, new: Callable[[], Any]) -> Any:
+    """The payout learner a run of ``allocator`` starts from: the one saved at ``path`` when the file exists (its
+    coin and layout checked against the allocator's, a one-line DataError naming the file and field otherwise),
+    else ``new()``; ``None`` for an allocator that does not learn."""
+    if not getattr(allocator, "learns", False):
+        return None
+    if path is not None and Path(path).exists():
+        from ..learn import load_state
+
+        return load_state(path, expected=allocator.learner_config(coin))
+    return new()
+
+
+def check_learner_state(path: Path | None, names: Sequence[str]) -> None:
+    """Refuse ``--learner-state`` when no allocator of the run learns, and a path that cannot be written."""
+    if path is None:
+        return
+    if not any(getattr(ALLOCATORS[n], "learns", False) for n in names):
+        learners = sorted(n for n, c in ALLOCATORS.items() if getattr(c, "learns", False))
+        raise InvalidParameterError(f"'--learner-state' needs an allocator that learns ({', '.join(learners)}) "
+                                    f"among '--allocator'; got {', '.join(names)}")  # fmt: skip
+    p = Path(path)
+    if p.exists() and not p.is_file():
+        raise InvalidParameterError(f"'--learner-state' {p} is not a file")
+    check_out_dir(p.parent if str(p.parent) else Path("."), option="--learner-state")
+
+
+def save_learner(path: Path | None, learner: Any) -> None:
+    """Write ``learner`` to ``path`` (atomic) when both are given, and say so on stderr."""
+    if path is None or learner is None:
+        return
+    learner.save(path)
+    err_console.print(f"learner state: {path} ({learner.n_updates} updates, "
+                      f"{float(learner.state['fill_count'].sum()):.0f} fills, decayed)")  # fmt: skip
+
+
 def allocator_names(value: str | None, *, option: str = "--allocator", single: bool = False) -> list[str] | None:
     """Parse ``--allocator a,b``: registered names in the order given (``None`` when the option is absent).
 

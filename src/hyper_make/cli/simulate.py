@@ -13,30 +13,36 @@ import numpy as np
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..allocate import ALLOCATORS
+from ..allocate import ALLOCATORS, make_allocator
 from ..config import AppConfig, apply_overrides, read_toml
+from ..defaults import default_spec
 from ..errors import ConfigError, InvalidParameterError
 from ..report import write_report
 from ..sim.avellaneda import PAPER_TABLES, STRATEGIES, ASConfig, simulate_as
 from ..sim.config import AS_PRESET, PRESET_NAMES, SimConfig, get_preset
-from ..sim.montecarlo import path_seed, run_tournament
+from ..sim.montecarlo import path_seed, pooled_learner, run_tournament
+from ..sim.strategy import initial_learner
 from ._common import (
     EstimatorHalflifeS,
     EstimatorPriorWeightS,
+    LearnerStateFile,
     RequotePriceBps,
     RequoteSizeFrac,
     allocator_names,
     app,
+    check_learner_state,
     check_out_dir,
     checked,
     compact_table,
     err_console,
     interrupted,
+    load_learner,
     out_console,
     print_json,
     print_table,
     quoter_config,
     render_metrics,
+    save_learner,
     seed_option,
     user_errors,
 )
@@ -192,9 +198,13 @@ def simulate(
     requote_size_frac: RequoteSizeFrac = None,
     estimator_halflife_s: EstimatorHalflifeS = None,
     estimator_prior_weight_s: EstimatorPriorWeightS = None,
+    learner_state: LearnerStateFile = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of tables.")] = False,
 ) -> None:
-    """Run allocators (or the A-S strategies) on paired simulated paths and write a report folder."""
+    """Run allocators (or the A-S strategies) on paired simulated paths and write a report folder.
+
+    With --learner-state, every path of the 'learned' allocator starts from the saved posterior (paths stay
+    independent and paired) and the file is rewritten with what all paths learned, pooled."""
     with user_errors():
         if preset not in PRESET_NAMES:
             raise InvalidParameterError(f"'--preset' must be one of {list(PRESET_NAMES)}; got {preset!r}")
@@ -232,6 +242,12 @@ def simulate(
         cfg = SimConfig(market=cfg.market, strategy=strategy)
         n_paths = paths or 16
         check_out_dir(out)
+        check_learner_state(learner_state, names)
+        learner_name = next((n for n in names if getattr(ALLOCATORS[n], "learns", False)), None)
+        base = None
+        if learner_name is not None:
+            alloc = make_allocator(learner_name, **options.get(learner_name, {}))
+            base = load_learner(learner_state, alloc, default_spec().coin, lambda: initial_learner(cfg, alloc))
     with Progress(
         TextColumn("[bold]simulate[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err_console, transient=json_out, disable=not err_console.is_terminal and json_out,
@@ -245,7 +261,11 @@ def simulate(
             workers=workers,
             allocator_options=options,
             on_done=lambda _r: bar.advance(task),
+            learner=base,
         )
+    pooled = pooled_learner(tour, learner_name, base) if learner_name is not None else None
+    with user_errors():
+        save_learner(learner_state, pooled)
     metrics = tour.metrics()
     first = {n: tour.results[n].get(0) for n in names}
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -230,6 +230,7 @@ class LearnerPrior:
         else:
             p = np.clip(np.asarray(fill.prob(d, float(sigma_frac_per_sqrt_s), h), dtype=np.float64), 0.0, 1 - 1e-15)
             rate = -np.log1p(-p) / h
+        rate = np.maximum(rate, _RATE_FLOOR)  # far from the touch the model's rate underflows to 0
         fee = check_real("maker_fee_bps", maker_fee_bps, lo=-10.0, hi=100.0, unit="bps")
         mk = d - fee - np.asarray(adverse.cost_bps(d), dtype=np.float64)
         return cls(depth_bps=d, rate_per_s=rate, markout_bps=mk, markout_sd_bps=markout_sd_bps)

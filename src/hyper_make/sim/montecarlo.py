@@ -101,8 +101,11 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _task(cfg: SimConfig, name: str, seed: int, options: dict[str, Any], record: bool) -> PathResult:
-    return run_path(cfg, name, seed, allocator_options=options, record=record)
+def _task(
+    cfg: SimConfig, name: str, seed: int, options: dict[str, Any], record: bool, learner: Any = None
+) -> PathResult:
+    learns = getattr(ALLOCATORS[name], "learns", False)
+    return run_path(cfg, name, seed, allocator_options=options, record=record, learner=learner if learns else None)
 
 
 def path_seed(seed: int, path: int) -> int:
@@ -119,11 +122,13 @@ def run_tournament(
     workers: int | None = None,
     allocator_options: dict[str, dict[str, Any]] | None = None,
     on_done: Callable[[PathResult], None] | None = None,
+    learner: Any = None,
 ) -> Tournament:
     """Run every allocator on ``paths`` paired market paths, in parallel; path 0 records equity and shapes.
 
     ``workers`` defaults to the number of CPUs (1 = in-process, no pool). Ctrl-C stops early and returns the
-    finished paths with ``interrupted=True``.
+    finished paths with ``interrupted=True``. ``learner``: the posterior every path of an allocator that learns
+    starts from (each path its own copy; :func:`pooled_learner` gathers what they learned).
     """
     names = list(allocators) if allocators else list(ALLOCATORS)
     for n in names:
@@ -138,7 +143,7 @@ def run_tournament(
     try:
         if n_workers <= 1:
             for i, n in tasks:
-                r = _task(cfg, n, path_seed(seed, i), opts.get(n, {}), i == 0)
+                r = _task(cfg, n, path_seed(seed, i), opts.get(n, {}), i == 0, learner)
                 tour.results[n][i] = r
                 if on_done:
                     on_done(r)
@@ -147,7 +152,7 @@ def run_tournament(
             pending: dict[Future[PathResult], tuple[int, str]] = {}
             try:
                 for i, n in tasks:
-                    fut = pool.submit(_task, cfg, n, path_seed(seed, i), opts.get(n, {}), i == 0)
+                    fut = pool.submit(_task, cfg, n, path_seed(seed, i), opts.get(n, {}), i == 0, learner)
                     pending[fut] = (i, n)
                 while pending:
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -165,3 +170,14 @@ def run_tournament(
     except KeyboardInterrupt:
         tour.interrupted = True
     return tour
+
+
+def pooled_learner(tour: Tournament, allocator: str, base: Any) -> Any:
+    """One :class:`~hyper_make.learn.PayoutLearner` holding what every finished path of ``allocator`` learned on
+    top of ``base`` (the posterior they all started from), or ``None`` when no path of it has a learner."""
+    from ..learn import pool_learners
+
+    learners = [r.learner for _, r in sorted(tour.results.get(allocator, {}).items()) if r.learner is not None]
+    if not learners:
+        return None
+    return pool_learners(base, learners)

@@ -5,6 +5,7 @@ path ends flat and its PnL is cash."""
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,8 @@ class PathResult:
     shapes : ``(n_samples, 2·n_levels)`` resting size per level (bids deep..touch, asks touch..deep), or ``None``.
     vol_hist : market-order volume by the deepest bps reached (coins per 1-bps bin) over the run.
     tape : the trade and BBO tape (rows of ``market.TAPE_*`` columns) when recorded, else ``None``.
+    learner : for an allocator that learns, its payout learner at the horizon (a
+        :class:`~hyper_make.learn.PayoutLearner`: what this path learned on top of its start), else ``None``.
     """
 
     allocator: str
@@ -67,6 +70,7 @@ class PathResult:
     shapes: np.ndarray | None = None
     vol_hist: np.ndarray | None = None
     tape: np.ndarray | None = None
+    learner: Any = None
 
 
 def snapshot_from(market: Market, cfg: SimConfig) -> MarketSnapshot:
@@ -93,6 +97,21 @@ def snapshot_from(market: Market, cfg: SimConfig) -> MarketSnapshot:
     )
 
 
+def initial_learner(cfg: SimConfig, allocator: Allocator, spec: InstrumentSpec | None = None) -> Any:
+    """The payout learner a path of ``allocator`` starts from when none is given: the prior of the ladder's models
+    at the market's fee and σ, exactly what the refresh core builds (``None`` for an allocator that does not
+    learn)."""
+    if not getattr(allocator, "learns", False):
+        return None
+    mc = cfg.market
+    return allocator.new_learner(  # type: ignore[attr-defined]
+        (spec or default_spec()).coin,
+        cfg.strategy.ladder,
+        maker_fee_bps=mc.maker_fee_bps,
+        sigma_frac_per_sqrt_s=mc.total_sigma_bps_per_sqrt_s * 1e-4,
+    )
+
+
 def run_path(
     cfg: SimConfig,
     allocator: str | Allocator,
@@ -102,6 +121,7 @@ def run_path(
     spec: InstrumentSpec | None = None,
     record: bool = False,
     tape_rows: int = 0,
+    learner: Any = None,
 ) -> PathResult:
     """Run one strategy on the market path of ``seed`` (the market, the strategy's draws and its order ids have
     separate streams).
@@ -109,7 +129,9 @@ def run_path(
     Every ``refresh_s`` the refresh core (``cfg.strategy.quoter``) plans against the simulator's view and the plan
     is applied; a risk stop cancels everything and ends the quoting (the path runs on to the horizon); at the horizon
     the inventory is exited through the book. ``record`` keeps the equity curve and ladder shapes; ``tape_rows > 0``
-    records the market's trade and BBO tape (for calibration).
+    records the market's trade and BBO tape (for calibration). ``learner`` (an allocator that learns): the
+    posterior the path starts from (copied: the caller's object is not changed, so paths stay independent); the
+    path's final learner is :attr:`PathResult.learner`.
     """
     sc = cfg.strategy
     alloc = make_allocator(allocator, **(allocator_options or {})) if isinstance(allocator, str) else allocator
@@ -125,6 +147,7 @@ def run_path(
         config=sc.quoter,
         cloids=CloidFactory(seed),
         rng=np.random.default_rng([seed, 1]),
+        learner=copy.deepcopy(learner),
     )
     n_ref = max(1, math.ceil(sc.horizon_s / sc.refresh_s))
     stride = max(1, n_ref // EQUITY_POINTS)
@@ -200,4 +223,5 @@ def run_path(
         shapes=rec.shapes if record and rec.refreshes else None,
         vol_hist=market.vol_hist.copy(),
         tape=market.tape[: int(s[mk.S_TAPE_N])].copy() if tape_rows else None,
+        learner=quoter.learner,
     )

@@ -44,6 +44,7 @@ from ..instrument import InstrumentSpec, Side
 from ..ladder import Ladder, LadderConfig, LadderState, build_ladder
 from ..snapshot import MarketSnapshot
 from .estimate import EstimatorConfig, MarketEstimator
+from .learning import LearningTap
 from .orders import (
     Action,
     Cancel,
@@ -154,6 +155,29 @@ class _OpenFill:
     fill: VenueFill
     stats: _LevelStats
     next_horizon: int = 0  # index of the first horizon not settled yet
+    depth_bps: float = math.nan  # the order's depth from the mid when it was placed
+    order_size: float = math.nan  # the order's resting size before the fill (coins)
+    side_total: float = math.nan  # the side's total resting size before the fill (coins)
+    marks: list[float] | None = None  # net markout per horizon (USD/coin), kept when fills are emitted
+
+
+@dataclass(frozen=True, slots=True)
+class SettledFill:
+    """One fill whose markouts up to the emitting horizon have settled (what a payout learner learns from).
+
+    Attributes
+    ----------
+    fill : the fill.
+    depth_bps : its order's depth from the mid when placed (bps; NaN when the order is not known).
+    order_size_coins, side_total_coins : the order's and its side's resting size before the fill (coins; NaN unknown).
+    markouts_usd : net markout per coin at each horizon up to the emitting one (USD/coin, fees included).
+    """
+
+    fill: VenueFill
+    depth_bps: float
+    order_size_coins: float
+    side_total_coins: float
+    markouts_usd: tuple[float, ...]
 
 
 class FillStats:
@@ -163,23 +187,49 @@ class FillStats:
     an ask), with ``mid_{t+h}`` the mid of the first refresh at or after ``t + h``. Memory is bounded: a fill is
     dropped once its longest horizon has passed (its level keeps the sums), and the level of an order is forgotten
     once the order has stopped resting for ``grace_s`` (a fill reported later than that counts at level ``-1``).
+    With ``emit_until_s`` (one of the horizons), each fill is also handed out once (:meth:`take_settled`) when its
+    markouts up to that horizon have settled, with its order's depth when placed and the sizes resting before it.
     """
 
-    def __init__(self, horizons_s: tuple[float, ...], *, grace_s: float = 60.0) -> None:
+    def __init__(
+        self, horizons_s: tuple[float, ...], *, grace_s: float = 60.0, emit_until_s: float | None = None
+    ) -> None:
         self.horizons_s = tuple(sorted(float(h) for h in horizons_s))
         self._horizons_ns = [int(h * 1e9) for h in self.horizons_s]
         self._grace_ns = int(grace_s * 1e9)
-        self._placed: dict[str, tuple[Side, int]] = {}  # cloid -> (side, level) of the orders placed
-        self._gone: dict[str, tuple[Side, int]] = {}  # the ones not resting at the last prune
+        self._placed: dict[str, tuple[Side, int, float]] = {}  # cloid -> (side, level, depth bps) of orders placed
+        self._gone: dict[str, tuple[Side, int, float]] = {}  # the ones not resting at the last prune
         self._pruned_ns: int | None = None
         self._open: deque[_OpenFill] = deque()
         self._levels: dict[tuple[Side, int], _LevelStats] = {}
+        self._emit = -1
+        if emit_until_s is not None:
+            if float(emit_until_s) not in self.horizons_s:
+                raise InvalidParameterError(
+                    f"'emit_until_s' must be one of the markout horizons {list(self.horizons_s)} s; "
+                    f"got {emit_until_s!r}"
+                )
+            self._emit = self.horizons_s.index(float(emit_until_s))
+        self._settled: list[SettledFill] = []
 
-    def placed(self, actions: Iterable[Place | Modify]) -> None:
-        """Remember the ladder level of each new or modified order (by cloid)."""
+    def placed(self, actions: Iterable[Place | Modify], mid_usd: float | None = None) -> None:
+        """Remember the ladder level of each new or modified order (by cloid), and its depth from ``mid_usd``
+        (bps) when given."""
         placed = self._placed
+        if mid_usd is None or not mid_usd > 0:
+            for a in actions:
+                placed[a.cloid] = (a.side, a.level, math.nan)
+            return
+        k = 1e4 / mid_usd
         for a in actions:
-            placed[a.cloid] = (a.side, a.level)
+            placed[a.cloid] = (a.side, a.level, (mid_usd - a.price if a.side == "bid" else a.price - mid_usd) * k)
+
+    def depth_of(self, cloid: str | None) -> float:
+        """The depth (bps from the mid) the order ``cloid`` was placed at, or NaN when it is not known."""
+        if cloid is None:
+            return math.nan
+        hit = self._placed.get(cloid) or self._gone.get(cloid)
+        return hit[2] if hit is not None else math.nan
 
     def prune(self, ts_ns: int, live_cloids: Callable[[], Iterable[str | None]]) -> None:
         """Forget the levels of orders that have not rested since the prune before last (every ``grace_s``;
@@ -201,36 +251,62 @@ class FillStats:
         """Orders whose ladder level is remembered (bounded by :meth:`prune`)."""
         return len(self._placed) + len(self._gone)
 
-    def _level_of(self, f: VenueFill) -> int:
+    def _where(self, f: VenueFill) -> tuple[int, float]:
         if f.cloid is None:
-            return -1
+            return -1, math.nan
         hit = self._placed.get(f.cloid) or self._gone.get(f.cloid)
-        return hit[1] if hit is not None else -1
+        return (hit[1], hit[2]) if hit is not None else (-1, math.nan)
 
-    def observe(self, fills: tuple[VenueFill, ...], ts_ns: int, mid_usd: float | None) -> None:
-        """Add ``fills`` and settle the markouts whose horizon has passed at ``ts_ns`` (mid in USD)."""
+    def observe(
+        self,
+        fills: tuple[VenueFill, ...],
+        ts_ns: int,
+        mid_usd: float | None,
+        sizes_before: Callable[[VenueFill], tuple[float, float]] | None = None,
+    ) -> None:
+        """Add ``fills`` and settle the markouts whose horizon has passed at ``ts_ns`` (mid in USD).
+
+        ``sizes_before(fill)`` gives the order's and its side's resting size before the fill (coins), kept with the
+        emitted fills."""
         n = len(self.horizons_s)
+        keep = self._emit >= 0
         for f in fills:
-            level = self._level_of(f)
+            level, depth = self._where(f)
             stats = self._levels.get((f.side, level))
             if stats is None:
                 stats = self._levels[(f.side, level)] = _LevelStats(markout_usd=[0.0] * n, markout_size=[0.0] * n)
             stats.fills += 1
             stats.size_coins += f.size_coins
-            self._open.append(_OpenFill(f, stats))
+            o = _OpenFill(f, stats, depth_bps=depth)
+            if keep:
+                o.marks = []
+                if sizes_before is not None:
+                    o.order_size, o.side_total = sizes_before(f)
+            self._open.append(o)
         if mid_usd is None or not math.isfinite(mid_usd):
             return
         for o in self._open:
             f, k = o.fill, o.next_horizon
             if k < n and ts_ns >= f.ts_ns + self._horizons_ns[k]:
                 net = (mid_usd - f.price_usd if f.side == "bid" else f.price_usd - mid_usd) - f.fee_usd / f.size_coins
+                k0 = k
                 while k < n and ts_ns >= f.ts_ns + self._horizons_ns[k]:
                     o.stats.markout_usd[k] += f.size_coins * net
                     o.stats.markout_size[k] += f.size_coins
+                    if o.marks is not None and k <= self._emit:
+                        o.marks.append(net)
                     k += 1
                 o.next_horizon = k
+                if o.marks is not None and k0 <= self._emit < k:
+                    self._settled.append(SettledFill(f, o.depth_bps, o.order_size, o.side_total, tuple(o.marks)))
+                    o.marks = None
         while self._open and self._open[0].next_horizon >= n:
             self._open.popleft()
+
+    def take_settled(self) -> list[SettledFill]:
+        """The fills settled (up to ``emit_until_s``) since the last call, oldest first."""
+        out, self._settled = self._settled, []
+        return out
 
     def table(self, mid_usd: float) -> list[dict[str, Any]]:
         """One row per side and level: fills, size (coins), mean markout per horizon (bps of ``mid_usd``)."""
@@ -257,6 +333,14 @@ class Quoter:
     config : limits and guards (:class:`QuoterConfig`).
     cloids : source of client order ids (deterministic from a seed; a live run gives each session its own).
     rng : the only source of randomness of the ladder (a NumPy ``Generator`` or a seed).
+    learner : for an allocator that learns (``learned``): the :class:`~hyper_make.learn.PayoutLearner` to start
+        from (e.g. loaded with ``--learner-state``), updated in place from every view; ``None`` = a new one with the
+        prior of the ladder's models. Ignored by other allocators.
+
+    Attributes
+    ----------
+    learner : the payout learner being updated, or ``None`` (an allocator that does not learn).
+    interval_s : the measured interval between refreshes (s, exponentially weighted), ``None`` before two.
     """
 
     def __init__(
@@ -269,6 +353,7 @@ class Quoter:
         config: QuoterConfig,
         cloids: CloidFactory,
         rng: np.random.Generator | int = 0,
+        learner: Any = None,
     ) -> None:
         self.spec = spec
         self.allocator = allocator
@@ -279,13 +364,40 @@ class Quoter:
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self.max_position_coins = prior.max_position_coins
         self.estimator = MarketEstimator(prior, config.estimator)
-        self.fill_stats = FillStats(config.markout_horizons_s)
+        self.learner: Any = None
+        self.tap: LearningTap | None = None
+        self.interval_s: float | None = None
+        if getattr(allocator, "learns", False):
+            self.learner = learner if learner is not None else self._new_learner()
+            if self.learner.config.coin != spec.coin:
+                raise InvalidParameterError(
+                    f"the learner's state is for coin {self.learner.config.coin!r}; this market is {spec.coin!r}"
+                )
+            emit = max(self.learner.config.markout_horizons_s)
+            if emit not in config.markout_horizons_s:
+                raise InvalidParameterError(
+                    f"the learner's markout_horizons_s {list(self.learner.config.markout_horizons_s)} s must be "
+                    f"among 'quoter.markout_horizons_s' {list(config.markout_horizons_s)} s"
+                )
+            self.fill_stats = FillStats(config.markout_horizons_s, emit_until_s=emit)
+            self.tap = LearningTap(self.learner, self.fill_stats)
+        else:
+            self.fill_stats = FillStats(config.markout_horizons_s)
         self.state: LadderState | None = None
         self.last_ladder: Ladder | None = None
         self.peak_pnl_usd = 0.0
         self.max_drawdown_usd = 0.0
         self._last_obs_ns: int | None = None
         self._deferred: tuple[Place, ...] = ()
+
+    def _new_learner(self) -> Any:
+        p = self.prior
+        return self.allocator.new_learner(  # type: ignore[attr-defined]
+            self.spec.coin,
+            self.ladder_config,
+            maker_fee_bps=p.maker_fee_bps,
+            sigma_frac_per_sqrt_s=p.sigma_frac / math.sqrt(p.sigma_horizon_s),
+        )
 
     # ---- one refresh -------------------------------------------------------------------------------
     def refresh(self, view: VenueView) -> Refresh:
@@ -317,6 +429,9 @@ class Quoter:
         """Update the estimates from ``view`` once (a second call with the same view changes nothing)."""
         if self._last_obs_ns is not None and view.ts_ns <= self._last_obs_ns:
             return
+        if self._last_obs_ns is not None:
+            gap = (view.ts_ns - self._last_obs_ns) / 1e9
+            self.interval_s = gap if self.interval_s is None else 0.8 * self.interval_s + 0.2 * gap
         self._last_obs_ns = view.ts_ns
         t_s = view.ts_ns / 1e9
         book = view.book
@@ -324,7 +439,12 @@ class Quoter:
             self.estimator.on_book(book.received_ns / 1e9, book.best_bid_usd, book.best_ask_usd)
         if view.traded_coins > 0:
             self.estimator.on_trade(t_s, view.traded_coins)
-        self.fill_stats.observe(view.fills, view.ts_ns, self.estimator.mid_usd)
+        tap = self.tap
+        self.fill_stats.observe(
+            view.fills, view.ts_ns, self.estimator.mid_usd, tap.sizes_before if tap is not None else None
+        )
+        if tap is not None:
+            tap.observe(view)
         self.fill_stats.prune(view.ts_ns, lambda: [o.cloid for o in (*view.resting, *view.pending, *view.unseen)])
 
     def snapshot(self, view: VenueView) -> MarketSnapshot:
@@ -342,7 +462,7 @@ class Quoter:
         reserve = {s: view.pending_size(s) for s in ("bid", "ask")}
         ladder = build_ladder(
             snap, self.spec, self.allocator, config=self.ladder_config, rng=self.rng, reserved_coins=reserve,
-            state=self.state,
+            state=self.state, learner=self.learner, interval_s=self.interval_s,
         )  # fmt: skip
         self.state = ladder.state
         self.last_ladder = ladder
@@ -356,7 +476,7 @@ class Quoter:
         )
         plan, self._deferred = self._fit(plan, view)
         plan, skipped = self.last_look(plan, view)
-        self.fill_stats.placed((*plan.places, *plan.modifies))
+        self.fill_stats.placed((*plan.places, *plan.modifies), ladder.mid_usd)
         again = 2.0 * max(view.latency_s, 1e-3) if self._deferred else None
         return Refresh(
             plan, ladder, "quoting", crossing_skipped=skipped, guard_demoted=bool(self._deferred), again_after_s=again
@@ -418,7 +538,7 @@ class Quoter:
                 places.append(p)
         plan = assemble_plan((), (), (), places, {}, self.config.orders.max_batch_len)
         plan, _ = self.last_look(plan, view)
-        self.fill_stats.placed(plan.places)
+        self.fill_stats.placed(plan.places, self.last_ladder.mid_usd if self.last_ladder is not None else None)
         return plan
 
     # ---- guards ------------------------------------------------------------------------------------
@@ -476,4 +596,4 @@ class Quoter:
         )
 
 
-__all__ = ["MARKOUT_HORIZONS_S", "FillStats", "Quoter", "QuoterConfig", "Refresh"]
+__all__ = ["MARKOUT_HORIZONS_S", "FillStats", "Quoter", "QuoterConfig", "Refresh", "SettledFill"]
