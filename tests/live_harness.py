@@ -137,6 +137,7 @@ class LoopRun:
     address: str
     fills: list[dict[str, Any]]
     open_orders: list[Any]
+    learner: Any = None  # the quoter's payout learner at the end (an allocator that learns)
 
     @property
     def max_exposure(self) -> float:
@@ -216,7 +217,7 @@ def run_loop(
         with ex.lock:
             fills = list(ex.account(addr).fills)
             left = [o for o in ex.orders.values() if o.user == addr]
-    return LoopRun(summary, ex, addr, fills, left)
+    return LoopRun(summary, ex, addr, fills, left, loop.quoter.learner)
 
 
 def check_run(run, max_position=MAX_POSITION):

@@ -174,7 +174,7 @@ def live_run(allocator: str, events: np.ndarray) -> list:
     return [by_t.get(k) for k in range(1, REFRESHES + 1)]
 
 
-@pytest.mark.parametrize("allocator", ["impact", "flat"])
+@pytest.mark.parametrize("allocator", ["impact", "flat", "learned"])
 def test_the_three_venues_plan_the_same_where_they_see_the_same(allocator):
     mids = script_mids(2 * REFRESHES + 2)
     events = script_events(mids)

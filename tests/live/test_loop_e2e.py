@@ -21,6 +21,9 @@ def test_loop_each_allocator_reconciles_within_limits(allocator):
     assert s["stop_reason"] == "duration"
     assert s["orders_sent"] > 0 and s["fills"] > 0  # the market did trade with us
     assert s["dead_man_sets"] >= 1
+    if getattr(ALLOCATORS[allocator], "learns", False):  # the live loop feeds its learner like the other venues
+        assert run.learner is not None and run.learner.n_updates > 0
+        assert run.learner.state["exposure_coin_s"].sum() > 0
 
 
 def test_one_sided_flow_takes_the_position_to_the_limit_and_no_further():

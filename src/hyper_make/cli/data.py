@@ -30,7 +30,7 @@ import os
 import platform
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -50,10 +50,12 @@ from ..report import write_report
 from ._common import (
     EstimatorHalflifeS,
     EstimatorPriorWeightS,
+    LearnerStateFile,
     RequotePriceBps,
     RequoteSizeFrac,
     allocator_names,
     app,
+    check_learner_state,
     check_out_dir,
     checked,
     compact_table,
@@ -61,11 +63,13 @@ from ._common import (
     fail,
     interrupted,
     load_app_config,
+    load_learner,
     out_console,
     print_json,
     print_table,
     quoter_config,
     render_metrics,
+    save_learner,
     seed_option,
     user_errors,
     warn,
@@ -368,9 +372,18 @@ _ADDITIVE = (
 
 
 def _backtest_days(
-    paths: list[Path], names: list[str], app_cfg: AppConfig, rcfg: ReplayConfig, on_error: str, quiet: bool
+    paths: list[Path],
+    names: list[str],
+    app_cfg: AppConfig,
+    rcfg: ReplayConfig,
+    on_error: str,
+    quiet: bool,
+    carry: dict[str, Any] | None = None,
 ) -> tuple[dict[str, ReplayResult], ReadReport, float, list[dict[str, object]], bool]:
     """Replay each file on its own (fresh allocators, flat position, its own book), one after the other.
+
+    ``carry["learner"]``: the payout posterior the first file's learning allocator starts from; each next file
+    starts from the one the previous ended with (learning carries over the days), left in ``carry`` at the end.
 
     Returns the results combined over the files, the files' read reports merged, the seconds of book warm-up
     added up, one row per file and allocator (for ``days.csv``), and whether Ctrl-C cut the run short. A bad line
@@ -393,7 +406,10 @@ def _backtest_days(
                     warn(w)
                 cfg, warm_s = _cover_book_warmup(rcfg, events, report)
                 allocs = {n: app_cfg.make_allocator(n) for n in names}
-                day, _ = run_backtest(events, allocs, app=app_cfg, config=cfg)
+                learner = carry.get("learner") if carry is not None else None
+                day, _ = run_backtest(events, allocs, app=app_cfg, config=cfg, learner=learner)
+                if carry is not None:
+                    carry["learner"] = next((r.learner for r in day.values() if r.learner is not None), learner)
                 del events
                 per_day.append(day)
                 warm_total += warm_s
@@ -532,9 +548,13 @@ def backtest_cmd(
     requote_size_frac: RequoteSizeFrac = None,
     estimator_halflife_s: EstimatorHalflifeS = None,
     estimator_prior_weight_s: EstimatorPriorWeightS = None,
+    learner_state: LearnerStateFile = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of tables.")] = False,
 ) -> None:
-    """Replay a recording with each allocator side by side and write a report folder like 'simulate'."""
+    """Replay a recording with each allocator side by side and write a report folder like 'simulate'.
+
+    With --learner-state the 'learned' allocator starts from the saved posterior and the file is rewritten with
+    the one it ends with (over several files, learning carries from one to the next)."""
     with user_errors():
         _check_on_error(on_error)
         names = allocator_names(allocator) or list(ALLOCATORS)
@@ -559,6 +579,18 @@ def backtest_cmd(
         paths = expand_files(files)
         file = paths[0]
         check_out_dir(out)
+        check_learner_state(learner_state, names)
+        learning = next((a for a in allocs.values() if getattr(a, "learns", False)), None)
+        carry: dict[str, Any] = {"learner": None}
+        if learning is not None:
+            snap = app_cfg.snapshot
+            carry["learner"] = load_learner(
+                learner_state, learning, app_cfg.spec.coin,
+                lambda: learning.new_learner(  # type: ignore[attr-defined]
+                    app_cfg.spec.coin, app_cfg.ladder, maker_fee_bps=snap.maker_fee_bps,
+                    sigma_frac_per_sqrt_s=snap.sigma_frac / math.sqrt(snap.sigma_horizon_s),
+                ),
+            )  # fmt: skip
     done: dict[str, ReplayResult] = {}
     report: ReadReport | None = None
     book_warmup_s = 0.0
@@ -567,7 +599,7 @@ def backtest_cmd(
     if len(paths) > 1 and not _parallel_streams(paths):
         with user_errors():
             results, report, book_warmup_s, days, days_stopped = _backtest_days(
-                paths, names, app_cfg, rcfg, on_error, json_out
+                paths, names, app_cfg, rcfg, on_error, json_out, carry
             )
     else:
         try:
@@ -578,8 +610,9 @@ def backtest_cmd(
                     warn(w)
                 rcfg, book_warmup_s = _cover_book_warmup(rcfg, events, report)
                 results, _ = run_backtest(
-                    events, allocs, app=app_cfg, config=rcfg, on_result=done.__setitem__,
+                    events, allocs, app=app_cfg, config=rcfg, on_result=done.__setitem__, learner=carry["learner"],
                 )  # fmt: skip
+                carry["learner"] = next((r.learner for r in results.values() if r.learner is not None), None)
         except KeyboardInterrupt:
             if not done:
                 interrupted("no allocator had finished; nothing was written")
@@ -651,6 +684,8 @@ def backtest_cmd(
             _write_days(out / "days.csv", days)
         for n, r in results.items():
             r.fills.write_csv(out / f"fills_{n}.csv")
+        if learning is not None and learning.name in results:
+            save_learner(learner_state, carry["learner"])
     if json_out:
         source = str(file) if len(paths) == 1 else [str(x) for x in paths]
         print_json({"file": source, "allocators": metrics, "report": str(summary), "interrupted": stopped,

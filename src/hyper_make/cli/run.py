@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -36,14 +38,18 @@ from ._common import (
     EXIT_INTERRUPTED,
     EstimatorHalflifeS,
     EstimatorPriorWeightS,
+    LearnerStateFile,
     RequotePriceBps,
     RequoteSizeFrac,
     allocator_names,
     app,
+    check_learner_state,
     err_console,
+    load_learner,
     out_console,
     print_json,
     quoter_config,
+    save_learner,
     seed_option,
     user_errors,
 )
@@ -53,6 +59,8 @@ from ._common import (
 EXIT_RISK_STOP = 1
 #: The end could not be confirmed: orders may still rest on the exchange, or its final state was not read.
 EXIT_UNCONFIRMED = 3
+#: The learner state of a run is saved this often (s of wall time) while it runs, and at its end.
+LEARNER_SAVE_EVERY_S = 60.0
 RISK_STOPS = ("max_drawdown", "position_limit", "dead_man_refused", "request_budget")
 
 
@@ -165,6 +173,7 @@ def run(
     ephemeral_key: Annotated[
         bool, typer.Option("--ephemeral-key", help="A fresh throwaway key (local exchange only: it has no funds).")
     ] = False,
+    learner_state: LearnerStateFile = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")] = False,
 ) -> None:
     """Quote a ladder on one coin: rebuild every refresh, send the diff, guard the position; cancel all on exit."""
@@ -205,6 +214,14 @@ def run(
         )
         names = allocator_names(allocator, single=True)
         alloc = cfg.make_allocator(names[0] if names else None)
+        check_learner_state(learner_state, [alloc.name])
+        learner = load_learner(
+            learner_state, alloc, name,
+            lambda: alloc.new_learner(  # type: ignore[attr-defined]
+                name, cfg.ladder, maker_fee_bps=prior.maker_fee_bps,
+                sigma_frac_per_sqrt_s=prior.sigma_frac / math.sqrt(prior.sigma_horizon_s),
+            ),
+        )  # fmt: skip
         wallet = ephemeral_wallet() if ephemeral_key else load_wallet(keystore=keystore)
         try:
             meta_json = load_meta(meta) if meta is not None else fetch_meta(url, timeout_s=http_timeout_s)
@@ -222,8 +239,12 @@ def run(
     say = held.append if live is not None else _print_err
     route_library_logs(lambda line: say(line))
     warned: set[str] = set()
+    saved_at = [time.monotonic()]
 
     def on_status(s: LoopStatus) -> None:
+        if learner_state is not None and learner is not None and time.monotonic() - saved_at[0] >= LEARNER_SAVE_EVERY_S:
+            saved_at[0] = time.monotonic()  # a crash loses at most this much learning
+            learner.save(learner_state)
         kind = s.warning.split(":")[0]  # once per kind, not once per refresh
         if s.warning and kind not in warned:
             warned.add(kind)
@@ -239,6 +260,7 @@ def run(
         quoter=quoter,
         ladder=cfg.ladder,
         on_status=on_status,
+        learner=learner,
     )
     err_console.print(
         f"quoting {name} on {url} as {client.address} with '{loop.allocator.name}'; Ctrl-C stops", soft_wrap=True
@@ -262,6 +284,9 @@ def run(
         print("interrupted: while cancelling the orders at exit", file=sys.stderr)
         _exit_on_unconfirmed_end(loop.summary() | {"open_orders": None, "end_confirmed": False})
         raise typer.Exit(EXIT_UNCONFIRMED) from None
+    finally:
+        with user_errors():
+            save_learner(learner_state, learner)
     if json_out:
         print_json(summary)
     else:

@@ -228,6 +228,8 @@ class QuotingLoop:
     sleep : waits that many seconds of ``clock`` (injectable with it, e.g. a virtual clock that steps a simulated
         market); default: real time (the wait between refreshes ends early when :meth:`stop` is called).
     on_status : called with a :class:`LoopStatus` after every refresh (the live view).
+    learner : for an allocator that learns: the payout posterior to start from (``--learner-state``), updated in
+        place as the loop runs (``loop.quoter.learner``); ``None`` = a new one from the ladder's models.
     """
 
     def __init__(
@@ -242,6 +244,7 @@ class QuotingLoop:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
         on_status: Callable[[LoopStatus], None] | None = None,
+        learner: Any = None,
     ) -> None:
         self.client = client
         self.spec = client.spec
@@ -266,6 +269,7 @@ class QuotingLoop:
             config=quoter if quoter is not None else QuoterConfig(),
             cloids=self.cloids,
             rng=np.random.default_rng(config.seed),
+            learner=learner,
         )
         self.orders_config = self.quoter.config.orders
         self.counters = LoopCounters()
