@@ -303,6 +303,7 @@ def replay(
         "wall_s": wall,
         "strategy_s": strategy_s,
         "events_per_s": events.size / wall if wall > 0 else float("nan"),
+        **rec.learned_usd,
     }
     shape_arr = rec.shapes
     if shape_arr.shape[0] > 500:

@@ -80,6 +80,8 @@ class Tournament:
                     "mean_pickoffs": float(np.mean([r.stats.get("pickoffs", 0.0) for r in rs])),
                 }
             )
+            if any("sampling_cost_usd" in r.stats for r in rs):  # what Thompson sampling cost, per path (USD)
+                row["mean_sampling_cost"] = float(np.mean([r.stats.get("sampling_cost_usd", 0.0) for r in rs]))
             if a != ref and common and ref in self.results:
                 ci = paired_ci(
                     [self.results[a][i].pnl_usd for i in common], [self.results[ref][i].pnl_usd for i in common]

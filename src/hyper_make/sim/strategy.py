@@ -204,6 +204,7 @@ def run_path(
         "market_orders": float(s[mk.S_MOS]),
         "model_impact_usd": rec.model_impact_usd,
         "risk_stops": float(bool(stop)),
+        **rec.learned_usd,
     }
     return PathResult(
         allocator=name,

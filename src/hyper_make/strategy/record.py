@@ -34,6 +34,9 @@ class LadderRecord:
         self.model_impact_usd = 0.0
         #: the model's expected PnL of the ladders shown (USD)
         self.model_expected_usd = 0.0
+        #: per-refresh diagnostics of a two-sided allocator summed over the ladders (USD): ``sampling_cost_usd`` (the
+        #: expected PnL a Thompson draw gives up against the posterior mean), ``inventory_risk_usd``
+        self.learned_usd: dict[str, float] = {}
         self.refreshes = 0
         self._eff_sum = 0.0
         self._eff_n = 0
@@ -52,6 +55,11 @@ class LadderRecord:
                 self.model_expected_usd += expected * self.scale
                 self._eff_sum += eff
                 self._eff_n += 1
+        diag = ladder.bid.allocation.diagnostics or ladder.ask.allocation.diagnostics
+        for key in LEARNED_KEYS:
+            v = diag.get(key)
+            if isinstance(v, float):
+                self.learned_usd[key] = self.learned_usd.get(key, 0.0) + v
         if self.shapes_every and self.refreshes % self.shapes_every == 0:
             self._shapes.append(shape_row(ladder, self.n_levels))
         self.refreshes += 1
@@ -65,6 +73,10 @@ class LadderRecord:
     def shapes(self) -> np.ndarray:
         """Kept shape rows, shape ``(n_kept, 2·n_levels)`` (coins)."""
         return np.array(self._shapes) if self._shapes else np.zeros((0, 2 * self.n_levels))
+
+
+#: Diagnostics of the `learned` allocator (the same on both sides) that :class:`LadderRecord` sums (USD).
+LEARNED_KEYS = ("sampling_cost_usd", "inventory_risk_usd")
 
 
 @nb.njit(cache=True)
