@@ -1,6 +1,6 @@
 """The cost-versus-secrecy frontier of the stealth layer, and the cost of Thompson sampling (issue 13, item 4).
 
-Run: ``python benchmarks/stealth_frontier.py [--json] [--plot docs/stealth_frontier.png]`` (about a minute).
+Run: ``python benchmarks/stealth_frontier.py [--json] [--plot docs/stealth_frontier.png]`` (about 20 s on 2 cores).
 
 A synthetic market (``tests/learn/_synth.py``: the prior is wrong at the touch and by 5 bps everywhere, the true
 size penalty is θ = 20 bps per coin^0.5 on 10 levels a side from 0.5 to 50 bps) feeds a

@@ -250,7 +250,8 @@ class _System:
     var_reg: NDArray[np.float64]  # 2p(1-p)·s (coins), κ's regressor
     is_bid: NDArray[np.bool_]  # (n,)
     mask: NDArray[np.float64]  # (T, n) 1 on free levels
-    proj: NDArray[np.float64]  # (T, n, n): v -> v - Z(ZᵀZ)⁺Zᵀv on the free levels
+    z: NDArray[np.float64]  # (T, n, k) the eliminated columns on the free levels (0 elsewhere)
+    zpinv: NDArray[np.float64]  # (T, k, k) (ZᵀZ)⁺
     y: NDArray[np.float64]  # (T, n) projected edges
     n_eq: int
     n_elim: int
@@ -274,22 +275,28 @@ def _system(ladders: PublishedLadders, inventory: bool) -> _System:
     z = np.stack(cols, axis=-1) * mask[..., None]  # (T, n, k)
     ztz = np.einsum("tnk,tnl->tkl", z, z)
     pinv = np.linalg.pinv(ztz, rcond=_RCOND)
-    proj = np.eye(s.shape[1])[None] * mask[:, None, :] - np.einsum("tnk,tkl,tml->tnm", z, pinv, z)
-    proj *= mask[..., None]
     rank = np.linalg.matrix_rank(z, rtol=_RCOND) if z.shape[1] else np.zeros(s.shape[0], np.int64)
-    y = np.einsum("tnm,tm->tn", proj, a)
     return _System(
         sizes=s,
         scale=p * lad.mid_usd[:, None] * 1e-4,
         var_reg=2.0 * p * (1.0 - p) * s,
         is_bid=is_bid,
         mask=mask,
-        proj=proj,
-        y=y,
+        z=z,
+        zpinv=pinv,
+        y=_project(z, pinv, mask, a),
         n_eq=int(free.sum()),
         n_elim=int(np.sum(rank)),
         n_snap=int(free.any(axis=1).sum()),
     )
+
+
+def _project(
+    z: NDArray[np.float64], zpinv: NDArray[np.float64], mask: NDArray[np.float64], v: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``v - Z(ZᵀZ)⁺Zᵀv`` on each snapshot's free levels, 0 elsewhere: ``(T, n)``, in O(T·n·k) memory."""
+    vm = v * mask
+    return vm - np.einsum("tnk,tk->tn", z, np.einsum("tkl,tl->tk", zpinv, np.einsum("tnl,tn->tl", z, vm)))
 
 
 def _regressors(sys_: _System, beta: float, inventory: bool) -> NDArray[np.float64]:
@@ -299,7 +306,7 @@ def _regressors(sys_: _System, beta: float, inventory: bool) -> NDArray[np.float
     cols = [np.where(sys_.is_bid[None, :], r, 0.0), np.where(~sys_.is_bid[None, :], r, 0.0)]
     if inventory:
         cols.append(sys_.var_reg)
-    x = np.stack([np.einsum("tnm,tm->tn", sys_.proj, c) for c in cols], axis=-1)
+    x = np.stack([_project(sys_.z, sys_.zpinv, sys_.mask, c) for c in cols], axis=-1)
     return x.reshape(-1, len(cols))
 
 
