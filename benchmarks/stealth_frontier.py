@@ -16,9 +16,11 @@ one stationary market state) produced by
 The observer (:func:`hyper_make.stealth_audit.fit_size_penalty`) is given the published ladders, the mid and the
 posterior-mean edges and fill fractions (an upper bound on what it could estimate from the tape) and fits θ per
 side by least squares on the KKT conditions, not knowing the position (it fits the coupling per refresh and κ).
-Three observers: ``per-refresh`` (every ladder one snapshot, β known = 0.5), ``per-refresh β fitted``, and
-``averaged`` (the mean published ladder, β known: valid because the market state did not change). Its recovery
-error is ``mean over sides |θ̂ - θ̄| / θ̄`` against the posterior mean θ̄ (our model: the secret).
+Four observers: ``per-refresh`` (every ladder one snapshot, β known = 0.5), ``per-refresh β fitted``,
+``averaged`` (the mean published ladder, β known: valid because the market state did not change), and ``market``
+(per refresh, β known, given the *true* market edges and fill fractions instead of our posterior mean: what an
+observer who estimated the market perfectly from the tape would have). Its recovery error is
+``mean over sides |θ̂ - θ̄| / θ̄`` against the posterior mean θ̄ (our model: the secret).
 
 The cost of the noise is the expected PnL, per refresh, of the posterior-mean optimum minus that of the published
 ladder, both under the posterior-mean curves (USD and as a fraction of the optimum's), and the same under the
@@ -157,8 +159,14 @@ def evaluate(args: argparse.Namespace) -> dict:
                     np.tile(mean.bid.a, (t, 1)), np.tile(mean.ask.a, (t, 1)),
                     np.tile(mean.bid.p, (t, 1)), np.tile(mean.ask.p, (t, 1)),
                 )  # fmt: skip
+                lad_market = PublishedLadders(
+                    sb, sa, np.full(t, MID),
+                    np.tile(truth[0].a, (t, 1)), np.tile(truth[1].a, (t, 1)),
+                    np.tile(truth[0].p, (t, 1)), np.tile(truth[1].p, (t, 1)),
+                )  # fmt: skip
                 fits = {
                     "per_refresh": fit_size_penalty(lad, beta=mean.beta),
+                    "market_edges": fit_size_penalty(lad_market, beta=mean.beta),
                     "per_refresh_beta": fit_size_penalty(lad, beta=None),
                     "averaged": fit_size_penalty(lad.averaged(), beta=mean.beta),
                 }
@@ -288,11 +296,12 @@ def main() -> None:
           f"{res['seconds']:.0f} s")  # fmt: skip
     print("\nfrontier (errors: mean over seeds of |θ̂ - θ̄|/θ̄; cost under the posterior mean, per refresh)")
     print(f"{'n':>5} {'method':<14} {'cost USD':>9} {'cost %':>7} {'regret_true':>11} {'share sd':>8} "
-          f"{'err/refresh':>11} {'err β fit':>9} {'β̂':>5} {'err mean':>9}")  # fmt: skip
+          f"{'err/refresh':>11} {'err β fit':>9} {'β̂':>5} {'err mean':>9} {'err market':>10}")  # fmt: skip
     for r in sorted(res["rows"], key=lambda r: (r["strength_intervals"], r["cost_frac"])):
         print(f"{r['strength_intervals']:>5} {r['method']:<14} {r['cost_usd']:>9.4f} {100 * r['cost_frac']:>7.2f} "
               f"{r['regret_true_usd']:>11.4f} {r['share_sd_pts']:>8.2f} {r['err_per_refresh']:>11.3g} "
-              f"{r['err_per_refresh_beta']:>9.3g} {r['beta_hat']:>5.2f} {r['err_averaged']:>9.3g}")  # fmt: skip
+              f"{r['err_per_refresh_beta']:>9.3g} {r['beta_hat']:>5.2f} {r['err_averaged']:>9.3g} "
+              f"{r['err_market_edges']:>10.3g}")  # fmt: skip
     print("\nsampling cost of Thompson sampling against the posterior-mean solution")
     print(f"{'n':>5} {'fills':>7} {'θ̄ bps':>7} {'se(θ)':>6} {'cost USD':>9} {'cost %':>7} {'regret_true':>11} "
           f"{'mean regret':>12}")  # fmt: skip
