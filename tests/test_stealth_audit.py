@@ -75,6 +75,15 @@ def test_the_linear_model_is_beta_one_and_caps_are_left_out():
     assert fit_size_penalty(capped, beta=0.5).relative_error((12.0, 7.0)) < 1e-6
 
 
+def test_a_one_sided_ladder_identifies_its_own_side_only():
+    lad = exact_ladders(2, gamma=0.0)
+    none = np.zeros((lad.n_snapshots, 0))
+    one = PublishedLadders(lad.bid_sizes_coins, none, lad.mid_usd, lad.bid_edge_usd, none, lad.bid_fill_prob, none)
+    fit = fit_size_penalty(one, beta=0.5, inventory=False)
+    assert fit.theta_bps[0] == pytest.approx(12.0, rel=1e-6) and np.isnan(fit.theta_bps[1])
+    assert fit.relative_error((12.0, 7.0)) < 1e-6  # over the identified side
+
+
 def test_without_inventory_the_observer_assumes_none():
     lad = exact_ladders(5, gamma=0.0)
     fit = fit_size_penalty(lad, beta=0.5, inventory=False)
