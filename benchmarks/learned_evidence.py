@@ -148,8 +148,9 @@ def main() -> None:
         db, de = r["diff"][best], r["diff"]["entropy"]
         cells = [f"{r['mean_pnl'][a]:.1f}" for a in cols]
         mark = ("" if r["not_worse_than_best"] else " (worse)") + (" **better**" if r["better_than_entropy"] else "")
+        tail = f"{de[0]:+.1f} [{de[1]:+.1f}, {de[2]:+.1f}]{mark} |  <!-- {r['seconds']:.0f} s -->"
         print(f"| {name} | " + " | ".join(cells) + f" | {db[0]:+.1f} [{db[1]:+.1f}, {db[2]:+.1f}] vs {best} | "
-              f"{de[0]:+.1f} [{de[1]:+.1f}, {de[2]:+.1f}]{mark} |  <!-- {r['seconds']:.0f} s -->", flush=True)  # fmt: skip
+              + tail, flush=True)  # fmt: skip
         if args.json:
             with open(args.json, "w", encoding="utf-8") as fh:
                 json.dump(rows, fh, indent=1)

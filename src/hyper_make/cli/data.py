@@ -46,6 +46,7 @@ from ..data.merge import combine_reports
 from ..data.readers import ReadReport, detect_format, load_events
 from ..errors import DataError, InvalidParameterError
 from ..metrics import max_drawdown
+from ..learn._report import write_learner_report
 from ..report import write_report
 from ._common import (
     EstimatorHalflifeS,
@@ -686,6 +687,8 @@ def backtest_cmd(
             r.fills.write_csv(out / f"fills_{n}.csv")
         if learning is not None and learning.name in results:
             save_learner(learner_state, carry["learner"])
+            if carry["learner"] is not None:
+                write_learner_report(carry["learner"], out, title=f"learned on {_names(paths)}")
     if json_out:
         source = str(file) if len(paths) == 1 else [str(x) for x in paths]
         print_json({"file": source, "allocators": metrics, "report": str(summary), "interrupted": stopped,

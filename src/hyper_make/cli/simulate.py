@@ -17,6 +17,7 @@ from ..allocate import ALLOCATORS, make_allocator
 from ..config import AppConfig, apply_overrides, read_toml
 from ..defaults import default_spec
 from ..errors import ConfigError, InvalidParameterError
+from ..learn._report import write_learner_report
 from ..report import write_report
 from ..sim.avellaneda import PAPER_TABLES, STRATEGIES, ASConfig, simulate_as
 from ..sim.config import AS_PRESET, PRESET_NAMES, SimConfig, get_preset
@@ -297,6 +298,9 @@ def simulate(
             "pnl_per_path": {n: {i: r.pnl_usd for i, r in sorted(tour.results[n].items())} for n in names},
         },
     )
+    if pooled is not None:
+        with user_errors():
+            write_learner_report(pooled, out, title=f"learned, {tour.finished} runs pooled")
     if json_out:
         print_json(
             {

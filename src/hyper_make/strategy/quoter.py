@@ -5,13 +5,14 @@ apply:
 
 1. **Estimate** (:mod:`.estimate`): σ from the mids at the refreshes, traded volume from the venue's report, both
    exponentially weighted and shrunk to the configured prior; our fills' markouts per ladder level
-   (:class:`FillStats`, what a learner of the payout curves will learn from).
+   (:class:`FillStats`). For an allocator that learns (``learned``), the interval's resting coin-seconds and the
+   fills whose markouts have settled go to its payout learner (:mod:`.learning`), the same on every venue.
 2. **Guards**: nothing is quoted (every resting order is cancelled) while the venue is halted, has no book, or
    its book is older than ``stale_after_s``; a drawdown past ``max_drawdown_usd`` or a position past the limit is
    a risk stop (everything cancelled, :attr:`Refresh.stop` says why).
-3. **Ladder**: :func:`~hyper_make.ladder.build_ladder` on the estimated snapshot, with the allocator's state carried
-   from the previous refresh and the orders that may still fill (pending cancels and replacements) reserved out of
-   each side's room.
+3. **Ladder**: :func:`~hyper_make.ladder.build_ladder` on the estimated snapshot (with the learner and the measured
+   refresh interval), with the allocator's state carried from the previous refresh and the orders that may still
+   fill (pending cancels and replacements) reserved out of each side's room.
 4. **Diff**: :func:`~hyper_make.strategy.orders.plan_orders` (requote thresholds, position guard). If the plan's
    worst case (position plus every resting order, the ones being cancelled or replaced counted as still live, as
    if all of them filled) could pass the limit, the additions that do not fit (new orders and replacements, the
