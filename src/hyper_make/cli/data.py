@@ -45,8 +45,8 @@ from ..config import AppConfig
 from ..data.merge import combine_reports
 from ..data.readers import ReadReport, detect_format, load_events
 from ..errors import DataError, InvalidParameterError
-from ..metrics import max_drawdown
 from ..learn._report import write_learner_report
+from ..metrics import max_drawdown
 from ..report import write_report
 from ._common import (
     EstimatorHalflifeS,
