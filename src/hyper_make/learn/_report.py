@@ -60,15 +60,15 @@ def write_learner_report(learner: Any, folder: str | Path, *, title: str = "") -
     for col, side in enumerate(SIDES):
         b = getattr(diag, side)
         ax = axes[0, col]
-        ax.errorbar(centres, b.rate_mean_per_s, yerr=[b.rate_mean_per_s - b.rate_lo_per_s,
-                    b.rate_hi_per_s - b.rate_mean_per_s], fmt="o-", ms=3, capsize=2, label="learned (90 %)")  # fmt: skip
+        err = [b.rate_mean_per_s - b.rate_lo_per_s, b.rate_hi_per_s - b.rate_mean_per_s]
+        ax.errorbar(centres, b.rate_mean_per_s, yerr=err, fmt="o-", ms=3, capsize=2, label="learned (90 %)")
         ax.plot(centres, real[side]["rate_per_s"], "x", color="C3", label="realised")
         ax.plot(fine, learner.prior.rate(fine), ":", color="grey", label="prior")
         ax.set_yscale("log")
         ax.set_title(f"{side}: fill rate per resting coin-second (1/s)")
         ax = axes[1, col]
-        ax.errorbar(centres, b.markout_mean_bps, yerr=[b.markout_mean_bps - b.markout_lo_bps,
-                    b.markout_hi_bps - b.markout_mean_bps], fmt="o-", ms=3, capsize=2, label="learned (90 %)")  # fmt: skip
+        err = [b.markout_mean_bps - b.markout_lo_bps, b.markout_hi_bps - b.markout_mean_bps]
+        ax.errorbar(centres, b.markout_mean_bps, yerr=err, fmt="o-", ms=3, capsize=2, label="learned (90 %)")
         ax.plot(centres, real[side]["markout_bps"], "x", color="C3", label="realised")
         ax.plot(fine, learner.prior.markout(fine), ":", color="grey", label="prior")
         ax.axhline(0.0, color="black", lw=0.5)
