@@ -139,6 +139,10 @@ def test_simulate_learner_state_round_trips_and_resumes(tmp_path):
     assert r1.exit_code == 0, r1.output
     first = load_state(state)
     assert first.n_updates > 0
+    diag = json.loads((tmp_path / "r1" / "learner_diagnostics.json").read_text())
+    assert diag["size_fit"]["preferred"] in ("sqrt", "linear", "undecided")
+    assert len(diag["bid"]["markout_mean_bps"]) == first.config.n_buckets == len(diag["realised"]["ask"]["fills"])
+    assert (tmp_path / "r1" / "learned_value.png").stat().st_size > 10_000
     r2 = runner.invoke(app, [*args, "--out", str(tmp_path / "r2"), "--seed", "5"])
     assert r2.exit_code == 0, r2.output
     second = load_state(state)
