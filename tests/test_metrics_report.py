@@ -78,3 +78,28 @@ def test_write_report(tmp_path):
     assert "# t" in text and "hello" in text
     for f in ("pnl_distribution.png", "equity_curves.png", "ladder_shapes.png", "pnl_decomposition.png"):
         assert (tmp_path / "r" / f).stat().st_size > 1000
+
+
+def test_block_bootstrap_ci_covers_the_total_and_widens_with_autocorrelation():
+    from hyper_make.metrics import block_bootstrap_ci
+
+    rng = np.random.default_rng(0)
+    white = rng.normal(0.0, 1.0, 4000)
+    ci = block_bootstrap_ci(white, block_len=50, seed=1)
+    assert ci["total"] == pytest.approx(white.sum()) and ci["lo"] < ci["total"] < ci["hi"]
+    # i.i.d. increments: the se is about sqrt(n) (the total's own sd)
+    assert ci["se"] == pytest.approx(np.sqrt(4000), rel=0.15)
+    # a persistent (AR(1), φ = 0.9) series has a long-run sd sqrt((1+φ)/(1-φ)) ≈ 4.4 times larger: blocks see it
+    ar = np.empty(4000)
+    ar[0] = 0.0
+    for i in range(1, ar.size):
+        ar[i] = 0.9 * ar[i - 1] + rng.normal(0.0, np.sqrt(1 - 0.81))
+    wide = block_bootstrap_ci(ar, block_len=100, seed=1)
+    assert wide["se"] > 2.5 * block_bootstrap_ci(ar, block_len=1, seed=1)["se"]
+    assert block_bootstrap_ci(white, block_len=50, seed=1) == ci  # seeded
+    short = block_bootstrap_ci(white[:60], block_len=50)
+    assert np.isnan(short["lo"]) and short["total"] == pytest.approx(white[:60].sum())
+    with pytest.raises(DataError, match="'block_len' must be a positive integer"):
+        block_bootstrap_ci(white, block_len=0)
+    with pytest.raises(DataError, match="must be finite"):
+        block_bootstrap_ci([1.0, np.nan], block_len=1)
