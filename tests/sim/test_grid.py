@@ -176,6 +176,7 @@ def test_axes_product_and_explicit_regimes():
         "rebate", "n_levels=5,max_position_coins=2",
     ]  # fmt: skip
     assert g.regimes[3].overrides == {"sim.market.maker_fee_bps": 1.5, "sim.market.informed_frac": 0.3}
+    assert g.axes == (("sim.market.maker_fee_bps", (0.0, 1.5)), ("sim.market.informed_frac", (0.1, 0.3)))
     cfg = apply_regime(SimConfig(), g.regimes[-1])
     assert cfg.strategy.ladder.grid.n_levels == 5 and cfg.strategy.max_position_coins == 2
     assert cfg.strategy.ladder.grid.max_depth_bps == SimConfig().strategy.ladder.grid.max_depth_bps
@@ -184,6 +185,17 @@ def test_axes_product_and_explicit_regimes():
     g = parse_grid({"grid": {"axes": {"ladder.horizon_s": [10.0], "sim.strategy.horizon_s": [60.0]}}})
     assert g.regimes[0].name == "ladder.horizon_s=10,sim.strategy.horizon_s=60"
     assert apply_regime(SimConfig(), Regime("base", {})) == SimConfig()
+
+
+def test_the_two_axis_heatmap_is_drawn_for_a_product_of_two_axes_only(tmp_path):
+    two = parse_grid({"grid": {"axes": {"sim.market.maker_fee_bps": [0.0, 1.5], "ladder.risk_aversion": [0.01]}}})
+    row = {"diff_vs_best_other": 1.0, "diff_vs_best_other_ci_lo": 0.5, "diff_vs_best_other_ci_hi": 1.5}
+    results = {"regimes": {r.name: {"strategies": {"entropy": row, "flat": {}}} for r in two.regimes}}
+    png = gridmod.plot_axes_heatmap(two, results, ["entropy", "flat"], tmp_path / "h.png")
+    assert png is not None and png.read_bytes()[:4] == b"\x89PNG"
+    one = parse_grid({"grid": {"axes": {"sim.market.maker_fee_bps": [0.0, 1.5]}}})
+    assert gridmod.plot_axes_heatmap(one, results, ["entropy", "flat"], tmp_path / "x.png") is None
+    assert gridmod.plot_axes_heatmap(two, results, ["entropy"], tmp_path / "x.png") is None
 
 
 def _square(x: int) -> int:

@@ -393,7 +393,11 @@ def _simulate_grid(
     ]
     if stopped:
         notes.insert(0, f"INTERRUPTED (Ctrl-C): partial results from {finished} of {total} runs; rerun to resume")
-    report = write_grid_report(out, grid, results, tours, allocators=names, notes=notes)
+    try:
+        report = write_grid_report(out, grid, results, tours, allocators=names, notes=notes)
+    except KeyboardInterrupt:
+        interrupted(f"the report was not finished; the {finished} finished runs are kept in {out / 'runs.jsonl'}: "
+                    "rerun the same command to write it")  # fmt: skip
     if json_out:
         print_json(
             {

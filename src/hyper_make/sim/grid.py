@@ -81,6 +81,8 @@ class Grid:
 
     source: str
     regimes: tuple[Regime, ...]
+    #: the ``[grid.axes]``: (dotted key, values) in file order; their product is ``regimes[:Π len(values)]``
+    axes: tuple[tuple[str, tuple[Any, ...]], ...] = ()
 
 
 # ---- the grid file -------------------------------------------------------------------------------------------
@@ -113,7 +115,13 @@ def parse_grid(raw: Mapping[str, Any], source: str = "grid file") -> Grid:
     bad = [k for k in grid if k not in ("axes", "regime")]
     if bad:
         raise ConfigError(f"grid file {source}: unknown key 'grid.{bad[0]}'; valid keys are ['axes', 'regime']")
-    regimes = _axes_regimes(grid.get("axes", {}), source) + _explicit_regimes(grid.get("regime", []), source)
+    axes = _axes(grid.get("axes", {}), source)
+    product = [
+        Regime(name=regime_label(ov), overrides=ov)
+        for ov in (dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values()))
+        if axes
+    ]
+    regimes = product + _explicit_regimes(grid.get("regime", []), source)
     if not regimes:
         raise ConfigError(
             f"grid file {source}: no regimes (empty product); give [grid.axes] with lists of values and/or "
@@ -124,7 +132,7 @@ def parse_grid(raw: Mapping[str, Any], source: str = "grid file") -> Grid:
         if r.name in seen:
             raise ConfigError(f"grid file {source}: two regimes are named {r.name!r}; regime names must be unique")
         seen.add(r.name)
-    return Grid(source=source, regimes=tuple(regimes))
+    return Grid(source=source, regimes=tuple(regimes), axes=tuple((k, tuple(v)) for k, v in axes.items()))
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -160,7 +168,7 @@ def _type_of(v: Any) -> str:
     return {str: "string", list: "array", dict: "table"}.get(type(v), type(v).__name__)
 
 
-def _axes_regimes(axes: Any, source: str) -> list[Regime]:
+def _axes(axes: Any, source: str) -> dict[str, list[Any]]:
     where = f"grid file {source}, [grid.axes]"
     if not isinstance(axes, dict):
         raise ConfigError(f"{where}: must be a table of 'key' = [values]; got {type(axes).__name__}")
@@ -179,12 +187,7 @@ def _axes_regimes(axes: Any, source: str) -> list[Regime]:
         if len(types) > 1:
             raise ConfigError(f"{where}: axis {key!r} mixes types ({' and '.join(types)}); give values of one type")
         values[key] = vals
-    if not values:
-        return []
-    return [
-        Regime(name=regime_label(ov), overrides=ov)
-        for ov in (dict(zip(values, combo, strict=True)) for combo in itertools.product(*values.values()))
-    ]
+    return values
 
 
 def _explicit_regimes(tables: Any, source: str) -> list[Regime]:
@@ -604,6 +607,57 @@ def plot_heatmap(results: Mapping[str, Any], allocators: Sequence[str], path: Pa
     return save_figure(fig, path)
 
 
+def plot_axes_heatmap(grid: Grid, results: Mapping[str, Any], allocators: Sequence[str], path: Path) -> Path | None:
+    """``heatmap_axes.png`` for a product of exactly two axes: one panel per allocator, the first axis down and the
+    second across, colour and text as in :func:`plot_heatmap` (one colour scale for every panel). None otherwise."""
+    if len(grid.axes) != 2 or len(allocators) < 2:
+        return None
+    (k1, v1), (k2, v2) = grid.axes
+    names = [r.name for r in grid.regimes[: len(v1) * len(v2)]]
+    regs = results["regimes"]
+    cells = {
+        (a, n): tuple(regs[n]["strategies"].get(a, {}).get("diff_vs_best_other" + k) for k in ("", "_ci_lo", "_ci_hi"))
+        for a in allocators
+        for n in names
+    }
+    finite = [abs(c[0]) for c in cells.values() if c[0] is not None and math.isfinite(c[0])]
+    vmax = max(finite) if finite and max(finite) > 0 else 1.0
+    ncol = min(len(allocators), 4)
+    nrow = -(-len(allocators) // ncol)
+    w, h = 0.9 + 1.05 * len(v2), 0.9 + 0.55 * len(v1)
+    fig, axs = new_figure((ncol * w + 1.6, nrow * h + 0.9), nrows=nrow, ncols=ncol, squeeze=False)
+    im = None
+    for idx, ax in enumerate(axs.flat):
+        if idx >= len(allocators):
+            ax.set_axis_off()
+            continue
+        a = allocators[idx]
+        d = np.full((len(v1), len(v2)), np.nan)
+        for i in range(len(v1)):
+            for j in range(len(v2)):
+                m, lo, hi = cells[(a, names[i * len(v2) + j])]
+                if m is None:
+                    continue
+                d[i, j] = m
+                ci = f"[{lo:+.2g}, {hi:+.2g}]" if lo is not None and hi is not None else ""
+                sig = "*" if lo is not None and hi is not None and (lo > 0 or hi < 0) else ""
+                ax.text(j, i, f"{m:+.2g}{sig}\n{ci}", ha="center", va="center", fontsize=6,
+                        color="white" if abs(m) > 0.6 * vmax else "black")  # fmt: skip
+        im = ax.imshow(np.ma.masked_invalid(d), cmap="RdBu", vmin=-vmax, vmax=vmax, aspect="auto")
+        ax.set_title(a, fontsize=8)
+        ax.set_xticks(range(len(v2)), [_fmt_value(v) for v in v2], fontsize=7)
+        ax.set_yticks(range(len(v1)), [_fmt_value(v) for v in v1], fontsize=7)
+        ax.set_xlabel(k2, fontsize=7)
+        if idx % ncol == 0:  # one axis label per row of panels: the next panel's would overlap it
+            ax.set_ylabel(k1, fontsize=7)
+    if im is not None:
+        fig.colorbar(im, ax=axs.ravel().tolist(), label="USD per path", shrink=0.8)
+    fig.suptitle("Mean PnL minus the best other allocator's, over the two axes (paired 95 % CI; * excludes 0)",
+                 fontsize=9, y=1.02)  # fmt: skip
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
+
+
 #: Per regime in summary.md: (metric key, header).
 SUMMARY_COLUMNS = (
     ("mean_pnl", "mean PnL"), ("ci_lo", "CI lo"), ("ci_hi", "CI hi"), ("sharpe", "Sharpe"), ("mean_fills", "fills"),
@@ -629,8 +683,9 @@ def write_grid_report(
     per_regime: bool = True,
 ) -> Path:
     """Write ``metrics.json`` (``results`` and ``notes``), ``metrics.csv`` (one row per regime and allocator),
-    ``heatmap.png``, ``summary.md`` and, with ``per_regime``, a ``simulate``-style report per regime under
-    ``regimes/<name>/`` (metrics, PnL distribution and decomposition plots); returns the summary's path."""
+    ``heatmap.png`` (and ``heatmap_axes.png`` for a product of two axes), ``summary.md`` and, with
+    ``per_regime``, a ``simulate``-style report per regime under ``regimes/<name>/`` (metrics, PnL distribution and
+    decomposition plots); returns the summary's path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     folders = regime_folder([r.name for r in grid.regimes])
@@ -649,10 +704,13 @@ def write_grid_report(
             for a, row in reg["strategies"].items():
                 w.writerow([name, a, *(to_jsonable(row.get(c, "")) for c in columns)])
     heat = plot_heatmap(results, allocators, out / "heatmap.png")
+    heat_axes = plot_axes_heatmap(grid, results, allocators, out / "heatmap_axes.png")
     lines = [f"# Regime grid: {len(grid.regimes)} regimes × {len(allocators)} allocators", ""]
     lines += [f"- {n}" for n in notes]
     if heat is not None:
         lines += ["", "![paired difference against the best other allocator](heatmap.png)"]
+    if heat_axes is not None:
+        lines += ["", "![the same over the two axes, one panel per allocator](heatmap_axes.png)"]
     for r in grid.regimes:
         reg = results["regimes"][r.name]
         ov = ", ".join(f"`{k} = {_short(v, 40)}`" for k, v in r.overrides.items()) or "the base configuration"
