@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
+import tempfile
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from helpers import forbid_calls
@@ -12,7 +18,7 @@ from hyper_make.cli import app
 from hyper_make.sim import grid as gridmod
 from hyper_make.sim.config import SimConfig, with_overrides
 from hyper_make.sim.executor import LocalExecutor
-from hyper_make.sim.grid import Regime, apply_regime, parse_grid
+from hyper_make.sim.grid import Regime, RunLog, apply_regime, parse_grid
 from hyper_make.sim.montecarlo import run_tournament
 
 runner = CliRunner()
@@ -205,3 +211,42 @@ def _square(x: int) -> int:
 def test_the_local_executor_yields_every_item_once_on_a_pool():
     got = dict(LocalExecutor(2, in_flight_per_worker=1).imap_unordered(_square, range(7)))
     assert got == {i: i * i for i in range(7)}
+
+
+MARKET_FLOATS = ["maker_fee_bps", "taker_fee_bps", "informed_frac", "lean_bps_per_s"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.dictionaries(st.sampled_from(MARKET_FLOATS), st.lists(st.floats(0.0, 1.0), min_size=1, max_size=3,
+                                                                 unique=True), min_size=1, max_size=3))  # fmt: skip
+def test_the_axes_product_has_one_regime_per_combination(axes):
+    raw = {f"sim.market.{k}": v for k, v in axes.items()}
+    try:
+        g = parse_grid({"grid": {"axes": raw}})
+    except Exception as exc:  # two floats that print alike make two regimes of one name: refused, not merged
+        assert "two regimes are named" in str(exc)
+        return
+    assert len(g.regimes) == math.prod(len(v) for v in axes.values())
+    assert len({r.name for r in g.regimes}) == len(g.regimes)
+    assert [tuple(r.overrides.values()) for r in g.regimes] == list(itertools.product(*raw.values()))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6), st.data())
+def test_a_runs_file_cut_anywhere_resumes_from_its_whole_records(n, data):
+    keys = [f"r|a|{i}" for i in range(n + 1)]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        log = RunLog(out, {"format": "test"}, keys)
+        for i in range(n):
+            log.append({"key": keys[i], "result": {"pnl_usd": i / 3, "name": "x" * i}})
+        raw = (out / "runs.jsonl").read_bytes()
+        cut = data.draw(st.integers(0, len(raw)))
+        (out / "runs.jsonl").write_bytes(raw[:cut])
+        ends = list(itertools.accumulate(len(x) for x in raw.split(b"\n")[:n]))
+        ends = [e + i for i, e in enumerate(ends)]  # offset of each record's newline
+        log = RunLog(out, {"format": "test"}, keys)
+        assert set(log.done) == {keys[i] for i in range(n) if ends[i] <= cut}
+        log.append({"key": keys[n], "result": {}})  # the file goes on whole after a resume
+        lines = (out / "runs.jsonl").read_text().splitlines()
+        assert [json.loads(x)["key"] for x in lines] == [*sorted(set(log.done) - {keys[n]}), keys[n]]

@@ -447,25 +447,29 @@ class RunLog:
             return
         raw = self.runs_path.read_bytes()
         lines = raw.split(b"\n")
-        good = 0  # bytes of whole, parsed lines
+        keep = len(raw)  # bytes to keep: all, unless the last line was cut short
+        pos = 0  # offset of line n
         for n, line in enumerate(lines, 1):
-            if not line.strip():
-                good += len(line) + 1
-                continue
-            try:
-                rec = json.loads(line)
-                key = rec["key"]
-            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
-                if n == len(lines):  # the last line, cut short by a stop: run it again
-                    break
-                raise DataError(f"{self.runs_path} line {n}: not a run record; remove the line to resume") from None
-            if key not in keys:
-                raise DataError(f"{self.runs_path} line {n}: run {key!r} is not in this grid")
-            self.done.setdefault(key, rec)
-            good += len(line) + 1
-        if good < len(raw):
+            if line.strip():
+                try:
+                    rec = json.loads(line)
+                    key = rec["key"]
+                except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+                    # a line cut by a stop has no newline: only the last one can be (its run is done again)
+                    if n == len(lines):
+                        keep = pos
+                        break
+                    raise DataError(f"{self.runs_path} line {n}: not a run record; remove the line to resume") from None
+                if key not in keys:
+                    raise DataError(f"{self.runs_path} line {n}: run {key!r} is not in this grid")
+                self.done.setdefault(key, rec)
+            pos += len(line) + 1
+        if keep < len(raw) or (keep and not raw[:keep].endswith(b"\n")):
             with self.runs_path.open("r+b") as fh:
-                fh.truncate(min(good, len(raw)))
+                fh.truncate(keep)
+                if keep and not raw[:keep].endswith(b"\n"):  # a whole record cut just before its newline
+                    fh.seek(keep)
+                    fh.write(b"\n")
 
     def append(self, record: Mapping[str, Any]) -> None:
         """Write one finished run as a line and flush it (it survives a stop of this process)."""
