@@ -1,7 +1,8 @@
 """Regime grid speed and memory: ``simulate --grid``'s batch (plan, local pool, streamed records) timed end to end.
 
-Run: ``python benchmarks/bench_grid.py [--paths 16] [--horizon-s 600] [--workers N] [--json]`` (about 4 minutes on
-2 cores with the defaults: the issue's 3×3 grid × 5 allocators × 16 paths of 600 s). The grid is the product axes
+Run: ``python benchmarks/bench_grid.py [--paths 16] [--horizon-s 600] [--workers N] [--json]`` (8 minutes on the
+shared 2-core machine on 2026-12-01 with the defaults: the issue's 3×3 grid × 5 allocators × 16 paths of 600 s,
+plus a quarter of it first). The grid is the product axes
 of ``examples/grid.toml`` (its explicit regimes left out). A quarter-size batch runs first, so that the driver's
 peak RSS after it and after the full batch show whether the driver's memory grows with the number of runs.
 """
