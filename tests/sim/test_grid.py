@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -130,6 +131,26 @@ def test_a_folder_of_another_grid_is_not_resumed(tmp_path, uninterrupted):
 
 
 @pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda rec: "garbage", "runs.jsonl line 2: not a run record; remove the line to resume"),
+        (lambda rec: json.dumps({**rec, "result": {k: v for k, v in rec["result"].items() if k != "fills"}}),
+         "runs.jsonl line 2: the record of run 'maker_fee_bps=0|flat|0' does not hold the fields this version writes"),
+        (lambda rec: json.dumps({**rec, "key": "other|flat|0"}), "runs.jsonl line 2: run 'other|flat|0' is not in"),
+    ],
+)  # fmt: skip
+def test_a_corrupt_runs_file_is_one_line_and_exit_2(tmp_path, monkeypatch, uninterrupted, edit, message):
+    forbid_calls(monkeypatch, "hyper_make.sim.grid.run_item")
+    out = tmp_path / "out"
+    shutil.copytree(uninterrupted[0], out)
+    lines = (out / "runs.jsonl").read_text().splitlines()
+    lines[1] = edit(json.loads(lines[1]))
+    (out / "runs.jsonl").write_text("\n".join(lines) + "\n")
+    res = _run(_grid(tmp_path), out)
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and message in res.stderr, res.output
+
+
+@pytest.mark.parametrize(
     ("text", "message"),
     [
         ('[grid.axes]\n"sim.market.maker_fee" = [0.0]\n',
@@ -231,6 +252,9 @@ def test_the_axes_product_has_one_regime_per_combination(axes):
     assert [tuple(r.overrides.values()) for r in g.regimes] == list(itertools.product(*raw.values()))
 
 
+RESULT = dict.fromkeys(gridmod._RESULT_FIELDS, 0.0)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 6), st.data())
 def test_a_runs_file_cut_anywhere_resumes_from_its_whole_records(n, data):
@@ -239,7 +263,7 @@ def test_a_runs_file_cut_anywhere_resumes_from_its_whole_records(n, data):
         out = Path(tmp)
         log = RunLog(out, {"format": "test"}, keys)
         for i in range(n):
-            log.append({"key": keys[i], "result": {"pnl_usd": i / 3, "name": "x" * i}})
+            log.append({"key": keys[i], "result": {**RESULT, "pnl_usd": i / 3, "allocator": "x" * i}})
         raw = (out / "runs.jsonl").read_bytes()
         cut = data.draw(st.integers(0, len(raw)))
         (out / "runs.jsonl").write_bytes(raw[:cut])
@@ -247,6 +271,6 @@ def test_a_runs_file_cut_anywhere_resumes_from_its_whole_records(n, data):
         ends = [e + i for i, e in enumerate(ends)]  # offset of each record's newline
         log = RunLog(out, {"format": "test"}, keys)
         assert set(log.done) == {keys[i] for i in range(n) if ends[i] <= cut}
-        log.append({"key": keys[n], "result": {}})  # the file goes on whole after a resume
+        log.append({"key": keys[n], "result": RESULT})  # the file goes on whole after a resume
         lines = (out / "runs.jsonl").read_text().splitlines()
         assert [json.loads(x)["key"] for x in lines] == [*sorted(set(log.done) - {keys[n]}), keys[n]]

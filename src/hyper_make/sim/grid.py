@@ -353,8 +353,22 @@ def _nan(v: Any) -> Any:
 
 
 def record_result(record: Mapping[str, Any]) -> PathResult:
-    """The :class:`PathResult` of a record (without the arrays)."""
-    return PathResult(**{k: _nan(v) for k, v in record["result"].items()})
+    """The :class:`PathResult` of a record (without the arrays).
+
+    Raises
+    ------
+    DataError
+        The record lacks a field or has one more (written by another version of hyper_make), naming the run.
+    """
+    result = record.get("result")
+    fields = set(result) if isinstance(result, dict) else set()
+    if fields != set(_RESULT_FIELDS):
+        odd = sorted(set(_RESULT_FIELDS) ^ fields)
+        raise DataError(
+            f"{RUNS}: the record of run {record.get('key')!r} does not hold the fields this version writes (differs in "
+            f"{odd[:3]}); use another --out"
+        )
+    return PathResult(**{k: _nan(v) for k, v in result.items()})
 
 
 # ---- the report folder ---------------------------------------------------------------------------------------
@@ -462,6 +476,10 @@ class RunLog:
                     raise DataError(f"{self.runs_path} line {n}: not a run record; remove the line to resume") from None
                 if key not in keys:
                     raise DataError(f"{self.runs_path} line {n}: run {key!r} is not in this grid")
+                try:
+                    record_result(rec)
+                except DataError as exc:
+                    raise DataError(f"{self.runs_path} line {n}: {str(exc).removeprefix(RUNS + ': ')}") from None
                 self.done.setdefault(key, rec)
             pos += len(line) + 1
         if keep < len(raw) or (keep and not raw[:keep].endswith(b"\n")):
