@@ -1,8 +1,9 @@
 """The documentation is executable: every example in README.md and docs/*.md produces what the text says.
 
 * ``python`` blocks written as doctests (``>>>``) run, and their printed output must match;
-* ``toml`` blocks load through the loader of their sections without error, and the shipped ``examples/*.toml``
-  give what their comments promise (a non-empty two-sided ladder for every allocator);
+* ``toml`` blocks load through the loader of their sections (a grid file's regimes over the default preset)
+  without error, and the shipped ``examples/*.toml`` give what their comments promise (a non-empty two-sided
+  ladder for every allocator);
 * every ``hyper-make ...`` line of a ``bash`` block names a real command, and its options and arguments parse
   (the command is not run: some need the network, a key or minutes of CPU);
 * ``docs/config.md`` is exactly what ``scripts/config_reference.py`` writes from the code.
@@ -69,7 +70,13 @@ def _load_toml_text(text: str, tmp_path: Path) -> None:
     raw = tomllib.loads(text)
     path = tmp_path / "block.toml"
     path.write_text(text, encoding="utf-8")
-    if "sim" in raw:
+    if "grid" in raw:
+        from hyper_make.sim.config import get_preset
+        from hyper_make.sim.grid import apply_regime, load_grid
+
+        for regime in load_grid(path).regimes:
+            apply_regime(get_preset("default"), regime)
+    elif "sim" in raw:
         from hyper_make.cli.simulate import load_sim_config
         from hyper_make.sim.config import get_preset
 
@@ -88,7 +95,7 @@ def test_shipped_examples_load(path, tmp_path):
     _load_toml_text(path.read_text(encoding="utf-8"), tmp_path)
 
 
-LADDER_EXAMPLES = [p for p in EXAMPLES if "sim" not in tomllib.loads(p.read_text("utf-8"))]
+LADDER_EXAMPLES = [p for p in EXAMPLES if not {"sim", "grid"} & set(tomllib.loads(p.read_text("utf-8")))]
 
 
 @pytest.mark.parametrize("path", LADDER_EXAMPLES, ids=[p.name for p in LADDER_EXAMPLES])

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -44,6 +44,10 @@ from ._base import AllocationResult, Binding, SideProblem, empty_result
 from ._twosided import SideCurves, solve_two_sided, split_objective
 
 Sampling = Literal["thompson", "mean"]
+
+#: Learners that have seen nothing (the prior of a ladder config), shared by every allocator of the process: never
+#: updated (a venue's learner comes through the context), so sharing them changes nothing but the cost.
+_PRIORS: dict[Any, tuple[Any, Any]] = {}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -147,7 +151,6 @@ class LearnedAllocator:
     markout_horizons_s: tuple[float, ...] = (1.0, 5.0)
     size_penalty: Literal["auto", "sqrt", "linear", "power"] = "auto"
     sampling_cost: bool = True
-    _prior_cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_choice("learned.sampling", self.sampling, ("thompson", "mean"))
@@ -200,21 +203,18 @@ class LearnedAllocator:
     def _learner_for(self, ctx: LadderContext) -> Any:
         if ctx.learner is not None:
             return ctx.learner
-        mid = ctx.mid_usd
-        sig = ctx.sigma_usd_per_sqrt_s / mid
+        sig = ctx.sigma_usd_per_sqrt_s / ctx.mid_usd
         try:  # a LadderConfig is a frozen value: equal configs share one prior
             lkey: Any = hash(ctx.ladder) and ctx.ladder
         except TypeError:  # an unhashable part (a table model's arrays): by identity
             lkey = id(ctx.ladder)
-        key = (ctx.coin, lkey, ctx.maker_fee_bps, round(sig, 12))
-        hit = self._prior_cache.get(key)
-        if hit is None:
-            if len(self._prior_cache) > 16:
-                self._prior_cache.clear()
-            hit = self._prior_cache[key] = (
-                ctx.ladder,
-                self.new_learner(ctx.coin, ctx.ladder, maker_fee_bps=ctx.maker_fee_bps, sigma_frac_per_sqrt_s=sig),
-            )
+        key = (self.learner_config(ctx.coin), lkey, ctx.maker_fee_bps, round(sig, 12))
+        hit = _PRIORS.get(key)
+        if hit is None or (hit[0] is not ctx.ladder and lkey == id(ctx.ladder)):
+            if len(_PRIORS) > 32:
+                _PRIORS.clear()
+            lrn = self.new_learner(ctx.coin, ctx.ladder, maker_fee_bps=ctx.maker_fee_bps, sigma_frac_per_sqrt_s=sig)
+            hit = _PRIORS[key] = (ctx.ladder, lrn)
         return hit[1]
 
     # ---- allocation --------------------------------------------------------------------------------------

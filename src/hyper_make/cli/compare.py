@@ -120,6 +120,6 @@ def render_comparison(rows: list[SideComparison], *, title: str) -> None:
             str(r.n_orders),
             "n/a" if r.shadow_price is None else f"{r.shadow_price:.4g}",
             r.binding,
-            f"{r.solve_us:.0f}",
+            f"{r.solve_us:.0f}" if r.solve_us < 1e4 else f"{r.solve_us / 1e3:.0f}k",  # 4 characters at most
         )
     print_table(t, title=title, legend=COMPARE_LEGEND)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..allocate import ALLOCATORS, make_allocator
 from ..config import AppConfig, apply_overrides, read_toml
@@ -20,7 +20,18 @@ from ..errors import ConfigError, InvalidParameterError
 from ..learn._report import write_learner_report
 from ..report import write_report
 from ..sim.avellaneda import PAPER_TABLES, STRATEGIES, ASConfig, simulate_as
-from ..sim.config import AS_PRESET, PRESET_NAMES, SimConfig, get_preset
+from ..sim.config import AS_PRESET, PRESET_NAMES, PRESETS, SimConfig, get_preset
+from ..sim.executor import LocalExecutor
+from ..sim.grid import (
+    RunLog,
+    grid_results,
+    load_grid,
+    manifest,
+    plan_runs,
+    regime_label,
+    run_grid,
+    write_grid_report,
+)
 from ..sim.montecarlo import path_seed, pooled_learner, run_tournament
 from ..sim.strategy import initial_learner
 from ._common import (
@@ -201,6 +212,14 @@ def simulate(
     estimator_prior_weight_s: EstimatorPriorWeightS = None,
     learner_state: LearnerStateFile = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of tables.")] = False,
+    grid: Annotated[
+        Path | None,
+        typer.Option(
+            "--grid",
+            help="Grid TOML: regimes as overrides of [sim.market], [sim.strategy], [ladder] ([grid.axes] product "
+            "and/or [[grid.regime]]); every allocator on paired seeds in each, streamed to --out, resumed on rerun.",
+        ),
+    ] = None,
 ) -> None:
     """Run allocators (or the A-S strategies) on paired simulated paths and write a report folder.
 
@@ -209,6 +228,8 @@ def simulate(
     with user_errors():
         if preset not in PRESET_NAMES:
             raise InvalidParameterError(f"'--preset' must be one of {list(PRESET_NAMES)}; got {preset!r}")
+        if preset == AS_PRESET and grid is not None:
+            raise InvalidParameterError(f"'--grid' is for the event-driven presets {list(PRESETS)}, not {AS_PRESET}")
         if preset == AS_PRESET:
             strategies = [a.strip() for a in allocator.split(",") if a.strip()] if allocator else None
             if strategies and set(strategies) - set(STRATEGIES):
@@ -244,11 +265,25 @@ def simulate(
         n_paths = paths or 16
         check_out_dir(out)
         check_learner_state(learner_state, names)
+        if grid is not None and learner_state is not None:
+            raise InvalidParameterError(
+                "'--learner-state' is for one market; with '--grid' every regime's learned paths start from the "
+                "prior (train a posterior per regime with a plain simulate of that regime's config)"
+            )
         learner_name = next((n for n in names if getattr(ALLOCATORS[n], "learns", False)), None)
         base = None
-        if learner_name is not None:
+        if learner_name is not None and grid is None:
             alloc = make_allocator(learner_name, **options.get(learner_name, {}))
             base = load_learner(learner_state, alloc, default_spec().coin, lambda: initial_learner(cfg, alloc))
+    command = (
+        f"hyper-make simulate {f'--grid {grid} ' if grid else ''}--preset {preset} --paths {n_paths} --seed {seed}"
+        + (f" --allocator {','.join(names)}" if allocator else "")
+        + (f" --horizon-s {horizon_s:g}" if horizon_s else "")
+        + (f" --config {config}" if config else "")
+    )
+    if grid is not None:
+        _simulate_grid(grid, cfg, names, options, n_paths, seed, workers, out, json_out, command)
+        return
     with Progress(
         TextColumn("[bold]simulate[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err_console, transient=json_out, disable=not err_console.is_terminal and json_out,
@@ -271,10 +306,7 @@ def simulate(
     first = {n: tour.results[n].get(0) for n in names}
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     notes = [
-        f"command: hyper-make simulate --preset {preset} --paths {n_paths} --seed {seed}"
-        + (f" --allocator {','.join(names)}" if allocator else "")
-        + (f" --horizon-s {horizon_s:g}" if horizon_s else "")
-        + (f" --config {config}" if config else ""),
+        f"command: {command}",
         f"machine: {_machine()}; date: {when}",
         f"horizon {cfg.strategy.horizon_s:g} s per path, refresh every {cfg.strategy.refresh_s:g} s; "
         f"finished {tour.finished} of {n_paths * len(names)} (allocator, path) runs",
@@ -333,6 +365,94 @@ TOURNAMENT_COLUMNS = (
          ("mean_effective_levels", "eff"), ("std_final_inventory", "std q_T")],
     ),
 )  # fmt: skip
+
+
+#: Per regime on the terminal (the full metrics are in the report folder and ``--json``).
+GRID_COLUMNS = (
+    (
+        "USD per path; CI: 95 % interval of the mean; Δ best: mean PnL minus the best other allocator's, paired "
+        "95 % CI [Δ lo, Δ hi] on the common seeds",
+        [("mean_pnl", "mean PnL"), ("ci_lo", "CI lo"), ("ci_hi", "CI hi"), ("diff_vs_best_other", "Δ best"),
+         ("diff_vs_best_other_ci_lo", "Δ lo"), ("diff_vs_best_other_ci_hi", "Δ hi")],
+    ),
+)  # fmt: skip
+
+
+def _simulate_grid(
+    grid_path: Path,
+    cfg: SimConfig,
+    names: list[str],
+    options: dict[str, dict[str, Any]],
+    n_paths: int,
+    seed: int,
+    workers: int | None,
+    out: Path,
+    json_out: bool,
+    command: str,
+) -> None:
+    """``simulate --grid``: plan every (path, regime, allocator) run, resume from ``out``, run the rest on the
+    local pool with each record streamed to ``out/runs.jsonl``, then write the grid report."""
+    with user_errors():
+        grid = load_grid(grid_path)
+        plan = plan_runs(grid, cfg, allocators=names, paths=n_paths, seed=seed, allocator_options=options)
+        doc = manifest(grid, plan, allocators=names, paths=n_paths, seed=seed, allocator_options=options)
+        log = RunLog(out, doc, (it.key for it in plan))
+        executor = LocalExecutor(workers)
+    total = len(plan)
+    with Progress(
+        TextColumn("[bold]grid[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("ETA"), TimeRemainingColumn(), console=err_console, transient=json_out,
+        disable=not err_console.is_terminal and json_out,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("runs", total=total, completed=log.resumed)
+        stopped = run_grid(plan, log, executor=executor, on_done=lambda _r: bar.advance(task))
+    results, tours = grid_results(grid, log.done.values(), allocators=names, paths=n_paths, seed=seed)
+    finished = len(log.done)
+    notes = [
+        f"command: {command}",
+        f"machine: {_machine()}; date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"{len(grid.regimes)} regimes × {len(names)} allocators × {n_paths} paths: finished {finished} of {total} "
+        f"runs ({log.resumed} from an earlier run in this folder); base horizon {cfg.strategy.horizon_s:g} s per "
+        f"path, refresh every {cfg.strategy.refresh_s:g} s",
+        "PnL: cash after the terminal exit of the inventory through the book (USD); Sharpe: mean/std over paths "
+        "(not annualised); diff CI: paired t interval (95 %) on the common seeds, against entropy (diff_vs_entropy) "
+        "and against the best other allocator of the regime (diff_vs_best_other)",
+        f"runs: one JSON record per finished run in {out / 'runs.jsonl'} (no equity curves or ladder shapes: a "
+        "grid keeps one small record per run)",
+    ]
+    if stopped:
+        notes.insert(0, f"INTERRUPTED (Ctrl-C): partial results from {finished} of {total} runs; rerun to resume")
+    try:
+        report = write_grid_report(out, grid, results, tours, allocators=names, notes=notes)
+    except KeyboardInterrupt:
+        interrupted(f"the report was not finished; the {finished} finished runs are kept in {out / 'runs.jsonl'}: "
+                    "rerun the same command to write it")  # fmt: skip
+    if json_out:
+        print_json(
+            {
+                **results,
+                "allocators": names,
+                "paths": n_paths,
+                "seed": seed,
+                "total_runs": total,
+                "finished_runs": finished,
+                "resumed_runs": log.resumed,
+                "interrupted": stopped,
+                "report": str(report),
+            }
+        )
+    else:
+        last = len(grid.regimes) - 1
+        for i, r in enumerate(grid.regimes):
+            ov = ", ".join(f"{k} = {v}" for k, v in r.overrides.items()) or "the base config"
+            title = f"regime {r.name}" + ("" if r.name == regime_label(r.overrides) else f": {ov}")
+            groups = GRID_COLUMNS if i == last else tuple(("", cols) for _, cols in GRID_COLUMNS)
+            render_metrics(title, results["regimes"][r.name]["strategies"], groups)
+        heat = out / "heatmap.png"
+        out_console.print(f"report: {report}" + (f"; heatmap: {heat}" if len(names) > 1 else ""))
+    if stopped:
+        interrupted(f"kept {finished} of {total} finished runs in {out / 'runs.jsonl'}; rerun the same command to "
+                    "resume")  # fmt: skip
 
 
 def _simulate_as(strategies: tuple[str, ...], paths: int, seed: int, cfg: ASConfig, out: Path, json_out: bool) -> None:

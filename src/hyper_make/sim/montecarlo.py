@@ -1,15 +1,15 @@
 """Monte Carlo tournament: every allocator on the same market seeds (paired), in parallel across cores.
 
-Each task is one ``(allocator, path)``; results stream back as small :class:`PathResult` objects (no event
-logs), so memory grows with the number of paths, not with their length. Ctrl-C keeps finished paths.
+Each work item is one ``(allocator, path)`` (:class:`PathRun`), run through the executor seam
+(:class:`~hyper_make.sim.executor.LocalExecutor`: local processes); results stream back as small
+:class:`PathResult` objects (no event logs), so memory grows with the number of paths, not with their length.
+Ctrl-C keeps finished paths.
 """
 
 from __future__ import annotations
 
-import os
-import signal
+import contextlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from ..allocate import ALLOCATORS
 from ..errors import InvalidParameterError
 from ..metrics import PnLDecomposition, mean_decomposition, paired_ci, summarize
 from .config import SimConfig
+from .executor import LocalExecutor
 from .strategy import PathResult, run_path
 
 
@@ -99,15 +100,30 @@ class Tournament:
         }
 
 
-def _ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _task(
     cfg: SimConfig, name: str, seed: int, options: dict[str, Any], record: bool, learner: Any = None
 ) -> PathResult:
     learns = getattr(ALLOCATORS[name], "learns", False)
     return run_path(cfg, name, seed, allocator_options=options, record=record, learner=learner if learns else None)
+
+
+@dataclass(frozen=True, slots=True)
+class PathRun:
+    """One work item of a tournament: allocator ``allocator`` (with ``options``) on path ``path`` of market seed
+    ``seed``; ``record`` keeps its equity curve and ladder shapes."""
+
+    cfg: SimConfig
+    allocator: str
+    path: int
+    seed: int
+    options: dict[str, Any]
+    record: bool
+    learner: Any = None  # the payout posterior an allocator that learns starts from (its own copy in the path)
+
+
+def _run(item: PathRun) -> PathResult:
+    # looks _task up when called, so that tests can replace it
+    return _task(item.cfg, item.allocator, item.seed, item.options, item.record, item.learner)
 
 
 def path_seed(seed: int, path: int) -> int:
@@ -140,37 +156,23 @@ def run_tournament(
         raise InvalidParameterError(f"'paths' must be a positive integer; got {paths!r}")
     opts = allocator_options or {}
     tour = Tournament(allocators=names, paths=paths, seed=seed, results={n: {} for n in names})
-    tasks = [(i, n) for i in range(paths) for n in names]
-    n_workers = workers or os.cpu_count() or 1
+    items = [
+        PathRun(cfg, n, i, path_seed(seed, i), opts.get(n, {}), i == 0,
+                learner if getattr(ALLOCATORS[n], "learns", False) else None)
+        for i in range(paths)
+        for n in names
+    ]  # fmt: skip
+    runs = LocalExecutor(workers or None).imap_unordered(_run, items)
     try:
-        if n_workers <= 1:
-            for i, n in tasks:
-                r = _task(cfg, n, path_seed(seed, i), opts.get(n, {}), i == 0, learner)
-                tour.results[n][i] = r
+        with contextlib.closing(runs):
+            for item, r in runs:
+                tour.results[item.allocator][item.path] = r
                 if on_done:
                     on_done(r)
-            return tour
-        with ProcessPoolExecutor(max_workers=n_workers, initializer=_ignore_sigint) as pool:
-            pending: dict[Future[PathResult], tuple[int, str]] = {}
-            try:
-                for i, n in tasks:
-                    fut = pool.submit(_task, cfg, n, path_seed(seed, i), opts.get(n, {}), i == 0, learner)
-                    pending[fut] = (i, n)
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        i, n = pending.pop(fut)
-                        r = fut.result()
-                        tour.results[n][i] = r
-                        if on_done:
-                            on_done(r)
-            except KeyboardInterrupt:
-                for fut in pending:
-                    fut.cancel()
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
     except KeyboardInterrupt:
         tour.interrupted = True
+    # path order, whatever order the runs finished in: the metrics' sums are then the same on every run
+    tour.results = {n: dict(sorted(rs.items())) for n, rs in tour.results.items()}
     return tour
 
 
