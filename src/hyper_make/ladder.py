@@ -475,6 +475,7 @@ def build_ladder(
             coin=spec.coin,
             mid_usd=snapshot.mid_usd,
             inventory_coins=snapshot.inventory_coins,
+            max_position_coins=snapshot.max_position_coins,
             sigma_usd_per_sqrt_s=snapshot.sigma_price_per_sqrt_s(),
             maker_fee_bps=snapshot.maker_fee_bps,
             risk_aversion=cfg.risk_aversion,

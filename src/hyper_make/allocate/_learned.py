@@ -16,7 +16,10 @@ Every refresh (issue 13, the RFC's steps 1-4 with the Actuary learned rather tha
    (USD; ``T`` a side's total, ``q`` the position, ``ΔQ`` the signed filled size, ``γ`` the risk aversion in
    1/USD, ``σ²H`` the price variance over the holding horizon ``H`` in USD²/coin²): the Avellaneda-Stoikov /
    Guéant-Lehalle-Fernandez-Tapia inventory penalty on the expected position after the fills, so a reducing fill
-   is worth more and a one-sided display is penalised by the risk it carries.
+   is worth more and a one-sided display is penalised by the risk it carries. The market's learned reaction to
+   the size we show (the mid drifting ``λ`` bps/s per coin of net display, away from the side shown) costs the
+   position ``q·λ·τ·mid/1e4`` USD per coin shown on the side that the drift moves against it; that cost comes off
+   those edges (never a gain: the other side is not rewarded for pushing the price).
 3. **Exact solve** (:func:`hyper_make.allocate._twosided.solve_two_sided`): KKT with one coupling multiplier
    between the sides, lot-exact with the minimum order, each side within its budget and caps.
 
@@ -29,6 +32,7 @@ seen nothing would quote.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -59,6 +63,7 @@ class LadderContext:
     coin : the market.
     mid_usd : the mid the level depths are measured from (USD).
     inventory_coins : position before this refresh's fills (coins, long > 0).
+    max_position_coins : the position limit (coins): the learner's size scales follow it.
     sigma_usd_per_sqrt_s : the mid's volatility (USD per √s).
     maker_fee_bps : maker fee (bps; negative = rebate).
     risk_aversion : the ladder's γ (1/USD).
@@ -73,6 +78,7 @@ class LadderContext:
     coin: str
     mid_usd: float
     inventory_coins: float
+    max_position_coins: float
     sigma_usd_per_sqrt_s: float
     maker_fee_bps: float
     risk_aversion: float
@@ -164,13 +170,20 @@ class LearnedAllocator:
         self.learner_config("BTC")  # the learner's own checks name the field
 
     # ---- the learner -------------------------------------------------------------------------------------
-    def learner_config(self, coin: str) -> Any:
-        """The :class:`~hyper_make.learn.LearnerConfig` of ``coin`` with this allocator's hyperparameters."""
+    def learner_config(self, coin: str, max_position_coins: float | None = None) -> Any:
+        """The :class:`~hyper_make.learn.LearnerConfig` of ``coin`` with this allocator's hyperparameters; with
+        ``max_position_coins`` (the position limit, coins) its size scales follow the market's: a typical order
+        ``size_ref_coins`` = 2 % and a typical side ``side_ref_coins`` = 10 % of the limit (the defaults, 0.01 and
+        0.05 BTC, at BTC's 0.5)."""
         from ..learn import LearnerConfig
 
+        refs: dict[str, float] = {}
+        if max_position_coins is not None and math.isfinite(max_position_coins) and max_position_coins > 0:
+            refs = {"size_ref_coins": 0.02 * max_position_coins, "side_ref_coins": 0.1 * max_position_coins}
         try:
             return LearnerConfig(
                 coin=coin,
+                **refs,
                 markout_horizons_s=tuple(self.markout_horizons_s),
                 value_horizon_s=self.value_horizon_s,
                 half_life_s=self.half_life_s,
@@ -193,12 +206,21 @@ class LearnedAllocator:
             sigma_frac_per_sqrt_s=sigma_frac_per_sqrt_s,
         )
 
-    def new_learner(self, coin: str, ladder: Any, *, maker_fee_bps: float, sigma_frac_per_sqrt_s: float) -> Any:
-        """A :class:`~hyper_make.learn.PayoutLearner` that has seen nothing, with the prior of :meth:`prior`."""
+    def new_learner(
+        self,
+        coin: str,
+        ladder: Any,
+        *,
+        maker_fee_bps: float,
+        sigma_frac_per_sqrt_s: float,
+        max_position_coins: float | None = None,
+    ) -> Any:
+        """A :class:`~hyper_make.learn.PayoutLearner` that has seen nothing, with the prior of :meth:`prior` and the
+        size scales of :meth:`learner_config`."""
         from ..learn import PayoutLearner
 
         prior = self.prior(ladder, maker_fee_bps=maker_fee_bps, sigma_frac_per_sqrt_s=sigma_frac_per_sqrt_s)
-        return PayoutLearner(config=self.learner_config(coin), prior=prior)
+        return PayoutLearner(config=self.learner_config(coin, max_position_coins), prior=prior)
 
     def _learner_for(self, ctx: LadderContext) -> Any:
         if ctx.learner is not None:
@@ -208,12 +230,13 @@ class LearnedAllocator:
             lkey: Any = hash(ctx.ladder) and ctx.ladder
         except TypeError:  # an unhashable part (a table model's arrays): by identity
             lkey = id(ctx.ladder)
-        key = (self.learner_config(ctx.coin), lkey, ctx.maker_fee_bps, round(sig, 12))
+        key = (self.learner_config(ctx.coin, ctx.max_position_coins), lkey, ctx.maker_fee_bps, round(sig, 12))
         hit = _PRIORS.get(key)
         if hit is None or (hit[0] is not ctx.ladder and lkey == id(ctx.ladder)):
             if len(_PRIORS) > 32:
                 _PRIORS.clear()
-            lrn = self.new_learner(ctx.coin, ctx.ladder, maker_fee_bps=ctx.maker_fee_bps, sigma_frac_per_sqrt_s=sig)
+            lrn = self.new_learner(ctx.coin, ctx.ladder, maker_fee_bps=ctx.maker_fee_bps, sigma_frac_per_sqrt_s=sig,
+                                   max_position_coins=ctx.max_position_coins)  # fmt: skip
             hit = _PRIORS[key] = (ctx.ladder, lrn)
         return hit[1]
 
@@ -253,6 +276,7 @@ class LearnedAllocator:
         hold = ctx.horizon_s if self.hold_s is None else self.hold_s
         kappa = 0.5 * gamma * ctx.sigma_usd_per_sqrt_s**2 * hold
         q = ctx.inventory_coins
+        curves = _with_display_cost(curves, q, tau, mid)
         lot = float(bid.lot_coins)
         args = (bid.budget_coins, ask.budget_coins, bid.caps_coins, ask.caps_coins, q, kappa, curves.beta, lot,
                 bid.min_size_coins, ask.min_size_coins)  # fmt: skip
@@ -269,10 +293,11 @@ class LearnedAllocator:
             "kappa_bps": max(curves.kappa_bps),
             "interval_s": tau,
             "learner_fills": float(learner.state["fill_count"].sum()),
+            "display_bps_per_coin_s": curves.display_bps_per_coin_s,
             "discrete_gap_usd": sol.discrete_gap_usd,
         }
         if self.sampling == "thompson" and self.sampling_cost:
-            mean = learner.mean(db, da, mid_usd=mid, horizon_s=tau)
+            mean = _with_display_cost(learner.mean(db, da, mid_usd=mid, horizon_s=tau), q, tau, mid)
             best = solve_two_sided(mean.bid, mean.ask, *args[:6], mean.beta, *args[7:])
             at_draw = _objective(mean, sol.bid, sol.ask, q, kappa)
             diag["sampling_cost_usd"] = best.objective_usd - at_draw
@@ -285,6 +310,25 @@ class LearnedAllocator:
             lc = _level_curves(prob.curves, sc, mk, mid, curves.beta, curves.model)
             out.append((_result(side, prob, lc, sizes, lam, binding, sol.message, diag), lc))
         return LearnedAllocation(out[0][0], out[1][0], out[0][1], out[1][1])
+
+
+def _with_display_cost(curves: Any, q: float, tau: float, mid: float) -> Any:
+    """``curves`` with the cost of showing size that the market leans against, taken off the edges.
+
+    With the mid drifting ``λ·D`` bps/s for a net display ``D = Σ bids − Σ asks`` (coins), our position ``q`` gains
+    ``q·λ·D·τ·mid/1e4`` USD over the interval: ``±q·λ·τ·mid/1e4`` per coin shown on the bid / ask. Only the cost is
+    taken (``min(0, ·)``): a display that would move the price our way is never rewarded, since quoting size in order
+    to move the price (spoofing) is not a strategy this library builds.
+    """
+    lam = float(getattr(curves, "display_bps_per_coin_s", 0.0))
+    g = q * lam * tau * mid * 1e-4  # USD per coin shown on the bid side
+    if g == 0.0:
+        return curves
+    out = []
+    for sc, sign in ((curves.bid, 1.0), (curves.ask, -1.0)):
+        cost = min(0.0, sign * g)
+        out.append(SideCurves(sc.a + cost, sc.b, sc.c, sc.p, sc.k, name=sc.name) if cost < 0.0 else sc)
+    return dataclasses.replace(curves, bid=out[0], ask=out[1])
 
 
 def _objective(curves: Any, s_bid: NDArray[np.float64], s_ask: NDArray[np.float64], q: float, kappa: float) -> float:

@@ -590,6 +590,7 @@ def backtest_cmd(
                 lambda: learning.new_learner(  # type: ignore[attr-defined]
                     app_cfg.spec.coin, app_cfg.ladder, maker_fee_bps=snap.maker_fee_bps,
                     sigma_frac_per_sqrt_s=snap.sigma_frac / math.sqrt(snap.sigma_horizon_s),
+                    max_position_coins=snap.max_position_coins,
                 ),
             )  # fmt: skip
     done: dict[str, ReplayResult] = {}

@@ -220,6 +220,7 @@ def run(
             lambda: alloc.new_learner(  # type: ignore[attr-defined]
                 name, cfg.ladder, maker_fee_bps=prior.maker_fee_bps,
                 sigma_frac_per_sqrt_s=prior.sigma_frac / math.sqrt(prior.sigma_horizon_s),
+                max_position_coins=prior.max_position_coins,
             ),
         )  # fmt: skip
         wallet = ephemeral_wallet() if ephemeral_key else load_wallet(keystore=keystore)

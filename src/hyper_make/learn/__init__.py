@@ -13,6 +13,7 @@ from __future__ import annotations
 from ._config import LearnerConfig, LearnerPrior, SizeModel
 from ._learner import (
     BucketDiagnostics,
+    DisplayFit,
     LearnerDiagnostics,
     PayoutCurves,
     PayoutLearner,
@@ -26,6 +27,7 @@ from ._state import SCHEMA_VERSION, load_or_new, load_state, pool_learners, save
 __all__ = [
     "SCHEMA_VERSION",
     "BucketDiagnostics",
+    "DisplayFit",
     "LearnerConfig",
     "LearnerDiagnostics",
     "LearnerPrior",

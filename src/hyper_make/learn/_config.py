@@ -71,6 +71,11 @@ class LearnerConfig:
     size_ref_coins : float
         A typical order size (coins), ``> 0``: the fill unit before any fill is seen, and the scale of the size
         slope's ridge (``prior_fills`` pseudo-fills at this size).
+    display_prior_s : float
+        Prior weight of the display-drift slopes (the market's reaction to the size we show, and the drift with our
+        position), in seconds of data at a display of ``side_ref_coins``, ``> 0``; their prior mean is 0. The
+        default, an hour, puts the prior sd of the drift a display of ``side_ref_coins`` causes at about 0.06 bps/s:
+        a small reaction, which the data of a few minutes of quoting override where it is larger.
     side_ref_coins : float
         A typical side total (coins), ``> 0``: the scale of the side-total slope's ridge.
     """
@@ -90,6 +95,7 @@ class LearnerConfig:
     beta_grid: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
     size_ref_coins: float = 0.01
     side_ref_coins: float = 0.05
+    display_prior_s: float = 3600.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.coin, str) or not self.coin:
@@ -121,6 +127,7 @@ class LearnerConfig:
         check_choice("learner.size_penalty", self.size_penalty, ("auto", "sqrt", "linear", "power"))
         check_real("learner.size_ref_coins", self.size_ref_coins, lo=0.0, lo_open=True, unit="coins")
         check_real("learner.side_ref_coins", self.side_ref_coins, lo=0.0, lo_open=True, unit="coins")
+        check_real("learner.display_prior_s", self.display_prior_s, lo=0.0, lo_open=True, unit="s")
 
     @property
     def n_buckets(self) -> int:

@@ -92,11 +92,16 @@ STATE_SHAPES: dict[str, tuple[str, ...]] = {
     "mk_xx": ("side", "horizon", "bucket", "beta"),
     "mk_xy": ("side", "horizon", "bucket", "beta"),
     "mk_xt": ("side", "horizon", "bucket", "beta"),
+    # the display drift: Σ x·xᵀ/dt, Σ x·y/dt, Σ y²/dt and the count of the regression y = λ·D·dt + ψ·q·dt + ε
+    "dr_xx": ("reg", "reg"),
+    "dr_xy": ("reg",),
+    "dr_yy": ("one",),
+    "dr_n": ("one",),
 }
 #: Arrays that hold sums of non-negative quantities (checked when a state file is read).
 NONNEGATIVE = {"exposure_coin_s", "prior_expected_coins", "filled_coins", "fill_count", "rest_size_coin_s",
-               "fill_size_sum",
-               "fill_size_sq_sum", "mk_w", "mk_yy", "mk_t", "mk_tt", "mk_x", "mk_xx", "mk_xt"}  # fmt: skip
+               "fill_size_sum", "fill_size_sq_sum", "mk_w", "mk_yy", "mk_t", "mk_tt", "mk_x", "mk_xx", "mk_xt",
+               "dr_yy", "dr_n"}  # fmt: skip
 COUNTERS = ("resting_skipped", "fills_skipped", "markouts_skipped", "side_totals_missing", "markouts_winsorised")
 
 
@@ -205,6 +210,8 @@ class PayoutCurves:
     rate_per_s : per side, the fill rate per resting coin-second at each level (1/s).
     markout_bps : per side, the markout per filled coin at zero size at each level (bps, net of fees).
     theta_bps, kappa_bps : per side, the size and side-total slopes used (bps per coin^β, bps per coin), ``>= 0``.
+    display_bps_per_coin_s : λ used, the mid's drift per coin of net displayed size (bps/s per coin; see
+        :class:`DisplayFit`).
     """
 
     bid: SideCurves
@@ -215,6 +222,34 @@ class PayoutCurves:
     markout_bps: tuple[NDArray[np.float64], NDArray[np.float64]]
     theta_bps: tuple[float, float]
     kappa_bps: tuple[float, float]
+    display_bps_per_coin_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class DisplayFit:
+    """The market's reaction to the size we show: ``mid drift (bps/s) = λ·display + ψ·position + noise``.
+
+    Attributes
+    ----------
+    lambda_bps_per_coin_s : λ, the mid's drift per coin of net displayed size (bids minus asks), bps per second
+        per coin (> 0: the price moves away from the side we show, as front-runners push it); ``lambda_se`` its se.
+    psi_bps_per_coin_s : ψ, the drift per coin of our position (bps/s per coin; < 0: the price moves against what
+        we hold, e.g. informed flow continuing after it filled us), the control that keeps λ from absorbing it;
+        ``psi_se`` its se.
+    noise_bps2_per_s : the residual variance of the mid per second (bps²/s).
+    intervals : (decayed) number of refresh intervals in the fit.
+    """
+
+    lambda_bps_per_coin_s: float
+    lambda_se: float
+    psi_bps_per_coin_s: float
+    psi_se: float
+    noise_bps2_per_s: float
+    intervals: float
+
+    def to_dict(self) -> dict[str, float]:
+        """JSON-ready summary."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +295,7 @@ class LearnerDiagnostics:
     ask: BucketDiagnostics
     size_fit: SizeFit
     fill_unit_coins: tuple[NDArray[np.float64], NDArray[np.float64]]
+    display_fit: DisplayFit
     clock_s: float
     n_updates: int
     counters: dict[str, int]
@@ -274,6 +310,7 @@ class LearnerDiagnostics:
             "ask": self.ask.to_dict(),
             "size_fit": self.size_fit.to_dict(),
             "fill_unit_coins": {s: v.tolist() for s, v in zip(SIDES, self.fill_unit_coins, strict=True)},
+            "display_fit": self.display_fit.to_dict(),
             "clock_s": self.clock_s,
             "n_updates": self.n_updates,
             "counters": dict(self.counters),
@@ -322,7 +359,7 @@ class PayoutLearner:
     def _dims(self) -> dict[str, int]:
         cfg = self.config
         return {"side": 2, "horizon": len(cfg.markout_horizons_s), "bucket": cfg.n_buckets,
-                "beta": len(cfg.beta_grid)}  # fmt: skip
+                "beta": len(cfg.beta_grid), "reg": 2, "one": 1}  # fmt: skip
 
     # ---- learning -------------------------------------------------------------------------------------------
     def update(self, obs: LevelObservations) -> UpdateReport:
@@ -409,6 +446,19 @@ class PayoutLearner:
             np.add.at(st["mk_xx"], idx, x_ * x_)
             np.add.at(st["mk_xy"], idx, x_ * dev[:, None])
             np.add.at(st["mk_xt"], idx, x_ * t_[:, None])
+        # ---- the display drift (intervals with a finite length, drift, display and position)
+        if obs.drift_dt_s.size:
+            dt = obs.drift_dt_s
+            dok = (np.isfinite(dt) & (dt > 0) & np.isfinite(obs.drift_bps) & np.isfinite(obs.drift_display_coins)
+                   & np.isfinite(obs.drift_position_coins))  # fmt: skip
+            r_skip += int(np.count_nonzero(~dok))
+            if dok.any():
+                x = np.stack([obs.drift_display_coins[dok] * dt[dok], obs.drift_position_coins[dok] * dt[dok]], 1)
+                y, w = obs.drift_bps[dok], 1.0 / dt[dok]
+                st["dr_xx"] += (x * w[:, None]).T @ x
+                st["dr_xy"] += (x * w[:, None]).T @ y
+                st["dr_yy"] += float(np.sum(w * y * y))
+                st["dr_n"] += float(np.count_nonzero(dok))
         self.counters["resting_skipped"] += r_skip
         self.counters["fills_skipped"] += f_skip
         self.counters["markouts_skipped"] += mk_skip
@@ -594,6 +644,27 @@ class PayoutLearner:
         )
         return fits, chosen, coef, inv * s2[..., None, None]
 
+    def _display_posterior(self) -> tuple[NDArray[np.float64], NDArray[np.float64], float, float]:
+        """Posterior mean and covariance of ``(λ, ψ)``, the noise variance (bps²/s) and the interval count: a
+        ridge of ``display_prior_s`` seconds at a display (and position) of ``side_ref_coins``, mean 0."""
+        cfg, st = self.config, self.state
+        r = cfg.display_prior_s * cfg.side_ref_coins**2
+        a = st["dr_xx"] + r * np.eye(2)
+        inv = np.linalg.inv(a)
+        beta = inv @ st["dr_xy"]
+        n = float(st["dr_n"][0])
+        nu0 = cfg.prior_noise_dof
+        s0 = self.prior.markout_sd_bps**2 / cfg.value_horizon_s  # a markout's noise per second of horizon
+        rss = max(float(st["dr_yy"][0]) - float(beta @ st["dr_xy"]), 0.0)
+        s2 = (nu0 * s0 + rss) / (nu0 + max(n - 2.0, 0.0))
+        return beta, inv * s2, s2, n
+
+    def display_fit(self) -> DisplayFit:
+        """The fit of the mid's drift on our display and position (see :class:`DisplayFit`)."""
+        beta, cov, s2, n = self._display_posterior()
+        se = np.sqrt(np.maximum(np.diag(cov), 0.0))
+        return DisplayFit(float(beta[0]), float(se[0]), float(beta[1]), float(se[1]), s2, n)
+
     # ---- curves ---------------------------------------------------------------------------------------------
     def mean(
         self,
@@ -607,7 +678,9 @@ class PayoutLearner:
         """The posterior-mean curves at these level depths (bps) for a quote horizon (s); see the module docstring."""
         post = self._posterior(self._horizon_index(markout_horizon_s))
         ratio = post.rate_shape / post.rate_rate
-        return self._curves(depth_bid_bps, depth_ask_bps, mid_usd, horizon_s, ratio, post.dev_mean, post.coef, post)
+        lam = float(self._display_posterior()[0][0])
+        return self._curves(depth_bid_bps, depth_ask_bps, mid_usd, horizon_s, ratio, post.dev_mean, post.coef, post,
+                            lam)  # fmt: skip
 
     def sample(
         self,
@@ -635,7 +708,9 @@ class PayoutLearner:
         for s in range(2):
             lchol = np.linalg.cholesky(post.coef_cov[s] + 1e-300 * np.eye(2))
             coef[s] = post.coef[s] + lchol @ rng.standard_normal(2)
-        return self._curves(depth_bid_bps, depth_ask_bps, mid_usd, horizon_s, ratio, dev, coef, post)
+        dmean, dcov, _, _ = self._display_posterior()
+        lam = float(dmean[0] + math.sqrt(max(dcov[0, 0], 0.0)) * rng.standard_normal())
+        return self._curves(depth_bid_bps, depth_ask_bps, mid_usd, horizon_s, ratio, dev, coef, post, lam)
 
     def _curves(
         self,
@@ -647,6 +722,7 @@ class PayoutLearner:
         dev: NDArray[np.float64],
         coef: NDArray[np.float64],
         post: _Posterior,
+        display: float = 0.0,
     ) -> PayoutCurves:
         mid = check_real("mid_usd", mid_usd, lo=0.0, lo_open=True, unit="USD")
         h = check_real("horizon_s", horizon_s, lo=0.0, lo_open=True, unit="s")
@@ -673,7 +749,7 @@ class PayoutLearner:
             kappas.append(kappa)
         beta = 0.5 if fit.model == "linear" else fit.beta
         return PayoutCurves(sides[0], sides[1], beta, fit.model, (rates[0], rates[1]), (mks[0], mks[1]),
-                            (thetas[0], thetas[1]), (kappas[0], kappas[1]))  # fmt: skip
+                            (thetas[0], thetas[1]), (kappas[0], kappas[1]), display)  # fmt: skip
 
     # ---- diagnostics ----------------------------------------------------------------------------------------
     def diagnostics(self, *, level: float = 0.9, markout_horizon_s: float | None = None) -> LearnerDiagnostics:
@@ -717,6 +793,7 @@ class PayoutLearner:
             ask=out[1],
             size_fit=post.fit,
             fill_unit_coins=(phi[0].copy(), phi[1].copy()),
+            display_fit=self.display_fit(),
             clock_s=self.clock_s,
             n_updates=self.n_updates,
             counters=dict(self.counters),
@@ -746,6 +823,7 @@ __all__ = [
     "COUNTERS",
     "STATE_SHAPES",
     "BucketDiagnostics",
+    "DisplayFit",
     "LearnerDiagnostics",
     "PayoutCurves",
     "PayoutLearner",

@@ -78,6 +78,10 @@ class LevelObservations:
     fill_order_size_coins : the filled order's resting size when it filled (coins); NaN = the fill size.
     fill_side_total_coins : the side's total resting size when it filled (coins); NaN = the order size.
     horizons_s : the markout horizons (s), strictly increasing, matching the learner's.
+    drift_dt_s, drift_bps, drift_display_coins, drift_position_coins : per refresh interval (optional, all the same
+        length): its length (s), the mid's change over it (bps of the mid at its start), our net displayed size
+        during it (bids minus asks, coins, as placed at its start) and our position at its start (coins): what the
+        learner fits the market's reaction to the size we show from (``mid drift = λ·display + ψ·position``).
     """
 
     duration_s: float
@@ -93,6 +97,10 @@ class LevelObservations:
     horizons_s: tuple[float, ...]
     fill_order_size_coins: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     fill_side_total_coins: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    drift_dt_s: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    drift_bps: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    drift_display_coins: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    drift_position_coins: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
         check_real("duration_s", self.duration_s, lo=0.0, unit="s")
@@ -115,6 +123,9 @@ class LevelObservations:
         for f in ("fill_order_size_coins", "fill_side_total_coins"):
             v = getattr(self, f)
             object.__setattr__(self, f, np.full(m, np.nan) if np.size(v) == 0 else _floats(f, v, m))
+        nd = int(np.size(self.drift_dt_s))
+        for f in ("drift_dt_s", "drift_bps", "drift_display_coins", "drift_position_coins"):
+            object.__setattr__(self, f, _floats(f, getattr(self, f), nd) if nd else np.zeros(0))
         try:
             mk = np.asarray(self.fill_markout_usd, dtype=np.float64)
         except (TypeError, ValueError):

@@ -6,9 +6,9 @@ complete one. ``load_state(path, expected=config)`` reads it back; a file that i
 version, coin or layout, or with a missing, malformed or non-finite field raises
 :class:`~hyper_make.errors.DataError` in one line naming the file and the field, and writes nothing.
 
-Layout (schema 1)::
+Layout (schema 2; a schema-1 file, without the display-drift arrays ``dr_*``, is read as having none)::
 
-    {"schema_version": 1, "kind": "hyper_make.PayoutLearner", "coin": "BTC",
+    {"schema_version": 2, "kind": "hyper_make.PayoutLearner", "coin": "BTC",
      "layout": {"bucket_edges_bps": [...], "markout_horizons_s": [...], "beta_grid": [...]},
      "config": {...every LearnerConfig field...}, "prior": {"depth_bps": [...], "rate_per_s": [...], ...},
      "clock_s": 1234.5, "n_updates": 617, "counters": {...},
@@ -34,7 +34,9 @@ from ..errors import DataError, InvalidParameterError
 from ._config import LearnerConfig, LearnerPrior
 from ._learner import COUNTERS, NONNEGATIVE, STATE_SHAPES, PayoutLearner
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions this one reads: 1 lacked the display-drift statistics (read as no data).
+READABLE_VERSIONS = (1, 2)
 KIND = "hyper_make.PayoutLearner"
 
 
@@ -160,8 +162,8 @@ def load_state(path: str | Path, *, expected: LearnerConfig | None = None) -> Pa
     if not isinstance(doc, dict):
         raise DataError(f"learner state {p}: must be a JSON object; got {type(doc).__name__}")
     version = rd.get(doc, "schema_version", "schema_version")
-    if version != SCHEMA_VERSION:
-        raise rd.fail("schema_version", f"is {version!r}; this version of hyper_make reads {SCHEMA_VERSION}")
+    if version not in READABLE_VERSIONS:
+        raise rd.fail("schema_version", f"is {version!r}; this version of hyper_make reads {list(READABLE_VERSIONS)}")
     kind = rd.get(doc, "kind", "kind")
     if kind != KIND:
         raise rd.fail("kind", f"is {kind!r}; expected {KIND!r}")
@@ -199,10 +201,15 @@ def load_state(path: str | Path, *, expected: LearnerConfig | None = None) -> Pa
         )
     except (InvalidParameterError, TypeError, ValueError) as exc:
         raise rd.fail("prior", f"is invalid: {exc}") from None
-    dims = {"side": 2, "horizon": len(cfg.markout_horizons_s), "bucket": cfg.n_buckets, "beta": len(cfg.beta_grid)}
+    dims = {"side": 2, "horizon": len(cfg.markout_horizons_s), "bucket": cfg.n_buckets, "beta": len(cfg.beta_grid),
+            "reg": 2, "one": 1}  # fmt: skip
     raw_state = rd.get(doc, "state", "state")
     state = {
-        name: rd.array(raw_state, f"state.{name}", name, tuple(dims[d] for d in shape), name in NONNEGATIVE)
+        name: (
+            np.zeros(tuple(dims[d] for d in shape))
+            if version == 1 and name.startswith("dr_")  # schema 1 had no display drift
+            else rd.array(raw_state, f"state.{name}", name, tuple(dims[d] for d in shape), name in NONNEGATIVE)
+        )
         for name, shape in STATE_SHAPES.items()
     }
     raw_counters = rd.get(doc, "counters", "counters")

@@ -109,6 +109,7 @@ def initial_learner(cfg: SimConfig, allocator: Allocator, spec: InstrumentSpec |
         cfg.strategy.ladder,
         maker_fee_bps=mc.maker_fee_bps,
         sigma_frac_per_sqrt_s=mc.total_sigma_bps_per_sqrt_s * 1e-4,
+        max_position_coins=cfg.strategy.max_position_coins,
     )
 
 

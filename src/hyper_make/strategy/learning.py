@@ -9,6 +9,10 @@ Per refresh interval ``(t_prev, t]``:
 * **Fills** with their markouts at the learner's horizons (net of fees, USD/coin), the order's and its side's
   resting size before the fill (from the previous view), from :class:`~hyper_make.strategy.quoter.FillStats`.
 
+* **Display drift**: the mid's change over the interval (bps), the net size we displayed during it (bids minus asks
+  of the ladder placed at its start, coins) and our position at its start (coins), from which the learner fits how
+  the market reacts to the size we show (:class:`~hyper_make.learn.DisplayFit`).
+
 A fill's markouts are known only ``H`` (the learner's longest horizon) after it, so the exposure of an interval is
 held back until the interval is ``H`` old and enters the learner together with the fills of the same time: the
 fill-rate posterior never sees exposure without the fills it produced. Fills of orders the core did not place (or
@@ -25,6 +29,9 @@ import numpy as np
 
 from ..errors import InvalidParameterError
 from .venue import VenueFill, VenueView
+
+#: The display-drift columns of :class:`~hyper_make.learn.LevelObservations`, in the order the tap keeps them.
+DRIFT_FIELDS = ("drift_dt_s", "drift_bps", "drift_display_coins", "drift_position_coins")
 
 
 class LearningTap:
@@ -49,7 +56,11 @@ class LearningTap:
         self._prev_ns: int | None = None
         self._prev: dict[str, tuple[int, float, float]] = {}  # cloid -> (side ±1, depth bps, size coins)
         self._totals = (0.0, 0.0)  # (bid, ask) resting totals at the previous view (coins)
-        self._held: deque[tuple[int, int, np.ndarray]] = deque()  # (start ns, end ns, rows side|depth|size|time)
+        # (start ns, end ns, resting rows side|depth|size|time, drift row dt|drift bps|display|position or None)
+        self._held: deque[tuple[int, int, np.ndarray, tuple[float, float, float, float] | None]] = deque()
+        self._prev_mid: float | None = None
+        self._prev_q = 0.0
+        self._display: float | None = None  # net size shown since the last view (bids - asks, coins)
         self.unattributed = 0
         self.updates = 0
 
@@ -58,6 +69,10 @@ class LearningTap:
         prev = self._prev.get(fill.cloid) if fill.cloid is not None else None
         total = self._totals[fill.side == "ask"]
         return (prev[2] if prev is not None else math.nan), total
+
+    def displayed(self, net_coins: float) -> None:
+        """The net size (bids minus asks, coins) the plan of this refresh displays until the next view."""
+        self._display = float(net_coins)
 
     def observe(self, view: VenueView) -> Any:
         """Account the interval up to ``view`` and learn what has settled; the learner's update report, or
@@ -82,8 +97,19 @@ class LearningTap:
                 assert ref is not None
                 s = 0.5 * ((a[2] if a is not None else 0.0) + (b[2] if b is not None else 0.0))
                 rows.append((ref[0], ref[1], s, dt))
-            self._held.append((self._prev_ns, ts, np.asarray(rows, dtype=np.float64).reshape(-1, 4)))
+            mid = view.book.mid_usd if view.book is not None and view.book.is_two_sided else None
+            drift = None
+            if mid is not None and self._prev_mid is not None:
+                shown = self._display
+                if shown is None:  # no plan since the last view: what rested then
+                    shown = sum(v[2] * v[0] for v in self._prev.values())
+                drift = (dt, (mid / self._prev_mid - 1.0) * 1e4, shown, self._prev_q)
+            self._held.append((self._prev_ns, ts, np.asarray(rows, dtype=np.float64).reshape(-1, 4), drift))
         self._prev_ns = ts
+        if view.book is not None and view.book.is_two_sided:
+            self._prev_mid = view.book.mid_usd
+        self._prev_q = view.position_coins
+        self._display = None
         self._prev = now
         self._totals = (totals[0], totals[1])
         return self._release(ts)
@@ -93,10 +119,13 @@ class LearningTap:
 
         cut = ts - self._lag_ns
         parts = []
+        drifts = []
         duration = 0.0
         while self._held and self._held[0][1] <= cut:
-            t0, t1, rows = self._held.popleft()
+            t0, t1, rows, drift = self._held.popleft()
             parts.append(rows)
+            if drift is not None:
+                drifts.append(drift)
             duration += (t1 - t0) / 1e9
         settled = self.fill_stats.take_settled()
         good = [f for f in settled if math.isfinite(f.depth_bps)]
@@ -121,6 +150,7 @@ class LearningTap:
             horizons_s=self.horizons_s,
             fill_order_size_coins=np.array([f.order_size_coins for f in good], dtype=np.float64),
             fill_side_total_coins=np.array([f.side_total_coins for f in good], dtype=np.float64),
+            **dict(zip(DRIFT_FIELDS, np.asarray(drifts, dtype=np.float64).reshape(-1, 4).T, strict=True)),
         )
         self.updates += 1
         return self.learner.update(obs)

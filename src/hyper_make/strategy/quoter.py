@@ -398,6 +398,7 @@ class Quoter:
             self.ladder_config,
             maker_fee_bps=p.maker_fee_bps,
             sigma_frac_per_sqrt_s=p.sigma_frac / math.sqrt(p.sigma_horizon_s),
+            max_position_coins=p.max_position_coins,
         )
 
     # ---- one refresh -------------------------------------------------------------------------------
@@ -478,6 +479,8 @@ class Quoter:
         plan, self._deferred = self._fit(plan, view)
         plan, skipped = self.last_look(plan, view)
         self.fill_stats.placed((*plan.places, *plan.modifies), ladder.mid_usd)
+        if self.tap is not None:
+            self.tap.displayed(ladder.bid.size_used_coins - ladder.ask.size_used_coins)
         again = 2.0 * max(view.latency_s, 1e-3) if self._deferred else None
         return Refresh(
             plan, ladder, "quoting", crossing_skipped=skipped, guard_demoted=bool(self._deferred), again_after_s=again
@@ -592,6 +595,8 @@ class Quoter:
             config=self.config.orders,
         )
         stopped = {"bid": why, "ask": why}
+        if self.tap is not None:
+            self.tap.displayed(0.0)
         return Refresh(
             OrderPlan(plan.kept, plan.cancels, plan.modifies, plan.places, stopped, plan.batches), None, why, stop
         )
