@@ -32,6 +32,10 @@ class MarketConfig:
     half_spread_ticks : others' quotes sit at ``floor(F - h)`` and ``ceil(F + h)`` ticks, ``> 0``.
     depth_per_tick_coins : others' resting size at the best tick (coins), ``> 0``.
     depth_slope_per_tick : growth of others' size per tick away from their best (fraction per tick), ``>= 0``.
+    depth_profile_ticks, depth_profile_coins : optional depth profile that replaces the linear law above: segment
+        ``i`` starts ``depth_profile_ticks[i]`` ticks beyond others' best (integers, the first 0, increasing) and
+        holds ``depth_profile_coins[i]`` coins at each of its ticks (``> 0``); the last segment runs on without end.
+        Empty (the default) = the linear law ``depth_per_tick_coins·(1 + depth_slope_per_tick·k)``.
     refill_rate_per_s : consumed depth comes back at this exponential rate (1/s), ``> 0``.
     mo_rate_per_s : Poisson rate of market orders (1/s), ``> 0``.
     mo_size_min_coins : Pareto scale of market-order sizes (coins), ``> 0``.
@@ -66,6 +70,8 @@ class MarketConfig:
     half_spread_ticks: float = 0.5
     depth_per_tick_coins: float = 0.05
     depth_slope_per_tick: float = 0.05
+    depth_profile_ticks: tuple[int, ...] = ()
+    depth_profile_coins: tuple[float, ...] = ()
     refill_rate_per_s: float = 0.2
     mo_rate_per_s: float = 6.0
     mo_size_min_coins: float = 0.02
@@ -96,6 +102,10 @@ class MarketConfig:
         check_real(p + "half_spread_ticks", self.half_spread_ticks, lo=0.0, lo_open=True, unit="ticks")
         check_real(p + "depth_per_tick_coins", self.depth_per_tick_coins, lo=0.0, lo_open=True, unit="coins")
         check_real(p + "depth_slope_per_tick", self.depth_slope_per_tick, lo=0.0, unit="1/tick")
+        # a TOML list arrives as a list: hold tuples (hashable, immutable like the rest of the frozen config)
+        object.__setattr__(self, "depth_profile_ticks", tuple(self.depth_profile_ticks))
+        object.__setattr__(self, "depth_profile_coins", tuple(self.depth_profile_coins))
+        _check_profile(self.depth_profile_ticks, self.depth_profile_coins)
         check_real(p + "refill_rate_per_s", self.refill_rate_per_s, lo=0.0, lo_open=True, unit="1/s")
         check_real(p + "mo_rate_per_s", self.mo_rate_per_s, lo=0.0, lo_open=True, unit="1/s")
         check_real(p + "mo_size_min_coins", self.mo_size_min_coins, lo=0.0, lo_open=True, unit="coins")
@@ -136,6 +146,23 @@ class MarketConfig:
         """Expected market-order volume per day (coins), informed orders counted at their larger size."""
         mult = 1.0 + self.informed_frac * (self.informed_size_mult - 1.0)
         return self.mo_rate_per_s * self.mean_mo_size_coins * mult * 86_400.0
+
+
+def _check_profile(ticks: tuple[int, ...], coins: tuple[float, ...]) -> None:
+    """The depth profile's segments: as many starts as sizes, starts 0 then increasing integers, sizes > 0."""
+    p = "sim.market."
+    if len(ticks) != len(coins):
+        raise InvalidParameterError(
+            f"'{p}depth_profile_ticks' and '{p}depth_profile_coins' must have the same length; got {len(ticks)} and "
+            f"{len(coins)}"
+        )
+    for i, k in enumerate(ticks):
+        check_int(f"{p}depth_profile_ticks[{i}]", k, lo=0 if i == 0 else ticks[i - 1] + 1, hi=10_000_000,
+                  unit="ticks")  # fmt: skip
+    if ticks and ticks[0] != 0:
+        raise InvalidParameterError(f"'{p}depth_profile_ticks' must start at 0 (the best tick); got {ticks[0]}")
+    for i, c in enumerate(coins):
+        check_real(f"{p}depth_profile_coins[{i}]", c, lo=0.0, lo_open=True, hi=1e9, unit="coins")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -194,9 +221,30 @@ class SimConfig:
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
 
 
-#: Presets run by the event-driven simulator (``avellaneda-stoikov-2008`` has its own module).
+def _fitted_preset(name: str) -> SimConfig:
+    """A preset shipped in ``hyper_make/sim/presets/NAME.toml`` (written by ``hyper-make calibrate --sim-preset``):
+    its ``[sim.market]`` over the default market, the default strategy."""
+    import tomllib
+    from importlib import resources
+
+    text = resources.files("hyper_make.sim").joinpath("presets", f"{name}.toml").read_text(encoding="utf-8")
+    table = tomllib.loads(text).get("sim", {}).get("market", {})
+    return SimConfig(market=replace(MarketConfig(), **table))
+
+
+#: Fitted presets shipped with the package: name -> the recording they were fitted from (``../shared/data``).
+FITTED_PRESETS: dict[str, str] = {
+    "binance-usdm-btcusdt": "binance-usdm-btcusdt-20240808.gz (Binance USD-M BTCUSDT, 345 s)",
+    "hyperliquid-btc": "hyperliquid-btc-20250126.gz (Hyperliquid BTC perp, 25 s)",
+}
+
+#: Presets run by the event-driven simulator (``avellaneda-stoikov-2008`` has its own module): ``default`` (a thin
+#: market, ~10x shallower than the venues), ``thin`` (the same market, named as the stress preset it is), and the
+#: markets fitted from recordings (:data:`FITTED_PRESETS`).
 PRESETS: dict[str, SimConfig] = {
     "default": SimConfig(),
+    "thin": SimConfig(),
+    **{name: _fitted_preset(name) for name in FITTED_PRESETS},
 }
 AS_PRESET = "avellaneda-stoikov-2008"
 PRESET_NAMES: tuple[str, ...] = (*PRESETS, AS_PRESET)

@@ -4,7 +4,8 @@ Mechanics, all in integer price ticks (``tick_usd``) with a continuous latent fa
 
 * ``F`` diffuses as Brownian motion (σ in ticks per √s) plus Poisson jumps; the book only sees it at events.
 * Others quote ``depth(k) = d0·(1 + slope·k)`` coins at each tick ``k`` beyond their best (``floor(F-h)`` bid,
-  ``ceil(F+h)`` ask). Depth taken by trades is a per-tick deficit that refills at rate ``r``:
+  ``ceil(F+h)`` ask), or, with a depth profile, the coins per tick of the profile segment holding ``k``. Depth
+  taken by trades is a per-tick deficit that refills at rate ``r``:
   ``deficit(t) = deficit(t0)·exp(-r·(t - t0))``.
 * Market orders arrive as a Poisson process with Pareto sizes; a fraction is informed: larger (they sweep several
   ticks) and followed at once by a fair-value move in their direction (the move they traded on).
@@ -34,7 +35,10 @@ from .config import MarketConfig
 P_SIGMA, P_JUMP_RATE, P_JUMP_STD, P_QUOTE_RATE, P_HALF_SPREAD, P_DEPTH0, P_DEPTH_SLOPE, P_REFILL = range(8)
 P_MO_RATE, P_MO_XMIN, P_MO_ALPHA, P_MO_XMAX, P_INF_FRAC, P_INF_MULT, P_INF_MOVE, P_PICKOFF = range(8, 16)
 P_REACT_THR, P_STEP_AHEAD, P_LEAN, P_MAKER_FEE, P_TAKER_FEE, P_TICK_USD, P_MARKOUT, P_BASE_TICK = range(16, 24)
-N_PARAMS = 24
+#: segments of a depth profile (0: the linear ``d0·(1 + slope·k)`` law); the profile follows the fixed parameters:
+#: ``p[N_PARAMS + i]`` the first tick of segment ``i``, ``p[N_PARAMS + n + i]`` its coins per tick
+P_PROFILE_N = 24
+N_PARAMS = 25
 
 # ---- state vector indices -------------------------------------------------------------------------------------
 S_T, S_F, S_CASH, S_Q, S_SPREAD, S_ADVERSE, S_IMPACT, S_FEES, S_QDF, S_CUM_LEAN = range(10)
@@ -65,7 +69,15 @@ WALK_LIMIT_TICKS = 1_000_000
 
 @nb.njit(cache=True, inline="always")
 def _usual_depth(p: np.ndarray, k: float) -> float:
-    return p[P_DEPTH0] * (1.0 + p[P_DEPTH_SLOPE] * max(k, 0.0))
+    """Others' usual size (coins) ``k`` ticks beyond their best: the profile segment holding ``k``, else the
+    linear law ``d0·(1 + slope·k)``."""
+    n = int(p[P_PROFILE_N])
+    if n == 0:
+        return p[P_DEPTH0] * (1.0 + p[P_DEPTH_SLOPE] * max(k, 0.0))
+    i = n - 1
+    while i > 0 and p[N_PARAMS + i] > k:  # few segments: a scan from the deep end is cheapest
+        i -= 1
+    return p[N_PARAMS + n + i]
 
 
 @nb.njit(cache=True)
@@ -151,6 +163,21 @@ def visible(p: np.ndarray, deficit: np.ndarray, tlast: np.ndarray, tick: int, si
             return 0.0
         k = tick - oba
     return max(_usual_depth(p, k) - _deficit(p, deficit, tlast, tick, t), 0.0)
+
+
+@nb.njit(cache=True)
+def book_levels(
+    p: np.ndarray, deficit: np.ndarray, tlast: np.ndarray, f: float, t: float, n: int
+) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """Others' book at fair value ``f`` (ticks), time ``t`` (s): their nominal best bid and ask ticks and the
+    visible size (coins) at each of the ``n`` ticks from there outwards (index 0 the best)."""
+    obb, oba = others_best(p, f)
+    bq = np.empty(n)
+    aq = np.empty(n)
+    for k in range(n):
+        bq[k] = visible(p, deficit, tlast, obb - k, 1, f, t)
+        aq[k] = visible(p, deficit, tlast, oba + k, -1, f, t)
+    return obb, oba, bq, aq
 
 
 @nb.njit(cache=True)
@@ -503,7 +530,8 @@ class Market:
         self.cfg = cfg
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         f0 = cfg.mid0_usd / cfg.tick_usd
-        p = np.zeros(N_PARAMS)
+        n_prof = len(cfg.depth_profile_ticks)
+        p = np.zeros(N_PARAMS + 2 * n_prof)
         ticks_per_bps = f0 * 1e-4
         p[P_SIGMA] = cfg.sigma_bps_per_sqrt_s * ticks_per_bps
         p[P_JUMP_RATE] = cfg.jump_rate_per_s
@@ -529,6 +557,9 @@ class Market:
         p[P_TICK_USD] = cfg.tick_usd
         p[P_MARKOUT] = cfg.markout_s
         p[P_BASE_TICK] = math.floor(f0) - cfg.window_ticks // 2
+        p[P_PROFILE_N] = n_prof
+        p[N_PARAMS : N_PARAMS + n_prof] = cfg.depth_profile_ticks
+        p[N_PARAMS + n_prof :] = cfg.depth_profile_coins
         self.p = p
         self.s = np.zeros(N_STATE)
         self.s[S_F] = f0
@@ -618,6 +649,11 @@ class Market:
             self.o_size, self.o_ahead, self.o_active_t, self.o_cancel_t, self.o_init, self.vol_hist, self.rng,
             self.tape, self.fl,
         )  # fmt: skip
+
+    def book_levels(self, n_ticks: int) -> tuple[int, int, np.ndarray, np.ndarray]:
+        """Others' book now: nominal best bid and ask ticks and the visible coins on the ``n_ticks`` ticks from
+        each outwards (see :func:`book_levels`)."""
+        return book_levels(self.p, self.deficit, self.tlast, float(self.s[S_F]), self.t_s, int(n_ticks))
 
     def take_fills(self) -> np.ndarray:
         """Our fills since the last call, rows of ``FILL_*`` columns (time s, slot, side, tick, coins, fee USD)."""
