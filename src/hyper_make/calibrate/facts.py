@@ -50,6 +50,8 @@ SIGN_LAGS = 10
 SIZE_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
 #: size histogram: log10 edges from 1e-9 to 1e6 coins, 50 bins a decade
 _SIZE_EDGES = 10.0 ** np.arange(-9.0, 6.0 + 1e-9, 0.02)
+#: σ over a horizon needs this many returns (else NaN)
+MIN_SIGMA_N = 5
 #: a depth fact counts only where at least this share of the samples' levels reach it
 COVER_SHARE = 0.9
 #: a tail fit needs this many orders above its threshold
@@ -400,7 +402,7 @@ class FactsAccumulator:
                 np.full(SIGN_LAGS, math.nan))  # fmt: skip
         sig, sig_n = {}, {}
         for h, (k, s1, s2) in self.sig_s.items():
-            sig[h] = math.sqrt(max(s2 / k - (s1 / k) ** 2, 0.0) * k / (k - 1)) if k > 1 else math.nan
+            sig[h] = math.sqrt(max(s2 / k - (s1 / k) ** 2, 0.0) * k / (k - 1)) if k >= MIN_SIGMA_N else math.nan
             sig_n[h] = int(k)
         k1, _, s2 = self.sig_s[1.0]
         m2 = s2 / k1 if k1 else math.nan

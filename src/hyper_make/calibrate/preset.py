@@ -345,12 +345,12 @@ def _sigma_jumps(
             pi = mu1 / m if m > 0 else 0.0
             if pi > 1.0:
                 pi, m = 1.0, math.sqrt(budget / lam_mo)
-            v["informed_frac"], v["informed_move_bps"] = pi, m
-            se.pop("informed_frac", None)
-            se.pop("informed_move_bps", None)
+            est = (f"π = {v['informed_frac']:.3g} ± {se.pop('informed_frac', math.nan):.2g}, m = "
+                   f"{v['informed_move_bps']:.3g} ± {se.pop('informed_move_bps', math.nan):.2g} bps")  # fmt: skip
             notes["informed_frac"] = notes["informed_move_bps"] = notes["informed_frac"] + (
-                f"; rescaled to keep π·m while λ_mo·π·m² <= {INFORMED_VAR_SHARE:.0%} of the non-jump variance"
+                f"; {est} rescaled to keep π·m while λ_mo·π·m² <= {INFORMED_VAR_SHARE:.0%} of the non-jump variance"
             )
+            v["informed_frac"], v["informed_move_bps"] = pi, m
     inf_var = (
         lam_mo * v.get("informed_frac", base.informed_frac) * v.get("informed_move_bps", base.informed_move_bps) ** 2
     )
