@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hyper_make.calibrate.facts import _SIZE_EDGES, FactsAccumulator, _hist_quantile, _tail_fit, compare
-from hyper_make.calibrate.preset import fit_preset, market_from_toml, measure
+from hyper_make.calibrate.preset import fit_preset, market_from_toml, measure, simulated_facts
 from hyper_make.cli import app
 from hyper_make.cli.simulate import load_sim_config
 from hyper_make.errors import ConfigError, DataError, InvalidParameterError
@@ -71,6 +71,32 @@ def test_a_bad_profile_is_refused_naming_the_field(ticks, coins, field):
         MarketConfig(depth_profile_ticks=ticks, depth_profile_coins=coins)
 
 
+def test_a_size_table_draws_its_quantiles_and_the_pareto_tail_beyond():
+    cfg = replace(MarketConfig(), mo_size_table_probs=(0.0, 0.5, 0.9), mo_size_table_coins=(0.001, 0.01, 0.1),
+                  mo_size_tail=2.0)  # fmt: skip
+    m = mk.Market(cfg, 0)
+    assert mk._mo_size(m.p, 0.0) == pytest.approx(0.001) and mk._mo_size(m.p, 0.5) == pytest.approx(0.01)
+    assert mk._mo_size(m.p, 0.7) == pytest.approx(math.sqrt(0.01 * 0.1))  # log-linear between points
+    assert mk._mo_size(m.p, 0.99) == pytest.approx(0.1 * 10.0**0.5)  # tail: x_n·((1-u)/(1-u_n))^(-1/α)
+    xs = np.array([mk._mo_size(m.p, u) for u in np.random.default_rng(0).random(20_000)])
+    assert np.minimum(xs, cfg.mo_size_max_coins).mean() == pytest.approx(cfg.mean_mo_size_coins, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("probs", "coins", "field"),
+    [
+        ((0.0, 0.5), (0.01,), "the same length"),
+        ((0.1, 0.5), (0.01, 0.02), "must start at 0"),
+        ((0.0, 0.5, 0.5), (0.01, 0.02, 0.03), "mo_size_table_probs[2]"),
+        ((0.0, 1.0), (0.01, 0.02), "mo_size_table_probs[1]"),
+        ((0.0, 0.5), (0.02, 0.01), "mo_size_table_coins[1]"),
+    ],
+)
+def test_a_bad_size_table_is_refused_naming_the_field(probs, coins, field):
+    with pytest.raises(InvalidParameterError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        MarketConfig(mo_size_table_probs=probs, mo_size_table_coins=coins)
+
+
 # ---- the fit on the simulator's own recording -----------------------------------------------------------------
 def test_the_fit_recovers_the_known_market(known_fit):
     m, se, k = known_fit.market, known_fit.stderr, KNOWN
@@ -92,6 +118,22 @@ def test_the_fit_recovers_the_known_market(known_fit):
     assert m.jump_std_bps == pytest.approx(k.jump_std_bps, rel=0.3)
     assert k.jump_rate_per_s / 2 < m.jump_rate_per_s < 2 * k.jump_rate_per_s
     assert known_fit.not_fitted["refill_rate_per_s"] == "refill fit skipped"
+    # the size table holds the recorded quantiles: the fitted market draws the recording's sizes
+    sim = simulated_facts(m, seed=9, horizon_s=300.0)
+    for q in (0.1, 0.5, 0.9, 0.99):
+        assert sim.size_quantiles_coins[q] == pytest.approx(known_fit.facts.size_quantiles_coins[q], rel=0.2)
+
+
+def test_a_size_body_that_is_not_pareto_is_fitted_as_a_table():
+    cfg = replace(KNOWN, mo_size_table_probs=(0.0, 0.5, 0.9), mo_size_table_coins=(0.001, 0.01, 0.1),
+                  mo_size_tail=1.5)  # fmt: skip
+    fit = fit_preset(record_market(cfg, seed=4, horizon_s=300.0, levels=30), refill=False)
+    m = fit.market
+    assert m.mo_size_table_probs[0] == 0.0 and len(m.mo_size_table_probs) >= 5
+    assert m.mo_size_tail == pytest.approx(1.5, abs=3 * fit.stderr["mo_size_tail"])
+    sim = simulated_facts(m, seed=9, horizon_s=300.0)
+    for q in (0.1, 0.25, 0.5, 0.75, 0.9, 0.99):
+        assert sim.size_quantiles_coins[q] == pytest.approx(fit.facts.size_quantiles_coins[q], rel=0.25), q
 
 
 def test_the_refill_rate_is_found_by_simulation_where_the_best_level_empties():

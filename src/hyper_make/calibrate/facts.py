@@ -28,7 +28,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,19 @@ class Facts:
     markout_m4_bps4: np.ndarray
     recovery_missing: np.ndarray
     recovery_count: int
+    size_hist: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # orders per size bin
+
+    def size_quantile_coins(self, q: float) -> float:
+        """The ``q`` quantile of market-order sizes (coins; log-interpolated in 2 % bins), NaN without orders."""
+        if self.size_hist.size == 0 or self.size_hist.sum() == 0:
+            return math.nan
+        return _hist_quantile(self.size_hist, np.cumsum(self.size_hist), q)
+
+    @property
+    def size_min_coins(self) -> float:
+        """The lower edge of the smallest size bin with an order (coins)."""
+        nz = np.flatnonzero(self.size_hist)
+        return float(_SIZE_EDGES[max(int(nz[0]) - 1, 0)]) if nz.size else math.nan
 
     @property
     def spread_mean_ticks(self) -> float:
@@ -450,6 +463,7 @@ class FactsAccumulator:
             markout_m4_bps4=m4y,
             recovery_missing=np.where(self.rec_seen >= 10, self.rec_sum / np.maximum(self.rec_seen, 1), math.nan),
             recovery_count=self.rec_n,
+            size_hist=self.size_hist.copy(),
         )
 
 

@@ -11,8 +11,10 @@
 * ``depth_profile_ticks`` / ``depth_profile_coins``: the mean size per tick beyond each side's best, averaged on
   segments 0, 1, 2, 3, 4-5, 6-7, 8-11, ... ticks (doubling every two segments) out to ``profile_bps``;
 * ``mo_rate_per_s``: market orders per second; ``mo_size_tail``: the size tail index α (Hill above the KS-best
-  threshold, with its standard error); ``mo_size_min_coins = median / 2^(1/α)``, so the simulated Pareto sizes have
-  the recorded median; ``mo_size_max_coins``: the largest order seen;
+  threshold, with its standard error); ``mo_size_table_probs`` / ``mo_size_table_coins``: the recorded size
+  quantiles at 0, 1, 5, 10, 20, ..., 90, 95, 99 % below the tail's threshold, and the threshold, where the Pareto
+  tail takes over (so the simulated sizes follow the recorded body and its fitted tail); ``mo_size_max_coins``: the
+  largest order seen;
 * ``informed_frac`` π and ``informed_move_bps`` m from the 1 s markouts ``y`` of market orders (bps, + in the
   order's direction): in the simulator ``E[y] = π·m`` and ``E[y²] = v + π·m²`` with ``v`` the variance of 1 s mid
   returns at any time, so ``m = (E[y²] - v)/E[y]`` and ``π = E[y]/m`` (standard errors by the delta method);
@@ -72,7 +74,8 @@ INFORMED_VAR_SHARE = 0.9
 FITTED = (
     "mid0_usd", "tick_usd", "window_ticks", "half_spread_ticks", "depth_per_tick_coins", "depth_profile_ticks",
     "depth_profile_coins", "mo_rate_per_s", "mo_size_min_coins", "mo_size_tail", "mo_size_max_coins",
-    "informed_frac", "informed_size_mult", "informed_move_bps", "sigma_bps_per_sqrt_s", "jump_rate_per_s",
+    "mo_size_table_probs", "mo_size_table_coins", "informed_frac", "informed_size_mult",
+    "informed_move_bps", "sigma_bps_per_sqrt_s", "jump_rate_per_s",
     "jump_std_bps", "refill_rate_per_s",
 )  # fmt: skip
 
@@ -236,9 +239,16 @@ def fit_market(facts: Facts, *, base: MarketConfig | None = None, refill: bool =
             notes["mo_size_tail"] = f"Hill above {f.tail_threshold_coins:.3g} coins ({f.tail_n} orders){clipped}"
         else:
             nf["mo_size_tail"] = f"fewer than {MIN_TAIL_ORDERS} market orders in the size tail"
-            alpha = base.mo_size_tail
-        v["mo_size_min_coins"] = f.size_median_coins / 2.0 ** (1.0 / alpha)
-        notes["mo_size_min_coins"] = f"median {f.size_median_coins:.3g} coins / 2^(1/α)"
+        probs, coins = _size_table(f)
+        v["mo_size_table_probs"], v["mo_size_table_coins"] = probs, coins
+        if probs:
+            v["mo_size_min_coins"] = coins[0]
+            notes["mo_size_table_coins"] = (f"recorded size quantiles at {len(probs)} probabilities up to "
+                                            f"{probs[-1]:.3g}, the Pareto tail beyond")  # fmt: skip
+            notes["mo_size_min_coins"] = "the smallest size bin with an order (the table's first point)"
+        else:
+            v["mo_size_min_coins"] = f.tail_threshold_coins
+            notes["mo_size_min_coins"] = "the tail's threshold: the Pareto tail holds over 99 % of the orders"
         v["mo_size_max_coins"] = max(f.size_max_coins, v["mo_size_min_coins"])
         notes["mo_size_max_coins"] = "largest market order seen"
         v["informed_size_mult"] = 1.0
@@ -264,6 +274,29 @@ def fit_market(facts: Facts, *, base: MarketConfig | None = None, refill: bool =
     else:
         nf["refill_rate_per_s"] = "refill fit skipped"
     return PresetFit(market=market, facts=f, stderr=se, notes=notes, not_fitted=nf, source="")
+
+
+#: probabilities of the size table (below the tail's threshold)
+SIZE_TABLE_PROBS = (0.0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
+def _size_table(f: Facts) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The size law as a quantile table: :data:`SIZE_TABLE_PROBS` below the tail's threshold and the threshold
+    itself (the Pareto tail of the fit takes over there), sizes non-decreasing (coins); empty when the tail holds
+    (nearly) every order (the Pareto law of the tail alone is the law)."""
+    p_tail = 1.0 - f.tail_n / f.n_orders if f.tail_n >= MIN_TAIL_ORDERS and f.n_orders else 0.99
+    if p_tail < SIZE_TABLE_PROBS[1]:
+        return (), ()
+    probs = [u for u in SIZE_TABLE_PROBS if u < p_tail - 1e-9]
+    if p_tail > probs[-1] + 1e-9:
+        probs.append(p_tail)
+    coins = [f.size_min_coins] + [f.size_quantile_coins(u) for u in probs[1:]]
+    if f.tail_n >= MIN_TAIL_ORDERS and len(probs) > 1:
+        coins[-1] = max(f.tail_threshold_coins, coins[-2])
+    out = [coins[0]]
+    for x in coins[1:]:
+        out.append(max(x, out[-1]))
+    return tuple(float(u) for u in probs), tuple(float(x) for x in out)
 
 
 def _informed(f: Facts, v: dict[str, Any], se: dict[str, float], notes: dict[str, str], nf: dict[str, str]) -> None:

@@ -41,6 +41,10 @@ class MarketConfig:
     mo_size_min_coins : Pareto scale of market-order sizes (coins), ``> 0``.
     mo_size_tail : Pareto tail index α (sizes heavier-tailed for smaller α), ``> 1``.
     mo_size_max_coins : cap on one market order (coins), ``>= mo_size_min_coins``.
+    mo_size_table_probs, mo_size_table_coins : optional size law that replaces the Pareto one: the size (coins,
+        increasing, ``> 0``) at each probability (the first 0, increasing, below 1) of the size distribution,
+        log-linear in between, and beyond the last point a Pareto tail of index ``mo_size_tail``. Empty (the
+        default) = the Pareto law of ``mo_size_min_coins`` and ``mo_size_tail``.
     informed_frac : probability that a market order is informed, in ``[0, 1]``.
     informed_size_mult : informed orders are this many times larger (they sweep levels), ``>= 1``.
     informed_move_bps : the fair value moves this far in the informed order's direction right after it
@@ -77,6 +81,8 @@ class MarketConfig:
     mo_size_min_coins: float = 0.02
     mo_size_tail: float = 1.4
     mo_size_max_coins: float = 30.0
+    mo_size_table_probs: tuple[float, ...] = ()
+    mo_size_table_coins: tuple[float, ...] = ()
     informed_frac: float = 0.2
     informed_size_mult: float = 4.0
     informed_move_bps: float = 1.0
@@ -106,6 +112,9 @@ class MarketConfig:
         object.__setattr__(self, "depth_profile_ticks", tuple(self.depth_profile_ticks))
         object.__setattr__(self, "depth_profile_coins", tuple(self.depth_profile_coins))
         _check_profile(self.depth_profile_ticks, self.depth_profile_coins)
+        object.__setattr__(self, "mo_size_table_probs", tuple(self.mo_size_table_probs))
+        object.__setattr__(self, "mo_size_table_coins", tuple(self.mo_size_table_coins))
+        _check_size_table(self.mo_size_table_probs, self.mo_size_table_coins)
         check_real(p + "refill_rate_per_s", self.refill_rate_per_s, lo=0.0, lo_open=True, unit="1/s")
         check_real(p + "mo_rate_per_s", self.mo_rate_per_s, lo=0.0, lo_open=True, unit="1/s")
         check_real(p + "mo_size_min_coins", self.mo_size_min_coins, lo=0.0, lo_open=True, unit="coins")
@@ -127,8 +136,21 @@ class MarketConfig:
 
     @property
     def mean_mo_size_coins(self) -> float:
-        """Mean uninformed market-order size (coins), Pareto ``α·x_min/(α-1)`` ignoring the cap."""
-        return self.mo_size_tail * self.mo_size_min_coins / (self.mo_size_tail - 1.0)
+        """Mean uninformed market-order size (coins): Pareto ``α·x_min/(α-1)`` ignoring the cap; with a size table,
+        its log-linear segments (exact integrals) plus the Pareto tail beyond ``x_n``, capped at
+        ``mo_size_max_coins``."""
+        a = self.mo_size_tail
+        if not self.mo_size_table_probs:
+            return a * self.mo_size_min_coins / (a - 1.0)
+        u, x = self.mo_size_table_probs, self.mo_size_table_coins
+        total = 0.0
+        for i in range(len(u) - 1):
+            x0, x1, du = x[i], x[i + 1], u[i + 1] - u[i]
+            # ∫ exp(log x0 + w·log(x1/x0)) du over the segment = du·(x1 - x0)/log(x1/x0)
+            total += du * ((x1 - x0) / math.log(x1 / x0) if x1 != x0 else x0)
+        # the tail, Pareto from x_n, capped: E[min(X, cap)] = x_n + x_n/(α-1)·(1 - (cap/x_n)^(1-α))
+        xn, cap = x[-1], max(self.mo_size_max_coins, x[-1])
+        return total + (1.0 - u[-1]) * (xn + xn / (a - 1.0) * (1.0 - (cap / xn) ** (1.0 - a)))
 
     @property
     def total_sigma_bps_per_sqrt_s(self) -> float:
@@ -163,6 +185,25 @@ def _check_profile(ticks: tuple[int, ...], coins: tuple[float, ...]) -> None:
         raise InvalidParameterError(f"'{p}depth_profile_ticks' must start at 0 (the best tick); got {ticks[0]}")
     for i, c in enumerate(coins):
         check_real(f"{p}depth_profile_coins[{i}]", c, lo=0.0, lo_open=True, hi=1e9, unit="coins")
+
+
+def _check_size_table(probs: tuple[float, ...], coins: tuple[float, ...]) -> None:
+    """The size table: as many probabilities as sizes, the first 0, increasing below 1; sizes > 0, increasing."""
+    p = "sim.market."
+    if len(probs) != len(coins):
+        raise InvalidParameterError(
+            f"'{p}mo_size_table_probs' and '{p}mo_size_table_coins' must have the same length; got {len(probs)} and "
+            f"{len(coins)}"
+        )
+    if probs and len(probs) < 2:
+        raise InvalidParameterError(f"'{p}mo_size_table_probs' needs at least 2 points; got {len(probs)}")
+    for i, (u, x) in enumerate(zip(probs, coins, strict=True)):
+        check_real(f"{p}mo_size_table_probs[{i}]", u, lo=0.0 if i == 0 else probs[i - 1], lo_open=i > 0, hi=1.0,
+                   hi_open=True)  # fmt: skip
+        check_real(f"{p}mo_size_table_coins[{i}]", x, lo=0.0 if i == 0 else coins[i - 1], lo_open=i == 0, hi=1e9,
+                   unit="coins")  # fmt: skip
+    if probs and probs[0] != 0.0:
+        raise InvalidParameterError(f"'{p}mo_size_table_probs' must start at 0 (the smallest order); got {probs[0]}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

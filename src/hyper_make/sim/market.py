@@ -7,7 +7,8 @@ Mechanics, all in integer price ticks (``tick_usd``) with a continuous latent fa
   ``ceil(F+h)`` ask), or, with a depth profile, the coins per tick of the profile segment holding ``k``. Depth
   taken by trades is a per-tick deficit that refills at rate ``r``:
   ``deficit(t) = deficit(t0)·exp(-r·(t - t0))``.
-* Market orders arrive as a Poisson process with Pareto sizes; a fraction is informed: larger (they sweep several
+* Market orders arrive as a Poisson process with Pareto sizes (or sizes from a table of their quantiles with a
+  Pareto tail); a fraction is informed: larger (they sweep several
   ticks) and followed at once by a fair-value move in their direction (the move they traded on).
 * Our orders join the back of the queue at their tick (``ahead`` = others' visible size there) after the order
   latency, are filled by price-time priority (others ahead first), and leave after the cancel latency.
@@ -38,7 +39,9 @@ P_REACT_THR, P_STEP_AHEAD, P_LEAN, P_MAKER_FEE, P_TAKER_FEE, P_TICK_USD, P_MARKO
 #: segments of a depth profile (0: the linear ``d0·(1 + slope·k)`` law); the profile follows the fixed parameters:
 #: ``p[N_PARAMS + i]`` the first tick of segment ``i``, ``p[N_PARAMS + n + i]`` its coins per tick
 P_PROFILE_N = 24
-N_PARAMS = 25
+#: points of a market-order size table (0: the Pareto law); after the profile: ``n`` probabilities, then ``n`` sizes
+P_SIZE_N = 25
+N_PARAMS = 26
 
 # ---- state vector indices -------------------------------------------------------------------------------------
 S_T, S_F, S_CASH, S_Q, S_SPREAD, S_ADVERSE, S_IMPACT, S_FEES, S_QDF, S_CUM_LEAN = range(10)
@@ -78,6 +81,24 @@ def _usual_depth(p: np.ndarray, k: float) -> float:
     while i > 0 and p[N_PARAMS + i] > k:  # few segments: a scan from the deep end is cheapest
         i -= 1
     return p[N_PARAMS + n + i]
+
+
+@nb.njit(cache=True, inline="always")
+def _mo_size(p: np.ndarray, u: float) -> float:
+    """A market order's size (coins) for the uniform draw ``u``: the Pareto law ``x_min·(1-u)^(-1/α)``, or, with a
+    size table ``(u_i, x_i)``, log-linear between its points and the Pareto tail ``x_n·((1-u)/(1-u_n))^(-1/α)``
+    beyond the last (the cap applies after)."""
+    n = int(p[P_SIZE_N])
+    if n == 0:
+        return p[P_MO_XMIN] * (1.0 - u) ** (-1.0 / p[P_MO_ALPHA])
+    o = N_PARAMS + 2 * int(p[P_PROFILE_N])
+    if u >= p[o + n - 1]:
+        return p[o + 2 * n - 1] * ((1.0 - u) / (1.0 - p[o + n - 1])) ** (-1.0 / p[P_MO_ALPHA])
+    i = 0
+    while i < n - 2 and p[o + i + 1] <= u:
+        i += 1
+    w = (u - p[o + i]) / (p[o + i + 1] - p[o + i])
+    return math.exp((1.0 - w) * math.log(p[o + n + i]) + w * math.log(p[o + n + i + 1]))
 
 
 @nb.njit(cache=True)
@@ -481,7 +502,7 @@ def run_until(
         if r < p[P_MO_RATE]:
             informed = u_inf < p[P_INF_FRAC]
             direction = 1 if u_dir < 0.5 else -1
-            qty = p[P_MO_XMIN] * (1.0 - u_size) ** (-1.0 / p[P_MO_ALPHA])
+            qty = _mo_size(p, u_size)
             if informed:
                 qty *= p[P_INF_MULT]
             qty = min(qty, p[P_MO_XMAX])
@@ -531,7 +552,8 @@ class Market:
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         f0 = cfg.mid0_usd / cfg.tick_usd
         n_prof = len(cfg.depth_profile_ticks)
-        p = np.zeros(N_PARAMS + 2 * n_prof)
+        n_size = len(cfg.mo_size_table_probs)
+        p = np.zeros(N_PARAMS + 2 * n_prof + 2 * n_size)
         ticks_per_bps = f0 * 1e-4
         p[P_SIGMA] = cfg.sigma_bps_per_sqrt_s * ticks_per_bps
         p[P_JUMP_RATE] = cfg.jump_rate_per_s
@@ -559,7 +581,11 @@ class Market:
         p[P_BASE_TICK] = math.floor(f0) - cfg.window_ticks // 2
         p[P_PROFILE_N] = n_prof
         p[N_PARAMS : N_PARAMS + n_prof] = cfg.depth_profile_ticks
-        p[N_PARAMS + n_prof :] = cfg.depth_profile_coins
+        p[N_PARAMS + n_prof : N_PARAMS + 2 * n_prof] = cfg.depth_profile_coins
+        p[P_SIZE_N] = n_size
+        o = N_PARAMS + 2 * n_prof
+        p[o : o + n_size] = cfg.mo_size_table_probs
+        p[o + n_size :] = cfg.mo_size_table_coins
         self.p = p
         self.s = np.zeros(N_STATE)
         self.s[S_F] = f0
