@@ -214,6 +214,25 @@ def test_memory_is_flat_in_the_data():
     assert acc.pend_ts.size == 0
     one = acc.facts()
     assert one.n_orders == f.n_orders and one.markout_bps == pytest.approx(f.markout_bps, nan_ok=True)
+    whole = measure(ev)[1]  # one chunk: the same facts as in chunks of 2,000 rows
+    assert np.array_equal(whole.spread_hist, one.spread_hist) and np.array_equal(whole.size_hist, one.size_hist)
+    assert whole.depth_profile_coins == pytest.approx(one.depth_profile_coins)
+    assert whole.recovery_missing == pytest.approx(one.recovery_missing)
+    assert whole.sign_acf == pytest.approx(one.sign_acf)
+    assert whole.sigma_bps == pytest.approx(one.sigma_bps, nan_ok=True)
+
+
+def test_several_files_are_one_recording(tmp_path):
+    ev = record_market(KNOWN, seed=6, horizon_s=120.0, levels=20)
+    cut = int(np.searchsorted(ev["exch_ts"], ev["exch_ts"][ev.size // 2], side="left"))
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    np.savez(a, data=ev[:cut])
+    np.savez(b, data=ev[cut:])
+    one = measure(ev)[1]
+    two = measure([a, b])[1]
+    assert two.n_orders == one.n_orders and np.array_equal(two.spread_hist, one.spread_hist)
+    assert two.markout_bps == pytest.approx(one.markout_bps, nan_ok=True)
+    assert two.depth_profile_coins == pytest.approx(one.depth_profile_coins)
 
 
 # ---- shipped presets -------------------------------------------------------------------------------------------
@@ -267,5 +286,7 @@ def test_bad_input_gives_one_clear_line(tmp_path):
     assert r.exit_code == 2 and "x.txt" in r.stderr and "Traceback" not in r.output
     r = runner.invoke(app, ["calibrate", str(txt), "--facts"])
     assert r.exit_code == 2 and "'--facts'" in r.stderr and "--sim-preset" in r.stderr
+    r = runner.invoke(app, ["calibrate", str(txt), "--sim-preset", str(tmp_path)])  # a folder, refused before work
+    assert r.exit_code == 2 and "'--sim-preset'" in r.stderr and "is a folder" in r.stderr
     with pytest.raises(DataError):
         measure(np.zeros(0, dtype=record_market(KNOWN, horizon_s=1.0, levels=10).dtype))

@@ -583,8 +583,8 @@ def plot_facts(real: Facts, sim: Facts, path: str | Path, *, title: str = "") ->
     fig, axes = new_figure((13.0, 7.0), nrows=2, ncols=3)
     a = axes[0, 0]
     k = np.arange(min(real.depth_profile_coins.size, sim.depth_profile_coins.size))
-    a.plot(k, real.depth_profile_coins[: k.size], ".", ms=3, label="real")
-    a.plot(k, sim.depth_profile_coins[: k.size], "-", label="sim")
+    a.semilogy(k, np.maximum(real.depth_profile_coins[: k.size], 1e-9), ".", ms=3, label="real")
+    a.semilogy(k, np.maximum(sim.depth_profile_coins[: k.size], 1e-9), "-", label="sim")
     a.set_xlabel("ticks beyond the best")
     a.set_ylabel("mean size per tick (coins)")
     a.legend(fontsize=8)

@@ -237,6 +237,10 @@ def calibrate_cmd(
         paths = expand_files(files)
         file = paths[0]
         check_out_dir(out)
+        if sim_preset is not None:
+            if sim_preset.is_dir():
+                raise InvalidParameterError(f"'--sim-preset' {sim_preset} is a folder; give a file name (OUT.toml)")
+            check_out_dir(sim_preset.parent, "--sim-preset")
         preset_fit = None
         with _progress("calibrate", json_out) as advance:
             kwargs = dict(reference_lag_s=reference_lag_s, max_depth_bps=max_depth_bps, on_error=on_error,
