@@ -43,9 +43,10 @@ significant signed move, too few jumps) keeps its default and is named in ``not_
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +75,8 @@ INFORMED_VAR_SHARE = 0.9
 FITTED = (
     "mid0_usd", "tick_usd", "window_ticks", "half_spread_ticks", "depth_per_tick_coins", "depth_profile_ticks",
     "depth_profile_coins", "mo_rate_per_s", "mo_size_min_coins", "mo_size_tail", "mo_size_max_coins",
-    "mo_size_table_probs", "mo_size_table_coins", "informed_frac", "informed_size_mult",
-    "informed_move_bps", "sigma_bps_per_sqrt_s", "jump_rate_per_s",
-    "jump_std_bps", "refill_rate_per_s",
+    "mo_size_table_probs", "mo_size_table_coins", "informed_frac", "informed_size_mult", "informed_move_bps",
+    "sigma_bps_per_sqrt_s", "jump_rate_per_s", "jump_std_bps", "refill_rate_per_s",
 )  # fmt: skip
 
 
@@ -101,7 +101,6 @@ class PresetFit:
     not_fitted: dict[str, str]
     source: str
     calibration: CalibrationResult | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_toml(self, name: str = "") -> str:
         """The preset as a config file for ``hyper-make simulate --config`` (``[meta]`` and ``[sim.market]``)."""
@@ -152,8 +151,7 @@ def _val(v: Any) -> str:
 
 
 def _str(text: str) -> str:
-    import json
-
+    """A TOML basic string (JSON's escapes are TOML's)."""
     return json.dumps(text, ensure_ascii=False)
 
 
