@@ -47,6 +47,27 @@ def test_a_one_segment_flat_profile_is_the_linear_law_with_zero_slope_bit_for_bi
     assert np.array_equal(a.s, b.s) and np.array_equal(a.deficit, b.deficit)
 
 
+def test_the_default_market_path_is_unchanged_by_the_new_market_features():
+    # the values of the market before profiles, size tables and sign memory (`hyper-make simulate --json` gave
+    # the same tournament before and after each of them)
+    m = mk.Market(MarketConfig(), 1)
+    m.run_until(60.0)
+    assert float(m.s[mk.S_F]) == 89875.26076863034 and int(m.s[mk.S_EVENTS]) == 986 and int(m.s[mk.S_MOS]) == 377
+    assert float(m.deficit.sum()) == 11.924795248778704
+
+
+def test_order_flow_memory_gives_the_stated_sign_autocorrelation():
+    w, phi = 0.5, 0.9
+    cfg = replace(MarketConfig(), mo_sign_trend_share=w, mo_sign_trend_persistence=phi)
+    m = mk.Market(cfg, 0)
+    rng = np.random.default_rng(1)
+    signs = np.array([mk._signed_flow(m.p, m.s, a, b) for a, b in rng.random((100_000, 2))], dtype=float)
+    assert abs(signs.mean()) < 0.05
+    for lag in (1, 3, 10):
+        acf = np.corrcoef(signs[:-lag], signs[lag:])[0, 1]
+        assert acf == pytest.approx(w * w * phi**lag, abs=0.02)
+
+
 def test_the_book_shows_the_profile_segment_of_each_tick():
     cfg = replace(
         MarketConfig(), depth_profile_ticks=(0, 1, 3), depth_profile_coins=(1.0, 2.0, 5.0), mo_rate_per_s=1e-9
@@ -118,6 +139,7 @@ def test_the_fit_recovers_the_known_market(known_fit):
     assert m.jump_std_bps == pytest.approx(k.jump_std_bps, rel=0.3)
     assert k.jump_rate_per_s / 2 < m.jump_rate_per_s < 2 * k.jump_rate_per_s
     assert known_fit.not_fitted["refill_rate_per_s"] == "refill fit skipped"
+    assert m.mo_sign_trend_share == 0.0  # independent signs are fitted as such
     # the size table holds the recorded quantiles: the fitted market draws the recording's sizes
     sim = simulated_facts(m, seed=9, horizon_s=300.0)
     for q in (0.1, 0.5, 0.9, 0.99):
@@ -134,6 +156,17 @@ def test_a_size_body_that_is_not_pareto_is_fitted_as_a_table():
     sim = simulated_facts(m, seed=9, horizon_s=300.0)
     for q in (0.1, 0.25, 0.5, 0.75, 0.9, 0.99):
         assert sim.size_quantiles_coins[q] == pytest.approx(fit.facts.size_quantiles_coins[q], rel=0.25), q
+
+
+def test_the_order_flow_memory_is_fitted_from_the_sign_autocorrelation():
+    cfg = replace(KNOWN, mo_sign_trend_share=0.45, mo_sign_trend_persistence=0.9, mo_rate_per_s=15.0)
+    fit = fit_preset(record_market(cfg, seed=2, horizon_s=300.0, levels=30), refill=False)
+    assert fit.market.mo_sign_trend_share == pytest.approx(0.45, abs=0.15)
+    assert fit.market.mo_sign_trend_persistence == pytest.approx(0.9, abs=0.06)
+    sim = simulated_facts(fit.market, seed=3, horizon_s=300.0)
+    assert np.all(np.abs(sim.sign_acf[:5] - fit.facts.sign_acf[:5]) < 0.1)
+    a, b = record_market(cfg, seed=2, horizon_s=20.0, levels=10), record_market(cfg, seed=2, horizon_s=20.0, levels=10)
+    assert np.array_equal(a, b)  # every random part seeded
 
 
 def test_the_refill_rate_is_found_by_simulation_where_the_best_level_empties():

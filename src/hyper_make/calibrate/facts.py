@@ -506,15 +506,16 @@ def _tail_fit(hist: np.ndarray, logsum: np.ndarray) -> tuple[float, float, float
 
 
 # ---- comparison -------------------------------------------------------------------------------------------
-#: how close a simulated fact must be to the recorded one: kind, tolerance (relative, absolute, or log factor)
+#: how close a simulated fact must be to the recorded one: kind, tolerance (relative, absolute, or log factor; σ,
+#: markouts and sign autocorrelations: or two standard errors of the recorded value where that is wider)
 TOLERANCES: dict[str, tuple[str, float]] = {
     "spread": ("rel", 0.25),
     "depth": ("rel", 0.25),
     "rate": ("rel", 0.10),
     "size": ("factor", 1.5),
     "tail": ("se", 2.0),
-    "acf": ("abs", 0.10),
-    "sigma": ("rel", 0.25),
+    "acf": ("abs_se", 0.10),
+    "sigma": ("rel_se", 0.25),
     "markout": ("abs_se", 0.05),
     "recovery": ("abs", 0.10),
 }
@@ -546,6 +547,9 @@ def compare(real: Facts, sim: Facts) -> list[FactRow]:
             ok, text = False, "n/a"
         elif how == "rel":
             ok, text = abs(b - a) <= tol * abs(a), f"±{tol:.0%}"
+        elif how == "rel_se":  # relative, or two standard errors of the recorded value where they are wider
+            width = max(tol * abs(a), 2.0 * se) if math.isfinite(se) else tol * abs(a)
+            ok, text = abs(b - a) <= width, f"±{width / abs(a):.0%}" if a else f"±{width:.2g}"
         elif how == "factor":
             ok, text = a > 0 and b > 0 and max(a / b, b / a) <= tol, f"×/÷{tol:g}"
         elif how == "abs":
@@ -565,9 +569,12 @@ def compare(real: Facts, sim: Facts) -> list[FactRow]:
         add(f"order size q{q * 100:g}", "coins", "size", real.size_quantiles_coins[q], sim.size_quantiles_coins[q])
     add("size tail index α", "", "tail", real.tail_index, sim.tail_index, real.tail_index_stderr)
     for lag in (1, 2, 5, 10):
-        add(f"order-sign autocorrelation, lag {lag}", "", "acf", real.sign_acf[lag - 1], sim.sign_acf[lag - 1])
+        se = 1.0 / math.sqrt(real.n_orders) if real.n_orders else math.nan  # the ACF's standard error, white noise
+        add(f"order-sign autocorrelation, lag {lag}", "", "acf", real.sign_acf[lag - 1], sim.sign_acf[lag - 1], se)
     for h in SIGMA_HORIZONS_S:
-        add(f"σ over {h:g} s", "bps", "sigma", real.sigma_bps[h], sim.sigma_bps[h])
+        n = real.sigma_n.get(h, 0)
+        se = real.sigma_bps[h] / math.sqrt(2.0 * (n - 1)) if n > 1 else math.nan  # σ's standard error
+        add(f"σ over {h:g} s", "bps", "sigma", real.sigma_bps[h], sim.sigma_bps[h], se)
     for i, h in enumerate(MARKOUT_HORIZONS_S):
         add(f"markout after {h:g} s", "bps", "markout", real.markout_bps[i], sim.markout_bps[i],
             real.markout_stderr_bps[i])  # fmt: skip

@@ -75,8 +75,9 @@ INFORMED_VAR_SHARE = 0.9
 FITTED = (
     "mid0_usd", "tick_usd", "window_ticks", "half_spread_ticks", "depth_per_tick_coins", "depth_profile_ticks",
     "depth_profile_coins", "mo_rate_per_s", "mo_size_min_coins", "mo_size_tail", "mo_size_max_coins",
-    "mo_size_table_probs", "mo_size_table_coins", "informed_frac", "informed_size_mult", "informed_move_bps",
-    "sigma_bps_per_sqrt_s", "jump_rate_per_s", "jump_std_bps", "refill_rate_per_s",
+    "mo_size_table_probs", "mo_size_table_coins", "mo_sign_trend_share", "mo_sign_trend_persistence",
+    "informed_frac", "informed_size_mult", "informed_move_bps", "sigma_bps_per_sqrt_s", "jump_rate_per_s",
+    "jump_std_bps", "refill_rate_per_s",
 )  # fmt: skip
 
 
@@ -251,6 +252,7 @@ def fit_market(facts: Facts, *, base: MarketConfig | None = None, refill: bool =
         notes["mo_size_max_coins"] = "largest market order seen"
         v["informed_size_mult"] = 1.0
         notes["informed_size_mult"] = "1: the size law holds every order"
+        _sign_memory(f, v, notes, nf)
         _informed(f, v, se, notes, nf)
     _sigma_jumps(f, v, se, notes, nf, base)
     market = replace(base, **v)
@@ -297,6 +299,41 @@ def _size_table(f: Facts) -> tuple[tuple[float, ...], tuple[float, ...]]:
     return tuple(float(u) for u in probs), tuple(float(x) for x in out)
 
 
+def _sign_memory(f: Facts, v: dict[str, Any], notes: dict[str, str], nf: dict[str, str]) -> None:
+    """``w`` and ``φ`` of the order-flow memory from the sign autocorrelation ``ρ_l = w²·φ^l``: least squares of
+    ``log ρ_l`` on ``l`` over the lags where ``ρ_l`` is significantly positive (> 2/√n); none: no memory (w = 0)."""
+    n = f.n_orders
+    lags = np.arange(1, f.sign_acf.size + 1)
+    ok = np.isfinite(f.sign_acf) & (f.sign_acf > 2.0 / math.sqrt(max(n, 1)))
+    if n < 100 or int(ok.sum()) < 2:
+        v["mo_sign_trend_share"], v["mo_sign_trend_persistence"] = 0.0, 0.0
+        notes["mo_sign_trend_share"] = notes["mo_sign_trend_persistence"] = (
+            f"independent signs: fewer than 2 of the first {lags.size} lags significantly positive in {n} orders"
+            if n >= 100
+            else f"independent signs: {n} orders (100 needed for the memory)"
+        )
+        return
+    slope, icpt = np.polyfit(lags[ok], np.log(f.sign_acf[ok]), 1)
+    phi = float(min(max(math.exp(slope), 0.0), 0.99))
+    w = float(min(math.sqrt(min(math.exp(icpt), 1.0)), 0.95))
+    v["mo_sign_trend_share"], v["mo_sign_trend_persistence"] = w, phi
+    notes["mo_sign_trend_share"] = notes["mo_sign_trend_persistence"] = (
+        f"sign autocorrelation w²·φ^l fitted on {int(ok.sum())} lags: lag 1 {f.sign_acf[0]:.3g}, lag "
+        f"{lags[-1]} {f.sign_acf[-1]:.3g}"
+    )
+
+
+def _memory_gain(v: dict[str, Any], base: MarketConfig, horizon_s: float) -> float:
+    """``1 + w²·Σ_{l=1..N} φ^l``, ``N = λ_mo·horizon_s``: the mean markout over ``horizon_s`` of a market order
+    over its own informed move, with the informed orders that follow it in the same direction."""
+    w = v.get("mo_sign_trend_share", base.mo_sign_trend_share)
+    phi = v.get("mo_sign_trend_persistence", base.mo_sign_trend_persistence)
+    if w == 0.0 or phi == 0.0:
+        return 1.0
+    n = v.get("mo_rate_per_s", base.mo_rate_per_s) * horizon_s
+    return 1.0 + w * w * phi * (1.0 - phi**n) / (1.0 - phi)
+
+
 def _informed(f: Facts, v: dict[str, Any], se: dict[str, float], notes: dict[str, str], nf: dict[str, str]) -> None:
     i = MARKOUT_HORIZONS_S.index(1.0)
     n = int(f.markout_count[i])
@@ -323,11 +360,14 @@ def _informed(f: Facts, v: dict[str, Any], se: dict[str, float], notes: dict[str
     gm = np.array([-excess / mu1**2, 1.0 / mu1])
     gp = np.array([2 * mu1 / excess, -(mu1**2) / excess**2])
     cmat = np.array([[var1, cov], [cov, var2]])
-    v["informed_move_bps"], v["informed_frac"] = m, pi
+    # with order-flow memory the informed orders that follow in the same direction add to the markout
+    gain = _memory_gain(v, MarketConfig(), 1.0)
+    v["informed_move_bps"], v["informed_frac"] = m, pi / gain
     se["informed_move_bps"] = float(math.sqrt(max(gm @ cmat @ gm, 0.0)))
-    se["informed_frac"] = float(math.sqrt(max(gp @ cmat @ gp, 0.0)))
+    se["informed_frac"] = float(math.sqrt(max(gp @ cmat @ gp, 0.0))) / gain
     notes["informed_frac"] = notes["informed_move_bps"] = (
         f"1 s markouts of {n} orders: E[y] {mu1:.3g} bps, E[y²] {mu2:.3g} bps², return variance {var_h:.3g} bps²"
+        + (f"; π over {gain:.3g} (the same-direction informed orders within 1 s)" if gain != 1.0 else "")
     )
 
 
@@ -366,25 +406,31 @@ def _sigma_jumps(
         0.0 if "jump_rate_per_s" in v else base.jump_rate_per_s * base.jump_std_bps**2
     )  # the default's jumps stay in the simulator: leave their variance out of the diffusion
     budget = INFORMED_VAR_SHARE * max(tot2 * (1.0 - share) - jump_var, 0.0)
+    w = v.get("mo_sign_trend_share", base.mo_sign_trend_share)
+    phi = v.get("mo_sign_trend_persistence", base.mo_sign_trend_persistence)
+    k2 = 2.0 * w * w * phi / (1.0 - phi)  # the informed moves' variance is λ·π·m²·(1 + π·k2)
     if "informed_frac" in v:
         pi, m = v["informed_frac"], v["informed_move_bps"]
-        if lam_mo * pi * m * m > budget:
+        if lam_mo * pi * m * m * (1.0 + pi * k2) > budget:
             # independent informed moves at every order's rate would exceed the recorded variance (real orders
-            # cluster, their markouts overlap): keep the mean markout π·m, spend at most the budget on it
+            # cluster, their markouts overlap): keep the per-order mean π·m, spend at most the budget on it:
+            # λ·(π·m)²·(1/π + k2) = budget
             mu1 = pi * m
-            m = budget / (lam_mo * mu1) if mu1 > 0 else 0.0
-            pi = mu1 / m if m > 0 else 0.0
-            if pi > 1.0:
-                pi, m = 1.0, math.sqrt(budget / lam_mo)
+            inv = budget / (lam_mo * mu1 * mu1) - k2 if mu1 > 0 else 0.0
+            if inv > 1.0:
+                pi = 1.0 / inv
+                m = mu1 / pi
+            else:
+                pi, m = 1.0, math.sqrt(budget / (lam_mo * (1.0 + k2)))
             est = (f"π = {v['informed_frac']:.3g} ± {se.pop('informed_frac', math.nan):.2g}, m = "
                    f"{v['informed_move_bps']:.3g} ± {se.pop('informed_move_bps', math.nan):.2g} bps")  # fmt: skip
             notes["informed_frac"] = notes["informed_move_bps"] = notes["informed_frac"] + (
-                f"; {est} rescaled to keep π·m while λ_mo·π·m² <= {INFORMED_VAR_SHARE:.0%} of the non-jump variance"
+                f"; {est} rescaled to keep π·m while λ_mo·π·m²·(1 + π·2w²φ/(1-φ)) <= {INFORMED_VAR_SHARE:.0%} of the "
+                "non-jump variance"
             )
             v["informed_frac"], v["informed_move_bps"] = pi, m
-    inf_var = (
-        lam_mo * v.get("informed_frac", base.informed_frac) * v.get("informed_move_bps", base.informed_move_bps) ** 2
-    )
+    pi_f = v.get("informed_frac", base.informed_frac)
+    inf_var = lam_mo * pi_f * v.get("informed_move_bps", base.informed_move_bps) ** 2 * (1.0 + pi_f * k2)
     sig2 = max(tot2 * (1.0 - share) - inf_var - jump_var, 0.1 * tot2)
     v["sigma_bps_per_sqrt_s"] = math.sqrt(sig2)
     se["sigma_bps_per_sqrt_s"] = math.sqrt(sig2) / math.sqrt(2.0 * max(f.sigma_n[h] - 1, 1))

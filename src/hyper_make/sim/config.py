@@ -45,6 +45,10 @@ class MarketConfig:
         increasing, ``> 0``) at each probability (the first 0, increasing, below 1) of the size distribution,
         log-linear in between, and beyond the last point a Pareto tail of index ``mo_size_tail``. Empty (the
         default) = the Pareto law of ``mo_size_min_coins`` and ``mo_size_tail``.
+    mo_sign_trend_share, mo_sign_trend_persistence : order-flow memory. A share ``w`` in ``[0, 1)`` of market
+        orders take the sign of the flow's trend, which flips with probability ``(1 - φ)/2`` at each order (``φ`` in
+        ``[0, 1)``); the others' signs are fair coins. The signs' autocorrelation at lag ``l`` orders is ``w²·φ^l``.
+        ``w = 0`` (the default): independent signs.
     informed_frac : probability that a market order is informed, in ``[0, 1]``.
     informed_size_mult : informed orders are this many times larger (they sweep levels), ``>= 1``.
     informed_move_bps : the fair value moves this far in the informed order's direction right after it
@@ -83,6 +87,8 @@ class MarketConfig:
     mo_size_max_coins: float = 30.0
     mo_size_table_probs: tuple[float, ...] = ()
     mo_size_table_coins: tuple[float, ...] = ()
+    mo_sign_trend_share: float = 0.0
+    mo_sign_trend_persistence: float = 0.0
     informed_frac: float = 0.2
     informed_size_mult: float = 4.0
     informed_move_bps: float = 1.0
@@ -120,6 +126,8 @@ class MarketConfig:
         check_real(p + "mo_size_min_coins", self.mo_size_min_coins, lo=0.0, lo_open=True, unit="coins")
         check_real(p + "mo_size_tail", self.mo_size_tail, lo=1.0, lo_open=True)
         check_real(p + "mo_size_max_coins", self.mo_size_max_coins, lo=self.mo_size_min_coins, unit="coins")
+        check_real(p + "mo_sign_trend_share", self.mo_sign_trend_share, lo=0.0, hi=1.0, hi_open=True)
+        check_real(p + "mo_sign_trend_persistence", self.mo_sign_trend_persistence, lo=0.0, hi=1.0, hi_open=True)
         check_real(p + "informed_frac", self.informed_frac, lo=0.0, hi=1.0, unit="(probability)")
         check_real(p + "informed_size_mult", self.informed_size_mult, lo=1.0)
         check_real(p + "informed_move_bps", self.informed_move_bps, lo=0.0, unit="bps")
@@ -155,13 +163,23 @@ class MarketConfig:
     @property
     def total_sigma_bps_per_sqrt_s(self) -> float:
         """Volatility of the fair value including jumps and informed moves (bps per √s):
-        ``sqrt(σ² + λ_jump·σ_jump² + λ_mo·informed_frac·move²)``."""
+        ``sqrt(σ² + λ_jump·σ_jump² + λ_mo·informed_frac·move²·M)``, where ``M = 1 + 2·π·w²·φ/(1-φ)`` counts the
+        informed moves' sign memory (1 without it)."""
         var = (
             self.sigma_bps_per_sqrt_s**2
             + self.jump_rate_per_s * self.jump_std_bps**2
-            + self.mo_rate_per_s * self.informed_frac * self.informed_move_bps**2
+            + self.mo_rate_per_s * self.informed_frac * self.informed_move_bps**2 * self.informed_memory_mult
         )
         return math.sqrt(var)
+
+    @property
+    def informed_memory_mult(self) -> float:
+        """``1 + 2·π·w²·φ/(1-φ)``: the long-run variance of the informed moves over that of independent ones (the
+        moves of informed orders ``l`` orders apart are correlated ``π·w²·φ^l``)."""
+        if self.mo_sign_trend_share == 0.0:
+            return 1.0
+        phi = self.mo_sign_trend_persistence
+        return 1.0 + 2.0 * self.informed_frac * self.mo_sign_trend_share**2 * phi / (1.0 - phi)
 
     @property
     def daily_volume_coins(self) -> float:

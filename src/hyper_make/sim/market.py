@@ -8,8 +8,9 @@ Mechanics, all in integer price ticks (``tick_usd``) with a continuous latent fa
   taken by trades is a per-tick deficit that refills at rate ``r``:
   ``deficit(t) = deficit(t0)·exp(-r·(t - t0))``.
 * Market orders arrive as a Poisson process with Pareto sizes (or sizes from a table of their quantiles with a
-  Pareto tail); a fraction is informed: larger (they sweep several
-  ticks) and followed at once by a fair-value move in their direction (the move they traded on).
+  Pareto tail), their signs fair coins or, with order-flow memory, following a persistent trend sign; a fraction
+  is informed: larger (they sweep several ticks) and followed at once by a fair-value move in their direction
+  (the move they traded on).
 * Our orders join the back of the queue at their tick (``ahead`` = others' visible size there) after the order
   latency, are filled by price-time priority (others ahead first), and leave after the cancel latency.
 * Reaction to displayed size: when our size at a tick exceeds ``θ`` times the usual depth, others put
@@ -41,7 +42,9 @@ P_REACT_THR, P_STEP_AHEAD, P_LEAN, P_MAKER_FEE, P_TAKER_FEE, P_TICK_USD, P_MARKO
 P_PROFILE_N = 24
 #: points of a market-order size table (0: the Pareto law); after the profile: ``n`` probabilities, then ``n`` sizes
 P_SIZE_N = 25
-N_PARAMS = 26
+#: order-sign memory: the share of market orders that follow the flow's trend sign, and its persistence per order
+P_SIGN_W, P_SIGN_PHI = 26, 27
+N_PARAMS = 28
 
 # ---- state vector indices -------------------------------------------------------------------------------------
 S_T, S_F, S_CASH, S_Q, S_SPREAD, S_ADVERSE, S_IMPACT, S_FEES, S_QDF, S_CUM_LEAN = range(10)
@@ -52,7 +55,10 @@ S_MO_VOL, S_FILL_N, S_FILL_LOST = range(34, 37)
 #: the next market event, drawn ahead and kept across calls: its time, its five uniform/normal draws, whether it is
 #: pending, and the time of the last event (inter-arrival times run from events, not from the calls)
 S_NXT_PENDING, S_NXT_T, S_NXT_UTYPE, S_NXT_Z, S_NXT_UDIR, S_NXT_UINF, S_NXT_USIZE, S_T_EV = range(37, 45)
-N_STATE = 45
+#: the order flow's trend sign (+1/-1, 0 before the first order) and the next event's draw for its flip (drawn only
+#: with sign memory, so a market without it keeps its random stream)
+S_TREND, S_NXT_UTREND = 45, 46
+N_STATE = 47
 
 #: our fills since the strategy last read them (:meth:`Market.take_fills`): time (s), order slot, side (+1 bought,
 #: -1 sold), price (ticks), size (coins), fee (USD)
@@ -99,6 +105,21 @@ def _mo_size(p: np.ndarray, u: float) -> float:
         i += 1
     w = (u - p[o + i]) / (p[o + i + 1] - p[o + i])
     return math.exp((1.0 - w) * math.log(p[o + n + i]) + w * math.log(p[o + n + i + 1]))
+
+
+@nb.njit(cache=True, inline="always")
+def _signed_flow(p: np.ndarray, s: np.ndarray, u_dir: float, u_trend: float) -> int:
+    """A market order's sign with order-flow memory: the trend sign flips with probability ``(1 - φ)/2`` at each
+    order (so it keeps its sign over ``l`` orders with correlation ``φ^l``); the order follows it with probability
+    ``w``, else its sign is a fair coin: the signs' autocorrelation at lag ``l`` is ``w²·φ^l``."""
+    if s[S_TREND] == 0.0:
+        s[S_TREND] = 1.0 if u_trend < 0.5 else -1.0
+    elif u_trend < 0.5 * (1.0 - p[P_SIGN_PHI]):
+        s[S_TREND] = -s[S_TREND]
+    w = p[P_SIGN_W]
+    if u_dir < w:
+        return int(s[S_TREND])
+    return 1 if (u_dir - w) / (1.0 - w) < 0.5 else -1
 
 
 @nb.njit(cache=True)
@@ -445,6 +466,8 @@ def run_until(
             s[S_NXT_UDIR] = rng.random()
             s[S_NXT_UINF] = rng.random()
             s[S_NXT_USIZE] = rng.random()
+            if p[P_SIGN_W] > 0.0:
+                s[S_NXT_UTREND] = rng.random()
             s[S_NXT_PENDING] = 1.0
         u_type, z, u_dir, u_inf, u_size = s[S_NXT_UTYPE], s[S_NXT_Z], s[S_NXT_UDIR], s[S_NXT_UINF], s[S_NXT_USIZE]
         t_next = s[S_NXT_T]
@@ -502,6 +525,8 @@ def run_until(
         if r < p[P_MO_RATE]:
             informed = u_inf < p[P_INF_FRAC]
             direction = 1 if u_dir < 0.5 else -1
+            if p[P_SIGN_W] > 0.0:
+                direction = _signed_flow(p, s, u_dir, s[S_NXT_UTREND])
             qty = _mo_size(p, u_size)
             if informed:
                 qty *= p[P_INF_MULT]
@@ -583,6 +608,8 @@ class Market:
         p[N_PARAMS : N_PARAMS + n_prof] = cfg.depth_profile_ticks
         p[N_PARAMS + n_prof : N_PARAMS + 2 * n_prof] = cfg.depth_profile_coins
         p[P_SIZE_N] = n_size
+        p[P_SIGN_W] = cfg.mo_sign_trend_share
+        p[P_SIGN_PHI] = cfg.mo_sign_trend_persistence
         o = N_PARAMS + 2 * n_prof
         p[o : o + n_size] = cfg.mo_size_table_probs
         p[o + n_size :] = cfg.mo_size_table_coins
