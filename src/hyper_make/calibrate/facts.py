@@ -116,6 +116,11 @@ class Facts:
         n = self.spread_hist.sum()
         return float(np.dot(np.arange(self.spread_hist.size), self.spread_hist) / n) if n else float("nan")
 
+    @property
+    def spread_mean_bps(self) -> float:
+        """Mean spread (bps of the mean mid): comparable across tick sizes."""
+        return self.spread_mean_ticks * self.tick_usd / self.mid_usd * 1e4
+
     def spread_quantile_ticks(self, q: float) -> float:
         """The ``q`` quantile of the spread (ticks)."""
         c = np.cumsum(self.spread_hist)
@@ -128,6 +133,7 @@ class Facts:
             "tick_usd": self.tick_usd,
             "mid_usd": self.mid_usd,
             "spread_mean_ticks": self.spread_mean_ticks,
+            "spread_mean_bps": self.spread_mean_bps,
             "spread_ticks_p50_p90_p99": [self.spread_quantile_ticks(q) for q in (0.5, 0.9, 0.99)],
             "depth_within_bps": {f"{d:g}": v for d, v in self.depth_within_bps.items()},
             "depth_profile_coins_first_10_ticks": self.depth_profile_coins[:10].tolist(),
@@ -562,6 +568,7 @@ def compare(real: Facts, sim: Facts) -> list[FactRow]:
         rows.append(FactRow(name, unit, float(a), float(b), text, bool(ok)))
 
     add("spread, mean", "ticks", "spread", real.spread_mean_ticks, sim.spread_mean_ticks)
+    add("spread, mean", "bps", "spread", real.spread_mean_bps, sim.spread_mean_bps)
     for d in DEPTH_BPS:
         add(f"depth within {d:g} bps (one side)", "coins", "depth", real.depth_within_bps[d], sim.depth_within_bps[d])
     add("market orders", "1/s", "rate", real.mo_rate_per_s, sim.mo_rate_per_s)
