@@ -4,7 +4,7 @@
 and returns hftbacktest ``event_dtype`` rows: the market's tape (others' best bid and ask as BBO rows when either
 changes, each market order's fills tick by tick as trades flagged by the aggressor's side) and, every
 ``snapshot_s`` seconds, a full snapshot of others' visible book on ``levels`` ticks a side (a clear row per side,
-then one snapshot row per tick), with the top of the book sent again in between (``top_s``, ``top_levels``). The
+then one snapshot row per tick), with the top of the book sent again after every event (``top_levels``). The
 recorded-data tools (:func:`hyper_make.calibrate.calibrate`, :func:`hyper_make.calibrate.preset.fit_preset`) read
 it unchanged, so a preset's stylised facts are measured on the simulator by the very code that measures them on a
 venue, and a fit can be checked on a market whose parameters are known.
@@ -41,7 +41,6 @@ def record_market(
     horizon_s: float = 600.0,
     snapshot_s: float = 1.0,
     levels: int = 200,
-    top_s: float = 0.25,
     top_levels: int = 10,
 ) -> np.ndarray:
     """``horizon_s`` seconds of the simulated market on seed ``seed`` as ``event_dtype`` rows in time order.
@@ -52,9 +51,9 @@ def record_market(
     horizon_s : length (s), ``> 0``.  snapshot_s : book snapshot interval (s), ``> 0``.
     levels : ticks a side in each snapshot, ``>= 1`` (cover the depth the facts measure: 10 bps is
         ``10e-4·mid0_usd/tick_usd`` ticks).
-    top_s, top_levels : between snapshots, every ``top_s`` seconds the ``top_levels`` ticks nearest each side's
-        best are sent again as depth rows (after a BBO row that clears stale better levels), as a diff feed
-        shows the top of the book changing.
+    top_levels : between snapshots, after every market event the ``top_levels`` ticks nearest each side's best
+        are sent again as depth rows (after a BBO row that clears stale better levels), as a diff feed shows the
+        top of the book changing (``1 <= top_levels <= levels``).
 
     Timestamps run from :data:`~hyper_make.sim.calibrate_loop.TAPE_EPOCH_NS` (exchange and local alike).
     """
@@ -65,21 +64,23 @@ def record_market(
         )
     if not (isinstance(levels, int) and 1 <= levels <= 100_000):
         raise InvalidParameterError(f"'levels' must be an integer in [1, 100000] ticks; got {levels!r}")
-    if not (isinstance(top_levels, int) and 1 <= top_levels <= levels and 0 < top_s <= snapshot_s):
-        raise InvalidParameterError(
-            f"'top_levels' must be an integer in [1, levels] and 'top_s' in (0, snapshot_s] s; got {top_levels!r}, "
-            f"{top_s!r}"
-        )
+    if not (isinstance(top_levels, int) and 1 <= top_levels <= levels):
+        raise InvalidParameterError(f"'top_levels' must be an integer in [1, levels={levels}]; got {top_levels!r}")
     m = mk.Market(cfg, seed, tape_rows=int(horizon_s * _TAPE_ROWS_PER_S) + 1_000)
-    per_snap = max(round(snapshot_s / top_s), 1)
-    n_step = int(horizon_s / top_s)
     bid_flag = np.uint64(BUY_EVENT | EXCH_EVENT | LOCAL_EVENT)
     ask_flag = np.uint64(SELL_EVENT | EXCH_EVENT | LOCAL_EVENT)
     parts = []
-    for i in range(n_step):
-        t = (i + 1) * top_s
+    m.run_until(0.0)  # draws the first event (kept pending: its time is in the state)
+    next_snap = snapshot_s
+    while True:
+        # step to the next market event or snapshot: the book's top is sent after every event, as it changed
+        t = min(float(m.s[mk.S_NXT_T]), next_snap)
+        if t > horizon_s:
+            break
         m.run_until(t)
-        full = (i + 1) % per_snap == 0
+        full = t >= next_snap
+        if full:
+            next_snap += snapshot_s
         n = levels if full else top_levels
         bid0, ask0, bq, aq = m.book_levels(n)
         ks = np.arange(n)
