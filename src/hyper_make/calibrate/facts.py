@@ -567,6 +567,7 @@ def compare(real: Facts, sim: Facts) -> list[FactRow]:
             ok, text = abs(b - a) <= width, f"±{width:.2g}"
         rows.append(FactRow(name, unit, float(a), float(b), text, bool(ok)))
 
+    add("spread, median", "ticks", "spread", real.spread_quantile_ticks(0.5), sim.spread_quantile_ticks(0.5))
     add("spread, mean", "ticks", "spread", real.spread_mean_ticks, sim.spread_mean_ticks)
     add("spread, mean", "bps", "spread", real.spread_mean_bps, sim.spread_mean_bps)
     for d in DEPTH_BPS:
