@@ -58,7 +58,11 @@ def test_avellaneda_stoikov_cli_json(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--preset", "nope"], "'--preset' must be one of ['default', 'avellaneda-stoikov-2008']; got 'nope'"),
+        (
+            ["--preset", "nope"],
+            "'--preset' must be one of ['default', 'thin', 'binance-usdm-btcusdt', 'hyperliquid-btc', "
+            "'avellaneda-stoikov-2008']; got 'nope'",
+        ),
         (["--paths", "0"], "'--paths' must be in [1, inf); got 0"),
         (["--paths", "-3"], "'--paths' must be in [1, inf); got -3"),
         (["--horizon-s", "0"], "'--horizon-s' must be in (0, inf) s; got 0.0"),

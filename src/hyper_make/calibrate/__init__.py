@@ -47,6 +47,7 @@ from ..data.readers import BOOK_WARMUP_S, EventReader, ReadReport, detect_format
 from ..errors import DataError, InvalidParameterError
 from ..report import new_figure, save_figure
 from ._stream import Accumulator
+from .facts import FactsAccumulator
 
 MARKOUT_HORIZONS_S = (1.0, 5.0, 30.0, 60.0)
 #: Market orders an impact regression needs at least.
@@ -428,6 +429,7 @@ def calibrate(
     keep_partial: bool = False,
     chunk_rows: int = 262_144,
     progress: Callable[[int, int], None] | None = None,
+    observer: FactsAccumulator | None = None,
 ) -> CalibrationResult:
     """Fit every model of the ladder from a recording: a file, several files, or an ``event_dtype`` array.
 
@@ -452,6 +454,8 @@ def calibrate(
         :attr:`CalibrationResult.stopped_at` names the line.
     chunk_rows : events per chunk, ``>= 1``.
     progress : called as ``progress(bytes_done, bytes_total)`` (bytes of the files as stored) after each chunk.
+    observer : a :class:`~hyper_make.calibrate.facts.FactsAccumulator` fed the same chunks in the same pass (the
+        stylised facts and the simulator-preset fit, :mod:`hyper_make.calibrate.preset`), warm-up left out alike.
 
     A model the data cannot support is left out and named in :attr:`CalibrationResult.not_fitted`.
 
@@ -474,7 +478,7 @@ def calibrate(
         sigma_horizons_s=SIGMA_HORIZONS_S, markout_horizons_s=MARKOUT_HORIZONS_S, depth_grid_bps=grid,
         reference_lag_s=reference_lag_s, impact_horizon_s=max(impact_horizon_s, 0.0),
     )  # fmt: skip
-    feed = _Feed(acc)
+    feed = _Feed(acc, observer)
     reports: list[ReadReport] = []
     if isinstance(source, np.ndarray):
         name = "<events>"
@@ -626,8 +630,9 @@ class _Feed:
     """Events -> path pieces -> the accumulator: the book's grid from the first 100,000 rows, and the warm-up of a
     first file without a snapshot cut off (its pieces held until the reader knows where the warm-up ends)."""
 
-    def __init__(self, acc: Accumulator) -> None:
+    def __init__(self, acc: Accumulator, observer: FactsAccumulator | None = None) -> None:
         self.acc = acc
+        self.observer = observer
         self.builder: PathBuilder | None = None
         self.first_rows: list[np.ndarray] = []  # until the grid is known
         self.held: list[MarketPath] = []  # until the warm-up's end is known
@@ -647,6 +652,8 @@ class _Feed:
         assert self.builder is not None
         for rows in self._take_first_rows() or [chunk]:
             self._piece(self.builder.add(rows), report)
+            if self.observer is not None:
+                self.observer.rows(rows)
 
     def _start(self) -> None:
         events = np.concatenate(self.first_rows)
@@ -654,6 +661,8 @@ class _Feed:
         if not np.any(px > 0):
             return
         self.builder = PathBuilder(BookGrid.around(events))
+        if self.observer is not None:
+            self.observer.start(self.builder.grid)
 
     def _take_first_rows(self) -> list[np.ndarray]:
         rows, self.first_rows = self.first_rows, []
@@ -675,6 +684,8 @@ class _Feed:
     def _decide(self, report: ReadReport | None) -> None:
         self.cut_known = True
         self.cut_ns = report.book_warmup_end_ns if report is not None else None
+        if self.observer is not None:
+            self.observer.decide(self.cut_ns)
         held, self.held = self.held, []
         if not held:
             return
@@ -698,9 +709,13 @@ class _Feed:
             if self.builder is not None:
                 for rows in self._take_first_rows():
                     self._piece(self.builder.add(rows), report)
+                    if self.observer is not None:
+                        self.observer.rows(rows)
         if not self.cut_known:
             self._decide(report)
         self.acc.finish()
+        if self.observer is not None:
+            self.observer.finish()
 
 
 def _after(path: MarketPath, t_ns: int) -> MarketPath:

@@ -41,6 +41,10 @@ from ..backtest import ReplayConfig, ReplayResult, run_backtest
 from ..backtest.replay import Fills
 from ..calibrate import MARKOUT_HORIZONS_S, CalibrationResult, plot_calibration
 from ..calibrate import calibrate as fit_calibration
+from ..calibrate.facts import FactRow, plot_facts
+from ..calibrate.facts import compare as compare_facts
+from ..calibrate.preset import FITTED as PRESET_FITTED
+from ..calibrate.preset import SIM_RECORD_S, fit_preset, simulated_facts
 from ..config import AppConfig
 from ..data.merge import combine_reports
 from ..data.readers import ReadReport, detect_format, load_events
@@ -204,6 +208,22 @@ def calibrate_cmd(
         ),
     ] = 30.0,
     on_error: Annotated[str, typer.Option("--on-error", help=_ON_ERROR_HELP)] = "stop",
+    sim_preset: Annotated[
+        Path | None,
+        typer.Option(
+            "--sim-preset",
+            help="Also fit the simulator's market ([sim.market]: depth profile, spread, order flow, σ and jumps, "
+            "informed share, refill) in the same pass and write it to this TOML (hyper-make simulate --config).",
+        ),
+    ] = None,
+    facts: Annotated[
+        bool,
+        typer.Option(
+            "--facts",
+            help="With --sim-preset: simulate the fitted market and print its stylised facts against the "
+            "recording's, with tolerances (and facts.png in --out).",
+        ),
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of tables.")] = False,
 ) -> None:
     """Fit σ, fill intensity, adverse selection, volume at depth and impact; write a config TOML and plots.
@@ -217,14 +237,25 @@ def calibrate_cmd(
             raise InvalidParameterError(
                 f"'--adverse-horizon-s' must be one of {list(MARKOUT_HORIZONS_S)} s; got {adverse_horizon_s!r}"
             )
+        if facts and sim_preset is None:
+            raise InvalidParameterError("'--facts' compares a fitted simulator preset: give '--sim-preset OUT.toml'")
         paths = expand_files(files)
         file = paths[0]
         check_out_dir(out)
+        if sim_preset is not None:
+            if sim_preset.is_dir():
+                raise InvalidParameterError(f"'--sim-preset' {sim_preset} is a folder; give a file name (OUT.toml)")
+            check_out_dir(sim_preset.parent, "--sim-preset")
+        preset_fit = None
         with _progress("calibrate", json_out) as advance:
-            result = fit_calibration(
-                paths if len(paths) > 1 else file, reference_lag_s=reference_lag_s, max_depth_bps=max_depth_bps,
-                on_error=on_error, keep_partial=True, progress=advance,
-            )  # fmt: skip
+            kwargs = dict(reference_lag_s=reference_lag_s, max_depth_bps=max_depth_bps, on_error=on_error,
+                          keep_partial=True, progress=advance)  # fmt: skip
+            if sim_preset is None:
+                result = fit_calibration(paths if len(paths) > 1 else file, **kwargs)  # type: ignore[arg-type]
+            else:
+                preset_fit = fit_preset(paths if len(paths) > 1 else file, **kwargs)
+                assert preset_fit.calibration is not None
+                result = preset_fit.calibration
         # σ over 1 s, or over the calibrated horizon nearest to it (a short recording may lack some)
         sigma_h = min(result.sigma_frac, key=lambda h: abs(math.log(h)))
         toml_path = result.write_toml(
@@ -243,6 +274,24 @@ def calibrate_cmd(
         "partial": result.is_partial(adverse_horizon_s),
         "not_fitted": missing,
     }
+    fact_rows = None
+    if preset_fit is not None and sim_preset is not None:
+        with user_errors():
+            preset_path = preset_fit.write_toml(sim_preset)
+            doc["sim_preset"] = {
+                "toml": str(preset_path),
+                "market": {k: getattr(preset_fit.market, k) for k in PRESET_FITTED},
+                "stderr": preset_fit.stderr,
+                "not_fitted": preset_fit.not_fitted,
+                "facts": preset_fit.facts.to_dict(),
+            }
+            if facts:
+                sim = simulated_facts(preset_fit.market, horizon_s=SIM_RECORD_S)
+                fact_rows = compare_facts(preset_fit.facts, sim)
+                png = plot_facts(preset_fit.facts, sim, out / "facts.png", title=f"{_names(paths)}: real vs simulated")
+                doc["sim_preset"]["facts_sim"] = sim.to_dict()
+                doc["sim_preset"]["comparison"] = [dataclasses.asdict(r) for r in fact_rows]
+                doc["plots"].append(str(png))
     if json_out:
         print_json(doc)
     else:
@@ -250,7 +299,11 @@ def calibrate_cmd(
         if result.book_note():
             out_console.print(f"book: {result.book_note()}", markup=False, highlight=False)
         out_console.print(f"config: {toml_path}")
-        out_console.print(f"plots: {', '.join(str(p) for p in plots) or 'none (nothing to plot)'}")
+        if "sim_preset" in doc:
+            out_console.print(f"simulator preset: {doc['sim_preset']['toml']}")
+        if fact_rows is not None:
+            render_facts(fact_rows)
+        out_console.print(f"plots: {', '.join(doc['plots']) or 'none (nothing to plot)'}")
     for w in result.read_report.get("warnings", []):
         warn(w)
     if result.read_report.get("skip_summary"):
@@ -258,8 +311,24 @@ def calibrate_cmd(
     if missing:
         why = "; ".join(f"{k} ({reason})" for k, reason in missing.items())
         warn(f"partial calibration of {_label(paths)}: not fitted: {why}; {toml_path} says so in [meta]")
+    if preset_fit is not None and preset_fit.not_fitted:
+        why = "; ".join(f"sim.market.{k} ({reason})" for k, reason in preset_fit.not_fitted.items())
+        warn(f"simulator preset: not fitted, default kept: {why}")
+    if fact_rows is not None and any(r.measured and not r.ok for r in fact_rows):
+        warn("stylised facts outside tolerance: " + ", ".join(r.name for r in fact_rows if r.measured and not r.ok))
     if result.stopped_at:
         fail(result.stopped_at)
+
+
+def render_facts(rows: list[FactRow]) -> None:
+    """The side-by-side table of recorded and simulated stylised facts."""
+    t = compact_table()
+    for c in ("fact", "unit", "real", "sim", "tolerance", "match"):
+        t.add_column(c, justify="right" if c in ("real", "sim") else "left")
+    for r in rows:
+        match = ("yes" if r.ok else "NO") if r.measured else "n/a"
+        t.add_row(r.name, r.unit, f"{r.real:.4g}", f"{r.sim:.4g}", r.tolerance, match)
+    print_table(t, title="Stylised facts: recording vs fitted simulator")
 
 
 def _render_calibration(name: str, result: CalibrationResult, missing: dict[str, str]) -> None:

@@ -4,10 +4,13 @@ Mechanics, all in integer price ticks (``tick_usd``) with a continuous latent fa
 
 * ``F`` diffuses as Brownian motion (σ in ticks per √s) plus Poisson jumps; the book only sees it at events.
 * Others quote ``depth(k) = d0·(1 + slope·k)`` coins at each tick ``k`` beyond their best (``floor(F-h)`` bid,
-  ``ceil(F+h)`` ask). Depth taken by trades is a per-tick deficit that refills at rate ``r``:
+  ``ceil(F+h)`` ask), or, with a depth profile, the coins per tick of the profile segment holding ``k``. Depth
+  taken by trades is a per-tick deficit that refills at rate ``r``:
   ``deficit(t) = deficit(t0)·exp(-r·(t - t0))``.
-* Market orders arrive as a Poisson process with Pareto sizes; a fraction is informed: larger (they sweep several
-  ticks) and followed at once by a fair-value move in their direction (the move they traded on).
+* Market orders arrive as a Poisson process with Pareto sizes (or sizes from a table of their quantiles with a
+  Pareto tail), their signs fair coins or, with order-flow memory, following a persistent trend sign; a fraction
+  is informed: larger (they sweep several ticks) and followed at once by a fair-value move in their direction
+  (the move they traded on).
 * Our orders join the back of the queue at their tick (``ahead`` = others' visible size there) after the order
   latency, are filled by price-time priority (others ahead first), and leave after the cancel latency.
 * Reaction to displayed size: when our size at a tick exceeds ``θ`` times the usual depth, others put
@@ -34,7 +37,14 @@ from .config import MarketConfig
 P_SIGMA, P_JUMP_RATE, P_JUMP_STD, P_QUOTE_RATE, P_HALF_SPREAD, P_DEPTH0, P_DEPTH_SLOPE, P_REFILL = range(8)
 P_MO_RATE, P_MO_XMIN, P_MO_ALPHA, P_MO_XMAX, P_INF_FRAC, P_INF_MULT, P_INF_MOVE, P_PICKOFF = range(8, 16)
 P_REACT_THR, P_STEP_AHEAD, P_LEAN, P_MAKER_FEE, P_TAKER_FEE, P_TICK_USD, P_MARKOUT, P_BASE_TICK = range(16, 24)
-N_PARAMS = 24
+#: segments of a depth profile (0: the linear ``d0·(1 + slope·k)`` law); the profile follows the fixed parameters:
+#: ``p[N_PARAMS + i]`` the first tick of segment ``i``, ``p[N_PARAMS + n + i]`` its coins per tick
+P_PROFILE_N = 24
+#: points of a market-order size table (0: the Pareto law); after the profile: ``n`` probabilities, then ``n`` sizes
+P_SIZE_N = 25
+#: order-sign memory: the share of market orders that follow the flow's trend sign, and its persistence per order
+P_SIGN_W, P_SIGN_PHI = 26, 27
+N_PARAMS = 28
 
 # ---- state vector indices -------------------------------------------------------------------------------------
 S_T, S_F, S_CASH, S_Q, S_SPREAD, S_ADVERSE, S_IMPACT, S_FEES, S_QDF, S_CUM_LEAN = range(10)
@@ -45,7 +55,10 @@ S_MO_VOL, S_FILL_N, S_FILL_LOST = range(34, 37)
 #: the next market event, drawn ahead and kept across calls: its time, its five uniform/normal draws, whether it is
 #: pending, and the time of the last event (inter-arrival times run from events, not from the calls)
 S_NXT_PENDING, S_NXT_T, S_NXT_UTYPE, S_NXT_Z, S_NXT_UDIR, S_NXT_UINF, S_NXT_USIZE, S_T_EV = range(37, 45)
-N_STATE = 45
+#: the order flow's trend sign (+1/-1, 0 before the first order) and the next event's draw for its flip (drawn only
+#: with sign memory, so a market without it keeps its random stream)
+S_TREND, S_NXT_UTREND = 45, 46
+N_STATE = 47
 
 #: our fills since the strategy last read them (:meth:`Market.take_fills`): time (s), order slot, side (+1 bought,
 #: -1 sold), price (ticks), size (coins), fee (USD)
@@ -65,7 +78,48 @@ WALK_LIMIT_TICKS = 1_000_000
 
 @nb.njit(cache=True, inline="always")
 def _usual_depth(p: np.ndarray, k: float) -> float:
-    return p[P_DEPTH0] * (1.0 + p[P_DEPTH_SLOPE] * max(k, 0.0))
+    """Others' usual size (coins) ``k`` ticks beyond their best: the profile segment holding ``k``, else the
+    linear law ``d0·(1 + slope·k)``."""
+    n = int(p[P_PROFILE_N])
+    if n == 0:
+        return p[P_DEPTH0] * (1.0 + p[P_DEPTH_SLOPE] * max(k, 0.0))
+    i = n - 1
+    while i > 0 and p[N_PARAMS + i] > k:  # few segments: a scan from the deep end is cheapest
+        i -= 1
+    return p[N_PARAMS + n + i]
+
+
+@nb.njit(cache=True, inline="always")
+def _mo_size(p: np.ndarray, u: float) -> float:
+    """A market order's size (coins) for the uniform draw ``u``: the Pareto law ``x_min·(1-u)^(-1/α)``, or, with a
+    size table ``(u_i, x_i)``, log-linear between its points and the Pareto tail ``x_n·((1-u)/(1-u_n))^(-1/α)``
+    beyond the last (the cap applies after)."""
+    n = int(p[P_SIZE_N])
+    if n == 0:
+        return p[P_MO_XMIN] * (1.0 - u) ** (-1.0 / p[P_MO_ALPHA])
+    o = N_PARAMS + 2 * int(p[P_PROFILE_N])
+    if u >= p[o + n - 1]:
+        return p[o + 2 * n - 1] * ((1.0 - u) / (1.0 - p[o + n - 1])) ** (-1.0 / p[P_MO_ALPHA])
+    i = 0
+    while i < n - 2 and p[o + i + 1] <= u:
+        i += 1
+    w = (u - p[o + i]) / (p[o + i + 1] - p[o + i])
+    return math.exp((1.0 - w) * math.log(p[o + n + i]) + w * math.log(p[o + n + i + 1]))
+
+
+@nb.njit(cache=True, inline="always")
+def _signed_flow(p: np.ndarray, s: np.ndarray, u_dir: float, u_trend: float) -> int:
+    """A market order's sign with order-flow memory: the trend sign flips with probability ``(1 - φ)/2`` at each
+    order (so it keeps its sign over ``l`` orders with correlation ``φ^l``); the order follows it with probability
+    ``w``, else its sign is a fair coin: the signs' autocorrelation at lag ``l`` is ``w²·φ^l``."""
+    if s[S_TREND] == 0.0:
+        s[S_TREND] = 1.0 if u_trend < 0.5 else -1.0
+    elif u_trend < 0.5 * (1.0 - p[P_SIGN_PHI]):
+        s[S_TREND] = -s[S_TREND]
+    w = p[P_SIGN_W]
+    if u_dir < w:
+        return int(s[S_TREND])
+    return 1 if (u_dir - w) / (1.0 - w) < 0.5 else -1
 
 
 @nb.njit(cache=True)
@@ -151,6 +205,21 @@ def visible(p: np.ndarray, deficit: np.ndarray, tlast: np.ndarray, tick: int, si
             return 0.0
         k = tick - oba
     return max(_usual_depth(p, k) - _deficit(p, deficit, tlast, tick, t), 0.0)
+
+
+@nb.njit(cache=True)
+def book_levels(
+    p: np.ndarray, deficit: np.ndarray, tlast: np.ndarray, f: float, t: float, n: int
+) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """Others' book at fair value ``f`` (ticks), time ``t`` (s): their nominal best bid and ask ticks and the
+    visible size (coins) at each of the ``n`` ticks from there outwards (index 0 the best)."""
+    obb, oba = others_best(p, f)
+    bq = np.empty(n)
+    aq = np.empty(n)
+    for k in range(n):
+        bq[k] = visible(p, deficit, tlast, obb - k, 1, f, t)
+        aq[k] = visible(p, deficit, tlast, oba + k, -1, f, t)
+    return obb, oba, bq, aq
 
 
 @nb.njit(cache=True)
@@ -397,6 +466,8 @@ def run_until(
             s[S_NXT_UDIR] = rng.random()
             s[S_NXT_UINF] = rng.random()
             s[S_NXT_USIZE] = rng.random()
+            if p[P_SIGN_W] > 0.0:
+                s[S_NXT_UTREND] = rng.random()
             s[S_NXT_PENDING] = 1.0
         u_type, z, u_dir, u_inf, u_size = s[S_NXT_UTYPE], s[S_NXT_Z], s[S_NXT_UDIR], s[S_NXT_UINF], s[S_NXT_USIZE]
         t_next = s[S_NXT_T]
@@ -454,7 +525,9 @@ def run_until(
         if r < p[P_MO_RATE]:
             informed = u_inf < p[P_INF_FRAC]
             direction = 1 if u_dir < 0.5 else -1
-            qty = p[P_MO_XMIN] * (1.0 - u_size) ** (-1.0 / p[P_MO_ALPHA])
+            if p[P_SIGN_W] > 0.0:
+                direction = _signed_flow(p, s, u_dir, s[S_NXT_UTREND])
+            qty = _mo_size(p, u_size)
             if informed:
                 qty *= p[P_INF_MULT]
             qty = min(qty, p[P_MO_XMAX])
@@ -503,7 +576,9 @@ class Market:
         self.cfg = cfg
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         f0 = cfg.mid0_usd / cfg.tick_usd
-        p = np.zeros(N_PARAMS)
+        n_prof = len(cfg.depth_profile_ticks)
+        n_size = len(cfg.mo_size_table_probs)
+        p = np.zeros(N_PARAMS + 2 * n_prof + 2 * n_size)
         ticks_per_bps = f0 * 1e-4
         p[P_SIGMA] = cfg.sigma_bps_per_sqrt_s * ticks_per_bps
         p[P_JUMP_RATE] = cfg.jump_rate_per_s
@@ -529,6 +604,15 @@ class Market:
         p[P_TICK_USD] = cfg.tick_usd
         p[P_MARKOUT] = cfg.markout_s
         p[P_BASE_TICK] = math.floor(f0) - cfg.window_ticks // 2
+        p[P_PROFILE_N] = n_prof
+        p[N_PARAMS : N_PARAMS + n_prof] = cfg.depth_profile_ticks
+        p[N_PARAMS + n_prof : N_PARAMS + 2 * n_prof] = cfg.depth_profile_coins
+        p[P_SIZE_N] = n_size
+        p[P_SIGN_W] = cfg.mo_sign_trend_share
+        p[P_SIGN_PHI] = cfg.mo_sign_trend_persistence
+        o = N_PARAMS + 2 * n_prof
+        p[o : o + n_size] = cfg.mo_size_table_probs
+        p[o + n_size :] = cfg.mo_size_table_coins
         self.p = p
         self.s = np.zeros(N_STATE)
         self.s[S_F] = f0
@@ -618,6 +702,11 @@ class Market:
             self.o_size, self.o_ahead, self.o_active_t, self.o_cancel_t, self.o_init, self.vol_hist, self.rng,
             self.tape, self.fl,
         )  # fmt: skip
+
+    def book_levels(self, n_ticks: int) -> tuple[int, int, np.ndarray, np.ndarray]:
+        """Others' book now: nominal best bid and ask ticks and the visible coins on the ``n_ticks`` ticks from
+        each outwards (see :func:`book_levels`)."""
+        return book_levels(self.p, self.deficit, self.tlast, float(self.s[S_F]), self.t_s, int(n_ticks))
 
     def take_fills(self) -> np.ndarray:
         """Our fills since the last call, rows of ``FILL_*`` columns (time s, slot, side, tick, coins, fee USD)."""
