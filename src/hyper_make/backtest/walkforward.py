@@ -144,8 +144,8 @@ def walk_forward(
     inc = {n: increments(r) for n, r in results.items()}
     n_blocks = min((x.size for x in inc.values()), default=0) / block
     if n_blocks < 10:
-        notes.append(f"the test data hold {n_blocks:.1f} blocks of {block * cfg.refresh_s:g} s: the intervals are rough "
-                     "(NaN below 2 blocks); use more test data or a shorter --block-s")  # fmt: skip
+        notes.append(f"the test data hold {n_blocks:.1f} blocks of {block * cfg.refresh_s:g} s: the intervals are "
+                     "rough (NaN below 2 blocks); use more test data or a shorter --block-s")  # fmt: skip
     intervals = {n: block_bootstrap_ci(x, block_len=block, n_boot=n_boot) for n, x in inc.items()}
     paired: dict[str, dict[str, dict[str, float]]] = {}
     for a in inc:
