@@ -170,3 +170,15 @@ def test_a_bad_learner_state_is_one_line_and_left_as_it_is(tmp_path):
         assert path.read_text() == text  # nothing overwritten
     r = runner.invoke(app, ["simulate", "--paths", "1", "-a", "entropy", "--learner-state", str(state)])
     assert r.exit_code == 2 and "needs an allocator that learns" in (r.stderr if hasattr(r, "stderr") else r.output)
+
+
+def test_a_regime_grid_runs_learned_and_refuses_a_learner_state(tmp_path):
+    grid = tmp_path / "g.toml"
+    grid.write_text('[[grid.regime]]\nname = "fee0"\n"sim.market.maker_fee_bps" = 0.0\n')
+    args = ["simulate", "--grid", str(grid), "--paths", "1", "--horizon-s", "10", "-a", "learned,flat", "--workers",
+            "1", "--json", "--out", str(tmp_path / "g")]  # fmt: skip
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert set(json.loads(r.stdout)["regimes"]["fee0"]["strategies"]) == {"learned", "flat"}
+    r = runner.invoke(app, [*args, "--learner-state", str(tmp_path / "s.json")])
+    assert r.exit_code == 2 and "'--learner-state' is for one market" in r.output

@@ -333,7 +333,7 @@ def plan_runs(
 
 #: PathResult fields kept in a run's record (the arrays are not: records stay small, the folder flat in run length).
 _RESULT_FIELDS = tuple(
-    f.name for f in dataclasses.fields(PathResult) if f.name not in ("equity", "shapes", "vol_hist", "tape")
+    f.name for f in dataclasses.fields(PathResult) if f.name not in ("equity", "shapes", "vol_hist", "tape", "learner")
 )
 
 
