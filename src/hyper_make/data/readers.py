@@ -937,6 +937,9 @@ class EventReader:
                         yield self._chunk(buf)
                         buf = bytearray()
                     self._fail(line, problem)
+        except GeneratorExit:  # closed early (the consumer stopped, e.g. Ctrl-C): nothing more to hand out
+            buf = bytearray()
+            raise
         finally:
             if buf:
                 yield self._chunk(buf)
