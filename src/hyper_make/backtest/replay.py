@@ -238,11 +238,11 @@ class _Markouts:
             self.first_mid = float(mids[0])
         self.last_ts, self.last_mid = last, float(mids[-1])
 
-    def at(self, h: int, n_fills: int) -> np.ndarray:
+    def at(self, h: int, n_fills: int, last_mid: float | None = None) -> np.ndarray:
         """Mids at ``+h`` of the first ``n_fills`` fills; those not resolved yet (their time is at or after the last
-        change so far) take the last mid."""
+        change so far) take the last mid (``last_mid`` if given)."""
         got = np.concatenate(self.parts[h]) if self.parts[h] else np.zeros(0)
-        rest = np.full(max(n_fills - got.size, 0), self.last_mid)
+        rest = np.full(max(n_fills - got.size, 0), self.last_mid if last_mid is None else last_mid)
         return np.concatenate([got, rest])[:n_fills]
 
 
@@ -393,27 +393,32 @@ class _Run:
                 out.flush()
 
     def result(self, wall_s: float) -> ReplayResult:
-        """The replay so far (the whole data once :meth:`step` has returned ``False``).
+        """The replay so far: the whole data once :meth:`step` has returned ``False``; before that (an interrupted
+        run), up to the venue's clock, valued at the venue's mid then.
 
         Raises
         ------
         DataError
             If the data never showed a two-sided book.
         """
-        if self.n_refresh == 0 or self.marks.last_ts is None:
-            raise DataError("the replay never saw a two-sided book: nothing to quote against")
         venue, cfg, marks = self.venue, self.cfg, self.marks
+        partial = not venue.ended
+        top = venue.book.mid_usd
+        if self.n_refresh == 0 or (marks.last_ts is None and not (partial and math.isfinite(top))):
+            raise DataError("the replay never saw a two-sided book: nothing to quote against")
         fills = Fills.of(venue.fills[: venue.nfill], venue.tick_usd)
         inv, cash = venue.position_coins, venue.cash_usd
         fee = self.app.snapshot.maker_fee_bps * 1e-4
-        mid_end = marks.last_mid
+        if partial and math.isfinite(top):  # the chunk under way has not reached the markouts yet
+            mid_end, t_end = top, venue.clock
+        else:
+            mid_end, t_end = marks.last_mid, int(marks.last_ts)  # type: ignore[arg-type]
         total = cash + inv * mid_end
-        t_end = marks.last_ts
         n = len(fills)
         s, q, p, m0 = fills.side, fills.qty_coins, fills.price_usd, fills.mid_usd
         spread = float(np.sum(s * (m0 - p) * q))
         # the adverse part at min(t + H, t_end): a horizon past the last change takes the last mid, as mid_at does
-        m_h = marks.at(int(cfg.markout_s * 1e9), n) if n else m0
+        m_h = marks.at(int(cfg.markout_s * 1e9), n, mid_end) if n else m0
         adverse = float(np.sum(s * (m_h - m0) * q))
         fees = -float(np.sum(p * q)) * fee
         markouts: dict[float, float] = {}
@@ -421,7 +426,7 @@ class _Run:
             # only fills with the whole horizon inside the data: a clipped markout measures a shorter horizon
             full = fills.ts_ns + int(h * 1e9) <= t_end
             if full.any():
-                later = marks.at(int(h * 1e9), n)[full]
+                later = marks.at(int(h * 1e9), n, mid_end)[full]
                 sf, pf, qf = s[full], p[full], q[full]
                 markouts[h] = float(np.sum(sf * (later - pf) / pf * 1e4 * qf) / np.sum(qf))
             else:
