@@ -73,6 +73,24 @@ def test_npz_round_trip(tmp_path):
     assert report.fmt == "hftbacktest-npz"
 
 
+def test_npz_streams_in_chunks_and_finds_time_going_back_across_them(tmp_path, futures):
+    events = futures[0][:20_000]
+    npz = save_npz(tmp_path / "events.npz", events)
+    chunks = list(EventReader(npz, chunk_rows=3_000))  # read from the zip member as it inflates
+    assert [c.size for c in chunks] == [3_000] * 6 + [2_000]
+    assert np.array_equal(np.concatenate(chunks), events)
+    bad = events.copy()
+    bad["local_ts"][6_000] = bad["local_ts"][5_999] - 1  # the first row of the third chunk goes back
+    npz = save_npz(tmp_path / "bad.npz", bad)
+    got = []
+    with pytest.raises(DataError, match=r"bad.npz: line 6000: timestamp goes backwards: \d+ ns after \d+ ns"):
+        for c in EventReader(npz, chunk_rows=3_000):
+            got.append(c)
+    assert sum(c.size for c in got) == 6_000  # what came before is kept
+    kept, report = load_events(npz, on_error="skip")
+    assert kept.size == 19_999 and report.skipped["backwards"] == 1
+
+
 def test_pre_snapshot_diffs_are_synchronised_by_update_id(tmp_path):
     t = 1_700_000_000_000_000_000
     lines = good_lines()

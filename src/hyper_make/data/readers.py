@@ -951,23 +951,46 @@ class EventReader:
         return arr
 
     def _iter_npz(self) -> Iterator[np.ndarray]:
-        with np.load(self.path) as npz:
-            arr = npz["data"] if "data" in npz.files else npz[npz.files[0]]
-        arr = np.asarray(arr).astype(event_dtype, copy=False)
-        self.report.lines = arr.size
-        self.report.message_counts["events"] = arr.size
-        back, why = _npz_backwards(arr)
-        start = 0
-        for b in back:
-            if self.on_error == "stop":
-                if b > start:
-                    yield from self._slices(arr[start:b])
-                self._fail(int(b), _Problem("backwards", why(int(b))))
-            else:
-                yield from self._slices(arr[start:b])
-                self.report.skipped["backwards"] += 1
-                start = int(b) + 1
-        yield from self._slices(arr[start:])
+        """The ``.npz``'s event array read ``chunk_rows`` rows at a time from the zip member as it inflates, so
+        memory holds one chunk, not the array; rows whose time goes back are found chunk by chunk
+        (:class:`_NpzOrder`)."""
+        report = self.report
+        row = 0
+        try:
+            with zipfile.ZipFile(self.path) as zf:
+                names = zf.namelist()
+                member = "data.npy" if "data.npy" in names else names[0]
+                with zf.open(member) as fh:
+                    major, _ = np.lib.format.read_magic(fh)
+                    header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                    shape, _fortran, dtype = header(fh)
+                    n = int(shape[0]) if shape else 0
+                    report.lines = n
+                    report.message_counts["events"] = n
+                    order = _NpzOrder()
+                    while row < n:
+                        k = min(self.chunk_rows, n - row)
+                        buf = fh.read(k * dtype.itemsize)
+                        if len(buf) < k * dtype.itemsize:
+                            raise EOFError(f"the array ends after {row + len(buf) // dtype.itemsize} of {n} rows")
+                        arr = np.frombuffer(bytearray(buf), dtype=dtype).astype(event_dtype, copy=False)
+                        back, why = order.check(arr)
+                        start = 0
+                        for b in back:
+                            if self.on_error == "stop":
+                                if b > start:
+                                    yield from self._slices(arr[start:b])
+                                self._fail(row + int(b), _Problem("backwards", why(int(b))))
+                            else:
+                                yield from self._slices(arr[start:b])
+                                report.skipped["backwards"] += 1
+                                start = int(b) + 1
+                        yield from self._slices(arr[start:])
+                        row += k
+        except DataError:
+            raise
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+            self._fail(row + 1, _Problem("truncated", f"truncated or corrupt .npz ({exc})"))
 
     def _slices(self, arr: np.ndarray) -> Iterator[np.ndarray]:
         for i in range(0, arr.size, self.chunk_rows):
@@ -976,23 +999,39 @@ class EventReader:
             yield part
 
 
-def _npz_backwards(arr: np.ndarray) -> tuple[np.ndarray, Any]:
-    """Rows of an ``.npz`` whose time goes back, and a message maker. Rows all flagged ``EXCH|LOCAL`` (our
-    layout) must be in ``local_ts`` order; in hftbacktest's split layout the ``LOCAL_EVENT`` rows must be in
-    ``local_ts`` order and the ``EXCH_EVENT`` rows in ``exch_ts`` order."""
-    flags = arr["ev"] & np.uint64(_BOTH)
-    if bool((flags == np.uint64(_BOTH)).all()):
-        local = arr["local_ts"]
-        return np.flatnonzero(np.diff(local) < 0) + 1, (
-            lambda b: f"timestamp goes backwards: {local[b]} ns after {local[b - 1]} ns"
-        )
-    bad: dict[int, str] = {}
-    for flag, name in ((LOCAL_EVENT, "local_ts"), (EXCH_EVENT, "exch_ts")):
-        idx = np.flatnonzero((arr["ev"] & np.uint64(flag)) != 0)
-        ts = arr[name][idx]
-        for k in np.flatnonzero(np.diff(ts) < 0) + 1:
-            bad.setdefault(int(idx[k]), f"timestamp goes backwards: {name} {ts[k]} ns after {ts[k - 1]} ns")
-    return np.array(sorted(bad), dtype=np.int64), bad.__getitem__
+class _NpzOrder:
+    """Rows of an ``.npz`` whose time goes back, chunk by chunk (each row against the row before it, the last row of
+    the previous chunk included). A chunk whose rows are all flagged ``EXCH|LOCAL`` (our layout) must be in
+    ``local_ts`` order; in hftbacktest's split layout the ``LOCAL_EVENT`` rows must be in ``local_ts`` order and the
+    ``EXCH_EVENT`` rows in ``exch_ts`` order."""
+
+    def __init__(self) -> None:
+        self.prev: dict[int, int | None] = {_BOTH: None, LOCAL_EVENT: None, EXCH_EVENT: None}
+
+    def check(self, arr: np.ndarray) -> tuple[np.ndarray, Any]:
+        """Indices (in ``arr``) of the rows that go back, and their messages (by index)."""
+        flags = arr["ev"] & np.uint64(_BOTH)
+        ours = bool((flags == np.uint64(_BOTH)).all())
+        checks = [(_BOTH, "local_ts", "")] if ours else [(LOCAL_EVENT, "local_ts", "local_ts "),
+                                                          (EXCH_EVENT, "exch_ts", "exch_ts ")]  # fmt: skip
+        msgs: dict[int, str] = {}
+        for flag, name, label in checks:
+            idx = np.arange(arr.size) if flag == _BOTH else np.flatnonzero((arr["ev"] & np.uint64(flag)) != 0)
+            if idx.size == 0:
+                continue
+            ts = arr[name][idx]
+            p = self.prev[flag]
+            seq, off = (ts, 1) if p is None else (np.concatenate([[p], ts]), 0)
+            for k in np.flatnonzero(np.diff(seq) < 0):
+                i = int(idx[k + off])
+                msgs.setdefault(i, f"timestamp goes backwards: {label}{arr[name][i]} ns after {seq[k]} ns")
+            self.prev[flag] = int(ts[-1])
+        # what the other layout would compare a later chunk with
+        self.prev[_BOTH] = int(arr["local_ts"][-1])
+        if ours:
+            self.prev[LOCAL_EVENT] = int(arr["local_ts"][-1])
+            self.prev[EXCH_EVENT] = int(arr["exch_ts"][-1])
+        return np.array(sorted(msgs), dtype=np.int64), msgs.__getitem__
 
 
 def iter_events(
