@@ -14,10 +14,12 @@ FILE defaults to ``../shared/data/binance-usdm-btcusdt-20240808.gz`` (the larges
   -C DIR``) the same command runs with that code beside it: the whole-array replay before the chunked one.
 * **Throughput** (events/s, wall time of one run, numba warmed up) at 100 ms refresh on the largest LONG: reading
   alone (:class:`~hyper_make.data.readers.EventReader`), the fixed grid of ``bench_replay.py`` (20 levels a side at
-  2-200 bps, 0.002 BTC) streamed from the file and on the events already in memory (the engine alone), and the
-  full pipeline (``run_backtest`` with the ``flat`` allocator: the refresh core in Python every refresh), with its
-  share of time in the refresh core. A day of BTCUSDT futures is about 150 M events (251 times FILE's 598,755 in
-  344 s): the day estimates are that count over each rate.
+  2-200 bps, 0.002 BTC, feed latency: the data is read twice, once for the receive clock's shift) streamed from
+  the file and on the events already in memory (the engine alone); the same from the file converted once to an
+  ``.npz`` (streamed too; also with constant latency: one read), and the full pipeline (``run_backtest`` with the
+  ``flat`` allocator: the refresh core in Python every refresh), with its share of time in the refresh core. A
+  day of BTCUSDT futures is about 150 M events (251 times FILE's 598,755 in 344 s): the day estimates are that
+  count over each rate.
 
 Prints a table, or one JSON object with ``--json``.
 """
@@ -119,7 +121,7 @@ def throughput(path: Path) -> dict[str, float]:
     from hyper_make.backtest._feed import EventFeed
     from hyper_make.backtest.replay import source_chunks
     from hyper_make.config import AppConfig
-    from hyper_make.data.readers import EventReader
+    from hyper_make.data.readers import EventReader, save_npz
     from hyper_make.ladder import LadderConfig
     from hyper_make.levels import GridConfig
 
@@ -147,7 +149,22 @@ def throughput(path: Path) -> dict[str, float]:
     replay_fixed_grid(events, depths, LEVEL_QTY, config=cfg, lot_coins=LOT)
     out["grid_in_memory_s"] = time.perf_counter() - t
     out["grid_in_memory_events_per_s"] = rows / out["grid_in_memory_s"]
+    npz = save_npz(path.with_suffix(".npz"), events)  # `hyper-make convert`: parsed once
     del events
+    t = time.perf_counter()
+    sum(c.size for c in EventReader(npz))
+    out["npz_read_s"] = time.perf_counter() - t
+    out["npz_read_events_per_s"] = rows / out["npz_read_s"]
+    t = time.perf_counter()
+    feed = EventFeed(source_chunks([npz]), clock_shift=clock_shift_ns(source_chunks([npz])))
+    replay_fixed_grid(feed, depths, LEVEL_QTY, config=cfg, lot_coins=LOT)
+    out["grid_npz_s"] = time.perf_counter() - t
+    out["grid_npz_events_per_s"] = rows / out["grid_npz_s"]
+    const = ReplayConfig(refresh_s=0.1, latency_ms=50.0, queue="risk_averse", warmup_s=0.0)
+    t = time.perf_counter()
+    replay_fixed_grid(EventFeed(source_chunks([npz])), depths, LEVEL_QTY, config=const, lot_coins=LOT)
+    out["grid_npz_constant_latency_s"] = time.perf_counter() - t
+    out["grid_npz_constant_latency_events_per_s"] = rows / out["grid_npz_constant_latency_s"]
     app = AppConfig(ladder=LadderConfig(grid=GridConfig(n_levels=N_LEVELS), level_cap_frac=1.0))
     full_cfg = ReplayConfig(refresh_s=0.1, latency_ms=50.0, queue="risk_averse", warmup_s=1.0)
     t = time.perf_counter()
@@ -157,7 +174,7 @@ def throughput(path: Path) -> dict[str, float]:
     out["full_refresh_core_share"] = res["flat"].diagnostics["strategy_s"] / out["full_s"]
     out["full_refreshes"] = res["flat"].diagnostics["refreshes"]
     out["full_fills"] = res["flat"].diagnostics["fills"]
-    for k in ("read", "grid_streamed", "grid_in_memory", "full"):
+    for k in ("read", "grid_streamed", "grid_in_memory", "npz_read", "grid_npz", "grid_npz_constant_latency", "full"):
         out[f"{k}_day_estimate_s"] = EVENTS_PER_DAY / out[f"{k}_events_per_s"]
     return out
 
@@ -195,6 +212,19 @@ def main() -> None:
             say(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
             longest = path
         assert longest is not None
+        from hyper_make.data.readers import load_events, save_npz
+
+        npz = save_npz(d / "longest.npz", load_events(longest)[0])
+        row = {"copies": copies[-1], "npz_mb": npz.stat().st_size / 2**20}
+        wall, rss = peak_rss(_backtest_cmd(npz, d / "bt_npz"))
+        row |= {"chunked_wall_s": wall, "chunked_peak_rss_mb": rss}
+        if args.old_src is not None:
+            env = dict(os.environ, PYTHONPATH=str(args.old_src / "src"))
+            wall, rss = peak_rss(_backtest_cmd(npz, d / "old_npz"), env=env)
+            row |= {"whole_array_wall_s": wall, "whole_array_peak_rss_mb": rss}
+        doc["npz"] = row
+        say(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        npz.unlink()
         tp = throughput(longest)
         doc["throughput_100ms"] = tp | {"file_copies": copies[-1]}
         for k, v in tp.items():

@@ -48,6 +48,7 @@ from the diffs, from the diff after the gap on, with a warm-up as above (counted
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import struct
@@ -341,13 +342,12 @@ def detect_format(path: str | Path) -> str:
     if p.stat().st_size == 0:
         raise DataError(f"{p}: empty file (0 bytes)")
     if zipfile.is_zipfile(p):
-        try:
-            with np.load(p) as npz:
-                names = list(npz.files)
-                arr = npz[names[0]] if names else None
+        try:  # the array's header only: the file may hold a day of events
+            with zipfile.ZipFile(p) as zf, _npz_member(zf) as (_fh, _shape, dtype):
+                pass
         except Exception as exc:
             raise _unknown(p, f"zip archive that is not a NumPy .npz: {exc}") from None
-        if arr is None or arr.dtype.names is None or set(arr.dtype.names) != set(event_dtype.names or ()):
+        if dtype.names is None or set(dtype.names) != set(event_dtype.names or ()):
             raise _unknown(p, ".npz without an hftbacktest event array (fields ev, exch_ts, local_ts, px, qty, ...)")
         return "hftbacktest-npz"
     from . import hl_archive, tardis  # their own modules; detected by their header / NDJSON layout
@@ -958,12 +958,7 @@ class EventReader:
         row = 0
         try:
             with zipfile.ZipFile(self.path) as zf:
-                names = zf.namelist()
-                member = "data.npy" if "data.npy" in names else names[0]
-                with zf.open(member) as fh:
-                    major, _ = np.lib.format.read_magic(fh)
-                    header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-                    shape, _fortran, dtype = header(fh)
+                with _npz_member(zf) as (fh, shape, dtype):
                     n = int(shape[0]) if shape else 0
                     report.lines = n
                     report.message_counts["events"] = n
@@ -997,6 +992,20 @@ class EventReader:
             part = arr[i : i + self.chunk_rows]
             self.report.events += part.size
             yield part
+
+
+@contextlib.contextmanager
+def _npz_member(zf: zipfile.ZipFile) -> Iterator[tuple[Any, tuple[int, ...], np.dtype]]:
+    """The event array's member of an ``.npz`` (``data``, else the first), opened after its ``.npy`` header:
+    ``(stream, shape, dtype)``."""
+    names = zf.namelist()
+    if not names:
+        raise ValueError("empty zip archive")
+    with zf.open("data.npy" if "data.npy" in names else names[0]) as fh:
+        major, _ = np.lib.format.read_magic(fh)
+        header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, _fortran, dtype = header(fh)
+        yield fh, shape, dtype
 
 
 class _NpzOrder:
