@@ -220,3 +220,18 @@ def test_backtest_of_several_files_is_one_continuous_run_by_default(tmp_path, pa
         assert three[key] == one[key], key
     assert "CONTINUOUS: 3 files replayed as one run" in (out / "summary.md").read_text()
     assert not (out / "days.csv").exists()
+
+
+def test_convert_streams_consecutive_files_into_the_whole_recording(tmp_path, parts):
+    from typer.testing import CliRunner
+
+    from hyper_make.cli import app
+
+    parts, lines = parts
+    whole, _ = load_events(write_gz(tmp_path / "whole.gz", lines))
+    out = tmp_path / "all.npz"
+    r = CliRunner().invoke(app, ["convert", *map(str, parts), "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["events"] == whole.size
+    assert np.array_equal(load_events(out)[0], whole)  # the book carried from file to file, as one recording
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no spool left

@@ -19,6 +19,7 @@ from hyper_make.data.events import (
     event_dtype,
     kinds,
 )
+from hyper_make.data.readers import NpzWriter
 from hyper_make.errors import DataError
 
 
@@ -71,6 +72,21 @@ def test_npz_round_trip(tmp_path):
     again, report = load_events(npz)
     assert np.array_equal(again, events)
     assert report.fmt == "hftbacktest-npz"
+
+
+def test_the_npz_writer_streams_chunks_into_the_array_save_npz_writes(tmp_path, futures):
+    events = futures[0][:50_000]
+    w = NpzWriter(tmp_path / "w")
+    for i in range(0, events.size, 7_001):
+        w.add(events[i : i + 7_001])
+    path = w.close()
+    assert path.name == "w.npz" and detect_format(path) == "hftbacktest-npz"
+    again, report = load_events(path)
+    assert np.array_equal(again, events) and report.events == events.size
+    w = NpzWriter(tmp_path / "gone.npz")
+    w.add(events[:10])
+    w.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npz"]  # nothing spooled is left behind
 
 
 def test_npz_streams_in_chunks_and_finds_time_going_back_across_them(tmp_path, futures):

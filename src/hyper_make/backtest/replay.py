@@ -40,8 +40,8 @@ from ..calibrate import _undecided as warmup_undecided
 from ..config import AppConfig
 from ..data.book import BookGrid, MarketPath, OrderBook
 from ..data.events import EXCH_EVENT, LOCAL_EVENT
-from ..data.merge import MergedReader, combine_reports
-from ..data.readers import EventReader, ReadReport, detect_format
+from ..data.merge import combine_reports, source_chunks
+from ..data.readers import EventReader, ReadReport
 from ..errors import DataError, InvalidParameterError
 from ..strategy.orders import CloidFactory
 from ..strategy.quoter import Quoter
@@ -625,52 +625,6 @@ def _first_seen(feed: EventFeed) -> int:
             t_local = int(c.local_ts[j[0]]) if j.size else NEVER
         i += 1
     return min(t_exch, t_local)
-
-
-def source_chunks(
-    paths: Sequence[str | Path],
-    *,
-    on_error: Literal["stop", "skip"] = "stop",
-    chunk_rows: int = 262_144,
-    readers: list[EventReader] | None = None,
-) -> Iterator[np.ndarray]:
-    """The chunks of recorded files as one run: files of one format are consecutive parts of one recording, read
-    in the order given with the book, the clock and the Binance update-id chain carried from one file to the next
-    (:class:`~hyper_make.data.readers.EventReader` ``continues``); files of different formats are parallel streams,
-    merged in time order (:class:`~hyper_make.data.merge.MergedReader`). The readers (and their reports) are
-    appended to ``readers`` as they start.
-
-    Raises
-    ------
-    InvalidParameterError
-        If consecutive files are not in time order (a file starts before the previous one ended).
-    DataError
-        From a reader stopping on a bad line (after the chunks before it).
-    """
-    ps = [Path(x) for x in paths]
-    got = readers if readers is not None else []
-    if len({detect_format(x) for x in ps}) > 1:
-        merged = MergedReader(ps, on_error=on_error, chunk_rows=chunk_rows)
-        got.extend(merged.given)
-        yield from merged
-        return
-    prev: EventReader | None = None
-    last_local: int | None = None
-    for path in ps:
-        reader = EventReader(path, on_error=on_error, chunk_rows=chunk_rows, continues=prev)
-        got.append(reader)
-        first = True
-        for chunk in reader:
-            if first and chunk.size and last_local is not None and int(chunk["local_ts"][0]) < last_local:
-                raise InvalidParameterError(
-                    f"{path}: starts at {int(chunk['local_ts'][0])} ns (local), before the end of the previous file "
-                    f"{prev.path if prev else ''} ({last_local} ns): give the files of a recording in time order"
-                )
-            first = first and not chunk.size
-            if chunk.size:
-                last_local = int(chunk["local_ts"][-1])
-            yield chunk
-        prev = reader
 
 
 def _book_warmup_gate(report: ReadReport | None, warmup_s: float, t0: int) -> Callable[[], float | None]:

@@ -51,7 +51,10 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import os
+import shutil
 import struct
+import tempfile
 import zipfile
 import zlib
 from collections import Counter, deque
@@ -1085,6 +1088,44 @@ def load_events(
     return events, reader.report
 
 
+class NpzWriter:
+    """An hftbacktest ``.npz`` (one ``event_dtype`` array ``data``, deflated, as :func:`save_npz` writes) written
+    from chunks without holding them: the rows are spooled to a temporary file beside the target and written into
+    the zip member, after its ``.npy`` header, once their count is known (:meth:`close`); :meth:`abort` leaves
+    nothing behind. Memory: one copy block; disk: the rows once more until closed."""
+
+    def __init__(self, path: str | Path) -> None:
+        p = Path(path)
+        self.path = p if p.suffix == ".npz" else p.with_suffix(p.suffix + ".npz")
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".rows")
+        self._tmp = Path(tmp)
+        self._fh = os.fdopen(fd, "wb")
+        self.rows = 0
+
+    def add(self, chunk: np.ndarray) -> None:
+        """Append the rows of ``chunk`` (``event_dtype``)."""
+        self._fh.write(np.ascontiguousarray(chunk, dtype=event_dtype).tobytes())
+        self.rows += int(chunk.size)
+
+    def close(self) -> Path:
+        """Write the ``.npz`` and return its path."""
+        self._fh.close()
+        header = {"descr": np.lib.format.dtype_to_descr(event_dtype), "fortran_order": False, "shape": (self.rows,)}
+        try:
+            with zipfile.ZipFile(self.path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+                with zf.open("data.npy", "w", force_zip64=True) as out, self._tmp.open("rb") as src:
+                    np.lib.format.write_array_header_1_0(out, header)
+                    shutil.copyfileobj(src, out, 1 << 22)
+        finally:
+            self._tmp.unlink(missing_ok=True)
+        return self.path
+
+    def abort(self) -> None:
+        """Write nothing: drop the spooled rows."""
+        self._fh.close()
+        self._tmp.unlink(missing_ok=True)
+
+
 def save_npz(path: str | Path, events: np.ndarray) -> Path:
     """Write events as an hftbacktest-style ``.npz`` (array ``data``); returns the path."""
     p = Path(path)
@@ -1099,6 +1140,7 @@ __all__ = [
     "SUPPORTED_FORMATS",
     "BookWarmup",
     "EventReader",
+    "NpzWriter",
     "ReadReport",
     "detect_format",
     "iter_events",
