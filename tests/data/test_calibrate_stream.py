@@ -210,8 +210,7 @@ def test_backtest_of_several_files_is_one_continuous_run_by_default(tmp_path, pa
     docs = []
     for name, files in (("whole", [whole]), ("parts", parts)):
         out = tmp_path / name
-        r = runner.invoke(app, ["backtest", *map(str, files), "-a", "flat", "--out", str(out), "--json",
-                                "--refresh-s", "0.5"])  # fmt: skip
+        r = runner.invoke(app, ["backtest", *map(str, files), "-a", "flat", "--out", str(out), "--json"])
         assert r.exit_code == 0, r.output
         docs.append((json.loads(r.stdout)["allocators"]["flat"], (out / "fills_flat.csv").read_bytes(), out))
     (one, fills_one, _), (three, fills_three, out) = docs

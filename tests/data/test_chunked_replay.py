@@ -210,7 +210,7 @@ def test_the_band_follows_a_price_that_walks_out_of_it():
 
 def test_the_csvs_are_written_as_the_replay_goes_and_an_interrupted_run_keeps_them(tmp_path):
     src = real(FUTURES)
-    cfg = ReplayConfig(refresh_s=1.0)
+    cfg = ReplayConfig(refresh_s=2.0)
     res, _ = run_backtest(src, {"flat": make_allocator("flat")}, config=cfg, out_dir=tmp_path, chunk_rows=50_000)
     whole = res["flat"]
     whole.fills.write_csv(tmp_path / "ref.csv")

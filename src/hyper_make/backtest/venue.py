@@ -65,7 +65,7 @@ class ReplayVenue:
 
     def __init__(
         self,
-        events: np.ndarray,
+        events: np.ndarray | EventFeed,
         grid: BookGrid,
         *,
         lot_coins: float,
