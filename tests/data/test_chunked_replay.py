@@ -29,6 +29,7 @@ from hyper_make.data.events import (
     TRADE_EVENT,
     event_dtype,
 )
+from hyper_make.errors import DataError
 from hyper_make.strategy.orders import Cancel, Place, assemble_plan
 
 TICK = 0.5
@@ -236,3 +237,8 @@ def test_the_csvs_are_written_as_the_replay_goes_and_an_interrupted_run_keeps_th
     kept = pl.read_csv(part / "fills_flat.csv")
     assert kept.height == len(got.fills)  # every fill computed before Ctrl-C is on disk
     assert kept["ts_ns"].to_list() == whole.fills.ts_ns[: kept.height].tolist()
+
+
+def test_no_event_is_one_clear_error():
+    with pytest.raises(DataError, match=r"^no event could be read from the events given$"):
+        run_backtest(np.zeros(0, dtype=event_dtype), {"flat": make_allocator("flat")})

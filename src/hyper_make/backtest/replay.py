@@ -719,7 +719,7 @@ def run_backtest(
                          on_chunk=tick)  # fmt: skip
     except DataError as exc:
         rep = report_now()
-        where = source if rep is None else rep.path
+        where = rep.path if rep is not None else ("the events given" if isinstance(source, np.ndarray) else source)
         raise DataError(
             f"no event could be read from {where}" + (f" ({rep.error})" if rep and rep.error else "")
         ) from exc
