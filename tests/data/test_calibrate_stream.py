@@ -181,7 +181,7 @@ def test_backtest_day_by_day_sums_the_single_file_replays(tmp_path, parts):
         assert r.exit_code == 0, r.output
         singles.append(json.loads(r.stdout)["allocators"]["flat"])
     out = tmp_path / "days"
-    r = runner.invoke(app, ["backtest", *map(str, two), "-a", "flat", "--out", str(out), "--json"])
+    r = runner.invoke(app, ["backtest", *map(str, two), "-a", "flat", "--out", str(out), "--json", "--day-by-day"])
     assert r.exit_code == 0, r.output
     # the second file has no snapshot line: it is warned about, warms up on its own
     assert r.stderr.count("no REST snapshot line") == 1 and str(two[1]) in r.stderr
@@ -197,3 +197,40 @@ def test_backtest_day_by_day_sums_the_single_file_replays(tmp_path, parts):
     assert "DAY BY DAY: 2 of 2 files" in summary and "BOOK WARM-UP" in summary
     fills = np.loadtxt(out / "fills_flat.csv", delimiter=",", skiprows=1, ndmin=2)
     assert fills.shape[0] == m["fills"] and np.all(np.diff(fills[:, 0]) >= 0)
+
+
+def test_backtest_of_several_files_is_one_continuous_run_by_default(tmp_path, parts):
+    from typer.testing import CliRunner
+
+    from hyper_make.cli import app
+
+    runner = CliRunner()
+    parts, lines = parts
+    whole = write_gz(tmp_path / "whole.gz", lines)
+    docs = []
+    for name, files in (("whole", [whole]), ("parts", parts)):
+        out = tmp_path / name
+        r = runner.invoke(app, ["backtest", *map(str, files), "-a", "flat", "--out", str(out), "--json"])
+        assert r.exit_code == 0, r.output
+        docs.append((json.loads(r.stdout)["allocators"]["flat"], (out / "fills_flat.csv").read_bytes(), out))
+    (one, fills_one, _), (three, fills_three, out) = docs
+    assert one["fills"] > 0 and fills_three == fills_one  # the position and orders carried across the files
+    for key in ("pnl_usd", "fees_usd", "final_inventory_coins", "max_drawdown_usd", "markout_5s_bps"):
+        assert three[key] == one[key], key
+    assert "CONTINUOUS: 3 files replayed as one run" in (out / "summary.md").read_text()
+    assert not (out / "days.csv").exists()
+
+
+def test_convert_streams_consecutive_files_into_the_whole_recording(tmp_path, parts):
+    from typer.testing import CliRunner
+
+    from hyper_make.cli import app
+
+    parts, lines = parts
+    whole, _ = load_events(write_gz(tmp_path / "whole.gz", lines))
+    out = tmp_path / "all.npz"
+    r = CliRunner().invoke(app, ["convert", *map(str, parts), "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["events"] == whole.size
+    assert np.array_equal(load_events(out)[0], whole)  # the book carried from file to file, as one recording
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no spool left

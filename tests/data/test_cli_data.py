@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import importlib
 import json
 import sys
 
@@ -162,25 +163,31 @@ def test_backtest_on_a_recording_too_short_to_judge_warns(tmp_path):
     assert "TOO SHORT TO JUDGE" in (out / "summary.md").read_text()
 
 
-def test_ctrl_c_in_backtest_keeps_the_finished_allocators_in_a_partial_report(tmp_path, monkeypatch):
-    real_run = data_cli.run_backtest
+def test_ctrl_c_in_backtest_keeps_every_allocator_so_far_in_a_partial_report(tmp_path, monkeypatch):
+    replay_mod = importlib.import_module("hyper_make.backtest.replay")  # the package exports a function of that name
 
-    def interrupted_after_first(*a, on_result, **kw):
-        def first_then_ctrl_c(name, result):
-            on_result(name, result)
+    real_step = replay_mod._Run.step
+    calls = []
+
+    def ctrl_c_at_the_5th_refresh(self, t_now):
+        calls.append(t_now)
+        if len(calls) == 10:  # two allocators step together: refresh 5 of each
             raise KeyboardInterrupt
+        return real_step(self, t_now)
 
-        return real_run(*a, on_result=first_then_ctrl_c, **kw)
-
-    monkeypatch.setattr(data_cli, "run_backtest", interrupted_after_first)
+    monkeypatch.setattr(replay_mod._Run, "step", ctrl_c_at_the_5th_refresh)
     path = write_gz(tmp_path / "tape.gz", many_lines(1500))
     out = tmp_path / "bt"
-    r = runner.invoke(app, ["backtest", str(path), "--allocator", "flat,greedy", "--out", str(out)])
+    r = runner.invoke(app, ["backtest", str(path), "--allocator", "flat,greedy", "--out", str(out), "--refresh-s",
+                            "0.1"])  # fmt: skip
     assert r.exit_code == 130, r.output
-    assert r.stderr.strip().splitlines()[-1] == f"interrupted: kept a partial report of 1 of 2 allocators in {out}"
+    last = r.stderr.strip().splitlines()[-1]
+    assert last == f"interrupted: kept a partial report of 2 allocators, cut short by Ctrl-C, in {out}"
     summary = (out / "summary.md").read_text()
-    assert "(PARTIAL: interrupted)" in summary and "not run: greedy" in summary
-    assert (out / "fills_flat.csv").exists() and not (out / "fills_greedy.csv").exists()
+    assert "(PARTIAL: interrupted)" in summary and "every one's results cover the first" in summary
+    for name in ("flat", "greedy"):  # written as the replay went: kept
+        assert (out / f"fills_{name}.csv").read_text().startswith("ts_ns,side,price_usd,qty_coins,level,mid_usd")
+        assert (out / f"equity_{name}.csv").exists()
 
 
 def test_ctrl_c_in_calibrate(tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ from hyper_make.data.events import (
     event_dtype,
     kinds,
 )
+from hyper_make.data.readers import NpzWriter
 from hyper_make.errors import DataError
 
 
@@ -71,6 +72,39 @@ def test_npz_round_trip(tmp_path):
     again, report = load_events(npz)
     assert np.array_equal(again, events)
     assert report.fmt == "hftbacktest-npz"
+
+
+def test_the_npz_writer_streams_chunks_into_the_array_save_npz_writes(tmp_path, futures):
+    events = futures[0][:50_000]
+    w = NpzWriter(tmp_path / "w")
+    for i in range(0, events.size, 7_001):
+        w.add(events[i : i + 7_001])
+    path = w.close()
+    assert path.name == "w.npz" and detect_format(path) == "hftbacktest-npz"
+    again, report = load_events(path)
+    assert np.array_equal(again, events) and report.events == events.size
+    w = NpzWriter(tmp_path / "gone.npz")
+    w.add(events[:10])
+    w.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npz"]  # nothing spooled is left behind
+
+
+def test_npz_streams_in_chunks_and_finds_time_going_back_across_them(tmp_path, futures):
+    events = futures[0][:20_000]
+    npz = save_npz(tmp_path / "events.npz", events)
+    chunks = list(EventReader(npz, chunk_rows=3_000))  # read from the zip member as it inflates
+    assert [c.size for c in chunks] == [3_000] * 6 + [2_000]
+    assert np.array_equal(np.concatenate(chunks), events)
+    bad = events.copy()
+    bad["local_ts"][6_000] = bad["local_ts"][5_999] - 1  # the first row of the third chunk goes back
+    npz = save_npz(tmp_path / "bad.npz", bad)
+    got = []
+    with pytest.raises(DataError, match=r"bad.npz: line 6000: timestamp goes backwards: \d+ ns after \d+ ns"):
+        for c in EventReader(npz, chunk_rows=3_000):
+            got.append(c)
+    assert sum(c.size for c in got) == 6_000  # what came before is kept
+    kept, report = load_events(npz, on_error="skip")
+    assert kept.size == 19_999 and report.skipped["backwards"] == 1
 
 
 def test_pre_snapshot_diffs_are_synchronised_by_update_id(tmp_path):

@@ -351,12 +351,13 @@ def run_until(
 
 
 @nb.njit(cache=True)
-def local_until(bid, ask, st, ev, local_ts, px, qty, k0, t_end_ns, tick, use_bbo):  # type: ignore[no-untyped-def]
+def local_until(bid, ask, st, ev, local_ts, px, qty, k0, t_end_ns, tick, use_bbo, traded0):  # type: ignore[no-untyped-def]
     """The strategy's copy of the book: apply the rows it has received (``LOCAL_EVENT`` rows, in order, while their
-    local time is ``<= t_end_ns``) from row ``k0``; returns ``(next row, traded coins received)``."""
+    local time is ``<= t_end_ns``) from row ``k0``; returns ``(next row, traded0 + traded coins received)`` (the
+    running sum is passed in so that a call split at a chunk boundary adds the same floats in the same order)."""
     m = ev.size
     base = st[_BASE]
-    traded = 0.0
+    traded = traded0
     k = k0
     while k < m:
         e = ev[k]
@@ -454,51 +455,72 @@ def _grid_refresh(
     return next_oid
 
 
+#: :func:`run_grid` stopped at the end of the exchange side's chunk (give it the next one) / of the local side's.
+GRID_NEED_EXCH = 3
+GRID_NEED_LOCAL = 4
+# slots of run_grid's int64 state vector (see :func:`grid_state`)
+_G_PHASE, _G_K, _G_KL, _G_CLOCK, _G_TNEXT, _G_T0, _G_NFILL, _G_REJ, _G_OID, _G_END = range(10)
+
+
+def grid_state(t0_ns: int, refresh_ns: int) -> np.ndarray:
+    """The resumable state of :func:`run_grid`: ``[phase, exchange row, local row, clock ns, next refresh ns, t0 ns,
+    fills in the buffer, post-only rejects, next oid, end seen]``, starting at ``t0_ns`` (the first row either side
+    sees)."""
+    return np.array([0, 0, 0, t0_ns, t0_ns + refresh_ns, t0_ns, 0, 0, 0, 0], dtype=np.int64)
+
+
 @nb.njit(cache=True)
 def run_grid(
-    bid, ask, st, lbid, lask, lst, ev, exch_ts, local_ts, px, qty, orders, bid_slot, ask_slot, fills, tick, lot,
-    queue_kind, queue_n, use_bbo, cross, market_first, refresh_ns, entry_ns, resp_ns, warmup_ns, depths_bps,
-    level_qty,
+    bid, ask, st, lbid, lask, lst, ev, exch_ts, px, qty, lev, local_ts, lpx, lqty, exch_last, local_last, orders,
+    bid_slot, ask_slot, fills, gs, tick, lot, queue_kind, queue_n, use_bbo, cross, market_first, refresh_ns, entry_ns,
+    resp_ns, warmup_ns, depths_bps, level_qty,
 ):  # type: ignore[no-untyped-def]  # fmt: skip
-    """The whole replay in numba for a fixed ladder: every ``refresh_ns`` the same depths (bps from the mid of the
-    book the strategy holds, ``lbid/lask/lst``, rebuilt from the rows received by then) and equal sizes (coins) on
-    both sides, sent with ``entry_ns`` latency, fills and acknowledgements seen ``resp_ns`` after they happen.
-    Returns ``(status, fills, rejects)``."""
+    """The replay in numba for a fixed ladder, resumable chunk by chunk: every ``refresh_ns`` the same depths (bps
+    from the mid of the book the strategy holds, ``lbid/lask/lst``, rebuilt from the rows received by then) and
+    equal sizes (coins) on both sides, sent with ``entry_ns`` latency, fills and acknowledgements seen ``resp_ns``
+    after they happen.
+
+    The exchange side reads the chunk ``ev, exch_ts, px, qty`` and the strategy's side the chunk ``lev, local_ts,
+    lpx, lqty`` (the same rows, or a later or earlier chunk: each side is at its own place in the data);
+    ``exch_last``/``local_last`` say whether each is the data's last chunk. The state ``gs``
+    (:func:`grid_state`) carries everything else between calls. Returns ``GRID_NEED_EXCH`` / ``GRID_NEED_LOCAL``
+    (call again with that side's next chunk, its row reset to 0), ``STATUS_FILLS_FULL`` (take the fills out, reset
+    their count, call again) or ``STATUS_END``. A run split at any rows gives the fills of the unsplit run: each
+    side resumes at the row, clock and order state where it stopped.
+    """
     n = depths_bps.size
     n_side = np.empty(2 * n, np.int64)
     n_tick = np.empty(2 * n, np.int64)
-    lbase = lst[_BASE]
-    k = 0
-    kl = 0
-    t0 = NEVER
-    for j in range(ev.size):  # the first row either side sees
-        if (ev[j] & np.uint64(EXCH_EVENT)) != 0:
-            t0 = min(t0, exch_ts[j])
-            break
-    for j in range(ev.size):
-        if (ev[j] & np.uint64(LOCAL_EVENT)) != 0:
-            t0 = min(t0, local_ts[j])
-            break
-    clock = t0
-    t_next = t0 + refresh_ns
-    nfill = 0
-    rejects = 0
-    next_oid = 0
+    t0 = gs[_G_T0]
     while True:
-        status, k, clock, nfill, rej = run_until(
-            bid, ask, st, ev, exch_ts, px, qty, k, t_next, clock, orders, bid_slot, ask_slot, fills, nfill,
-            tick, lot, queue_kind, queue_n, use_bbo, cross, market_first,
-        )  # fmt: skip
-        rejects += rej
-        if status == STATUS_FILLS_FULL:
-            return status, nfill, rejects
-        kl, _ = local_until(lbid, lask, lst, ev, local_ts, px, qty, kl, t_next, tick, use_bbo)
-        if status == STATUS_END:
-            return status, nfill, rejects
-        t_now = t_next
-        t_next += refresh_ns
+        if gs[_G_PHASE] == 0:
+            status, k, clock, nfill, rej = run_until(
+                bid, ask, st, ev, exch_ts, px, qty, gs[_G_K], gs[_G_TNEXT], gs[_G_CLOCK], orders, bid_slot, ask_slot,
+                fills, gs[_G_NFILL], tick, lot, queue_kind, queue_n, use_bbo, cross, market_first,
+            )  # fmt: skip
+            gs[_G_K] = k
+            gs[_G_CLOCK] = clock
+            gs[_G_NFILL] = nfill
+            gs[_G_REJ] += rej
+            if status == STATUS_FILLS_FULL:
+                return STATUS_FILLS_FULL
+            if status == STATUS_END:
+                if not exch_last:
+                    return GRID_NEED_EXCH
+                gs[_G_END] = 1
+            gs[_G_PHASE] = 1
+        kl, _ = local_until(lbid, lask, lst, lev, local_ts, lpx, lqty, gs[_G_KL], gs[_G_TNEXT], tick, use_bbo, 0.0)
+        gs[_G_KL] = kl
+        if kl >= lev.size and not local_last:
+            return GRID_NEED_LOCAL
+        if gs[_G_END] != 0:
+            return STATUS_END
+        gs[_G_PHASE] = 0
+        t_now = gs[_G_TNEXT]
+        gs[_G_TNEXT] = t_now + refresh_ns
         bb = lst[_BEST_BID]
         ba = lst[_BEST_ASK]
+        lbase = lst[_BASE]  # read each refresh: the band may have moved (re-centred)
         if t_now - t0 < warmup_ns or bb < 0 or ba >= lst[_N]:
             continue
         # hftbacktest's arithmetic: best prices as tick·price, the mid their mean
@@ -528,4 +550,4 @@ def run_grid(
                     n_side[n_new] = -1
                     n_tick[n_new] = a
                     n_new += 1
-        next_oid = _grid_refresh(t_now, orders, n_side, n_tick, n_new, entry_ns, resp_ns, level_qty, lot, next_oid)
+        gs[_G_OID] = _grid_refresh(t_now, orders, n_side, n_tick, n_new, entry_ns, resp_ns, level_qty, lot, gs[_G_OID])

@@ -23,9 +23,11 @@ within ``H`` of the end at the last mid.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -35,29 +37,38 @@ import polars as pl
 
 from .._validate import check_choice, check_int, check_real
 from ..allocate import Allocator
+from ..calibrate import _undecided as warmup_undecided
 from ..config import AppConfig
-from ..data.book import BookGrid, MarketPath, OrderBook, market_path
-from ..data.readers import ReadReport, load_events
-from ..errors import DataError
-from ..metrics import max_drawdown
+from ..data.book import BookGrid, MarketPath, OrderBook
+from ..data.events import EXCH_EVENT, LOCAL_EVENT
+from ..data.merge import combine_reports, source_chunks
+from ..data.readers import EventReader, ReadReport
+from ..errors import DataError, InvalidParameterError
 from ..strategy.orders import CloidFactory
 from ..strategy.quoter import Quoter
-from ..strategy.record import LadderRecord
+from ..strategy.record import LadderRecord, shape_row
 from ._core import (
+    _G_K,
+    _G_KL,
+    _G_NFILL,
+    _G_REJ,
     CROSS_ALL,
     CROSS_OFF,
     CROSS_QTY,
+    GRID_NEED_EXCH,
+    GRID_NEED_LOCAL,
     NEVER,
     QUEUE_LOG,
     QUEUE_POWER,
     QUEUE_RISK_AVERSE,
     STATUS_END,
-    STATUS_FILLS_FULL,
     fill_dtype,
+    grid_state,
     order_dtype,
     run_grid,
 )
-from .venue import ReplayVenue, strategy_clock
+from ._feed import EventFeed, array_chunks, clock_shift_ns, enter
+from .venue import ReplayVenue
 
 MARKOUT_HORIZONS_S = (1.0, 5.0, 30.0, 60.0)
 QUEUE_MODELS = {"risk_averse": QUEUE_RISK_AVERSE, "power": QUEUE_POWER, "log": QUEUE_LOG}
@@ -176,158 +187,369 @@ class ReplayResult:
         return out
 
 
+class _Thinned:
+    """Rows kept for plots in memory bounded by ``cap``: every ``stride``-th row, the stride doubling (and every
+    other kept row dropped) whenever more than ``2·cap`` are kept; a run shorter than that keeps every row."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.stride = 1
+        self.seen = 0
+        self.rows: list[object] = []
+
+    def add(self, row: object) -> None:
+        if self.seen % self.stride == 0:
+            self.rows.append(row)
+            if len(self.rows) > 2 * self.cap:
+                self.rows = self.rows[::2]
+                self.stride *= 2
+        self.seen += 1
+
+
+class _Markouts:
+    """The mid (USD) at ``fill time + h`` for every fill and horizon ``h`` (ns), resolved as the market path's
+    pieces arrive: ``mid_at(T)`` is the last BBO change at or before ``T``, known once a piece has a change after
+    ``T`` (or the data has ended: then it is the last mid), as :meth:`MarketPath.mid_at` on the whole path."""
+
+    def __init__(self, horizons_ns: Sequence[int]) -> None:
+        self.h = tuple(dict.fromkeys(horizons_ns))
+        self.done = dict.fromkeys(self.h, 0)
+        self.parts: dict[int, list[np.ndarray]] = {h: [] for h in self.h}
+        self.last_ts: int | None = None  # the last BBO change so far (ns) and its mid (USD)
+        self.last_mid = float("nan")
+        self.first_mid = float("nan")
+
+    def add(self, piece: MarketPath, fill_ts: np.ndarray) -> None:
+        """A piece of the path; ``fill_ts``: every fill so far (ns, in time order; the ones before the piece's last
+        change are all in it)."""
+        q = piece.ts_ns
+        if q.size == 0:
+            return
+        mids = piece.mid_usd
+        last = int(q[-1])
+        fallback = self.last_mid if self.last_ts is not None else float(mids[0])
+        for h in self.h:
+            k0 = self.done[h]
+            targets = fill_ts[k0:] + h
+            k1 = k0 + int(np.searchsorted(targets, last, side="left"))  # strictly before the last change: final
+            if k1 > k0:
+                i = np.searchsorted(q, targets[: k1 - k0], side="right") - 1
+                self.parts[h].append(np.where(i >= 0, mids[np.maximum(i, 0)], fallback))
+                self.done[h] = k1
+        if self.last_ts is None:
+            self.first_mid = float(mids[0])
+        self.last_ts, self.last_mid = last, float(mids[-1])
+
+    def at(self, h: int, n_fills: int, last_mid: float | None = None) -> np.ndarray:
+        """Mids at ``+h`` of the first ``n_fills`` fills; those not resolved yet (their time is at or after the last
+        change so far) take the last mid (``last_mid`` if given)."""
+        got = np.concatenate(self.parts[h]) if self.parts[h] else np.zeros(0)
+        rest = np.full(max(n_fills - got.size, 0), self.last_mid if last_mid is None else last_mid)
+        return np.concatenate([got, rest])[:n_fills]
+
+
+class _CsvOut:
+    """A CSV written as the replay goes (flushed at each chunk boundary and every ``FLUSH_ROWS`` rows), so that a
+    run that fails or is interrupted keeps what it had written."""
+
+    FLUSH_ROWS = 8192
+
+    def __init__(self, path: Path, columns: Sequence[str], *, append: bool) -> None:
+        self.path = path
+        self.columns = tuple(columns)
+        self.header = not (append and path.exists() and path.stat().st_size > 0)
+        if not append:
+            path.write_bytes(b"")
+        self.pending: list[dict[str, np.ndarray]] = []
+        self.n = 0
+
+    def add(self, cols: dict[str, np.ndarray]) -> None:
+        n = len(next(iter(cols.values())))
+        if n:
+            self.pending.append(cols)
+            self.n += n
+        if self.n >= self.FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending and not self.header:
+            return
+        cols = {c: np.concatenate([p[c] for p in self.pending]) if self.pending else np.zeros(0) for c in self.columns}
+        with self.path.open("ab") as fh:
+            pl.DataFrame(cols).write_csv(fh, include_header=self.header)
+        self.header = False
+        self.pending, self.n = [], 0
+
+
+def _fill_columns(records: np.ndarray, tick_usd: float) -> dict[str, np.ndarray]:
+    f = Fills.of(records, tick_usd)
+    return {"ts_ns": f.ts_ns.astype(np.int64), "side": f.side.astype(np.int64), "price_usd": f.price_usd,
+            "qty_coins": f.qty_coins, "level": f.level.astype(np.int64), "mid_usd": f.mid_usd}  # fmt: skip
+
+
+class _Run:
+    """One allocator's replay on a shared :class:`~hyper_make.backtest._feed.EventFeed`, one refresh per
+    :meth:`step` (several runs step in lockstep over one read of the data); :meth:`result` at any point."""
+
+    def __init__(
+        self,
+        feed: EventFeed,
+        allocator: Allocator,
+        app: AppConfig,
+        cfg: ReplayConfig,
+        *,
+        warmup_s: Callable[[], float | None],
+        out: tuple[Path, Path] | None = None,
+        append: bool = False,
+        learner: Any = None,
+    ) -> None:
+        n_lv = app.ladder.grid.n_levels
+        self.app, self.cfg, self.feed = app, cfg, feed
+        self.allocator = allocator
+        self.venue = ReplayVenue(
+            feed, feed.grid, lot_coins=app.spec.lot_size, maker_fee_frac=app.snapshot.maker_fee_bps * 1e-4,
+            margin_usd=app.snapshot.margin_usd, latency_ms=cfg.latency_ms, feed_latency=cfg.latency == "feed",
+            queue_kind=QUEUE_MODELS[cfg.queue], queue_n=cfg.queue_n, use_bbo=cfg.use_bbo, slots=8 * n_lv + 32,
+            response_latency_ms=cfg.response_latency_ms, cross=CROSS_MODES[cfg.cross],
+            market_first=cfg.equal_ts == "market_first",
+        )  # fmt: skip
+        self.quoter = Quoter(
+            spec=app.spec,
+            allocator=allocator,
+            prior=app.snapshot,
+            ladder=app.ladder,
+            config=app.quoter,
+            cloids=CloidFactory(cfg.seed),
+            rng=np.random.default_rng(cfg.seed),
+            learner=copy.deepcopy(learner) if getattr(allocator, "learns", False) else None,
+        )
+        self.step_ns = round(cfg.refresh_s * 1e9)
+        self.t0 = self.venue.t0
+        self.rec = LadderRecord(n_lv, refresh_s=cfg.refresh_s, horizon_s=app.ladder.horizon_s)
+        self.n_lv = n_lv
+        self.shapes = _Thinned(500)
+        self.curve = _Thinned(50_000)
+        self.peak = -math.inf
+        self.drawdown = 0.0
+        self.n_refresh = 0
+        self.strategy_s = 0.0
+        self.stop = ""
+        self.warmup_s = warmup_s
+        self.marks = _Markouts([int(cfg.markout_s * 1e9), *(int(h * 1e9) for h in MARKOUT_HORIZONS_S)])
+        self.fills_out = self.equity_out = None
+        if out is not None:
+            self.fills_out = _CsvOut(out[0], FILL_COLUMNS, append=append)
+            self.equity_out = _CsvOut(out[1], ("t_s", "equity_usd"), append=append)
+        self._written = 0
+
+    def step(self, t_now: int) -> bool:
+        """The refresh at ``t_now`` (exchange ns); ``False`` once the data has ended."""
+        venue = self.venue
+        if venue.advance(t_now) == STATUS_END:
+            self._take()
+            return False
+        top = venue.book_top
+        if top is not None:
+            self.n_refresh += 1
+            self._equity((t_now - self.t0) / 1e9, venue.cash_usd + venue.position_coins * top.mid_usd)
+            lt = time.perf_counter()
+            warm = self.warmup_s()
+            if warm is None or t_now - self.t0 < warm * 1e9 or self.stop:
+                self.quoter.observe(venue.view())  # the warm-up: estimates, no quotes
+            else:
+                step = self.step_ns
+
+                def wait(dt_s: float, t_now: int = t_now) -> bool:
+                    return dt_s * 1e9 < step and venue.advance(t_now + round(dt_s * 1e9)) != STATUS_END
+
+                r = self.quoter.drive(venue, wait)
+                self.stop = r.stop
+                if r.ladder is not None:
+                    self.rec.add(r.ladder)
+                    self.shapes.add(shape_row(r.ladder, self.n_lv))
+            self.strategy_s += time.perf_counter() - lt
+        self._take()
+        return True
+
+    def _equity(self, t_s: float, v: float) -> None:
+        self.curve.add((t_s, v))
+        self.peak = max(self.peak, v)
+        self.drawdown = max(self.drawdown, self.peak - v)
+        if self.equity_out is not None:
+            self.equity_out.add({"t_s": np.array([t_s]), "equity_usd": np.array([v])})
+
+    def _take(self) -> None:
+        """The path pieces the venue has finished (markouts), and the new fills to the CSV."""
+        venue = self.venue
+        pieces = venue.take_pieces()
+        for piece in pieces:
+            self.marks.add(piece, venue.fills["ts"][: venue.nfill])
+        if self.fills_out is not None and venue.nfill > self._written:
+            self.fills_out.add(_fill_columns(venue.fills[self._written : venue.nfill], venue.tick_usd))
+            self._written = venue.nfill
+        if pieces:  # a chunk boundary: what was computed so far reaches the disk
+            self.flush()
+
+    def flush(self) -> None:
+        """Write out the CSV rows still held."""
+        for out in (self.fills_out, self.equity_out):
+            if out is not None:
+                out.flush()
+
+    def result(self, wall_s: float) -> ReplayResult:
+        """The replay so far: the whole data once :meth:`step` has returned ``False``; before that (an interrupted
+        run), up to the venue's clock, valued at the venue's mid then.
+
+        Raises
+        ------
+        DataError
+            If the data never showed a two-sided book.
+        """
+        venue, cfg, marks = self.venue, self.cfg, self.marks
+        partial = not venue.ended
+        top = venue.book.mid_usd
+        if self.n_refresh == 0 or (marks.last_ts is None and not (partial and math.isfinite(top))):
+            raise DataError("the replay never saw a two-sided book: nothing to quote against")
+        fills = Fills.of(venue.fills[: venue.nfill], venue.tick_usd)
+        inv, cash = venue.position_coins, venue.cash_usd
+        fee = self.app.snapshot.maker_fee_bps * 1e-4
+        if partial and math.isfinite(top):  # the chunk under way has not reached the markouts yet
+            mid_end, t_end = top, venue.clock
+        else:
+            mid_end, t_end = marks.last_mid, int(marks.last_ts)  # type: ignore[arg-type]
+        total = cash + inv * mid_end
+        n = len(fills)
+        s, q, p, m0 = fills.side, fills.qty_coins, fills.price_usd, fills.mid_usd
+        spread = float(np.sum(s * (m0 - p) * q))
+        # the adverse part at min(t + H, t_end): a horizon past the last change takes the last mid, as mid_at does
+        m_h = marks.at(int(cfg.markout_s * 1e9), n, mid_end) if n else m0
+        adverse = float(np.sum(s * (m_h - m0) * q))
+        fees = -float(np.sum(p * q)) * fee
+        markouts: dict[float, float] = {}
+        for h in MARKOUT_HORIZONS_S:
+            # only fills with the whole horizon inside the data: a clipped markout measures a shorter horizon
+            full = fills.ts_ns + int(h * 1e9) <= t_end
+            if full.any():
+                later = marks.at(int(h * 1e9), n, mid_end)[full]
+                sf, pf, qf = s[full], p[full], q[full]
+                markouts[h] = float(np.sum(sf * (later - pf) / pf * 1e4 * qf) / np.sum(qf))
+            else:
+                markouts[h] = float("nan")
+        eq = [*self.curve.rows, ((t_end - self.t0) / 1e9, total)]
+        eq_t = np.array([e[0] for e in eq])  # type: ignore[index]
+        eq_v = np.array([e[1] for e in eq])  # type: ignore[index]
+        drawdown = max(self.drawdown, max(self.peak, total) - total)
+        rec = self.rec
+        pnl = {
+            "pnl_usd": total,
+            "spread_capture_usd": spread,
+            "adverse_selection_usd": adverse,
+            "fees_usd": fees,
+            "inventory_usd": total - spread - adverse - fees,
+            "model_impact_usd": rec.model_impact_usd,
+            "pnl_minus_model_impact_usd": total + rec.model_impact_usd,
+            "model_expected_pnl_usd": rec.model_expected_usd,
+        }
+        events = self.feed.rows
+        diag = {
+            "fills": float(n),
+            "filled_coins": float(np.sum(q)),
+            "final_inventory_coins": inv,
+            "max_abs_inventory_coins": venue.max_abs_position_coins,
+            "max_drawdown_usd": drawdown,
+            "mean_effective_levels": rec.mean_effective_levels,
+            "refreshes": float(self.n_refresh),
+            "quoted_refreshes": float(rec.refreshes),
+            "post_only_rejects": float(venue.rejects),
+            "orders_without_slot": float(venue.no_slot),
+            "orders_below_one_lot": float(venue.zero_lot),
+            "risk_stops": float(bool(self.stop)),
+            "events": float(events),
+            "wall_s": wall_s,
+            "strategy_s": self.strategy_s,
+            "events_per_s": events / wall_s if wall_s > 0 else float("nan"),
+            **rec.learned_usd,
+        }
+        rows = self.shapes.rows
+        shape_arr = np.array(rows) if rows else np.zeros((0, 2 * self.n_lv))
+        if shape_arr.shape[0] > 500:
+            shape_arr = shape_arr[np.linspace(0, shape_arr.shape[0] - 1, 500).astype(int)]
+        return ReplayResult(
+            allocator=getattr(self.allocator, "name", type(self.allocator).__name__),
+            fills=fills,
+            pnl=pnl,
+            markouts_bps=markouts,
+            equity=(eq_t, eq_v),
+            shapes=shape_arr,
+            diagnostics=diag,
+            learner=self.quoter.learner,
+        )
+
+
+#: Columns of ``fills_<allocator>.csv`` (:meth:`Fills.write_csv`).
+FILL_COLUMNS = ("ts_ns", "side", "price_usd", "qty_coins", "level", "mid_usd")
+
+
+class ReplayInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`run_backtest`: ``results`` holds every allocator's replay up to the interruption (the
+    runs step together, so all of them are partial), ``report`` the read report so far."""
+
+    def __init__(self, results: dict[str, ReplayResult], report: ReadReport | None) -> None:
+        super().__init__("interrupted")
+        self.results = results
+        self.report = report
+
+
+def _lockstep(runs: dict[str, _Run], t0: int, step_ns: int, wall0: float) -> dict[str, ReplayResult]:
+    """Step every run refresh by refresh until each has reached the end of the data (they share one read: the
+    feed frees a chunk once the slowest run has passed it)."""
+    live = list(runs.values())
+    t_now = t0 + step_ns
+    try:
+        while live:
+            live = [r for r in live if r.step(t_now)]
+            t_now += step_ns
+    finally:
+        for r in runs.values():
+            r.flush()
+    wall = time.perf_counter() - wall0
+    return {name: r.result(wall) for name, r in runs.items()}
+
+
 def replay(
     events: np.ndarray,
     allocator: Allocator,
     *,
     app: AppConfig | None = None,
     config: ReplayConfig | None = None,
-    path: MarketPath | None = None,
     grid: BookGrid | None = None,
+    chunk_rows: int = 262_144,
     learner: Any = None,
 ) -> ReplayResult:
-    """Replay ``events`` (``event_dtype``) with one allocator; see the module docstring.
-
-    ``learner``: for an allocator that learns, the payout posterior to start from (copied, not changed); the
-    result's ``learner`` is the posterior at the end.
+    """Replay ``events`` (``event_dtype``) with one allocator, ``chunk_rows`` rows at a time; see the module
+    docstring (:func:`run_backtest` replays files, in memory that does not grow with them). ``learner``: for an
+    allocator that learns, the payout posterior to start from (copied); the result's ``learner`` is the one at the end.
 
     Raises
     ------
     DataError
         If the data never shows a two-sided book after the warm-up.
     """
-    app = app or AppConfig()
-    cfg = config or ReplayConfig()
-    wall0 = time.perf_counter()
-    grid = grid or BookGrid.around(events, band_frac=cfg.band_frac)
-    path = path or market_path(events, grid, use_bbo=cfg.use_bbo)
-    n_lv = app.ladder.grid.n_levels
-    venue = ReplayVenue(
-        events, grid, lot_coins=app.spec.lot_size, maker_fee_frac=app.snapshot.maker_fee_bps * 1e-4,
-        margin_usd=app.snapshot.margin_usd, latency_ms=cfg.latency_ms, feed_latency=cfg.latency == "feed",
-        queue_kind=QUEUE_MODELS[cfg.queue], queue_n=cfg.queue_n, use_bbo=cfg.use_bbo, slots=8 * n_lv + 32,
-        response_latency_ms=cfg.response_latency_ms, cross=CROSS_MODES[cfg.cross],
-        market_first=cfg.equal_ts == "market_first",
-    )  # fmt: skip
-    quoter = Quoter(
-        spec=app.spec,
-        allocator=allocator,
-        prior=app.snapshot,
-        ladder=app.ladder,
-        config=app.quoter,
-        cloids=CloidFactory(cfg.seed),
-        rng=np.random.default_rng(cfg.seed),
-        learner=copy.deepcopy(learner) if getattr(allocator, "learns", False) else None,
+    res, _ = run_backtest(
+        events, {"_": allocator}, app=app, config=config, grid=grid, chunk_rows=chunk_rows, learner=learner
     )
-    step = round(cfg.refresh_s * 1e9)
-    t0 = venue.t0
-    rec = LadderRecord(n_lv, refresh_s=cfg.refresh_s, horizon_s=app.ladder.horizon_s, shapes_every=1)
-    mids: list[float] = []
-    eq_t: list[float] = []
-    eq_v: list[float] = []
-    n_refresh = 0
-    strategy_s = 0.0
-    stop = ""
-    t_now = t0 + step
-    while venue.advance(t_now) != STATUS_END:
-        top = venue.book_top
-        if top is not None:
-            mids.append(top.mid_usd)
-            n_refresh += 1
-            eq_t.append((t_now - t0) / 1e9)
-            eq_v.append(venue.cash_usd + venue.position_coins * top.mid_usd)
-            lt = time.perf_counter()
-            if t_now - t0 < cfg.warmup_s * 1e9 or stop:
-                quoter.observe(venue.view())  # the warm-up: estimates, no quotes
-            else:
-
-                def wait(dt_s: float, t_now: int = t_now) -> bool:
-                    return dt_s * 1e9 < step and venue.advance(t_now + round(dt_s * 1e9)) != STATUS_END
-
-                r = quoter.drive(venue, wait)
-                stop = r.stop
-                if r.ladder is not None:
-                    rec.add(r.ladder)
-            strategy_s += time.perf_counter() - lt
-        t_now += step
-    if not mids:
-        raise DataError("the replay never saw a two-sided book: nothing to quote against")
-    fills = Fills.of(venue.fills[: venue.nfill], grid.tick_usd)
-    inv, cash = venue.position_coins, venue.cash_usd
-    fee = app.snapshot.maker_fee_bps * 1e-4
-    mid_end = float(path.mid_usd[-1])
-    total = cash + inv * mid_end
-    t_end = int(path.ts_ns[-1])
-    s, q, p, m0 = fills.side, fills.qty_coins, fills.price_usd, fills.mid_usd
-    spread = float(np.sum(s * (m0 - p) * q))
-    m_h = path.mid_at(np.minimum(fills.ts_ns + int(cfg.markout_s * 1e9), t_end)) if len(fills) else m0
-    adverse = float(np.sum(s * (m_h - m0) * q))
-    fees = -float(np.sum(p * q)) * fee
-    markouts: dict[float, float] = {}
-    for h in MARKOUT_HORIZONS_S:
-        # only fills with the whole horizon inside the data: a clipped markout measures a shorter horizon
-        full = fills.ts_ns + int(h * 1e9) <= t_end
-        if full.any():
-            later = path.mid_at(fills.ts_ns[full] + int(h * 1e9))
-            sf, pf, qf = s[full], p[full], q[full]
-            markouts[h] = float(np.sum(sf * (later - pf) / pf * 1e4 * qf) / np.sum(qf))
-        else:
-            markouts[h] = float("nan")
-    eq_t.append((t_end - t0) / 1e9)
-    eq_v.append(total)
-    wall = time.perf_counter() - wall0
-    pnl = {
-        "pnl_usd": total,
-        "spread_capture_usd": spread,
-        "adverse_selection_usd": adverse,
-        "fees_usd": fees,
-        "inventory_usd": total - spread - adverse - fees,
-        "model_impact_usd": rec.model_impact_usd,
-        "pnl_minus_model_impact_usd": total + rec.model_impact_usd,
-        "model_expected_pnl_usd": rec.model_expected_usd,
-    }
-    diag = {
-        "fills": float(len(fills)),
-        "filled_coins": float(np.sum(q)),
-        "final_inventory_coins": inv,
-        "max_abs_inventory_coins": venue.max_abs_position_coins,
-        "max_drawdown_usd": max_drawdown(np.asarray(eq_v)),
-        "mean_effective_levels": rec.mean_effective_levels,
-        "refreshes": float(n_refresh),
-        "quoted_refreshes": float(rec.refreshes),
-        "post_only_rejects": float(venue.rejects),
-        "orders_without_slot": float(venue.no_slot),
-        "orders_below_one_lot": float(venue.zero_lot),
-        "risk_stops": float(bool(stop)),
-        "events": float(events.size),
-        "wall_s": wall,
-        "strategy_s": strategy_s,
-        "events_per_s": events.size / wall if wall > 0 else float("nan"),
-        **rec.learned_usd,
-    }
-    shape_arr = rec.shapes
-    if shape_arr.shape[0] > 500:
-        shape_arr = shape_arr[np.linspace(0, shape_arr.shape[0] - 1, 500).astype(int)]
-    return ReplayResult(
-        allocator=getattr(allocator, "name", type(allocator).__name__),
-        fills=fills,
-        pnl=pnl,
-        markouts_bps=markouts,
-        equity=(np.asarray(eq_t), np.asarray(eq_v)),
-        shapes=shape_arr,
-        diagnostics=diag,
-        learner=quoter.learner,
-    )
+    return res["_"]
 
 
 def replay_fixed_grid(
-    events: np.ndarray,
+    events: np.ndarray | EventFeed,
     depths_bps: np.ndarray,
     level_qty_coins: float,
     *,
     config: ReplayConfig | None = None,
     grid: BookGrid | None = None,
     lot_coins: float = 1e-5,
+    chunk_rows: int = 262_144,
 ) -> tuple[Fills, int]:
     """Replay with a fixed ladder entirely in numba (hftbacktest's grid-trading example): every refresh, bids and
     asks at ``depths_bps`` from the mid of the book the strategy holds, ``level_qty_coins`` each; an order still
@@ -337,34 +559,104 @@ def replay_fixed_grid(
     Hyperliquid's BTC lot), ``> 0``; the config's latencies, ``latency`` (feed), ``cross``, ``equal_ts`` and queue
     apply as in :func:`replay`.
 
+    ``events`` is an array (replayed ``chunk_rows`` rows at a time) or an :class:`~hyper_make.backtest._feed.EventFeed`
+    (a reader's chunks: memory holds a chunk or two, whatever the length of the data; with ``latency="feed"`` the
+    feed must carry the receive clock). The numba kernel (:func:`~hyper_make.backtest._core.run_grid`) stops at the
+    end of each side's chunk and resumes on the next with everything else carried.
+
     Returns the fills (``mid_usd`` at each fill included) and the number of post-only rejects.
     """
     cfg = config or ReplayConfig()
     check_real("lot_coins", lot_coins, lo=0.0, lo_open=True, unit="coins")
-    grid = grid or BookGrid.around(events, band_frac=cfg.band_frac)
+    feed_latency = cfg.latency == "feed"
+    if isinstance(events, EventFeed):
+        feed = events
+        if feed_latency and feed.clock_shift is None:
+            raise InvalidParameterError("latency='feed' needs an EventFeed built with the receive clock")
+    else:
+        shift = clock_shift_ns([events]) if feed_latency else None
+        feed = EventFeed(array_chunks(events, chunk_rows), grid=grid, band_frac=cfg.band_frac, use_bbo=cfg.use_bbo,
+                         clock_shift=shift)  # fmt: skip
+    grid = feed.grid
     book = OrderBook(grid, use_bbo=cfg.use_bbo)
     local = OrderBook(grid, use_bbo=cfg.use_bbo)
-    local_ts = strategy_clock(events) if cfg.latency == "feed" else events["exch_ts"].astype(np.int64)
     d = np.asarray(depths_bps, dtype=np.float64)
     slots = 8 * d.size + 32
     orders = np.zeros(slots, dtype=order_dtype)
     orders["live_ts"] = orders["dead_ts"] = orders["done_ts"] = NEVER
+    bid_slot = np.full(grid.n, -1, np.int64)
+    ask_slot = np.full(grid.n, -1, np.int64)
     resp_ms = cfg.latency_ms if cfg.response_latency_ms is None else cfg.response_latency_ms
-    cap = events.size // 4 + 4 * slots
+    fills = np.zeros(65_536 + 4 * slots, dtype=fill_dtype)
+    out: list[np.ndarray] = []
+    xcur, lcur = feed.cursor(), feed.cursor()
+    xc = lc = feed.get(0)
+    assert xc is not None  # a feed has at least one chunk
+    gs = grid_state(_first_seen(feed), round(cfg.refresh_s * 1e9))
     while True:
-        fills = np.zeros(cap, dtype=fill_dtype)
-        o = orders.copy()
-        status, nfill, rejects = run_grid(
-            book.bid_qty.copy(), book.ask_qty.copy(), book.state.copy(), local.bid_qty.copy(), local.ask_qty.copy(),
-            local.state.copy(), events["ev"], events["exch_ts"], local_ts, events["px"], events["qty"], o,
-            np.full(grid.n, -1, np.int64), np.full(grid.n, -1, np.int64), fills, grid.tick_usd, lot_coins,
-            QUEUE_MODELS[cfg.queue], cfg.queue_n, cfg.use_bbo, CROSS_MODES[cfg.cross], cfg.equal_ts == "market_first",
-            round(cfg.refresh_s * 1e9), round(cfg.latency_ms * 1e6), round(resp_ms * 1e6), round(cfg.warmup_s * 1e9),
-            d, level_qty_coins,
+        status = run_grid(
+            book.bid_qty, book.ask_qty, book.state, local.bid_qty, local.ask_qty, local.state, xc.ev, xc.exch_ts,
+            xc.px, xc.qty, lc.ev, lc.local_ts, lc.px, lc.qty, feed.is_last(xc.index), feed.is_last(lc.index), orders,
+            bid_slot, ask_slot, fills, gs, grid.tick_usd, lot_coins, QUEUE_MODELS[cfg.queue], cfg.queue_n,
+            cfg.use_bbo, CROSS_MODES[cfg.cross], cfg.equal_ts == "market_first", round(cfg.refresh_s * 1e9),
+            round(cfg.latency_ms * 1e6), round(resp_ms * 1e6), round(cfg.warmup_s * 1e9), d, level_qty_coins,
         )  # fmt: skip
-        if status != STATUS_FILLS_FULL:
-            return Fills.of(fills[:nfill], grid.tick_usd), int(rejects)
-        cap *= 2  # rare: more fills than a quarter of the rows; run again with room
+        nfill = int(gs[_G_NFILL])
+        if nfill:
+            out.append(fills[:nfill].copy())
+            gs[_G_NFILL] = 0
+        if status == GRID_NEED_EXCH:
+            xc = feed.get(xc.index + 1)  # type: ignore[assignment]  # not the last: it exists
+            enter(xc, book, bid_slot, ask_slot)
+            gs[_G_K] = 0
+        elif status == GRID_NEED_LOCAL:
+            lc = feed.get(lc.index + 1)  # type: ignore[assignment]
+            enter(lc, local)
+            gs[_G_KL] = 0
+        elif status == STATUS_END:
+            break
+        feed.release(xcur, xc.index)
+        feed.release(lcur, lc.index)
+    records = np.concatenate(out) if out else np.zeros(0, dtype=fill_dtype)
+    return Fills.of(records, grid.tick_usd), int(gs[_G_REJ])
+
+
+def _first_seen(feed: EventFeed) -> int:
+    """The first time either side sees a row (ns): the first exchange row's ``exch_ts`` or the first strategy
+    row's receive time, whichever is earlier (the fixed grid's clock starts there)."""
+    t_exch = t_local = NEVER
+    i = 0
+    while (t_exch == NEVER or t_local == NEVER) and (c := feed.get(i)) is not None:
+        if t_exch == NEVER:
+            j = np.flatnonzero((c.ev & np.uint64(EXCH_EVENT)) != 0)
+            t_exch = int(c.exch_ts[j[0]]) if j.size else NEVER
+        if t_local == NEVER:
+            j = np.flatnonzero((c.ev & np.uint64(LOCAL_EVENT)) != 0)
+            t_local = int(c.local_ts[j[0]]) if j.size else NEVER
+        i += 1
+    return min(t_exch, t_local)
+
+
+def _book_warmup_gate(report: ReadReport | None, warmup_s: float, t0: int) -> Callable[[], float | None]:
+    """The strategy's warm-up (s from the start) as the reader knows it now: ``warmup_s``, extended to the end of the
+    book's warm-up of a recording without a snapshot (:attr:`ReadReport.book_warmup_end_ns`), ``None`` (no quotes)
+    while the reader cannot yet tell where that ends (it is then later than anything replayed: the reader is ahead)
+    or when it never ends."""
+    if report is None:
+        return lambda: warmup_s
+
+    def gate() -> float | None:
+        if warmup_undecided(report):
+            return None
+        end = report.book_warmup_end_ns
+        if end is None:
+            return warmup_s
+        if end == (1 << 63) - 1:
+            return None
+        need_s = (end - t0) / 1e9
+        return need_s if need_s > warmup_s else warmup_s
+
+    return gate
 
 
 def run_backtest(
@@ -375,41 +667,120 @@ def run_backtest(
     config: ReplayConfig | None = None,
     on_error: Literal["stop", "skip"] = "stop",
     on_result: Callable[[str, ReplayResult], None] | None = None,
+    grid: BookGrid | None = None,
+    chunk_rows: int = 262_144,
+    out_dir: Path | None = None,
+    append: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    info: dict[str, float] | None = None,
     learner: Any = None,
 ) -> tuple[dict[str, ReplayResult], ReadReport | None]:
-    """Replay the same data once per allocator (same book, same seed). Returns results and the read report.
+    """Replay the same data with every allocator (same book, same seed), in one read of the data: the data is read
+    ``chunk_rows`` events at a time and the allocators' replays step refresh by refresh together over it, so memory
+    holds a chunk or two, whatever the length of the data (several files: :func:`source_chunks`).
 
-    With ``on_error="stop"`` a bad line ends the data there: the replay runs on what was read and
-    ``report.error`` holds the message (the CLI prints it and exits with code 2 after writing the report).
-    ``on_result(name, result)`` is called as each allocator finishes (the CLI keeps them if Ctrl-C comes).
+    Returns the results and the read report. With ``on_error="stop"`` a bad line ends the data there: the replay
+    runs on what was read and ``report.error`` holds the message (the CLI prints it and exits with code 2 after
+    writing the report). ``on_result(name, result)`` is called for each allocator at the end. A recording without
+    a book snapshot is not quoted before its book's warm-up has ended (``warmup_s`` is extended to cover it);
+    ``info["book_warmup_s"]`` gets that warm-up's length from the start (s; 0 with a snapshot).
+
+    With ``out_dir``, ``fills_<allocator>.csv`` (:data:`FILL_COLUMNS`) and ``equity_<allocator>.csv`` (``t_s`` from
+    the start, ``equity_usd`` at each refresh) are written as the replay goes (appended to with ``append``), so a
+    run that fails keeps what it had computed. ``progress(done_bytes, total_bytes)`` is called as chunks are read.
     ``learner``: the payout posterior an allocator that learns starts from (each its own copy).
+
+    Raises
+    ------
+    ReplayInterrupted
+        On Ctrl-C, with every allocator's replay so far.
+    DataError
+        If no event could be read or the data never shows a two-sided book.
     """
     cfg = config or ReplayConfig()
-    report: ReadReport | None = None
+    app = app or AppConfig()
+    wall0 = time.perf_counter()
+    feed_latency = cfg.latency == "feed"
+    readers: list[EventReader] = []
     if isinstance(source, np.ndarray):
-        events = source
+        shift = clock_shift_ns([source]) if feed_latency else None
+        chunks: Iterator[np.ndarray] = array_chunks(source, chunk_rows)
+        paths: list[Path] = []
     else:
-        events, report = load_events(source, on_error=on_error, keep_partial=True)
-    if events.size == 0:
-        raise DataError(f"no event could be read from {source if report is None else report.path}")
-    grid = BookGrid.around(events, band_frac=cfg.band_frac)
-    path = market_path(events, grid, use_bbo=cfg.use_bbo)
-    results = {}
-    for name, alloc in allocators.items():
-        results[name] = replay(events, alloc, app=app, config=cfg, path=path, grid=grid, learner=learner)
-        if on_result is not None:
-            on_result(name, results[name])
-    return results, report
+        paths = [Path(source)] if isinstance(source, (str, Path)) else [Path(x) for x in source]
+        if not paths:
+            raise InvalidParameterError("'source' must name at least one file; got none")
+        # the receive clock's shift is the largest lag over the whole data: one pass before the replay
+        shift = (
+            clock_shift_ns(_quiet(source_chunks(paths, on_error=on_error, chunk_rows=chunk_rows)))
+            if feed_latency
+            else None
+        )
+        chunks = source_chunks(paths, on_error=on_error, chunk_rows=chunk_rows, readers=readers)
+    total = sum(p.stat().st_size for p in paths if p.is_file())
+
+    def tick(_rows: int) -> None:
+        if progress is not None:
+            progress(sum(r.bytes_read() for r in readers), total)
+
+    def report_now() -> ReadReport | None:
+        return combine_reports([r.report for r in readers]) if readers else None
+
+    try:
+        feed = EventFeed(chunks, grid=grid, band_frac=cfg.band_frac, use_bbo=cfg.use_bbo, clock_shift=shift,
+                         on_chunk=tick)  # fmt: skip
+    except DataError as exc:
+        rep = report_now()
+        where = rep.path if rep is not None else ("the events given" if isinstance(source, np.ndarray) else source)
+        raise DataError(
+            f"no event could be read from {where}" + (f" ({rep.error})" if rep and rep.error else "")
+        ) from exc
+    first = readers[0].report if readers else None
+    gate = _book_warmup_gate(first, cfg.warmup_s, feed.t0)
+    runs = {
+        name: _Run(feed, alloc, app, cfg, warmup_s=gate, append=append, learner=learner,
+                   out=None if out_dir is None else (out_dir / f"fills_{name}.csv", out_dir / f"equity_{name}.csv"))
+        for name, alloc in allocators.items()
+    }  # fmt: skip
+    try:
+        results = _lockstep(runs, feed.t0, round(cfg.refresh_s * 1e9), wall0)
+    except KeyboardInterrupt:
+        wall = time.perf_counter() - wall0
+        partial = {}
+        for name, r in runs.items():
+            with contextlib.suppress(DataError):
+                partial[name] = r.result(wall)
+        raise ReplayInterrupted(partial, report_now()) from None
+    if info is not None:
+        end = first.book_warmup_end_ns if first is not None else None
+        if end is not None and feed.last_exch_ns is not None:
+            info["book_warmup_s"] = max((min(end, feed.last_exch_ns + 1) - feed.t0) / 1e9, 0.0)
+        else:
+            info["book_warmup_s"] = 0.0
+        info["recentres"] = float(feed.recentres)
+    if on_result is not None:
+        for name, res in results.items():
+            on_result(name, res)
+    return results, report_now()
+
+
+def _quiet(chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """``chunks`` up to a read error (the replay's own read reports it)."""
+    with contextlib.suppress(DataError):
+        yield from chunks
 
 
 __all__ = [
     "CROSS_MODES",
+    "FILL_COLUMNS",
     "MARKOUT_HORIZONS_S",
     "QUEUE_MODELS",
     "Fills",
     "ReplayConfig",
+    "ReplayInterrupted",
     "ReplayResult",
     "replay",
     "replay_fixed_grid",
     "run_backtest",
+    "source_chunks",
 ]

@@ -7,14 +7,19 @@ whole lots; a cancel takes effect after the latency (the order may fill until th
 modify is a cancel and a new order. The strategy learns of fills, rejects and the end of orders a response latency
 after they happen (its position is the fills it was told of), and with feed latency it sees the market as the
 recorder received it (``local_ts``). Our orders never move the replayed market.
+
+The venue reads the data chunk by chunk from an :class:`~hyper_make.backtest._feed.EventFeed` (an array is sliced
+into one): the kernel stops at the end of a chunk and resumes on the next one at the same clock with the same book,
+orders, queue positions, requests in flight and fills, so memory holds a chunk or two, not the data, and a run
+split at any rows gives the fills of the unsplit run.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..data.book import BookGrid, OrderBook
-from ..data.events import EXCH_EVENT, LOCAL_EVENT, TRADE_EVENT, kinds
+from ..data.book import BookGrid, MarketPath, OrderBook
+from ..data.events import EXCH_EVENT, LOCAL_EVENT
 from ..instrument import price_to_ticks
 from ..strategy.orders import OrderPlan, RestingOrder
 from ..strategy.venue import BookTop, VenueFill, VenueView
@@ -23,6 +28,7 @@ from ._core import (
     DONE,
     FREE,
     NEVER,
+    STATUS_END,
     STATUS_FILLS_FULL,
     cancel,
     fill_dtype,
@@ -31,6 +37,7 @@ from ._core import (
     place,
     run_until,
 )
+from ._feed import Chunk, EventFeed, array_chunks, enter
 
 
 class ReplayVenue:
@@ -38,7 +45,9 @@ class ReplayVenue:
 
     Parameters
     ----------
-    events : the recording (``event_dtype``).
+    events : the recording: an ``event_dtype`` array (read in slices of ``chunk_rows``), or an
+        :class:`~hyper_make.backtest._feed.EventFeed` shared with other venues (its grid and receive clock are then
+        the feed's: ``grid`` must be its grid, and a feed built without a receive clock cannot give feed latency).
     grid : the book's price grid (ticks of ``grid.tick_usd``).
     lot_coins : the instrument's lot (orders and fills are whole lots), ``> 0``.
     maker_fee_frac : fee on our fills as a fraction of notional (negative = rebate).
@@ -51,11 +60,12 @@ class ReplayVenue:
     queue_kind, queue_n, use_bbo : the kernel's queue model and whether best-bid/offer messages move the book.
     cross, market_first : the kernel's crossing rule (``CROSS_*``) and equal-timestamp rule.
     slots : order slots (orders resting, in flight, or gone but not yet known to be, at once).
+    chunk_rows : rows per chunk when ``events`` is an array.
     """
 
     def __init__(
         self,
-        events: np.ndarray,
+        events: np.ndarray | EventFeed,
         grid: BookGrid,
         *,
         lot_coins: float,
@@ -70,8 +80,16 @@ class ReplayVenue:
         response_latency_ms: float | None = None,
         cross: int = CROSS_ALL,
         market_first: bool = True,
+        chunk_rows: int = 262_144,
     ) -> None:
-        self.events = events
+        if isinstance(events, EventFeed):
+            feed = events
+            if feed_latency and feed.clock_shift is None:
+                raise ValueError("feed latency needs an EventFeed built with the receive clock (clock_shift)")
+        else:
+            shift = _shift(events) if feed_latency else None
+            feed = EventFeed(array_chunks(events, chunk_rows), grid=grid, use_bbo=use_bbo, clock_shift=shift)
+        self.feed = feed
         self.grid = grid
         self.tick_usd = grid.tick_usd
         self.book = OrderBook(grid, use_bbo=use_bbo)
@@ -83,13 +101,17 @@ class ReplayVenue:
         self.feed_latency = feed_latency
         self.queue_kind, self.queue_n, self.use_bbo = queue_kind, float(queue_n), use_bbo
         self.cross, self.market_first = int(cross), bool(market_first)
-        self._ev, self._exch, self._px, self._qty = events["ev"], events["exch_ts"], events["px"], events["qty"]
-        is_trade = (kinds(events) == TRADE_EVENT) & ((self._ev & np.uint64(EXCH_EVENT)) != 0)
-        self._cum_vol = np.cumsum(np.where(is_trade, self._qty, 0.0))
-        self._local_ts = strategy_clock(events) if feed_latency else self._exch
         self.local_book = OrderBook(grid, use_bbo=use_bbo) if feed_latency else self.book
+        # the exchange side's chunk and row, and the strategy's (feed latency: its own place in the data)
+        self._xcur = feed.cursor()
+        self._xc: Chunk = feed.get(0)  # type: ignore[assignment]  # the feed has at least one chunk
+        self._lcur = feed.cursor() if feed_latency else self._xcur
+        self._lc: Chunk = self._xc
         self._lk = 0
         self._local_traded = 0.0
+        self._ended = False
+        #: path pieces of the chunks the exchange side has finished, not yet taken (:meth:`take_pieces`)
+        self._pieces: list[MarketPath] = []
         self.orders = np.zeros(slots, dtype=order_dtype)
         self.orders["live_ts"] = NEVER
         self.orders["dead_ts"] = NEVER
@@ -101,7 +123,7 @@ class ReplayVenue:
         self._booked = 0  # fills counted in the exchange-side account
         self._seen = 0  # fills the strategy has been told of
         self.k = 0
-        self.clock = int(self._exch[0]) if self._exch.size else 0
+        self.clock = feed.t0
         self.t0 = self.clock
         self.position_coins = 0.0  # the exchange's account: every fill at its time
         self.cash_usd = 0.0
@@ -124,28 +146,68 @@ class ReplayVenue:
     def advance(self, t_ns: int) -> int:
         """Replay the recording up to ``t_ns`` (exchange time); returns the kernel's status (1: end of data)."""
         while True:
+            c = self._xc
             status, self.k, self.clock, self.nfill, rej = run_until(
-                self.book.bid_qty, self.book.ask_qty, self.book.state, self._ev, self._exch, self._px, self._qty,
+                self.book.bid_qty, self.book.ask_qty, self.book.state, c.ev, c.exch_ts, c.px, c.qty,
                 self.k, t_ns, self.clock, self.orders, self.bid_slot, self.ask_slot, self.fills, self.nfill,
                 self.tick_usd, self.lot_coins, self.queue_kind, self.queue_n, self.use_bbo, self.cross,
                 self.market_first,
             )  # fmt: skip
             self.rejects += rej
             self._book_fills()
-            if status != STATUS_FILLS_FULL:
-                break
-            grown = np.zeros(2 * self.fills.shape[0], dtype=fill_dtype)
-            grown[: self.nfill] = self.fills[: self.nfill]
-            self.fills = grown
+            if status == STATUS_FILLS_FULL:
+                grown = np.zeros(2 * self.fills.shape[0], dtype=fill_dtype)
+                grown[: self.nfill] = self.fills[: self.nfill]
+                self.fills = grown
+                continue
+            if status == STATUS_END and not self._ended:
+                nxt = self.feed.get(c.index + 1)
+                if nxt is not None:  # the end of a chunk, not of the data: go on with the next one
+                    self._pieces.append(c.piece)
+                    enter(nxt, self.book, self.bid_slot, self.ask_slot)
+                    self._xc, self.k = nxt, 0
+                    self._release()
+                    continue
+                self._ended = True
+                self._pieces.append(c.piece)
+            break
         if self.feed_latency:
             lb = self.local_book
-            self._lk, traded = local_until(
-                lb.bid_qty, lb.ask_qty, lb.state, self._ev, self._local_ts, self._px, self._qty, self._lk, t_ns,
-                self.tick_usd, self.use_bbo,
-            )  # fmt: skip
+            traded = 0.0  # received in this call, summed from 0 as one unsplit call would, then added
+            while True:
+                c = self._lc
+                self._lk, traded = local_until(
+                    lb.bid_qty, lb.ask_qty, lb.state, c.ev, c.local_ts, c.px, c.qty, self._lk, t_ns,
+                    self.tick_usd, self.use_bbo, traded,
+                )  # fmt: skip
+                if self._lk < c.rows:
+                    break
+                nxt = self.feed.get(c.index + 1)
+                if nxt is None:
+                    break
+                enter(nxt, lb)
+                self._lc, self._lk = nxt, 0
+                self._release()
             self._local_traded += traded
         self._tell_fills()
         return int(status)
+
+    def _release(self) -> None:
+        self.feed.release(self._xcur, self._xc.index)
+        if self._lcur != self._xcur:
+            self.feed.release(self._lcur, self._lc.index)
+
+    def take_pieces(self) -> list[MarketPath]:
+        """The market-path pieces of the chunks the exchange side has finished since the last call (all of them
+        once the data has ended): every fill of ours before a piece's last BBO change is already in
+        :attr:`fills`."""
+        out, self._pieces = self._pieces, []
+        return out
+
+    @property
+    def ended(self) -> bool:
+        """Whether the exchange side has reached the end of the data."""
+        return self._ended
 
     def _book_fills(self) -> None:
         """The exchange's account: every fill at its exchange time."""
@@ -224,7 +286,8 @@ class ReplayVenue:
         if self.feed_latency:
             traded = self._local_traded
         else:
-            traded = float(self._cum_vol[self.k - 1]) if self.k > 0 else 0.0
+            c = self._xc
+            traded = float(c.cum_vol[self.k - 1]) if self.k > 0 else c.vol_before
         fills, self._new_fills = tuple(self._new_fills), []
         book = self.book_top
         view = VenueView(
@@ -286,6 +349,13 @@ class ReplayVenue:
         self._order_of[order.cloid] = order
         self._oid[order.cloid] = oid
         self._cloid_of[oid] = order.cloid
+
+
+def _shift(events: np.ndarray) -> int:
+    """The shift :func:`strategy_clock` adds to the receive times of ``events`` (ns, ``>= 0``)."""
+    from ._feed import clock_shift_ns
+
+    return clock_shift_ns([events])
 
 
 def strategy_clock(events: np.ndarray) -> np.ndarray:

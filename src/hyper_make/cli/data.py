@@ -7,10 +7,11 @@ and written (marked partial in the files), then the error is printed on one line
 output folder (``--out``) is checked before any work runs. Ctrl-C keeps what was written, marked partial, and
 exits 130.
 
-Several files (or a quoted glob): files of one format are consecutive parts of one recording; ``calibrate`` reads
-them as one continuous run, streamed in chunks (memory does not grow with the data), ``backtest`` replays them day
-by day (one file in memory at a time) and reports them together; both draw a progress bar with the time left on
-stderr. Files of different formats are parallel streams of one recording (a Tardis book file and its trades file,
+Several files (or a quoted glob): files of one format are consecutive parts of one recording; both commands read
+them as one continuous run, streamed in chunks (memory does not grow with the data: the book, the clock, and for
+``backtest`` the position, orders and cash carry from one file to the next); ``backtest --day-by-day`` replays each
+file on its own from a flat position instead and reports them together. Both draw a progress bar with the time left
+on stderr. Files of different formats are parallel streams of one recording (a Tardis book file and its trades file,
 a Hyperliquid archive and a trades recording) and are merged in time order.
 
 A Binance recording without a book snapshot is read with a warm-up while the book is built from the diffs
@@ -37,7 +38,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..allocate import ALLOCATORS
-from ..backtest import ReplayConfig, ReplayResult, run_backtest
+from ..backtest import ReplayConfig, ReplayInterrupted, ReplayResult, run_backtest
 from ..backtest.replay import Fills
 from ..calibrate import MARKOUT_HORIZONS_S, CalibrationResult, plot_calibration
 from ..calibrate import calibrate as fit_calibration
@@ -47,8 +48,8 @@ from ..calibrate.preset import FITTED as PRESET_FITTED
 from ..calibrate.preset import SIM_RECORD_S, fit_preset, simulated_facts
 from ..config import AppConfig
 from ..data.merge import combine_reports
-from ..data.readers import ReadReport, detect_format, load_events
-from ..errors import DataError, InvalidParameterError
+from ..data.readers import ReadReport, detect_format
+from ..errors import InvalidParameterError
 from ..learn._report import write_learner_report
 from ..metrics import max_drawdown
 from ..report import write_report
@@ -383,20 +384,6 @@ def _too_short(results: dict[str, ReplayResult], refresh_s: float) -> str | None
     return None
 
 
-def _cover_book_warmup(cfg: ReplayConfig, events: np.ndarray, report: ReadReport) -> tuple[ReplayConfig, float]:
-    """The replay config with ``warmup_s`` extended to the end of the book's warm-up of a file without a snapshot,
-    and that warm-up's length from the replay's start (s; 0 when the book had a snapshot)."""
-    end = report.book_warmup_end_ns
-    if end is None:
-        return cfg, 0.0
-    t0 = int(events["exch_ts"][0])
-    last = int(events["exch_ts"].max())
-    need_s = (min(end, last + 1) - t0) / 1e9  # a warm-up that never ended covers the whole replay
-    if need_s > cfg.warmup_s:
-        cfg = dataclasses.replace(cfg, warmup_s=need_s)
-    return cfg, max(need_s, 0.0)
-
-
 def _fills_in_resyncs(report: ReadReport, results: dict[str, ReplayResult]) -> dict[str, int]:
     """Per allocator, its fills inside the warm-ups after update-id gaps (the book was being rebuilt)."""
     spans = [s for w, s in zip(report.warmups, report.warmup_spans_ns(), strict=True) if w.reason == "gap"]
@@ -427,12 +414,6 @@ def _book_note(report: ReadReport, results: dict[str, ReplayResult], book_warmup
     return "BOOK WARM-UP: " + "; ".join(parts)
 
 
-def _check_read(events: np.ndarray, report: ReadReport) -> None:
-    if events.size == 0:
-        stop_note = f" (the read stopped early: {report.error})" if report.error else ""
-        raise DataError(f"no event could be read from {report.path}{stop_note}")
-
-
 #: Metrics summed over the files of a day-by-day backtest (the others are combined as their docs say).
 _ADDITIVE = (
     "pnl_usd", "spread_capture_usd", "adverse_selection_usd", "fees_usd", "inventory_usd", "model_impact_usd",
@@ -448,9 +429,11 @@ def _backtest_days(
     rcfg: ReplayConfig,
     on_error: str,
     quiet: bool,
+    out: Path,
     carry: dict[str, Any] | None = None,
 ) -> tuple[dict[str, ReplayResult], ReadReport, float, list[dict[str, object]], bool]:
-    """Replay each file on its own (fresh allocators, flat position, its own book), one after the other.
+    """Replay each file on its own (fresh allocators, flat position, its own book), one after the other, each
+    streamed in chunks; the fills and equity CSVs are appended to file by file.
 
     ``carry["learner"]``: the payout posterior the first file's learning allocator starts from; each next file
     starts from the one the previous ended with (learning carries over the days), left in ``carry`` at the end.
@@ -466,36 +449,43 @@ def _backtest_days(
     total = sum(x.stat().st_size for x in paths if x.is_file())
     done_bytes = 0
     cut = False
-    try:
-        with _progress("backtest", quiet) as advance:
-            for path in paths:
-                events, report = load_events(path, on_error=on_error, keep_partial=True)  # type: ignore[arg-type]
-                reports.append(report)
-                _check_read(events, report)
-                for w in report.warnings:
-                    warn(w)
-                cfg, warm_s = _cover_book_warmup(rcfg, events, report)
-                allocs = {n: app_cfg.make_allocator(n) for n in names}
-                learner = carry.get("learner") if carry is not None else None
-                day, _ = run_backtest(events, allocs, app=app_cfg, config=cfg, learner=learner)
-                if carry is not None:
-                    carry["learner"] = next((r.learner for r in day.values() if r.learner is not None), learner)
-                del events
-                per_day.append(day)
-                warm_total += warm_s
-                for n, r in day.items():
-                    rows.append({"file": str(path), "allocator": n, "book_warmup_s": warm_s}
-                                | {k: r.metrics().get(k, float("nan")) for k in
-                                   ("pnl_usd", "fills", "filled_coins", "fees_usd", "final_inventory_coins",
-                                    "max_drawdown_usd")})  # fmt: skip
-                done_bytes += path.stat().st_size
-                advance(done_bytes, total)
-                if report.error:
-                    break
-    except KeyboardInterrupt:
-        if not per_day:
-            interrupted("no file had been replayed; nothing was written")
-        cut = True
+    with _progress("backtest", quiet) as advance:
+        for i, path in enumerate(paths):
+            allocs = {n: app_cfg.make_allocator(n) for n in names}
+            info: dict[str, float] = {}
+            learner = carry.get("learner") if carry is not None else None
+            try:
+                day, report = run_backtest(
+                    path, allocs, app=app_cfg, config=rcfg, on_error=on_error, out_dir=out, append=i > 0,  # type: ignore[arg-type]
+                    progress=lambda d, _t, before=done_bytes: advance(before + d, total), info=info, learner=learner,
+                )  # fmt: skip
+            except ReplayInterrupted as stop:
+                if stop.results:
+                    per_day.append(stop.results)
+                if stop.report is not None:
+                    reports.append(stop.report)
+                cut = True
+                break
+            assert report is not None  # read from a file
+            reports.append(report)
+            for w in report.warnings:
+                warn(w)
+            per_day.append(day)
+            if carry is not None:
+                carry["learner"] = next((r.learner for r in day.values() if r.learner is not None), learner)
+            warm_s = info.get("book_warmup_s", 0.0)
+            warm_total += warm_s
+            for n, r in day.items():
+                rows.append({"file": str(path), "allocator": n, "book_warmup_s": warm_s}
+                            | {k: r.metrics().get(k, float("nan")) for k in
+                               ("pnl_usd", "fills", "filled_coins", "fees_usd", "final_inventory_coins",
+                                "max_drawdown_usd")})  # fmt: skip
+            done_bytes += path.stat().st_size
+            advance(done_bytes, total)
+            if report.error:
+                break
+    if cut and not per_day:
+        interrupted("no file had been replayed; nothing was written")
     return _combine_days(per_day), combine_reports(reports), warm_total, rows, cut
 
 
@@ -558,7 +548,10 @@ def backtest_cmd(
         list[Path],
         typer.Argument(
             metavar="FILE",
-            help=_FILES_HELP.format(several="replayed day by day, each from a flat position, one report for all"),
+            help=_FILES_HELP.format(
+                several="replayed as one continuous run carrying the position, or with --day-by-day each from a "
+                "flat position"
+            ),
         ),
     ],
     allocator: Annotated[
@@ -618,13 +611,25 @@ def backtest_cmd(
     requote_size_frac: RequoteSizeFrac = None,
     estimator_halflife_s: EstimatorHalflifeS = None,
     estimator_prior_weight_s: EstimatorPriorWeightS = None,
+    continuous: Annotated[
+        bool,
+        typer.Option(
+            "--continuous/--day-by-day",
+            help="Several files of one format: one continuous run (the book, position, orders and cash carry from "
+            "file to file; the default) or each file on its own from a flat position, summed (days.csv per file).",
+        ),
+    ] = True,
     learner_state: LearnerStateFile = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of tables.")] = False,
 ) -> None:
     """Replay a recording with each allocator side by side and write a report folder like 'simulate'.
 
+    The data is streamed in chunks (memory does not grow with it); fills_<allocator>.csv and equity_<allocator>.csv
+    are written as the replay goes, so a run that fails or is interrupted keeps them.
+
     With --learner-state the 'learned' allocator starts from the saved posterior and the file is rewritten with
-    the one it ends with (over several files, learning carries from one to the next)."""
+    the one it ends with (over several files, learning carries from one to the next).
+    """
     with user_errors():
         _check_on_error(on_error)
         names = allocator_names(allocator) or list(ALLOCATORS)
@@ -662,33 +667,37 @@ def backtest_cmd(
                     max_position_coins=snap.max_position_coins,
                 ),
             )  # fmt: skip
-    done: dict[str, ReplayResult] = {}
     report: ReadReport | None = None
     book_warmup_s = 0.0
     days: list[dict[str, object]] = []
     days_stopped = False
-    if len(paths) > 1 and not _parallel_streams(paths):
+    cut_short = False
+    if len(paths) > 1 and not continuous and not _parallel_streams(paths):
         with user_errors():
+            out.mkdir(parents=True, exist_ok=True)
             results, report, book_warmup_s, days, days_stopped = _backtest_days(
-                paths, names, app_cfg, rcfg, on_error, json_out, carry
+                paths, names, app_cfg, rcfg, on_error, json_out, out, carry
             )
     else:
+        info: dict[str, float] = {}
         try:
             with user_errors():
-                events, report = load_events(paths if len(paths) > 1 else file, on_error=on_error, keep_partial=True)  # type: ignore[arg-type]
-                _check_read(events, report)
-                for w in report.warnings:
-                    warn(w)
-                rcfg, book_warmup_s = _cover_book_warmup(rcfg, events, report)
-                results, _ = run_backtest(
-                    events, allocs, app=app_cfg, config=rcfg, on_result=done.__setitem__, learner=carry["learner"],
-                )  # fmt: skip
+                out.mkdir(parents=True, exist_ok=True)
+                with _progress("backtest", json_out) as advance:
+                    results, report = run_backtest(
+                        paths if len(paths) > 1 else file, allocs, app=app_cfg, config=rcfg, on_error=on_error,  # type: ignore[arg-type]
+                        out_dir=out, progress=advance, info=info, learner=carry["learner"],
+                    )  # fmt: skip
                 carry["learner"] = next((r.learner for r in results.values() if r.learner is not None), None)
-        except KeyboardInterrupt:
-            if not done:
-                interrupted("no allocator had finished; nothing was written")
-            results = done
-    stopped = len(results) < len(names) or days_stopped
+        except ReplayInterrupted as stop:
+            if not stop.results:
+                interrupted("the replay had not quoted yet; nothing but the fills so far was written")
+            results, report, cut_short = stop.results, stop.report, True
+        book_warmup_s = info.get("book_warmup_s", 0.0)
+        if report is not None:
+            for w in report.warnings:
+                warn(w)
+    stopped = cut_short or days_stopped
     metrics = {n: r.metrics() for n, r in results.items()}
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     shown = str(file) if len(paths) == 1 else " ".join(str(x) for x in paths)
@@ -710,15 +719,18 @@ def backtest_cmd(
     n_days = len({row["file"] for row in days})
     if days:
         notes.insert(0, f"DAY BY DAY: {n_days} of {len(paths)} files replayed one after the other, each from a flat "
-                        "position with its own book (a file without a snapshot warms up), in memory bounded by the "
-                        "largest file; PnL, fills and fees are summed, markouts and effective levels weighted by "
-                        "filled size and quoted refreshes; per file in days.csv")  # fmt: skip
+                        "position with its own book (a file without a snapshot warms up), each streamed in chunks; "
+                        "PnL, fills and fees are summed, markouts and effective levels weighted by filled size and "
+                        "quoted refreshes; per file in days.csv")  # fmt: skip
+    elif len(paths) > 1 and not _parallel_streams(paths):
+        notes.insert(0, f"CONTINUOUS: {len(paths)} files replayed as one run (the book, position, orders and cash "
+                        "carry from one file to the next; --day-by-day for one replay per file)")  # fmt: skip
     if days_stopped:
-        notes.insert(0, f"INTERRUPTED (Ctrl-C): partial report, {n_days} of {len(paths)} files replayed")
+        notes.insert(0, f"INTERRUPTED (Ctrl-C): partial report, {n_days} of {len(paths)} files replayed in full")
     elif stopped:
-        not_run = ", ".join(n for n in names if n not in results)
-        notes.insert(0, f"INTERRUPTED (Ctrl-C): partial report, {len(results)} of {len(names)} allocators finished "
-                        f"({', '.join(results)}); not run: {not_run}")  # fmt: skip
+        reached = max((float(r.equity[0][-1]) for r in results.values() if r.equity[0].size), default=0.0)
+        notes.insert(0, f"INTERRUPTED (Ctrl-C): partial report: the allocators replay together, refresh by "
+                        f"refresh; every one's results cover the first {reached:.0f} s of the data")  # fmt: skip
     if report is not None and report.warmups:
         notes.insert(0, _book_note(report, results, book_warmup_s, warmup_s))
     if report is not None:
@@ -753,8 +765,7 @@ def backtest_cmd(
         )
         if days:
             _write_days(out / "days.csv", days)
-        for n, r in results.items():
-            r.fills.write_csv(out / f"fills_{n}.csv")
+        # fills_<allocator>.csv and equity_<allocator>.csv were written as the replay went
         if learning is not None and learning.name in results:
             save_learner(learner_state, carry["learner"])
             if carry["learner"] is not None:
@@ -770,8 +781,8 @@ def backtest_cmd(
         out_console.print(f"report: {summary}")
     if days_stopped:
         interrupted(f"kept a partial report of {n_days} of {len(paths)} files in {out}")
-    if stopped:
-        interrupted(f"kept a partial report of {len(results)} of {len(names)} allocators in {out}")
+    elif stopped:
+        interrupted(f"kept a partial report of {len(results)} allocators, cut short by Ctrl-C, in {out}")
     if report is not None and report.skip_summary():
         warn(str(report.skip_summary()))
     if short:

@@ -138,6 +138,62 @@ def _apply_all(bid, ask, st, ev, px, qty, local_ts, tick, use_bbo, uncross):  # 
                 st[_CROSSED] += 1
 
 
+@nb.njit(cache=True)
+def shift_band(bid, ask, st, new_base):  # type: ignore[no-untyped-def]
+    """Re-centre a book: its band starts at tick ``new_base`` from now on. A level at absolute tick ``t`` moves
+    from index ``t - old_base`` to ``t - new_base``; levels that fall outside are dropped and counted as out of
+    band; the best prices are found again (no level lies beyond a side's best, so a scan finds it)."""
+    n = st[_N]
+    d = new_base - st[_BASE]
+    if d == 0:
+        return
+    lost = 0
+    if d > 0:
+        for i in range(min(d, n)):
+            lost += (bid[i] > 0.0) + (ask[i] > 0.0)
+        for i in range(n):
+            j = i + d
+            bid[i] = bid[j] if j < n else 0.0
+            ask[i] = ask[j] if j < n else 0.0
+    else:
+        for i in range(max(n + d, 0), n):
+            lost += (bid[i] > 0.0) + (ask[i] > 0.0)
+        for i in range(n - 1, -1, -1):
+            j = i + d
+            bid[i] = bid[j] if j >= 0 else 0.0
+            ask[i] = ask[j] if j >= 0 else 0.0
+    st[_BASE] = new_base
+    st[_OUT_OF_BAND] += lost
+    st[_BEST_BID] = _scan_down(bid, n - 1)
+    st[_BEST_ASK] = _scan_up(ask, 0, n)
+
+
+@nb.njit(cache=True)
+def shift_slots(slots, d):  # type: ignore[no-untyped-def]
+    """A tick-index lookup (``-1``: empty) after its band moved ``d`` ticks up: index ``i`` now holds ``i + d``."""
+    n = slots.shape[0]
+    if d > 0:
+        for i in range(n):
+            slots[i] = slots[i + d] if i + d < n else -1
+    elif d < 0:
+        for i in range(n - 1, -1, -1):
+            slots[i] = slots[i + d] if i + d >= 0 else -1
+
+
+def recentred_base(state: np.ndarray) -> int | None:
+    """Where a two-sided book's band should start so that its mid is in the middle (first tick), or ``None``
+    while the mid is inside the middle half of the band (or the book is one-sided): the band of ``±band_frac``
+    follows the price once it has walked half-way to an edge."""
+    n = int(state[_N])
+    bb, ba = int(state[_BEST_BID]), int(state[_BEST_ASK])
+    if bb < 0 or ba >= n:
+        return None
+    mid = (bb + ba) // 2
+    if n // 4 <= mid <= n - 1 - n // 4:
+        return None
+    return int(state[_BASE]) + mid - n // 2
+
+
 @dataclass(frozen=True, slots=True)
 class BookGrid:
     """The tick band of a book: ``tick_usd`` and the first tick ``base_tick`` (price = tick·(base + i)), ``n``."""
@@ -192,8 +248,18 @@ class OrderBook:
         """Rows ignored because their price was outside the band."""
         return int(self.state[_OUT_OF_BAND])
 
+    @property
+    def base_tick(self) -> int:
+        """The band's first tick now (it moves when the book is re-centred, :meth:`recentre`)."""
+        return int(self.state[_BASE])
+
+    def recentre(self, base_tick: int) -> None:
+        """Move the band to start at ``base_tick`` (same width): levels that stay inside keep their quantity,
+        the ones now outside are dropped (counted in :attr:`out_of_band`)."""
+        shift_band(self.bid_qty, self.ask_qty, self.state, int(base_tick))
+
     def _px(self, i: int) -> float:
-        return (self.grid.base_tick + i) * self.grid.tick_usd
+        return (int(self.state[_BASE]) + i) * self.grid.tick_usd
 
     @property
     def best_bid_usd(self) -> float:
@@ -316,18 +382,28 @@ class PathBuilder:
     """A :class:`MarketPath` built chunk by chunk: one book and one clock carried across the chunks (and files).
 
     ``add(events)`` returns the path piece of that chunk (BBO changes and trades, as :class:`MarketPath` arrays);
-    the pieces of consecutive chunks concatenate to the path of the whole data.
+    the pieces of consecutive chunks concatenate to the path of the whole data. With ``recentring`` the band
+    follows the price: before each chunk, a book whose mid has walked out of the middle half of the band is
+    re-centred on it (:func:`recentred_base`); ``recentres`` holds, per chunk, the new first tick or ``None``, so
+    that other books fed the same chunks can follow the same band.
     """
 
-    def __init__(self, grid: BookGrid, *, use_bbo: bool = True) -> None:
+    def __init__(self, grid: BookGrid, *, use_bbo: bool = True, recentring: bool = False) -> None:
         self.grid = grid
         self.use_bbo = use_bbo
+        self.recentring = recentring
+        self.recentres: list[int | None] = []
         self.book = OrderBook(grid, use_bbo=use_bbo)
         self.carry = np.array([-(1 << 62), -2, -2], dtype=np.int64)
 
     def add(self, events: np.ndarray) -> MarketPath:
         """The path piece of the next chunk of events (may be empty)."""
         b = self.book
+        if self.recentring and (base := recentred_base(b.state)) is not None:
+            b.recentre(base)
+            self.recentres.append(base)
+        else:
+            self.recentres.append(None)
         out = _path(
             b.bid_qty, b.ask_qty, b.state, events["ev"], events["exch_ts"], events["px"], events["qty"],
             self.grid.tick_usd, self.use_bbo, self.carry,
@@ -344,4 +420,15 @@ def market_path(events: np.ndarray, grid: BookGrid | None = None, *, use_bbo: bo
     return out
 
 
-__all__ = ["BookGrid", "MarketPath", "OrderBook", "PathBuilder", "book_row", "infer_tick", "market_path"]
+__all__ = [
+    "BookGrid",
+    "MarketPath",
+    "OrderBook",
+    "PathBuilder",
+    "book_row",
+    "infer_tick",
+    "market_path",
+    "recentred_base",
+    "shift_band",
+    "shift_slots",
+]

@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from ..errors import DataError, InvalidParameterError
 from .events import event_dtype
-from .readers import SKIPPED_EXAMPLES, EventReader, OnError, ReadReport
+from .readers import SKIPPED_EXAMPLES, EventReader, OnError, ReadReport, detect_format
 
 #: Formats whose files hold trades only (merged first at equal timestamps).
 TRADES_ONLY = frozenset({"tardis-trades"})
@@ -124,6 +125,54 @@ class MergedReader:
             yield rows[i : i + self.chunk_rows]
 
 
+def source_chunks(
+    paths: Sequence[str | Path],
+    *,
+    on_error: Literal["stop", "skip"] = "stop",
+    chunk_rows: int = 262_144,
+    readers: list[EventReader] | None = None,
+) -> Iterator[np.ndarray]:
+    """The chunks of recorded files as one run: files of one format are consecutive parts of one recording, read
+    in the order given with the book, the clock and the Binance update-id chain carried from one file to the next
+    (:class:`~hyper_make.data.readers.EventReader` ``continues``); files of different formats are parallel streams,
+    merged in time order (:class:`~hyper_make.data.merge.MergedReader`). The readers (and their reports) are
+    appended to ``readers`` as they start.
+
+    Raises
+    ------
+    InvalidParameterError
+        If consecutive files are not in time order (a file starts before the previous one ended).
+    DataError
+        From a reader stopping on a bad line (after the chunks before it).
+    """
+    ps = [Path(x) for x in paths]
+    if not ps:
+        raise InvalidParameterError("no data file given: at least one path is needed")
+    got = readers if readers is not None else []
+    if len({detect_format(x) for x in ps}) > 1:
+        merged = MergedReader(ps, on_error=on_error, chunk_rows=chunk_rows)
+        got.extend(merged.given)
+        yield from merged
+        return
+    prev: EventReader | None = None
+    last_local: int | None = None
+    for path in ps:
+        reader = EventReader(path, on_error=on_error, chunk_rows=chunk_rows, continues=prev)
+        got.append(reader)
+        first = True
+        for chunk in reader:
+            if first and chunk.size and last_local is not None and int(chunk["local_ts"][0]) < last_local:
+                raise InvalidParameterError(
+                    f"{path}: starts at {int(chunk['local_ts'][0])} ns (local), before the end of the previous file "
+                    f"{prev.path if prev else ''} ({last_local} ns): give the files of a recording in time order"
+                )
+            first = first and not chunk.size
+            if chunk.size:
+                last_local = int(chunk["local_ts"][-1])
+            yield chunk
+        prev = reader
+
+
 def combine_reports(reports: list[ReadReport]) -> ReadReport:
     """One report of several files: counts summed, gaps, warm-ups and examples kept, the first stopping error.
 
@@ -159,4 +208,4 @@ def combine_reports(reports: list[ReadReport]) -> ReadReport:
     return out
 
 
-__all__ = ["TRADES_ONLY", "MergedReader", "combine_reports"]
+__all__ = ["TRADES_ONLY", "MergedReader", "combine_reports", "source_chunks"]

@@ -48,9 +48,13 @@ from the diffs, from the diff after the gap on, with a warm-up as above (counted
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
+import os
+import shutil
 import struct
+import tempfile
 import zipfile
 import zlib
 from collections import Counter, deque
@@ -341,13 +345,12 @@ def detect_format(path: str | Path) -> str:
     if p.stat().st_size == 0:
         raise DataError(f"{p}: empty file (0 bytes)")
     if zipfile.is_zipfile(p):
-        try:
-            with np.load(p) as npz:
-                names = list(npz.files)
-                arr = npz[names[0]] if names else None
+        try:  # the array's header only: the file may hold a day of events
+            with zipfile.ZipFile(p) as zf, _npz_member(zf) as (_fh, _shape, dtype):
+                pass
         except Exception as exc:
             raise _unknown(p, f"zip archive that is not a NumPy .npz: {exc}") from None
-        if arr is None or arr.dtype.names is None or set(arr.dtype.names) != set(event_dtype.names or ()):
+        if dtype.names is None or set(dtype.names) != set(event_dtype.names or ()):
             raise _unknown(p, ".npz without an hftbacktest event array (fields ev, exch_ts, local_ts, px, qty, ...)")
         return "hftbacktest-npz"
     from . import hl_archive, tardis  # their own modules; detected by their header / NDJSON layout
@@ -937,6 +940,9 @@ class EventReader:
                         yield self._chunk(buf)
                         buf = bytearray()
                     self._fail(line, problem)
+        except GeneratorExit:  # closed early (the consumer stopped, e.g. Ctrl-C): nothing more to hand out
+            buf = bytearray()
+            raise
         finally:
             if buf:
                 yield self._chunk(buf)
@@ -948,23 +954,41 @@ class EventReader:
         return arr
 
     def _iter_npz(self) -> Iterator[np.ndarray]:
-        with np.load(self.path) as npz:
-            arr = npz["data"] if "data" in npz.files else npz[npz.files[0]]
-        arr = np.asarray(arr).astype(event_dtype, copy=False)
-        self.report.lines = arr.size
-        self.report.message_counts["events"] = arr.size
-        back, why = _npz_backwards(arr)
-        start = 0
-        for b in back:
-            if self.on_error == "stop":
-                if b > start:
-                    yield from self._slices(arr[start:b])
-                self._fail(int(b), _Problem("backwards", why(int(b))))
-            else:
-                yield from self._slices(arr[start:b])
-                self.report.skipped["backwards"] += 1
-                start = int(b) + 1
-        yield from self._slices(arr[start:])
+        """The ``.npz``'s event array read ``chunk_rows`` rows at a time from the zip member as it inflates, so
+        memory holds one chunk, not the array; rows whose time goes back are found chunk by chunk
+        (:class:`_NpzOrder`)."""
+        report = self.report
+        row = 0
+        try:
+            with zipfile.ZipFile(self.path) as zf:
+                with _npz_member(zf) as (fh, shape, dtype):
+                    n = int(shape[0]) if shape else 0
+                    report.lines = n
+                    report.message_counts["events"] = n
+                    order = _NpzOrder()
+                    while row < n:
+                        k = min(self.chunk_rows, n - row)
+                        buf = fh.read(k * dtype.itemsize)
+                        if len(buf) < k * dtype.itemsize:
+                            raise EOFError(f"the array ends after {row + len(buf) // dtype.itemsize} of {n} rows")
+                        arr = np.frombuffer(bytearray(buf), dtype=dtype).astype(event_dtype, copy=False)
+                        back, why = order.check(arr)
+                        start = 0
+                        for b in back:
+                            if self.on_error == "stop":
+                                if b > start:
+                                    yield from self._slices(arr[start:b])
+                                self._fail(row + int(b), _Problem("backwards", why(int(b))))
+                            else:
+                                yield from self._slices(arr[start:b])
+                                report.skipped["backwards"] += 1
+                                start = int(b) + 1
+                        yield from self._slices(arr[start:])
+                        row += k
+        except DataError:
+            raise
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+            self._fail(row + 1, _Problem("truncated", f"truncated or corrupt .npz ({exc})"))
 
     def _slices(self, arr: np.ndarray) -> Iterator[np.ndarray]:
         for i in range(0, arr.size, self.chunk_rows):
@@ -973,23 +997,53 @@ class EventReader:
             yield part
 
 
-def _npz_backwards(arr: np.ndarray) -> tuple[np.ndarray, Any]:
-    """Rows of an ``.npz`` whose time goes back, and a message maker. Rows all flagged ``EXCH|LOCAL`` (our
-    layout) must be in ``local_ts`` order; in hftbacktest's split layout the ``LOCAL_EVENT`` rows must be in
-    ``local_ts`` order and the ``EXCH_EVENT`` rows in ``exch_ts`` order."""
-    flags = arr["ev"] & np.uint64(_BOTH)
-    if bool((flags == np.uint64(_BOTH)).all()):
-        local = arr["local_ts"]
-        return np.flatnonzero(np.diff(local) < 0) + 1, (
-            lambda b: f"timestamp goes backwards: {local[b]} ns after {local[b - 1]} ns"
-        )
-    bad: dict[int, str] = {}
-    for flag, name in ((LOCAL_EVENT, "local_ts"), (EXCH_EVENT, "exch_ts")):
-        idx = np.flatnonzero((arr["ev"] & np.uint64(flag)) != 0)
-        ts = arr[name][idx]
-        for k in np.flatnonzero(np.diff(ts) < 0) + 1:
-            bad.setdefault(int(idx[k]), f"timestamp goes backwards: {name} {ts[k]} ns after {ts[k - 1]} ns")
-    return np.array(sorted(bad), dtype=np.int64), bad.__getitem__
+@contextlib.contextmanager
+def _npz_member(zf: zipfile.ZipFile) -> Iterator[tuple[Any, tuple[int, ...], np.dtype]]:
+    """The event array's member of an ``.npz`` (``data``, else the first), opened after its ``.npy`` header:
+    ``(stream, shape, dtype)``."""
+    names = zf.namelist()
+    if not names:
+        raise ValueError("empty zip archive")
+    with zf.open("data.npy" if "data.npy" in names else names[0]) as fh:
+        major, _ = np.lib.format.read_magic(fh)
+        header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, _fortran, dtype = header(fh)
+        yield fh, shape, dtype
+
+
+class _NpzOrder:
+    """Rows of an ``.npz`` whose time goes back, chunk by chunk (each row against the row before it, the last row of
+    the previous chunk included). A chunk whose rows are all flagged ``EXCH|LOCAL`` (our layout) must be in
+    ``local_ts`` order; in hftbacktest's split layout the ``LOCAL_EVENT`` rows must be in ``local_ts`` order and the
+    ``EXCH_EVENT`` rows in ``exch_ts`` order."""
+
+    def __init__(self) -> None:
+        self.prev: dict[int, int | None] = {_BOTH: None, LOCAL_EVENT: None, EXCH_EVENT: None}
+
+    def check(self, arr: np.ndarray) -> tuple[np.ndarray, Any]:
+        """Indices (in ``arr``) of the rows that go back, and their messages (by index)."""
+        flags = arr["ev"] & np.uint64(_BOTH)
+        ours = bool((flags == np.uint64(_BOTH)).all())
+        checks = [(_BOTH, "local_ts", "")] if ours else [(LOCAL_EVENT, "local_ts", "local_ts "),
+                                                          (EXCH_EVENT, "exch_ts", "exch_ts ")]  # fmt: skip
+        msgs: dict[int, str] = {}
+        for flag, name, label in checks:
+            idx = np.arange(arr.size) if flag == _BOTH else np.flatnonzero((arr["ev"] & np.uint64(flag)) != 0)
+            if idx.size == 0:
+                continue
+            ts = arr[name][idx]
+            p = self.prev[flag]
+            seq, off = (ts, 1) if p is None else (np.concatenate([[p], ts]), 0)
+            for k in np.flatnonzero(np.diff(seq) < 0):
+                i = int(idx[k + off])
+                msgs.setdefault(i, f"timestamp goes backwards: {label}{arr[name][i]} ns after {seq[k]} ns")
+            self.prev[flag] = int(ts[-1])
+        # what the other layout would compare a later chunk with
+        self.prev[_BOTH] = int(arr["local_ts"][-1])
+        if ours:
+            self.prev[LOCAL_EVENT] = int(arr["local_ts"][-1])
+            self.prev[EXCH_EVENT] = int(arr["exch_ts"][-1])
+        return np.array(sorted(msgs), dtype=np.int64), msgs.__getitem__
 
 
 def iter_events(
@@ -1034,6 +1088,44 @@ def load_events(
     return events, reader.report
 
 
+class NpzWriter:
+    """An hftbacktest ``.npz`` (one ``event_dtype`` array ``data``, deflated, as :func:`save_npz` writes) written
+    from chunks without holding them: the rows are spooled to a temporary file beside the target and written into
+    the zip member, after its ``.npy`` header, once their count is known (:meth:`close`); :meth:`abort` leaves
+    nothing behind. Memory: one copy block; disk: the rows once more until closed."""
+
+    def __init__(self, path: str | Path) -> None:
+        p = Path(path)
+        self.path = p if p.suffix == ".npz" else p.with_suffix(p.suffix + ".npz")
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".rows")
+        self._tmp = Path(tmp)
+        self._fh = os.fdopen(fd, "wb")
+        self.rows = 0
+
+    def add(self, chunk: np.ndarray) -> None:
+        """Append the rows of ``chunk`` (``event_dtype``)."""
+        self._fh.write(np.ascontiguousarray(chunk, dtype=event_dtype).tobytes())
+        self.rows += int(chunk.size)
+
+    def close(self) -> Path:
+        """Write the ``.npz`` and return its path."""
+        self._fh.close()
+        header = {"descr": np.lib.format.dtype_to_descr(event_dtype), "fortran_order": False, "shape": (self.rows,)}
+        try:
+            with zipfile.ZipFile(self.path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+                with zf.open("data.npy", "w", force_zip64=True) as out, self._tmp.open("rb") as src:
+                    np.lib.format.write_array_header_1_0(out, header)
+                    shutil.copyfileobj(src, out, 1 << 22)
+        finally:
+            self._tmp.unlink(missing_ok=True)
+        return self.path
+
+    def abort(self) -> None:
+        """Write nothing: drop the spooled rows."""
+        self._fh.close()
+        self._tmp.unlink(missing_ok=True)
+
+
 def save_npz(path: str | Path, events: np.ndarray) -> Path:
     """Write events as an hftbacktest-style ``.npz`` (array ``data``); returns the path."""
     p = Path(path)
@@ -1048,6 +1140,7 @@ __all__ = [
     "SUPPORTED_FORMATS",
     "BookWarmup",
     "EventReader",
+    "NpzWriter",
     "ReadReport",
     "detect_format",
     "iter_events",

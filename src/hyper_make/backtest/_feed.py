@@ -1,0 +1,248 @@
+"""Event chunks read once and shared by every replay that walks them, freed once all have passed them.
+
+:class:`EventFeed` pulls ``event_dtype`` chunks from a reader (or slices an array) and keeps only the chunks some
+consumer still needs: each replay side (a venue's exchange side, its strategy's feed-latency side, the fixed grid's
+two sides) holds a cursor and releases the chunks behind it, so memory holds about one or two chunks whatever the
+length of the data. Per chunk it keeps the columns the kernels read (contiguous), the running sum of the traded
+volume, the strategy's receive clock (``--latency feed``) and the chunk's piece of the market path (BBO changes and
+trades, for the markouts), built by one book that walks the data ahead of the replays.
+
+**The band follows the price.** The book is a dense tick grid of ``±band_frac`` around the first prices
+(:class:`~hyper_make.data.book.BookGrid`); a day or a week can walk out of it. Before each chunk, the feed's book
+checks its mid: once it has left the middle half of the band, every book fed the data (the path's, each venue's
+exchange and strategy books) is re-centred on that mid before the chunk's first row (:func:`recentred_base`,
+:meth:`~hyper_make.data.book.OrderBook.recentre`), together with the venues' tick-indexed order lookups. All books
+move at the same rows, so they stay identical; a level left outside is dropped (deeper than half the band from the
+mid: 5 % for the default 10 % band) and counted as out of band. On data that stays inside the middle half (the
+recordings this project tests on) nothing moves and the replay is the unsplit one, fill for fill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data.book import BookGrid, MarketPath, OrderBook, PathBuilder, shift_slots
+from ..data.events import EXCH_EVENT, LOCAL_EVENT, TRADE_EVENT, event_dtype, kinds
+from ..errors import DataError
+
+#: Rows the book's grid is taken from (:meth:`BookGrid.around` reads the first 100,000).
+GRID_ROWS = 100_000
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Chunk:
+    """One chunk of the data as the kernels read it.
+
+    Attributes
+    ----------
+    index : its place in the data (0, 1, ...).  rows : its row count.
+    ev, exch_ts, px, qty : the columns (contiguous).
+    local_ts : the strategy's receive time of each row (ns, :func:`~hyper_make.backtest.venue.strategy_clock`), or
+        ``exch_ts`` when the strategy sees the market at exchange time.
+    cum_vol : traded coins of the exchange's trade rows from the data's start through each row (running sum).
+    vol_before : the same before the chunk's first row.
+    piece : the chunk's piece of the market path (BBO changes and trades).
+    recentre : the band's new first tick, applied to every book before the first row, or ``None``.
+    """
+
+    index: int
+    rows: int
+    ev: np.ndarray
+    exch_ts: np.ndarray
+    local_ts: np.ndarray
+    px: np.ndarray
+    qty: np.ndarray
+    cum_vol: np.ndarray
+    vol_before: float
+    piece: MarketPath
+    recentre: int | None
+
+
+def array_chunks(events: np.ndarray, chunk_rows: int) -> Iterator[np.ndarray]:
+    """``events`` in slices of ``chunk_rows`` rows (views)."""
+    for i in range(0, events.size, chunk_rows):
+        yield events[i : i + chunk_rows]
+
+
+def clock_shift_ns(chunks: Iterable[np.ndarray]) -> int:
+    """The shift (ns, ``>= 0``) that :func:`~hyper_make.backtest.venue.strategy_clock` adds to every receive time:
+    the largest ``exch_ts - local_ts`` over the rows both sides see (0 if none is ahead). One pass over the data."""
+    ahead = 0
+    for c in chunks:
+        local = c["local_ts"].astype(np.int64)
+        exch = c["exch_ts"].astype(np.int64)
+        local = np.where(local > 0, local, exch)
+        both = (c["ev"] & np.uint64(EXCH_EVENT | LOCAL_EVENT)) == np.uint64(EXCH_EVENT | LOCAL_EVENT)
+        if both.any():
+            ahead = max(ahead, int(np.max(exch[both] - local[both])))
+    return ahead
+
+
+class EventFeed:
+    """The data as a sequence of :class:`Chunk`, read on demand and shared by cursors (see the module doc).
+
+    Parameters
+    ----------
+    chunks : ``event_dtype`` arrays in data order (a reader's chunks; any sizes, empty ones skipped).
+    grid : the book's band; ``None``: :meth:`BookGrid.around` the first :data:`GRID_ROWS` rows (``band_frac``,
+        ``tick_usd``).
+    use_bbo : whether best-bid/offer rows move the books.
+    clock_shift : the strategy's receive clock is ``local_ts`` (``exch_ts`` where it is ``<= 0``) plus this shift
+        (ns, :func:`clock_shift_ns`); ``None``: the strategy sees the market at exchange time.
+    recentring : whether the band follows the price (module doc).
+    on_chunk : called with each chunk's row count as it is read (a progress bar).
+
+    A :class:`~hyper_make.errors.DataError` from ``chunks`` (a reader stopping on a bad line) ends the data there;
+    it is kept in :attr:`error`.
+    """
+
+    def __init__(
+        self,
+        chunks: Iterable[np.ndarray],
+        *,
+        grid: BookGrid | None = None,
+        band_frac: float = 0.1,
+        tick_usd: float | None = None,
+        use_bbo: bool = True,
+        clock_shift: int | None = None,
+        recentring: bool = True,
+        on_chunk: Callable[[int], None] | None = None,
+    ) -> None:
+        self._it = iter(chunks)
+        self.use_bbo = use_bbo
+        self.clock_shift = clock_shift
+        self.on_chunk = on_chunk
+        self.error: DataError | None = None
+        self.rows = 0  # rows read so far
+        self.last_exch_ns: int | None = None  # the largest exchange time read so far
+        self._ended = False
+        self._raw: list[np.ndarray] = []  # read, not yet made chunks (before the grid is known)
+        self._chunks: dict[int, Chunk] = {}
+        self._next = 0  # index of the next chunk to make
+        self._vol = 0.0
+        self._cursors: dict[int, int] = {}
+        self._freed = 0  # chunks below this index are gone
+        if grid is None:
+            first: list[np.ndarray] = []
+            n = 0
+            while n < GRID_ROWS and (c := self._read()) is not None:
+                first.append(c)
+                n += c.size
+            self._raw = first
+            if n == 0:
+                raise DataError("no event in the data: nothing to replay" + self._why())
+            head = np.concatenate(first) if len(first) > 1 else first[0]
+            grid = BookGrid.around(head[:GRID_ROWS], band_frac=band_frac, tick_usd=tick_usd)
+        self.grid = grid
+        self._path = PathBuilder(grid, use_bbo=use_bbo, recentring=recentring)
+        first_chunk = self.get(0)
+        if first_chunk is None:
+            raise DataError("no event in the data: nothing to replay" + self._why())
+        #: exchange time of the data's first row (ns): the replay's start
+        self.t0 = int(first_chunk.exch_ts[0])
+
+    def _why(self) -> str:
+        return f" (the read stopped: {self.error})" if self.error is not None else ""
+
+    # ---- reading ----------------------------------------------------------------------------------
+    def _read(self) -> np.ndarray | None:
+        """The next non-empty array from the source, or ``None`` at its end (or a read error)."""
+        if self._ended:
+            return None
+        while True:
+            try:
+                c = next(self._it)
+            except StopIteration:
+                self._ended = True
+                return None
+            except DataError as exc:
+                self.error = exc
+                self._ended = True
+                return None
+            if c.size:
+                c = np.asarray(c)
+                if c.dtype != event_dtype:
+                    c = c.astype(event_dtype)
+                self.rows += c.size
+                mx = int(c["exch_ts"].max())
+                self.last_exch_ns = mx if self.last_exch_ns is None else max(self.last_exch_ns, mx)
+                if self.on_chunk is not None:
+                    self.on_chunk(int(c.size))
+                return c
+
+    def _make(self, raw: np.ndarray) -> Chunk:
+        ev = np.ascontiguousarray(raw["ev"])
+        exch = np.ascontiguousarray(raw["exch_ts"])
+        px = np.ascontiguousarray(raw["px"])
+        qty = np.ascontiguousarray(raw["qty"])
+        if self.clock_shift is None:
+            local = exch
+        else:
+            loc = raw["local_ts"].astype(np.int64)
+            loc = np.where(loc > 0, loc, exch.astype(np.int64))
+            local = loc + self.clock_shift if self.clock_shift > 0 else loc
+        is_trade = (kinds(raw) == TRADE_EVENT) & ((ev & np.uint64(EXCH_EVENT)) != 0)
+        # a running sum continued from the previous chunk, added in the same order as one cumsum of all rows
+        cum = np.cumsum(np.concatenate(([self._vol], np.where(is_trade, qty, 0.0))))
+        before, self._vol = self._vol, float(cum[-1])
+        piece = self._path.add(raw)
+        return Chunk(self._next, int(raw.size), ev, exch, local, px, qty, cum[1:], before, piece,
+                     self._path.recentres[-1])  # fmt: skip
+
+    def get(self, index: int) -> Chunk | None:
+        """Chunk ``index`` (read as needed), or ``None`` past the end of the data."""
+        if index < self._freed:
+            raise RuntimeError(f"chunk {index} was already released (the first kept is {self._freed})")
+        while index >= self._next:
+            raw = self._raw.pop(0) if self._raw else self._read()
+            if raw is None:
+                return None
+            self._chunks[self._next] = self._make(raw)
+            self._next += 1
+        return self._chunks[index]
+
+    def is_last(self, index: int) -> bool:
+        """Whether chunk ``index`` is the data's last (reads the next one to know)."""
+        return self.get(index + 1) is None
+
+    # ---- cursors ----------------------------------------------------------------------------------
+    def cursor(self) -> int:
+        """A new consumer, at chunk 0; returns its id for :meth:`release`."""
+        cid = len(self._cursors)
+        self._cursors[cid] = 0
+        return cid
+
+    def release(self, cid: int, index: int) -> None:
+        """Consumer ``cid`` needs no chunk before ``index`` any more; chunks no consumer needs are freed."""
+        self._cursors[cid] = max(self._cursors[cid], index)
+        low = min(self._cursors.values())
+        for i in range(self._freed, low):
+            self._chunks.pop(i, None)
+        self._freed = max(self._freed, low)
+
+    @property
+    def chunks_held(self) -> int:
+        """Chunks in memory now."""
+        return len(self._chunks) + len(self._raw)
+
+    @property
+    def recentres(self) -> int:
+        """How often the band moved so far."""
+        return sum(r is not None for r in self._path.recentres)
+
+
+def enter(chunk: Chunk, book: OrderBook, *slot_arrays: np.ndarray) -> None:
+    """Bring ``book`` (and the tick-indexed lookups of its band) to the band of ``chunk``'s first row."""
+    if chunk.recentre is None:
+        return
+    d = chunk.recentre - book.base_tick
+    if d:
+        book.recentre(chunk.recentre)
+        for s in slot_arrays:
+            shift_slots(s, d)
+
+
+__all__ = ["GRID_ROWS", "Chunk", "EventFeed", "array_chunks", "clock_shift_ns", "enter"]
