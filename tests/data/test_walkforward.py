@@ -41,3 +41,27 @@ def test_walk_forward_bad_input(halves):
         walk_forward(train, test, {"flat": make_allocator("flat")}, block_s=0.1)
     with pytest.raises(InvalidParameterError, match="'train_frac' must be in"):
         split_events(train, 1.5)
+
+
+def test_backtest_train_frac_through_the_cli(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from data._files import FUTURES, real
+    from hyper_make.cli import app
+
+    runner = CliRunner()
+    f = str(real(FUTURES))
+    r = runner.invoke(app, ["backtest", f, "--train-frac", "0.5", "--block-s", "20", "-a", "impact,flat", "--json",
+                            "--out", str(tmp_path / "wf")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["walk_forward"]["block_s"] == 20.0 and set(doc["allocators"]) == {"impact", "flat"}
+    assert "pnl_ci_lo" in doc["allocators"]["flat"] and (tmp_path / "wf" / "calibration_train.toml").exists()
+    from data._files import SPOT
+
+    r = runner.invoke(app, ["backtest", f, str(real(SPOT)), "--train-frac", "0.5", "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "'--train-frac' splits one recording" in r.output
+    r = runner.invoke(app, ["backtest", f, "--train", f, "--train-frac", "0.5", "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "not both" in r.output

@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import glob
+import json
 import math
 import os
 import platform
@@ -37,6 +38,7 @@ import numpy as np
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from .._json import to_jsonable
 from ..allocate import ALLOCATORS
 from ..backtest import ReplayConfig, ReplayInterrupted, ReplayResult, run_backtest
 from ..backtest.replay import Fills
@@ -48,7 +50,7 @@ from ..calibrate.preset import FITTED as PRESET_FITTED
 from ..calibrate.preset import SIM_RECORD_S, fit_preset, simulated_facts
 from ..config import AppConfig
 from ..data.merge import combine_reports
-from ..data.readers import ReadReport, detect_format
+from ..data.readers import ReadReport, detect_format, load_events
 from ..errors import InvalidParameterError
 from ..learn._report import write_learner_report
 from ..metrics import max_drawdown
@@ -620,9 +622,33 @@ def backtest_cmd(
         ),
     ] = True,
     learner_state: LearnerStateFile = None,
+    train: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--train",
+            help="Walk-forward: calibrate the models and train the learner on these files only (repeat the option "
+            "for several), then replay every allocator on FILE... (the test data).",
+        ),
+    ] = None,
+    train_frac: Annotated[
+        float | None,
+        typer.Option(
+            "--train-frac",
+            help="Walk-forward on one recording: its first fraction of time (0, 1) is the training data, the rest the "
+            "test data.",
+        ),
+    ] = None,
+    block_s: Annotated[
+        float,
+        typer.Option("--block-s", help="Walk-forward: block length of the bootstrap over time (s), >= --refresh-s."),
+    ] = 60.0,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of tables.")] = False,
 ) -> None:
     """Replay a recording with each allocator side by side and write a report folder like 'simulate'.
+
+    With --train FILE (or --train-frac F) it is a walk-forward: the models are calibrated and the learner trained on
+    the training data only, every allocator is judged on the test data, and each total PnL and each paired
+    difference gets a block-bootstrap interval over time (walk_forward.json).
 
     The data is streamed in chunks (memory does not grow with it); fills_<allocator>.csv and equity_<allocator>.csv
     are written as the replay goes, so a run that fails or is interrupted keeps them.
@@ -667,6 +693,14 @@ def backtest_cmd(
                     max_position_coins=snap.max_position_coins,
                 ),
             )  # fmt: skip
+        if train or train_frac is not None:
+            if train and train_frac is not None:
+                raise InvalidParameterError("give '--train FILE' or '--train-frac F', not both")
+            if train_frac is not None and len(paths) != 1:
+                raise InvalidParameterError(f"'--train-frac' splits one recording; got {len(paths)} files")
+            _walk_forward_cmd(paths, expand_files(train) if train else None, train_frac, allocs, app_cfg, rcfg,
+                              carry["learner"], block_s, on_error, out, learner_state, json_out)  # fmt: skip
+            return
     report: ReadReport | None = None
     book_warmup_s = 0.0
     days: list[dict[str, object]] = []
@@ -789,6 +823,67 @@ def backtest_cmd(
         warn(short)
     if report is not None and report.error:
         fail(report.error)
+
+
+def _walk_forward_cmd(
+    test: list[Path],
+    train: list[Path] | None,
+    train_frac: float | None,
+    allocs: dict[str, Any],
+    app_cfg: AppConfig,
+    rcfg: ReplayConfig,
+    learner: Any,
+    block_s: float,
+    on_error: str,
+    out: Path,
+    learner_state: Path | None,
+    json_out: bool,
+) -> None:
+    """``backtest --train/--train-frac``: :func:`hyper_make.backtest.walkforward.walk_forward` and its report."""
+    from ..backtest.walkforward import split_events, walk_forward
+
+    if train_frac is not None:
+        events, _ = load_events(test[0], on_error=on_error, keep_partial=True)  # type: ignore[arg-type]
+        train_src, test_src = split_events(events, train_frac)
+        shown = f"{test[0]} split at {train_frac:g} of its time"
+    else:
+        assert train is not None
+        train_src, test_src = (train if len(train) > 1 else train[0]), (test if len(test) > 1 else test[0])
+        shown = f"train {_names(train)}, test {_names(test)}"
+    with err_console.status("walk-forward: calibrating, training, replaying"):
+        res = walk_forward(train_src, test_src, allocs, app=app_cfg, config=rcfg, learner=learner,  # type: ignore[arg-type]
+                           block_s=block_s, on_error=on_error)  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "calibration_train.toml").write_text(res.calibration_toml, encoding="utf-8")
+    metrics = {}
+    for n, r in res.results.items():
+        ci = res.intervals[n]
+        metrics[n] = r.metrics() | {"pnl_ci_lo": ci["lo"], "pnl_ci_hi": ci["hi"], "pnl_se": ci["se"]}
+    best = max(metrics, key=lambda n: metrics[n]["pnl_usd"])
+    notes = [f"walk-forward: {shown}; block bootstrap over time, blocks of {res.block_s:g} s "
+             f"({res.block_refreshes} refreshes), 95 % percentile intervals", *res.notes]  # fmt: skip
+    write_report(out, title=f"Walk-forward: {shown}", metrics=metrics,
+                 equity={n: r.equity for n, r in res.results.items()}, notes=notes,
+                 extra_json={"walk_forward": res.to_dict()})  # fmt: skip
+    (out / "walk_forward.json").write_text(json.dumps(to_jsonable(res.to_dict()), indent=1), encoding="utf-8")
+    for n, r in res.results.items():
+        r.fills.write_csv(out / f"fills_{n}.csv")
+    if res.learner is not None:
+        save_learner(learner_state, res.learner)
+        write_learner_report(res.learner, out, title="learned after the training data")
+    if json_out:
+        print_json({"walk_forward": res.to_dict(), "allocators": metrics, "report": str(out / "summary.md")})
+        return
+    t = compact_table()
+    for col in ("allocator", "PnL", "95 % CI", f"− {best}", "95 % CI ", "fills"):
+        t.add_column(col, justify="left" if col == "allocator" else "right", no_wrap=True)
+    for n, m in metrics.items():
+        d = res.paired[n].get(best)
+        t.add_row(n, f"{m['pnl_usd']:.2f}", f"[{m['pnl_ci_lo']:.1f}, {m['pnl_ci_hi']:.1f}]",
+                  "" if d is None else f"{d['total']:+.2f}", "" if d is None else f"[{d['lo']:+.1f}, {d['hi']:+.1f}]",
+                  f"{m['fills']:.0f}")  # fmt: skip
+    print_table(t, title=f"walk-forward, {shown}", legend="; ".join(notes))
+    out_console.print(f"report: {out / 'summary.md'}")
 
 
 __all__ = ["backtest_cmd", "calibrate_cmd"]
