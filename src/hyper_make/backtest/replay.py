@@ -566,7 +566,7 @@ def replay_fixed_grid(
     else:
         shift = clock_shift_ns([events]) if feed_latency else None
         feed = EventFeed(array_chunks(events, chunk_rows), grid=grid, band_frac=cfg.band_frac, use_bbo=cfg.use_bbo,
-                         clock_shift=shift)  # fmt: skip
+                         clock_shift=shift, market_path=False)  # fmt: skip
     grid = feed.grid
     book = OrderBook(grid, use_bbo=cfg.use_bbo)
     local = OrderBook(grid, use_bbo=cfg.use_bbo)

@@ -396,14 +396,23 @@ class PathBuilder:
         self.book = OrderBook(grid, use_bbo=use_bbo)
         self.carry = np.array([-(1 << 62), -2, -2], dtype=np.int64)
 
-    def add(self, events: np.ndarray) -> MarketPath:
-        """The path piece of the next chunk of events (may be empty)."""
+    def _next_band(self) -> None:
         b = self.book
         if self.recentring and (base := recentred_base(b.state)) is not None:
             b.recentre(base)
             self.recentres.append(base)
         else:
             self.recentres.append(None)
+
+    def skip(self, events: np.ndarray) -> None:
+        """Walk the next chunk without building its piece (the book and the band move as in :meth:`add`)."""
+        self._next_band()
+        self.book.apply(events)
+
+    def add(self, events: np.ndarray) -> MarketPath:
+        """The path piece of the next chunk of events (may be empty)."""
+        b = self.book
+        self._next_band()
         out = _path(
             b.bid_qty, b.ask_qty, b.state, events["ev"], events["exch_ts"], events["px"], events["qty"],
             self.grid.tick_usd, self.use_bbo, self.carry,
