@@ -43,7 +43,7 @@ class Chunk:
     Attributes
     ----------
     index : its place in the data (0, 1, ...).  rows : its row count.
-    ev, exch_ts, px, qty : the columns (contiguous).
+    ev, exch_ts, px, qty : the columns (views of the chunk's rows).
     local_ts : the strategy's receive time of each row (ns, :func:`~hyper_make.backtest.venue.strategy_clock`), or
         ``exch_ts`` when the strategy sees the market at exchange time.
     cum_vol : traded coins of the exchange's trade rows from the data's start through each row (running sum).
@@ -199,14 +199,12 @@ class EventFeed:
                 return c
 
     def _make(self, raw: np.ndarray) -> Chunk:
-        ev = np.ascontiguousarray(raw["ev"])
-        exch = np.ascontiguousarray(raw["exch_ts"])
-        px = np.ascontiguousarray(raw["px"])
-        qty = np.ascontiguousarray(raw["qty"])
+        # the columns as views of the rows (the kernels read strided arrays as fast as copies, and a copy costs)
+        ev, exch, px, qty = raw["ev"], raw["exch_ts"], raw["px"], raw["qty"]
         if self.clock_shift is None:
             local = exch
         else:
-            local = _receive_clock(exch, np.ascontiguousarray(raw["local_ts"]), np.int64(self.clock_shift))
+            local = _receive_clock(exch, raw["local_ts"], np.int64(self.clock_shift))
         if not self.market_path:
             self._path.skip(raw)
             return Chunk(self._next, int(raw.size), ev, exch, local, px, qty, _NO_VOL, self._vol, _NO_PATH,
