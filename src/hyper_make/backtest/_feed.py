@@ -22,11 +22,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 
 from ..data.book import BookGrid, MarketPath, OrderBook, PathBuilder, shift_slots
 from ..data.events import EXCH_EVENT, LOCAL_EVENT, TRADE_EVENT, event_dtype, kinds
 from ..errors import DataError
+
+_NO_VOL = np.zeros(0)
+_NO_PATH = MarketPath(*(np.zeros(0, dt) for dt in (np.int64, float, float, np.int64, float, float, bool, float)))
 
 #: Rows the book's grid is taken from (:meth:`BookGrid.around` reads the first 100,000).
 GRID_ROWS = 100_000
@@ -39,7 +43,7 @@ class Chunk:
     Attributes
     ----------
     index : its place in the data (0, 1, ...).  rows : its row count.
-    ev, exch_ts, px, qty : the columns (contiguous).
+    ev, exch_ts, px, qty : the columns (views of the chunk's rows).
     local_ts : the strategy's receive time of each row (ns, :func:`~hyper_make.backtest.venue.strategy_clock`), or
         ``exch_ts`` when the strategy sees the market at exchange time.
     cum_vol : traded coins of the exchange's trade rows from the data's start through each row (running sum).
@@ -67,17 +71,34 @@ def array_chunks(events: np.ndarray, chunk_rows: int) -> Iterator[np.ndarray]:
         yield events[i : i + chunk_rows]
 
 
+@nb.njit(cache=True)
+def _ahead(ev, exch_ts, local_ts, ahead):  # type: ignore[no-untyped-def]
+    """``max(ahead, exch_ts - local_ts)`` over the rows both sides see, ``local_ts <= 0`` read as ``exch_ts``."""
+    both = np.uint64(EXCH_EVENT | LOCAL_EVENT)
+    for k in range(ev.size):
+        if (ev[k] & both) == both:
+            loc = local_ts[k] if local_ts[k] > 0 else exch_ts[k]
+            if exch_ts[k] - loc > ahead:
+                ahead = exch_ts[k] - loc
+    return ahead
+
+
+@nb.njit(cache=True)
+def _receive_clock(exch_ts, local_ts, shift):  # type: ignore[no-untyped-def]
+    """``local_ts`` (``exch_ts`` where it is ``<= 0``) plus ``shift`` (ns), in one pass."""
+    out = np.empty(exch_ts.size, np.int64)
+    for k in range(exch_ts.size):
+        out[k] = (local_ts[k] if local_ts[k] > 0 else exch_ts[k]) + shift
+    return out
+
+
 def clock_shift_ns(chunks: Iterable[np.ndarray]) -> int:
     """The shift (ns, ``>= 0``) that :func:`~hyper_make.backtest.venue.strategy_clock` adds to every receive time:
     the largest ``exch_ts - local_ts`` over the rows both sides see (0 if none is ahead). One pass over the data."""
     ahead = 0
     for c in chunks:
-        local = c["local_ts"].astype(np.int64)
-        exch = c["exch_ts"].astype(np.int64)
-        local = np.where(local > 0, local, exch)
-        both = (c["ev"] & np.uint64(EXCH_EVENT | LOCAL_EVENT)) == np.uint64(EXCH_EVENT | LOCAL_EVENT)
-        if both.any():
-            ahead = max(ahead, int(np.max(exch[both] - local[both])))
+        if c.size:
+            ahead = int(_ahead(c["ev"], c["exch_ts"], c["local_ts"], np.int64(ahead)))
     return ahead
 
 
@@ -94,6 +115,8 @@ class EventFeed:
         (ns, :func:`clock_shift_ns`); ``None``: the strategy sees the market at exchange time.
     recentring : whether the band follows the price (module doc).
     on_chunk : called with each chunk's row count as it is read (a progress bar).
+    market_path : build each chunk's market-path piece and traded-volume sum (a venue needs them; the fixed grid
+        does not: ``False`` leaves them empty and only walks the feed's book).
 
     A :class:`~hyper_make.errors.DataError` from ``chunks`` (a reader stopping on a bad line) ends the data there;
     it is kept in :attr:`error`.
@@ -110,8 +133,10 @@ class EventFeed:
         clock_shift: int | None = None,
         recentring: bool = True,
         on_chunk: Callable[[int], None] | None = None,
+        market_path: bool = True,
     ) -> None:
         self._it = iter(chunks)
+        self.market_path = market_path
         self.use_bbo = use_bbo
         self.clock_shift = clock_shift
         self.on_chunk = on_chunk
@@ -174,16 +199,16 @@ class EventFeed:
                 return c
 
     def _make(self, raw: np.ndarray) -> Chunk:
-        ev = np.ascontiguousarray(raw["ev"])
-        exch = np.ascontiguousarray(raw["exch_ts"])
-        px = np.ascontiguousarray(raw["px"])
-        qty = np.ascontiguousarray(raw["qty"])
+        # the columns as views of the rows (the kernels read strided arrays as fast as copies, and a copy costs)
+        ev, exch, px, qty = raw["ev"], raw["exch_ts"], raw["px"], raw["qty"]
         if self.clock_shift is None:
             local = exch
         else:
-            loc = raw["local_ts"].astype(np.int64)
-            loc = np.where(loc > 0, loc, exch.astype(np.int64))
-            local = loc + self.clock_shift if self.clock_shift > 0 else loc
+            local = _receive_clock(exch, raw["local_ts"], np.int64(self.clock_shift))
+        if not self.market_path:
+            self._path.skip(raw)
+            return Chunk(self._next, int(raw.size), ev, exch, local, px, qty, _NO_VOL, self._vol, _NO_PATH,
+                         self._path.recentres[-1])  # fmt: skip
         is_trade = (kinds(raw) == TRADE_EVENT) & ((ev & np.uint64(EXCH_EVENT)) != 0)
         # a running sum continued from the previous chunk, added in the same order as one cumsum of all rows
         cum = np.cumsum(np.concatenate(([self._vol], np.where(is_trade, qty, 0.0))))

@@ -19,6 +19,12 @@ mid_fill)·q`` with ``H = markout_s``; ``fees = -Σ px·q·fee``; ``inventory`` 
 (price risk carried beyond ``H``). Markouts ``side·(mid_{t+h} - px)/px`` (bps, size-weighted) at 1, 5, 30, 60 s,
 over the fills whose horizon ends inside the data (NaN when none does); the adverse-selection split values a fill
 within ``H`` of the end at the last mid.
+
+The data is streamed (:mod:`hyper_make.backtest._feed`): read in chunks, replayed by every allocator together
+refresh by refresh, each chunk freed once all have passed it; the markouts are resolved as the market path arrives,
+the drawdown is taken over every refresh, the equity curve and the ladder shapes kept for the plots are thinned
+(every refresh goes to ``equity_<allocator>.csv``). Memory does not grow with the data, only with the fills; the
+results are those of the whole data replayed at once, fill for fill, wherever the chunks are cut.
 """
 
 from __future__ import annotations
@@ -576,7 +582,7 @@ def replay_fixed_grid(
     else:
         shift = clock_shift_ns([events]) if feed_latency else None
         feed = EventFeed(array_chunks(events, chunk_rows), grid=grid, band_frac=cfg.band_frac, use_bbo=cfg.use_bbo,
-                         clock_shift=shift)  # fmt: skip
+                         clock_shift=shift, market_path=False)  # fmt: skip
     grid = feed.grid
     book = OrderBook(grid, use_bbo=cfg.use_bbo)
     local = OrderBook(grid, use_bbo=cfg.use_bbo)

@@ -86,6 +86,8 @@ class ReplayVenue:
             feed = events
             if feed_latency and feed.clock_shift is None:
                 raise ValueError("feed latency needs an EventFeed built with the receive clock (clock_shift)")
+            if not feed.market_path:
+                raise ValueError("a venue needs an EventFeed built with the market path (market_path=True)")
         else:
             shift = _shift(events) if feed_latency else None
             feed = EventFeed(array_chunks(events, chunk_rows), grid=grid, use_bbo=use_bbo, clock_shift=shift)

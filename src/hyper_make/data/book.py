@@ -339,6 +339,21 @@ def _path(bid, ask, st, ev, exch_ts, px, qty, tick, use_bbo, carry):  # type: ig
     return q_ts[:nq], q_bid[:nq], q_ask[:nq], t_ts[:nt], t_px[:nt], t_qty[:nt], t_buy[:nt], t_mid[:nt]
 
 
+@nb.njit(cache=True)
+def _walk(bid, ask, st, ev, px, qty, tick, use_bbo):  # type: ignore[no-untyped-def]
+    """The book of :func:`_path` over one chunk, without the path: every exchange row but trades (and best-price rows
+    unless ``use_bbo``)."""
+    base = st[_BASE]
+    for k in range(ev.size):
+        e = ev[k]
+        if (e & np.uint64(EXCH_EVENT)) == 0:
+            continue
+        kind = int(e & np.uint64(KIND_MASK))
+        if kind == 2 or (kind == DEPTH_BBO_EVENT and not use_bbo):
+            continue
+        book_row(bid, ask, st, e, int(np.rint(px[k] / tick)) - base, qty[k], True)
+
+
 @dataclass(frozen=True, slots=True)
 class MarketPath:
     """The market as a strategy sees it: BBO changes and trades, on one monotone exchange clock (ns).
@@ -396,14 +411,25 @@ class PathBuilder:
         self.book = OrderBook(grid, use_bbo=use_bbo)
         self.carry = np.array([-(1 << 62), -2, -2], dtype=np.int64)
 
-    def add(self, events: np.ndarray) -> MarketPath:
-        """The path piece of the next chunk of events (may be empty)."""
+    def _next_band(self) -> None:
         b = self.book
         if self.recentring and (base := recentred_base(b.state)) is not None:
             b.recentre(base)
             self.recentres.append(base)
         else:
             self.recentres.append(None)
+
+    def skip(self, events: np.ndarray) -> None:
+        """Walk the next chunk without building its piece (the book and the band move as in :meth:`add`)."""
+        self._next_band()
+        b = self.book
+        _walk(b.bid_qty, b.ask_qty, b.state, events["ev"], events["px"], events["qty"], self.grid.tick_usd,
+              self.use_bbo)  # fmt: skip
+
+    def add(self, events: np.ndarray) -> MarketPath:
+        """The path piece of the next chunk of events (may be empty)."""
+        b = self.book
+        self._next_band()
         out = _path(
             b.bid_qty, b.ask_qty, b.state, events["ev"], events["exch_ts"], events["px"], events["qty"],
             self.grid.tick_usd, self.use_bbo, self.carry,
