@@ -1,8 +1,8 @@
 """Evidence for issue 13: the `learned` allocator against entropy, impact (default and calibrated), flat and
 progression, on the default simulator preset and one-at-a-time variations, ≥ 32 paired paths each.
 
-Run: ``python benchmarks/learned_evidence.py [--paths 32] [--train-paths 8] [--train-rounds 2] [--horizon 600]
-[--settings default,fee0,...] [--json out.json]``.
+Run: ``python benchmarks/learned_evidence.py [--preset default] [--paths 32] [--train-paths 8] [--train-rounds 2]
+[--horizon 600] [--settings default,fee0,...] [--json out.json]``.
 
 Per setting:
 
@@ -128,14 +128,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--settings", default=None, help="comma-separated subset of the settings")
+    ap.add_argument("--preset", default="default", help="the simulator preset the settings vary (default: default)")
     ap.add_argument("--json", default=None, help="write every number to this file")
     args = ap.parse_args()
-    base = get_preset("default")
+    base = get_preset(args.preset)
     base = SimConfig(market=base.market, strategy=replace(base.strategy, horizon_s=args.horizon))
     all_settings = settings(base)
     chosen = args.settings.split(",") if args.settings else list(all_settings)
     when = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}"
-    print(f"date: {when}; machine: {platform.machine()}, {os.cpu_count()} CPUs; paths {args.paths}, horizon "
+    print(f"date: {when}; machine: {platform.machine()}, {os.cpu_count()} CPUs; preset {args.preset}; "
+          f"paths {args.paths}, horizon "
           f"{args.horizon:g} s, training {args.train_rounds} x {args.train_paths} paths, seed {args.seed}")  # fmt: skip
     cols = ["learned", *OTHERS, "impact-cal"]
     print("| setting | " + " | ".join(cols) + " | learned − best other [95 % CI] | learned − entropy [95 % CI] |")

@@ -65,3 +65,12 @@ def test_backtest_train_frac_through_the_cli(tmp_path):
     assert r.exit_code == 2 and "'--train-frac' splits one recording" in r.output
     r = runner.invoke(app, ["backtest", f, "--train", f, "--train-frac", "0.5", "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "not both" in r.output
+    r = runner.invoke(app, ["backtest", "--test", f, "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "give '--train FILE' too" in r.output
+    r = runner.invoke(app, ["backtest", "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "give the data to replay" in r.output
+    # --train FILES --test FILES, as the issue spells it: train on the spot recording, test on the futures one
+    r = runner.invoke(app, ["backtest", "--train", str(real(SPOT)), "--test", f, "-a", "flat", "--json",
+                            "--block-s", "20", "--out", str(tmp_path / "wf2")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["allocators"]["flat"]["fills"] > 0

@@ -547,7 +547,7 @@ def _write_days(path: Path, rows: list[dict[str, object]]) -> None:
 @app.command("backtest")
 def backtest_cmd(
     files: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(
             metavar="FILE",
             help=_FILES_HELP.format(
@@ -555,7 +555,7 @@ def backtest_cmd(
                 "flat position"
             ),
         ),
-    ],
+    ] = None,
     allocator: Annotated[
         str | None,
         typer.Option("--allocator", "-a", help="Comma-separated allocators (default: every registered one)."),
@@ -630,6 +630,10 @@ def backtest_cmd(
             "for several), then replay every allocator on FILE... (the test data).",
         ),
     ] = None,
+    test: Annotated[
+        list[Path] | None,
+        typer.Option("--test", help="Walk-forward: the test data, as FILE... (repeat the option for several)."),
+    ] = None,
     train_frac: Annotated[
         float | None,
         typer.Option(
@@ -677,7 +681,11 @@ def backtest_cmd(
         except InvalidParameterError as exc:
             raise InvalidParameterError(_flag_names(str(exc))) from None
         allocs = {n: app_cfg.make_allocator(n) for n in names}
-        paths = expand_files(files)
+        if test and not train:
+            raise InvalidParameterError("'--test' is the test data of a walk-forward: give '--train FILE' too")
+        if not files and not test:
+            raise InvalidParameterError("give the data to replay: FILE... (or '--train FILE --test FILE')")
+        paths = expand_files([*(files or []), *(test or [])])
         file = paths[0]
         check_out_dir(out)
         check_learner_state(learner_state, names)
