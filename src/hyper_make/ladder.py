@@ -495,6 +495,7 @@ def build_ladder(
             if side not in results:
                 results[side] = res
                 problems[side] = dataclasses.replace(problems[side], curves=lc)
+        notes = (*notes, LEARNED_NOTE)
     for side in ("bid", "ask"):
         td = time.perf_counter_ns()
         problem, budget, alloc_res = problems[side], budgets[side], results[side]
@@ -534,6 +535,11 @@ def build_ladder(
 
 
 _FRESH = LadderState()
+#: How to read a learned side's PnL split (its curves are the learner's, not the models').
+LEARNED_NOTE = (
+    "learned curves: 'spread capture' is the learned markout per filled coin (net of fees and adverse selection), "
+    "'forward impact' the learned size penalty"
+)
 
 
 @functools.lru_cache(maxsize=64)
