@@ -100,6 +100,7 @@ def compare_allocators(
     options: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
     repeats: int = 5,
+    learner: Any = None,
 ) -> list[SideComparison]:
     """Build the ladder with each allocator (fresh instance, same seed) and compare the two sides.
 
@@ -111,6 +112,8 @@ def compare_allocators(
     seed : seed of every random component (the same for every allocator).
     repeats : builds per allocator for the timing (median), in ``[1, 1000]``; the numbers come from the first.
         The compiled kernels are loaded first (:func:`hyper_make.warm_up`), so no time includes their load.
+    learner : the payout posterior the ``learned`` allocator draws from (e.g. loaded with ``--learner-state``);
+        ``None`` = the prior of ``config``'s models.
 
     Raises
     ------
@@ -130,7 +133,8 @@ def compare_allocators(
         first: Ladder | None = None
         times: dict[Side, list[int]] = {"bid": [], "ask": []}
         for _ in range(repeats):
-            ladder = build_ladder(snapshot, spec, make_allocator(name, **opts.get(name, {})), config=config, rng=seed)
+            alloc = make_allocator(name, **opts.get(name, {}))
+            ladder = build_ladder(snapshot, spec, alloc, config=config, rng=seed, learner=learner)
             first = first or ladder
             for side in ("bid", "ask"):
                 times[side].append(ladder.timings_ns.get(f"allocate_{side}", 0))

@@ -182,3 +182,19 @@ def test_a_regime_grid_runs_learned_and_refuses_a_learner_state(tmp_path):
     assert set(json.loads(r.stdout)["regimes"]["fee0"]["strategies"]) == {"learned", "flat"}
     r = runner.invoke(app, [*args, "--learner-state", str(tmp_path / "s.json")])
     assert r.exit_code == 2 and "'--learner-state' is for one market" in r.output
+
+
+def test_ladder_and_compare_read_a_learner_state(tmp_path):
+    state = tmp_path / "s.json"
+    args = ["simulate", "--paths", "1", "--horizon-s", "30", "-a", "learned", "--workers", "1", "--json"]
+    assert runner.invoke(app, [*args, "--learner-state", str(state), "--out", str(tmp_path / "r")]).exit_code == 0
+    before = state.read_text()
+    r = runner.invoke(app, ["ladder", "-a", "learned", "--learner-state", str(state), "--json"])
+    assert r.exit_code == 0, r.output
+    fills = json.loads(r.stdout)["sides"]["bid"]["diagnostics"]["learner_fills"]
+    assert fills == pytest.approx(float(load_state(state).state["fill_count"].sum()))
+    r = runner.invoke(app, ["compare", "-a", "learned", "--learner-state", str(state), "--json", "--repeats", "1"])
+    assert r.exit_code == 0, r.output
+    assert state.read_text() == before  # read only
+    r = runner.invoke(app, ["ladder", "-a", "learned", "--learner-state", str(tmp_path / "none.json")])
+    assert r.exit_code == 2 and "file not found" in r.output
