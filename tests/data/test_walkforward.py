@@ -65,6 +65,8 @@ def test_backtest_train_frac_through_the_cli(tmp_path):
     assert r.exit_code == 2 and "'--train-frac' splits one recording" in r.output
     r = runner.invoke(app, ["backtest", f, "--train", f, "--train-frac", "0.5", "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "not both" in r.output
+    r = runner.invoke(app, ["backtest", f, "--train-frac", "1.5", "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "'--train-frac' must be in (0, 1)" in r.output  # the option, not the argument
     r = runner.invoke(app, ["backtest", "--test", f, "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "give '--train FILE' too" in r.output
     r = runner.invoke(app, ["backtest", "--out", str(tmp_path / "x")])

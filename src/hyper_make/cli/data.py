@@ -121,6 +121,7 @@ _FLAGS = {
     "refresh_s": "--refresh-s", "latency_ms": "--latency-ms", "latency": "--latency", "queue": "--queue",
     "queue_n": "--queue-n", "markout_s": "--markout-s", "warmup_s": "--warmup-s", "seed": "--seed",
     "response_latency_ms": "--response-latency-ms", "cross": "--cross", "equal_ts": "--equal-ts",
+    "train_frac": "--train-frac", "block_s": "--block-s",
 }  # fmt: skip
 
 
@@ -848,6 +849,27 @@ def _walk_forward_cmd(
     json_out: bool,
 ) -> None:
     """``backtest --train/--train-frac``: :func:`hyper_make.backtest.walkforward.walk_forward` and its report."""
+    try:
+        _walk_forward_run(test, train, train_frac, allocs, app_cfg, rcfg, learner, block_s, on_error, out,
+                          learner_state, json_out)  # fmt: skip
+    except InvalidParameterError as exc:  # name the options, not the library's arguments
+        raise InvalidParameterError(_flag_names(str(exc))) from None
+
+
+def _walk_forward_run(
+    test: list[Path],
+    train: list[Path] | None,
+    train_frac: float | None,
+    allocs: dict[str, Any],
+    app_cfg: AppConfig,
+    rcfg: ReplayConfig,
+    learner: Any,
+    block_s: float,
+    on_error: str,
+    out: Path,
+    learner_state: Path | None,
+    json_out: bool,
+) -> None:
     from ..backtest.walkforward import split_events, walk_forward
 
     if train_frac is not None:
