@@ -3,6 +3,7 @@ block bootstrap over time."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from hyper_make import make_allocator
@@ -76,3 +77,21 @@ def test_backtest_train_frac_through_the_cli(tmp_path):
                             "--block-s", "20", "--out", str(tmp_path / "wf2")])  # fmt: skip
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["allocators"]["flat"]["fills"] > 0
+
+
+def test_backtest_walk_forward_trains_learned_from_the_calibrated_prior(tmp_path):
+    """Without a saved posterior the training starts from the prior of the models calibrated on the training half,
+    not from the config's uncalibrated models (`walk_forward(learner=None)`'s contract)."""
+    from typer.testing import CliRunner
+
+    from data._files import FUTURES, real
+    from hyper_make import LadderConfig, make_allocator
+    from hyper_make.cli import app
+    from hyper_make.learn import load_state
+
+    state = tmp_path / "s.json"
+    r = CliRunner().invoke(app, ["backtest", str(real(FUTURES)), "--train-frac", "0.5", "--block-s", "20", "-a",
+                                 "learned", "--learner-state", str(state), "--out", str(tmp_path / "wf")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    default = make_allocator("learned").prior(LadderConfig(), maker_fee_bps=1.5, sigma_frac_per_sqrt_s=1e-4)
+    assert not np.allclose(load_state(state).prior.rate_per_s[:40], default.rate_per_s[:40])

@@ -342,17 +342,37 @@ LearnerStateFile = Annotated[
 ]
 
 
-def load_learner(path: Path | None, allocator: Any, coin: str, new: Callable[[], Any]) -> Any:
-    """The payout learner a run of ``allocator`` starts from: the one saved at ``path`` when the file exists (its
-    coin and layout checked against the allocator's, a one-line DataError naming the file and field otherwise),
-    else ``new()``; ``None`` for an allocator that does not learn."""
-    if not getattr(allocator, "learns", False):
-        return None
-    if path is not None and Path(path).exists():
-        from ..learn import load_state
+#: ``--learner-state`` of the commands that only look at a posterior (``ladder``, ``compare``).
+LearnerStateRead = Annotated[
+    Path | None,
+    typer.Option(
+        "--learner-state",
+        help="The 'learned' allocator's posterior (JSON, from simulate/backtest/run): the ladder it gives; read only.",
+    ),
+]
 
-        return load_state(path, expected=allocator.learner_config(coin))
-    return new()
+
+def read_learner(path: Path | None, cfg: AppConfig) -> Any:
+    """The posterior at ``path`` for ``cfg``'s ``learned`` allocator (coin and layout checked), or ``None`` without
+    a path; a path that is no file is a one-line error (a command that only reads it has nothing to write)."""
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise InvalidParameterError(f"'--learner-state' {path}: file not found")
+    from ..allocate import make_allocator
+
+    return load_learner(path, make_allocator("learned", **cfg.allocator_options.get("learned", {})), cfg.spec.coin)
+
+
+def load_learner(path: Path | None, allocator: Any, coin: str) -> Any:
+    """The payout learner saved at ``path`` for ``allocator`` (its coin and layout checked against the allocator's,
+    a one-line DataError naming the file and field otherwise), or ``None``: no file yet (the run's refresh core then
+    starts from the prior of the models it runs on), or an allocator that does not learn."""
+    if not getattr(allocator, "learns", False) or path is None or not Path(path).exists():
+        return None
+    from ..learn import load_state
+
+    return load_state(path, expected=allocator.learner_config(coin))
 
 
 def check_learner_state(path: Path | None, names: Sequence[str]) -> None:
@@ -369,11 +389,13 @@ def check_learner_state(path: Path | None, names: Sequence[str]) -> None:
     check_out_dir(p.parent if str(p.parent) else Path("."), option="--learner-state")
 
 
-def save_learner(path: Path | None, learner: Any) -> None:
-    """Write ``learner`` to ``path`` (atomic) when both are given, and say so on stderr."""
+def save_learner(path: Path | None, learner: Any, *, quiet: bool = False) -> None:
+    """Write ``learner`` to ``path`` (atomic) when both are given, and (unless ``quiet``) say so on stderr."""
     if path is None or learner is None:
         return
     learner.save(path)
+    if quiet:
+        return
     err_console.print(f"learner state: {path} ({learner.n_updates} updates, "
                       f"{float(learner.state['fill_count'].sum()):.0f} fills, decayed)")  # fmt: skip
 

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from ..allocate import make_allocator, warm_up
+from ..allocate import warm_up
 from ..compare import SideComparison, compare_allocators
-from ..errors import InvalidParameterError
 from ._common import (
     CONFIG_HELP,
+    LearnerStateRead,
     allocator_names,
     app,
     checked,
     compact_table,
     load_app_config,
-    load_learner,
     out_console,
     print_json,
     print_table,
+    read_learner,
     seed_option,
     user_errors,
 )
@@ -49,14 +49,7 @@ def compare(
             help="Builds per allocator for the median solve time (>= 1).", callback=checked(lo=1, integer=True)
         ),
     ] = 5,
-    learner_state: Annotated[
-        Path | None,
-        typer.Option(
-            "--learner-state",
-            help="The 'learned' allocator's posterior (JSON, from simulate/backtest/run): the ladder it gives; "
-            "read only.",
-        ),
-    ] = None,
+    learner_state: LearnerStateRead = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")
     ] = False,
@@ -68,7 +61,7 @@ def compare(
         ladder_cfg = cfg.ladder
         if level_cap_frac is not None:
             ladder_cfg = dataclasses.replace(ladder_cfg, level_cap_frac=level_cap_frac)
-        learner = _read_learner(learner_state, cfg)
+        learner = read_learner(learner_state, cfg)
         load_s = warm_up()  # numba's compile or cache load, reported apart from the solve times
         rows = compare_allocators(
             cfg.snapshot,
@@ -135,13 +128,3 @@ def render_comparison(rows: list[SideComparison], *, title: str) -> None:
             f"{r.solve_us:.0f}" if r.solve_us < 1e4 else f"{r.solve_us / 1e3:.0f}k",  # 4 characters at most
         )
     print_table(t, title=title, legend=COMPARE_LEGEND)
-
-
-def _read_learner(path: Path | None, cfg: Any) -> Any:
-    """The posterior at ``path`` for the ``learned`` allocator (its coin and layout checked), or ``None``."""
-    if path is None:
-        return None
-    if not Path(path).is_file():
-        raise InvalidParameterError(f"'--learner-state' {path}: file not found")
-    return load_learner(path, make_allocator("learned", **cfg.allocator_options.get("learned", {})), cfg.spec.coin,
-                        lambda: None)  # fmt: skip

@@ -691,17 +691,8 @@ def backtest_cmd(
         check_out_dir(out)
         check_learner_state(learner_state, names)
         learning = next((a for a in allocs.values() if getattr(a, "learns", False)), None)
-        carry: dict[str, Any] = {"learner": None}
-        if learning is not None:
-            snap = app_cfg.snapshot
-            carry["learner"] = load_learner(
-                learner_state, learning, app_cfg.spec.coin,
-                lambda: learning.new_learner(  # type: ignore[attr-defined]
-                    app_cfg.spec.coin, app_cfg.ladder, maker_fee_bps=snap.maker_fee_bps,
-                    sigma_frac_per_sqrt_s=snap.sigma_frac / math.sqrt(snap.sigma_horizon_s),
-                    max_position_coins=snap.max_position_coins,
-                ),
-            )  # fmt: skip
+        # the saved posterior, or None: each replay's refresh core then starts from the prior of its models
+        carry: dict[str, Any] = {"learner": load_learner(learner_state, learning, app_cfg.spec.coin)}
         if train or train_frac is not None:
             if train and train_frac is not None:
                 raise InvalidParameterError("give '--train FILE' or '--train-frac F', not both")

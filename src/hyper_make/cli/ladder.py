@@ -14,15 +14,16 @@ from ..allocate import warm_up
 from ..ladder import Ladder, SideResult, build_ladder
 from ._common import (
     CONFIG_HELP,
+    LearnerStateRead,
     allocator_names,
     app,
     load_app_config,
     out_console,
     print_json,
+    read_learner,
     seed_option,
     user_errors,
 )
-from .compare import _read_learner
 
 #: Allocators kept for comparison only; choosing one prints a notice on stderr.
 DEPRECATED_ALLOCATORS = {
@@ -37,14 +38,7 @@ def ladder(
         str | None, typer.Option("--allocator", "-a", help="Registered allocator name (default: from config).")
     ] = None,
     seed: Annotated[int, seed_option("Seed of every random component (Thompson / stealth noise).")] = 0,
-    learner_state: Annotated[
-        Path | None,
-        typer.Option(
-            "--learner-state",
-            help="The 'learned' allocator's posterior (JSON, from simulate/backtest/run): the ladder it gives; "
-            "read only.",
-        ),
-    ] = None,
+    learner_state: LearnerStateRead = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")
     ] = False,
@@ -58,7 +52,7 @@ def ladder(
         if name in DEPRECATED_ALLOCATORS:
             print(f"notice: {DEPRECATED_ALLOCATORS[name]}", file=sys.stderr)
         # numba compiles or loads its kernels on their first call: do it before the build, so its timings are honest
-        learner = _read_learner(learner_state, cfg)
+        learner = read_learner(learner_state, cfg)
         load_s = warm_up()
         result = build_ladder(cfg.snapshot, cfg.spec, alloc, config=cfg.ladder, rng=seed, learner=learner)
     if json_out:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import sys
 import time
 from collections import Counter
@@ -215,14 +214,7 @@ def run(
         names = allocator_names(allocator, single=True)
         alloc = cfg.make_allocator(names[0] if names else None)
         check_learner_state(learner_state, [alloc.name])
-        learner = load_learner(
-            learner_state, alloc, name,
-            lambda: alloc.new_learner(  # type: ignore[attr-defined]
-                name, cfg.ladder, maker_fee_bps=prior.maker_fee_bps,
-                sigma_frac_per_sqrt_s=prior.sigma_frac / math.sqrt(prior.sigma_horizon_s),
-                max_position_coins=prior.max_position_coins,
-            ),
-        )  # fmt: skip
+        learner = load_learner(learner_state, alloc, name)
         wallet = ephemeral_wallet() if ephemeral_key else load_wallet(keystore=keystore)
         try:
             meta_json = load_meta(meta) if meta is not None else fetch_meta(url, timeout_s=http_timeout_s)
@@ -243,9 +235,9 @@ def run(
     saved_at = [time.monotonic()]
 
     def on_status(s: LoopStatus) -> None:
-        if learner_state is not None and learner is not None and time.monotonic() - saved_at[0] >= LEARNER_SAVE_EVERY_S:
+        if learner_state is not None and time.monotonic() - saved_at[0] >= LEARNER_SAVE_EVERY_S:
             saved_at[0] = time.monotonic()  # a crash loses at most this much learning
-            learner.save(learner_state)
+            save_learner(learner_state, loop.quoter.learner, quiet=True)
         kind = s.warning.split(":")[0]  # once per kind, not once per refresh
         if s.warning and kind not in warned:
             warned.add(kind)
@@ -287,7 +279,7 @@ def run(
         raise typer.Exit(EXIT_UNCONFIRMED) from None
     finally:
         with user_errors():
-            save_learner(learner_state, learner)
+            save_learner(learner_state, loop.quoter.learner)
     if json_out:
         print_json(summary)
     else:

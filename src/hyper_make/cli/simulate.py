@@ -274,7 +274,8 @@ def simulate(
         base = None
         if learner_name is not None and grid is None:
             alloc = make_allocator(learner_name, **options.get(learner_name, {}))
-            base = load_learner(learner_state, alloc, default_spec().coin, lambda: initial_learner(cfg, alloc))
+            # the pool needs the start every path shares: the file's posterior, or the prior the core would build
+            base = load_learner(learner_state, alloc, default_spec().coin) or initial_learner(cfg, alloc)
     command = (
         f"hyper-make simulate {f'--grid {grid} ' if grid else ''}--preset {preset} --paths {n_paths} --seed {seed}"
         + (f" --allocator {','.join(names)}" if allocator else "")
