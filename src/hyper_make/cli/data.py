@@ -131,6 +131,15 @@ def _flag_names(message: str) -> str:
     return message
 
 
+@contextlib.contextmanager
+def _option_names() -> Iterator[None]:
+    """An InvalidParameterError raised inside names the command's options, not the library's arguments."""
+    try:
+        yield
+    except InvalidParameterError as exc:
+        raise InvalidParameterError(_flag_names(str(exc))) from None
+
+
 def expand_files(files: list[Path]) -> list[Path]:
     """The files named, a name with ``*``, ``?`` or ``[`` that is no file expanded as a glob (sorted by name).
 
@@ -673,14 +682,12 @@ def backtest_cmd(
             estimator_prior_weight_s=estimator_prior_weight_s,
         )
         app_cfg = dataclasses.replace(app_cfg, quoter=quoter)
-        try:
+        with _option_names():
             rcfg = ReplayConfig(
                 refresh_s=refresh_s, latency_ms=latency_ms, latency=latency, queue=queue, queue_n=queue_n,  # type: ignore[arg-type]
                 markout_s=markout_s, warmup_s=warmup_s, seed=seed, response_latency_ms=response_latency_ms,
                 cross=cross, equal_ts=equal_ts,  # type: ignore[arg-type]
             )  # fmt: skip
-        except InvalidParameterError as exc:
-            raise InvalidParameterError(_flag_names(str(exc))) from None
         allocs = {n: app_cfg.make_allocator(n) for n in names}
         if test and not train:
             raise InvalidParameterError("'--test' is the test data of a walk-forward: give '--train FILE' too")
@@ -840,38 +847,18 @@ def _walk_forward_cmd(
     json_out: bool,
 ) -> None:
     """``backtest --train/--train-frac``: :func:`hyper_make.backtest.walkforward.walk_forward` and its report."""
-    try:
-        _walk_forward_run(test, train, train_frac, allocs, app_cfg, rcfg, learner, block_s, on_error, out,
-                          learner_state, json_out)  # fmt: skip
-    except InvalidParameterError as exc:  # name the options, not the library's arguments
-        raise InvalidParameterError(_flag_names(str(exc))) from None
-
-
-def _walk_forward_run(
-    test: list[Path],
-    train: list[Path] | None,
-    train_frac: float | None,
-    allocs: dict[str, Any],
-    app_cfg: AppConfig,
-    rcfg: ReplayConfig,
-    learner: Any,
-    block_s: float,
-    on_error: str,
-    out: Path,
-    learner_state: Path | None,
-    json_out: bool,
-) -> None:
     from ..backtest.walkforward import split_events, walk_forward
 
     if train_frac is not None:
         events, _ = load_events(test[0], on_error=on_error, keep_partial=True)  # type: ignore[arg-type]
-        train_src, test_src = split_events(events, train_frac)
+        with _option_names():
+            train_src, test_src = split_events(events, train_frac)
         shown = f"{test[0]} split at {train_frac:g} of its time"
     else:
         assert train is not None
         train_src, test_src = (train if len(train) > 1 else train[0]), (test if len(test) > 1 else test[0])
         shown = f"train {_names(train)}, test {_names(test)}"
-    with err_console.status("walk-forward: calibrating, training, replaying"):
+    with err_console.status("walk-forward: calibrating, training, replaying"), _option_names():
         res = walk_forward(train_src, test_src, allocs, app=app_cfg, config=rcfg, learner=learner,  # type: ignore[arg-type]
                            block_s=block_s, on_error=on_error)  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
