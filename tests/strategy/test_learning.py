@@ -60,19 +60,26 @@ def test_exposure_fills_and_markouts_reach_the_learner_as_worked_out_by_hand():
     fill = VenueFill("f1", CLOID, "bid", 99.9, 1.0, 0.01, round(1.5 * T))
     assert step(fs, tap, view(0.0), 100.0) is None
     assert step(fs, tap, view(1.0, rest(2.0)), 100.0) is None  # interval (0, 1] held: markouts 1 s late
-    obs = step(fs, tap, view(2.0, rest(1.0), [fill]), 100.2)
+    obs = step(fs, tap, view(2.0, rest(1.0), [fill], mid=100.2), 100.2)
     # released: (0, 1], absent then 2 coins: (0 + 2)/2 coin-s; the fill at 1.5 s is not settled yet
     assert obs.duration_s == 1.0 and obs.n_fills == 0
     assert obs.rest_size_coins.tolist() == [1.0] and obs.rest_time_s.tolist() == [1.0]
     assert obs.rest_depth_bps == pytest.approx([10.0]) and obs.rest_side.tolist() == [1]
-    obs = step(fs, tap, view(3.0), 100.3)
+    obs = step(fs, tap, view(3.0, mid=100.3), 100.3)
     # (1, 2]: (2 + 1)/2; the fill settles at the first refresh 1 s after it (3 s): bought at 99.9, mid 100.3
     assert obs.rest_size_coins.tolist() == [1.5] and obs.n_fills == 1
     assert obs.fill_markout_usd[0, 0] == pytest.approx(100.3 - 99.9 - 0.01)
     assert obs.fill_depth_bps[0] == pytest.approx(10.0)
     assert obs.fill_order_size_coins[0] == 2.0 and obs.fill_side_total_coins[0] == 2.0  # resting before it
-    obs = step(fs, tap, view(4.0), 100.3)
+    # the display drift of (1, 2]: no plan since the view at 1 s, so the 2 coins resting then; mid 100 -> 100.2
+    assert obs.drift_dt_s.tolist() == [1.0] and obs.drift_display_coins.tolist() == [2.0]
+    assert obs.drift_bps[0] == pytest.approx(20.0) and obs.drift_position_coins.tolist() == [0.0]
+    tap.displayed(-0.5)  # a plan that shows 0.5 coins more on the asks than the bids until the next view
+    obs = step(fs, tap, view(4.0, mid=100.3), 100.3)
     assert obs.rest_size_coins.tolist() == [0.5] and obs.n_fills == 0  # (2, 3]: (1 + 0)/2
+    assert obs.drift_bps[0] == pytest.approx((100.3 / 100.2 - 1) * 1e4) and obs.drift_display_coins.tolist() == [1.0]
+    obs = step(fs, tap, view(5.0, mid=100.3), 100.3)
+    assert obs.drift_display_coins.tolist() == [-0.5]  # (3, 4]: what the plan at 3 s displayed
     assert tap.unattributed == 0
 
 
@@ -198,3 +205,45 @@ def test_ladder_and_compare_read_a_learner_state(tmp_path):
     assert state.read_text() == before  # read only
     r = runner.invoke(app, ["ladder", "-a", "learned", "--learner-state", str(tmp_path / "none.json")])
     assert r.exit_code == 2 and "file not found" in r.output
+
+
+def test_the_display_drift_is_fitted_with_the_position_as_a_control():
+    from hyper_make.learn import LearnerConfig, LearnerPrior, LevelObservations, PayoutLearner
+
+    rng = np.random.default_rng(4)
+    n = 4000
+    display = rng.normal(0.0, 0.3, n)
+    position = 0.5 * display + rng.normal(0.0, 0.2, n)  # correlated with the display, as a quoter's is
+    drift = 0.8 * display - 0.5 * position + rng.normal(0.0, 1.0, n)  # bps over 1 s intervals
+    prior = LearnerPrior(depth_bps=np.array([0.0, 10.0]), rate_per_s=np.array([0.1, 0.01]),
+                         markout_bps=np.array([-1.0, 5.0]))  # fmt: skip
+    lrn = PayoutLearner(config=LearnerConfig(markout_horizons_s=(1.0, 5.0)), prior=prior)
+    lrn.update(LevelObservations(
+        duration_s=float(n), rest_side=np.zeros(0, np.int8), rest_depth_bps=[], rest_size_coins=[], rest_time_s=[],
+        fill_side=np.zeros(0, np.int8), fill_depth_bps=[], fill_size_coins=[], fill_price_usd=[],
+        fill_markout_usd=np.zeros((0, 2)), horizons_s=(1.0, 5.0), drift_dt_s=np.ones(n), drift_bps=drift,
+        drift_display_coins=display, drift_position_coins=position,
+    ))  # fmt: skip
+    fit = lrn.display_fit()
+    assert abs(fit.lambda_bps_per_coin_s - 0.8) < 3 * fit.lambda_se and fit.lambda_se < 0.1
+    assert abs(fit.psi_bps_per_coin_s + 0.5) < 3 * fit.psi_se
+    assert fit.noise_bps2_per_s == pytest.approx(1.0, rel=0.1) and fit.intervals == n
+    mean = lrn.mean([2.0], [2.0], mid_usd=100.0, horizon_s=1.0)
+    assert mean.display_bps_per_coin_s == pytest.approx(fit.lambda_bps_per_coin_s)
+
+
+@pytest.mark.parametrize(("q", "lam", "costly"), [(0.4, 0.8, "ask"), (-0.4, 0.8, "bid"), (0.4, -0.8, "bid")])
+def test_showing_size_the_market_leans_against_costs_only_the_side_it_hurts(q, lam, costly):
+    from hyper_make.allocate._learned import _with_display_cost
+    from hyper_make.allocate._twosided import SideCurves
+    from hyper_make.learn import PayoutCurves
+
+    sc = SideCurves([3.0, 2.0], [1.0, 1.0], p=[0.5, 0.2], name="x")
+    z = (np.zeros(2), np.zeros(2))
+    curves = PayoutCurves(sc, sc, 0.5, "sqrt", z, z, (0.0, 0.0), (0.0, 0.0), lam)
+    out = _with_display_cost(curves, q, 1.0, 100.0)
+    cost = abs(q * lam) * 1.0 * 100.0 * 1e-4  # USD per coin shown on the side the drift moves against the position
+    hurt, free = (out.ask, out.bid) if costly == "ask" else (out.bid, out.ask)
+    np.testing.assert_allclose(hurt.a, sc.a - cost)
+    np.testing.assert_array_equal(free.a, sc.a)  # never a gain: no reward for pushing the price our way
+    assert _with_display_cost(curves, 0.0, 1.0, 100.0) is curves  # flat: showing size costs the position nothing

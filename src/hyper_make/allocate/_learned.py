@@ -227,7 +227,8 @@ class LearnedAllocator:
             return ctx.learner
         sig = ctx.sigma_usd_per_sqrt_s / ctx.mid_usd
         try:  # a LadderConfig is a frozen value: equal configs share one prior
-            lkey: Any = hash(ctx.ladder) and ctx.ladder
+            hash(ctx.ladder)
+            lkey: Any = ctx.ladder
         except TypeError:  # an unhashable part (a table model's arrays): by identity
             lkey = id(ctx.ladder)
         key = (self.learner_config(ctx.coin, ctx.max_position_coins), lkey, ctx.maker_fee_bps, round(sig, 12))

@@ -355,6 +355,7 @@ class PayoutLearner:
             self.counters.setdefault(c, 0)
         self._kernel = pooling_kernel(self.config.n_buckets, self.config.pool_width_buckets)
         self._cache: dict[int, _Posterior] = {}
+        self._display: tuple[NDArray[np.float64], NDArray[np.float64], float, float] | None = None
 
     def _dims(self) -> dict[str, int]:
         cfg = self.config
@@ -466,6 +467,7 @@ class PayoutLearner:
         self.clock_s += float(obs.duration_s)
         self.n_updates += 1
         self._cache.clear()
+        self._display = None
         return UpdateReport(int(ok.sum()), r_skip, int(fok.sum()), f_skip, mk_skip, wins, decay)
 
     def _winsorise(
@@ -647,6 +649,8 @@ class PayoutLearner:
     def _display_posterior(self) -> tuple[NDArray[np.float64], NDArray[np.float64], float, float]:
         """Posterior mean and covariance of ``(λ, ψ)``, the noise variance (bps²/s) and the interval count: a
         ridge of ``display_prior_s`` seconds at a display (and position) of ``side_ref_coins``, mean 0."""
+        if self._display is not None:  # computed once per update: every draw and mean of a refresh reuses it
+            return self._display
         cfg, st = self.config, self.state
         r = cfg.display_prior_s * cfg.side_ref_coins**2
         a = st["dr_xx"] + r * np.eye(2)
@@ -657,7 +661,8 @@ class PayoutLearner:
         s0 = self.prior.markout_sd_bps**2 / cfg.value_horizon_s  # a markout's noise per second of horizon
         rss = max(float(st["dr_yy"][0]) - float(beta @ st["dr_xy"]), 0.0)
         s2 = (nu0 * s0 + rss) / (nu0 + max(n - 2.0, 0.0))
-        return beta, inv * s2, s2, n
+        self._display = (beta, inv * s2, s2, n)
+        return self._display
 
     def display_fit(self) -> DisplayFit:
         """The fit of the mid's drift on our display and position (see :class:`DisplayFit`)."""
