@@ -103,8 +103,7 @@ class Tournament:
 def _task(
     cfg: SimConfig, name: str, seed: int, options: dict[str, Any], record: bool, learner: Any = None
 ) -> PathResult:
-    learns = getattr(ALLOCATORS[name], "learns", False)
-    return run_path(cfg, name, seed, allocator_options=options, record=record, learner=learner if learns else None)
+    return run_path(cfg, name, seed, allocator_options=options, record=record, learner=learner)
 
 
 @dataclass(frozen=True, slots=True)

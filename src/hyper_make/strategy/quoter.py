@@ -225,11 +225,14 @@ class FillStats:
         for a in actions:
             placed[a.cloid] = (a.side, a.level, (mid_usd - a.price if a.side == "bid" else a.price - mid_usd) * k)
 
+    def _lookup(self, cloid: str | None) -> tuple[Side, int, float] | None:
+        if cloid is None:
+            return None
+        return self._placed.get(cloid) or self._gone.get(cloid)
+
     def depth_of(self, cloid: str | None) -> float:
         """The depth (bps from the mid) the order ``cloid`` was placed at, or NaN when it is not known."""
-        if cloid is None:
-            return math.nan
-        hit = self._placed.get(cloid) or self._gone.get(cloid)
+        hit = self._lookup(cloid)
         return hit[2] if hit is not None else math.nan
 
     def prune(self, ts_ns: int, live_cloids: Callable[[], Iterable[str | None]]) -> None:
@@ -253,9 +256,7 @@ class FillStats:
         return len(self._placed) + len(self._gone)
 
     def _where(self, f: VenueFill) -> tuple[int, float]:
-        if f.cloid is None:
-            return -1, math.nan
-        hit = self._placed.get(f.cloid) or self._gone.get(f.cloid)
+        hit = self._lookup(f.cloid)
         return (hit[1], hit[2]) if hit is not None else (-1, math.nan)
 
     def observe(
