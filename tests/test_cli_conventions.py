@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from hyper_make.cli import _common, app
 from hyper_make.cli import exchange as _exchange_cli
+from hyper_make.strategy.quoter import QuoterConfig
 
 runner = CliRunner()
 
@@ -229,12 +230,12 @@ def test_the_three_venues_take_the_same_strategy_options():
     group = typer.main.get_command(app)
     helps = {}
     for name in ("simulate", "backtest", "run"):
-        params = {o: p for p in group.commands[name].params for o in p.opts}
+        params = {o: p for p in group.get_command(None, name).params for o in p.opts}
         for opt in STRATEGY_OPTIONS:
             assert opt in params, (name, opt)
         helps[name] = tuple(params[o].help for o in STRATEGY_OPTIONS)
     assert helps["simulate"] == helps["backtest"] == helps["run"]
-    base = _common.QuoterConfig()
+    base = QuoterConfig()
     got = _common.quoter_config(
         base, requote_price_bps=2.5, requote_size_frac=0.3, estimator_halflife_s=60.0, estimator_prior_weight_s=5.0
     )
@@ -249,3 +250,36 @@ def test_a_bad_strategy_option_is_one_line(command):
         command, [command]
     )
     one_line_error(runner.invoke(app, [*args, "--requote-size-frac", "1.0"]), "'--requote-size-frac' must be in [0, 1)")
+
+
+def test_the_command_list_is_the_commands_own_help():
+    """``--help`` lists the commands from a table, without importing them: each line is the command's own first help
+    line, and every registered command is in the table."""
+    import typer.main
+
+    from hyper_make.cli import load_commands
+
+    load_commands()
+    group = typer.main.get_command(app)
+    for name, (_module, line) in _common.COMMANDS.items():
+        cmd = group.get_command(None, name)
+        assert cmd is not None, name
+        assert (cmd.help or "").splitlines()[0] == line, name
+    registered = {i.name or typer.main.get_command_name(i.callback.__name__) for i in app.registered_commands}
+    assert registered <= set(_common.COMMANDS)
+
+
+def test_help_imports_no_numerical_stack():
+    """``hyper-make --help`` starts without NumPy, numba or SciPy (their imports cost about a second)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from hyper_make.cli import main\n"
+        "sys.argv = ['hyper-make', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('numpy', 'numba', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "Commands:" in out and "simulate" in out
+    assert out.strip().splitlines()[-1] == "[]"

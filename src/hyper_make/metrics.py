@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
 from .errors import DataError
 
@@ -72,6 +71,8 @@ def paired_ci(a_usd: ArrayLike, b_usd: ArrayLike, *, level: float = 0.95) -> dic
     if n < 2:
         return {"mean_diff": m, "lo": float("nan"), "hi": float("nan"), "stderr": float("nan"), "n": 1,
                 "p_value": float("nan")}  # fmt: skip
+    from scipy import stats  # here, not at import: SciPy costs ~0.2 s of start-up
+
     se = float(d.std(ddof=1) / math.sqrt(n))
     t = float(stats.t.ppf(0.5 + level / 2.0, n - 1))
     p = float(2.0 * stats.t.sf(abs(m) / se, n - 1)) if se > 0 else (0.0 if m != 0 else 1.0)

@@ -10,7 +10,9 @@ also has ``allocate_both(bid, ask, context, rng)``, which :func:`~hyper_make.bui
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -68,8 +70,15 @@ def make_allocator(name: str, /, **options: Any) -> Allocator:
         raise InvalidParameterError(f"allocator {name!r}: {exc}") from None
 
 
-def warm_up() -> float:
+#: Seconds :func:`warm_up` runs before it gives its notice: loading the kernels from numba's cache takes less.
+NOTICE_AFTER_S = 1.0
+
+
+def warm_up(notice: Callable[[str], None] | None = None) -> float:
     """Compile, or load from numba's on-disk cache, every compiled kernel the ladder pipeline calls; seconds taken.
+
+    ``notice`` (e.g. a print to stderr) is given one line if this takes longer than :data:`NOTICE_AFTER_S` (a first
+    run after installing or upgrading compiles the kernels, about half a minute; they are cached on disk after).
 
     Kernels: the KKT solve, the certified lot search, the two-sided solve and its lot search (``learned``), and the
     stealth stage's lot spreading (each compiled on its
@@ -79,13 +88,30 @@ def warm_up() -> float:
     take about 2 ms. Call it before timing a build (``hyper-make ladder`` and ``compare`` report it as ``kernel
     load``) and before a quoting loop's first refresh. Nothing it builds is kept: it changes no state.
     """
+    t0 = time.perf_counter()
+    timer = None
+    if notice is not None:
+        timer = threading.Timer(NOTICE_AFTER_S, notice, args=(_NOTICE,))
+        timer.daemon = True
+        timer.start()
+    try:
+        _build_warm_ladders()
+    finally:
+        if timer is not None:
+            timer.cancel()
+    return time.perf_counter() - t0
+
+
+_NOTICE = "compiling the numba kernels (once after install or upgrade; cached on disk for later runs)..."
+
+
+def _build_warm_ladders() -> None:
     from ..instrument import InstrumentSpec
     from ..ladder import LadderConfig, build_ladder
     from ..levels import GridConfig
     from ..snapshot import MarketSnapshot
     from ..stealth import StealthConfig
 
-    t0 = time.perf_counter()
     snap = MarketSnapshot(
         mid_usd=100.0,
         best_bid_usd=99.99,
@@ -100,7 +126,6 @@ def warm_up() -> float:
     build_ladder(snap, spec, ImpactAllocator(), config=cfg, rng=np.random.default_rng(0))
     build_ladder(snap, spec, EntropyAllocator(), config=LadderConfig(grid=cfg.grid), rng=np.random.default_rng(0))
     build_ladder(snap, spec, LearnedAllocator(), config=LadderConfig(grid=cfg.grid), rng=np.random.default_rng(0))
-    return time.perf_counter() - t0
 
 
 __all__ = [

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import json
 import math
 import os
@@ -21,7 +22,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich import box
@@ -31,17 +32,18 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from .. import __version__
-from .._json import to_jsonable
-from .._validate import check_int, check_real
-from ..allocate import ALLOCATORS
-from ..config import AppConfig, load_config
 from ..errors import HyperMakeError, InvalidParameterError
-from ..strategy.quoter import QuoterConfig
+
+if TYPE_CHECKING:  # the numerical stack loads with the command that needs it, not for ``--help``
+    from ..config import AppConfig
+    from ..strategy.quoter import QuoterConfig
 
 try:  # Typer >= 0.20 ships its own copy of Click
     from typer._click.exceptions import ClickException, UsageError
+    from typer._click.utils import make_default_short_help
 except ImportError:  # pragma: no cover - older Typer on top of Click
     from click.exceptions import ClickException, UsageError  # type: ignore[no-redef]
+    from click.utils import make_default_short_help  # type: ignore[no-redef]
 
 EXIT_BAD_INPUT = 2
 #: Exit code after Ctrl-C (128 + SIGINT), whatever the command.
@@ -75,6 +77,14 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     raise typer.Exit(code)
 
 
+def load_kernels() -> float:
+    """Load (or, on a first run, compile) the numba kernels before anything is timed; a one-line notice on stderr
+    when that takes long. Seconds taken."""
+    from ..allocate import warm_up
+
+    return warm_up(notice=lambda m: print(f"notice: {m}", file=sys.stderr, flush=True))
+
+
 def warn(message: str) -> None:
     """Print ``warning: message`` on stderr (the command goes on)."""
     print(f"warning: {message}", file=sys.stderr)
@@ -106,8 +116,80 @@ def _rewrite_aliases(args: list[str], commands: Sequence[str]) -> list[str]:
     return out
 
 
+#: command -> (the module of ``hyper_make.cli`` that defines it, its help's first line), in ``--help`` order. A
+#: command's module (and the numerical stack behind it) is imported only when that command runs or is inspected, so
+#: ``hyper-make --help`` costs no NumPy, numba or SciPy import. ``tests/test_cli_conventions.py`` checks the lines.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "compare": ("compare", "Run every registered allocator on the same snapshot and compare them side by side."),
+    "convert": (
+        "convert",
+        "Parse recorded files once and write their events as an hftbacktest .npz (array 'data', event_dtype).",
+    ),
+    "calibrate": (
+        "data",
+        "Fit σ, fill intensity, adverse selection, volume at depth and impact; write a config TOML and plots.",
+    ),
+    "backtest": (
+        "data",
+        "Replay a recording with each allocator side by side and write a report folder like 'simulate'.",
+    ),
+    "exchange": (
+        "exchange",
+        "Serve a local Hyperliquid (POST /info, POST /exchange) on 127.0.0.1 with a simulated market.",
+    ),
+    "ladder": ("ladder", "Build and print the two-sided ladder for one refresh of the market."),
+    "orders": (
+        "orders",
+        "Diff the current ladder against the resting orders and print the signed Hyperliquid actions (dry run).",
+    ),
+    "run": (
+        "run",
+        "Quote a ladder on one coin: rebuild every refresh, send the diff, guard the position; cancel all on exit.",
+    ),
+    "simulate": (
+        "simulate",
+        "Run allocators (or the A-S strategies) on paired simulated paths and write a report folder.",
+    ),
+}
+
+
 class HyperMakeGroup(TyperGroup):
-    """The root command: one-line parser errors, hidden option aliases, and the Ctrl-C rule for every command."""
+    """The root command: one-line parser errors, hidden option aliases, the Ctrl-C rule for every command, and each
+    command's module imported on first use (:data:`COMMANDS`)."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*COMMANDS, *(n for n in self.commands if n not in COMMANDS)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = self.commands.get(cmd_name)
+        if cmd is None and cmd_name in COMMANDS:
+            importlib.import_module(f"{__package__}.{COMMANDS[cmd_name][0]}")  # registers its commands on ``app``
+            for info in app.registered_commands:
+                name = info.name or typer.main.get_command_name(info.callback.__name__)  # type: ignore[union-attr]
+                if name not in self.commands:
+                    self.add_command(
+                        typer.main.get_command_from_info(
+                            info,
+                            pretty_exceptions_short=app.pretty_exceptions_short,
+                            rich_markup_mode=app.rich_markup_mode,
+                        ),
+                        name,
+                    )
+            cmd = self.commands.get(cmd_name)
+        return cmd
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        # the help lines of :data:`COMMANDS`: listing the commands must not import them
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            if name in COMMANDS and name not in self.commands:
+                rows.append((name, make_default_short_help(COMMANDS[name][1], limit)))
+            elif not self.commands[name].hidden:
+                rows.append((name, self.commands[name].get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def main(  # type: ignore[override]
         self,
@@ -117,7 +199,7 @@ class HyperMakeGroup(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
-        argv = _rewrite_aliases(list(sys.argv[1:] if args is None else args), list(self.commands))
+        argv = _rewrite_aliases(list(sys.argv[1:] if args is None else args), self.list_commands(None))
         if not standalone_mode:
             return super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         try:
@@ -183,6 +265,8 @@ def user_errors() -> Iterator[None]:
 
 def load_app_config(path: Path | None, *, meta: dict[str, Any] | None = None) -> AppConfig:
     """:func:`~hyper_make.config.load_config`, with a warning on stderr when the file says it is partial."""
+    from ..config import load_config
+
     cfg = load_config(path, meta=meta)
     if path is not None and cfg.meta.partial:
         warn(f"config {path} is {cfg.meta.describe()}; what is missing keeps the defaults")
@@ -227,6 +311,8 @@ def render_metrics(
 
 def print_json(obj: Any) -> None:
     """Print one JSON object on stdout."""
+    from .._json import to_jsonable
+
     sys.stdout.write(json.dumps(to_jsonable(obj), indent=2) + "\n")
 
 
@@ -252,6 +338,8 @@ def checked(
     def callback(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
         if value is None or ctx.resilient_parsing:
             return value
+        from .._validate import check_int, check_real
+
         try:
             if integer:
                 ilo, ihi = (None if x is None else int(x) for x in (lo, hi))
@@ -379,6 +467,8 @@ def check_learner_state(path: Path | None, names: Sequence[str]) -> None:
     """Refuse ``--learner-state`` when no allocator of the run learns, and a path that cannot be written."""
     if path is None:
         return
+    from ..allocate import ALLOCATORS
+
     if not any(getattr(ALLOCATORS[n], "learns", False) for n in names):
         learners = sorted(n for n, c in ALLOCATORS.items() if getattr(c, "learns", False))
         raise InvalidParameterError(f"'--learner-state' needs an allocator that learns ({', '.join(learners)}) "
@@ -411,6 +501,8 @@ def allocator_names(value: str | None, *, option: str = "--allocator", single: b
     """
     if value is None:
         return None
+    from ..allocate import ALLOCATORS
+
     names = [n.strip() for n in value.split(",") if n.strip()]
     bad = [n for n in names if n not in ALLOCATORS]
     if not names or bad:

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from ..allocate import warm_up
 from ..compare import SideComparison, compare_allocators
 from ._common import (
     CONFIG_HELP,
@@ -18,6 +17,7 @@ from ._common import (
     checked,
     compact_table,
     load_app_config,
+    load_kernels,
     out_console,
     print_json,
     print_table,
@@ -62,7 +62,7 @@ def compare(
         if level_cap_frac is not None:
             ladder_cfg = dataclasses.replace(ladder_cfg, level_cap_frac=level_cap_frac)
         learner = read_learner(learner_state, cfg)
-        load_s = warm_up()  # numba's compile or cache load, reported apart from the solve times
+        load_s = load_kernels()  # numba's compile or cache load, reported apart from the solve times
         rows = compare_allocators(
             cfg.snapshot,
             cfg.spec,

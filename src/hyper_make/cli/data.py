@@ -71,6 +71,7 @@ from ._common import (
     fail,
     interrupted,
     load_app_config,
+    load_kernels,
     load_learner,
     out_console,
     print_json,
@@ -713,6 +714,7 @@ def backtest_cmd(
     days: list[dict[str, object]] = []
     days_stopped = False
     cut_short = False
+    load_kernels()
     if len(paths) > 1 and not continuous and not _parallel_streams(paths):
         with user_errors():
             out.mkdir(parents=True, exist_ok=True)
@@ -858,6 +860,7 @@ def _walk_forward_cmd(
         assert train is not None
         train_src, test_src = (train if len(train) > 1 else train[0]), (test if len(test) > 1 else test[0])
         shown = f"train {_names(train)}, test {_names(test)}"
+    load_kernels()
     with err_console.status("walk-forward: calibrating, training, replaying"), _option_names():
         res = walk_forward(train_src, test_src, allocs, app=app_cfg, config=rcfg, learner=learner,  # type: ignore[arg-type]
                            block_s=block_s, on_error=on_error)  # fmt: skip

@@ -10,7 +10,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..allocate import warm_up
 from ..ladder import Ladder, SideResult, build_ladder
 from ._common import (
     CONFIG_HELP,
@@ -18,6 +17,7 @@ from ._common import (
     allocator_names,
     app,
     load_app_config,
+    load_kernels,
     out_console,
     print_json,
     read_learner,
@@ -53,7 +53,7 @@ def ladder(
             print(f"notice: {DEPRECATED_ALLOCATORS[name]}", file=sys.stderr)
         # numba compiles or loads its kernels on their first call: do it before the build, so its timings are honest
         learner = read_learner(learner_state, cfg)
-        load_s = warm_up()
+        load_s = load_kernels()
         result = build_ladder(cfg.snapshot, cfg.spec, alloc, config=cfg.ladder, rng=seed, learner=learner)
     if json_out:
         print_json(result.to_dict() | {"seed": seed, "kernel_load_s": load_s})

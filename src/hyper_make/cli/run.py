@@ -44,6 +44,7 @@ from ._common import (
     app,
     check_learner_state,
     err_console,
+    load_kernels,
     load_learner,
     out_console,
     print_json,
@@ -245,6 +246,7 @@ def run(
         if live is not None:
             live.update(render(s, name, prior.max_position_coins, log=held[-3:]))
 
+    load_kernels()  # the loop loads them again before its first quote: ~2 ms once loaded
     loop = QuotingLoop(
         client,
         allocator=alloc,

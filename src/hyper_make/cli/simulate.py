@@ -48,6 +48,7 @@ from ._common import (
     compact_table,
     err_console,
     interrupted,
+    load_kernels,
     load_learner,
     out_console,
     print_json,
@@ -283,8 +284,10 @@ def simulate(
         + (f" --config {config}" if config else "")
     )
     if grid is not None:
+        load_kernels()
         _simulate_grid(grid, cfg, names, options, n_paths, seed, workers, out, json_out, command)
         return
+    load_kernels()
     with Progress(
         TextColumn("[bold]simulate[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err_console, transient=json_out, disable=not err_console.is_terminal and json_out,

@@ -14,10 +14,10 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import erfc
 
 from .._validate import PYDANTIC_CONFIG, check_array, check_real
 from ..errors import InvalidParameterError
+from ._special import erfc
 
 
 @runtime_checkable
@@ -74,7 +74,7 @@ class FirstPassage:
         self, depth_bps: NDArray[np.float64], sigma_frac_per_sqrt_s: float, horizon_s: float
     ) -> NDArray[np.float64]:
         x = np.maximum(depth_bps, 0.0) * 1e-4 / (sigma_frac_per_sqrt_s * np.sqrt(horizon_s))
-        return np.asarray(erfc(x / np.sqrt(2.0)), dtype=np.float64)  # 2Φ(-x) = erfc(x/√2)
+        return erfc(x / np.sqrt(2.0))  # 2Φ(-x) = erfc(x/√2)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

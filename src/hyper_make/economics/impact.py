@@ -40,16 +40,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import ndtr
 
 from .._validate import PYDANTIC_CONFIG, check_real
 from ..errors import InvalidParameterError
 from ..snapshot import MarketSnapshot
+from ._special import erfc
 
 SECONDS_PER_DAY = 86_400.0
 #: Share of the traded volume that trades against one side of our ladder (sells hit bids, buys lift asks).
 SIDE_SHARE = 0.5
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _NO_VOLUME = (
     "the impact model needs 'daily_volume_coins' > 0 or a 'volume_profile_*' in the snapshot; got neither "
     "(or set both impact coefficients to 0)"
@@ -67,7 +68,7 @@ def occupation_shape(x: ArrayLike) -> NDArray[np.float64]:
     """
     z = np.maximum(np.asarray(x, dtype=np.float64), 0.0)
     phi = _INV_SQRT_2PI * np.exp(-0.5 * z * z)
-    shape = 2.0 * ((1.0 + z * z) * ndtr(-z) - z * phi)
+    shape = 2.0 * ((1.0 + z * z) * (0.5 * erfc(z * _INV_SQRT_2)) - z * phi)  # Φ(-z) = erfc(z/√2)/2
     return np.maximum(shape, _SHAPE_FLOOR)
 
 
