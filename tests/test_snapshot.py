@@ -62,3 +62,25 @@ def test_model_parameters_reject():
         GridConfig(min_depth_bps=10.0, max_depth_bps=5.0)
     with pytest.raises(InvalidParameterError, match=r"'ladder.level_cap_frac' must be in \(0, 1\]"):
         LadderConfig(level_cap_frac=0.0)
+
+
+def test_derive_equals_replace_and_checks_what_a_venue_reports():
+    """``derive`` (the refresh core's unchecked copy) gives the same snapshot as ``dataclasses.replace``, and still
+    refuses a non-finite position or margin, naming the field."""
+    import dataclasses
+    import math
+
+    import pytest
+
+    from hyper_make import default_snapshot
+    from hyper_make.errors import InvalidParameterError
+
+    s = default_snapshot()
+    k = 1.01
+    changes = {"mid_usd": s.mid_usd * k, "best_bid_usd": s.best_bid_usd * k, "best_ask_usd": s.best_ask_usd * k,
+               "inventory_coins": -0.2, "margin_usd": 500.0, "ts_ns": 7}  # fmt: skip
+    assert s.derive(**changes) == dataclasses.replace(s, **changes)
+    assert s.derive() == s
+    for name in ("inventory_coins", "margin_usd"):
+        with pytest.raises(InvalidParameterError, match=name):
+            s.derive(**{name: math.nan})

@@ -13,14 +13,13 @@ impact model's occupation profile (:mod:`hyper_make.economics.impact`). Times ar
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .._validate import PYDANTIC_CONFIG, check_real
 from ..economics.impact import SECONDS_PER_DAY
-from ..snapshot import MarketSnapshot
+from ..snapshot import MarketSnapshot, Regime
 
 _LN2 = math.log(2.0)
 
@@ -145,10 +144,13 @@ class MarketEstimator:
         if self.mid_usd is None or self.best_bid_usd is None or self.best_ask_usd is None:
             raise RuntimeError("no book yet: the loop must wait for the first l2Book message")
         sigma = self.sigma_frac_per_sqrt_s(t_s)
-        regime = dataclasses.replace(self.prior.regime, vol_ratio=sigma / math.sqrt(self._var0))
+        r = self.prior.regime
+        regime = Regime(
+            toxicity=r.toxicity, vol_ratio=sigma / math.sqrt(self._var0), cascade_severity=r.cascade_severity
+        )
         volume = self.daily_volume_coins(t_s)
-        return dataclasses.replace(
-            self.prior,
+        # the book is two-sided (``on_book``), σ clipped, the prior checked: ``derive`` checks what the venue reports
+        return self.prior.derive(
             mid_usd=self.mid_usd,
             best_bid_usd=self.best_bid_usd,
             best_ask_usd=self.best_ask_usd,
