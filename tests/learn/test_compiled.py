@@ -1,0 +1,230 @@
+"""The compiled learner and learned allocator against the NumPy reference (:mod:`hyper_make.learn._reference`):
+the same state after random updates (bit for bit), the same posterior, curves and Thompson draws from the same
+generator (1e-12 relative), and the same ladder sizes from the array entry and the reference allocate_both."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+from hyper_make.learn import LearnerConfig, LevelObservations, PayoutLearner
+from hyper_make.learn import _reference as ref
+from learn._synth import DEPTHS, TrueModel, interval, make_prior, prior_markout, prior_rate
+
+RTOL = 1e-12
+
+
+def _random_learner(seed: int, **kw: object) -> tuple[PayoutLearner, PayoutLearner, np.random.Generator]:
+    """Two copies of one learner config; random intervals (with bad values, drift rows, missing totals) are
+    learned by the compiled update on the first and the reference on the second."""
+    rng = np.random.default_rng(seed)
+    cfg = LearnerConfig(**kw)  # type: ignore[arg-type]
+    a, b = PayoutLearner(cfg, make_prior()), PayoutLearner(cfg, make_prior())
+    model = TrueModel(
+        rate=lambda d: prior_rate(d) * rng.uniform(0.3, 3.0),
+        markout=lambda d: prior_markout(d) + rng.normal(0.0, 3.0),
+        theta_bps=float(rng.uniform(0.0, 40.0)),
+        beta=float(rng.choice([0.5, 1.0])),
+        kappa_bps=float(rng.uniform(0.0, 10.0)),
+        tail_dof=float(rng.choice([3.0, np.inf])),
+    )
+    for _ in range(int(rng.integers(1, 8))):
+        sizes = rng.uniform(0.002, 0.05, DEPTHS.size)
+        obs = interval(
+            rng, model, DEPTHS, sizes, duration_s=float(rng.uniform(0.5, 30.0)), horizons_s=cfg.markout_horizons_s
+        )
+        fills = {
+            f: getattr(obs, f).copy() for f in ("fill_side_total_coins", "fill_order_size_coins", "fill_markout_usd")
+        }
+        if obs.n_fills:  # a venue's gaps: unknown totals and order sizes, a lost markout
+            i = rng.integers(0, obs.n_fills, 3)
+            fills["fill_side_total_coins"][i[0]] = np.nan
+            fills["fill_order_size_coins"][i[1]] = np.nan
+            fills["fill_markout_usd"][i[2], 0] = np.inf
+        nd = int(rng.integers(0, 3))
+        dt = rng.uniform(0.2, 3.0, nd)
+        if nd:
+            dt[0] = np.nan if rng.random() < 0.3 else dt[0]
+        obs = LevelObservations(
+            duration_s=obs.duration_s,
+            rest_side=obs.rest_side,
+            rest_depth_bps=np.where(rng.random(obs.n_resting) < 0.05, np.nan, obs.rest_depth_bps),
+            rest_size_coins=obs.rest_size_coins,
+            rest_time_s=obs.rest_time_s,
+            fill_side=obs.fill_side,
+            fill_depth_bps=obs.fill_depth_bps,
+            fill_size_coins=obs.fill_size_coins,
+            fill_price_usd=obs.fill_price_usd,
+            horizons_s=obs.horizons_s,
+            drift_dt_s=dt,
+            drift_bps=rng.normal(0.0, 2.0, nd),
+            drift_display_coins=rng.normal(0.0, 0.05, nd),
+            drift_position_coins=rng.normal(0.0, 0.1, nd),
+            **fills,
+        )
+        ra, rb = a.update(obs), ref.update(b, obs)
+        assert ra == rb
+    return a, b, rng
+
+
+CASES = [
+    (0, {}),
+    (1, {"size_penalty": "linear", "markout_horizons_s": (1.0, 5.0), "half_life_s": math.inf}),
+    (2, {"size_penalty": "power", "huber_k": math.inf, "pool_width_buckets": 0.0}),
+    (3, {"size_penalty": "sqrt", "prior_fills": 1.0, "size_ref_coins": 0.003}),
+    (4, {"size_penalty": "auto", "half_life_s": 20.0}),
+    (5, {}),
+]
+
+
+@pytest.mark.parametrize(("seed", "kw"), CASES)
+def test_compiled_update_leaves_the_reference_state_bit_for_bit(seed, kw):
+    a, b, _ = _random_learner(seed, **kw)
+    for name in a.state:
+        np.testing.assert_array_equal(a.state[name], b.state[name], err_msg=name)
+    assert a.counters == b.counters and a.clock_s == b.clock_s and a.n_updates == b.n_updates
+
+
+def _close(x, y, what):
+    np.testing.assert_allclose(x, y, rtol=RTOL, atol=0.0, err_msg=what)
+
+
+@pytest.mark.parametrize(("seed", "kw"), CASES)
+def test_compiled_posterior_and_curves_match_the_reference(seed, kw):
+    a, b, rng = _random_learner(seed, **kw)
+    posts = ref.posteriors(b)
+    for h, rp in enumerate(posts):
+        cp = a._posterior(h)
+        for f in ("rate_shape", "rate_rate", "dev_kappa", "dev_mean", "dev_alpha", "dev_beta", "coef", "coef_cov"):
+            _close(getattr(cp, f), getattr(rp, f), f"{f} at horizon {h}")
+        fa, fb = cp.fit, rp.fit
+        assert (fa.beta, fa.model, fa.preferred) == (fb.beta, fb.model, fb.preferred)
+        _close(np.array([*fa.loglik.values(), fa.aic_sqrt, fa.aic_linear, *fa.theta_se_bps, *fa.kappa_se_bps]),
+               np.array([*fb.loglik.values(), fb.aic_sqrt, fb.aic_linear, *fb.theta_se_bps, *fb.kappa_se_bps]),
+               "size fit")  # fmt: skip
+    da, sa, _, _ = a._display_posterior()
+    dr, sr, _, _ = ref.display_posterior(b)
+    _close(da, dr, "display mean")
+    _close(sa, sr, "display cov")
+    db, dk = np.sort(rng.uniform(0.0, 80.0, 7)), np.sort(rng.uniform(0.0, 80.0, 5))
+    kw2 = {"mid_usd": float(rng.uniform(10.0, 1e5)), "horizon_s": float(rng.uniform(0.1, 10.0))}
+    for i in range(3):
+        pairs = [(a.mean(db, dk, **kw2), ref.mean(b, db, dk, **kw2))]
+        pairs.append(
+            (a.sample(np.random.default_rng(i), db, dk, **kw2), ref.sample(b, np.random.default_rng(i), db, dk, **kw2))
+        )
+        for ca, cb in pairs:
+            assert (ca.beta, ca.model) == (cb.beta, cb.model)
+            for s in ("bid", "ask"):
+                for f in ("a", "b", "c", "p"):
+                    _close(getattr(getattr(ca, s), f), getattr(getattr(cb, s), f), f"{s}.{f}")
+                _close(getattr(ca, s).k, getattr(cb, s).k, f"{s}.k")
+            _close(np.array([*ca.theta_bps, *ca.kappa_bps, ca.display_bps_per_coin_s]),
+                   np.array([*cb.theta_bps, *cb.kappa_bps, cb.display_bps_per_coin_s]), "slopes")  # fmt: skip
+
+
+def test_state_round_trip_after_compiled_updates(tmp_path):
+    a, _, _ = _random_learner(7)
+    back = PayoutLearner.load(a.save(tmp_path / "s.json"))
+    for name in a.state:
+        np.testing.assert_array_equal(a.state[name], back.state[name])
+    kw = {"mid_usd": 1e5, "horizon_s": 1.0}
+    x, y = (
+        a.sample(np.random.default_rng(3), DEPTHS, DEPTHS, **kw),
+        back.sample(np.random.default_rng(3), DEPTHS, DEPTHS, **kw),
+    )
+    np.testing.assert_array_equal(x.bid.a, y.bid.a)
+    c = copy.deepcopy(a)
+    assert c.mean(DEPTHS, DEPTHS, **kw).ask.p.tolist() == a.mean(DEPTHS, DEPTHS, **kw).ask.p.tolist()
+
+
+# ---- the learned allocator: the array entry against the reference allocate_both ----------------------------------
+def _ladders(alloc, snap, lrn, seed, interval_s):
+    """The ladder of the compiled allocate_both and of the reference on the same inputs and seed."""
+    from hyper_make import LadderConfig, build_ladder, default_spec
+    from hyper_make.allocate._learned import LearnedAllocator
+
+    spec, cfg = default_spec(), LadderConfig()
+    kw = {"config": cfg, "rng": seed, "learner": lrn, "interval_s": interval_s}
+    got = build_ladder(snap, spec, alloc, **kw)
+    orig = LearnedAllocator.allocate_both
+    try:
+        LearnedAllocator.allocate_both = lambda self, b, a, c, r: ref.allocate_both(self, b, a, c, r)  # type: ignore[method-assign]
+        want = build_ladder(snap, spec, alloc, **kw)
+    finally:
+        LearnedAllocator.allocate_both = orig  # type: ignore[method-assign]
+    return got, want
+
+
+ALLOCATORS = [
+    {},
+    {"sampling": "mean"},
+    {"size_penalty": "linear"},
+    {"size_penalty": "power", "sampling_cost": False},
+    {"risk_aversion": 0.0, "interval_s": 5.0},
+]
+
+
+@pytest.mark.parametrize("case", range(10))
+def test_learned_ladders_match_the_reference(case):
+    from hyper_make import default_snapshot, make_allocator
+
+    rng = np.random.default_rng(100 + case)
+    kw = ALLOCATORS[case % len(ALLOCATORS)]
+    alloc = make_allocator("learned", **kw)
+    snap = default_snapshot()
+    lrn = None
+    if case % 3:  # a trained learner (its layout the allocator's); else the prior of the ladder's models
+        lrn, _, _ = _random_learner(case, markout_horizons_s=alloc.markout_horizons_s, size_penalty=alloc.size_penalty)
+    import dataclasses
+
+    snap = dataclasses.replace(snap, inventory_coins=float(rng.uniform(-0.4, 0.4)),
+                               sigma_frac=snap.sigma_frac * float(rng.uniform(0.3, 5.0)))  # fmt: skip
+    for seed in range(4):
+        got, want = _ladders(alloc, snap, lrn, seed, float(rng.choice([0.2, 1.0, 3.0])))
+        for side in ("bid", "ask"):
+            g, w = getattr(got, side), getattr(want, side)
+            np.testing.assert_array_equal(g.allocation.sizes, w.allocation.sizes)
+            np.testing.assert_array_equal(g.projection.sizes, w.projection.sizes)
+            assert g.allocation.message == w.allocation.message
+            assert g.allocation.binding == w.allocation.binding
+            for f in ("fill_prob", "capture_usd", "b_forward"):
+                _close(getattr(g.curves, f), getattr(w.curves, f), f"{side} {f}")
+            assert g.curves.beta == w.curves.beta
+            _close(g.allocation.expected_pnl_usd, w.allocation.expected_pnl_usd, f"{side} pnl")
+            dg, dw = g.allocation.diagnostics, w.allocation.diagnostics
+            assert dg.keys() == dw.keys()
+            for k in dg:
+                if k == "solve_ns":
+                    continue
+                if isinstance(dw[k], str):
+                    assert dg[k] == dw[k], k
+                else:  # objective parts are sums of terms of both signs: to the rounding of their terms
+                    np.testing.assert_allclose(dg[k], dw[k], rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+def test_allocate_arrays_checks_its_scalars_and_generator():
+    from hyper_make import make_allocator
+    from hyper_make.errors import InvalidParameterError
+
+    alloc = make_allocator("learned")
+    lrn, _, _ = _random_learner(1, markout_horizons_s=alloc.markout_horizons_s)
+    d = np.array([1.0, 3.0])
+    inf = np.full(2, np.inf)
+    kw = dict(budget_bid_coins=0.1, budget_ask_coins=0.1, caps_bid_coins=inf, caps_ask_coins=inf, lot_coins=1e-5,
+              min_bid_coins=np.zeros(2), min_ask_coins=np.zeros(2), mid_usd=1e5, inventory_coins=0.0,
+              sigma_usd_per_sqrt_s=5.0, risk_aversion=0.1, horizon_s=30.0, interval_s=1.0, learner=lrn)  # fmt: skip
+    r = alloc.allocate_arrays(d, d, rng=np.random.default_rng(0), **kw)
+    assert r.bid_sizes.sum() <= 0.1 + 1e-12 and r.sampling_cost_usd >= -1e-9
+    with pytest.raises(InvalidParameterError, match="mid_usd"):
+        alloc.allocate_arrays(d, d, rng=np.random.default_rng(0), **{**kw, "mid_usd": float("nan")})
+    with pytest.raises(InvalidParameterError, match="lot_coins"):
+        alloc.allocate_arrays(d, d, rng=np.random.default_rng(0), **{**kw, "lot_coins": 0.0})
+    with pytest.raises(InvalidParameterError, match="rng"):
+        alloc.allocate_arrays(d, d, rng=None, **kw)
+    assert math.isnan(
+        make_allocator("learned", sampling="mean").allocate_arrays(d, d, rng=None, **kw).sampling_cost_usd
+    )
