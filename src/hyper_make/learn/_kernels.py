@@ -46,26 +46,98 @@ def _pool(v, K, out):  # type: ignore[no-untyped-def]
         out[j] = acc
 
 
+def state_sizes(H: int, J: int, G: int) -> list[int]:
+    """Element counts of the state arrays in :data:`~hyper_make.learn._learner.STATE_SHAPES` order (the packed
+    buffer :func:`state_views` reads)."""
+    return [2 * J] * 7 + [2 * H * J] * 6 + [2 * H * J * G] * 4 + [4, 2, 1, 1]
+
+
+@nb.njit(cache=True)
+def state_views(buf, H, J, G):  # type: ignore[no-untyped-def]
+    """The 21 state arrays as views of the packed buffer, in ``STATE_SHAPES`` order."""
+    n2, n3, n4 = 2 * J, 2 * H * J, 2 * H * J * G
+    o3 = 7 * n2
+    o4 = o3 + 6 * n3
+    o5 = o4 + 4 * n4
+    return (
+        buf[0:n2].reshape((2, J)), buf[n2:2 * n2].reshape((2, J)), buf[2 * n2:3 * n2].reshape((2, J)),
+        buf[3 * n2:4 * n2].reshape((2, J)), buf[4 * n2:5 * n2].reshape((2, J)), buf[5 * n2:6 * n2].reshape((2, J)),
+        buf[6 * n2:7 * n2].reshape((2, J)),
+        buf[o3:o3 + n3].reshape((2, H, J)), buf[o3 + n3:o3 + 2 * n3].reshape((2, H, J)),
+        buf[o3 + 2 * n3:o3 + 3 * n3].reshape((2, H, J)), buf[o3 + 3 * n3:o3 + 4 * n3].reshape((2, H, J)),
+        buf[o3 + 4 * n3:o3 + 5 * n3].reshape((2, H, J)), buf[o3 + 5 * n3:o3 + 6 * n3].reshape((2, H, J)),
+        buf[o4:o4 + n4].reshape((2, H, J, G)), buf[o4 + n4:o4 + 2 * n4].reshape((2, H, J, G)),
+        buf[o4 + 2 * n4:o4 + 3 * n4].reshape((2, H, J, G)), buf[o4 + 3 * n4:o4 + 4 * n4].reshape((2, H, J, G)),
+        buf[o5:o5 + 4].reshape((2, 2)), buf[o5 + 4:o5 + 6], buf[o5 + 6:o5 + 7], buf[o5 + 7:o5 + 8],
+    )  # fmt: skip
+
+
+#: The posterior's output arrays, packed in one buffer in this order: name and shape in (H, J, G).
+POST_LAYOUT = (
+    ("phi", ("2", "J")), ("rate_shape", ("2", "J")), ("rate_rate", ("2", "J")), ("inv_rate_rate", ("2", "J")),
+    ("log_mean_ratio", ("2", "J")), ("w_kap", ("H", "2", "J")), ("w_mean", ("H", "2", "J")),
+    ("w_alpha", ("H", "2", "J")), ("w_beta", ("H", "2", "J")), ("inv_dev_beta", ("H", "2", "J")),
+    ("fit", ("7", "2", "H", "G")), ("ll", ("H", "G")), ("n_fit", ("2", "H")), ("chosen", ("H",)), ("best", ("H",)),
+    ("model", ("H",)), ("model_beta", ("H",)), ("aic", ("H", "2")), ("coef", ("H", "2", "2")),
+    ("cov", ("H", "2", "2", "2")), ("disp", ("8",)), ("gamma_in", ("H", "2", "4J")), ("misc", ("1",)),
+)  # fmt: skip
+
+
+def post_shapes(H: int, J: int, G: int) -> list[tuple[str, tuple[int, ...]]]:
+    """:data:`POST_LAYOUT` with its dimensions."""
+    dims = {"H": H, "J": J, "G": G, "4J": 4 * J}
+    return [(n, tuple(dims[d] if d in dims else int(d) for d in shape)) for n, shape in POST_LAYOUT]
+
+
+@nb.njit(cache=True)
+def post_views(out, H, J, G):  # type: ignore[no-untyped-def]
+    """The posterior's arrays as views of the packed buffer, in :data:`POST_LAYOUT` order."""
+    n2, n3, nf = 2 * J, 2 * H * J, 14 * H * G
+    o = 5 * n2
+    p = o + 5 * n3
+    q = p + nf
+    r = q + H * G + 2 * H + 4 * H + 2 * H
+    t = r + 4 * H + 8 * H + 8
+    return (
+        out[0:n2].reshape((2, J)), out[n2:2 * n2].reshape((2, J)), out[2 * n2:3 * n2].reshape((2, J)),
+        out[3 * n2:4 * n2].reshape((2, J)), out[4 * n2:5 * n2].reshape((2, J)),
+        out[o:o + n3].reshape((H, 2, J)), out[o + n3:o + 2 * n3].reshape((H, 2, J)),
+        out[o + 2 * n3:o + 3 * n3].reshape((H, 2, J)), out[o + 3 * n3:o + 4 * n3].reshape((H, 2, J)),
+        out[o + 4 * n3:o + 5 * n3].reshape((H, 2, J)),
+        out[p:p + nf].reshape((7, 2, H, G)), out[q:q + H * G].reshape((H, G)),
+        out[q + H * G:q + H * G + 2 * H].reshape((2, H)),
+        out[q + H * G + 2 * H:q + H * G + 3 * H], out[q + H * G + 3 * H:q + H * G + 4 * H],
+        out[q + H * G + 4 * H:q + H * G + 5 * H], out[q + H * G + 5 * H:q + H * G + 6 * H],
+        out[r - 2 * H:r].reshape((H, 2)), out[r:r + 4 * H].reshape((H, 2, 2)),
+        out[r + 4 * H:r + 12 * H].reshape((H, 2, 2, 2)), out[r + 12 * H:t],
+        out[t:t + 8 * H * J].reshape((H, 2, 4 * J)), out[t + 8 * H * J:t + 8 * H * J + 1],
+    )  # fmt: skip
+
+
 @nb.njit(cache=True)
 def posterior_kernel(  # type: ignore[no-untyped-def]
-    filled, prior_exp, expo, rest_sc, fsum, fsq,
-    mk_w, mk_y, mk_yy, mk_t, mk_tt, mk_ty, mk_x, mk_xx, mk_xy, mk_xt,
-    dr_xx, dr_xy, dr_yy, dr_n,
-    K, ridge_x, ridge_t, ridge_d, n0, nu0, s0, s0_display, size_ref, mode, g_sqrt, g_lin, grid,
-    phi, rate_shape, rate_rate, kap, mean, alpha, beta_,
-    theta, kappa, a11, a12, a22, det, sig2, ll, n_fit, chosen, best, aic, coef, cov, disp,
-):  # fmt: skip
-    """Every horizon's posterior at once (see the learner's module docstring), into the output arrays.
+    buf, H, J, G, K, ridge_x, ridge_t, ridge_d, n0, nu0, s0, s0_display, size_ref, mode, g_sqrt, g_lin, grid, out
+):
+    """Every horizon's posterior at once (see the learner's module docstring) from the packed state ``buf``
+    (:func:`state_views`) into the packed output ``out`` (:func:`post_views`).
 
-    Shapes: ``(2, J)`` per side and bucket; ``kap, mean, alpha, beta_`` ``(H, 2, J)`` per horizon (each
-    horizon's block contiguous); ``(2, H, G)`` per β of the grid; ``ll (H, G)``, ``n_fit (2, H)``, ``chosen,
-    best (H,)`` (β index of the curves and of the best likelihood; ``best = -1`` without enough fills),
-    ``aic (H, 2)`` of the square-root and the linear model;
-    ``coef (H, 2, 2)`` (θ, κ at the chosen β), ``cov (H, 2, 2, 2)``;
-    ``disp (8,)`` the display fit ``(λ, ψ, cov00, cov01, cov11, s², n, 0)``. ``ridge_x`` is ``n0·size_ref^(2β)``
-    per β, ``ridge_t`` ``n0·side_ref²``, ``ridge_d`` the display ridge ``display_prior_s·side_ref²``.
+    Shapes: ``(2, J)`` per side and bucket; ``w_*`` ``(H, 2, J)`` per horizon (each horizon's block contiguous);
+    ``fit (7, 2, H, G)`` per β of the grid the size fit's θ, κ, its normal matrix ``a11, a12, a22``, determinant
+    and noise variance; ``ll (H, G)``, ``n_fit (2, H)``; per horizon ``chosen`` and ``best`` (β index of the
+    curves and of the best likelihood, ``-1`` without enough fills), ``model`` and ``model_beta`` (the curves'
+    size model code and β); ``aic (H, 2)`` of the square-root and the linear model; ``coef (H, 2, 2)`` (θ, κ at
+    the chosen β), ``cov (H, 2, 2, 2)``; ``disp (8,)`` the display fit ``(λ, ψ, cov00, cov01, cov11, s², n, 0)``;
+    ``gamma_in (H, 2, 4J)`` the Thompson draw's Gamma shapes then scales; ``log_mean_ratio`` holds the posterior
+    mean's rate ratio (the caller takes its log with NumPy); ``misc = [fills seen]``. ``ridge_x`` is
+    ``n0·size_ref^(2β)`` per β, ``ridge_t`` ``n0·side_ref²``, ``ridge_d`` the display ridge
+    ``display_prior_s·side_ref²``.
     """
-    S, H, J, G = mk_x.shape
+    (expo, prior_exp, filled, count, rest_sc, fsum, fsq, mk_w, mk_y, mk_yy, mk_t, mk_tt, mk_ty, mk_x, mk_xx, mk_xy,
+     mk_xt, dr_xx, dr_xy, dr_yy, dr_n) = state_views(buf, H, J, G)  # fmt: skip
+    (phi, rate_shape, rate_rate, inv_rate_rate, mean_ratio, kap, mean, alpha, beta_, inv_dev_beta, fit, ll, n_fit,
+     chosen, best, model, model_beta, aic, coef, cov, disp, gamma_in, misc) = post_views(out, H, J, G)  # fmt: skip
+    theta, kappa, a11, a12, a22, det, sig2 = fit[0], fit[1], fit[2], fit[3], fit[4], fit[5], fit[6]
+    S = 2
     tmp = np.empty(J)
     row = np.empty(J)
     for s in range(S):
@@ -177,6 +249,9 @@ def posterior_kernel(  # type: ignore[no-untyped-def]
         else:
             g = bi if any_ll else g_sqrt
         chosen[h] = g
+        gv = grid[g]
+        model[h] = MODEL_LINEAR if gv == 1.0 else (MODEL_SQRT if gv == 0.5 else MODEL_POWER)
+        model_beta[h] = 0.5 if gv == 1.0 else gv
         for s in range(S):
             coef[h, s, 0] = theta[s, h, g]
             coef[h, s, 1] = kappa[s, h, g]
@@ -194,7 +269,7 @@ def posterior_kernel(  # type: ignore[no-untyped-def]
     syyp = np.empty(J)
     for s in range(S):
         for h in range(H):
-            g = chosen[h]
+            g = int(chosen[h])
             th = coef[h, s, 0]
             ka = coef[h, s, 1]
             for j in range(J):
@@ -234,29 +309,50 @@ def posterior_kernel(  # type: ignore[no-untyped-def]
     disp[5] = s2
     disp[6] = nd
     disp[7] = 0.0
+    # ---- what every draw and mean reuses: the divisions (IEEE, NumPy's bit for bit), the draw's Gamma inputs
+    n2 = 2 * J
+    for s in range(S):
+        for j in range(J):
+            inv_rate_rate[s, j] = 1.0 / rate_rate[s, j]
+            mean_ratio[s, j] = rate_shape[s, j] / rate_rate[s, j]
+    for h in range(H):
+        for s in range(S):
+            for j in range(J):
+                inv_dev_beta[h, s, j] = 1.0 / beta_[h, s, j]
+                i = s * J + j
+                gamma_in[h, 0, i] = rate_shape[s, j]
+                gamma_in[h, 0, n2 + i] = alpha[h, s, j]
+                gamma_in[h, 1, i] = inv_rate_rate[s, j]
+                gamma_in[h, 1, n2 + i] = inv_dev_beta[h, s, j]
+    misc[0] = np_sum(count.ravel())
 
 
 @nb.njit(cache=True)
-def draw_kernel(kap, mean, cov, coef, disp, tau, z, zc, zl, dev, coef_out):  # type: ignore[no-untyped-def]
+def draw_kernel(kap, mean, cov, coef, disp, g, zn, dev, coef_out):  # type: ignore[no-untyped-def]
     """One Thompson draw at one horizon from the caller's variates; returns λ (bps/s per coin).
 
-    ``dev = mean + z/√(κ·τ)`` (``tau`` the drawn noise precisions), per side ``coef + L·zc[s]`` with ``L`` the
-    Cholesky factor of ``cov[s] + 1e-300·I``, ``λ = λ̂ + √max(Var λ, 0)·zl``.
+    ``g`` holds the drawn rate ratios then the noise precisions τ (``2·J`` each, side-major), ``zn`` the
+    standard normals: ``2·J`` for the deviations, 2 per side for the slopes, 1 for λ. ``dev = mean + z/√(κ·τ)``,
+    per side ``coef + L·zc[s]`` with ``L`` the Cholesky factor of ``cov[s] + 1e-300·I``,
+    ``λ = λ̂ + √max(Var λ, 0)·zl``.
     """
     S, J = mean.shape
+    n = S * J
     for s in range(S):
         for j in range(J):
-            dev[s, j] = mean[s, j] + z[s, j] / math.sqrt(kap[s, j] * tau[s, j])
+            i = s * J + j
+            dev[s, j] = mean[s, j] + zn[i] / math.sqrt(kap[s, j] * g[n + i])
         c00 = cov[s, 0, 0] + 1e-300
         c10 = cov[s, 1, 0]
         c11 = cov[s, 1, 1] + 1e-300
         l00 = math.sqrt(c00)
         l10 = c10 / l00
         l11 = math.sqrt(c11 - l10 * l10)
-        coef_out[s, 0] = coef[s, 0] + l00 * zc[s, 0]
-        coef_out[s, 1] = coef[s, 1] + (l10 * zc[s, 0] + l11 * zc[s, 1])
+        z0, z1 = zn[n + 2 * s], zn[n + 2 * s + 1]
+        coef_out[s, 0] = coef[s, 0] + l00 * z0
+        coef_out[s, 1] = coef[s, 1] + (l10 * z0 + l11 * z1)
     v = disp[2] if disp[2] > 0.0 else 0.0
-    return disp[0] + math.sqrt(v) * zl
+    return disp[0] + math.sqrt(v) * zn[n + 4]
 
 
 @nb.njit(cache=True)
@@ -313,49 +409,29 @@ def _bucket(edges, x):  # type: ignore[no-untyped-def]
 
 @nb.njit(cache=True)
 def update_kernel(  # type: ignore[no-untyped-def]
-    decay, arrays2, arrays3, arrays4, dr_xx, dr_xy, dr_yy, dr_n,
-    edges, rest_side, rest_depth, rest_size, rest_time, rest_rate0,
+    decay, buf, H, J, G, edges, rest_side, rest_depth, rest_size, rest_time, rest_rate0,
     fill_side, fill_depth, fill_size, fill_price, fill_mk, fill_osz, fill_tot, fill_mu0, fill_xg,
     drift_dt, drift_bps, drift_disp, drift_pos, drift_pre,
-    huber_k, win, win_g, win_mean, win_coef, win_beta, win_alpha, counts,
+    huber_k, win, post, counts,
 ):  # fmt: skip
     """One interval's learning into the state arrays (in place), the reference's order of operations.
 
-    ``arrays2`` is the tuple of the ``(side, bucket)`` statistics (exposure, prior expected, filled, fill count,
-    rest size, fill size sum, fill size² sum), ``arrays3`` of the ``(side, horizon, bucket)`` ones (w, y, yy, t,
-    tt, ty), ``arrays4`` of the ``(side, horizon, bucket, β)`` ones (x, xx, xy, xt): the state's own arrays.
+    ``buf`` is the learner's packed state (:func:`state_views`), updated in place.
     ``rest_rate0`` is the prior's rate at each resting depth (1/s), ``fill_osz`` the order size (the fill size
     where unknown), ``fill_mu0`` the prior's markout (bps) and ``fill_xg`` the order size to each β, all from
     NumPy; the display-drift rows (at most one) or, for several, their sums ``drift_pre = [Σxxᵀ (4, row-major),
-    Σxy (2), Σy², rows]`` by NumPy. Winsorising (``win``) uses the posterior before the interval at each horizon:
-    the chosen β index ``win_g[h]``, bucket means, slopes, and Normal-Gamma ``(β, α)``. ``counts`` receives
-    ``[rest used, rest skipped, fills used, fills skipped, markouts skipped, winsorised, side totals missing]``.
+    Σxy (2), Σy², rows]`` by NumPy. Winsorising (``win``) uses the posterior before the interval (``post``, packed
+    as :func:`post_views`): at each horizon the chosen β, bucket means, slopes, and Normal-Gamma ``(β, α)``.
+    ``counts`` receives ``[rest used, rest skipped, fills used, fills skipped, markouts skipped, winsorised,
+    side totals missing]``.
     """
-    if decay != 1.0:
-        for k in range(len(arrays2)):
-            a2 = arrays2[k]
-            for s in range(a2.shape[0]):
-                for j in range(a2.shape[1]):
-                    a2[s, j] *= decay
-        for k in range(len(arrays3)):
-            a3 = arrays3[k]
-            for s in range(a3.shape[0]):
-                for h in range(a3.shape[1]):
-                    for j in range(a3.shape[2]):
-                        a3[s, h, j] *= decay
-        for k in range(len(arrays4)):
-            a4 = arrays4[k]
-            for s in range(a4.shape[0]):
-                for h in range(a4.shape[1]):
-                    for j in range(a4.shape[2]):
-                        for g in range(a4.shape[3]):
-                            a4[s, h, j, g] *= decay
-        for i in range(2):
-            for m in range(2):
-                dr_xx[i, m] *= decay
-            dr_xy[i] *= decay
-        dr_yy[0] *= decay
-        dr_n[0] *= decay
+    (expo, prior_exp, filled, fcount, rest_sc, fsum, fsq, w3, y3, yy3, t3, tt3, ty3, x4, xx4, xy4, xt4, dr_xx, dr_xy,
+     dr_yy, dr_n) = state_views(buf, H, J, G)  # fmt: skip
+    (_, _, _, _, _, _, win_mean, win_alpha, win_beta, _, _, _, _, win_g, _, _, _, _, win_coef, _, _, _,
+     _) = post_views(post, H, J, G)  # fmt: skip
+    if decay != 1.0:  # every statistic, the reference's ``arr *= decay``
+        for i in range(buf.shape[0]):
+            buf[i] *= decay
     for c in range(counts.shape[0]):
         counts[c] = 0
     # ---- resting exposure
@@ -368,9 +444,9 @@ def update_kernel(  # type: ignore[no-untyped-def]
         s = 1 if rest_side[i] < 0 else 0
         j = _bucket(edges, dp)
         cs = sz * tm
-        arrays2[0][s, j] += cs
-        arrays2[1][s, j] += cs * rest_rate0[i]
-        arrays2[4][s, j] += cs * sz
+        expo[s, j] += cs
+        prior_exp[s, j] += cs * rest_rate0[i]
+        rest_sc[s, j] += cs * sz
     # ---- fills
     H = fill_mk.shape[1]
     for i in range(fill_side.shape[0]):
@@ -381,13 +457,11 @@ def update_kernel(  # type: ignore[no-untyped-def]
         counts[2] += 1
         s = 1 if fill_side[i] < 0 else 0
         j = _bucket(edges, dp)
-        arrays2[2][s, j] += y
-        arrays2[3][s, j] += 1.0
-        arrays2[5][s, j] += y
-        arrays2[6][s, j] += y * y
+        filled[s, j] += y
+        fcount[s, j] += 1.0
+        fsum[s, j] += y
+        fsq[s, j] += y * y
     # markouts: horizon by horizon, as the reference (its adds at one index are in fill order per horizon)
-    w3, y3, yy3, t3, tt3, ty3 = arrays3[0], arrays3[1], arrays3[2], arrays3[3], arrays3[4], arrays3[5]
-    x4, xx4, xy4, xt4 = arrays4[0], arrays4[1], arrays4[2], arrays4[3]
     G = fill_xg.shape[1]
     for i in range(fill_side.shape[0]):
         tot = fill_tot[i]
@@ -411,7 +485,7 @@ def update_kernel(  # type: ignore[no-untyped-def]
             t = tot if (math.isfinite(tot) and tot >= 0) else fill_osz[i]
             dv = mkv - fill_mu0[i]
             if win:
-                g = win_g[h]
+                g = int(win_g[h])
                 pred = win_mean[h, s, j] - win_coef[h, s, 0] * fill_xg[i, g] - win_coef[h, s, 1] * t
                 scale = math.sqrt(win_beta[h, s, j] / win_alpha[h, s, j])
                 lo = pred - huber_k * scale

@@ -73,11 +73,11 @@ from ._kernels import (
     MODE_CODES,
     MODEL_LINEAR,
     MODEL_NAMES,
-    MODEL_POWER,
-    MODEL_SQRT,
     draw_kernel,
+    post_shapes,
     posterior_kernel,
     side_curves_kernel,
+    state_sizes,
     update_kernel,
 )
 from ._obs import LevelObservations
@@ -335,8 +335,6 @@ def _side_index(side: NDArray[np.int8]) -> NDArray[np.intp]:
 
 _EMPTY = np.zeros(0)
 _EMPTY2 = np.zeros((0, 1))
-#: Winsorising inputs of an update without fills (read by no loop).
-_NO_WIN = (np.zeros(1, np.int64), np.zeros((1, 2, 1)), np.zeros((1, 2, 2)), np.ones((1, 2, 1)), np.ones((1, 2, 1)))
 
 
 _NO_DRIFT = np.zeros(8)
@@ -361,48 +359,52 @@ def _drift_sums(
 
 
 class _PostArrays:
-    """Every horizon's posterior of one learner state, from :func:`~hyper_make.learn._kernels.posterior_kernel`
-    (shapes in its docstring; ``w_*`` are per horizon ``(H, 2, ...)``)."""
-
-    __slots__ = ("a11", "a12", "a22", "aic", "best", "chosen", "det", "disp", "fills_total", "inv_dev_beta",
-                 "inv_rate_rate", "kappa", "ll", "log_mean_ratio", "n_fit", "phi", "rate_rate", "rate_shape", "sig2",
-                 "theta", "w_alpha", "w_beta", "w_coef", "w_cov", "w_kap", "w_mean")  # fmt: skip
+    """Every horizon's posterior of one learner state, from :func:`~hyper_make.learn._kernels.posterior_kernel`:
+    named views of one packed buffer (layout :data:`~hyper_make.learn._kernels.POST_LAYOUT`; ``w_*`` are per
+    horizon ``(H, 2, ...)``). The arrays are the learner's own, rewritten after each update: what :meth:`at`
+    returns is valid until then."""
 
     def __init__(self, lrn: PayoutLearner) -> None:
-        cfg, st = lrn.config, lrn.state
-        nh, nj, ng = len(cfg.markout_horizons_s), cfg.n_buckets, len(cfg.beta_grid)
-        self.phi, self.rate_shape, self.rate_rate = np.empty((2, nj)), np.empty((2, nj)), np.empty((2, nj))
-        self.w_kap, self.w_mean = np.empty((nh, 2, nj)), np.empty((nh, 2, nj))
-        self.w_alpha, self.w_beta = np.empty((nh, 2, nj)), np.empty((nh, 2, nj))
-        self.theta, self.kappa, self.a11, self.a12, self.a22, self.det, self.sig2 = (
-            np.empty((2, nh, ng)) for _ in range(7)
+        """The output buffer of one learner and its views, made once: :meth:`compute` overwrites them."""
+        cfg = lrn.config
+        self.dims = (len(cfg.markout_horizons_s), cfg.n_buckets, len(cfg.beta_grid))
+        shapes = post_shapes(*self.dims)
+        self.out = np.zeros(sum(math.prod(sh) for _, sh in shapes))
+        o = 0
+        views = {}
+        for name, sh in shapes:
+            n = math.prod(sh)
+            views[name] = self.out[o : o + n].reshape(sh)
+            o += n
+        self.phi, self.rate_shape, self.rate_rate = views["phi"], views["rate_shape"], views["rate_rate"]
+        self.inv_rate_rate, self.log_mean_ratio = views["inv_rate_rate"], views["log_mean_ratio"]
+        self.w_kap, self.w_mean, self.w_alpha, self.w_beta = (
+            views[k] for k in ("w_kap", "w_mean", "w_alpha", "w_beta")
         )
-        self.ll, self.n_fit = np.empty((nh, ng)), np.empty((2, nh))
-        self.chosen, self.best, self.aic = np.empty(nh, np.int64), np.empty(nh, np.int64), np.empty((nh, 2))
-        self.w_coef, self.w_cov, self.disp = np.empty((nh, 2, 2)), np.empty((nh, 2, 2, 2)), np.empty(8)
-        posterior_kernel(
-            st["filled_coins"], st["prior_expected_coins"], st["exposure_coin_s"], st["rest_size_coin_s"],
-            st["fill_size_sum"], st["fill_size_sq_sum"],
-            st["mk_w"], st["mk_y"], st["mk_yy"], st["mk_t"], st["mk_tt"], st["mk_ty"],
-            st["mk_x"], st["mk_xx"], st["mk_xy"], st["mk_xt"],
-            st["dr_xx"], st["dr_xy"], st["dr_yy"], st["dr_n"],
-            lrn._kernel, lrn._ridge_x, lrn._ridge_t, lrn._ridge_d, float(cfg.prior_fills),
-            float(cfg.prior_noise_dof), float(lrn.prior.markout_sd_bps), lrn._s0_display, float(cfg.size_ref_coins),
-            lrn._mode, cfg.beta_grid.index(0.5), cfg.beta_grid.index(1.0), lrn._grid,
-            self.phi, self.rate_shape, self.rate_rate, self.w_kap, self.w_mean, self.w_alpha, self.w_beta,
-            self.theta, self.kappa, self.a11, self.a12, self.a22, self.det, self.sig2, self.ll, self.n_fit,
-            self.chosen, self.best, self.aic, self.w_coef, self.w_cov, self.disp,
-        )  # fmt: skip
-        # what every draw and mean reuses, by NumPy (the reference's divisions and log)
-        self.inv_rate_rate = 1.0 / self.rate_rate
-        self.inv_dev_beta = 1.0 / self.w_beta
-        self.log_mean_ratio = np.log(self.rate_shape / self.rate_rate)
-        self.fills_total = float(st["fill_count"].sum())
+        self.inv_dev_beta = views["inv_dev_beta"]
+        self.theta, self.kappa, self.a11, self.a12, self.a22, self.det, self.sig2 = views["fit"]
+        self.ll, self.n_fit, self.chosen, self.best = views["ll"], views["n_fit"], views["chosen"], views["best"]
+        self.model, self.model_beta, self.aic = views["model"], views["model_beta"], views["aic"]
+        self.w_coef, self.w_cov, self.disp, self.misc = views["coef"], views["cov"], views["disp"], views["misc"]
+        self.fills_total = 0.0
+        # per horizon: the views a draw reads, and the Gamma shapes and scales of its variates (made once: a view
+        # costs as much as the arithmetic it would feed)
+        nh = self.dims[0]
+        self.h_views = [(self.w_kap[h], self.w_mean[h], self.w_cov[h], self.w_coef[h]) for h in range(nh)]
+        self.gamma_in = [(views["gamma_in"][h, 0], views["gamma_in"][h, 1]) for h in range(nh)]
+        self.models: list[tuple[int, float]] = []
 
-    def model_code(self, h: int, grid: NDArray[np.float64]) -> int:
-        """The size model of horizon ``h``'s curves (``MODEL_*``): linear when its β is 1 by the chosen mode."""
-        b = float(grid[int(self.chosen[h])])
-        return MODEL_LINEAR if b == 1.0 else (MODEL_SQRT if b == 0.5 else MODEL_POWER)
+    def compute(self, lrn: PayoutLearner) -> None:
+        """Every horizon's posterior of ``lrn``'s state, into the arrays (one kernel call)."""
+        cfg = lrn.config
+        posterior_kernel(
+            lrn._state_buffer(), *self.dims, lrn._kernel, lrn._ridge_x, lrn._ridge_t, lrn._ridge_d,
+            float(cfg.prior_fills), float(cfg.prior_noise_dof), float(lrn.prior.markout_sd_bps), lrn._s0_display,
+            float(cfg.size_ref_coins), lrn._mode, lrn._g_sqrt, lrn._g_lin, lrn._grid, self.out,
+        )  # fmt: skip
+        np.log(self.log_mean_ratio, out=self.log_mean_ratio)  # NumPy's log, as the reference takes it
+        self.fills_total = float(self.misc[0])
+        self.models = [(int(m), float(b)) for m, b in zip(self.model, self.model_beta, strict=True)]
 
     def at(self, h: int, cfg: LearnerConfig) -> _Posterior:
         """The posterior at horizon ``h`` with its :class:`SizeFit`."""
@@ -414,7 +416,7 @@ class _PostArrays:
             preferred = "undecided"
         else:
             preferred = "sqrt" if a_s < a_l else "linear"
-        model = MODEL_NAMES[self.model_code(h, np.asarray(grid))]
+        model = MODEL_NAMES[self.models[h][0]]
         se_t = np.sqrt(np.maximum(self.a22[:, h, g] / self.det[:, h, g] * self.sig2[:, h, g], 0.0))
         se_k = np.sqrt(np.maximum(self.a11[:, h, g] / self.det[:, h, g] * self.sig2[:, h, g], 0.0))
         fit = SizeFit(
@@ -464,8 +466,6 @@ class PayoutLearner:
                 raise InvalidParameterError(
                     f"state array {name!r} must have shape {want}; got {self.state[name].shape}"
                 )
-            else:  # the kernels update the arrays in place: one layout (a no-op for the usual arrays)
-                self.state[name] = np.ascontiguousarray(self.state[name], dtype=np.float64)
         for c in COUNTERS:
             self.counters.setdefault(c, 0)
         cfg = self.config
@@ -481,7 +481,10 @@ class PayoutLearner:
         self._centres = cfg.bucket_centres_bps
         self._mode = MODE_CODES[cfg.size_penalty]
         self._value_h = cfg.markout_horizons_s.index(cfg.value_horizon_s)
-        self._post: _PostArrays | None = None
+        self._g_sqrt, self._g_lin = cfg.beta_grid.index(0.5), cfg.beta_grid.index(1.0)
+        self._pack()
+        self._pa = _PostArrays(self)
+        self._valid = False
         self._cache: dict[int, _Posterior] = {}
 
     def _dims(self) -> dict[str, int]:
@@ -489,9 +492,54 @@ class PayoutLearner:
         return {"side": 2, "horizon": len(cfg.markout_horizons_s), "bucket": cfg.n_buckets,
                 "beta": len(cfg.beta_grid), "reg": 2, "one": 1}  # fmt: skip
 
+    def _pack(self) -> None:
+        """Put the state arrays in one buffer (what the kernels read and update in place) and make the state's
+        entries views of it, so that :attr:`state` stays the learner's state as before."""
+        hz, nj, ng = len(self.config.markout_horizons_s), self.config.n_buckets, len(self.config.beta_grid)
+        dims = self._dims()
+        buf = np.empty(sum(state_sizes(hz, nj, ng)))
+        o = 0
+        views = {}
+        for name, shape in STATE_SHAPES.items():
+            want = tuple(dims[d] for d in shape)
+            arr = np.asarray(self.state[name], dtype=np.float64)
+            if arr.shape != want:
+                raise InvalidParameterError(f"state array {name!r} must have shape {want}; got {arr.shape}")
+            n = math.prod(want)
+            view = buf[o : o + n].reshape(want)
+            view[...] = arr
+            views[name] = view
+            o += n
+        self.state.clear()  # the same dict, in the layout's order
+        self.state.update(views)
+        self._buf = buf
+        self._ids = tuple(id(self.state[name]) for name in STATE_SHAPES)
+
+    def _state_buffer(self) -> NDArray[np.float64]:
+        """The packed state; repacked first when an entry of :attr:`state` was replaced by another array (a copy,
+        an unpickled learner)."""
+        st = self.state
+        if tuple(map(id, st.values())) != self._ids or len(st) != len(self._ids):
+            for name in list(st):
+                if name not in STATE_SHAPES:
+                    raise InvalidParameterError(f"state array {name!r} is not one of {list(STATE_SHAPES)}")
+            self._pack()
+            self.invalidate()
+        return self._buf
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+    def __setstate__(self, d: dict[str, Any]) -> None:
+        self.__dict__.update(d)
+        self._pack()  # a copy's state arrays are no longer views of its buffer
+        self._pa = _PostArrays(self)
+        self._valid = False
+        self._cache = {}
+
     def invalidate(self) -> None:
         """Forget the cached posterior (after the state was changed in place)."""
-        self._post = None
+        self._valid = False
         self._cache.clear()
 
     # ---- learning -------------------------------------------------------------------------------------------
@@ -510,13 +558,10 @@ class PayoutLearner:
                 f"'obs.horizons_s' {list(obs.horizons_s)} s must match the learner's markout_horizons_s "
                 f"{list(cfg.markout_horizons_s)} s"
             )
-        st = self.state
+        buf = self._state_buffer()
         win = obs.n_fills > 0 and not math.isinf(cfg.huber_k)
-        if win:  # winsorising centres come from the posterior before this interval's fills
-            pa = self._posterior_arrays()
-            w_g, w_mean, w_coef, w_beta, w_alpha = pa.chosen, pa.w_mean, pa.w_coef, pa.w_beta, pa.w_alpha
-        else:
-            w_g, w_mean, w_coef, w_beta, w_alpha = _NO_WIN
+        # winsorising centres come from the posterior before this interval's fills
+        post = self._posterior_arrays().out if win else self._pa.out
         decay = 1.0 if math.isinf(cfg.half_life_s) else 2.0 ** (-obs.duration_s / cfg.half_life_s)
         # the transcendental inputs by NumPy, as the reference computes them
         rate0 = self.prior.rate(obs.rest_depth_bps) if obs.n_resting else _EMPTY
@@ -535,18 +580,13 @@ class PayoutLearner:
             drift = (_EMPTY, _EMPTY, _EMPTY, _EMPTY)
         counts = np.zeros(7, np.int64)
         update_kernel(
-            decay,
-            (st["exposure_coin_s"], st["prior_expected_coins"], st["filled_coins"], st["fill_count"],
-             st["rest_size_coin_s"], st["fill_size_sum"], st["fill_size_sq_sum"]),
-            (st["mk_w"], st["mk_y"], st["mk_yy"], st["mk_t"], st["mk_tt"], st["mk_ty"]),
-            (st["mk_x"], st["mk_xx"], st["mk_xy"], st["mk_xt"]),
-            st["dr_xx"], st["dr_xy"], st["dr_yy"], st["dr_n"],
-            self._edges, obs.rest_side, obs.rest_depth_bps, obs.rest_size_coins, obs.rest_time_s, rate0,
+            decay, buf, *self._pa.dims, self._edges,
+            obs.rest_side, obs.rest_depth_bps, obs.rest_size_coins, obs.rest_time_s, rate0,
             obs.fill_side, obs.fill_depth_bps, obs.fill_size_coins, obs.fill_price_usd,
             np.ascontiguousarray(obs.fill_markout_usd), osz, obs.fill_side_total_coins, mu0, xg,
-            *drift, pre, float(cfg.huber_k), win, w_g, w_mean, w_coef, w_beta, w_alpha, counts,
+            *drift, pre, float(cfg.huber_k), win, post, counts,
         )  # fmt: skip
-        r_used, r_skip, f_used, f_skip, mk_skip, wins, missing = (int(c) for c in counts)
+        r_used, r_skip, f_used, f_skip, mk_skip, wins, missing = counts.tolist()
         if obs.drift_dt_s.size > 1:
             r_skip += n_bad
         self.counters["side_totals_missing"] += missing
@@ -578,9 +618,10 @@ class PayoutLearner:
 
     def _posterior_arrays(self) -> _PostArrays:
         """Every horizon's posterior (one kernel call), cached until the next update."""
-        if self._post is None:
-            self._post = _PostArrays(self)
-        return self._post
+        if not self._valid:
+            self._pa.compute(self)
+            self._valid = True
+        return self._pa
 
     def _posterior(self, h: int) -> _Posterior:
         """The posterior at horizon index ``h`` with its :class:`SizeFit` (built on first use)."""
@@ -615,22 +656,21 @@ class PayoutLearner:
         """
         pa = self._posterior_arrays()
         h = self._value_h if markout_horizon_s is None else self._horizon_index(markout_horizon_s)
-        g = int(pa.chosen[h])
-        model = pa.model_code(h, self._grid)
-        beta = 0.5 if model == MODEL_LINEAR else float(self._grid[g])
+        model, beta = pa.models[h]
+        kap, mean, cov, coef0 = pa.h_views[h]
         if rng is None:
-            return pa.log_mean_ratio, pa.w_mean[h], pa.w_coef[h], float(pa.disp[0]), model, beta
-        # rng.gamma(shape, scale) is scale·standard_gamma(shape), the same variate, in half the call's overhead
-        ratio = rng.standard_gamma(pa.rate_shape) * pa.inv_rate_rate
-        tau = rng.standard_gamma(pa.w_alpha[h]) * pa.inv_dev_beta[h]
-        z = rng.standard_normal(pa.w_mean[h].shape)
-        zc = np.empty((2, 2))
-        zc[0] = rng.standard_normal(2)
-        zc[1] = rng.standard_normal(2)
-        zl = rng.standard_normal()
-        dev = np.empty_like(z)
+            return pa.log_mean_ratio, mean, coef0, float(pa.disp[0]), model, beta
+        # the reference's calls (rate ratios' Gammas, precisions' Gammas, deviations' Normals, each side's slope
+        # Normals, λ's Normal) as one Gamma and one Normal call: the same variates in the same order (rng.gamma(k, θ)
+        # is θ·standard_gamma(k)), at a third of the calls' overhead
+        shapes, scales = pa.gamma_in[h]
+        g = rng.standard_gamma(shapes)
+        g *= scales
+        zn = rng.standard_normal(shapes.shape[0] // 2 + 5)
+        dev = np.empty(mean.shape)
         coef = np.empty((2, 2))
-        lam = draw_kernel(pa.w_kap[h], pa.w_mean[h], pa.w_cov[h], pa.w_coef[h], pa.disp, tau, z, zc, zl, dev, coef)
+        lam = draw_kernel(kap, mean, cov, coef0, pa.disp, g, zn, dev, coef)
+        ratio = g[: shapes.shape[0] // 2].reshape(mean.shape)
         return np.log(ratio), dev, coef, float(lam), model, beta
 
     def mean(
