@@ -125,7 +125,7 @@ def _observation(rng):  # type: ignore[no-untyped-def]
 
 
 def learner_update_us(snap, spec, cfg, n: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """Median µs of one ``PayoutLearner.update`` plus the posterior recomputation the next draw then pays,
+    """Median µs of one ``PayoutLearner.update`` plus the posterior it invalidates (which the next draw pays),
     compiled and on the NumPy reference, alternating (two learners fed the same intervals)."""
     import numpy as np
 
@@ -139,10 +139,11 @@ def learner_update_us(snap, spec, cfg, n: int) -> dict[str, float]:  # type: ign
         obs = _observation(rng)
         t0 = time.perf_counter_ns()
         lrn.update(obs)
-        lrn.mean([2.0], [2.0], mid_usd=90_000.0, horizon_s=1.0)
+        lrn.draw(None)  # the posterior (every horizon and the display fit)
         t1 = time.perf_counter_ns()
         ref.update(lrn_ref, obs)
-        ref.mean(lrn_ref, [2.0], [2.0], mid_usd=90_000.0, horizon_s=1.0)
+        ref.posteriors(lrn_ref)
+        ref.display_posterior(lrn_ref)
         t2 = time.perf_counter_ns()
         if i >= 20:
             fast.append(t1 - t0)

@@ -228,3 +228,31 @@ def test_allocate_arrays_checks_its_scalars_and_generator():
     assert math.isnan(
         make_allocator("learned", sampling="mean").allocate_arrays(d, d, rng=None, **kw).sampling_cost_usd
     )
+
+
+def test_the_state_dict_stays_the_learners_state():
+    """The kernels work on one packed buffer; the state dict's arrays are views of it: writing through them,
+    replacing one, copying or pickling the learner all keep the dict the state the learner learns from."""
+    import pickle
+
+    a, b, _ = _random_learner(11)
+    kw = {"mid_usd": 1e5, "horizon_s": 1.0}
+    before = a.mean(DEPTHS, DEPTHS, **kw).bid.a.copy()
+    a.state["mk_y"] *= 0.5  # in place, then invalidate: the posterior reads it
+    b.state["mk_y"] *= 0.5
+    a.invalidate()
+    np.testing.assert_allclose(a.mean(DEPTHS, DEPTHS, **kw).bid.a, ref.mean(b, DEPTHS, DEPTHS, **kw).bid.a, rtol=RTOL)
+    assert not np.array_equal(a.mean(DEPTHS, DEPTHS, **kw).bid.a, before)
+    a.state["filled_coins"] = a.state["filled_coins"] * 3.0  # a new array: repacked before the next use
+    b.state["filled_coins"] = b.state["filled_coins"] * 3.0
+    a.invalidate()
+    np.testing.assert_allclose(a.mean(DEPTHS, DEPTHS, **kw).ask.p, ref.mean(b, DEPTHS, DEPTHS, **kw).ask.p, rtol=RTOL)
+    obs = interval(np.random.default_rng(0), TrueModel(prior_rate, prior_markout), DEPTHS, np.full(DEPTHS.size, 0.01))
+    for c in (copy.deepcopy(a), pickle.loads(pickle.dumps(a))):
+        c.update(obs)  # the copy learns; the original does not move
+        assert c.state["fill_count"].sum() > a.state["fill_count"].sum()
+        assert all(np.shares_memory(c.state[k], c._buf) for k in c.state)
+    ref.update(b, obs)
+    a.update(obs)
+    for name in a.state:
+        np.testing.assert_array_equal(a.state[name], b.state[name], err_msg=name)

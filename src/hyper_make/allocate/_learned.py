@@ -54,6 +54,8 @@ Sampling = Literal["thompson", "mean"]
 #: Learners that have seen nothing (the prior of a ladder config), shared by every allocator of the process: never
 #: updated (a venue's learner comes through the context), so sharing them changes nothing but the cost.
 _PRIORS: dict[Any, tuple[Any, Any]] = {}
+#: The last hit of :data:`_PRIORS`: (allocator, ladder config, market inputs, learner), compared by identity.
+_LAST_PRIOR: list[Any] = []
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -228,6 +230,10 @@ class LearnedAllocator:
         if ctx.learner is not None:
             return ctx.learner
         sig = ctx.sigma_usd_per_sqrt_s / ctx.mid_usd
+        inputs = (ctx.coin, ctx.max_position_coins, ctx.maker_fee_bps, round(sig, 12))
+        last = _LAST_PRIOR
+        if last and last[0] is self and last[1] is ctx.ladder and last[2] == inputs:  # the refresh before's
+            return last[3]
         try:  # a LadderConfig is a frozen value: equal configs share one prior
             hash(ctx.ladder)
             lkey: Any = ctx.ladder
@@ -244,6 +250,7 @@ class LearnedAllocator:
             lrn = self.new_learner(ctx.coin, ctx.ladder, maker_fee_bps=ctx.maker_fee_bps, sigma_frac_per_sqrt_s=sig,
                                    max_position_coins=ctx.max_position_coins)  # fmt: skip
             hit = _PRIORS[key] = (ctx.ladder, lrn)
+        _LAST_PRIOR[:] = [self, ctx.ladder, inputs, hit[1]]  # by identity: hashing the configs costs µs
         return hit[1]
 
     # ---- allocation --------------------------------------------------------------------------------------
@@ -344,8 +351,7 @@ class LearnedAllocator:
         :class:`LearnedArrays`.
         """
         t0 = time.perf_counter_ns()
-        from ..learn._kernels import L_K_A, L_K_B, N_LEARNED, learned_solve
-
+        learned_solve = _KERNEL[0] if _KERNEL else _load_kernel()
         mid, q, sig = float(mid_usd), float(inventory_coins), float(sigma_usd_per_sqrt_s)
         if not (mid > 0 and math.isfinite(mid) and math.isfinite(q) and sig >= 0 and math.isfinite(sig)):
             check_real("mid_usd", mid, lo=0.0, lo_open=True, unit="USD")
@@ -369,9 +375,9 @@ class LearnedAllocator:
         draw = learner.draw(rng) if thompson else mean
         lr, dev, coef, lam, model, beta = draw
         with_mean = thompson and self.sampling_cost
-        cur_b, cur_a = np.empty((6, db.shape[0])), np.empty((6, da.shape[0]))
+        cur_b, cur_a = np.empty((7, db.shape[0])), np.empty((7, da.shape[0]))
         sb, sa = np.empty(db.shape[0]), np.empty(da.shape[0])
-        res = np.empty(N_LEARNED)
+        res = np.empty(_ts.N_LEARNED)
         pr = learner.prior
         learned_solve(
             db, da, pr.depth_bps, pr.log_rate, pr.markout_bps, learner._centres,
@@ -388,8 +394,8 @@ class LearnedAllocator:
             ask_sizes=sa,
             bid_fill_prob=cur_b[3],
             ask_fill_prob=cur_a[3],
-            bid_capture_usd=cur_b[5] * mid * 1e-4,
-            ask_capture_usd=cur_a[5] * mid * 1e-4,
+            bid_capture_usd=cur_b[6],
+            ask_capture_usd=cur_a[6],
             bid_b_forward=cur_b[2] if linear else cur_b[1],
             ask_b_forward=cur_a[2] if linear else cur_a[1],
             beta=1.0 if linear else beta,
@@ -397,7 +403,7 @@ class LearnedAllocator:
             size_model=("sqrt", "linear", "power")[model],
             bid_curves=cur_b,
             ask_curves=cur_a,
-            side_k=(float(res[L_K_B]), float(res[L_K_A])),
+            side_k=(float(res[_ts.L_K_B]), float(res[_ts.L_K_A])),
             theta_bps=th,
             kappa_bps=ka,
             display_bps_per_coin_s=lam,
@@ -423,8 +429,8 @@ class LearnedArrays:
     solve_beta : the exponent of the solve's ``b`` (0.5 for the linear model, whose penalty is the ``c·s²``
         term); ``size_model`` ``"sqrt"``, ``"linear"`` or ``"power"``.
     bid_curves, ask_curves : the solve's curves per side, rows ``a`` (USD/coin, display cost included), ``b``
-        (USD/coin^(1+β)), ``c`` (USD/coin²), ``p``, ``rate`` (1/s), ``markout`` (bps); ``side_k`` each side's
-        total penalty (USD/coin²).
+        (USD/coin^(1+β)), ``c`` (USD/coin²), ``p``, ``rate`` (1/s), ``markout`` (bps), capture (USD/coin);
+        ``side_k`` each side's total penalty (USD/coin²).
     theta_bps, kappa_bps : per side, the size and side-total slopes used (bps per coin^β, bps per coin).
     display_bps_per_coin_s : λ used (bps/s per coin); ``interval_s`` the decision interval τ (s);
         ``learner_fills`` the (decayed) fills the posterior has seen.
@@ -489,15 +495,11 @@ class LearnedArrays:
     def sampling_cost_usd(self) -> float:
         """Under the posterior mean, its own optimum minus the value of the draw's sizes (USD; NaN when not
         computed: ``sampling = "mean"`` or ``sampling_cost = false``)."""
-        from ..learn._kernels import L_SAMPLING_COST
-
-        return float(self.result[L_SAMPLING_COST])
+        return float(self.result[_ts.L_SAMPLING_COST])
 
     def expected_pnl_usd(self, side: str) -> float:
         """``Σ value(sizes)`` of the side under its published curves (USD)."""
-        from ..learn._kernels import L_PNL_A, L_PNL_B
-
-        return float(self.result[L_PNL_B if side == "bid" else L_PNL_A])
+        return float(self.result[_ts.L_PNL_B if side == "bid" else _ts.L_PNL_A])
 
     def shadow_price(self, side: str) -> float:
         """λ of the side's budget (USD/coin)."""
@@ -564,7 +566,19 @@ class LearnedArrays:
             b_roundtrip=zeros,
             beta=self.beta,
             mid_usd=model.mid_usd,
+            inventory_usd=zeros,  # the learned markout holds it: what the reference's zeros_like left
         )
+
+
+_KERNEL: list[Any] = []
+
+
+def _load_kernel() -> Any:
+    """The compiled build (imported on first use: the learner package imports this one's solver)."""
+    from ..learn._kernels import learned_solve
+
+    _KERNEL.append(learned_solve)
+    return learned_solve
 
 
 def _f64(x: Any) -> NDArray[np.float64]:

@@ -1342,6 +1342,10 @@ def _trim_kernel(s, caps, budget):  # type: ignore[no-untyped-def]
 (R_CODE_B, R_CODE_A, R_MU, R_XB, R_XA, R_LB, R_LA, R_N_OUT, R_N_IN, R_OK, R_CERT, R_EDGE, R_IMPACT, R_SIZE, R_RISK,
  R_M, R_VAR, R_OBJ, R_CONT_OBJ, R_CONT_M, R_CONT_TB, R_CONT_TA, R_GAP) = range(23)  # fmt: skip
 N_RESULT = 23
+#: Slots the learned allocator's kernel (:func:`hyper_make.learn._kernels.learned_solve`) adds after those: each
+#: side's total penalty k, each side's expected PnL under its published curves, the sampling cost.
+L_K_B, L_K_A, L_PNL_B, L_PNL_A, L_SAMPLING_COST = range(N_RESULT, N_RESULT + 5)
+N_LEARNED = N_RESULT + 5
 
 
 @nb.njit(cache=True)

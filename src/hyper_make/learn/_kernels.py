@@ -25,7 +25,17 @@ import numba as nb
 import numpy as np
 
 from .._exact import fma, np_sum
-from ..allocate._twosided import N_RESULT, R_OBJ, _split_sides, solve_full
+from ..allocate._twosided import (
+    L_K_A,
+    L_K_B,
+    L_PNL_A,
+    L_PNL_B,
+    L_SAMPLING_COST,
+    N_RESULT,
+    R_OBJ,
+    _split_sides,
+    solve_full,
+)
 
 #: Size models of the curves (``SizeFit.model``).
 MODEL_SQRT, MODEL_LINEAR, MODEL_POWER = 0, 1, 2
@@ -536,21 +546,15 @@ def update_kernel(  # type: ignore[no-untyped-def]
         dr_n[0] += 1.0
 
 
-#: Slots of :func:`learned_solve`'s result vector after :data:`~hyper_make.allocate._twosided.N_RESULT` solve slots.
-L_K_B, L_K_A, L_PNL_B, L_PNL_A, L_SAMPLING_COST = range(N_RESULT, N_RESULT + 5)
-N_LEARNED = N_RESULT + 5
-
-
 @nb.njit(cache=True)
-def _side_pnl(p, mk, pen, s, mid, beta_lc):  # type: ignore[no-untyped-def]
-    """``Σ value(s)`` of the published :class:`LevelCurves` (USD): ``a = p·(capture + 0 - 0)``, capture
-    ``mk·mid·1e-4``, ``b = b_forward + 0``, ``value = a·s - b·s^(1+β)``."""
+def _side_pnl(p, cap, pen, s, beta_lc):  # type: ignore[no-untyped-def]
+    """``Σ value(s)`` of the published :class:`LevelCurves` (USD): ``a = p·(capture + 0 - 0)``,
+    ``b = b_forward + 0``, ``value = a·s - b·s^(1+β)``."""
     n = s.shape[0]
     v = np.empty(n)
     q1 = 1.0 + beta_lc
     for i in range(n):
-        cap = mk[i] * mid * 1e-4
-        v[i] = p[i] * (cap + 0.0 - 0.0) * s[i] - (pen[i] + 0.0) * s[i] ** q1
+        v[i] = p[i] * (cap[i] + 0.0 - 0.0) * s[i] - (pen[i] + 0.0) * s[i] ** q1
     return np_sum(v)
 
 
@@ -567,7 +571,8 @@ def learned_solve(  # type: ignore[no-untyped-def]
 
     ``lr, dev, coef, lam`` are the draw's bucket log-ratios, deviations (bps), slopes and display slope (see
     :meth:`PayoutLearner.draw`), ``*_m`` the posterior mean's. Curves into ``cur_b``, ``cur_a`` (rows a, b, c, p,
-    rate, markout), sizes into ``out_b``, ``out_a``, scalars into ``res`` (the solve's slots, then ``L_*``).
+    rate, markout, capture ``markout·mid·1e-4``), sizes into ``out_b``, ``out_a``, scalars into ``res`` (the
+    solve's slots ``R_*``, then ``L_*``, of :mod:`hyper_make.allocate._twosided`).
     """
     usd = mid * 1e-4
     g = q * lam * tau * mid * 1e-4  # the display's cost: USD per coin shown on the bid (its negative on the ask)
@@ -580,13 +585,15 @@ def learned_solve(  # type: ignore[no-untyped-def]
         ks[s] = side_curves_kernel(d, prior_depth, prior_log_rate, prior_mk, centres, lr[s], dev[s],
                                    th if not 0.0 > th else 0.0, ka if not 0.0 > ka else 0.0, linear, usd, tau, cost,
                                    cur[0], cur[1], cur[2], cur[3], cur[4], cur[5])  # fmt: skip
+        for i in range(d.shape[0]):  # the published capture (USD/coin): the markout in USD
+            cur[6, i] = cur[5, i] * mid * 1e-4
     solve_full(cur_b[0], cur_b[1], cur_b[2], cur_b[3], ks[0], u_b, bud_b, min_b,
                cur_a[0], cur_a[1], cur_a[2], cur_a[3], ks[1], u_a, bud_a, min_a,
                q, kappa, beta, lot, inv, out_b, out_a, res)  # fmt: skip
     res[L_K_B], res[L_K_A] = ks[0], ks[1]
     beta_lc = 1.0 if linear else beta
-    res[L_PNL_B] = _side_pnl(cur_b[3], cur_b[5], cur_b[2] if linear else cur_b[1], out_b, mid, beta_lc)
-    res[L_PNL_A] = _side_pnl(cur_a[3], cur_a[5], cur_a[2] if linear else cur_a[1], out_a, mid, beta_lc)
+    res[L_PNL_B] = _side_pnl(cur_b[3], cur_b[6], cur_b[2] if linear else cur_b[1], out_b, beta_lc)
+    res[L_PNL_A] = _side_pnl(cur_a[3], cur_a[6], cur_a[2] if linear else cur_a[1], out_a, beta_lc)
     res[L_SAMPLING_COST] = np.nan
     if with_mean:
         gm = q * lam_m * tau * mid * 1e-4
