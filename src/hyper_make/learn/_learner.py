@@ -502,6 +502,8 @@ class PayoutLearner:
         views = {}
         for name, shape in STATE_SHAPES.items():
             want = tuple(dims[d] for d in shape)
+            if name not in self.state:
+                raise InvalidParameterError(f"state array {name!r} is missing (one of {list(STATE_SHAPES)})")
             arr = np.asarray(self.state[name], dtype=np.float64)
             if arr.shape != want:
                 raise InvalidParameterError(f"state array {name!r} must have shape {want}; got {arr.shape}")

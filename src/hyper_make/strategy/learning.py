@@ -132,14 +132,15 @@ class LearningTap:
         self.unattributed += len(settled) - len(good)
         if not parts and not good:
             return None
-        rest = np.concatenate(parts) if parts else np.zeros((0, 4))
+        # one column per field, each contiguous (what the learner's compiled update is specialised for)
+        rest = np.ascontiguousarray((np.concatenate(parts) if parts else np.zeros((0, 4))).T)
         nh = len(self.horizons_s)
         obs = LevelObservations(
             duration_s=duration,
-            rest_side=rest[:, 0].astype(np.int8),
-            rest_depth_bps=rest[:, 1],
-            rest_size_coins=rest[:, 2],
-            rest_time_s=rest[:, 3],
+            rest_side=rest[0].astype(np.int8),
+            rest_depth_bps=rest[1],
+            rest_size_coins=rest[2],
+            rest_time_s=rest[3],
             fill_side=np.array([1 if f.fill.side == "bid" else -1 for f in good], dtype=np.int8),
             fill_depth_bps=np.array([f.depth_bps for f in good], dtype=np.float64),
             fill_size_coins=np.array([f.fill.size_coins for f in good], dtype=np.float64),
@@ -150,7 +151,9 @@ class LearningTap:
             horizons_s=self.horizons_s,
             fill_order_size_coins=np.array([f.order_size_coins for f in good], dtype=np.float64),
             fill_side_total_coins=np.array([f.side_total_coins for f in good], dtype=np.float64),
-            **dict(zip(DRIFT_FIELDS, np.asarray(drifts, dtype=np.float64).reshape(-1, 4).T, strict=True)),
+            **dict(
+                zip(DRIFT_FIELDS, np.ascontiguousarray(np.asarray(drifts, np.float64).reshape(-1, 4).T), strict=True)
+            ),
         )
         self.updates += 1
         return self.learner.update(obs)
