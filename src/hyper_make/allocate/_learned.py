@@ -386,32 +386,9 @@ class LearnedAllocator:
             _f64(caps_ask_coins), _f64(min_bid_coins), _f64(min_ask_coins), lot, float(_decimal_inverse(lot)),
             cur_b, cur_a, sb, sa, res,
         )  # fmt: skip
-        th = (max(float(coef[0, 0]), 0.0), max(float(coef[1, 0]), 0.0))
-        ka = (max(float(coef[0, 1]), 0.0), max(float(coef[1, 1]), 0.0))
-        linear = model == 1
-        return LearnedArrays(
-            bid_sizes=sb,
-            ask_sizes=sa,
-            bid_fill_prob=cur_b[3],
-            ask_fill_prob=cur_a[3],
-            bid_capture_usd=cur_b[6],
-            ask_capture_usd=cur_a[6],
-            bid_b_forward=cur_b[2] if linear else cur_b[1],
-            ask_b_forward=cur_a[2] if linear else cur_a[1],
-            beta=1.0 if linear else beta,
-            solve_beta=beta,
-            size_model=("sqrt", "linear", "power")[model],
-            bid_curves=cur_b,
-            ask_curves=cur_a,
-            side_k=(float(res[_ts.L_K_B]), float(res[_ts.L_K_A])),
-            theta_bps=th,
-            kappa_bps=ka,
-            display_bps_per_coin_s=lam,
-            interval_s=tau,
-            learner_fills=learner._posterior_arrays().fills_total,
-            result=res,
-            solve_ns=time.perf_counter_ns() - t0,
-        )
+        coef = coef if thompson else coef.copy()  # the mean's slopes are the learner's own buffer: keep a copy
+        return LearnedArrays(sb, sa, cur_b, cur_a, coef, model, beta, lam, tau, learner._posterior_arrays().fills_total,
+                             res, time.perf_counter_ns() - t0)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -421,45 +398,88 @@ class LearnedArrays:
     Attributes
     ----------
     bid_sizes, ask_sizes : sizes per level (coins), on the lot grid, each level 0 or at least its minimum.
-    bid_fill_prob, ask_fill_prob : the learned ``p = 1 - exp(-ρ·τ)`` per level (the published ``fill_prob``).
-    bid_capture_usd, ask_capture_usd : the learned markout per filled coin, net of fees and adverse selection
-        (USD/coin; the published ``capture_usd``, with ``adverse_usd = 0``).
-    bid_b_forward, ask_b_forward : the size penalty (USD/coin^(1+beta)); ``beta`` its exponent as published
-        (1 for the linear model).
-    solve_beta : the exponent of the solve's ``b`` (0.5 for the linear model, whose penalty is the ``c·s²``
-        term); ``size_model`` ``"sqrt"``, ``"linear"`` or ``"power"``.
-    bid_curves, ask_curves : the solve's curves per side, rows ``a`` (USD/coin, display cost included), ``b``
-        (USD/coin^(1+β)), ``c`` (USD/coin²), ``p``, ``rate`` (1/s), ``markout`` (bps), capture (USD/coin);
-        ``side_k`` each side's total penalty (USD/coin²).
-    theta_bps, kappa_bps : per side, the size and side-total slopes used (bps per coin^β, bps per coin).
+    bid_curves, ask_curves : the solve's curves per side, shape ``(7, n)``: rows ``a`` (USD/coin, display cost
+        included), ``b`` (USD/coin^(1+β)), ``c`` (USD/coin²), ``p`` (the published ``fill_prob``), ``rate``
+        (1/s), ``markout`` (bps), capture (USD/coin, the published ``capture_usd``).
+    coef : per side, the drawn (or mean) size and side-total slopes ``(θ, κ)`` before clipping at 0 (bps per
+        coin^β, bps per coin), shape ``(2, 2)``.
+    model : the size model's code (0 sqrt, 1 linear, 2 power); ``solve_beta`` the exponent of the solve's ``b``
+        (0.5 for the linear model, whose penalty is the ``c·s²`` term).
     display_bps_per_coin_s : λ used (bps/s per coin); ``interval_s`` the decision interval τ (s);
         ``learner_fills`` the (decayed) fills the posterior has seen.
-    result : the compiled solve's scalars (slots ``R_*`` of :mod:`hyper_make.allocate._twosided`, then ``L_*``
-        of :mod:`hyper_make.learn._kernels`), read through the properties below.
+    result : the compiled solve's scalars (slots ``R_*`` and ``L_*`` of :mod:`hyper_make.allocate._twosided`),
+        read through the properties below.
     solve_ns : wall time of the call (ns).
     """
 
     bid_sizes: NDArray[np.float64]
     ask_sizes: NDArray[np.float64]
-    bid_fill_prob: NDArray[np.float64]
-    ask_fill_prob: NDArray[np.float64]
-    bid_capture_usd: NDArray[np.float64]
-    ask_capture_usd: NDArray[np.float64]
-    bid_b_forward: NDArray[np.float64]
-    ask_b_forward: NDArray[np.float64]
-    beta: float
-    solve_beta: float
-    size_model: str
     bid_curves: NDArray[np.float64]
     ask_curves: NDArray[np.float64]
-    side_k: tuple[float, float]
-    theta_bps: tuple[float, float]
-    kappa_bps: tuple[float, float]
+    coef: NDArray[np.float64]
+    model: int
+    solve_beta: float
     display_bps_per_coin_s: float
     interval_s: float
     learner_fills: float
     result: NDArray[np.float64]
     solve_ns: int
+
+    @property
+    def size_model(self) -> str:
+        """``"sqrt"``, ``"linear"`` or ``"power"``."""
+        return ("sqrt", "linear", "power")[self.model]
+
+    @property
+    def beta(self) -> float:
+        """The published size penalty's exponent (1 for the linear model)."""
+        return 1.0 if self.model == 1 else self.solve_beta
+
+    @property
+    def bid_fill_prob(self) -> NDArray[np.float64]:
+        """The learned ``p = 1 - exp(-ρ·τ)`` per bid level (the published ``fill_prob``)."""
+        return self.bid_curves[3]
+
+    @property
+    def ask_fill_prob(self) -> NDArray[np.float64]:
+        """The learned ``p`` per ask level."""
+        return self.ask_curves[3]
+
+    @property
+    def bid_capture_usd(self) -> NDArray[np.float64]:
+        """The learned markout per filled coin on the bid, net of fees and adverse selection (USD/coin; the
+        published ``capture_usd``, with ``adverse_usd = 0``)."""
+        return self.bid_curves[6]
+
+    @property
+    def ask_capture_usd(self) -> NDArray[np.float64]:
+        """The learned markout per filled coin on the ask (USD/coin)."""
+        return self.ask_curves[6]
+
+    @property
+    def bid_b_forward(self) -> NDArray[np.float64]:
+        """The bid's size penalty as published (USD/coin^(1+beta), ``beta`` :attr:`beta`)."""
+        return self.bid_curves[2] if self.model == 1 else self.bid_curves[1]
+
+    @property
+    def ask_b_forward(self) -> NDArray[np.float64]:
+        """The ask's size penalty as published (USD/coin^(1+beta))."""
+        return self.ask_curves[2] if self.model == 1 else self.ask_curves[1]
+
+    @property
+    def side_k(self) -> tuple[float, float]:
+        """Each side's total penalty ``k`` (USD/coin²)."""
+        return float(self.result[_ts.L_K_B]), float(self.result[_ts.L_K_A])
+
+    @property
+    def theta_bps(self) -> tuple[float, float]:
+        """Per side, the size slope used, ``max(θ, 0)`` (bps per coin^β)."""
+        return max(float(self.coef[0, 0]), 0.0), max(float(self.coef[1, 0]), 0.0)
+
+    @property
+    def kappa_bps(self) -> tuple[float, float]:
+        """Per side, the side-total slope used, ``max(κ, 0)`` (bps per coin)."""
+        return max(float(self.coef[0, 1]), 0.0), max(float(self.coef[1, 1]), 0.0)
 
     @property
     def coupling_usd_per_coin(self) -> float:
@@ -512,42 +532,43 @@ class LearnedArrays:
     @property
     def message(self) -> str:
         """One line for humans, as :func:`~hyper_make.allocate._twosided.solve_two_sided` words it."""
-        r = self.result
+        r = self.result.tolist()
         cb, ca = int(r[_ts.R_CODE_B]), int(r[_ts.R_CODE_A])
         msg = (
-            f"bid {_ts._side_msg_total(cb, float(r[_ts.R_CONT_TB]), float(r[_ts.R_LB]))}; "
-            f"ask {_ts._side_msg_total(ca, float(r[_ts.R_CONT_TA]), float(r[_ts.R_LA]))}; "
-            f"expected position {float(r[_ts.R_CONT_M]):.6g} coins, coupling {float(r[_ts.R_MU]):.6g} USD/coin"
+            f"bid {_ts._side_msg_total(cb, r[_ts.R_CONT_TB], r[_ts.R_LB])}; "
+            f"ask {_ts._side_msg_total(ca, r[_ts.R_CONT_TA], r[_ts.R_LA])}; "
+            f"expected position {r[_ts.R_CONT_M]:.6g} coins, coupling {r[_ts.R_MU]:.6g} USD/coin"
         )
         if not r[_ts.R_OK]:
             msg = (f"a search stopped at its iteration limit ({int(r[_ts.R_N_OUT])} outer, {int(r[_ts.R_N_IN])} "
                    "inner steps); " + msg)  # fmt: skip
         if r[_ts.R_CERT] >= 0:
-            msg += f"; on the lot grid {float(r[_ts.R_GAP]):.3g} USD below the continuous optimum"
+            msg += f"; on the lot grid {r[_ts.R_GAP]:.3g} USD below the continuous optimum"
             if r[_ts.R_CERT] == 0:
                 msg += " (local search)"
         return msg
 
     def diagnostics(self) -> dict[str, float | int | bool | str]:
         """The shared diagnostics both sides' :class:`AllocationResult` carry (see :class:`LearnedAllocator`)."""
+        r = self.result.tolist()
+        th, ka = self.theta_bps, self.kappa_bps
         diag: dict[str, float | int | bool | str] = {
-            "coupling_usd_per_coin": self.coupling_usd_per_coin,
-            "inventory_risk_usd": self.inventory_risk_usd,
-            "size_penalty_usd": self.size_penalty_usd,
-            "objective_usd": self.objective_usd,
-            "expected_position_coins": self.expected_position_coins,
+            "coupling_usd_per_coin": r[_ts.R_MU],
+            "inventory_risk_usd": r[_ts.R_RISK],
+            "size_penalty_usd": r[_ts.R_SIZE] + r[_ts.R_IMPACT],
+            "objective_usd": r[_ts.R_OBJ],
+            "expected_position_coins": r[_ts.R_M],
             "size_model": self.size_model,
             "beta": self.solve_beta,
-            "theta_bps": max(self.theta_bps),
-            "kappa_bps": max(self.kappa_bps),
+            "theta_bps": max(th),
+            "kappa_bps": max(ka),
             "interval_s": self.interval_s,
             "learner_fills": self.learner_fills,
             "display_bps_per_coin_s": self.display_bps_per_coin_s,
-            "discrete_gap_usd": self.discrete_gap_usd,
+            "discrete_gap_usd": r[_ts.R_GAP],
         }
-        cost = self.sampling_cost_usd
-        if not math.isnan(cost):
-            diag["sampling_cost_usd"] = cost
+        if not math.isnan(r[_ts.L_SAMPLING_COST]):
+            diag["sampling_cost_usd"] = r[_ts.L_SAMPLING_COST]
         diag["solve_ns"] = self.solve_ns
         return diag
 
