@@ -121,7 +121,8 @@ def pooling_kernel(n_buckets: int, width_buckets: float) -> NDArray[np.float64]:
     if width_buckets <= 0:
         return np.eye(n_buckets)
     d = np.arange(n_buckets)[:, None] - np.arange(n_buckets)[None, :]
-    return np.exp(-0.5 * (d / width_buckets) ** 2)
+    with np.errstate(over="ignore"):  # a width far below a bucket: (d/w)² overflows to inf, and exp(-inf) = 0
+        return np.exp(-0.5 * (d / width_buckets) ** 2)
 
 
 @dataclass(frozen=True, slots=True)
