@@ -351,7 +351,7 @@ class LearnedAllocator:
         :class:`LearnedArrays`.
         """
         t0 = time.perf_counter_ns()
-        learned_solve = _KERNEL[0] if _KERNEL else _load_kernel()
+        learned_solve, _rates = _KERNEL if _KERNEL else _load_kernel()
         mid, q, sig = float(mid_usd), float(inventory_coins), float(sigma_usd_per_sqrt_s)
         if not (mid > 0 and math.isfinite(mid) and math.isfinite(q) and sig >= 0 and math.isfinite(sig)):
             check_real("mid_usd", mid, lo=0.0, lo_open=True, unit="USD")
@@ -379,9 +379,10 @@ class LearnedAllocator:
         sb, sa = np.empty(db.shape[0]), np.empty(da.shape[0])
         res = np.empty(_ts.N_LEARNED)
         pr = learner.prior
+        rates, probs = _rates(db, da, pr, learner._centres, lr, mean[0] if with_mean else None, tau)
         learned_solve(
-            db, da, pr.depth_bps, pr.log_rate, pr.markout_bps, learner._centres,
-            lr, dev, coef, lam, mean[0], mean[1], mean[2], mean[3], with_mean, model == 1, beta,
+            db, da, pr.depth_bps, pr.markout_bps, learner._centres, rates, probs,
+            dev, coef, lam, mean[1], mean[2], mean[3], with_mean, model == 1, beta,
             mid, tau, q, kappa, float(budget_bid_coins), float(budget_ask_coins), _f64(caps_bid_coins),
             _f64(caps_ask_coins), _f64(min_bid_coins), _f64(min_ask_coins), lot, float(_decimal_inverse(lot)),
             cur_b, cur_a, sb, sa, res,
@@ -595,11 +596,12 @@ _KERNEL: list[Any] = []
 
 
 def _load_kernel() -> Any:
-    """The compiled build (imported on first use: the learner package imports this one's solver)."""
-    from ..learn._kernels import learned_solve
+    """The compiled build and its rate step (imported on first use: the learner package imports this one's
+    solver)."""
+    from ..learn._kernels import learned_solve, rates_and_fill_probs
 
-    _KERNEL.append(learned_solve)
-    return learned_solve
+    _KERNEL[:] = [learned_solve, rates_and_fill_probs]
+    return _KERNEL
 
 
 def _f64(x: Any) -> NDArray[np.float64]:

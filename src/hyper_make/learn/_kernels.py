@@ -20,9 +20,11 @@ Random variates are never drawn here: the caller draws them from its ``numpy.ran
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba as nb
 import numpy as np
+from numpy.typing import NDArray
 
 from .._exact import fma, np_sum
 from ..allocate._twosided import (
@@ -136,7 +138,7 @@ def posterior_kernel(  # type: ignore[no-untyped-def]
     and noise variance; ``ll (H, G)``, ``n_fit (2, H)``; per horizon ``chosen`` and ``best`` (β index of the
     curves and of the best likelihood, ``-1`` without enough fills), ``model`` and ``model_beta`` (the curves'
     size model code and β); ``aic (H, 2)`` of the square-root and the linear model; ``coef (H, 2, 2)`` (θ, κ at
-    the chosen β), ``cov (H, 2, 2, 2)``; ``disp (8,)`` the display fit ``(λ, ψ, cov00, cov01, cov11, s², n, 0)``;
+    the chosen β), ``cov (H, 2, 2, 2)``; ``disp (8,)`` the display fit ``(λ, ψ, cov00, cov01, cov11, s², n, cov10)``;
     ``gamma_in (H, 2, 4J)`` the Thompson draw's Gamma shapes then scales; ``log_mean_ratio`` holds the posterior
     mean's rate ratio (the caller takes its log with NumPy); ``misc = [fills seen]``. ``ridge_x`` is
     ``n0·size_ref^(2β)`` per β, ``ridge_t`` ``n0·side_ref²``, ``ridge_d`` the display ridge
@@ -297,17 +299,14 @@ def posterior_kernel(  # type: ignore[no-untyped-def]
                 alpha[h, s, j] = 0.5 * nu0 + 0.5 * wp[j]
                 r = syyp[j] - syp[j] * syp[j] / kp
                 beta_[h, s, j] = 0.5 * nu0 * s0 * s0 + 0.5 * (r if r > 0.0 else 0.0)
-    # ---- the display drift: ridge regression of the mid's drift on (display, position)
-    m00 = dr_xx[0, 0] + ridge_d
-    m01 = dr_xx[0, 1]
-    m10 = dr_xx[1, 0]
-    m11 = dr_xx[1, 1] + ridge_d
-    dm = m00 * m11 - m01 * m10
-    i00, i01, i10, i11 = m11 / dm, -m01 / dm, -m10 / dm, m00 / dm
-    lam = i00 * dr_xy[0] + i01 * dr_xy[1]
-    psi = i10 * dr_xy[0] + i11 * dr_xy[1]
+    # ---- the display drift: ridge regression of the mid's drift on (display, position), with NumPy's operations:
+    # np.linalg.inv's LU solve (partial pivoting, reciprocal scaling), its matrix-vector and dot products' fused
+    # multiply-adds (checked bit for bit against NumPy in the tests)
+    i00, i01, i10, i11 = _inv2(dr_xx[0, 0] + ridge_d, dr_xx[0, 1] + 0.0, dr_xx[1, 0] + 0.0, dr_xx[1, 1] + ridge_d)
+    lam = fma(i00, dr_xy[0], i01 * dr_xy[1])
+    psi = fma(i10, dr_xy[0], i11 * dr_xy[1])
     nd = dr_n[0]
-    rss = dr_yy[0] - (lam * dr_xy[0] + psi * dr_xy[1])
+    rss = dr_yy[0] - fma(psi, dr_xy[1], lam * dr_xy[0])
     if not rss > 0.0:
         rss = 0.0
     s2 = (nu0 * s0_display + rss) / (nu0 + (nd - 2.0 if nd - 2.0 > 0.0 else 0.0))
@@ -318,7 +317,7 @@ def posterior_kernel(  # type: ignore[no-untyped-def]
     disp[4] = i11 * s2
     disp[5] = s2
     disp[6] = nd
-    disp[7] = 0.0
+    disp[7] = i10 * s2  # an LU inverse is not exactly symmetric
     # ---- what every draw and mean reuses: the divisions (IEEE, NumPy's bit for bit), the draw's Gamma inputs
     n2 = 2 * J
     for s in range(S):
@@ -335,6 +334,29 @@ def posterior_kernel(  # type: ignore[no-untyped-def]
                 gamma_in[h, 1, i] = inv_rate_rate[s, j]
                 gamma_in[h, 1, n2 + i] = inv_dev_beta[h, s, j]
     misc[0] = np_sum(count.ravel())
+
+
+@nb.njit(cache=True)
+def _inv2(a, b, c, d):  # type: ignore[no-untyped-def]
+    """``inv([[a, b], [c, d]])`` as ``np.linalg.inv`` computes it (LAPACK's LU with partial pivoting, scaling by
+    reciprocals, then a solve per column of the identity), row-major ``(i00, i01, i10, i11)``."""
+    if abs(c) > abs(a):
+        rr = 1.0 / c
+        piv = a * rr
+        ru = 1.0 / (b - piv * d)
+        x2 = ru
+        x1 = -(d * x2) * rr
+        z2 = (-piv) * ru
+        z1 = fma(-d, z2, 1.0) * rr
+    else:
+        r = 1.0 / a
+        piv = c * r
+        ru = 1.0 / (d - piv * b)
+        x2 = (-piv) * ru
+        x1 = fma(-b, x2, 1.0) * r
+        z2 = ru
+        z1 = -(b * z2) * r
+    return x1, z1, x2, z2
 
 
 @nb.njit(cache=True)
@@ -355,40 +377,87 @@ def draw_kernel(kap, mean, cov, coef, disp, g, zn, dev, coef_out):  # type: igno
         c00 = cov[s, 0, 0] + 1e-300
         c10 = cov[s, 1, 0]
         c11 = cov[s, 1, 1] + 1e-300
+        # np.linalg.cholesky's operations (LAPACK scales by the pivot's reciprocal), then its matrix-vector
+        # product's fused multiply-add
         l00 = math.sqrt(c00)
-        l10 = c10 / l00
+        l10 = c10 * (1.0 / l00)
         l11 = math.sqrt(c11 - l10 * l10)
         z0, z1 = zn[n + 2 * s], zn[n + 2 * s + 1]
         coef_out[s, 0] = coef[s, 0] + l00 * z0
-        coef_out[s, 1] = coef[s, 1] + (l10 * z0 + l11 * z1)
+        coef_out[s, 1] = coef[s, 1] + fma(l10, z0, l11 * z1)
     v = disp[2] if disp[2] > 0.0 else 0.0
     return disp[0] + math.sqrt(v) * zn[n + 4]
 
 
 @nb.njit(cache=True)
+def rate_args_kernel(d_b, d_a, prior_depth, prior_log_rate, centres, lr, lr_m, with_mean, x):  # type: ignore[no-untyped-def]
+    """The two exponents of each level's fill rate into ``x`` (2, M): ``ln ρ0(δ)`` (the prior's table, interpolated)
+    and ``interp(δ, ln r)`` (the bucket ratios'), for the bid then the ask levels of the draw (``lr``) and, with
+    ``with_mean``, of the posterior mean (``lr_m``). The caller takes ``exp`` and ``expm1`` with NumPy (see
+    :func:`rates_and_fill_probs`): numba's are the C library's, which differ from NumPy's in the last bit."""
+    nb_ = d_b.shape[0]
+    na_ = d_a.shape[0]
+    o = 0
+    for k in range(2 if with_mean else 1):
+        r = lr if k == 0 else lr_m
+        for s in range(2):
+            d = d_b if s == 0 else d_a
+            n = nb_ if s == 0 else na_
+            if n == 0:
+                continue
+            u = np.interp(d, prior_depth, prior_log_rate)
+            v = np.interp(d, centres, r[s])
+            for i in range(n):
+                x[0, o + i] = u[i]
+                x[1, o + i] = v[i]
+            o += n
+
+
+def rates_and_fill_probs(
+    d_b: NDArray[np.float64],
+    d_a: NDArray[np.float64],
+    prior: Any,
+    centres: NDArray[np.float64],
+    lr: NDArray[np.float64],
+    lr_m: NDArray[np.float64] | None,
+    h: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Each level's fill rate ``ρ = ρ0(δ)·exp(interp(δ, ln r))`` (1/s) and filled fraction ``p = -expm1(-ρ·h)``
+    over ``h`` seconds, bid then ask levels (of the draw, then of the mean with ``lr_m``), by NumPy's ``exp`` and
+    ``expm1`` on the compiled interpolations: the reference's values bit for bit."""
+    m = (d_b.shape[0] + d_a.shape[0]) * (1 if lr_m is None else 2)
+    x = np.empty((2, m))
+    rate_args_kernel(d_b, d_a, prior.depth_bps, prior.log_rate, centres, lr, lr if lr_m is None else lr_m,
+                     lr_m is not None, x)  # fmt: skip
+    np.exp(x, out=x)
+    rate = x[0] * x[1]
+    p = np.negative(rate)
+    p *= h
+    np.expm1(p, out=p)
+    np.negative(p, out=p)
+    return rate, p
+
+
+@nb.njit(cache=True)
 def side_curves_kernel(  # type: ignore[no-untyped-def]
-    d, prior_depth, prior_log_rate, prior_mk, centres, log_ratio, dev, theta, kappa, linear, usd, h, cost,
-    a, b, c, p, rate, mk,
+    d, prior_depth, prior_mk, centres, dev, rate_in, p_in, theta, kappa, linear, usd, cost, a, b, c, p, rate, mk,
 ):  # fmt: skip
     """One side's curves at depths ``d`` (bps) into ``a, b, c, p, rate, mk``; returns ``k`` (USD/coin²).
 
-    ``rate = ρ0(δ)·exp(interp(δ, log r))`` (1/s), ``mk = μ0(δ) + interp(δ, d_j)`` (bps), ``p = 1 - exp(-rate·h)``,
-    ``a = p·mk·usd + cost`` (USD/coin, ``cost <= 0`` the display's), the size penalty ``p·θ·usd`` as ``b``
-    (USD/coin^(1+β)) or, for the linear model, ``c`` (USD/coin²); ``k = κ·mean(p)·usd``. ``θ, κ`` are clipped
-    to ``>= 0`` by the caller.
+    ``rate_in``, ``p_in`` are the levels' fill rates (1/s) and filled fractions from
+    :func:`rates_and_fill_probs`; ``mk = μ0(δ) + interp(δ, d_j)`` (bps), ``a = p·mk·usd + cost`` (USD/coin,
+    ``cost <= 0`` the display's), the size penalty ``p·θ·usd`` as ``b`` (USD/coin^(1+β)) or, for the linear
+    model, ``c`` (USD/coin²); ``k = κ·mean(p)·usd``. ``θ, κ`` are clipped to ``>= 0`` by the caller.
     """
     n = d.shape[0]
     if n == 0:
         return 0.0
-    r0 = np.exp(np.interp(d, prior_depth, prior_log_rate))
-    lr = np.interp(d, centres, log_ratio)
     m0 = np.interp(d, prior_depth, prior_mk)
     dv = np.interp(d, centres, dev)
     for i in range(n):
-        rt = r0[i] * math.exp(lr[i])
-        rate[i] = rt
+        rate[i] = rate_in[i]
         mk[i] = m0[i] + dv[i]
-        pi = -math.expm1(-rt * h)
+        pi = p_in[i]
         p[i] = pi
         pen = pi * theta * usd
         if linear:
@@ -560,8 +629,8 @@ def _side_pnl(p, cap, pen, s, beta_lc):  # type: ignore[no-untyped-def]
 
 @nb.njit(cache=True)
 def learned_solve(  # type: ignore[no-untyped-def]
-    d_b, d_a, prior_depth, prior_log_rate, prior_mk, centres,
-    lr, dev, coef, lam, lr_m, dev_m, coef_m, lam_m, with_mean, linear, beta,
+    d_b, d_a, prior_depth, prior_mk, centres, rates, probs,
+    dev, coef, lam, dev_m, coef_m, lam_m, with_mean, linear, beta,
     mid, tau, q, kappa, bud_b, bud_a, u_b, u_a, min_b, min_a, lot, inv,
     cur_b, cur_a, out_b, out_a, res,
 ):  # fmt: skip
@@ -569,9 +638,10 @@ def learned_solve(  # type: ignore[no-untyped-def]
     two-sided solve on the lot grid, each side's expected PnL under the published curves, and with ``with_mean``
     the sampling cost (the posterior mean's own optimum minus its value at the draw's sizes, USD).
 
-    ``lr, dev, coef, lam`` are the draw's bucket log-ratios, deviations (bps), slopes and display slope (see
-    :meth:`PayoutLearner.draw`), ``*_m`` the posterior mean's. Curves into ``cur_b``, ``cur_a`` (rows a, b, c, p,
-    rate, markout, capture ``markout·mid·1e-4``), sizes into ``out_b``, ``out_a``, scalars into ``res`` (the
+    ``rates``, ``probs`` are the levels' fill rates and filled fractions of the draw then of the mean
+    (:func:`rates_and_fill_probs`); ``dev, coef, lam`` the draw's bucket deviations (bps), slopes and display
+    slope (see :meth:`PayoutLearner.draw`), ``*_m`` the posterior mean's. Curves into ``cur_b``, ``cur_a`` (rows
+    a, b, c, p, rate, markout, capture ``markout·mid·1e-4``), sizes into ``out_b``, ``out_a``, scalars into ``res`` (the
     solve's slots ``R_*``, then ``L_*``, of :mod:`hyper_make.allocate._twosided`).
     """
     usd = mid * 1e-4
@@ -582,9 +652,10 @@ def learned_solve(  # type: ignore[no-untyped-def]
         cur = cur_b if s == 0 else cur_a
         th, ka = coef[s, 0], coef[s, 1]
         cost = (g if g < 0.0 else 0.0) if s == 0 else (-g if -g < 0.0 else 0.0)
-        ks[s] = side_curves_kernel(d, prior_depth, prior_log_rate, prior_mk, centres, lr[s], dev[s],
-                                   th if not 0.0 > th else 0.0, ka if not 0.0 > ka else 0.0, linear, usd, tau, cost,
-                                   cur[0], cur[1], cur[2], cur[3], cur[4], cur[5])  # fmt: skip
+        o = 0 if s == 0 else d_b.shape[0]
+        ks[s] = side_curves_kernel(d, prior_depth, prior_mk, centres, dev[s], rates[o:o + d.shape[0]],
+                                   probs[o:o + d.shape[0]], th if not 0.0 > th else 0.0, ka if not 0.0 > ka else 0.0,
+                                   linear, usd, cost, cur[0], cur[1], cur[2], cur[3], cur[4], cur[5])  # fmt: skip
         for i in range(d.shape[0]):  # the published capture (USD/coin): the markout in USD
             cur[6, i] = cur[5, i] * mid * 1e-4
     solve_full(cur_b[0], cur_b[1], cur_b[2], cur_b[3], ks[0], u_b, bud_b, min_b,
@@ -605,9 +676,11 @@ def learned_solve(  # type: ignore[no-untyped-def]
             cur = mb if s == 0 else ma
             th, ka = coef_m[s, 0], coef_m[s, 1]
             cost = (gm if gm < 0.0 else 0.0) if s == 0 else (-gm if -gm < 0.0 else 0.0)
-            km[s] = side_curves_kernel(d, prior_depth, prior_log_rate, prior_mk, centres, lr_m[s], dev_m[s],
-                                       th if not 0.0 > th else 0.0, ka if not 0.0 > ka else 0.0, linear, usd, tau,
-                                       cost, cur[0], cur[1], cur[2], cur[3], cur[4], cur[5])  # fmt: skip
+            o = d_b.shape[0] + d_a.shape[0] + (0 if s == 0 else d_b.shape[0])
+            km[s] = side_curves_kernel(d, prior_depth, prior_mk, centres, dev_m[s], rates[o:o + d.shape[0]],
+                                       probs[o:o + d.shape[0]], th if not 0.0 > th else 0.0,
+                                       ka if not 0.0 > ka else 0.0, linear, usd, cost, cur[0], cur[1], cur[2], cur[3],
+                                       cur[4], cur[5])  # fmt: skip
         sb = np.empty(d_b.shape[0])
         sa = np.empty(d_a.shape[0])
         r2 = np.empty(N_RESULT)

@@ -76,6 +76,7 @@ from ._kernels import (
     draw_kernel,
     post_shapes,
     posterior_kernel,
+    rates_and_fill_probs,
     side_curves_kernel,
     state_sizes,
     update_kernel,
@@ -637,7 +638,7 @@ class PayoutLearner:
         """Posterior mean and covariance of ``(λ, ψ)``, the noise variance (bps²/s) and the interval count: a
         ridge of ``display_prior_s`` seconds at a display (and position) of ``side_ref_coins``, mean 0."""
         d = self._posterior_arrays().disp
-        cov = np.array([[d[2], d[3]], [d[3], d[4]]])
+        cov = np.array([[d[2], d[3]], [d[7], d[4]]])
         return np.array([d[0], d[1]]), cov, float(d[5]), float(d[6])
 
     def display_fit(self) -> DisplayFit:
@@ -708,47 +709,36 @@ class PayoutLearner:
             raise InvalidParameterError(f"'rng' must be a numpy.random.Generator; got {type(rng).__name__}")
         return self._curves(depth_bid_bps, depth_ask_bps, mid_usd, horizon_s, self.draw(rng, markout_horizon_s))
 
-    def side_curves(
-        self,
-        depth_bps: NDArray[np.float64],
-        side: int,
-        params: tuple[Any, ...],
-        mid_usd: float,
-        horizon_s: float,
-        cost_usd: float,
-        out: NDArray[np.float64],
-    ) -> float:
-        """One side's curves of :meth:`draw`'s ``params`` into ``out`` (rows a, b, c, p, rate, markout; shape
-        ``(6, n)``, USD/coin, USD/coin^(1+β), USD/coin², 1, 1/s, bps) with ``cost_usd <= 0`` (USD/coin) off ``a``;
-        returns the side-total penalty ``k`` (USD/coin²). Inputs are not checked (the array path's)."""
-        log_ratio, dev, coef, _, model, _ = params
-        pr = self.prior
-        return side_curves_kernel(
-            depth_bps, pr.depth_bps, pr.log_rate, pr.markout_bps, self._centres, log_ratio[side], dev[side],
-            max(float(coef[side, 0]), 0.0), max(float(coef[side, 1]), 0.0), model == MODEL_LINEAR,
-            mid_usd * 1e-4, horizon_s, cost_usd, out[0], out[1], out[2], out[3], out[4], out[5],
-        )  # fmt: skip
-
     def _curves(
         self, depth_bid_bps: ArrayLike, depth_ask_bps: ArrayLike, mid_usd: float, horizon_s: float, params: Any
     ) -> PayoutCurves:
         mid = check_real("mid_usd", mid_usd, lo=0.0, lo_open=True, unit="USD")
         h = check_real("horizon_s", horizon_s, lo=0.0, lo_open=True, unit="s")
-        _, _, coef, lam, model, beta = params
-        sides, rates, mks = [], [], []
-        for s, (name, depths) in enumerate((("bid", depth_bid_bps), ("ask", depth_ask_bps))):
+        log_ratio, dev, coef, lam, model, beta = params
+        ds = []
+        for name, depths in (("bid", depth_bid_bps), ("ask", depth_ask_bps)):
             d = np.ascontiguousarray(depths, dtype=np.float64)
             if d.ndim != 1 or not np.isfinite(d).all():
                 raise InvalidParameterError(f"'depth_{name}_bps' must be a 1-dimensional array of finite depths (bps)")
+            ds.append(d)
+        rates, probs = rates_and_fill_probs(ds[0], ds[1], self.prior, self._centres, log_ratio, None, h)
+        sides, rs, mks = [], [], []
+        pr = self.prior
+        for s, (name, d) in enumerate(zip(("bid", "ask"), ds, strict=True)):
+            o = 0 if s == 0 else ds[0].size
             out = np.empty((6, d.size))
-            k = self.side_curves(d, s, params, mid, h, 0.0, out)
+            k = side_curves_kernel(
+                d, pr.depth_bps, pr.markout_bps, self._centres, dev[s], rates[o : o + d.size], probs[o : o + d.size],
+                max(float(coef[s, 0]), 0.0), max(float(coef[s, 1]), 0.0), model == MODEL_LINEAR, mid * 1e-4, 0.0,
+                out[0], out[1], out[2], out[3], out[4], out[5],
+            )  # fmt: skip
             sides.append(SideCurves(out[0], out[1], out[2], out[3], k, name=name))
-            rates.append(out[4])
+            rs.append(out[4])
             mks.append(out[5])
         thetas = (max(float(coef[0, 0]), 0.0), max(float(coef[1, 0]), 0.0))
         kappas = (max(float(coef[0, 1]), 0.0), max(float(coef[1, 1]), 0.0))
-        return PayoutCurves(sides[0], sides[1], beta, MODEL_NAMES[model], (rates[0], rates[1]), (mks[0], mks[1]),
-                            thetas, kappas, lam)  # fmt: skip
+        return PayoutCurves(sides[0], sides[1], beta, MODEL_NAMES[model], (rs[0], rs[1]), (mks[0], mks[1]), thetas,
+                            kappas, lam)  # fmt: skip
 
     # ---- diagnostics ----------------------------------------------------------------------------------------
     def diagnostics(self, *, level: float = 0.9, markout_horizon_s: float | None = None) -> LearnerDiagnostics:
