@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -18,6 +19,42 @@ from hyper_make.learn import _reference as ref
 from learn._synth import DEPTHS, TrueModel, interval, make_prior, prior_markout, prior_rate
 
 RTOL = 1e-12
+
+
+def fma(a: float, b: float, c: float) -> float:
+    """``a·b + c`` rounded once (exact rationals, then the nearest float)."""
+    return float(Fraction(a) * Fraction(b) + Fraction(c))
+
+
+def _numpy_sums_as_assumed() -> bool:
+    """Whether this machine's NumPy (its BLAS and LAPACK kernels are picked by CPU) sums a small matrix product in
+    index order by fused multiply-adds and inverts a 2×2 by LAPACK's LU as the kernels do: where it does, the
+    compiled path is the reference's bit for bit and the tests say so; elsewhere they hold it to 1e-12."""
+    from hyper_make.learn._kernels import _inv2, _pool
+    from hyper_make.learn._learner import pooling_kernel
+
+    rng = np.random.default_rng(0)
+    K = pooling_kernel(12, 1.0)
+    out = np.empty(12)
+    for _ in range(50):
+        v = rng.normal(size=(2, 12)) * np.exp(rng.normal(size=(2, 12)) * 3)  # (side, bucket), as the learner pools
+        _pool(v[1], K, out)
+        x = rng.normal(size=(5, 2))
+        m = x.T @ x + rng.uniform(0.1, 10.0) * np.eye(2)
+        inv, y = np.linalg.inv(m), rng.normal(size=2)
+        lc = np.linalg.cholesky(m)
+        if not (
+            np.array_equal(out, (v @ K.T)[1])
+            and np.array_equal(_inv2(*m.ravel()), inv.ravel())
+            and (inv @ y)[0] == fma(inv[0, 0], y[0], inv[0, 1] * y[1])  # the display fit's product
+            and lc[1, 0] == m[1, 0] * (1.0 / np.sqrt(m[0, 0]))  # the draw's Cholesky factor
+            and (lc @ y)[1] == fma(lc[1, 0], y[0], lc[1, 1] * y[1])
+        ):
+            return False
+    return True
+
+
+EXACT = _numpy_sums_as_assumed()
 
 
 def _random_learner(seed: int, **kw: object) -> tuple[PayoutLearner, PayoutLearner, np.random.Generator]:
@@ -87,13 +124,17 @@ CASES = [
 def test_compiled_update_leaves_the_reference_state_bit_for_bit(seed, kw):
     a, b, _ = _random_learner(seed, **kw)
     for name in a.state:
-        np.testing.assert_array_equal(a.state[name], b.state[name], err_msg=name)
+        _close(a.state[name], b.state[name], name)
     assert a.counters == b.counters and a.clock_s == b.clock_s and a.n_updates == b.n_updates
 
 
 def _close(x, y, what):
-    """Bit for bit: what the kernels compute with NumPy's own operations or in its order."""
-    np.testing.assert_array_equal(x, y, err_msg=what)
+    """Bit for bit: what the kernels compute with NumPy's own operations or in its order (1e-12 relative where
+    this machine's BLAS sums otherwise, see :func:`_numpy_sums_as_assumed`)."""
+    if EXACT:
+        np.testing.assert_array_equal(x, y, err_msg=what)
+    else:  # pragma: no cover - another BLAS
+        np.testing.assert_allclose(x, y, rtol=RTOL, atol=0.0, err_msg=what)
 
 
 def _near(x, y, what):
@@ -143,7 +184,8 @@ def test_compiled_posterior_and_curves_match_the_reference(seed, kw):
 def test_state_round_trip_after_compiled_updates(tmp_path):
     a, b, _ = _random_learner(7)
     # the schema-2 file of the compiled learner is the reference's, byte for byte
-    assert a.save(tmp_path / "a.json").read_bytes() == b.save(tmp_path / "b.json").read_bytes()
+    if EXACT:
+        assert a.save(tmp_path / "a.json").read_bytes() == b.save(tmp_path / "b.json").read_bytes()
     back = PayoutLearner.load(a.save(tmp_path / "s.json"))
     for name in a.state:
         np.testing.assert_array_equal(a.state[name], back.state[name])
@@ -273,7 +315,7 @@ def test_the_state_dict_stays_the_learners_state():
     ref.update(b, obs)
     a.update(obs)
     for name in a.state:
-        np.testing.assert_array_equal(a.state[name], b.state[name], err_msg=name)
+        _close(a.state[name], b.state[name], name)
 
 
 # ---- the exact reductions the kernels are built on -----------------------------------------------------------------
@@ -302,4 +344,4 @@ def test_pooling_is_numpys_matrix_product_bit_for_bit(n_buckets, width, seed):
     want = v @ K.T
     for s in range(2):
         _pool(v[s], K, out)
-        np.testing.assert_array_equal(out, want[s])
+        _close(out, want[s], "pooled row")
