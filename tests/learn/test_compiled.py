@@ -345,3 +345,16 @@ def test_pooling_is_numpys_matrix_product_bit_for_bit(n_buckets, width, seed):
     for s in range(2):
         _pool(v[s], K, out)
         _close(out, want[s], "pooled row")
+
+
+def test_prior_learner_is_the_one_build_ladder_uses():
+    from hyper_make import LadderConfig, build_ladder, default_snapshot, default_spec, make_allocator
+
+    alloc, snap, spec, cfg = make_allocator("learned"), default_snapshot(), default_spec(), LadderConfig()
+    lrn = alloc.prior_learner(spec.coin, cfg, mid_usd=snap.mid_usd, sigma_usd_per_sqrt_s=snap.sigma_price_per_sqrt_s(),
+                              maker_fee_bps=snap.maker_fee_bps, max_position_coins=snap.max_position_coins)  # fmt: skip
+    a = build_ladder(snap, spec, alloc, config=cfg, rng=3)
+    b = build_ladder(snap, spec, alloc, config=cfg, rng=3, learner=lrn)
+    np.testing.assert_array_equal(a.bid.allocation.sizes, b.bid.allocation.sizes)
+    np.testing.assert_array_equal(a.ask.curves.fill_prob, b.ask.curves.fill_prob)
+    assert lrn.n_updates == 0 and lrn.config.size_ref_coins == 0.02 * snap.max_position_coins

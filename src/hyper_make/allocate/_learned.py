@@ -226,6 +226,33 @@ class LearnedAllocator:
         prior = self.prior(ladder, maker_fee_bps=maker_fee_bps, sigma_frac_per_sqrt_s=sigma_frac_per_sqrt_s)
         return PayoutLearner(config=self.learner_config(coin, max_position_coins), prior=prior)
 
+    def prior_learner(
+        self,
+        coin: str,
+        ladder: Any,
+        *,
+        mid_usd: float,
+        sigma_usd_per_sqrt_s: float,
+        maker_fee_bps: float,
+        max_position_coins: float | None = None,
+    ) -> Any:
+        """The learner that has seen nothing for this market (the prior of ``ladder``'s models, with the fee, σ in
+        USD per √s at ``mid_usd`` USD, and the position limit in coins): what ``build_ladder`` uses without a
+        learner, shared by every call with the same inputs (never updated). For :meth:`allocate_arrays`."""
+        ctx = LadderContext(
+            coin=coin,
+            mid_usd=float(mid_usd),
+            inventory_coins=0.0,
+            max_position_coins=math.nan if max_position_coins is None else float(max_position_coins),
+            sigma_usd_per_sqrt_s=float(sigma_usd_per_sqrt_s),
+            maker_fee_bps=float(maker_fee_bps),
+            risk_aversion=0.0,
+            horizon_s=0.0,
+            interval_s=None,
+            ladder=ladder,
+        )  # the prior reads only the market's inputs
+        return self._learner_for(ctx)
+
     def _learner_for(self, ctx: LadderContext) -> Any:
         if ctx.learner is not None:
             return ctx.learner
