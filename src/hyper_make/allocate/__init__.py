@@ -30,7 +30,7 @@ from ._base import (
 from ._baselines import FlatAllocator, GreedyAllocator, ProgressionAllocator
 from ._convex import ConcaveSolution, ImpactAllocator, allocate_concave
 from ._entropy import EntropyAllocator, EntropyState, project_to_min_entropy
-from ._learned import LadderContext, LearnedAllocation, LearnedAllocator
+from ._learned import LadderContext, LearnedAllocation, LearnedAllocator, LearnedArrays
 from ._stealth import ImpactDirichletAllocator, ImpactPosteriorAllocator
 
 #: name -> allocator class; each class is constructible from keyword options alone.
@@ -80,8 +80,9 @@ def warm_up(notice: Callable[[str], None] | None = None) -> float:
     ``notice`` (e.g. a print to stderr) is given one line if this takes longer than :data:`NOTICE_AFTER_S` (a first
     run after installing or upgrading compiles the kernels, about half a minute; they are cached on disk after).
 
-    Kernels: the KKT solve, the certified lot search, the two-sided solve and its lot search (``learned``), and the
-    stealth stage's lot spreading (each compiled on its
+    Kernels: the KKT solve, the certified lot search, the two-sided solve and its lot search (``learned``), the
+    payout learner's posterior, draw, curves and update (``learned``), and the stealth stage's lot spreading (each
+    compiled on its
     first call in a process: about 0.2-0.5 s from the cache, several seconds cold). It builds two small ladders
     on a synthetic market (the impact allocator with the Dirichlet stealth stage, and the entropy allocator), which
     also takes the pipeline's first-call Python costs (tens of µs) out of the next build's timings. Later calls
@@ -125,7 +126,15 @@ def _build_warm_ladders() -> None:
     cfg = LadderConfig(grid=GridConfig(n_levels=6), stealth=StealthConfig(mode="dirichlet"))
     build_ladder(snap, spec, ImpactAllocator(), config=cfg, rng=np.random.default_rng(0))
     build_ladder(snap, spec, EntropyAllocator(), config=LadderConfig(grid=cfg.grid), rng=np.random.default_rng(0))
-    build_ladder(snap, spec, LearnedAllocator(), config=LadderConfig(grid=cfg.grid), rng=np.random.default_rng(0))
+    learned = LearnedAllocator()
+    build_ladder(snap, spec, learned, config=LadderConfig(grid=cfg.grid), rng=np.random.default_rng(0))
+    from ..learn import LevelObservations
+
+    lrn = learned.new_learner("WARMUP", LadderConfig(), maker_fee_bps=0.0, sigma_frac_per_sqrt_s=1e-4)
+    fill = ("bid", 1.0, 0.01, 100.0, (0.0, 0.0))
+    lrn.update(
+        LevelObservations.build(1.0, [("bid", 1.0, 0.01, 1.0)], [fill], horizons_s=lrn.config.markout_horizons_s)
+    )
 
 
 __all__ = [
@@ -144,6 +153,7 @@ __all__ = [
     "LadderContext",
     "LearnedAllocation",
     "LearnedAllocator",
+    "LearnedArrays",
     "ProgressionAllocator",
     "SideProblem",
     "allocate_concave",

@@ -88,6 +88,7 @@ import numba as nb
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._exact import np_sum
 from .._validate import check_real
 from ..errors import InvalidParameterError
 from ..instrument import lots_to_coins
@@ -1129,6 +1130,11 @@ def _trim_to_budget(s: NDArray[np.float64], caps: NDArray[np.float64], budget: f
 
 
 def _side_msg(code: int, s: NDArray[np.float64], lam: float) -> str:
+    return _side_msg_total(code, float(s.sum()), lam)
+
+
+def _side_msg_total(code: int, total: float, lam: float) -> str:
+    """One side's stopping reason in words (``total`` its size, coins; ``lam`` its shadow price, USD/coin)."""
     if code == EMPTY_EDGE:
         return "empty: no level has a positive edge (inventory term included)"
     if code == EMPTY_BUDGET:
@@ -1137,7 +1143,7 @@ def _side_msg(code: int, s: NDArray[np.float64], lam: float) -> str:
         return f"budget binds (shadow price {lam:.6g} USD/coin)"
     if code == CAPS:
         return "every level with a positive edge is at its cap"
-    return f"marginal value runs out at {float(s.sum()):.6g} coins"
+    return f"marginal value runs out at {total:.6g} coins"
 
 
 def _discrete(
@@ -1307,6 +1313,87 @@ def discrete_solve(  # type: ignore[no-untyped-def]
             for i in range(n):
                 out[i] = kk[i]
     return best_cert
+
+
+@nb.njit(cache=True)
+def _trim_kernel(s, caps, budget):  # type: ignore[no-untyped-def]
+    """:func:`_trim_to_budget` compiled (its sums NumPy's, so the sizes are the wrapper's bit for bit)."""
+    n = s.shape[0]
+    for _ in range(8):
+        tot = np_sum(s)
+        if tot <= budget:
+            return
+        excess = tot - budget
+        j = -1
+        for i in range(n):
+            if s[i] < caps[i] and s[i] > 2.0 * excess and (j < 0 or s[i] > s[j]):
+                j = i
+        if j < 0:
+            break
+        v = s[j] - excess * (1.0 + 4.0 * _EPS) - _EPS * tot
+        s[j] = v if v > 0.0 else 0.0
+    while np_sum(s) > budget:
+        f = budget / np_sum(s) * (1.0 - 4e-16)
+        for i in range(n):
+            s[i] *= f
+
+
+#: Slots of :func:`solve_full`'s result vector.
+(R_CODE_B, R_CODE_A, R_MU, R_XB, R_XA, R_LB, R_LA, R_N_OUT, R_N_IN, R_OK, R_CERT, R_EDGE, R_IMPACT, R_SIZE, R_RISK,
+ R_M, R_VAR, R_OBJ, R_CONT_OBJ, R_CONT_M, R_CONT_TB, R_CONT_TA, R_GAP) = range(23)  # fmt: skip
+N_RESULT = 23
+#: Slots the learned allocator's kernel (:func:`hyper_make.learn._kernels.learned_solve`) adds after those: each
+#: side's total penalty k, each side's expected PnL under its published curves, the sampling cost.
+L_K_B, L_K_A, L_PNL_B, L_PNL_A, L_SAMPLING_COST = range(N_RESULT, N_RESULT + 5)
+N_LEARNED = N_RESULT + 5
+
+
+@nb.njit(cache=True)
+def solve_full(  # type: ignore[no-untyped-def]
+    a_b, b_b, c_b, p_b, k_b, u_b, bud_b, min_b, a_a, b_a, c_a, p_a, k_a, u_a, bud_a, min_a,
+    q, kappa, beta, lot, inv, out_b, out_a, res,
+):  # fmt: skip
+    """:func:`solve_two_sided` compiled end to end on validated arrays: the continuous optimum, the last-ulp caps
+    and budget guard, its split, and with ``lot > 0`` the lot search (counts to coins as
+    :func:`~hyper_make.instrument.lots_to_coins`: ``k / inv`` when ``inv`` = 10^d > 0, else ``k·lot``) and the
+    final split. Sizes into ``out_b``, ``out_a`` (coins); the scalars into ``res`` (slots ``R_*``, USD, coins,
+    USD/coin)."""
+    nb_, na_ = a_b.shape[0], a_a.shape[0]
+    cb, ca, mu, xb, xa, lb, la, n_out, n_in, ok = two_sided_solve(
+        a_b, b_b, c_b, p_b, u_b, k_b, bud_b, a_a, b_a, c_a, p_a, u_a, k_a, bud_a, q, kappa, beta, out_b, out_a
+    )
+    for i in range(nb_):
+        out_b[i] = out_b[i] if out_b[i] <= u_b[i] else u_b[i]
+    for i in range(na_):
+        out_a[i] = out_a[i] if out_a[i] <= u_a[i] else u_a[i]
+    _trim_kernel(out_b, u_b, bud_b)
+    _trim_kernel(out_a, u_a, bud_a)
+    edge, imp, size, risk, m, var = _split_sides(a_b, b_b, c_b, p_b, k_b, out_b, a_a, b_a, c_a, p_a, k_a, out_a,
+                                                 q, kappa, beta)  # fmt: skip
+    res[R_CODE_B], res[R_CODE_A], res[R_MU], res[R_XB], res[R_XA], res[R_LB], res[R_LA] = cb, ca, mu, xb, xa, lb, la
+    res[R_N_OUT], res[R_N_IN], res[R_OK] = n_out, n_in, 1.0 if ok else 0.0
+    cont = edge + imp + size + risk
+    res[R_CONT_OBJ], res[R_CONT_M] = cont, m
+    res[R_CONT_TB], res[R_CONT_TA] = np_sum(out_b), np_sum(out_a)
+    res[R_CERT], res[R_GAP] = -1.0, 0.0
+    if lot > 0.0:
+        kk = np.empty(nb_ + na_, np.int64)
+        cert = discrete_solve(a_b, b_b, c_b, p_b, k_b, out_b, u_b, min_b, bud_b,
+                              a_a, b_a, c_a, p_a, k_a, out_a, u_a, min_a, bud_a, lot, q, kappa, beta, kk)  # fmt: skip
+        for i in range(nb_ + na_):
+            v = float(kk[i]) / inv if inv > 0 else float(kk[i]) * lot
+            if i < nb_:
+                out_b[i] = v
+            else:
+                out_a[i - nb_] = v
+        edge, imp, size, risk, m, var = _split_sides(a_b, b_b, c_b, p_b, k_b, out_b, a_a, b_a, c_a, p_a, k_a,
+                                                     out_a, q, kappa, beta)  # fmt: skip
+        res[R_CERT] = 1.0 if cert else 0.0
+        obj = edge + imp + size + risk
+        gap = cont - obj
+        res[R_GAP] = gap if gap > 0.0 else 0.0
+    res[R_EDGE], res[R_IMPACT], res[R_SIZE], res[R_RISK], res[R_M], res[R_VAR] = edge, imp, size, risk, m, var
+    res[R_OBJ] = edge + imp + size + risk
 
 
 __all__ = ["SideCurves", "TwoSidedSolution", "allocate_two_sided", "solve_two_sided", "split_objective"]

@@ -192,10 +192,16 @@ class LearnerPrior:
         object.__setattr__(self, "depth_bps", d)
         object.__setattr__(self, "rate_per_s", np.maximum(r, _RATE_FLOOR))
         object.__setattr__(self, "markout_bps", m)
+        object.__setattr__(self, "_log_rate", np.log(self.rate_per_s))
+
+    @property
+    def log_rate(self) -> NDArray[np.float64]:
+        """``ln(rate_per_s)`` at the table's depths (ln of 1/s), computed once."""
+        return self._log_rate  # type: ignore[attr-defined,no-any-return]
 
     def rate(self, depth_bps: ArrayLike) -> NDArray[np.float64]:
         """Prior fill rate per resting coin-second at each depth (1/s), log-linear between the table's points."""
-        return np.exp(np.interp(np.asarray(depth_bps, dtype=np.float64), self.depth_bps, np.log(self.rate_per_s)))
+        return np.exp(np.interp(np.asarray(depth_bps, dtype=np.float64), self.depth_bps, self._log_rate))  # type: ignore[attr-defined]
 
     def markout(self, depth_bps: ArrayLike) -> NDArray[np.float64]:
         """Prior markout per filled coin at each depth (bps), linear between the table's points."""

@@ -68,6 +68,18 @@ from .._validate import check_real
 from ..allocate._twosided import SideCurves
 from ..errors import InvalidParameterError
 from ._config import LearnerConfig, LearnerPrior
+from ._kernels import (
+    MODE_CODES,
+    MODEL_LINEAR,
+    MODEL_NAMES,
+    draw_kernel,
+    post_shapes,
+    posterior_kernel,
+    rates_and_fill_probs,
+    side_curves_kernel,
+    state_sizes,
+    update_kernel,
+)
 from ._obs import LevelObservations
 
 SIDES = ("bid", "ask")
@@ -109,7 +121,8 @@ def pooling_kernel(n_buckets: int, width_buckets: float) -> NDArray[np.float64]:
     if width_buckets <= 0:
         return np.eye(n_buckets)
     d = np.arange(n_buckets)[:, None] - np.arange(n_buckets)[None, :]
-    return np.exp(-0.5 * (d / width_buckets) ** 2)
+    with np.errstate(over="ignore"):  # a width far below a bucket: (d/w)² overflows to inf, and exp(-inf) = 0
+        return np.exp(-0.5 * (d / width_buckets) ** 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +334,110 @@ def _side_index(side: NDArray[np.int8]) -> NDArray[np.intp]:
     return (side < 0).astype(np.intp)
 
 
+_EMPTY = np.zeros(0)
+_EMPTY2 = np.zeros((0, 1))
+
+
+_NO_DRIFT = np.zeros(8)
+
+
+def _drift_sums(
+    dt: NDArray[np.float64], y: NDArray[np.float64], disp: NDArray[np.float64], pos: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], int]:
+    """The display regression's sums over several rows, by NumPy (``[Σxxᵀ, Σxy, Σy², rows]``, see
+    :func:`~hyper_make.learn._kernels.update_kernel`), and the number of rows skipped."""
+    dok = np.isfinite(dt) & (dt > 0) & np.isfinite(y) & np.isfinite(disp) & np.isfinite(pos)
+    n_bad = int(np.count_nonzero(~dok))
+    out = np.zeros(8)
+    if dok.any():
+        x = np.stack([disp[dok] * dt[dok], pos[dok] * dt[dok]], 1)
+        yd, w = y[dok], 1.0 / dt[dok]
+        out[0:4] = ((x * w[:, None]).T @ x).ravel()
+        out[4:6] = (x * w[:, None]).T @ yd
+        out[6] = float(np.sum(w * yd * yd))
+        out[7] = float(np.count_nonzero(dok))
+    return out, n_bad
+
+
+class _PostArrays:
+    """Every horizon's posterior of one learner state, from :func:`~hyper_make.learn._kernels.posterior_kernel`:
+    named views of one packed buffer (layout :data:`~hyper_make.learn._kernels.POST_LAYOUT`; ``w_*`` are per
+    horizon ``(H, 2, ...)``). The arrays are the learner's own, rewritten after each update: what :meth:`at`
+    returns is valid until then."""
+
+    def __init__(self, lrn: PayoutLearner) -> None:
+        """The output buffer of one learner and its views, made once: :meth:`compute` overwrites them."""
+        cfg = lrn.config
+        self.dims = (len(cfg.markout_horizons_s), cfg.n_buckets, len(cfg.beta_grid))
+        shapes = post_shapes(*self.dims)
+        self.out = np.zeros(sum(math.prod(sh) for _, sh in shapes))
+        o = 0
+        views = {}
+        for name, sh in shapes:
+            n = math.prod(sh)
+            views[name] = self.out[o : o + n].reshape(sh)
+            o += n
+        self.phi, self.rate_shape, self.rate_rate = views["phi"], views["rate_shape"], views["rate_rate"]
+        self.inv_rate_rate, self.log_mean_ratio = views["inv_rate_rate"], views["log_mean_ratio"]
+        self.w_kap, self.w_mean, self.w_alpha, self.w_beta = (
+            views[k] for k in ("w_kap", "w_mean", "w_alpha", "w_beta")
+        )
+        self.inv_dev_beta = views["inv_dev_beta"]
+        self.theta, self.kappa, self.a11, self.a12, self.a22, self.det, self.sig2 = views["fit"]
+        self.ll, self.n_fit, self.chosen, self.best = views["ll"], views["n_fit"], views["chosen"], views["best"]
+        self.model, self.model_beta, self.aic = views["model"], views["model_beta"], views["aic"]
+        self.w_coef, self.w_cov, self.disp, self.misc = views["coef"], views["cov"], views["disp"], views["misc"]
+        self.fills_total = 0.0
+        # per horizon: the views a draw reads, and the Gamma shapes and scales of its variates (made once: a view
+        # costs as much as the arithmetic it would feed)
+        nh = self.dims[0]
+        self.h_views = [(self.w_kap[h], self.w_mean[h], self.w_cov[h], self.w_coef[h]) for h in range(nh)]
+        self.gamma_in = [(views["gamma_in"][h, 0], views["gamma_in"][h, 1]) for h in range(nh)]
+        self.models: list[tuple[int, float]] = []
+
+    def compute(self, lrn: PayoutLearner) -> None:
+        """Every horizon's posterior of ``lrn``'s state, into the arrays (one kernel call)."""
+        cfg = lrn.config
+        posterior_kernel(
+            lrn._state_buffer(), *self.dims, lrn._kernel, lrn._ridge_x, lrn._ridge_t, lrn._ridge_d,
+            float(cfg.prior_fills), float(cfg.prior_noise_dof), float(lrn.prior.markout_sd_bps), lrn._s0_display,
+            float(cfg.size_ref_coins), lrn._mode, lrn._g_sqrt, lrn._g_lin, lrn._grid, self.out,
+        )  # fmt: skip
+        np.log(self.log_mean_ratio, out=self.log_mean_ratio)  # NumPy's log, as the reference takes it
+        self.fills_total = float(self.misc[0])
+        self.models = [(int(m), float(b)) for m, b in zip(self.model, self.model_beta, strict=True)]
+
+    def at(self, h: int, cfg: LearnerConfig) -> _Posterior:
+        """The posterior at horizon ``h`` with its :class:`SizeFit`."""
+        grid = cfg.beta_grid
+        g, b = int(self.chosen[h]), int(self.best[h])
+        ll = self.ll[h]
+        a_s, a_l = float(self.aic[h, 0]), float(self.aic[h, 1])
+        if math.isnan(a_s) or math.isnan(a_l) or abs(a_s - a_l) < 2.0:
+            preferred = "undecided"
+        else:
+            preferred = "sqrt" if a_s < a_l else "linear"
+        model = MODEL_NAMES[self.models[h][0]]
+        se_t = np.sqrt(np.maximum(self.a22[:, h, g] / self.det[:, h, g] * self.sig2[:, h, g], 0.0))
+        se_k = np.sqrt(np.maximum(self.a11[:, h, g] / self.det[:, h, g] * self.sig2[:, h, g], 0.0))
+        fit = SizeFit(
+            beta=float(grid[g]),
+            model=model,  # type: ignore[arg-type]
+            theta_bps=(float(self.theta[0, h, g]), float(self.theta[1, h, g])),
+            theta_se_bps=(float(se_t[0]), float(se_t[1])),
+            kappa_bps=(float(self.kappa[0, h, g]), float(self.kappa[1, h, g])),
+            kappa_se_bps=(float(se_k[0]), float(se_k[1])),
+            loglik={float(bb): float(v) for bb, v in zip(grid, ll, strict=True)},
+            beta_hat=float(grid[b]) if b >= 0 else float("nan"),
+            aic_sqrt=a_s,
+            aic_linear=a_l,
+            preferred=preferred,
+            n_fills=(float(self.n_fit[0, h]), float(self.n_fit[1, h])),
+        )
+        return _Posterior(self.rate_shape, self.rate_rate, self.w_kap[h], self.w_mean[h], self.w_alpha[h],
+                          self.w_beta[h], self.w_coef[h], self.w_cov[h], fit)  # fmt: skip
+
+
 @dataclass(eq=False)
 class PayoutLearner:
     """Per-market posterior of what each level earns (see the module docstring); state is in :attr:`state`.
@@ -352,20 +469,89 @@ class PayoutLearner:
                 )
         for c in COUNTERS:
             self.counters.setdefault(c, 0)
-        self._kernel = pooling_kernel(self.config.n_buckets, self.config.pool_width_buckets)
+        cfg = self.config
+        self._kernel = pooling_kernel(cfg.n_buckets, cfg.pool_width_buckets)
+        grid = np.asarray(cfg.beta_grid)
+        # the kernels' constants, with NumPy's own powers (numba's can differ in the last bit)
+        self._grid = grid
+        self._ridge_x = cfg.prior_fills * cfg.size_ref_coins ** (2 * grid)
+        self._ridge_t = cfg.prior_fills * cfg.side_ref_coins**2
+        self._ridge_d = cfg.display_prior_s * cfg.side_ref_coins**2
+        self._s0_display = self.prior.markout_sd_bps**2 / cfg.value_horizon_s
+        self._edges = np.asarray(cfg.bucket_edges_bps)
+        self._centres = cfg.bucket_centres_bps
+        self._mode = MODE_CODES[cfg.size_penalty]
+        self._value_h = cfg.markout_horizons_s.index(cfg.value_horizon_s)
+        self._g_sqrt, self._g_lin = cfg.beta_grid.index(0.5), cfg.beta_grid.index(1.0)
+        self._pack()
+        self._pa = _PostArrays(self)
+        self._valid = False
         self._cache: dict[int, _Posterior] = {}
-        self._display: tuple[NDArray[np.float64], NDArray[np.float64], float, float] | None = None
 
     def _dims(self) -> dict[str, int]:
         cfg = self.config
         return {"side": 2, "horizon": len(cfg.markout_horizons_s), "bucket": cfg.n_buckets,
                 "beta": len(cfg.beta_grid), "reg": 2, "one": 1}  # fmt: skip
 
+    def _pack(self) -> None:
+        """Put the state arrays in one buffer (what the kernels read and update in place) and make the state's
+        entries views of it, so that :attr:`state` stays the learner's state as before."""
+        hz, nj, ng = len(self.config.markout_horizons_s), self.config.n_buckets, len(self.config.beta_grid)
+        dims = self._dims()
+        buf = np.empty(sum(state_sizes(hz, nj, ng)))
+        o = 0
+        views = {}
+        for name, shape in STATE_SHAPES.items():
+            want = tuple(dims[d] for d in shape)
+            if name not in self.state:
+                raise InvalidParameterError(f"state array {name!r} is missing (one of {list(STATE_SHAPES)})")
+            arr = np.asarray(self.state[name], dtype=np.float64)
+            if arr.shape != want:
+                raise InvalidParameterError(f"state array {name!r} must have shape {want}; got {arr.shape}")
+            n = math.prod(want)
+            view = buf[o : o + n].reshape(want)
+            view[...] = arr
+            views[name] = view
+            o += n
+        self.state.clear()  # the same dict, in the layout's order
+        self.state.update(views)
+        self._buf = buf
+        self._ids = tuple(id(self.state[name]) for name in STATE_SHAPES)
+
+    def _state_buffer(self) -> NDArray[np.float64]:
+        """The packed state; repacked first when an entry of :attr:`state` was replaced by another array (a copy,
+        an unpickled learner)."""
+        st = self.state
+        if tuple(map(id, st.values())) != self._ids or len(st) != len(self._ids):
+            for name in list(st):
+                if name not in STATE_SHAPES:
+                    raise InvalidParameterError(f"state array {name!r} is not one of {list(STATE_SHAPES)}")
+            self._pack()
+            self.invalidate()
+        return self._buf
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+    def __setstate__(self, d: dict[str, Any]) -> None:
+        self.__dict__.update(d)
+        self._pack()  # a copy's state arrays are no longer views of its buffer
+        self._pa = _PostArrays(self)
+        self._valid = False
+        self._cache = {}
+
+    def invalidate(self) -> None:
+        """Forget the cached posterior (after the state was changed in place)."""
+        self._valid = False
+        self._cache.clear()
+
     # ---- learning -------------------------------------------------------------------------------------------
     def update(self, obs: LevelObservations) -> UpdateReport:
         """Forget by the interval's duration, then learn its resting exposure, fills and markouts.
 
         Non-finite or negative values are counted (in the report and :attr:`counters`) and skipped, never learned.
+        One compiled kernel (:func:`~hyper_make.learn._kernels.update_kernel`); the state it leaves is the
+        NumPy reference's bit for bit.
         """
         cfg = self.config
         if not isinstance(obs, LevelObservations):
@@ -375,118 +561,46 @@ class PayoutLearner:
                 f"'obs.horizons_s' {list(obs.horizons_s)} s must match the learner's markout_horizons_s "
                 f"{list(cfg.markout_horizons_s)} s"
             )
+        buf = self._state_buffer()
+        win = obs.n_fills > 0 and not math.isinf(cfg.huber_k)
         # winsorising centres come from the posterior before this interval's fills
-        post = [self._posterior(h) for h in range(len(cfg.markout_horizons_s))] if obs.n_fills else []
+        post = self._posterior_arrays().out if win else self._pa.out
         decay = 1.0 if math.isinf(cfg.half_life_s) else 2.0 ** (-obs.duration_s / cfg.half_life_s)
-        if decay != 1.0:
-            for arr in self.state.values():
-                arr *= decay
-        st = self.state
-        # ---- resting exposure
-        ok = (
-            np.isfinite(obs.rest_depth_bps)
-            & np.isfinite(obs.rest_size_coins)
-            & np.isfinite(obs.rest_time_s)
-            & (obs.rest_size_coins >= 0)
-            & (obs.rest_time_s >= 0)
-        )
-        r_skip = int(np.count_nonzero(~ok))
-        si = _side_index(obs.rest_side[ok])
-        depth = obs.rest_depth_bps[ok]
-        j = cfg.bucket_of(depth)
-        coin_s = obs.rest_size_coins[ok] * obs.rest_time_s[ok]
-        np.add.at(st["exposure_coin_s"], (si, j), coin_s)
-        np.add.at(st["prior_expected_coins"], (si, j), coin_s * self.prior.rate(depth))
-        np.add.at(st["rest_size_coin_s"], (si, j), coin_s * obs.rest_size_coins[ok])
-        # ---- fills
-        fok = (
-            np.isfinite(obs.fill_depth_bps)
-            & np.isfinite(obs.fill_size_coins)
-            & np.isfinite(obs.fill_price_usd)
-            & (obs.fill_size_coins > 0)
-            & (obs.fill_price_usd > 0)
-        )
-        f_skip = int(np.count_nonzero(~fok))
-        fsi = _side_index(obs.fill_side[fok])
-        fdepth = obs.fill_depth_bps[fok]
-        fj = cfg.bucket_of(fdepth)
-        y = obs.fill_size_coins[fok]
-        np.add.at(st["filled_coins"], (fsi, fj), y)
-        np.add.at(st["fill_count"], (fsi, fj), 1.0)
-        np.add.at(st["fill_size_sum"], (fsi, fj), y)
-        np.add.at(st["fill_size_sq_sum"], (fsi, fj), y * y)
-        osz = obs.fill_order_size_coins[fok]
-        osz = np.where(np.isfinite(osz) & (osz > 0), osz, y)
-        tot = obs.fill_side_total_coins[fok]
-        missing = ~(np.isfinite(tot) & (tot >= 0))
-        tot = np.where(missing, osz, tot)
-        self.counters["side_totals_missing"] += int(np.count_nonzero(missing))
-        xg = osz[:, None] ** np.asarray(cfg.beta_grid)[None, :]  # (fills, G)
-        mk_skip = 0
-        wins = 0
-        mu0 = self.prior.markout(fdepth)
-        for h in range(len(cfg.markout_horizons_s)):
-            mk = obs.fill_markout_usd[fok, h] / obs.fill_price_usd[fok] * 1e4  # bps of the fill price
-            good = np.isfinite(mk)
-            mk_skip += int(np.count_nonzero(~good))
-            if not good.any():
-                continue
-            s_, j_, x_, t_ = fsi[good], fj[good], xg[good], tot[good]
-            dev = mk[good] - mu0[good]
-            dev, n_w = self._winsorise(post[h], s_, j_, x_, t_, dev)
-            wins += n_w
-            idx = (s_, h, j_)
-            np.add.at(st["mk_w"], idx, 1.0)
-            np.add.at(st["mk_y"], idx, dev)
-            np.add.at(st["mk_yy"], idx, dev * dev)
-            np.add.at(st["mk_t"], idx, t_)
-            np.add.at(st["mk_tt"], idx, t_ * t_)
-            np.add.at(st["mk_ty"], idx, t_ * dev)
-            np.add.at(st["mk_x"], idx, x_)  # (fills, G) rows into the trailing β axis
-            np.add.at(st["mk_xx"], idx, x_ * x_)
-            np.add.at(st["mk_xy"], idx, x_ * dev[:, None])
-            np.add.at(st["mk_xt"], idx, x_ * t_[:, None])
-        # ---- the display drift (intervals with a finite length, drift, display and position)
-        if obs.drift_dt_s.size:
-            dt = obs.drift_dt_s
-            dok = (np.isfinite(dt) & (dt > 0) & np.isfinite(obs.drift_bps) & np.isfinite(obs.drift_display_coins)
-                   & np.isfinite(obs.drift_position_coins))  # fmt: skip
-            r_skip += int(np.count_nonzero(~dok))
-            if dok.any():
-                x = np.stack([obs.drift_display_coins[dok] * dt[dok], obs.drift_position_coins[dok] * dt[dok]], 1)
-                y, w = obs.drift_bps[dok], 1.0 / dt[dok]
-                st["dr_xx"] += (x * w[:, None]).T @ x
-                st["dr_xy"] += (x * w[:, None]).T @ y
-                st["dr_yy"] += float(np.sum(w * y * y))
-                st["dr_n"] += float(np.count_nonzero(dok))
+        # the transcendental inputs by NumPy, as the reference computes them
+        rate0 = self.prior.rate(obs.rest_depth_bps) if obs.n_resting else _EMPTY
+        if obs.n_fills:
+            fs = obs.fill_size_coins
+            o = obs.fill_order_size_coins
+            osz = np.where(np.isfinite(o) & (o > 0), o, fs)
+            mu0 = self.prior.markout(obs.fill_depth_bps)
+            xg = osz[:, None] ** self._grid[None, :]
+        else:
+            osz, mu0, xg = _EMPTY, _EMPTY, _EMPTY2
+        drift = (obs.drift_dt_s, obs.drift_bps, obs.drift_display_coins, obs.drift_position_coins)
+        pre = _NO_DRIFT
+        if obs.drift_dt_s.size > 1:
+            pre, n_bad = _drift_sums(*drift)
+            drift = (_EMPTY, _EMPTY, _EMPTY, _EMPTY)
+        counts = np.zeros(7, np.int64)
+        update_kernel(
+            decay, buf, *self._pa.dims, self._edges,
+            obs.rest_side, obs.rest_depth_bps, obs.rest_size_coins, obs.rest_time_s, rate0,
+            obs.fill_side, obs.fill_depth_bps, obs.fill_size_coins, obs.fill_price_usd,
+            np.ascontiguousarray(obs.fill_markout_usd), osz, obs.fill_side_total_coins, mu0, xg,
+            *drift, pre, float(cfg.huber_k), win, post, counts,
+        )  # fmt: skip
+        r_used, r_skip, f_used, f_skip, mk_skip, wins, missing = counts.tolist()
+        if obs.drift_dt_s.size > 1:
+            r_skip += n_bad
+        self.counters["side_totals_missing"] += missing
         self.counters["resting_skipped"] += r_skip
         self.counters["fills_skipped"] += f_skip
         self.counters["markouts_skipped"] += mk_skip
         self.counters["markouts_winsorised"] += wins
         self.clock_s += float(obs.duration_s)
         self.n_updates += 1
-        self._cache.clear()
-        self._display = None
-        return UpdateReport(int(ok.sum()), r_skip, int(fok.sum()), f_skip, mk_skip, wins, decay)
-
-    def _winsorise(
-        self,
-        post: _Posterior,
-        s_: NDArray[np.intp],
-        j_: NDArray[np.intp],
-        x_: NDArray[np.float64],
-        t_: NDArray[np.float64],
-        dev: NDArray[np.float64],
-    ) -> tuple[NDArray[np.float64], int]:
-        """Clip each deviation to its prediction ± huber_k noise sds (the prediction: bucket mean minus size terms)."""
-        k = self.config.huber_k
-        if math.isinf(k):
-            return dev, 0
-        g = self.config.beta_grid.index(post.fit.beta)
-        pred = post.dev_mean[s_, j_] - post.coef[s_, 0] * x_[:, g] - post.coef[s_, 1] * t_
-        scale = np.sqrt(post.dev_beta[s_, j_] / post.dev_alpha[s_, j_])
-        clipped = np.clip(dev, pred - k * scale, pred + k * scale)
-        return clipped, int(np.count_nonzero(clipped != dev))
+        self.invalidate()
+        return UpdateReport(r_used, r_skip, f_used, f_skip, mk_skip, wins, decay)
 
     # ---- the posterior --------------------------------------------------------------------------------------
     def fill_unit_coins(self) -> NDArray[np.float64]:
@@ -494,174 +608,37 @@ class PayoutLearner:
         observation of the rate. From the fills' sizes, blended with ``prior_fills`` pseudo-fills of the orders
         resting there (their coin-second-weighted mean size, or ``size_ref_coins`` before anything rested): a
         fill that takes a whole order counts as one fill whatever the order's size."""
-        n0, st = self.config.prior_fills, self.state
-        e = st["exposure_coin_s"]
-        rest = np.where(e > 0, st["rest_size_coin_s"] / np.where(e > 0, e, 1.0), self.config.size_ref_coins)
-        return (n0 * rest * rest + st["fill_size_sq_sum"]) / (n0 * rest + st["fill_size_sum"])
+        return self._posterior_arrays().phi.copy()
 
     def _horizon_index(self, horizon_s: float | None) -> int:
+        if horizon_s is None:
+            return self._value_h
         hz = self.config.markout_horizons_s
-        h = self.config.value_horizon_s if horizon_s is None else float(horizon_s)
+        h = float(horizon_s)
         if h not in hz:
             raise InvalidParameterError(f"'markout_horizon_s' must be one of {list(hz)} s; got {horizon_s!r}")
         return hz.index(h)
 
+    def _posterior_arrays(self) -> _PostArrays:
+        """Every horizon's posterior (one kernel call), cached until the next update."""
+        if not self._valid:
+            self._pa.compute(self)
+            self._valid = True
+        return self._pa
+
     def _posterior(self, h: int) -> _Posterior:
-        """The posterior at horizon index ``h``; every horizon is computed at once and cached until an update."""
-        if not self._cache:
-            self._compute_posteriors()
-        return self._cache[h]
-
-    def _compute_posteriors(self) -> None:
-        cfg, st, K = self.config, self.state, self._kernel
-        n0 = cfg.prior_fills
-        phi = self.fill_unit_coins()
-        rate_shape = n0 + (st["filled_coins"] / phi) @ K.T  # pooled quasi-counts of fills ...
-        rate_rate = n0 + (st["prior_expected_coins"] / phi) @ K.T  # ... and of the prior's expected fills
-        fits, g, coef, cov = self._size_fits()
-        hh = np.arange(len(cfg.markout_horizons_s))
-
-        def at_beta(name: str) -> NDArray[np.float64]:
-            return st[name][:, hh, :, g].transpose(1, 0, 2)  # (side, H, bucket) at each horizon's chosen β
-
-        th, ka = coef[..., 0][..., None], coef[..., 1][..., None]  # (side, H, 1)
-        sy = st["mk_y"] + th * at_beta("mk_x") + ka * st["mk_t"]
-        syy = (
-            st["mk_yy"]
-            + th * th * at_beta("mk_xx")
-            + ka * ka * st["mk_tt"]
-            + 2 * th * at_beta("mk_xy")
-            + 2 * ka * st["mk_ty"]
-            + 2 * th * ka * at_beta("mk_xt")
-        )
-        wp, syp, syyp = st["mk_w"] @ K.T, sy @ K.T, syy @ K.T
-        nu0, s0 = cfg.prior_noise_dof, self.prior.markout_sd_bps
-        kap = n0 + wp
-        mean = syp / kap
-        alpha = 0.5 * nu0 + 0.5 * wp
-        beta = 0.5 * nu0 * s0 * s0 + 0.5 * np.maximum(syyp - syp * syp / kap, 0.0)
-        for h in hh:
-            self._cache[int(h)] = _Posterior(rate_shape, rate_rate, kap[:, h], mean[:, h], alpha[:, h], beta[:, h],
-                                             coef[:, h], cov[:, h], fits[h])  # fmt: skip
-
-    def _size_fits(self) -> tuple[list[SizeFit], NDArray[np.intp], NDArray[np.float64], NDArray[np.float64]]:
-        """Profile likelihood over the β grid at every horizon (see the module docstring).
-
-        Returns the fits, the chosen β's grid index per horizon, and per (side, horizon) the coefficients
-        ``(θ, κ)`` at it and their covariance.
-        """
-        cfg, st = self.config, self.state
-        grid = np.asarray(cfg.beta_grid)
-        n0, nu0, s0 = cfg.prior_fills, cfg.prior_noise_dof, self.prior.markout_sd_bps
-        w = st["mk_w"][..., None]  # (side, H, bucket, 1)
-        has = w > 0
-        wi = np.where(has, w, 1.0)
-        y, yy = st["mk_y"][..., None], st["mk_yy"][..., None]
-        t, tt, ty = st["mk_t"][..., None], st["mk_tt"][..., None], st["mk_ty"][..., None]
-        x, xx, xy, xt = st["mk_x"], st["mk_xx"], st["mk_xy"], st["mk_xt"]  # (side, H, bucket, G)
-        shape = x.shape[:2] + x.shape[3:]  # (side, H, G)
-
-        def centred(sab: NDArray[np.float64], sa: NDArray[np.float64], sb: NDArray[np.float64]) -> NDArray[np.float64]:
-            """Within-bucket centred cross sums, summed over buckets: (side, H, G)."""
-            return np.broadcast_to(np.where(has, sab - sa * sb / wi, 0.0).sum(axis=2), shape)
-
-        cxx, cxt, ctt = centred(xx, x, x), centred(xt, x, t), centred(tt, t, t)
-        cxy, cty, cyy = centred(xy, x, y), centred(ty, t, y), centred(yy, y, y)
-        a11 = cxx + n0 * cfg.size_ref_coins ** (2 * grid)  # ridge: n0 pseudo-fills at the reference size ...
-        a12 = cxt
-        a22 = ctt + n0 * cfg.side_ref_coins**2  # ... and at the reference side total
-        det = a11 * a22 - a12 * a12
-        theta = (-a22 * cxy + a12 * cty) / det
-        kappa = (-a11 * cty + a12 * cxy) / det
-        rss = np.maximum(
-            cyy + 2 * theta * cxy + 2 * kappa * cty + theta**2 * cxx + 2 * theta * kappa * cxt + kappa**2 * ctt, 0.0
-        )
-        n = st["mk_w"].sum(axis=2)  # (side, H)
-        groups = np.count_nonzero(st["mk_w"] > 0, axis=2)
-        df = n - groups - 2.0
-        sig2 = (rss + nu0 * s0 * s0) / (np.maximum(df, 0.0)[..., None] + nu0)
-        usable = (df > 1.0)[..., None] & (rss > 0)
-        safe_rss = np.where(usable, rss, 1.0)
-        safe_n = np.maximum(n, 1e-300)[..., None]
-        ll_side = np.where(usable, -0.5 * n[..., None] * (np.log(2 * np.pi * safe_rss / safe_n) + 1), 0.0)
-        have = usable.any(axis=0)  # (H, G)
-        ll = np.where(have, ll_side.sum(axis=0), np.nan)
-        g_sqrt, g_lin = cfg.beta_grid.index(0.5), cfg.beta_grid.index(1.0)
-        # parameters of a fixed-β model: the buckets' means, θ, κ and σ of each side with data
-        used = (df > 1.0).astype(np.int64)
-        n_par = (groups * used).sum(axis=0) + 3 * used.sum(axis=0)  # (H,)
-        aic_sqrt = 2 * n_par - 2 * ll[:, g_sqrt]
-        aic_lin = 2 * n_par - 2 * ll[:, g_lin]
-        fits: list[SizeFit] = []
-        chosen = np.empty(len(cfg.markout_horizons_s), np.intp)
-        for h in range(len(cfg.markout_horizons_s)):
-            a_s, a_l = float(aic_sqrt[h]), float(aic_lin[h])
-            if math.isnan(a_s) or math.isnan(a_l) or abs(a_s - a_l) < 2.0:
-                preferred = "undecided"
-            else:
-                preferred = "sqrt" if a_s < a_l else "linear"
-            any_ll = bool(have[h].any())
-            best = int(np.nanargmax(ll[h])) if any_ll else g_sqrt
-            mode = cfg.size_penalty
-            if mode == "sqrt" or (mode == "auto" and not a_l < a_s):  # NaN (too few fills): the RFC's square root
-                g, model = g_sqrt, "sqrt"
-            elif mode in ("linear", "auto"):
-                g, model = g_lin, "linear"
-            else:
-                g = best
-                model = "linear" if grid[g] == 1.0 else ("sqrt" if grid[g] == 0.5 else "power")
-            chosen[h] = g
-            se_t = np.sqrt(np.maximum(a22[:, h, g] / det[:, h, g] * sig2[:, h, g], 0.0))
-            se_k = np.sqrt(np.maximum(a11[:, h, g] / det[:, h, g] * sig2[:, h, g], 0.0))
-            fits.append(
-                SizeFit(
-                    beta=float(grid[g]),
-                    model=model,  # type: ignore[arg-type]
-                    theta_bps=(float(theta[0, h, g]), float(theta[1, h, g])),
-                    theta_se_bps=(float(se_t[0]), float(se_t[1])),
-                    kappa_bps=(float(kappa[0, h, g]), float(kappa[1, h, g])),
-                    kappa_se_bps=(float(se_k[0]), float(se_k[1])),
-                    loglik={float(b): float(v) for b, v in zip(grid, ll[h], strict=True)},
-                    beta_hat=float(grid[best]) if any_ll else float("nan"),
-                    aic_sqrt=a_s,
-                    aic_linear=a_l,
-                    preferred=preferred,
-                    n_fills=(float(n[0, h]), float(n[1, h])),
-                )
-            )
-        hh = np.arange(chosen.size)
-        th, ka = theta[:, hh, chosen], kappa[:, hh, chosen]  # (side, H)
-        coef = np.stack([th, ka], axis=-1)
-        d, s2 = det[:, hh, chosen], sig2[:, hh, chosen]
-        inv = (
-            np.stack(
-                [
-                    np.stack([a22[:, hh, chosen], -a12[:, hh, chosen]], -1),
-                    np.stack([-a12[:, hh, chosen], a11[:, hh, chosen]], -1),
-                ],
-                -2,
-            )
-            / d[..., None, None]
-        )
-        return fits, chosen, coef, inv * s2[..., None, None]
+        """The posterior at horizon index ``h`` with its :class:`SizeFit` (built on first use)."""
+        post = self._cache.get(h)
+        if post is None:
+            post = self._cache[h] = self._posterior_arrays().at(h, self.config)
+        return post
 
     def _display_posterior(self) -> tuple[NDArray[np.float64], NDArray[np.float64], float, float]:
         """Posterior mean and covariance of ``(λ, ψ)``, the noise variance (bps²/s) and the interval count: a
         ridge of ``display_prior_s`` seconds at a display (and position) of ``side_ref_coins``, mean 0."""
-        if self._display is not None:  # computed once per update: every draw and mean of a refresh reuses it
-            return self._display
-        cfg, st = self.config, self.state
-        r = cfg.display_prior_s * cfg.side_ref_coins**2
-        a = st["dr_xx"] + r * np.eye(2)
-        inv = np.linalg.inv(a)
-        beta = inv @ st["dr_xy"]
-        n = float(st["dr_n"][0])
-        nu0 = cfg.prior_noise_dof
-        s0 = self.prior.markout_sd_bps**2 / cfg.value_horizon_s  # a markout's noise per second of horizon
-        rss = max(float(st["dr_yy"][0]) - float(beta @ st["dr_xy"]), 0.0)
-        s2 = (nu0 * s0 + rss) / (nu0 + max(n - 2.0, 0.0))
-        self._display = (beta, inv * s2, s2, n)
-        return self._display
+        d = self._posterior_arrays().disp
+        cov = np.array([[d[2], d[3]], [d[7], d[4]]])
+        return np.array([d[0], d[1]]), cov, float(d[5]), float(d[6])
 
     def display_fit(self) -> DisplayFit:
         """The fit of the mid's drift on our display and position (see :class:`DisplayFit`)."""
@@ -670,6 +647,35 @@ class PayoutLearner:
         return DisplayFit(float(beta[0]), float(se[0]), float(beta[1]), float(se[1]), s2, n)
 
     # ---- curves ---------------------------------------------------------------------------------------------
+    def draw(
+        self, rng: np.random.Generator | None, markout_horizon_s: float | None = None
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float, int, float]:
+        """The bucket parameters of one posterior draw (``rng``) or of the posterior mean (``None``).
+
+        Returns ``(log ratio (2, J), deviation (2, J) bps, (θ, κ) (2, 2) per side, λ bps/s per coin, the size
+        model code, its β)``. The variates are drawn here, with the reference's calls in its order: the rate
+        ratios' Gammas, the noise precisions' Gammas, the deviations' Normals, each side's two slope Normals,
+        the display slope's Normal.
+        """
+        pa = self._posterior_arrays()
+        h = self._value_h if markout_horizon_s is None else self._horizon_index(markout_horizon_s)
+        model, beta = pa.models[h]
+        kap, mean, cov, coef0 = pa.h_views[h]
+        if rng is None:
+            return pa.log_mean_ratio, mean, coef0, float(pa.disp[0]), model, beta
+        # the reference's calls (rate ratios' Gammas, precisions' Gammas, deviations' Normals, each side's slope
+        # Normals, λ's Normal) as one Gamma and one Normal call: the same variates in the same order (rng.gamma(k, θ)
+        # is θ·standard_gamma(k)), at a third of the calls' overhead
+        shapes, scales = pa.gamma_in[h]
+        g = rng.standard_gamma(shapes)
+        g *= scales
+        zn = rng.standard_normal(shapes.shape[0] // 2 + 5)
+        dev = np.empty(mean.shape)
+        coef = np.empty((2, 2))
+        lam = draw_kernel(kap, mean, cov, coef0, pa.disp, g, zn, dev, coef)
+        ratio = g[: shapes.shape[0] // 2].reshape(mean.shape)
+        return np.log(ratio), dev, coef, float(lam), model, beta
+
     def mean(
         self,
         depth_bid_bps: ArrayLike,
@@ -680,11 +686,7 @@ class PayoutLearner:
         markout_horizon_s: float | None = None,
     ) -> PayoutCurves:
         """The posterior-mean curves at these level depths (bps) for a quote horizon (s); see the module docstring."""
-        post = self._posterior(self._horizon_index(markout_horizon_s))
-        ratio = post.rate_shape / post.rate_rate
-        lam = float(self._display_posterior()[0][0])
-        return self._curves(depth_bid_bps, depth_ask_bps, mid_usd, horizon_s, ratio, post.dev_mean, post.coef, post,
-                            lam)  # fmt: skip
+        return self._curves(depth_bid_bps, depth_ask_bps, mid_usd, horizon_s, self.draw(None, markout_horizon_s))
 
     def sample(
         self,
@@ -704,56 +706,38 @@ class PayoutLearner:
         """
         if not isinstance(rng, np.random.Generator):
             raise InvalidParameterError(f"'rng' must be a numpy.random.Generator; got {type(rng).__name__}")
-        post = self._posterior(self._horizon_index(markout_horizon_s))
-        ratio = rng.gamma(post.rate_shape, 1.0 / post.rate_rate)
-        tau = rng.gamma(post.dev_alpha, 1.0 / post.dev_beta)
-        dev = post.dev_mean + rng.standard_normal(post.dev_mean.shape) / np.sqrt(post.dev_kappa * tau)
-        coef = np.empty((2, 2))
-        for s in range(2):
-            lchol = np.linalg.cholesky(post.coef_cov[s] + 1e-300 * np.eye(2))
-            coef[s] = post.coef[s] + lchol @ rng.standard_normal(2)
-        dmean, dcov, _, _ = self._display_posterior()
-        lam = float(dmean[0] + math.sqrt(max(dcov[0, 0], 0.0)) * rng.standard_normal())
-        return self._curves(depth_bid_bps, depth_ask_bps, mid_usd, horizon_s, ratio, dev, coef, post, lam)
+        return self._curves(depth_bid_bps, depth_ask_bps, mid_usd, horizon_s, self.draw(rng, markout_horizon_s))
 
     def _curves(
-        self,
-        depth_bid_bps: ArrayLike,
-        depth_ask_bps: ArrayLike,
-        mid_usd: float,
-        horizon_s: float,
-        ratio: NDArray[np.float64],
-        dev: NDArray[np.float64],
-        coef: NDArray[np.float64],
-        post: _Posterior,
-        display: float = 0.0,
+        self, depth_bid_bps: ArrayLike, depth_ask_bps: ArrayLike, mid_usd: float, horizon_s: float, params: Any
     ) -> PayoutCurves:
         mid = check_real("mid_usd", mid_usd, lo=0.0, lo_open=True, unit="USD")
         h = check_real("horizon_s", horizon_s, lo=0.0, lo_open=True, unit="s")
-        centres = self.config.bucket_centres_bps
-        fit = post.fit
-        usd = mid * 1e-4
-        sides, rates, mks, thetas, kappas = [], [], [], [], []
-        for s, (name, depths) in enumerate((("bid", depth_bid_bps), ("ask", depth_ask_bps))):
-            d = np.asarray(depths, dtype=np.float64)
+        log_ratio, dev, coef, lam, model, beta = params
+        ds = []
+        for name, depths in (("bid", depth_bid_bps), ("ask", depth_ask_bps)):
+            d = np.ascontiguousarray(depths, dtype=np.float64)
             if d.ndim != 1 or not np.isfinite(d).all():
                 raise InvalidParameterError(f"'depth_{name}_bps' must be a 1-dimensional array of finite depths (bps)")
-            rate = self.prior.rate(d) * np.exp(np.interp(d, centres, np.log(ratio[s])))
-            mk = self.prior.markout(d) + np.interp(d, centres, dev[s])
-            p = -np.expm1(-rate * h)
-            theta, kappa = max(float(coef[s, 0]), 0.0), max(float(coef[s, 1]), 0.0)
-            pen = p * theta * usd
-            zeros = np.zeros_like(d)
-            b, c = (zeros, pen) if fit.model == "linear" else (pen, zeros)
-            k = kappa * float(p.mean()) * usd if d.size else 0.0
-            sides.append(SideCurves(p * mk * usd, b, c, p, k, name=name))
-            rates.append(rate)
-            mks.append(mk)
-            thetas.append(theta)
-            kappas.append(kappa)
-        beta = 0.5 if fit.model == "linear" else fit.beta
-        return PayoutCurves(sides[0], sides[1], beta, fit.model, (rates[0], rates[1]), (mks[0], mks[1]),
-                            (thetas[0], thetas[1]), (kappas[0], kappas[1]), display)  # fmt: skip
+            ds.append(d)
+        rates, probs = rates_and_fill_probs(ds[0], ds[1], self.prior, self._centres, log_ratio, None, h)
+        sides, rs, mks = [], [], []
+        pr = self.prior
+        for s, (name, d) in enumerate(zip(("bid", "ask"), ds, strict=True)):
+            o = 0 if s == 0 else ds[0].size
+            out = np.empty((6, d.size))
+            k = side_curves_kernel(
+                d, pr.depth_bps, pr.markout_bps, self._centres, dev[s], rates[o : o + d.size], probs[o : o + d.size],
+                max(float(coef[s, 0]), 0.0), max(float(coef[s, 1]), 0.0), model == MODEL_LINEAR, mid * 1e-4, 0.0,
+                out[0], out[1], out[2], out[3], out[4], out[5],
+            )  # fmt: skip
+            sides.append(SideCurves(out[0], out[1], out[2], out[3], k, name=name))
+            rs.append(out[4])
+            mks.append(out[5])
+        thetas = (max(float(coef[0, 0]), 0.0), max(float(coef[1, 0]), 0.0))
+        kappas = (max(float(coef[0, 1]), 0.0), max(float(coef[1, 1]), 0.0))
+        return PayoutCurves(sides[0], sides[1], beta, MODEL_NAMES[model], (rs[0], rs[1]), (mks[0], mks[1]), thetas,
+                            kappas, lam)  # fmt: skip
 
     # ---- diagnostics ----------------------------------------------------------------------------------------
     def diagnostics(self, *, level: float = 0.9, markout_horizon_s: float | None = None) -> LearnerDiagnostics:

@@ -30,6 +30,9 @@ import numpy as np
 from ..errors import InvalidParameterError
 from .venue import VenueFill, VenueView
 
+_EMPTY = np.zeros(0)
+_NO_SIDE = np.zeros(0, np.int8)
+_NO_REST = np.zeros((0, 4))
 #: The display-drift columns of :class:`~hyper_make.learn.LevelObservations`, in the order the tap keeps them.
 DRIFT_FIELDS = ("drift_dt_s", "drift_bps", "drift_display_coins", "drift_position_coins")
 
@@ -132,25 +135,37 @@ class LearningTap:
         self.unattributed += len(settled) - len(good)
         if not parts and not good:
             return None
-        rest = np.concatenate(parts) if parts else np.zeros((0, 4))
+        # one column per field, each contiguous (what the learner's compiled update is specialised for), each table
+        # made by one NumPy call
+        rest = np.ascontiguousarray((parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else _NO_REST).T)
         nh = len(self.horizons_s)
+        if good:
+            cols = self._cols
+            fa = np.array(
+                [(1.0 if f.fill.side == "bid" else -1.0, f.depth_bps, f.fill.size_coins, f.fill.price_usd,
+                  f.order_size_coins, f.side_total_coins, *(f.markouts_usd[i] for i in cols)) for f in good],
+                dtype=np.float64,
+            )  # fmt: skip
+            fc = np.ascontiguousarray(fa[:, :6].T)
+            fills = (fc[0].astype(np.int8), fc[1], fc[2], fc[3], fc[4], fc[5], np.ascontiguousarray(fa[:, 6:]))
+        else:
+            fills = (_NO_SIDE, _EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, np.zeros((0, nh)))
+        dr = np.ascontiguousarray(np.array(drifts, dtype=np.float64).T) if drifts else (_EMPTY,) * 4
         obs = LevelObservations(
             duration_s=duration,
-            rest_side=rest[:, 0].astype(np.int8),
-            rest_depth_bps=rest[:, 1],
-            rest_size_coins=rest[:, 2],
-            rest_time_s=rest[:, 3],
-            fill_side=np.array([1 if f.fill.side == "bid" else -1 for f in good], dtype=np.int8),
-            fill_depth_bps=np.array([f.depth_bps for f in good], dtype=np.float64),
-            fill_size_coins=np.array([f.fill.size_coins for f in good], dtype=np.float64),
-            fill_price_usd=np.array([f.fill.price_usd for f in good], dtype=np.float64),
-            fill_markout_usd=np.array([[f.markouts_usd[i] for i in self._cols] for f in good], np.float64).reshape(
-                -1, nh
-            ),
+            rest_side=rest[0].astype(np.int8),
+            rest_depth_bps=rest[1],
+            rest_size_coins=rest[2],
+            rest_time_s=rest[3],
+            fill_side=fills[0],
+            fill_depth_bps=fills[1],
+            fill_size_coins=fills[2],
+            fill_price_usd=fills[3],
+            fill_markout_usd=fills[6],
             horizons_s=self.horizons_s,
-            fill_order_size_coins=np.array([f.order_size_coins for f in good], dtype=np.float64),
-            fill_side_total_coins=np.array([f.side_total_coins for f in good], dtype=np.float64),
-            **dict(zip(DRIFT_FIELDS, np.asarray(drifts, dtype=np.float64).reshape(-1, 4).T, strict=True)),
+            fill_order_size_coins=fills[4],
+            fill_side_total_coins=fills[5],
+            **dict(zip(DRIFT_FIELDS, dr, strict=True)),
         )
         self.updates += 1
         return self.learner.update(obs)
