@@ -55,6 +55,7 @@ from ..errors import InvalidParameterError
 from ..learn._report import write_learner_report
 from ..metrics import max_drawdown
 from ..report import write_report
+from ._batch import RayAddress, Retries, batch_notes, executor_for, progress, warn_failures, write_failures
 from ._common import (
     EstimatorHalflifeS,
     EstimatorPriorWeightS,
@@ -501,6 +502,51 @@ def _backtest_days(
     return _combine_days(per_day), combine_reports(reports), warm_total, rows, cut
 
 
+def _backtest_batch(
+    paths: list[Path],
+    names: list[str],
+    app_cfg: AppConfig,
+    rcfg: ReplayConfig,
+    on_error: str,
+    quiet: bool,
+    out: Path,
+    executor: Any,
+) -> tuple[dict[str, ReplayResult], ReadReport, float, list[dict[str, object]], bool]:
+    """``--day-by-day`` with ``--ray``/``--workers``: each file one work item of the executor, its results written to
+    ``out/batch/`` as it finishes (a rerun resumes), then combined in file order as :func:`_backtest_days` does;
+    the fills and equity CSVs are written from the combined results."""
+    from ..backtest.batch import FileLog, batch_manifest, plan_files, run_files
+
+    plan = plan_files(paths, names, app_cfg, rcfg, on_error)
+    log = FileLog(out, batch_manifest(plan))
+    with progress("backtest", len(plan), log.resumed, quiet=quiet) as advance:
+        cut = run_files(plan, log, executor, on_done=lambda _it: advance())
+    if not log.done:
+        if cut:
+            interrupted("no file had been replayed; nothing was written")
+        raise InvalidParameterError(f"no file could be replayed: {executor.failures[0].describe()}")
+    per_day, reports, rows, warm_total = [], [], [], 0.0
+    for it in plan:
+        res = log.done.get(it.index)
+        if res is None:
+            continue
+        per_day.append(res.results)
+        reports.append(res.report)
+        warm_total += res.book_warmup_s
+        for n, r in res.results.items():
+            rows.append({"file": it.path, "allocator": n, "book_warmup_s": res.book_warmup_s}
+                        | {k: r.metrics().get(k, float("nan")) for k in
+                           ("pnl_usd", "fills", "filled_coins", "fees_usd", "final_inventory_coins",
+                            "max_drawdown_usd")})  # fmt: skip
+    results = _combine_days(per_day)
+    for n, r in results.items():
+        r.fills.write_csv(out / f"fills_{n}.csv")
+        t, e = r.equity
+        np.savetxt(out / f"equity_{n}.csv", np.column_stack([t, e]), delimiter=",", header="t_s,equity_usd",
+                   comments="", fmt="%.10g")  # fmt: skip
+    return results, combine_reports(reports), warm_total, rows, cut
+
+
 def _combine_days(days: list[dict[str, ReplayResult]]) -> dict[str, ReplayResult]:
     """One result per allocator over several files: sums (:data:`_ADDITIVE`), equity chained end to end,
     markouts weighted by filled size, effective levels by quoted refreshes, the largest position and drawdown."""
@@ -657,6 +703,23 @@ def backtest_cmd(
         typer.Option("--block-s", help="Walk-forward: block length of the bootstrap over time (s), >= --refresh-s."),
     ] = 60.0,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of tables.")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="--day-by-day as a batch on this many local processes, >= 1 (each file a run; resumed from --out).",
+            callback=checked(lo=1, integer=True),
+        ),
+    ] = None,
+    ray: RayAddress = None,
+    retries: Retries = 2,
+    ship_data: Annotated[
+        bool,
+        typer.Option(
+            "--ship-data",
+            help="With --ray: send each file once through Ray's object store (default: the workers read the paths, "
+            "which must be shared).",
+        ),
+    ] = False,
 ) -> None:
     """Replay a recording with each allocator side by side and write a report folder like 'simulate'.
 
@@ -713,7 +776,29 @@ def backtest_cmd(
     days: list[dict[str, object]] = []
     days_stopped = False
     cut_short = False
-    if len(paths) > 1 and not continuous and not _parallel_streams(paths):
+    executor = None
+    batch = ray is not None or workers is not None
+    with user_errors():
+        if ship_data and ray is None:
+            raise InvalidParameterError("'--ship-data' sends the files through Ray's object store: give '--ray' too")
+        if batch and (continuous or len(paths) < 2 or _parallel_streams(paths)):
+            raise InvalidParameterError(
+                "'--ray'/'--workers' run a batch of independent files: give several files of one format and "
+                "'--day-by-day' (a continuous run is one replay)"
+            )
+        if batch and learning is not None:
+            raise InvalidParameterError(
+                f"'--ray'/'--workers': the learning allocator {learning.name!r} carries its posterior from file to "
+                "file (a chain, not a batch of independent files); leave it out of --allocator or run without them"
+            )
+        if batch:
+            executor = executor_for(ray, workers, retries, ship_data=ship_data)
+    if executor is not None:
+        with user_errors():
+            results, report, book_warmup_s, days, days_stopped = _backtest_batch(
+                paths, names, app_cfg, rcfg, on_error, json_out, out, executor
+            )
+    elif len(paths) > 1 and not continuous and not _parallel_streams(paths):
         with user_errors():
             out.mkdir(parents=True, exist_ok=True)
             results, report, book_warmup_s, days, days_stopped = _backtest_days(
@@ -772,6 +857,8 @@ def backtest_cmd(
         reached = max((float(r.equity[0][-1]) for r in results.values() if r.equity[0].size), default=0.0)
         notes.insert(0, f"INTERRUPTED (Ctrl-C): partial report: the allocators replay together, refresh by "
                         f"refresh; every one's results cover the first {reached:.0f} s of the data")  # fmt: skip
+    if executor is not None:
+        notes[1:1] = batch_notes(executor)
     if report is not None and report.warmups:
         notes.insert(0, _book_note(report, results, book_warmup_s, warmup_s))
     if report is not None:
@@ -820,8 +907,14 @@ def backtest_cmd(
         title = f"replay of {_names(paths)}: refresh {refresh_s:g} s, {queue} queue, latency {latency_ms:g} ms"
         render_metrics(title, metrics, BACKTEST_COLUMNS)
         out_console.print(f"report: {summary}")
+    if executor is not None:
+        write_failures(out, executor)
     if days_stopped:
         interrupted(f"kept a partial report of {n_days} of {len(paths)} files in {out}")
+    if executor is not None and executor.failures:
+        warn_failures(executor)
+        fail(f"{len(executor.failures)} files failed on every attempt (see {out / 'failures.json'}); the report "
+             "holds the others", code=1)  # fmt: skip
     elif stopped:
         interrupted(f"kept a partial report of {len(results)} allocators, cut short by Ctrl-C, in {out}")
     if report is not None and report.skip_summary():
