@@ -85,18 +85,22 @@ class LocalCluster:
                                   "worker.log", env={"HM_NODE": "worker"})  # fmt: skip
 
     def wait_nodes(self, n: int, timeout_s: float = 60.0) -> None:
-        """Wait until ``n`` nodes are alive (``ray status`` of the head)."""
+        """Wait until ``n`` nodes are alive (this process joins the cluster as its driver to ask)."""
+        import ray
+
         t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout_s:
-            r = subprocess.run([ray_binary(), "status", "--address", self.address], capture_output=True, text=True,
-                               check=False)  # fmt: skip
-            if r.returncode == 0 and r.stdout.count("node_") >= n:
-                return
-            for p in self.procs:
-                if p.poll() is not None and p is not self.worker:
-                    raise RuntimeError(f"ray start exited: {(self.tmp / 'head.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-        raise RuntimeError(f"the Ray cluster did not get {n} nodes in {timeout_s:g} s")
+        while not ray.is_initialized():
+            try:
+                ray.init(address=self.address, log_to_driver=False, logging_level="ERROR")
+            except ConnectionError:
+                if time.monotonic() - t0 > timeout_s:
+                    raise
+                time.sleep(0.2)
+        while sum(1 for x in ray.nodes() if x.get("Alive")) < n:
+            if time.monotonic() - t0 > timeout_s:
+                raise RuntimeError(f"the Ray cluster did not get {n} nodes in {timeout_s:g} s: "
+                                   f"{(self.tmp / 'head.log').read_text()[-2000:]}")  # fmt: skip
+            time.sleep(0.1)
 
     def kill_worker(self) -> None:
         """SIGKILL the worker node: its raylet and its worker processes die at once."""

@@ -177,3 +177,13 @@ def test_a_run_that_keeps_failing_is_reported_with_its_seed_and_the_rest_complet
     assert all(f.attempt == 2 and f.error.startswith("ValueError: bad run") for f in ex.failures)
     assert len(ex.retried) == 2 and f"seed {plan[0].seed}" not in ex.failures[0].describe()
     assert f"seed {ex.failures[0].item.seed}" in ex.failures[0].describe()
+
+
+def test_tune_on_the_cluster_gives_the_local_study(tmp_path, cluster):
+    args = ["tune", "--trials", "4", "--batch", "2", "--paths", "2", "--horizon-s", "10", "--json"]
+    local = runner.invoke(app, [*args, "--workers", "1", "--out", str(tmp_path / "local")])
+    on_ray = runner.invoke(app, [*args, "--ray", cluster.address, "--out", str(tmp_path / "ray")])
+    assert local.exit_code == 0, local.output
+    assert on_ray.exit_code == 0, on_ray.output
+    assert (tmp_path / "local" / "trials.csv").read_text() == (tmp_path / "ray" / "trials.csv").read_text()
+    assert (tmp_path / "local" / "best.toml").read_text() == (tmp_path / "ray" / "best.toml").read_text()

@@ -15,6 +15,7 @@ from . import ladder as _ladder  # noqa: F401
 from . import orders as _orders  # noqa: F401
 from . import run as _run  # noqa: F401
 from . import simulate as _simulate  # noqa: F401
+from . import tune as _tune  # noqa: F401
 from ._common import app
 
 

@@ -83,7 +83,13 @@ def load_sim_config(path: Path | None, base: SimConfig) -> tuple[SimConfig, dict
     """
     if path is None:
         return base, {}
-    raw = read_toml(path)
+    return sim_config_from_raw(read_toml(path), base)
+
+
+def sim_config_from_raw(raw: dict[str, Any], base: SimConfig) -> tuple[SimConfig, dict[str, dict[str, Any]]]:
+    """:func:`load_sim_config` on an already parsed TOML document (``hyper-make tune`` merges its trial's values
+    into the user's file this way)."""
+    raw = dict(raw)
     sim = _section(raw.pop("sim", {}), "sim")
     unknown = sorted(set(sim) - {"market", "strategy"})
     if unknown:
