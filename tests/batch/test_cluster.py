@@ -24,7 +24,7 @@ from hyper_make.sim.grid import RunLog, manifest, parse_grid, plan_runs, run_ite
 ray = pytest.importorskip("ray")  # the test extra installs it: these run in CI
 from ray import cloudpickle  # noqa: E402 - Ray's own copy: it pickles the tasks' arguments
 
-from batch.raycluster import LocalCluster  # noqa: E402
+from hyper_make.batch.localcluster import LocalCluster  # noqa: E402
 
 runner = CliRunner()
 GRID = '[grid.axes]\n"sim.market.maker_fee_bps" = [0.0, 1.5]\n'
@@ -59,6 +59,12 @@ def test_a_grid_on_the_cluster_equals_the_local_run(tmp_path, cluster):
     assert a["regimes"] == b["regimes"] and b["finished_runs"] == 12
     assert _runs(tmp_path / "local") == _runs(tmp_path / "ray")  # every record, bit for bit
     assert f"executor: ray {cluster.address}: 2 nodes, 2 CPUs" in (tmp_path / "ray" / "summary.md").read_text()
+    # and the plain tournament (simulate without a grid) through the same seam
+    plain = ["simulate", *ARGS]
+    local = runner.invoke(app, [*plain, "--workers", "1", "--out", str(tmp_path / "t-local")])
+    on_ray = runner.invoke(app, [*plain, "--ray", cluster.address, "--out", str(tmp_path / "t-ray")])
+    assert local.exit_code == 0 and on_ray.exit_code == 0, on_ray.output
+    assert json.loads(local.stdout)["strategies"] == json.loads(on_ray.stdout)["strategies"]
 
 
 def _market_lines(seconds: int, seed: int) -> list[str]:
@@ -187,3 +193,22 @@ def test_tune_on_the_cluster_gives_the_local_study(tmp_path, cluster):
     assert on_ray.exit_code == 0, on_ray.output
     assert (tmp_path / "local" / "trials.csv").read_text() == (tmp_path / "ray" / "trials.csv").read_text()
     assert (tmp_path / "local" / "best.toml").read_text() == (tmp_path / "ray" / "best.toml").read_text()
+
+
+def test_rolling_walk_forward_folds_on_the_cluster_equal_the_local_ones_and_resume(tmp_path, cluster):
+    from data._files import write_gz
+
+    files = [str(write_gz(tmp_path / f"day{i}.gz", _market_lines(40, 10 + i))) for i in range(3)]
+    common = ["backtest", *files, "--rolling", "-a", "flat,impact", "--warmup-s", "2", "--block-s", "5", "--json"]
+    local = runner.invoke(app, [*common, "--workers", "1", "--out", str(tmp_path / "local")])
+    on_ray = runner.invoke(app, [*common, "--ray", cluster.address, "--out", str(tmp_path / "ray")])
+    assert local.exit_code == 0, local.output
+    assert on_ray.exit_code == 0, on_ray.output
+    a, b = json.loads(local.stdout), json.loads(on_ray.stdout)
+    assert a["finished_folds"] == b["finished_folds"] == 2 and a["folds"] == b["folds"]
+    assert [(r["fold"], r["train"], r["test"]) for r in a["folds"] if r["allocator"] == "flat"] == [
+        (0, files[0], files[1]), (1, files[1], files[2])]  # fmt: skip
+    assert (tmp_path / "local" / "folds.csv").read_bytes() == (tmp_path / "ray" / "folds.csv").read_bytes()
+    again = runner.invoke(app, [*common, "--workers", "1", "--out", str(tmp_path / "local")])  # all resumed
+    assert again.exit_code == 0 and json.loads(again.stdout)["resumed_folds"] == 2
+    assert json.loads(again.stdout)["folds"] == a["folds"]

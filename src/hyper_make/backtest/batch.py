@@ -168,5 +168,83 @@ def results_digest(results: Mapping[str, ReplayResult]) -> str:
     return h.hexdigest()
 
 
-__all__ = ["FileLog", "FileResult", "FileRun", "batch_manifest", "plan_files", "results_digest", "run_file",
-           "run_files"]  # fmt: skip
+@dataclass(frozen=True, slots=True)
+class FoldRun:
+    """One walk-forward fold as a work item: calibrate and train on ``train``, judge every allocator of
+    ``allocators`` on ``test`` (:func:`~hyper_make.backtest.walkforward.walk_forward`), the block bootstrap's block
+    ``block_s`` (s). ``index`` numbers the fold (it doubles as the file index of :class:`FileLog`)."""
+
+    index: int
+    train: str
+    test: str
+    allocators: tuple[str, ...]
+    app: AppConfig
+    config: ReplayConfig
+    block_s: float = 60.0
+    on_error: str = "stop"
+
+    def describe(self) -> str:
+        """``fold #i train <path> test <path>, seed S``."""
+        return f"fold #{self.index} train {self.train} test {self.test}, seed {self.config.seed}"
+
+    def data_paths(self) -> tuple[str, ...]:
+        """The two files the fold reads."""
+        return (self.train, self.test)
+
+    def with_data_paths(self, mapping: Mapping[str, str]) -> FoldRun:
+        """The same fold reading local copies."""
+        return dataclasses.replace(self, train=mapping.get(self.train, self.train),
+                                   test=mapping.get(self.test, self.test))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class FoldResult:
+    """A fold's outcome, small enough to ship back: per allocator its test metrics (as ``backtest`` reports them)
+    and its block-bootstrap interval of the test PnL (USD: ``total``, ``lo``, ``hi``, ``se``)."""
+
+    metrics: dict[str, dict[str, float]]
+    intervals: dict[str, dict[str, float]]
+    notes: tuple[str, ...]
+
+
+def run_fold(item: FoldRun) -> FoldResult:
+    """Walk-forward on one fold (the function the executor maps)."""
+    from .walkforward import walk_forward
+
+    allocs = {n: item.app.make_allocator(n) for n in item.allocators}
+    res = walk_forward(item.train, item.test, allocs, app=item.app, config=item.config, block_s=item.block_s,
+                       on_error=item.on_error)  # fmt: skip
+    return FoldResult({n: r.metrics() for n, r in res.results.items()}, dict(res.intervals), tuple(res.notes))
+
+
+def plan_folds(paths: Sequence[str | Path], allocators: Sequence[str], app: AppConfig, config: ReplayConfig,
+               block_s: float = 60.0, on_error: str = "stop") -> list[FoldRun]:  # fmt: skip
+    """Rolling folds over files in time order: fold ``k`` trains on file ``k`` and is judged on file ``k + 1``."""
+    if len(paths) < 2:
+        raise InvalidParameterError(f"a rolling walk-forward needs at least two files (train, test); got {len(paths)}")
+    return [FoldRun(k, str(paths[k]), str(paths[k + 1]), tuple(allocators), app, config, block_s, on_error)
+            for k in range(len(paths) - 1)]  # fmt: skip
+
+
+def fold_manifest(plan: Sequence[FoldRun]) -> dict[str, Any]:
+    """What identifies a rolling walk-forward: :func:`batch_manifest` of its files, plus the block."""
+    files = [FileRun(0, it.train, it.allocators, it.app, it.config, it.on_error) for it in plan]
+    files.append(FileRun(0, plan[-1].test, plan[0].allocators, plan[0].app, plan[0].config, plan[0].on_error))
+    return {**batch_manifest(files), "format": FORMAT + " rolling", "block_s": plan[0].block_s}
+
+
+__all__ = [
+    "FileLog",
+    "FileResult",
+    "FileRun",
+    "FoldResult",
+    "FoldRun",
+    "batch_manifest",
+    "fold_manifest",
+    "plan_files",
+    "plan_folds",
+    "results_digest",
+    "run_file",
+    "run_files",
+    "run_fold",
+]  # fmt: skip

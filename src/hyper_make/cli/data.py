@@ -712,6 +712,14 @@ def backtest_cmd(
     ] = None,
     ray: RayAddress = None,
     retries: Retries = 2,
+    rolling: Annotated[
+        bool,
+        typer.Option(
+            "--rolling",
+            help="Walk-forward over files in time order: fold k calibrates and trains on FILE k and judges every "
+            "allocator on FILE k+1; the folds run as a batch (--workers/--ray), resumed from --out.",
+        ),
+    ] = False,
     ship_data: Annotated[
         bool,
         typer.Option(
@@ -763,6 +771,14 @@ def backtest_cmd(
         learning = next((a for a in allocs.values() if getattr(a, "learns", False)), None)
         # the saved posterior, or None: each replay's refresh core then starts from the prior of its models
         carry: dict[str, Any] = {"learner": load_learner(learner_state, learning, app_cfg.spec.coin)}
+        if rolling:
+            if train or test or train_frac is not None:
+                raise InvalidParameterError(
+                    "'--rolling' makes the folds from FILE...: no '--train'/'--test'/'--train-frac'"
+                )
+            executor = executor_for(ray, workers, retries, ship_data=ship_data)
+            _rolling_cmd(paths, names, app_cfg, rcfg, block_s, on_error, out, executor, json_out)
+            return
         if train or train_frac is not None:
             if train and train_frac is not None:
                 raise InvalidParameterError("give '--train FILE' or '--train-frac F', not both")
@@ -923,6 +939,81 @@ def backtest_cmd(
         warn(short)
     if report is not None and report.error:
         fail(report.error)
+
+
+def _rolling_cmd(
+    paths: list[Path],
+    names: list[str],
+    app_cfg: AppConfig,
+    rcfg: ReplayConfig,
+    block_s: float,
+    on_error: str,
+    out: Path,
+    executor: Any,
+    json_out: bool,
+) -> None:
+    """``backtest FILE... --rolling``: one walk-forward per consecutive pair of files, as a batch; ``folds.csv``,
+    ``walk_forward.json`` and ``summary.md``. Each allocator's total is the sum of its folds' test PnL (USD), its
+    standard error ``sqrt(Σ se²)`` (the folds' test data do not overlap)."""
+    import csv
+
+    from ..backtest.batch import FileLog, fold_manifest, plan_folds, run_files, run_fold
+
+    with user_errors():
+        plan = plan_folds(paths, names, app_cfg, rcfg, block_s, on_error)
+        log = FileLog(out, fold_manifest(plan))
+    with progress("walk-forward", len(plan), log.resumed, quiet=json_out) as advance:
+        stopped = run_files(plan, log, executor, on_done=lambda _it: advance(), task=run_fold)  # type: ignore[arg-type]
+    rows, totals = [], {n: {"pnl_usd": 0.0, "var": 0.0, "folds": 0} for n in names}
+    for it in plan:
+        res = log.done.get(it.index)
+        if res is None:
+            continue
+        for n in names:
+            m, ci = res.metrics[n], res.intervals[n]  # type: ignore[attr-defined]
+            rows.append({"fold": it.index, "train": it.train, "test": it.test, "allocator": n,
+                         "pnl_usd": m["pnl_usd"], "pnl_ci_lo": ci["lo"], "pnl_ci_hi": ci["hi"], "pnl_se": ci["se"],
+                         "fills": m.get("fills", 0.0)})  # fmt: skip
+            totals[n]["pnl_usd"] += m["pnl_usd"]
+            totals[n]["var"] += ci["se"] ** 2 if math.isfinite(ci["se"]) else math.nan
+            totals[n]["folds"] += 1
+    summary = {n: {"pnl_usd": t["pnl_usd"], "pnl_se": math.sqrt(t["var"]), "folds": t["folds"]}
+               for n, t in totals.items()}  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    if rows:
+        with (out / "folds.csv").open("w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    notes = [f"rolling walk-forward: {len(log.done)} of {len(plan)} folds (fold k trains on file k, is judged on "
+             f"file k+1; {log.resumed} from an earlier run in this folder); total = Σ test PnL, se = √Σ se² "
+             f"(block bootstrap, blocks of {block_s:g} s)", *batch_notes(executor)]  # fmt: skip
+    if stopped:
+        notes.insert(0, f"INTERRUPTED (Ctrl-C): {len(log.done)} of {len(plan)} folds; rerun to resume")
+    lines = [f"# Rolling walk-forward over {len(paths)} files", "", *(f"- {x}" for x in notes), "",
+             "| allocator | Σ test PnL (USD) | se (USD) | folds |", "|---|---:|---:|---:|",
+             *(f"| {n} | {v['pnl_usd']:.2f} | {v['pnl_se']:.2f} | {v['folds']} |"
+               for n, v in summary.items())]  # fmt: skip
+    (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    doc = {"folds": rows, "allocators": summary, "notes": notes, "total_folds": len(plan),
+           "finished_folds": len(log.done), "resumed_folds": log.resumed, "interrupted": stopped}  # fmt: skip
+    (out / "walk_forward.json").write_text(json.dumps(to_jsonable(doc), indent=1) + "\n", encoding="utf-8")
+    write_failures(out, executor)
+    if json_out:
+        print_json({**doc, "report": str(out / "summary.md")})
+    else:
+        t = compact_table()
+        for col in ("allocator", "Σ test PnL", "se", "folds"):
+            t.add_column(col, justify="left" if col == "allocator" else "right")
+        for n, v in summary.items():
+            t.add_row(n, f"{v['pnl_usd']:.2f}", f"{v['pnl_se']:.2f}", str(v["folds"]))
+        print_table(t, title=f"rolling walk-forward, {len(plan)} folds", legend="; ".join(notes))
+        out_console.print(f"report: {out / 'summary.md'}")
+    if stopped:
+        interrupted(f"kept {len(log.done)} of {len(plan)} folds in {out}; rerun the same command to resume")
+    if executor.failures:
+        warn_failures(executor)
+        fail(f"{len(executor.failures)} folds failed on every attempt (see {out / 'failures.json'})", code=1)
 
 
 def _walk_forward_cmd(

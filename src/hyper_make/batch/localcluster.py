@@ -1,6 +1,10 @@
-"""A real Ray cluster on this machine for the tests: a head and one worker node, each ``ray start --block`` in its
-own process group (so stopping it kills exactly the processes it started, never another user's Ray), on free
-ports, with a small object store and no dashboard."""
+"""A real Ray cluster on this machine (for the tests, the benchmark, or to try ``--ray`` on a laptop): a head and
+worker nodes, each ``ray start --block`` in its own process group (so stopping it kills exactly the processes it
+started, never another user's Ray), on free ports of 127.0.0.1, with a small object store and no dashboard.
+
+    with LocalCluster().start() as c:      # a head and one worker node, 1 CPU each
+        run_grid(plan, log, executor=RayExecutor(c.address))
+"""
 
 from __future__ import annotations
 
@@ -67,20 +71,30 @@ class LocalCluster:
         # a range of worker ports above a free one (any taken port in it is skipped by Ray)
         return [*args, "--min-worker-port", str(max(lo, 20000)), "--max-worker-port", str(max(lo, 20000) + n_workers)]
 
-    def start(self) -> LocalCluster:
+    def __enter__(self) -> LocalCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, *, worker: bool = True) -> LocalCluster:
+        """Start the head (and, with ``worker``, one worker node); returns when they are up."""
         self.port, client, dash = free_ports(3)
         self._start(["--head", "--port", str(self.port), "--node-ip-address", "127.0.0.1", "--temp-dir", str(self.tmp),
                      "--include-dashboard", "false", "--ray-client-server-port", str(client), "--dashboard-port",
                      str(dash), *self._ports()], "head.log")  # fmt: skip
-        self.start_worker()
-        self.wait_nodes(2)
+        if worker:
+            self.start_worker()
+        self.wait_nodes(2 if worker else 1)
         return self
 
     @property
     def address(self) -> str:
+        """The head's ``127.0.0.1:PORT`` (what ``--ray`` takes)."""
         return f"127.0.0.1:{self.port}"
 
     def start_worker(self) -> None:
+        """Start one worker node (1 CPU, ``HM_NODE=worker`` in its processes' environment)."""
         self.worker = self._start(["--address", self.address, "--node-ip-address", "127.0.0.1", *self._ports()],
                                   "worker.log", env={"HM_NODE": "worker"})  # fmt: skip
 
