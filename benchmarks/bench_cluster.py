@@ -2,7 +2,7 @@
 per-task cost of the cluster round trip.
 
 Run: ``python benchmarks/bench_cluster.py [--paths 2] [--horizon-s 600] [--json]`` (needs the ``cluster`` extra;
-about 4 minutes on the shared 2-core machine). It starts its own cluster on 127.0.0.1
+about 4 minutes on the shared 2-core machine). It starts its own cluster on this machine
 (:class:`hyper_make.batch.localcluster.LocalCluster`: a head of 1 CPU, then one worker node of 1 CPU) and times
 ``run_grid`` on the product axes of ``examples/grid.toml`` × 2 allocators:
 

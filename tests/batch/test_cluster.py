@@ -1,4 +1,4 @@
-"""The Ray executor on a real cluster on loopback (a head and a worker node, separate processes): the same results
+"""The Ray executor on a real cluster on this machine (a head and a worker node, separate processes): the same results
 as local processes for a grid and a backtest batch, a worker node killed mid-batch, a run that keeps failing."""
 
 from __future__ import annotations

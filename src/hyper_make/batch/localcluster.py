@@ -1,6 +1,9 @@
 """A real Ray cluster on this machine (for the tests, the benchmark, or to try ``--ray`` on a laptop): a head and
 worker nodes, each ``ray start --block`` in its own process group (so stopping it kills exactly the processes it
-started, never another user's Ray), on free ports of 127.0.0.1, with a small object store and no dashboard.
+started, never another user's Ray), on free ports, with a small object store and no dashboard. The head is
+reached at ``127.0.0.1:PORT``; Ray registers the nodes under the machine's own address (it turns ``127.0.0.1``
+into it, ``ray._private.services.resolve_ip_for_localhost``), so every byte stays on this machine but the ports
+listen on its interface too.
 
     with LocalCluster().start() as c:      # a head and one worker node, 1 CPU each
         run_grid(plan, log, executor=RayExecutor(c.address))

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .._json import to_jsonable
 from ..batch import LocalExecutor, RayExecutor, make_executor
 from ..batch.items import TaskFailure, describe_item
+from ..errors import InvalidParameterError
 from ._common import checked, err_console, warn
 
 RayAddress = Annotated[
@@ -39,6 +40,8 @@ Retries = Annotated[
 def executor_for(ray: str | None, workers: int | None, retries: int, *, ship_data: bool = False) -> \
         LocalExecutor | RayExecutor:  # fmt: skip
     """The executor of a batch command (raises a one-line error for a bad address or a missing Ray)."""
+    if ship_data and ray is None:
+        raise InvalidParameterError("'--ship-data' sends the files through Ray's object store: give '--ray' too")
     ex = make_executor(ray, workers, retries=retries, keep_going=True, ship_data=ship_data)
     if isinstance(ex, RayExecutor):
         ex.connect()

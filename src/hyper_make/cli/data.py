@@ -780,6 +780,9 @@ def backtest_cmd(
             _rolling_cmd(paths, names, app_cfg, rcfg, block_s, on_error, out, executor, json_out)
             return
         if train or train_frac is not None:
+            if ray is not None or workers is not None:
+                raise InvalidParameterError("'--ray'/'--workers' run a batch: one walk-forward is one run; give "
+                                            "'--rolling' with FILE... for a batch of folds")  # fmt: skip
             if train and train_frac is not None:
                 raise InvalidParameterError("give '--train FILE' or '--train-frac F', not both")
             if train_frac is not None and len(paths) != 1:

@@ -88,7 +88,8 @@ def tune(
     ] = 1.0,
     block_s: Annotated[float, typer.Option("--block-s", help="Walk-forward: bootstrap block (s).")] = 60.0,
     workers: Annotated[
-        int | None, typer.Option(help="Local worker processes (default: every CPU).", callback=checked(lo=1))
+        int | None,
+        typer.Option(help="Local worker processes, >= 1 (default: every CPU).", callback=checked(lo=1, integer=True)),
     ] = None,
     ray: RayAddress = None,
     retries: Retries = 2,
