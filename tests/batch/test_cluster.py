@@ -24,6 +24,7 @@ from hyper_make.sim.grid import RunLog, manifest, parse_grid, plan_runs, run_ite
 ray = pytest.importorskip("ray")  # the test extra installs it: these run in CI
 from ray import cloudpickle  # noqa: E402 - Ray's own copy: it pickles the tasks' arguments
 
+from batch._synthetic import market_lines  # noqa: E402
 from hyper_make.batch.localcluster import LocalCluster  # noqa: E402
 
 runner = CliRunner()
@@ -67,36 +68,10 @@ def test_a_grid_on_the_cluster_equals_the_local_run(tmp_path, cluster):
     assert json.loads(local.stdout)["strategies"] == json.loads(on_ray.stdout)["strategies"]
 
 
-def _market_lines(seconds: int, seed: int) -> list[str]:
-    """A Binance futures recording of a random-walk book: a diff every 100 ms and a trade every 200 ms."""
-    import numpy as np
-
-    from data._files import depth_line, snapshot_line, trade_line
-
-    rng = np.random.default_rng(seed)
-    t = 1_700_000_000_000_000_000
-    lines, u, bid = [snapshot_line(t, 100)], 99, 1000
-    for i in range(1, seconds * 10 + 1):
-        ts = t + i * 100_000_000
-        old, bid = bid, bid + int(rng.integers(-1, 2))
-        gone = [(f"{(old - k) / 10:.1f}", "0") for k in range(3)] + [
-            (f"{(old + 1 + k) / 10:.1f}", "0") for k in range(3)
-        ]
-        bids = [(f"{(bid - k) / 10:.1f}", f"{1 + k}.0") for k in range(3)]
-        asks = [(f"{(bid + 1 + k) / 10:.1f}", f"{1 + k}.0") for k in range(3)]
-        lines.append(depth_line(ts, u + 1, u + 5, u, bids=gone[:3] + bids, asks=gone[3:] + asks))
-        u += 5
-        if i % 2 == 0:
-            buy = bool(rng.integers(2))
-            px = (bid + 1) / 10 if buy else bid / 10
-            lines.append(trade_line(ts + 1_000_000, f"{px:.1f}", f"{rng.uniform(0.05, 0.5):.3f}", not buy, i))
-    return lines
-
-
 def test_a_backtest_batch_on_the_cluster_equals_the_local_one(tmp_path, cluster):
     from data._files import write_gz
 
-    files = [str(write_gz(tmp_path / f"day{i}.gz", _market_lines(40, i))) for i in range(3)]
+    files = [str(write_gz(tmp_path / f"day{i}.gz", market_lines(40, i))) for i in range(3)]
     common = ["backtest", *files, "--day-by-day", "-a", "flat,impact", "--warmup-s", "2", "--json"]
     local = runner.invoke(app, [*common, "--workers", "1", "--out", str(tmp_path / "local")])
     on_ray = runner.invoke(app, [*common, "--ray", cluster.address, "--ship-data", "--out", str(tmp_path / "ray")])
@@ -198,7 +173,7 @@ def test_tune_on_the_cluster_gives_the_local_study(tmp_path, cluster):
 def test_rolling_walk_forward_folds_on_the_cluster_equal_the_local_ones_and_resume(tmp_path, cluster):
     from data._files import write_gz
 
-    files = [str(write_gz(tmp_path / f"day{i}.gz", _market_lines(40, 10 + i))) for i in range(3)]
+    files = [str(write_gz(tmp_path / f"day{i}.gz", market_lines(40, 10 + i))) for i in range(3)]
     common = ["backtest", *files, "--rolling", "-a", "flat,impact", "--warmup-s", "2", "--block-s", "5", "--json"]
     local = runner.invoke(app, [*common, "--workers", "1", "--out", str(tmp_path / "local")])
     on_ray = runner.invoke(app, [*common, "--ray", cluster.address, "--out", str(tmp_path / "ray")])

@@ -125,3 +125,23 @@ def test_ray_missing_is_one_line(tmp_path, monkeypatch):
     r = runner.invoke(app, ["simulate", "--ray", "auto", "--paths", "2", "--out", str(tmp_path / "s")])
     assert r.exit_code == 2
     assert r.stderr.strip() == "error: '--ray' needs Ray, which is not installed: pip install 'hyper_make[cluster]'"
+
+
+def test_tune_on_walk_forward_replay_writes_a_config_backtest_accepts(tmp_path):
+    from batch._synthetic import market_lines
+    from data._files import write_gz
+
+    train, test = (write_gz(tmp_path / f"{n}.gz", market_lines(40, i)) for i, n in enumerate(("train", "test")))
+    out = tmp_path / "t"
+    r = runner.invoke(app, ["tune", "--train", str(train), "--test", str(test), "--trials", "2", "--batch", "2",
+                            "--params", "ladder.risk_aversion,ladder.grid.n_levels", "--block-s", "5", "--workers",
+                            "1", "--json", "--out", str(out)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["complete_trials"] == 2 and set(d["best_params"]) == {"ladder.risk_aversion", "ladder.grid.n_levels"}
+    # the best config is one backtest accepts, and its walk-forward gives the best trial's test PnL (USD)
+    best = str(out / "best_ladder.toml")
+    bt = runner.invoke(app, ["backtest", "--train", str(train), "--test", str(test), "-a", "impact", "--block-s", "5",
+                             "--config", best, "--json", "--out", str(tmp_path / "bt")])  # fmt: skip
+    assert bt.exit_code == 0, bt.output
+    assert json.loads(bt.stdout)["allocators"]["impact"]["pnl_usd"] == pytest.approx(d["best_value"], abs=1e-9)
