@@ -82,6 +82,7 @@ def test_a_backtest_batch_on_the_cluster_equals_the_local_one(tmp_path, cluster)
     drop = ("wall_s", "strategy_s", "events_per_s")  # timings
     assert {n: {k: v for k, v in m.items() if k not in drop} for n, m in a.items()} == \
         {n: {k: v for k, v in m.items() if k not in drop} for n, m in b.items()}  # fmt: skip
+    assert json.loads(local.stdout)["read_report"] == json.loads(on_ray.stdout)["read_report"]  # the paths too
     for f in ("fills_flat.csv", "fills_impact.csv", "equity_impact.csv", "days.csv"):
         assert (tmp_path / "local" / f).read_bytes() == (tmp_path / "ray" / f).read_bytes(), f
 

@@ -531,6 +531,8 @@ def _backtest_batch(
         if res is None:
             continue
         per_day.append(res.results)
+        if res.report is not None and res.report.path != it.path:  # read from a node's copy (--ship-data)
+            res.report.path = it.path
         reports.append(res.report)
         warm_total += res.book_warmup_s
         for n, r in res.results.items():
