@@ -54,6 +54,7 @@ CONFIG_HELP = "TOML overriding the defaults: [market], [instrument], [ladder], [
 OPTION_ALIASES: dict[str, dict[str, str]] = {
     "compare": {"--allocators": "--allocator"},
     "simulate": {"--allocators": "--allocator", "--horizon": "--horizon-s"},
+    "tune": {"--horizon": "--horizon-s"},
     "backtest": {
         "--allocators": "--allocator",
         "--refresh": "--refresh-s",
