@@ -80,3 +80,25 @@ def test_a_grid_run_that_keeps_failing_is_in_failures_json_with_its_config_and_s
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["resumed_runs"] == 7 and not (out / "failures.json").exists()
+
+
+def _pid(_x):
+    import os
+
+    return os.getpid()
+
+
+def _boom(x):
+    raise KeyError(x)
+
+
+def test_the_pool_is_kept_between_batches_and_dropped_after_an_error():
+    with LocalExecutor(2, in_flight_per_worker=1) as ex:
+        first = {p for _, p in ex.imap_unordered(_pid, range(6))}
+        second = {p for _, p in ex.imap_unordered(_pid, range(6))}
+        assert second <= first and len(first) <= 2  # the same warm processes
+        with pytest.raises(KeyError):
+            list(ex.imap_unordered(_boom, range(2)))
+        assert ex._pool is None  # a failed batch does not leave a broken pool behind
+        assert {p for _, p in ex.imap_unordered(_pid, range(4))}.isdisjoint(first)
+    assert ex._pool is None
