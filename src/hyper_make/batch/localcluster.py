@@ -143,4 +143,7 @@ class LocalCluster:
                 pass
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGKILL)  # what did not end on SIGTERM, and children left in the group
+        for p in self.procs:  # reap them: a process still ending can write its logs again
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(2)
         shutil.rmtree(self.tmp, ignore_errors=True)
