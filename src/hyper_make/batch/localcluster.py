@@ -11,6 +11,7 @@ listen on its interface too.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -147,3 +148,5 @@ class LocalCluster:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(2)
         shutil.rmtree(self.tmp, ignore_errors=True)
+        # this process's Ray client may still touch the session folder as it exits: remove it again then
+        atexit.register(shutil.rmtree, self.tmp, True)
