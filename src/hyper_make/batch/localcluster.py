@@ -59,11 +59,14 @@ class LocalCluster:
         self.port = 0
 
     def _start(self, args: list[str], log: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        # the nodes' own temp dir (shipped data copies land there): removed with the cluster
+        (self.tmp / "tmp").mkdir(exist_ok=True)
+        env = {"TMPDIR": str(self.tmp / "tmp"), **(env or {})}
         with (self.tmp / log).open("ab") as fh:
             p = subprocess.Popen(
                 [ray_binary(), "start", *args, "--num-cpus", "1", "--object-store-memory", "80000000", "--block",
                  "--disable-usage-stats"],
-                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})},
+                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **env},
             )  # fmt: skip
         self.procs.append(p)
         return p
