@@ -19,8 +19,8 @@ import tomllib
 from pathlib import Path
 
 from _machine import machine
+from hyper_make.batch import LocalExecutor
 from hyper_make.sim.config import SimConfig, with_overrides
-from hyper_make.sim.executor import LocalExecutor
 from hyper_make.sim.grid import RunLog, manifest, parse_grid, plan_runs, run_grid
 
 ROOT = Path(__file__).resolve().parents[1]

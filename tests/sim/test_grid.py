@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from helpers import forbid_calls
+from hyper_make.batch import LocalExecutor
 from hyper_make.cli import app
 from hyper_make.sim import grid as gridmod
 from hyper_make.sim.config import SimConfig, with_overrides
-from hyper_make.sim.executor import LocalExecutor
 from hyper_make.sim.grid import Regime, RunLog, apply_regime, parse_grid
 from hyper_make.sim.montecarlo import run_tournament
 

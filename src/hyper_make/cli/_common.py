@@ -56,6 +56,7 @@ CONFIG_HELP = "TOML overriding the defaults: [market], [instrument], [ladder], [
 OPTION_ALIASES: dict[str, dict[str, str]] = {
     "compare": {"--allocators": "--allocator"},
     "simulate": {"--allocators": "--allocator", "--horizon": "--horizon-s"},
+    "tune": {"--horizon": "--horizon-s"},
     "backtest": {
         "--allocators": "--allocator",
         "--refresh": "--refresh-s",
@@ -149,6 +150,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": (
         "simulate",
         "Run allocators (or the A-S strategies) on paired simulated paths and write a report folder.",
+    ),
+    "tune": (
+        "tune",
+        "Tune the strategy's parameters with Optuna: each trial's values merged into --config, its objective on "
+        "paired simulator paths (or a walk-forward replay with --train/--test), the trials through the same executor "
+        "as simulate (local processes or --ray).",
     ),
 }
 

@@ -55,6 +55,7 @@ from ..errors import InvalidParameterError
 from ..learn._report import write_learner_report
 from ..metrics import max_drawdown
 from ..report import write_report
+from ._batch import RayAddress, Retries, batch_notes, executor_for, progress, warn_failures, write_failures
 from ._common import (
     EstimatorHalflifeS,
     EstimatorPriorWeightS,
@@ -502,6 +503,53 @@ def _backtest_days(
     return _combine_days(per_day), combine_reports(reports), warm_total, rows, cut
 
 
+def _backtest_batch(
+    paths: list[Path],
+    names: list[str],
+    app_cfg: AppConfig,
+    rcfg: ReplayConfig,
+    on_error: str,
+    quiet: bool,
+    out: Path,
+    executor: Any,
+) -> tuple[dict[str, ReplayResult], ReadReport, float, list[dict[str, object]], bool]:
+    """``--day-by-day`` with ``--ray``/``--workers``: each file one work item of the executor, its results written to
+    ``out/batch/`` as it finishes (a rerun resumes), then combined in file order as :func:`_backtest_days` does;
+    the fills and equity CSVs are written from the combined results."""
+    from ..backtest.batch import FileLog, batch_manifest, plan_files, run_files
+
+    plan = plan_files(paths, names, app_cfg, rcfg, on_error)
+    log = FileLog(out, batch_manifest(plan))
+    with progress("backtest", len(plan), log.resumed, quiet=quiet) as advance:
+        cut = run_files(plan, log, executor, on_done=lambda _it: advance())
+    if not log.done:
+        if cut:
+            interrupted("no file had been replayed; nothing was written")
+        raise InvalidParameterError(f"no file could be replayed: {executor.failures[0].describe()}")
+    per_day, reports, rows, warm_total = [], [], [], 0.0
+    for it in plan:
+        res = log.done.get(it.index)
+        if res is None:
+            continue
+        per_day.append(res.results)
+        if res.report is not None and res.report.path != it.path:  # read from a node's copy (--ship-data)
+            res.report.path = it.path
+        reports.append(res.report)
+        warm_total += res.book_warmup_s
+        for n, r in res.results.items():
+            rows.append({"file": it.path, "allocator": n, "book_warmup_s": res.book_warmup_s}
+                        | {k: r.metrics().get(k, float("nan")) for k in
+                           ("pnl_usd", "fills", "filled_coins", "fees_usd", "final_inventory_coins",
+                            "max_drawdown_usd")})  # fmt: skip
+    results = _combine_days(per_day)
+    for n, r in results.items():
+        r.fills.write_csv(out / f"fills_{n}.csv")
+        t, e = r.equity
+        np.savetxt(out / f"equity_{n}.csv", np.column_stack([t, e]), delimiter=",", header="t_s,equity_usd",
+                   comments="", fmt="%.10g")  # fmt: skip
+    return results, combine_reports(reports), warm_total, rows, cut
+
+
 def _combine_days(days: list[dict[str, ReplayResult]]) -> dict[str, ReplayResult]:
     """One result per allocator over several files: sums (:data:`_ADDITIVE`), equity chained end to end,
     markouts weighted by filled size, effective levels by quoted refreshes, the largest position and drawdown."""
@@ -658,6 +706,31 @@ def backtest_cmd(
         typer.Option("--block-s", help="Walk-forward: block length of the bootstrap over time (s), >= --refresh-s."),
     ] = 60.0,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of tables.")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="--day-by-day as a batch on this many local processes, >= 1 (each file a run; resumed from --out).",
+            callback=checked(lo=1, integer=True),
+        ),
+    ] = None,
+    ray: RayAddress = None,
+    retries: Retries = 2,
+    rolling: Annotated[
+        bool,
+        typer.Option(
+            "--rolling",
+            help="Walk-forward over files in time order: fold k calibrates and trains on FILE k and judges every "
+            "allocator on FILE k+1; the folds run as a batch (--workers/--ray), resumed from --out.",
+        ),
+    ] = False,
+    ship_data: Annotated[
+        bool,
+        typer.Option(
+            "--ship-data",
+            help="With --ray: send each file once through Ray's object store (default: the workers read the paths, "
+            "which must be shared).",
+        ),
+    ] = False,
 ) -> None:
     """Replay a recording with each allocator side by side and write a report folder like 'simulate'.
 
@@ -701,7 +774,18 @@ def backtest_cmd(
         learning = next((a for a in allocs.values() if getattr(a, "learns", False)), None)
         # the saved posterior, or None: each replay's refresh core then starts from the prior of its models
         carry: dict[str, Any] = {"learner": load_learner(learner_state, learning, app_cfg.spec.coin)}
+        if rolling:
+            if train or test or train_frac is not None:
+                raise InvalidParameterError(
+                    "'--rolling' makes the folds from FILE...: no '--train'/'--test'/'--train-frac'"
+                )
+            executor = executor_for(ray, workers, retries, ship_data=ship_data)
+            _rolling_cmd(paths, names, app_cfg, rcfg, block_s, on_error, out, executor, json_out)
+            return
         if train or train_frac is not None:
+            if ray is not None or workers is not None:
+                raise InvalidParameterError("'--ray'/'--workers' run a batch: one walk-forward is one run; give "
+                                            "'--rolling' with FILE... for a batch of folds")  # fmt: skip
             if train and train_frac is not None:
                 raise InvalidParameterError("give '--train FILE' or '--train-frac F', not both")
             if train_frac is not None and len(paths) != 1:
@@ -714,8 +798,30 @@ def backtest_cmd(
     days: list[dict[str, object]] = []
     days_stopped = False
     cut_short = False
+    executor = None
+    batch = ray is not None or workers is not None
+    with user_errors():
+        if ship_data and ray is None:
+            raise InvalidParameterError("'--ship-data' sends the files through Ray's object store: give '--ray' too")
+        if batch and (continuous or len(paths) < 2 or _parallel_streams(paths)):
+            raise InvalidParameterError(
+                "'--ray'/'--workers' run a batch of independent files: give several files of one format and "
+                "'--day-by-day' (a continuous run is one replay)"
+            )
+        if batch and learning is not None:
+            raise InvalidParameterError(
+                f"'--ray'/'--workers': the learning allocator {learning.name!r} carries its posterior from file to "
+                "file (a chain, not a batch of independent files); leave it out of --allocator or run without them"
+            )
+        if batch:
+            executor = executor_for(ray, workers, retries, ship_data=ship_data)
     load_kernels()
-    if len(paths) > 1 and not continuous and not _parallel_streams(paths):
+    if executor is not None:
+        with user_errors():
+            results, report, book_warmup_s, days, days_stopped = _backtest_batch(
+                paths, names, app_cfg, rcfg, on_error, json_out, out, executor
+            )
+    elif len(paths) > 1 and not continuous and not _parallel_streams(paths):
         with user_errors():
             out.mkdir(parents=True, exist_ok=True)
             results, report, book_warmup_s, days, days_stopped = _backtest_days(
@@ -774,6 +880,8 @@ def backtest_cmd(
         reached = max((float(r.equity[0][-1]) for r in results.values() if r.equity[0].size), default=0.0)
         notes.insert(0, f"INTERRUPTED (Ctrl-C): partial report: the allocators replay together, refresh by "
                         f"refresh; every one's results cover the first {reached:.0f} s of the data")  # fmt: skip
+    if executor is not None:
+        notes[1:1] = batch_notes(executor)
     if report is not None and report.warmups:
         notes.insert(0, _book_note(report, results, book_warmup_s, warmup_s))
     if report is not None:
@@ -822,8 +930,14 @@ def backtest_cmd(
         title = f"replay of {_names(paths)}: refresh {refresh_s:g} s, {queue} queue, latency {latency_ms:g} ms"
         render_metrics(title, metrics, BACKTEST_COLUMNS)
         out_console.print(f"report: {summary}")
+    if executor is not None:
+        write_failures(out, executor)
     if days_stopped:
         interrupted(f"kept a partial report of {n_days} of {len(paths)} files in {out}")
+    if executor is not None and executor.failures:
+        warn_failures(executor)
+        fail(f"{len(executor.failures)} files failed on every attempt (see {out / 'failures.json'}); the report "
+             "holds the others", code=1)  # fmt: skip
     elif stopped:
         interrupted(f"kept a partial report of {len(results)} allocators, cut short by Ctrl-C, in {out}")
     if report is not None and report.skip_summary():
@@ -832,6 +946,81 @@ def backtest_cmd(
         warn(short)
     if report is not None and report.error:
         fail(report.error)
+
+
+def _rolling_cmd(
+    paths: list[Path],
+    names: list[str],
+    app_cfg: AppConfig,
+    rcfg: ReplayConfig,
+    block_s: float,
+    on_error: str,
+    out: Path,
+    executor: Any,
+    json_out: bool,
+) -> None:
+    """``backtest FILE... --rolling``: one walk-forward per consecutive pair of files, as a batch; ``folds.csv``,
+    ``walk_forward.json`` and ``summary.md``. Each allocator's total is the sum of its folds' test PnL (USD), its
+    standard error ``sqrt(Σ se²)`` (the folds' test data do not overlap)."""
+    import csv
+
+    from ..backtest.batch import FileLog, fold_manifest, plan_folds, run_files, run_fold
+
+    with user_errors():
+        plan = plan_folds(paths, names, app_cfg, rcfg, block_s, on_error)
+        log = FileLog(out, fold_manifest(plan))
+    with progress("walk-forward", len(plan), log.resumed, quiet=json_out) as advance:
+        stopped = run_files(plan, log, executor, on_done=lambda _it: advance(), task=run_fold)  # type: ignore[arg-type]
+    rows, totals = [], {n: {"pnl_usd": 0.0, "var": 0.0, "folds": 0} for n in names}
+    for it in plan:
+        res = log.done.get(it.index)
+        if res is None:
+            continue
+        for n in names:
+            m, ci = res.metrics[n], res.intervals[n]  # type: ignore[attr-defined]
+            rows.append({"fold": it.index, "train": it.train, "test": it.test, "allocator": n,
+                         "pnl_usd": m["pnl_usd"], "pnl_ci_lo": ci["lo"], "pnl_ci_hi": ci["hi"], "pnl_se": ci["se"],
+                         "fills": m.get("fills", 0.0)})  # fmt: skip
+            totals[n]["pnl_usd"] += m["pnl_usd"]
+            totals[n]["var"] += ci["se"] ** 2 if math.isfinite(ci["se"]) else math.nan
+            totals[n]["folds"] += 1
+    summary = {n: {"pnl_usd": t["pnl_usd"], "pnl_se": math.sqrt(t["var"]), "folds": t["folds"]}
+               for n, t in totals.items()}  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    if rows:
+        with (out / "folds.csv").open("w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    notes = [f"rolling walk-forward: {len(log.done)} of {len(plan)} folds (fold k trains on file k, is judged on "
+             f"file k+1; {log.resumed} from an earlier run in this folder); total = Σ test PnL, se = √Σ se² "
+             f"(block bootstrap, blocks of {block_s:g} s)", *batch_notes(executor)]  # fmt: skip
+    if stopped:
+        notes.insert(0, f"INTERRUPTED (Ctrl-C): {len(log.done)} of {len(plan)} folds; rerun to resume")
+    lines = [f"# Rolling walk-forward over {len(paths)} files", "", *(f"- {x}" for x in notes), "",
+             "| allocator | Σ test PnL (USD) | se (USD) | folds |", "|---|---:|---:|---:|",
+             *(f"| {n} | {v['pnl_usd']:.2f} | {v['pnl_se']:.2f} | {v['folds']} |"
+               for n, v in summary.items())]  # fmt: skip
+    (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    doc = {"folds": rows, "allocators": summary, "notes": notes, "total_folds": len(plan),
+           "finished_folds": len(log.done), "resumed_folds": log.resumed, "interrupted": stopped}  # fmt: skip
+    (out / "walk_forward.json").write_text(json.dumps(to_jsonable(doc), indent=1) + "\n", encoding="utf-8")
+    write_failures(out, executor)
+    if json_out:
+        print_json({**doc, "report": str(out / "summary.md")})
+    else:
+        t = compact_table()
+        for col in ("allocator", "Σ test PnL", "se", "folds"):
+            t.add_column(col, justify="left" if col == "allocator" else "right")
+        for n, v in summary.items():
+            t.add_row(n, f"{v['pnl_usd']:.2f}", f"{v['pnl_se']:.2f}", str(v["folds"]))
+        print_table(t, title=f"rolling walk-forward, {len(plan)} folds", legend="; ".join(notes))
+        out_console.print(f"report: {out / 'summary.md'}")
+    if stopped:
+        interrupted(f"kept {len(log.done)} of {len(plan)} folds in {out}; rerun the same command to resume")
+    if executor.failures:
+        warn_failures(executor)
+        fail(f"{len(executor.failures)} folds failed on every attempt (see {out / 'failures.json'})", code=1)
 
 
 def _walk_forward_cmd(

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..allocate import ALLOCATORS, make_allocator
 from ..config import AppConfig, apply_overrides, read_toml
@@ -21,7 +20,6 @@ from ..learn._report import write_learner_report
 from ..report import write_report
 from ..sim.avellaneda import PAPER_TABLES, STRATEGIES, ASConfig, simulate_as
 from ..sim.config import AS_PRESET, PRESET_NAMES, PRESETS, SimConfig, get_preset
-from ..sim.executor import LocalExecutor
 from ..sim.grid import (
     RunLog,
     grid_results,
@@ -34,6 +32,7 @@ from ..sim.grid import (
 )
 from ..sim.montecarlo import path_seed, pooled_learner, run_tournament
 from ..sim.strategy import initial_learner
+from ._batch import RayAddress, Retries, batch_notes, executor_for, progress, warn_failures, write_failures
 from ._common import (
     EstimatorHalflifeS,
     EstimatorPriorWeightS,
@@ -46,7 +45,7 @@ from ._common import (
     check_out_dir,
     checked,
     compact_table,
-    err_console,
+    fail,
     interrupted,
     load_kernels,
     load_learner,
@@ -85,7 +84,13 @@ def load_sim_config(path: Path | None, base: SimConfig) -> tuple[SimConfig, dict
     """
     if path is None:
         return base, {}
-    raw = read_toml(path)
+    return sim_config_from_raw(read_toml(path), base)
+
+
+def sim_config_from_raw(raw: dict[str, Any], base: SimConfig) -> tuple[SimConfig, dict[str, dict[str, Any]]]:
+    """:func:`load_sim_config` on an already parsed TOML document (``hyper-make tune`` merges its trial's values
+    into the user's file this way)."""
+    raw = dict(raw)
     sim = _section(raw.pop("sim", {}), "sim")
     unknown = sorted(set(sim) - {"market", "strategy"})
     if unknown:
@@ -221,16 +226,23 @@ def simulate(
             "and/or [[grid.regime]]); every allocator on paired seeds in each, streamed to --out, resumed on rerun.",
         ),
     ] = None,
+    ray: RayAddress = None,
+    retries: Retries = 2,
 ) -> None:
     """Run allocators (or the A-S strategies) on paired simulated paths and write a report folder.
 
     With --learner-state, every path of the 'learned' allocator starts from the saved posterior (paths stay
-    independent and paired) and the file is rewritten with what all paths learned, pooled."""
+    independent and paired) and the file is rewritten with what all paths learned, pooled.
+
+    With --ray ADDRESS the runs execute on a Ray cluster instead of local processes (the same results); a run that
+    fails every attempt (--retries) is reported in failures.json while the others complete."""
     with user_errors():
         if preset not in PRESET_NAMES:
             raise InvalidParameterError(f"'--preset' must be one of {list(PRESET_NAMES)}; got {preset!r}")
         if preset == AS_PRESET and grid is not None:
             raise InvalidParameterError(f"'--grid' is for the event-driven presets {list(PRESETS)}, not {AS_PRESET}")
+        if preset == AS_PRESET and ray is not None:
+            raise InvalidParameterError(f"'--ray' is for the event-driven presets {list(PRESETS)}, not {AS_PRESET}")
         if preset == AS_PRESET:
             strategies = [a.strip() for a in allocator.split(",") if a.strip()] if allocator else None
             if strategies and set(strategies) - set(STRATEGIES):
@@ -271,6 +283,7 @@ def simulate(
                 "'--learner-state' is for one market; with '--grid' every regime's learned paths start from the "
                 "prior (train a posterior per regime with a plain simulate of that regime's config)"
             )
+        executor = executor_for(ray, workers, retries)
         learner_name = next((n for n in names if getattr(ALLOCATORS[n], "learns", False)), None)
         base = None
         if learner_name is not None and grid is None:
@@ -285,23 +298,19 @@ def simulate(
     )
     if grid is not None:
         load_kernels()
-        _simulate_grid(grid, cfg, names, options, n_paths, seed, workers, out, json_out, command)
+        _simulate_grid(grid, cfg, names, options, n_paths, seed, executor, out, json_out, command)
         return
     load_kernels()
-    with Progress(
-        TextColumn("[bold]simulate[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, transient=json_out, disable=not err_console.is_terminal and json_out,
-    ) as bar:  # fmt: skip
-        task = bar.add_task("paths", total=n_paths * len(names))
+    with progress("simulate", n_paths * len(names), quiet=json_out) as advance:
         tour = run_tournament(
             cfg,
             allocators=names,
             paths=n_paths,
             seed=seed,
-            workers=workers,
             allocator_options=options,
-            on_done=lambda _r: bar.advance(task),
+            on_done=lambda _r: advance(),
             learner=base,
+            executor=executor,
         )
     pooled = pooled_learner(tour, learner_name, base) if learner_name is not None else None
     with user_errors():
@@ -317,6 +326,7 @@ def simulate(
         "PnL: cash after the terminal exit of the inventory through the book (USD); Sharpe: mean/std over paths "
         "(one sample per path, not annualised); diff CI: paired t interval (95 %) on the common seeds",
         f"market: {dataclasses.asdict(cfg.market)}",
+        *batch_notes(executor),
     ]
     if tour.interrupted:
         notes.insert(0, f"INTERRUPTED (Ctrl-C): partial results from {tour.finished} of {n_paths * len(names)} runs")
@@ -352,8 +362,18 @@ def simulate(
     else:
         render_metrics(f"preset {preset}: {n_paths} paths, seed {seed}", metrics, TOURNAMENT_COLUMNS)
         out_console.print(f"report: {report}")
+    write_failures(out, executor)
     if tour.interrupted:
         interrupted(f"kept {tour.finished} finished (allocator, path) runs in a partial report in {out}")
+    _exit_on_failures(executor, out)
+
+
+def _exit_on_failures(executor: Any, out: Path) -> None:
+    """After the report: one warning per run that failed every attempt, and exit code 1 if any did."""
+    if executor.failures:
+        warn_failures(executor)
+        fail(f"{len(executor.failures)} runs failed on every attempt (their config and seed in "
+             f"{out / 'failures.json'}); the report holds the others", code=1)  # fmt: skip
 
 
 #: The tournament's summary, in two tables that fit 80 columns.
@@ -389,7 +409,7 @@ def _simulate_grid(
     options: dict[str, dict[str, Any]],
     n_paths: int,
     seed: int,
-    workers: int | None,
+    executor: Any,
     out: Path,
     json_out: bool,
     command: str,
@@ -401,15 +421,9 @@ def _simulate_grid(
         plan = plan_runs(grid, cfg, allocators=names, paths=n_paths, seed=seed, allocator_options=options)
         doc = manifest(grid, plan, allocators=names, paths=n_paths, seed=seed, allocator_options=options)
         log = RunLog(out, doc, (it.key for it in plan))
-        executor = LocalExecutor(workers)
     total = len(plan)
-    with Progress(
-        TextColumn("[bold]grid[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("ETA"), TimeRemainingColumn(), console=err_console, transient=json_out,
-        disable=not err_console.is_terminal and json_out,
-    ) as bar:  # fmt: skip
-        task = bar.add_task("runs", total=total, completed=log.resumed)
-        stopped = run_grid(plan, log, executor=executor, on_done=lambda _r: bar.advance(task))
+    with progress("grid", total, log.resumed, quiet=json_out) as advance:
+        stopped = run_grid(plan, log, executor=executor, on_done=lambda _r: advance())
     results, tours = grid_results(grid, log.done.values(), allocators=names, paths=n_paths, seed=seed)
     finished = len(log.done)
     notes = [
@@ -423,6 +437,7 @@ def _simulate_grid(
         "and against the best other allocator of the regime (diff_vs_best_other)",
         f"runs: one JSON record per finished run in {out / 'runs.jsonl'} (no equity curves or ladder shapes: a "
         "grid keeps one small record per run)",
+        *batch_notes(executor),
     ]
     if stopped:
         notes.insert(0, f"INTERRUPTED (Ctrl-C): partial results from {finished} of {total} runs; rerun to resume")
@@ -454,9 +469,11 @@ def _simulate_grid(
             render_metrics(title, results["regimes"][r.name]["strategies"], groups)
         heat = out / "heatmap.png"
         out_console.print(f"report: {report}" + (f"; heatmap: {heat}" if len(names) > 1 else ""))
+    write_failures(out, executor)
     if stopped:
         interrupted(f"kept {finished} of {total} finished runs in {out / 'runs.jsonl'}; rerun the same command to "
                     "resume")  # fmt: skip
+    _exit_on_failures(executor, out)
 
 
 def _simulate_as(strategies: tuple[str, ...], paths: int, seed: int, cfg: ASConfig, out: Path, json_out: bool) -> None:

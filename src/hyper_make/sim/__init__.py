@@ -7,7 +7,6 @@
 * :mod:`.montecarlo`: ``run_tournament`` (paired seeds, process pool, Ctrl-C keeps finished paths);
 * :mod:`.grid`: regime grids (``simulate --grid``): work items per (path, regime, allocator), streamed records,
   resume, per-regime metrics and the heatmap;
-* :mod:`.executor`: where a batch of runs executes (``LocalExecutor``: local processes, results as they finish);
 * :mod:`.avellaneda`: the Avellaneda–Stoikov (2008) §4 experiment;
 * :mod:`.calibrate_loop`: estimate the impact model from the simulator and feed it back.
 """

@@ -13,8 +13,8 @@ base configuration (preset, ``--config`` and the command-line options)::
     "sim.market.maker_fee_bps" = -0.2
 
 The batch is a list of small self-describing work items (:class:`GridRun`: the regime's resolved config, the
-allocator and its options, the path's seed) run by :func:`run_item` through an executor
-(:class:`~hyper_make.sim.executor.LocalExecutor`), so that another executor can run the same items elsewhere. Each
+allocator and its options, the path's seed) run by :func:`run_item` through an executor (:mod:`hyper_make.batch`:
+local processes or a Ray cluster, the same items and results on either). Each
 finished run is one JSON line of ``runs.jsonl`` in the report folder, written as it arrives; ``grid.json`` holds
 what identifies the batch, and a rerun into the same folder checks it, skips the runs already there and computes
 the rest. Metrics are computed from the records in path order, so a resumed report equals an uninterrupted one.
@@ -37,13 +37,13 @@ from typing import Any
 import numpy as np
 
 from .._json import to_jsonable
+from ..batch import Executor, LocalExecutor
 from ..config import AppConfig, apply_overrides, read_toml
 from ..errors import ConfigError, DataError, InvalidParameterError
 from ..ladder import LadderConfig
 from ..metrics import paired_ci
 from ..report import new_figure, save_figure, write_report
 from .config import MarketConfig, SimConfig, StrategyConfig
-from .executor import Executor, LocalExecutor
 from .montecarlo import Tournament, path_seed
 from .strategy import PathResult, run_path
 
@@ -295,6 +295,10 @@ class GridRun:
     config: SimConfig
     allocator_options: dict[str, Any]
 
+    def describe(self) -> str:
+        """``regime R, allocator A, path i, seed S`` (a failure report names the run by it)."""
+        return f"regime {self.regime}, allocator {self.allocator}, path {self.path}, seed {self.seed}"
+
     @property
     def key(self) -> str:
         """Identity of the run in the report folder: ``regime|allocator|path``."""
@@ -503,11 +507,14 @@ def run_grid(
     *,
     executor: Executor | None = None,
     on_done: Callable[[Mapping[str, Any]], None] | None = None,
+    task: Callable[[GridRun], dict[str, Any]] | None = None,
 ) -> bool:
     """Run the items of ``plan`` not yet in ``log``, appending each record as it finishes; True if Ctrl-C stopped
-    it (everything finished is in the log)."""
+    it (everything finished is in the log). ``task``: the function the executor maps (default
+    :func:`run_item_task`; module-level, it must pickle); runs that failed on every attempt are in
+    ``executor.failures`` and not in the log (a rerun does them again)."""
     todo = [it for it in plan if it.key not in log.done]
-    gen = (executor or LocalExecutor()).imap_unordered(run_item_task, todo)
+    gen = (executor or LocalExecutor()).imap_unordered(task or run_item_task, todo)
     try:
         with contextlib.closing(gen):
             for _item, rec in gen:

@@ -1,7 +1,7 @@
 """Monte Carlo tournament: every allocator on the same market seeds (paired), in parallel across cores.
 
 Each work item is one ``(allocator, path)`` (:class:`PathRun`), run through the executor seam
-(:class:`~hyper_make.sim.executor.LocalExecutor`: local processes); results stream back as small
+(:mod:`hyper_make.batch`: local processes or a Ray cluster); results stream back as small
 :class:`PathResult` objects (no event logs), so memory grows with the number of paths, not with their length.
 Ctrl-C keeps finished paths.
 """
@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from ..allocate import ALLOCATORS
+from ..batch import Executor, LocalExecutor
 from ..errors import InvalidParameterError
 from ..metrics import PnLDecomposition, mean_decomposition, paired_ci, summarize
 from .config import SimConfig
-from .executor import LocalExecutor
 from .strategy import PathResult, run_path
 
 
@@ -119,6 +119,10 @@ class PathRun:
     record: bool
     learner: Any = None  # the payout posterior an allocator that learns starts from (its own copy in the path)
 
+    def describe(self) -> str:
+        """``allocator A, path i, seed S`` (the config is the tournament's)."""
+        return f"allocator {self.allocator}, path {self.path}, seed {self.seed}"
+
 
 def _run(item: PathRun) -> PathResult:
     # looks _task up when called, so that tests can replace it
@@ -140,12 +144,15 @@ def run_tournament(
     allocator_options: dict[str, dict[str, Any]] | None = None,
     on_done: Callable[[PathResult], None] | None = None,
     learner: Any = None,
+    executor: Executor | None = None,
 ) -> Tournament:
     """Run every allocator on ``paths`` paired market paths, in parallel; path 0 records equity and shapes.
 
     ``workers`` defaults to the number of CPUs (1 = in-process, no pool). Ctrl-C stops early and returns the
     finished paths with ``interrupted=True``. ``learner``: the posterior every path of an allocator that learns
-    starts from (each path its own copy; :func:`pooled_learner` gathers what they learned).
+    starts from (each path its own copy; :func:`pooled_learner` gathers what they learned). ``executor``: where
+    the runs execute (default ``LocalExecutor(workers)``); runs that failed on every attempt are in its
+    ``failures`` and missing from the results.
     """
     names = list(allocators) if allocators else list(ALLOCATORS)
     for n in names:
@@ -161,7 +168,7 @@ def run_tournament(
         for i in range(paths)
         for n in names
     ]  # fmt: skip
-    runs = LocalExecutor(workers or None).imap_unordered(_run, items)
+    runs = (executor or LocalExecutor(workers or None)).imap_unordered(_run, items)
     try:
         with contextlib.closing(runs):
             for item, r in runs:
