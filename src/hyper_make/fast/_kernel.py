@@ -1,0 +1,600 @@
+"""The compiled two-sided build: :func:`hyper_make.build_ladder`'s pipeline on scalars and small arrays.
+
+One call of :func:`build_sides` does, for both sides, what the reference does in NumPy and Python: the
+post-only limit and the price rounding (Hyperliquid's 5 significant figures and maximum decimals, bids down and
+asks up, behind the opposite best, distinct), the curves (fill, adverse selection, square-root impact, inventory
+value), the minimum orders, the budgets and caps, the allocation (``impact``: the KKT solve, the certified lot
+search and the minimum-order search; ``greedy``, ``flat``, ``progression``), and the exchange projection. Every
+step is the reference's formula in the reference's order of operations (NumPy's pairwise sums and decimal
+rounding included, :mod:`._numpy`); the transcendental functions are the C library's where NumPy's SIMD versions
+may differ in the last bit, which moves no order on the property test and the benchmark's 10^5 snapshots per
+allocator (``benchmarks/bench_fastpath.py``).
+
+Output layout (``out``, shape ``(2, N_ROWS, n_levels)``, side 0 = bid, 1 = ask): the orders best first, one per
+column, rows :data:`ROWS`; ``counts[side]`` orders per side. The return code is :data:`OK` or the reason the
+caller must take the reference path (which raises the reference's error).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+from ..allocate._discrete import _lot_optimum
+from ..allocate._kkt import BUDGET, EMPTY_BUDGET, EMPTY_EDGE, FAILED, kkt_solve
+from ..instrument import MAX_LOTS
+from ._numpy import np_round6, np_sum, py_ceil_round6, py_floor_round6
+from ._special import erfc, ndtr
+
+#: Rows of the output array per side: the order's price (USD), size (coins), depth from the mid (bps), level index,
+#: and its curve terms: fill probability, capture (USD/coin), adverse selection (USD/coin), inventory value
+#: (USD/coin), forward and round-trip impact coefficients (USD/coin^(1+β)).
+ROWS = ("price", "size", "depth", "level", "fill_prob", "capture", "adverse", "inventory", "b_forward", "b_roundtrip")
+N_ROWS = len(ROWS)
+#: Return codes: built; a side budget above 2^53 lots (the reference raises).
+OK, TOO_LARGE = 0, 1
+
+# integer config slots (ci)
+CI_FILL, CI_ADVERSE, CI_IMPACT, CI_ALLOC, CI_DISCRETE, CI_SEARCH, CI_SIG, CI_MAXDEC, CI_PROFILE = range(9)
+CI_SIZE = 9
+#: fill models, adverse models, impact state (0 evaluated, 1 off (zeros, its β), 2 missing input (zeros, β = 0.5))
+FILL_EXP, FILL_FP, FILL_TABLE = 0, 1, 2
+ADV_EXP, ADV_TABLE = 0, 1
+IMPACT_ON, IMPACT_OFF, IMPACT_NONE = 0, 1, 2
+ALLOC_IMPACT, ALLOC_GREEDY, ALLOC_FLAT, ALLOC_PROGRESSION = 0, 1, 2, 3
+# float config slots (cf)
+(
+    CF_H,
+    CF_CAPFRAC,
+    CF_A,
+    CF_KAPPA,
+    CF_AS0,
+    CF_DECAY,
+    CF_FWD,
+    CF_RT,
+    CF_BETA,
+    CF_MINNOT,
+    CF_LOT,
+    CF_INV,
+    CF_FIRST,
+    CF_STEP,
+    CF_INV_SQRT_2PI,
+    CF_MAXDEPTH,
+    CF_GAMMA,
+) = range(17)
+CF_SIZE = 17
+# snapshot slots (sv)
+(
+    SV_MID,
+    SV_BID,
+    SV_ASK,
+    SV_Q,
+    SV_MAXPOS,
+    SV_MARGIN,
+    SV_LEV,
+    SV_FEE,
+    SV_SIGMA2,
+    SV_SIGMA_FILL,
+    SV_SIGMA_H,
+    SV_SIGMA_PERIOD,
+    SV_VOL_SCALE,
+    SV_PROFILE_SCALE,
+    SV_RES_BID,
+    SV_RES_ASK,
+) = range(16)
+SV_SIZE = 16
+
+_P10 = np.array([10.0**k for k in range(16)])  # exact powers of ten (Python's 10.0 ** k, as the reference)
+
+
+@nb.njit(cache=True)
+def _round_price(price: float, bid: bool, sig: int, maxdec: int) -> float:
+    """:meth:`InstrumentSpec.round_price` (Python's ``round(·, 6)``, ``math.log10``): bids down, asks up (USD)."""
+    int_digits = math.floor(math.log10(price)) + 1
+    scale = _P10[min(max(sig - int_digits, 0), maxdec)]
+    x = price * scale
+    return (py_floor_round6(x) if bid else py_ceil_round6(x)) / scale
+
+
+@nb.njit(cache=True)
+def _price_tick(price: float, sig: int, maxdec: int, ticks: np.ndarray) -> float:
+    """:meth:`InstrumentSpec.price_tick`: the increment (USD) at ``price``."""
+    int_digits = math.floor(math.log10(price)) + 1
+    return ticks[min(max(sig - int_digits, 0), maxdec)]
+
+
+@nb.njit(cache=True)
+def _step(price: float, bid: bool, sig: int, maxdec: int, ticks: np.ndarray) -> float:
+    """``levels._step``: the next valid price one tick further from the mid (USD); 0.0 if none."""
+    if price <= 0:
+        return 0.0
+    if bid:
+        below = price - _price_tick(price * (1 - 1e-12), sig, maxdec, ticks)
+        return _round_price(below, True, sig, maxdec) if below > 0 else 0.0
+    return _round_price(price + _price_tick(price, sig, maxdec, ticks), False, sig, maxdec)
+
+
+@nb.njit(cache=True)
+def _interp(x: float, xp: np.ndarray, fp: np.ndarray) -> float:
+    """``np.interp(x, xp, fp)`` for one point (NumPy's formula: ``slope·(x - xp[j]) + fp[j]``, flat beyond)."""
+    n = xp.shape[0]
+    if math.isnan(x):
+        return x
+    if n == 1:
+        return fp[0]
+    if x < xp[0]:
+        return fp[0]
+    if x >= xp[n - 1]:
+        return fp[n - 1]
+    lo = 0
+    hi = n - 1
+    while hi - lo > 1:  # xp[lo] <= x < xp[hi]
+        mid = (lo + hi) >> 1
+        if xp[mid] <= x:
+            lo = mid
+        else:
+            hi = mid
+    if xp[lo] == x:
+        return fp[lo]
+    slope = (fp[lo + 1] - fp[lo]) / (xp[lo + 1] - xp[lo])
+    res = slope * (x - xp[lo]) + fp[lo]
+    if math.isnan(res):
+        res = slope * (x - xp[lo + 1]) + fp[lo + 1]
+        if math.isnan(res) and fp[lo] == fp[lo + 1]:
+            res = fp[lo]
+    return res
+
+
+@nb.njit(cache=True)
+def _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_out, depth_out):  # type: ignore[no-untyped-def]
+    """``levels.ladder_prices`` of one side: distinct valid post-only prices best first (USD) and their depths from
+    the mid (bps) into the outputs; returns their count."""
+    mid = sv[SV_MID]
+    if bid:
+        limit = _round_price(sv[SV_ASK], True, sig, maxdec)
+        if limit >= sv[SV_ASK]:
+            limit = _step(limit, True, sig, maxdec, ticks)
+    else:
+        limit = _round_price(sv[SV_BID], False, sig, maxdec)
+        if limit <= sv[SV_BID]:
+            limit = _step(limit, False, sig, maxdec, ticks)
+    n = offsets.shape[0]
+    raw = np.empty(n)
+    for i in range(n):
+        raw[i] = ref * ((1.0 - offsets[i]) if bid else (1.0 + offsets[i]))
+    sign = -1.0 if bid else 1.0
+    if n and limit > 0 and sign * (raw[0] - limit) < 0:
+        shift = limit - raw[0]
+        for i in range(n):
+            raw[i] = raw[i] + shift
+    kept = np.empty(n)
+    m = 0
+    for i in range(n):
+        px = raw[i]
+        if not px > 0:
+            continue
+        # InstrumentSpec._scaled: 10^clip((sig-1) - floor(log10 px), 0, maxdec), round(·, 6), floor/ceil
+        d = (sig - 1) - math.floor(math.log10(px))
+        d = min(max(d, 0), maxdec)
+        scale = _P10[d]
+        scaled = np_round6(px * scale)
+        p = (math.floor(scaled) if bid else math.ceil(scaled)) / scale
+        # behind the opposite best
+        if bid:
+            p = p if p <= limit else limit
+        else:
+            p = p if p >= limit else limit
+        if p > 0:
+            kept[m] = p
+            m += 1
+    srt = np.sort(kept[:m])
+    count = 0
+    for i in range(m):
+        j = m - 1 - i if bid else i  # bids highest first
+        p = srt[j]
+        if count and px_out[count - 1] == p:
+            continue
+        px_out[count] = p
+        depth_out[count] = sign * (p - mid) / mid * 1e4
+        count += 1
+    return count
+
+
+@nb.njit(cache=True)
+def _curves(depth, n, inv_value, ci, cf, sv, tables, prof_d, prof_logv, terms):  # type: ignore[no-untyped-def]
+    """``economics._level_arrays`` per level: rows of ``terms`` = fill prob, capture, adverse, inventory, b_fwd,
+    b_rt (the units of :class:`LevelCurves`)."""
+    mid = sv[SV_MID]
+    bps_to_usd = mid * 1e-4
+    h = cf[CF_H]
+    fee = sv[SV_FEE]
+    fill_kind = ci[CI_FILL]
+    impact = ci[CI_IMPACT]
+    beta = cf[CF_BETA]
+    for i in range(n):
+        d = depth[i]
+        dpos = max(d, 0.0)
+        if fill_kind == FILL_EXP:
+            lam = cf[CF_A] * math.exp(-cf[CF_KAPPA] * dpos)
+            p = -math.expm1(lam * -h)
+        elif fill_kind == FILL_FP:
+            x = dpos * 1e-4 / (sv[SV_SIGMA_FILL] * math.sqrt(h))
+            p = erfc(x / math.sqrt(2.0))
+        else:
+            p = _interp(d, tables[0], tables[1])
+        p = min(max(p, 0.0), 1.0)
+        capture = (d - fee) * bps_to_usd
+        if ci[CI_ADVERSE] == ADV_EXP:
+            adverse = cf[CF_AS0] * math.exp(dpos / -cf[CF_DECAY]) * bps_to_usd
+        else:
+            adverse = _interp(d, tables[2], tables[3]) * bps_to_usd
+        bf = 0.0
+        br = 0.0
+        if impact == IMPACT_ON:
+            if ci[CI_PROFILE]:
+                v = math.exp(_interp(d, prof_d, prof_logv)) * sv[SV_PROFILE_SCALE]
+            else:
+                z = max(d * 1e-4 / sv[SV_SIGMA_PERIOD], 0.0)
+                phi = cf[CF_INV_SQRT_2PI] * math.exp(-0.5 * z * z)
+                shape = 2.0 * ((1.0 + z * z) * ndtr(-z) - z * phi)
+                v = sv[SV_VOL_SCALE] * max(shape, 1e-12)
+            base = sv[SV_SIGMA_H] * mid * v ** (-beta)
+            bf = cf[CF_FWD] * base
+            br = cf[CF_RT] * p * base
+        terms[0, i] = p
+        terms[1, i] = capture
+        terms[2, i] = adverse
+        terms[3, i] = inv_value
+        terms[4, i] = bf
+        terms[5, i] = br
+
+
+@nb.njit(cache=True)
+def _water_fill(w, total, caps, s):  # type: ignore[no-untyped-def]
+    """``allocate._base.water_fill`` into ``s`` (zeroed here): ``total`` split by ``w`` within ``caps``."""
+    n = w.shape[0]
+    free = np.empty(n, dtype=np.bool_)
+    tmp = np.empty(n)
+    for i in range(n):
+        s[i] = 0.0
+        free[i] = w[i] > 0
+    remaining = total
+    share = np.empty(n)
+    for _ in range(n + 1):
+        nfree = 0
+        for i in range(n):
+            if free[i]:
+                tmp[nfree] = w[i]
+                nfree += 1
+        if remaining <= 0 or nfree == 0:
+            break
+        wsum = np_sum(tmp, nfree)
+        anyover = False
+        for i in range(n):
+            share[i] = remaining * w[i] * (1.0 if free[i] else 0.0) / wsum
+            if free[i] and s[i] + share[i] >= caps[i]:
+                anyover = True
+        if not anyover:
+            for i in range(n):
+                s[i] += share[i]
+            break
+        m = 0
+        for i in range(n):
+            if free[i] and s[i] + share[i] >= caps[i]:
+                tmp[m] = caps[i] - s[i]
+                m += 1
+        remaining -= np_sum(tmp, m)
+        for i in range(n):
+            if free[i] and s[i] + share[i] >= caps[i]:
+                s[i] = caps[i]
+                free[i] = False
+
+
+@nb.njit(cache=True)
+def _greedy(a, budget, caps, sizes):  # type: ignore[no-untyped-def]
+    """``GreedyAllocator``: distinct positive edges best first, each group water-filled to its caps."""
+    n = a.shape[0]
+    for i in range(n):
+        sizes[i] = 0.0
+    npos = 0
+    for i in range(n):
+        if a[i] > 0:
+            npos += 1
+    if npos == 0:
+        return
+    edges = np.empty(npos)
+    j = 0
+    for i in range(n):
+        if a[i] > 0:
+            edges[j] = a[i]
+            j += 1
+    edges = np.sort(edges)
+    group = np.empty(n)
+    gcaps = np.empty(n)
+    part = np.empty(n)
+    left = budget
+    prev = np.nan
+    for e in range(npos - 1, -1, -1):
+        edge = edges[e]
+        if edge == prev:
+            continue
+        prev = edge
+        if left <= 1e-12 * budget:
+            break
+        for i in range(n):
+            g = a[i] == edge
+            group[i] = 1.0 if g else 0.0
+            gcaps[i] = caps[i] if g else 0.0
+        _water_fill(group, left, gcaps, part)
+        for i in range(n):
+            sizes[i] += part[i]
+        left = budget - np_sum(sizes, n)
+
+
+@nb.njit(cache=True)
+def _progression(n, first, step, budget, caps, sizes):  # type: ignore[no-untyped-def]
+    """``ProgressionAllocator``: level k asks ``(first + k·step)·budget``, filled from the touch (``fill_in_order``)."""
+    left = budget
+    carry = 0.0
+    for i in range(n):
+        sizes[i] = 0.0
+    for i in range(n):
+        if left <= 0:
+            break
+        ask = (first + step * i) * budget
+        take = min(ask + carry, caps[i], left)
+        carry = ask + carry - take
+        sizes[i] = take
+        left -= take
+
+
+@nb.njit(cache=True)
+def _values_sum(a, b, beta, lot, k):  # type: ignore[no-untyped-def]
+    """``Σ f_i(k_i)`` with ``f(k) = a·kL - b·(kL)^(1+β)`` (USD), NumPy's pairwise sum (``_discrete._values``)."""
+    n = a.shape[0]
+    v = np.empty(n)
+    for i in range(n):
+        s = k[i] * lot
+        v[i] = a[i] * s - b[i] * s ** (1.0 + beta)
+    return np_sum(v, n)
+
+
+@nb.njit(cache=True)
+def _optimum(a, b, beta, lot, budget_lots, lo, hi):  # type: ignore[no-untyped-def]
+    """``_discrete.lot_optimum``'s lots (the compiled body it wraps)."""
+    k = np.empty(a.shape[0], dtype=np.int64)
+    _lot_optimum(a, b, beta, lot, budget_lots, lo, hi, k)
+    return k
+
+
+@nb.njit(cache=True)
+def _resolve(a, b, beta, lot, budget_lots, lo, hi_in, m):  # type: ignore[no-untyped-def]
+    """``discrete_allocation.resolve``: lot optimum under ``lo <= k <= hi``, dropping levels below their minimum;
+    ``(lots, found)``."""
+    n = a.shape[0]
+    hi = hi_in.copy()
+    for _ in range(n + 1):
+        if lo.sum() > budget_lots:
+            return hi, False
+        kk = _optimum(a, b, beta, lot, budget_lots, lo, hi)
+        bad = False
+        for i in range(n):
+            if kk[i] > 0 and kk[i] < m[i]:
+                hi[i] = 0
+                bad = True
+        if not bad:
+            return kk, True
+    return hi, False
+
+
+@nb.njit(cache=True)
+def _discrete(a, b, beta, lot, budget, caps, mins, max_search):  # type: ignore[no-untyped-def]
+    """``_discrete.discrete_allocation``'s lots: the lot optimum with every level at 0 or at least its minimum order
+    (the drop-the-weakest loop, then the exhaustive search over the remaining levels in ``itertools.product``
+    order); ``(lots, ok)``, ``ok`` False for a budget above 2^53 lots."""
+    n = a.shape[0]
+    bl = py_floor_round6(budget / lot)
+    if not bl <= MAX_LOTS:
+        return np.zeros(n, dtype=np.int64), False
+    budget_lots = int(bl)
+    top = float(budget_lots) + 1.0
+    cap = np.empty(n, dtype=np.int64)
+    m = np.empty(n, dtype=np.int64)
+    hi0 = np.empty(n, dtype=np.int64)
+    zero = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        cap[i] = math.floor(min(np_round6(caps[i] / lot), top))
+        m[i] = max(math.ceil(min(np_round6(mins[i] / lot), top)), 1)
+        hi0[i] = cap[i] if (a[i] > 0 and m[i] <= min(cap[i], budget_lots)) else 0
+    k = _optimum(a, b, beta, lot, budget_lots, zero, hi0)
+    nv = 0
+    for i in range(n):
+        if k[i] > 0 and k[i] < m[i]:
+            nv += 1
+    if nv == 0:
+        return k, True
+    base_hi = hi0.copy()
+    kk = k
+    while nv > max_search:
+        # the weakest violating level: fewest lots, then lowest edge, then first (np.lexsort is stable)
+        worst = -1
+        for i in range(n):
+            if kk[i] > 0 and kk[i] < m[i]:
+                if worst < 0 or kk[i] < kk[worst] or (kk[i] == kk[worst] and a[i] < a[worst]):
+                    worst = i
+        base_hi[worst] = 0
+        kk = _optimum(a, b, beta, lot, budget_lots, zero, base_hi)
+        nv = 0
+        for i in range(n):
+            if kk[i] > 0 and kk[i] < m[i]:
+                nv += 1
+    viol = np.empty(nv, dtype=np.int64)
+    j = 0
+    for i in range(n):
+        if kk[i] > 0 and kk[i] < m[i]:
+            viol[j] = i
+            j += 1
+    best = zero
+    best_val = 0.0
+    for c in range(1 << nv):
+        lo = zero.copy()
+        hi = base_hi.copy()
+        for t in range(nv):
+            up = (c >> (nv - 1 - t)) & 1  # itertools.product: the last level varies fastest
+            v = viol[t]
+            if up:
+                lo[v] = m[v]
+            else:
+                hi[v] = 0
+        cand, found = _resolve(a, b, beta, lot, budget_lots, lo, hi, m)
+        if found:
+            val = _values_sum(a, b, beta, lot, cand)
+            if val > best_val:
+                best = cand
+                best_val = val
+    return best, True
+
+
+@nb.njit(cache=True)
+def _impact(a, b, beta, budget, caps, mins, lot, inv, discrete, max_search, sizes):  # type: ignore[no-untyped-def]
+    """``ImpactAllocator.allocate``'s sizes (coins) into ``sizes``; False for a budget above 2^53 lots."""
+    n = a.shape[0]
+    code, _, _, _, _ = kkt_solve(a, b, np.zeros(n), caps, budget, beta, sizes)
+    if code == EMPTY_EDGE or code == EMPTY_BUDGET or code == FAILED:
+        sizes[:] = 0.0
+        return True
+    if not discrete:
+        if code == BUDGET:
+            for _ in range(3):  # solve_concave's last-ulp guard, in NumPy's summation order
+                total = np_sum(sizes, n)
+                if total <= budget:
+                    break
+                f = budget / total * (1.0 - 4e-16)
+                for i in range(n):
+                    sizes[i] *= f
+        return True
+    k, ok = _discrete(a, b, beta, lot, budget, caps, mins, max_search)
+    if not ok:
+        return False
+    for i in range(n):
+        sizes[i] = k[i] / inv  # lots_to_coins: k / 10^sz, the float nearest k·10^-sz
+    return True
+
+
+@nb.njit(cache=True)
+def _project(n, sizes, caps, mins, budget, inv, prices, depth, terms, side, out):  # type: ignore[no-untyped-def]
+    """``projection.project_side``: lots floored (1e-6 lot rounding), capped, within the budget, minimum orders
+    raised or dropped; the resting orders into ``out[side]``; returns ``(count, ok)``."""
+    lots = np.empty(n, dtype=np.int64)
+    cap_lots = np.empty(n, dtype=np.int64)
+    min_lots = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        x = math.floor(np_round6(max(sizes[i], 0.0) * inv))
+        c = math.floor(np_round6(caps[i] * inv))
+        mm = math.floor(np_round6(mins[i] * (1 + 1e-12) * inv))
+        if not (x <= MAX_LOTS and c <= MAX_LOTS and mm <= MAX_LOTS):
+            return 0, False
+        lots[i] = int(x)
+        cap_lots[i] = int(c)
+        min_lots[i] = int(mm)
+    bl = math.floor(np_round6(budget * inv))
+    if not bl <= MAX_LOTS:
+        return 0, False
+    budget_lots = int(bl)
+    total = 0
+    for i in range(n):
+        if cap_lots[i] < lots[i]:
+            lots[i] = cap_lots[i]
+        total += lots[i]
+    excess = total - budget_lots
+    for i in range(n - 1, -1, -1):
+        if excess <= 0:
+            break
+        take = min(excess, lots[i])
+        lots[i] -= take
+        excess -= take
+    for i in range(n):
+        if sizes[i] > 0 and lots[i] < min_lots[i]:
+            need = min_lots[i] - lots[i]
+            fits = lots.sum() + need <= budget_lots and min_lots[i] <= cap_lots[i]
+            if sizes[i] >= (min_lots[i] / inv) * (1 - 1e-9) and fits:
+                lots[i] = min_lots[i]
+            else:
+                lots[i] = 0
+    count = 0
+    for i in range(n):
+        if lots[i] > 0:
+            out[side, 0, count] = prices[i]
+            out[side, 1, count] = lots[i] / inv
+            out[side, 2, count] = depth[i]
+            out[side, 3, count] = i
+            for r in range(6):
+                out[side, 4 + r, count] = terms[r, i]
+            count += 1
+    return count, True
+
+
+@nb.njit(cache=True)
+def build_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, out, counts):  # type: ignore[no-untyped-def]
+    """Both sides of one build (see the module docstring); returns ``(code, reservation_usd)``."""
+    mid = sv[SV_MID]
+    # reservation price r = mid - clamp(q·γ·σ²·h, ±mid·max_depth)
+    skew = sv[SV_Q] * cf[CF_GAMMA] * sv[SV_SIGMA2] * cf[CF_H]
+    bound = mid * cf[CF_MAXDEPTH] * 1e-4
+    ref = mid - min(max(skew, -bound), bound)
+    nd = depths.shape[0]
+    offsets = np.empty(nd)
+    for i in range(nd):
+        offsets[i] = depths[i] * 1e-4
+    sig = ci[CI_SIG]
+    maxdec = ci[CI_MAXDEC]
+    lot = cf[CF_LOT]
+    inv = cf[CF_INV]
+    alloc = ci[CI_ALLOC]
+    beta = cf[CF_BETA] if ci[CI_IMPACT] != IMPACT_NONE else 0.5
+    for side in range(2):
+        bid = side == 0
+        px = np.empty(nd)
+        depth = np.empty(nd)
+        n = _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px, depth)
+        counts[side] = 0
+        terms = np.empty((6, n))
+        _curves(depth, n, (ref - mid) if bid else (mid - ref), ci, cf, sv, tables, prof_d, prof_logv, terms)
+        a = np.empty(n)
+        b = np.empty(n)
+        mins = np.empty(n)
+        for i in range(n):
+            a[i] = terms[0, i] * (terms[1, i] + terms[3, i] - terms[2, i])
+            b[i] = terms[4, i] + terms[5, i]
+            mins[i] = math.ceil(np_round6(cf[CF_MINNOT] / px[i] * inv)) / inv
+        # side_budget: position room (less the reserved coins) and margin capacity
+        q = sv[SV_Q]
+        room = sv[SV_MAXPOS] - q if bid else sv[SV_MAXPOS] + q
+        room = max(room - (sv[SV_RES_BID] if bid else sv[SV_RES_ASK]), 0.0)
+        reducing = max(-q, 0.0) if bid else max(q, 0.0)
+        margin_cap = sv[SV_MARGIN] * sv[SV_LEV] / mid + reducing
+        budget = room if room <= margin_cap else margin_cap
+        if budget > MAX_LOTS * lot:
+            return TOO_LARGE, ref
+        if budget <= 0 or n == 0 or (alloc == ALLOC_IMPACT and ci[CI_IMPACT] == IMPACT_NONE):
+            continue  # an empty side (the reference's empty_result)
+        caps = np.empty(n)
+        caps.fill(cf[CF_CAPFRAC] * budget)
+        sizes = np.empty(n)
+        if alloc == ALLOC_IMPACT:
+            if not _impact(a, b, beta, budget, caps, mins, lot, inv, ci[CI_DISCRETE] != 0, ci[CI_SEARCH], sizes):
+                return TOO_LARGE, ref
+        elif alloc == ALLOC_GREEDY:
+            _greedy(a, budget, caps, sizes)
+        elif alloc == ALLOC_FLAT:
+            ones = np.ones(n)
+            _water_fill(ones, budget, caps, sizes)
+        else:
+            _progression(n, cf[CF_FIRST], cf[CF_STEP], budget, caps, sizes)
+        count, ok = _project(n, sizes, caps, mins, budget, inv, px, depth, terms, side, out)
+        if not ok:
+            return TOO_LARGE, ref
+        counts[side] = count
+    return OK, ref

@@ -1,0 +1,320 @@
+"""The fast path's Python face: a ladder builder compiled once per (spec, allocator, config), arrays out."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..allocate import FlatAllocator, GreedyAllocator, ImpactAllocator, ProgressionAllocator
+from ..economics import ExponentialAdverse, ExponentialIntensity, FirstPassage, TableAdverse, TableFill
+from ..economics.impact import _INV_SQRT_2PI, SIDE_SHARE
+from ..errors import InvalidParameterError
+from ..instrument import _SCALAR_TICKS, InstrumentSpec, Side
+from ..ladder import (
+    Ladder,
+    LadderConfig,
+    LadderState,
+    _as_allocator,
+    _as_config,
+    _as_generator,
+    _check_one_stealth_stage,
+    _depth_grid,
+    build_ladder,
+)
+from ..levels import glft_touch_depth_bps
+from ..snapshot import MarketSnapshot
+from . import _kernel as k
+
+_EMPTY = np.zeros(0)
+_TICKS = np.array(_SCALAR_TICKS)
+_FRESH = LadderState()
+_ALLOC_KIND = {
+    ImpactAllocator: k.ALLOC_IMPACT,
+    GreedyAllocator: k.ALLOC_GREEDY,
+    FlatAllocator: k.ALLOC_FLAT,
+    ProgressionAllocator: k.ALLOC_PROGRESSION,
+}
+
+
+def compiled_reason(allocator: Any, config: LadderConfig) -> str:
+    """Why ``(allocator, config)`` runs the reference pipeline inside the fast path, or ``""`` if it is compiled."""
+    kind = type(allocator)
+    if kind not in _ALLOC_KIND:
+        return f"allocator {getattr(allocator, 'name', kind.__name__)!r} is not compiled"
+    if config.stealth.mode != "off":
+        return f"stealth mode {config.stealth.mode!r} is not compiled"
+    if config.grid.spacing == "ticks":
+        return "grid spacing 'ticks' is not compiled"
+    return ""
+
+
+class FastBuild:
+    """One build's orders as arrays, per side best first; the :class:`~hyper_make.ladder.Ladder` only on request.
+
+    Attributes
+    ----------
+    mid_usd, reservation_usd : the snapshot's mid and the inventory-skewed reservation price (USD).
+    state : the allocator's state after the build (:class:`~hyper_make.ladder.LadderState`), for the next build.
+    beta : the impact exponent of the curves (dimensionless).
+    """
+
+    __slots__ = ("_args", "_counts", "_ladder", "_out", "beta", "mid_usd", "reservation_usd", "state")
+
+    def __init__(
+        self,
+        out: NDArray[np.float64],
+        counts: NDArray[np.int64],
+        mid_usd: float,
+        reservation_usd: float,
+        state: LadderState,
+        beta: float,
+        args: tuple[Any, ...] | None,
+        ladder: Ladder | None = None,
+    ) -> None:
+        self._out = out
+        self._counts = counts
+        self.mid_usd = mid_usd
+        self.reservation_usd = reservation_usd
+        self.state = state
+        self.beta = beta
+        self._args = args
+        self._ladder = ladder
+
+    def count(self, side: Side) -> int:
+        """Orders resting on ``side``."""
+        return int(self._counts[0 if side == "bid" else 1])
+
+    def row(self, side: Side, name: str) -> NDArray[np.float64]:
+        """One per-order array of ``side`` (a read-only view), ``name`` one of :data:`ROWS`: ``price`` (USD), ``size``
+        (coins), ``depth`` (bps from the mid), ``level`` (grid index), and the curve terms of the orders'
+        levels: ``fill_prob``, ``capture``, ``adverse``, ``inventory`` (USD/coin), ``b_forward``, ``b_roundtrip``
+        (USD/coin^(1+β))."""
+        s = 0 if side == "bid" else 1
+        return self._out[s, k.ROWS.index(name), : self._counts[s]]
+
+    def prices(self, side: Side) -> NDArray[np.float64]:
+        """Order prices of ``side`` (USD), best first."""
+        s = 0 if side == "bid" else 1
+        return self._out[s, 0, : self._counts[s]]
+
+    def sizes(self, side: Side) -> NDArray[np.float64]:
+        """Order sizes of ``side`` (coins), best first."""
+        s = 0 if side == "bid" else 1
+        return self._out[s, 1, : self._counts[s]]
+
+    def depths(self, side: Side) -> NDArray[np.float64]:
+        """Order depths of ``side`` from the mid (bps), best first."""
+        s = 0 if side == "bid" else 1
+        return self._out[s, 2, : self._counts[s]]
+
+    def levels(self, side: Side) -> NDArray[np.int64]:
+        """Order levels of ``side`` (index in the side's grid, 0 = touch), best first."""
+        s = 0 if side == "bid" else 1
+        return self._out[s, 3, : self._counts[s]].astype(np.int64)
+
+    def ladder(self) -> Ladder:
+        """The full :class:`~hyper_make.ladder.Ladder` (diagnostics, dropped levels, timings), built by the reference
+        pipeline on the same inputs: the same orders as these arrays (the identity the fast path guarantees)."""
+        if self._ladder is None:
+            assert self._args is not None
+            snapshot, spec, alloc, cfg, reserved, state, learner, interval_s = self._args
+            self._ladder = build_ladder(
+                snapshot,
+                spec,
+                alloc,
+                config=cfg,
+                rng=np.random.default_rng(0),  # compiled allocators draw nothing
+                reserved_coins=reserved,
+                state=state,
+                learner=learner,
+                interval_s=interval_s,
+            )
+        return self._ladder
+
+
+class FastLadder:
+    """:func:`~hyper_make.build_ladder` for one (spec, allocator, config), compiled once, arrays out.
+
+    ``impact`` (discrete or continuous), ``greedy``, ``flat`` and ``progression`` with stealth off and geometric or
+    linear spacing run in one compiled call (:mod:`._kernel`); anything else (``entropy``, ``learned``, the
+    stealth modes, tick spacing) runs the reference pipeline inside :meth:`build` and returns the same arrays
+    (:attr:`reason` says why). The orders are those of :func:`~hyper_make.build_ladder` on the same inputs.
+
+    Raises
+    ------
+    InvalidParameterError
+        As :func:`~hyper_make.build_ladder` for a wrong spec, allocator or config.
+    """
+
+    __slots__ = ("_cf", "_ci", "_depths", "_profile", "_tables", "allocator", "config", "reason", "spec")
+
+    def __init__(self, spec: InstrumentSpec, allocator: Any, config: LadderConfig | None = None) -> None:
+        if not isinstance(spec, InstrumentSpec):
+            raise InvalidParameterError(f"'spec' must be an InstrumentSpec; got {type(spec).__name__}")
+        alloc = _as_allocator(allocator)
+        cfg = _as_config(config)
+        _check_one_stealth_stage(alloc, getattr(alloc, "name", type(alloc).__name__), cfg.stealth)
+        self.spec, self.allocator, self.config = spec, alloc, cfg
+        #: why this builder runs the reference pipeline ("" = compiled)
+        self.reason = compiled_reason(alloc, cfg)
+        ci = np.zeros(k.CI_SIZE, dtype=np.int64)
+        cf = np.zeros(k.CF_SIZE)
+        fill, adverse, impact = cfg.fill, cfg.adverse, cfg.impact
+        tables = [_EMPTY, _EMPTY, _EMPTY, _EMPTY]
+        if isinstance(fill, ExponentialIntensity):
+            ci[k.CI_FILL] = k.FILL_EXP
+            cf[k.CF_A], cf[k.CF_KAPPA] = fill.intensity_per_s, fill.kappa_per_bps
+        elif isinstance(fill, FirstPassage):
+            ci[k.CI_FILL] = k.FILL_FP
+        elif isinstance(fill, TableFill):
+            ci[k.CI_FILL] = k.FILL_TABLE
+            tables[0], tables[1] = np.asarray(fill.depth_bps, float), np.asarray(fill.prob_at_depth, float)
+        if isinstance(adverse, ExponentialAdverse):
+            ci[k.CI_ADVERSE] = k.ADV_EXP
+            cf[k.CF_AS0], cf[k.CF_DECAY] = adverse.as0_bps, adverse.decay_bps
+        elif isinstance(adverse, TableAdverse):
+            ci[k.CI_ADVERSE] = k.ADV_TABLE
+            tables[2], tables[3] = np.asarray(adverse.depth_bps, float), np.asarray(adverse.as_bps, float)
+        ci[k.CI_ALLOC] = _ALLOC_KIND.get(type(alloc), -1)
+        if isinstance(alloc, ImpactAllocator):
+            ci[k.CI_DISCRETE], ci[k.CI_SEARCH] = int(alloc.discrete), alloc.max_search_levels
+        if isinstance(alloc, ProgressionAllocator):
+            cf[k.CF_FIRST], cf[k.CF_STEP] = alloc.first_frac, alloc.step_frac
+        ci[k.CI_SIG], ci[k.CI_MAXDEC] = spec.max_sig_figs, spec.max_price_decimals
+        cf[k.CF_H], cf[k.CF_CAPFRAC], cf[k.CF_GAMMA] = cfg.horizon_s, cfg.level_cap_frac, cfg.risk_aversion
+        cf[k.CF_FWD], cf[k.CF_RT], cf[k.CF_BETA] = impact.forward_coef, impact.roundtrip_coef, impact.beta
+        cf[k.CF_MINNOT], cf[k.CF_LOT], cf[k.CF_INV] = spec.min_notional_usd, spec.lot_size, 10.0**spec.sz_decimals
+        cf[k.CF_INV_SQRT_2PI], cf[k.CF_MAXDEPTH] = float(_INV_SQRT_2PI), cfg.grid.max_depth_bps
+        self._ci, self._cf, self._tables = ci, cf, tuple(tables)
+        self._depths = _depth_grid(cfg.grid, cfg.grid.min_depth_bps) if cfg.grid.touch == "fixed" else None
+        self._profile: tuple[Any, NDArray[np.float64], NDArray[np.float64]] = ((), _EMPTY, _EMPTY)
+
+    @property
+    def compiled(self) -> bool:
+        """Whether :meth:`build` runs compiled (else the reference pipeline, arrays out)."""
+        return not self.reason
+
+    def build(
+        self,
+        snapshot: MarketSnapshot,
+        *,
+        rng: np.random.Generator | int | None = None,
+        reserved_coins: Mapping[str, float] | None = None,
+        state: LadderState | None = None,
+        learner: Any = None,
+        interval_s: float | None = None,
+    ) -> FastBuild:
+        """One refresh's ladder (the arguments of :func:`~hyper_make.build_ladder`), as a :class:`FastBuild`."""
+        args = (snapshot, self.spec, self.allocator, self.config, reserved_coins, state, learner, interval_s)
+        if self.reason:
+            return self._reference(args, rng)
+        if not isinstance(snapshot, MarketSnapshot):
+            raise InvalidParameterError(f"'snapshot' must be a MarketSnapshot; got {type(snapshot).__name__}")
+        if rng is not None and not isinstance(rng, np.random.Generator):
+            _as_generator(rng)  # the reference's error for a bad seed; compiled allocators draw nothing
+        if state is not None and not isinstance(state, LadderState):
+            return self._reference(args, rng)  # the reference's error
+        res_bid = res_ask = 0.0
+        if reserved_coins:
+            for key, v in reserved_coins.items():
+                if key not in ("bid", "ask") or not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
+                    return self._reference(args, rng)  # the reference's error
+            res_bid, res_ask = float(reserved_coins.get("bid", 0.0)), float(reserved_coins.get("ask", 0.0))
+        if interval_s is not None and not (isinstance(interval_s, (int, float)) and 0 < interval_s <= 86_400.0):
+            return self._reference(args, rng)
+        cfg = self.config
+        ci, cf = self._ci, self._cf
+        impact = cfg.impact
+        h = cfg.horizon_s
+        sh = snapshot.sigma_horizon_s
+        sf = snapshot.sigma_frac
+        prof_d = prof_logv = _EMPTY
+        if impact.missing_input(snapshot):
+            ci[k.CI_IMPACT] = k.IMPACT_NONE
+        elif impact.is_off:
+            ci[k.CI_IMPACT] = k.IMPACT_OFF
+        else:
+            ci[k.CI_IMPACT] = k.IMPACT_ON
+        ci[k.CI_PROFILE] = 1 if snapshot.volume_profile_depth_bps else 0
+        if ci[k.CI_PROFILE] and ci[k.CI_IMPACT] == k.IMPACT_ON:
+            key = (snapshot.volume_profile_depth_bps, snapshot.volume_profile_coins)
+            if self._profile[0] != key:
+                self._profile = (
+                    key,
+                    np.asarray(key[0], dtype=np.float64),
+                    np.log(snapshot.volume_profile_coins),  # the reference's own NumPy log
+                )
+            prof_d, prof_logv = self._profile[1], self._profile[2]
+        sp = snapshot.sigma_price_per_sqrt_s()
+        sv = np.array(
+            (
+                snapshot.mid_usd,
+                snapshot.best_bid_usd,
+                snapshot.best_ask_usd,
+                snapshot.inventory_coins,
+                snapshot.max_position_coins,
+                snapshot.margin_usd,
+                snapshot.leverage,
+                snapshot.maker_fee_bps,
+                sp**2,
+                sf / math.sqrt(sh),
+                sf * math.sqrt(h / sh),
+                sf * math.sqrt(impact.volume_period_s / sh),
+                snapshot.daily_volume_coins * (h / impact.volume_period_s) * SIDE_SHARE,
+                h / sh,
+                res_bid,
+                res_ask,
+            )
+        )
+        depths = self._depths
+        if depths is None:
+            fill = cfg.fill
+            kappa = fill.kappa_per_bps if isinstance(fill, ExponentialIntensity) else 0.3
+            touch = glft_touch_depth_bps(cfg.risk_aversion, kappa, snapshot.mid_usd, snapshot.maker_fee_bps)
+            depths = _depth_grid(cfg.grid, touch)
+        nd = depths.shape[0]
+        out = np.empty((2, k.N_ROWS, nd))
+        counts = np.zeros(2, dtype=np.int64)
+        code, ref = k.build_sides(ci, cf, sv, depths, _TICKS, self._tables, prof_d, prof_logv, out, counts)
+        if code != k.OK:
+            return self._reference(args, rng)  # raises the reference's error
+        beta = impact.beta if ci[k.CI_IMPACT] != k.IMPACT_NONE else 0.5
+        return FastBuild(out, counts, snapshot.mid_usd, ref, _FRESH, beta, args)
+
+    def _reference(self, args: tuple[Any, ...], rng: Any) -> FastBuild:
+        """The reference pipeline's ladder as a :class:`FastBuild` (the same arrays as a compiled build)."""
+        snapshot, spec, alloc, cfg, reserved, state, learner, interval_s = args
+        lad = build_ladder(
+            snapshot,
+            spec,
+            alloc,
+            config=cfg,
+            rng=rng,
+            reserved_coins=reserved,
+            state=state,
+            learner=learner,
+            interval_s=interval_s,
+        )
+        n = max(lad.bid.curves.n, lad.ask.curves.n, 1)
+        out = np.empty((2, k.N_ROWS, n))
+        counts = np.zeros(2, dtype=np.int64)
+        for s, side in enumerate((lad.bid, lad.ask)):
+            lv = np.array([o.level for o in side.orders], dtype=np.int64)
+            counts[s] = lv.shape[0]
+            if not lv.shape[0]:
+                continue
+            c = side.curves
+            out[s, 0, : lv.shape[0]] = [o.price for o in side.orders]
+            out[s, 1, : lv.shape[0]] = [o.size for o in side.orders]
+            out[s, 2, : lv.shape[0]] = [o.depth_bps for o in side.orders]
+            out[s, 3, : lv.shape[0]] = lv
+            for r, arr in enumerate(
+                (c.fill_prob, c.capture_usd, c.adverse_usd, c.inventory, c.b_forward, c.b_roundtrip)
+            ):
+                out[s, 4 + r, : lv.shape[0]] = arr[lv]
+        beta = float(lad.bid.curves.beta)
+        return FastBuild(out, counts, lad.mid_usd, lad.reservation_usd, lad.state, beta, None, lad)

@@ -1,0 +1,95 @@
+"""Random snapshots for the fast path's identity check: the compiled build against the reference, order by order.
+
+Shared by ``tests/fast/test_identity.py`` (a few hundred cases in CI) and ``benchmarks/bench_fastpath.py`` (10^5
+per allocator). Case ``i`` of seed ``s`` for allocator ``name`` starts from :func:`ladder_fuzz.case` (mid 1e-4 to
+1e6 USD, ``szDecimals`` 0 to 6, inventory up to 1.5x the limit either way, rebates to 5 bps fees, σ, volume
+missing one time in ten or a profile, every grid spacing and touch, every fill and adverse model, impact on/off
+and β in [0.3, 2], stealth modes), and adds what the refresh core passes: reserved coins on either side (a third
+of the cases), a previous state (the last build's, when the allocator keeps one), and, one case in four, a
+position limit a few minimum orders wide so that the minimum-order search binds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import ladder_fuzz
+from hyper_make import InvalidParameterError, build_ladder, make_allocator
+from hyper_make.fast import FastLadder
+
+
+@dataclass(frozen=True)
+class FastCase:
+    """One random market, its reserved coins and the allocator."""
+
+    base: ladder_fuzz.Case
+    reserved: dict[str, float]
+
+
+def fast_case(seed: int, index: int, allocator: str) -> FastCase:
+    """The ``index``-th case of ``seed`` run with ``allocator`` (see the module docstring)."""
+    c = ladder_fuzz.case(seed, index)
+    rng = np.random.default_rng([seed, index, 15])
+    snap, cfg = c.snapshot, c.config
+    if allocator.startswith("impact-") and cfg.stealth.mode != "off":
+        cfg = dataclasses.replace(cfg, stealth=dataclasses.replace(cfg.stealth, mode="off"))
+    if rng.random() < 0.25:
+        # a position limit of a few minimum orders: the minimum-order search decides what rests
+        min_coins = c.spec.min_notional_usd / snap.mid_usd
+        snap = dataclasses.replace(
+            snap,
+            max_position_coins=min_coins * float(rng.uniform(0.5, 12.0)),
+            inventory_coins=min_coins * float(rng.uniform(-3.0, 3.0)),
+        )
+    reserved: dict[str, float] = {}
+    if rng.random() < 1 / 3:
+        for side in ("bid", "ask"):
+            if rng.random() < 0.7:
+                reserved[side] = float(snap.max_position_coins * rng.uniform(0.0, 1.2))
+    return FastCase(dataclasses.replace(c, snapshot=snap, config=cfg, allocator=allocator), reserved)
+
+
+def mismatch(fc: FastCase) -> str:
+    """``""`` when the fast path gives the reference's orders and state on ``fc`` (both refusing counts as equal),
+    else what differs."""
+    c = fc.base
+    alloc = make_allocator(c.allocator)
+    ref: Any
+    try:
+        ref = build_ladder(
+            c.snapshot, c.spec, alloc, config=c.config, rng=np.random.default_rng([c.seed, c.index]),
+            reserved_coins=fc.reserved,
+        )  # fmt: skip
+    except InvalidParameterError as exc:
+        ref = exc
+    try:
+        fast: Any = FastLadder(c.spec, alloc, c.config).build(
+            c.snapshot, rng=np.random.default_rng([c.seed, c.index]), reserved_coins=fc.reserved
+        )
+    except InvalidParameterError as exc:
+        fast = exc
+    if isinstance(ref, Exception) or isinstance(fast, Exception):
+        if isinstance(ref, Exception) and isinstance(fast, Exception) and str(ref) == str(fast):
+            return ""
+        return f"reference {ref!r} vs fast {fast!r}"
+    for side in ("bid", "ask"):
+        orders = ref.side(side).orders
+        want_p = np.array([o.price for o in orders])
+        want_s = np.array([o.size for o in orders])
+        want_l = np.array([o.level for o in orders], dtype=np.int64)
+        if not (
+            np.array_equal(want_p, fast.prices(side))
+            and np.array_equal(want_s, fast.sizes(side))
+            and np.array_equal(want_l, fast.levels(side))
+        ):
+            return (
+                f"{side}: reference prices {want_p.tolist()} sizes {want_s.tolist()} vs fast "
+                f"{fast.prices(side).tolist()} {fast.sizes(side).tolist()}"
+            )
+    if repr(ref.state) != repr(fast.state) or ref.reservation_usd != fast.reservation_usd:
+        return f"state/reservation: {ref.state!r} {ref.reservation_usd!r} vs {fast.state!r} {fast.reservation_usd!r}"
+    return ""
