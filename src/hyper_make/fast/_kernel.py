@@ -11,8 +11,8 @@ may differ in the last bit, which moves no order on the property test and the be
 allocator (``benchmarks/bench_fastpath.py``).
 
 Output layout (``out``, shape ``(2, N_ROWS, n_levels)``, side 0 = bid, 1 = ask): the orders best first, one per
-column, rows :data:`ROWS`; ``counts[side]`` orders per side. The return code is :data:`OK` or the reason the
-caller must take the reference path (which raises the reference's error).
+column, rows :data:`ROWS`; ``counts[side]`` orders per side, ``totals[side]`` their total size (coins). The return
+code is :data:`OK` or the reason the caller must take the reference path (which raises the reference's error).
 """
 
 from __future__ import annotations
@@ -484,9 +484,10 @@ def _impact(a, b, beta, budget, caps, mins, lot, inv, discrete, max_search, size
 
 
 @nb.njit(cache=True)
-def _project(n, sizes, caps, mins, budget, inv, prices, depth, terms, side, out):  # type: ignore[no-untyped-def]
+def _project(n, sizes, caps, mins, budget, inv, prices, depth, terms, side, out, totals):  # type: ignore[no-untyped-def]
     """``projection.project_side``: lots floored (1e-6 lot rounding), capped, within the budget, minimum orders
-    raised or dropped; the resting orders into ``out[side]``; returns ``(count, ok)``."""
+    raised or dropped; the resting orders into ``out[side]``, their total (coins, from the lots) into
+    ``totals[side]``; returns ``(count, ok)``."""
     lots = np.empty(n, dtype=np.int64)
     cap_lots = np.empty(n, dtype=np.int64)
     min_lots = np.empty(n, dtype=np.int64)
@@ -524,6 +525,7 @@ def _project(n, sizes, caps, mins, budget, inv, prices, depth, terms, side, out)
             else:
                 lots[i] = 0
     count = 0
+    totals[side] = lots.sum() / inv
     for i in range(n):
         if lots[i] > 0:
             out[side, 0, count] = prices[i]
@@ -537,7 +539,7 @@ def _project(n, sizes, caps, mins, budget, inv, prices, depth, terms, side, out)
 
 
 @nb.njit(cache=True)
-def build_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, out, counts):  # type: ignore[no-untyped-def]
+def build_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, out, counts, totals):  # type: ignore[no-untyped-def]
     """Both sides of one build (see the module docstring); returns ``(code, reservation_usd)``."""
     mid = sv[SV_MID]
     # reservation price r = mid - clamp(q·γ·σ²·h, ±mid·max_depth)
@@ -560,6 +562,7 @@ def build_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, out, count
         depth = np.empty(nd)
         n = _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px, depth)
         counts[side] = 0
+        totals[side] = 0.0
         terms = np.empty((6, n))
         _curves(depth, n, (ref - mid) if bid else (mid - ref), ci, cf, sv, tables, prof_d, prof_logv, terms)
         a = np.empty(n)
@@ -593,7 +596,7 @@ def build_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, out, count
             _water_fill(ones, budget, caps, sizes)
         else:
             _progression(n, cf[CF_FIRST], cf[CF_STEP], budget, caps, sizes)
-        count, ok = _project(n, sizes, caps, mins, budget, inv, px, depth, terms, side, out)
+        count, ok = _project(n, sizes, caps, mins, budget, inv, px, depth, terms, side, out, totals)
         if not ok:
             return TOO_LARGE, ref
         counts[side] = count

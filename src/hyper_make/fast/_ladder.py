@@ -62,12 +62,15 @@ class FastBuild:
     beta : the impact exponent of the curves (dimensionless).
     """
 
-    __slots__ = ("_args", "_counts", "_ladder", "_out", "beta", "mid_usd", "reservation_usd", "state")
+    __slots__ = ("_args", "_counts", "_ladder", "_out", "_totals", "beta", "mid_usd", "reservation_usd", "state")
+    #: what :func:`~hyper_make.strategy.orders.plan_orders` and the run records look for (no import of this module)
+    is_fast_build = True
 
     def __init__(
         self,
         out: NDArray[np.float64],
         counts: NDArray[np.int64],
+        totals: NDArray[np.float64],
         mid_usd: float,
         reservation_usd: float,
         state: LadderState,
@@ -77,6 +80,7 @@ class FastBuild:
     ) -> None:
         self._out = out
         self._counts = counts
+        self._totals = totals
         self.mid_usd = mid_usd
         self.reservation_usd = reservation_usd
         self.state = state
@@ -87,6 +91,18 @@ class FastBuild:
     def count(self, side: Side) -> int:
         """Orders resting on ``side``."""
         return int(self._counts[0 if side == "bid" else 1])
+
+    def total_coins(self, side: Side) -> float:
+        """Total size resting on ``side`` (coins), from the lots (the reference's ``SideResult.size_used_coins``)."""
+        return float(self._totals[0 if side == "bid" else 1])
+
+    @property
+    def allocation_diagnostics(self) -> dict[str, Any]:
+        """The allocator's per-side diagnostics when it ran in the reference pipeline (``learned``, ``entropy``:
+        the bid's, else the ask's), else ``{}`` (compiled allocators report none per refresh)."""
+        if self._ladder is None or self._args is not None:
+            return {}
+        return self._ladder.bid.allocation.diagnostics or self._ladder.ask.allocation.diagnostics
 
     def row(self, side: Side, name: str) -> NDArray[np.float64]:
         """One per-order array of ``side`` (a read-only view), ``name`` one of :data:`ROWS`: ``price`` (USD), ``size``
@@ -279,11 +295,12 @@ class FastLadder:
         nd = depths.shape[0]
         out = np.empty((2, k.N_ROWS, nd))
         counts = np.zeros(2, dtype=np.int64)
-        code, ref = k.build_sides(ci, cf, sv, depths, _TICKS, self._tables, prof_d, prof_logv, out, counts)
+        totals = np.zeros(2)
+        code, ref = k.build_sides(ci, cf, sv, depths, _TICKS, self._tables, prof_d, prof_logv, out, counts, totals)
         if code != k.OK:
             return self._reference(args, rng)  # raises the reference's error
         beta = impact.beta if ci[k.CI_IMPACT] != k.IMPACT_NONE else 0.5
-        return FastBuild(out, counts, snapshot.mid_usd, ref, _FRESH, beta, args)
+        return FastBuild(out, counts, totals, snapshot.mid_usd, ref, _FRESH, beta, args)
 
     def _reference(self, args: tuple[Any, ...], rng: Any) -> FastBuild:
         """The reference pipeline's ladder as a :class:`FastBuild` (the same arrays as a compiled build)."""
@@ -302,6 +319,7 @@ class FastLadder:
         n = max(lad.bid.curves.n, lad.ask.curves.n, 1)
         out = np.empty((2, k.N_ROWS, n))
         counts = np.zeros(2, dtype=np.int64)
+        totals = np.array([lad.bid.size_used_coins, lad.ask.size_used_coins])
         for s, side in enumerate((lad.bid, lad.ask)):
             lv = np.array([o.level for o in side.orders], dtype=np.int64)
             counts[s] = lv.shape[0]
@@ -317,4 +335,4 @@ class FastLadder:
             ):
                 out[s, 4 + r, : lv.shape[0]] = arr[lv]
         beta = float(lad.bid.curves.beta)
-        return FastBuild(out, counts, lad.mid_usd, lad.reservation_usd, lad.state, beta, None, lad)
+        return FastBuild(out, counts, totals, lad.mid_usd, lad.reservation_usd, lad.state, beta, None, lad)
