@@ -11,8 +11,8 @@ may differ in the last bit, which moves no order on the property test and the be
 allocator (``benchmarks/bench_fastpath.py``).
 
 Output layout (``out``, shape ``(2, N_ROWS, n_levels)``, side 0 = bid, 1 = ask): the orders best first, one per
-column, rows :data:`ROWS`; ``counts[side]`` orders per side, ``totals[side]`` their total size (coins). The return
-code is :data:`OK` or the reason the caller must take the reference path (which raises the reference's error).
+column, rows :data:`ROWS`; the call returns the orders per side and their total size (coins) with a code, :data:`OK`
+or the reason the caller must take the reference path (which raises the reference's error).
 """
 
 from __future__ import annotations
@@ -86,6 +86,15 @@ CF_SIZE = 17
 ) = range(16)
 SV_SIZE = 16
 
+#: Rows of the float workspace ``ws`` (shape ``(W_ROWS, n_levels)``, reused by every build of a FastLadder): the
+#: kernels allocate nothing per level array (an allocation costs about as much as a level's arithmetic).
+W_OFF, W_RAW, W_KEPT, W_PX, W_DEPTH, W_TERMS = 0, 1, 2, 3, 4, 5  # W_TERMS..W_TERMS+5: the curve terms
+W_A, W_B, W_MINS, W_CAPS, W_SIZES, W_ZERO, W_TMP, W_SHARE, W_ONES = 11, 12, 13, 14, 15, 16, 17, 18, 19
+W_ROWS = 20
+#: Rows of the integer workspace ``wi``: lots, cap lots, minimum lots, free flags (water fill).
+I_LOTS, I_CAP, I_MIN, I_FREE = 0, 1, 2, 3
+I_ROWS = 4
+
 _P10 = np.array([10.0**k for k in range(16)])  # exact powers of ten (Python's 10.0 ** k, as the reference)
 
 
@@ -148,9 +157,9 @@ def _interp(x: float, xp: np.ndarray, fp: np.ndarray) -> float:
 
 
 @nb.njit(cache=True)
-def _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_out, depth_out):  # type: ignore[no-untyped-def]
+def _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_out, depth_out, raw, kept):  # type: ignore[no-untyped-def]
     """``levels.ladder_prices`` of one side: distinct valid post-only prices best first (USD) and their depths from
-    the mid (bps) into the outputs; returns their count."""
+    the mid (bps) into the outputs (``raw``, ``kept``: scratch rows); returns their count."""
     mid = sv[SV_MID]
     if bid:
         limit = _round_price(sv[SV_ASK], True, sig, maxdec)
@@ -161,7 +170,6 @@ def _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_out, depth_out): 
         if limit <= sv[SV_BID]:
             limit = _step(limit, False, sig, maxdec, ticks)
     n = offsets.shape[0]
-    raw = np.empty(n)
     for i in range(n):
         raw[i] = ref * ((1.0 - offsets[i]) if bid else (1.0 + offsets[i]))
     sign = -1.0 if bid else 1.0
@@ -169,7 +177,6 @@ def _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_out, depth_out): 
         shift = limit - raw[0]
         for i in range(n):
             raw[i] = raw[i] + shift
-    kept = np.empty(n)
     m = 0
     for i in range(n):
         px = raw[i]
@@ -189,11 +196,18 @@ def _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_out, depth_out): 
         if p > 0:
             kept[m] = p
             m += 1
-    srt = np.sort(kept[:m])
+    # ascending insertion sort: the rounded prices are monotone in depth already, so it is one pass
+    for i in range(1, m):
+        v = kept[i]
+        j = i - 1
+        while j >= 0 and kept[j] > v:
+            kept[j + 1] = kept[j]
+            j -= 1
+        kept[j + 1] = v
     count = 0
     for i in range(m):
         j = m - 1 - i if bid else i  # bids highest first
-        p = srt[j]
+        p = kept[j]
         if count and px_out[count - 1] == p:
             continue
         px_out[count] = p
@@ -204,7 +218,7 @@ def _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_out, depth_out): 
 
 @nb.njit(cache=True)
 def _curves(depth, n, inv_value, ci, cf, sv, tables, prof_d, prof_logv, terms):  # type: ignore[no-untyped-def]
-    """``economics._level_arrays`` per level: rows of ``terms`` = fill prob, capture, adverse, inventory, b_fwd,
+    """``economics._level_arrays`` per level: rows ``terms[0..5]`` = fill prob, capture, adverse, inventory, b_fwd,
     b_rt (the units of :class:`LevelCurves`)."""
     mid = sv[SV_MID]
     bps_to_usd = mid * 1e-4
@@ -252,16 +266,14 @@ def _curves(depth, n, inv_value, ci, cf, sv, tables, prof_d, prof_logv, terms): 
 
 
 @nb.njit(cache=True)
-def _water_fill(w, total, caps, s):  # type: ignore[no-untyped-def]
-    """``allocate._base.water_fill`` into ``s`` (zeroed here): ``total`` split by ``w`` within ``caps``."""
+def _water_fill(w, total, caps, s, free, tmp, share):  # type: ignore[no-untyped-def]
+    """``allocate._base.water_fill`` into ``s`` (zeroed here): ``total`` split by ``w`` within ``caps`` (``free``,
+    ``tmp``, ``share``: scratch rows)."""
     n = w.shape[0]
-    free = np.empty(n, dtype=np.bool_)
-    tmp = np.empty(n)
     for i in range(n):
         s[i] = 0.0
         free[i] = w[i] > 0
     remaining = total
-    share = np.empty(n)
     for _ in range(n + 1):
         nfree = 0
         for i in range(n):
@@ -289,7 +301,7 @@ def _water_fill(w, total, caps, s):  # type: ignore[no-untyped-def]
         for i in range(n):
             if free[i] and s[i] + share[i] >= caps[i]:
                 s[i] = caps[i]
-                free[i] = False
+                free[i] = 0
 
 
 @nb.njit(cache=True)
@@ -314,6 +326,9 @@ def _greedy(a, budget, caps, sizes):  # type: ignore[no-untyped-def]
     group = np.empty(n)
     gcaps = np.empty(n)
     part = np.empty(n)
+    free = np.empty(n, dtype=np.int64)
+    tmp = np.empty(n)
+    share = np.empty(n)
     left = budget
     prev = np.nan
     for e in range(npos - 1, -1, -1):
@@ -327,7 +342,7 @@ def _greedy(a, budget, caps, sizes):  # type: ignore[no-untyped-def]
             g = a[i] == edge
             group[i] = 1.0 if g else 0.0
             gcaps[i] = caps[i] if g else 0.0
-        _water_fill(group, left, gcaps, part)
+        _water_fill(group, left, gcaps, part, free, tmp, share)
         for i in range(n):
             sizes[i] += part[i]
         left = budget - np_sum(sizes, n)
@@ -458,10 +473,11 @@ def _discrete(a, b, beta, lot, budget, caps, mins, max_search):  # type: ignore[
 
 
 @nb.njit(cache=True)
-def _impact(a, b, beta, budget, caps, mins, lot, inv, discrete, max_search, sizes):  # type: ignore[no-untyped-def]
+def _impact(a, b, beta, budget, caps, mins, lot, inv, discrete, max_search, sizes, zeros):  # type: ignore[no-untyped-def]
     """``ImpactAllocator.allocate``'s sizes (coins) into ``sizes``; False for a budget above 2^53 lots."""
     n = a.shape[0]
-    code, _, _, _, _ = kkt_solve(a, b, np.zeros(n), caps, budget, beta, sizes)
+    zeros[:] = 0.0
+    code, _, _, _, _ = kkt_solve(a, b, zeros, caps, budget, beta, sizes)
     if code == EMPTY_EDGE or code == EMPTY_BUDGET or code == FAILED:
         sizes[:] = 0.0
         return True
@@ -484,25 +500,25 @@ def _impact(a, b, beta, budget, caps, mins, lot, inv, discrete, max_search, size
 
 
 @nb.njit(cache=True)
-def _project(n, sizes, caps, mins, budget, inv, prices, depth, terms, side, out, totals):  # type: ignore[no-untyped-def]
+def _project(n, sizes, caps, mins, budget, inv, prices, depth, ws, wi, side, out):  # type: ignore[no-untyped-def]
     """``projection.project_side``: lots floored (1e-6 lot rounding), capped, within the budget, minimum orders
-    raised or dropped; the resting orders into ``out[side]``, their total (coins, from the lots) into
-    ``totals[side]``; returns ``(count, ok)``."""
-    lots = np.empty(n, dtype=np.int64)
-    cap_lots = np.empty(n, dtype=np.int64)
-    min_lots = np.empty(n, dtype=np.int64)
+    raised or dropped; the resting orders into ``out[side]``; returns ``(count, total_coins, ok)``, the total from
+    the lots."""
+    lots = wi[I_LOTS]
+    cap_lots = wi[I_CAP]
+    min_lots = wi[I_MIN]
     for i in range(n):
         x = math.floor(np_round6(max(sizes[i], 0.0) * inv))
         c = math.floor(np_round6(caps[i] * inv))
         mm = math.floor(np_round6(mins[i] * (1 + 1e-12) * inv))
         if not (x <= MAX_LOTS and c <= MAX_LOTS and mm <= MAX_LOTS):
-            return 0, False
+            return 0, 0.0, False
         lots[i] = int(x)
         cap_lots[i] = int(c)
         min_lots[i] = int(mm)
     bl = math.floor(np_round6(budget * inv))
     if not bl <= MAX_LOTS:
-        return 0, False
+        return 0, 0.0, False
     budget_lots = int(bl)
     total = 0
     for i in range(n):
@@ -519,35 +535,40 @@ def _project(n, sizes, caps, mins, budget, inv, prices, depth, terms, side, out,
     for i in range(n):
         if sizes[i] > 0 and lots[i] < min_lots[i]:
             need = min_lots[i] - lots[i]
-            fits = lots.sum() + need <= budget_lots and min_lots[i] <= cap_lots[i]
+            held = 0
+            for j in range(n):
+                held += lots[j]
+            fits = held + need <= budget_lots and min_lots[i] <= cap_lots[i]
             if sizes[i] >= (min_lots[i] / inv) * (1 - 1e-9) and fits:
                 lots[i] = min_lots[i]
             else:
                 lots[i] = 0
     count = 0
-    totals[side] = lots.sum() / inv
+    held = 0
     for i in range(n):
+        held += lots[i]
         if lots[i] > 0:
             out[side, 0, count] = prices[i]
             out[side, 1, count] = lots[i] / inv
             out[side, 2, count] = depth[i]
             out[side, 3, count] = i
             for r in range(6):
-                out[side, 4 + r, count] = terms[r, i]
+                out[side, 4 + r, count] = ws[W_TERMS + r, i]
             count += 1
-    return count, True
+    return count, held / inv, True
 
 
 @nb.njit(cache=True)
-def build_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, out, counts, totals):  # type: ignore[no-untyped-def]
-    """Both sides of one build (see the module docstring); returns ``(code, reservation_usd)``."""
+def build_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, ws, wi, out):  # type: ignore[no-untyped-def]
+    """Both sides of one build (see the module docstring): returns ``(code, reservation_usd, n_bid, n_ask,
+    bid_coins, ask_coins)``, the orders per side and their total size (coins)."""
     mid = sv[SV_MID]
     # reservation price r = mid - clamp(q·γ·σ²·h, ±mid·max_depth)
     skew = sv[SV_Q] * cf[CF_GAMMA] * sv[SV_SIGMA2] * cf[CF_H]
     bound = mid * cf[CF_MAXDEPTH] * 1e-4
     ref = mid - min(max(skew, -bound), bound)
     nd = depths.shape[0]
-    offsets = np.empty(nd)
+    offsets = ws[W_OFF, :nd]
     for i in range(nd):
         offsets[i] = depths[i] * 1e-4
     sig = ci[CI_SIG]
@@ -556,18 +577,20 @@ def build_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, out, count
     inv = cf[CF_INV]
     alloc = ci[CI_ALLOC]
     beta = cf[CF_BETA] if ci[CI_IMPACT] != IMPACT_NONE else 0.5
+    n_bid = n_ask = 0
+    bid_coins = ask_coins = 0.0
+    px_all = ws[W_PX]
+    depth_all = ws[W_DEPTH]
     for side in range(2):
         bid = side == 0
-        px = np.empty(nd)
-        depth = np.empty(nd)
-        n = _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px, depth)
-        counts[side] = 0
-        totals[side] = 0.0
-        terms = np.empty((6, n))
+        n = _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_all, depth_all, ws[W_RAW], ws[W_KEPT])
+        px = px_all[:n]
+        depth = depth_all[:n]
+        terms = ws[W_TERMS : W_TERMS + 6]
         _curves(depth, n, (ref - mid) if bid else (mid - ref), ci, cf, sv, tables, prof_d, prof_logv, terms)
-        a = np.empty(n)
-        b = np.empty(n)
-        mins = np.empty(n)
+        a = ws[W_A, :n]
+        b = ws[W_B, :n]
+        mins = ws[W_MINS, :n]
         for i in range(n):
             a[i] = terms[0, i] * (terms[1, i] + terms[3, i] - terms[2, i])
             b[i] = terms[4, i] + terms[5, i]
@@ -580,24 +603,30 @@ def build_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, out, count
         margin_cap = sv[SV_MARGIN] * sv[SV_LEV] / mid + reducing
         budget = room if room <= margin_cap else margin_cap
         if budget > MAX_LOTS * lot:
-            return TOO_LARGE, ref
+            return TOO_LARGE, ref, 0, 0, 0.0, 0.0
         if budget <= 0 or n == 0 or (alloc == ALLOC_IMPACT and ci[CI_IMPACT] == IMPACT_NONE):
             continue  # an empty side (the reference's empty_result)
-        caps = np.empty(n)
-        caps.fill(cf[CF_CAPFRAC] * budget)
-        sizes = np.empty(n)
+        caps = ws[W_CAPS, :n]
+        caps[:] = cf[CF_CAPFRAC] * budget
+        sizes = ws[W_SIZES, :n]
         if alloc == ALLOC_IMPACT:
-            if not _impact(a, b, beta, budget, caps, mins, lot, inv, ci[CI_DISCRETE] != 0, ci[CI_SEARCH], sizes):
-                return TOO_LARGE, ref
+            if not _impact(
+                a, b, beta, budget, caps, mins, lot, inv, ci[CI_DISCRETE] != 0, ci[CI_SEARCH], sizes, ws[W_ZERO, :n]
+            ):
+                return TOO_LARGE, ref, 0, 0, 0.0, 0.0
         elif alloc == ALLOC_GREEDY:
             _greedy(a, budget, caps, sizes)
         elif alloc == ALLOC_FLAT:
-            ones = np.ones(n)
-            _water_fill(ones, budget, caps, sizes)
+            ones = ws[W_ONES, :n]
+            ones[:] = 1.0
+            _water_fill(ones, budget, caps, sizes, wi[I_FREE, :n], ws[W_TMP, :n], ws[W_SHARE, :n])
         else:
             _progression(n, cf[CF_FIRST], cf[CF_STEP], budget, caps, sizes)
-        count, ok = _project(n, sizes, caps, mins, budget, inv, px, depth, terms, side, out, totals)
+        count, total, ok = _project(n, sizes, caps, mins, budget, inv, px, depth, ws, wi, side, out)
         if not ok:
-            return TOO_LARGE, ref
-        counts[side] = count
-    return OK, ref
+            return TOO_LARGE, ref, 0, 0, 0.0, 0.0
+        if bid:
+            n_bid, bid_coins = count, total
+        else:
+            n_ask, ask_coins = count, total
+    return OK, ref, n_bid, n_ask, bid_coins, ask_coins

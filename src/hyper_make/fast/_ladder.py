@@ -62,15 +62,16 @@ class FastBuild:
     beta : the impact exponent of the curves (dimensionless).
     """
 
-    __slots__ = ("_args", "_counts", "_ladder", "_out", "_totals", "beta", "mid_usd", "reservation_usd", "state")
+    __slots__ = ("_args", "_ladder", "_out", "beta", "mid_usd", "n_ask", "n_bid", "reservation_usd", "state", "totals")
     #: what :func:`~hyper_make.strategy.orders.plan_orders` and the run records look for (no import of this module)
     is_fast_build = True
 
     def __init__(
         self,
         out: NDArray[np.float64],
-        counts: NDArray[np.int64],
-        totals: NDArray[np.float64],
+        n_bid: int,
+        n_ask: int,
+        totals: tuple[float, float],
         mid_usd: float,
         reservation_usd: float,
         state: LadderState,
@@ -79,8 +80,10 @@ class FastBuild:
         ladder: Ladder | None = None,
     ) -> None:
         self._out = out
-        self._counts = counts
-        self._totals = totals
+        #: orders per side
+        self.n_bid, self.n_ask = n_bid, n_ask
+        #: total size per side (coins, from the lots)
+        self.totals = totals
         self.mid_usd = mid_usd
         self.reservation_usd = reservation_usd
         self.state = state
@@ -90,11 +93,11 @@ class FastBuild:
 
     def count(self, side: Side) -> int:
         """Orders resting on ``side``."""
-        return int(self._counts[0 if side == "bid" else 1])
+        return self.n_bid if side == "bid" else self.n_ask
 
     def total_coins(self, side: Side) -> float:
         """Total size resting on ``side`` (coins), from the lots (the reference's ``SideResult.size_used_coins``)."""
-        return float(self._totals[0 if side == "bid" else 1])
+        return self.totals[0] if side == "bid" else self.totals[1]
 
     @property
     def allocation_diagnostics(self) -> dict[str, Any]:
@@ -109,28 +112,33 @@ class FastBuild:
         (coins), ``depth`` (bps from the mid), ``level`` (grid index), and the curve terms of the orders'
         levels: ``fill_prob``, ``capture``, ``adverse``, ``inventory`` (USD/coin), ``b_forward``, ``b_roundtrip``
         (USD/coin^(1+β))."""
-        s = 0 if side == "bid" else 1
-        return self._out[s, k.ROWS.index(name), : self._counts[s]]
+        if side == "bid":
+            return self._out[0, k.ROWS.index(name), : self.n_bid]
+        return self._out[1, k.ROWS.index(name), : self.n_ask]
 
     def prices(self, side: Side) -> NDArray[np.float64]:
         """Order prices of ``side`` (USD), best first."""
-        s = 0 if side == "bid" else 1
-        return self._out[s, 0, : self._counts[s]]
+        if side == "bid":
+            return self._out[0, 0, : self.n_bid]
+        return self._out[1, 0, : self.n_ask]
 
     def sizes(self, side: Side) -> NDArray[np.float64]:
         """Order sizes of ``side`` (coins), best first."""
-        s = 0 if side == "bid" else 1
-        return self._out[s, 1, : self._counts[s]]
+        if side == "bid":
+            return self._out[0, 1, : self.n_bid]
+        return self._out[1, 1, : self.n_ask]
 
     def depths(self, side: Side) -> NDArray[np.float64]:
         """Order depths of ``side`` from the mid (bps), best first."""
-        s = 0 if side == "bid" else 1
-        return self._out[s, 2, : self._counts[s]]
+        if side == "bid":
+            return self._out[0, 2, : self.n_bid]
+        return self._out[1, 2, : self.n_ask]
 
     def levels(self, side: Side) -> NDArray[np.int64]:
         """Order levels of ``side`` (index in the side's grid, 0 = touch), best first."""
-        s = 0 if side == "bid" else 1
-        return self._out[s, 3, : self._counts[s]].astype(np.int64)
+        if side == "bid":
+            return self._out[0, 3, : self.n_bid].astype(np.int64)
+        return self._out[1, 3, : self.n_ask].astype(np.int64)
 
     def ladder(self) -> Ladder:
         """The full :class:`~hyper_make.ladder.Ladder` (diagnostics, dropped levels, timings), built by the reference
@@ -166,7 +174,21 @@ class FastLadder:
         As :func:`~hyper_make.build_ladder` for a wrong spec, allocator or config.
     """
 
-    __slots__ = ("_cf", "_ci", "_depths", "_profile", "_tables", "allocator", "config", "reason", "spec")
+    __slots__ = (
+        "_cf",
+        "_ci",
+        "_depths",
+        "_impact_on",
+        "_nd",
+        "_profile",
+        "_tables",
+        "_wi",
+        "_ws",
+        "allocator",
+        "config",
+        "reason",
+        "spec",
+    )
 
     def __init__(self, spec: InstrumentSpec, allocator: Any, config: LadderConfig | None = None) -> None:
         if not isinstance(spec, InstrumentSpec):
@@ -208,6 +230,12 @@ class FastLadder:
         self._ci, self._cf, self._tables = ci, cf, tuple(tables)
         self._depths = _depth_grid(cfg.grid, cfg.grid.min_depth_bps) if cfg.grid.touch == "fixed" else None
         self._profile: tuple[Any, NDArray[np.float64], NDArray[np.float64]] = ((), _EMPTY, _EMPTY)
+        nd = max(cfg.grid.n_levels, 1)
+        # the kernels' scratch rows, reused by every build (a FastLadder serves one loop, not several threads)
+        self._ws = np.zeros((k.W_ROWS, nd))
+        self._wi = np.zeros((k.I_ROWS, nd), dtype=np.int64)
+        self._nd = nd
+        self._impact_on = not impact.is_off
 
     @property
     def compiled(self) -> bool:
@@ -237,38 +265,41 @@ class FastLadder:
         res_bid = res_ask = 0.0
         if reserved_coins:
             for key, v in reserved_coins.items():
-                if key not in ("bid", "ask") or not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
+                if (
+                    key not in ("bid", "ask")
+                    or isinstance(v, bool)
+                    or not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v))
+                ):
                     return self._reference(args, rng)  # the reference's error
             res_bid, res_ask = float(reserved_coins.get("bid", 0.0)), float(reserved_coins.get("ask", 0.0))
         if interval_s is not None and not (isinstance(interval_s, (int, float)) and 0 < interval_s <= 86_400.0):
             return self._reference(args, rng)
         cfg = self.config
-        ci, cf = self._ci, self._cf
+        ci = self._ci
         impact = cfg.impact
         h = cfg.horizon_s
         sh = snapshot.sigma_horizon_s
         sf = snapshot.sigma_frac
+        mid = snapshot.mid_usd
         prof_d = prof_logv = _EMPTY
-        if impact.missing_input(snapshot):
-            ci[k.CI_IMPACT] = k.IMPACT_NONE
-        elif impact.is_off:
+        profile = snapshot.volume_profile_depth_bps
+        if not self._impact_on:
             ci[k.CI_IMPACT] = k.IMPACT_OFF
-        else:
+        elif profile or snapshot.daily_volume_coins > 0:  # SquareRootImpact.missing_input is ""
             ci[k.CI_IMPACT] = k.IMPACT_ON
-        ci[k.CI_PROFILE] = 1 if snapshot.volume_profile_depth_bps else 0
-        if ci[k.CI_PROFILE] and ci[k.CI_IMPACT] == k.IMPACT_ON:
-            key = (snapshot.volume_profile_depth_bps, snapshot.volume_profile_coins)
-            if self._profile[0] != key:
-                self._profile = (
-                    key,
-                    np.asarray(key[0], dtype=np.float64),
-                    np.log(snapshot.volume_profile_coins),  # the reference's own NumPy log
-                )
-            prof_d, prof_logv = self._profile[1], self._profile[2]
-        sp = snapshot.sigma_price_per_sqrt_s()
+            ci[k.CI_PROFILE] = 1 if profile else 0
+            if profile:
+                key = (profile, snapshot.volume_profile_coins)
+                if self._profile[0] != key:
+                    # the reference's own NumPy log of the profile
+                    self._profile = (key, np.asarray(profile, dtype=np.float64), np.log(key[1]))
+                prof_d, prof_logv = self._profile[1], self._profile[2]
+        else:
+            ci[k.CI_IMPACT] = k.IMPACT_NONE
+        period = impact.volume_period_s
         sv = np.array(
             (
-                snapshot.mid_usd,
+                mid,
                 snapshot.best_bid_usd,
                 snapshot.best_ask_usd,
                 snapshot.inventory_coins,
@@ -276,11 +307,11 @@ class FastLadder:
                 snapshot.margin_usd,
                 snapshot.leverage,
                 snapshot.maker_fee_bps,
-                sp**2,
+                snapshot.sigma_price_per_sqrt_s() ** 2,
                 sf / math.sqrt(sh),
                 sf * math.sqrt(h / sh),
-                sf * math.sqrt(impact.volume_period_s / sh),
-                snapshot.daily_volume_coins * (h / impact.volume_period_s) * SIDE_SHARE,
+                sf * math.sqrt(period / sh),
+                snapshot.daily_volume_coins * (h / period) * SIDE_SHARE,
                 h / sh,
                 res_bid,
                 res_ask,
@@ -290,17 +321,16 @@ class FastLadder:
         if depths is None:
             fill = cfg.fill
             kappa = fill.kappa_per_bps if isinstance(fill, ExponentialIntensity) else 0.3
-            touch = glft_touch_depth_bps(cfg.risk_aversion, kappa, snapshot.mid_usd, snapshot.maker_fee_bps)
+            touch = glft_touch_depth_bps(cfg.risk_aversion, kappa, mid, snapshot.maker_fee_bps)
             depths = _depth_grid(cfg.grid, touch)
-        nd = depths.shape[0]
-        out = np.empty((2, k.N_ROWS, nd))
-        counts = np.zeros(2, dtype=np.int64)
-        totals = np.zeros(2)
-        code, ref = k.build_sides(ci, cf, sv, depths, _TICKS, self._tables, prof_d, prof_logv, out, counts, totals)
-        if code != k.OK:
+        out = np.empty((2, k.N_ROWS, self._nd))
+        code, ref, n_bid, n_ask, bid_coins, ask_coins = k.build_sides(
+            ci, self._cf, sv, depths, _TICKS, self._tables, prof_d, prof_logv, self._ws, self._wi, out
+        )
+        if code:
             return self._reference(args, rng)  # raises the reference's error
         beta = impact.beta if ci[k.CI_IMPACT] != k.IMPACT_NONE else 0.5
-        return FastBuild(out, counts, totals, snapshot.mid_usd, ref, _FRESH, beta, args)
+        return FastBuild(out, n_bid, n_ask, (bid_coins, ask_coins), mid, ref, _FRESH, beta, args)
 
     def _reference(self, args: tuple[Any, ...], rng: Any) -> FastBuild:
         """The reference pipeline's ladder as a :class:`FastBuild` (the same arrays as a compiled build)."""
@@ -318,11 +348,9 @@ class FastLadder:
         )
         n = max(lad.bid.curves.n, lad.ask.curves.n, 1)
         out = np.empty((2, k.N_ROWS, n))
-        counts = np.zeros(2, dtype=np.int64)
-        totals = np.array([lad.bid.size_used_coins, lad.ask.size_used_coins])
+        totals = (lad.bid.size_used_coins, lad.ask.size_used_coins)
         for s, side in enumerate((lad.bid, lad.ask)):
             lv = np.array([o.level for o in side.orders], dtype=np.int64)
-            counts[s] = lv.shape[0]
             if not lv.shape[0]:
                 continue
             c = side.curves
@@ -335,4 +363,6 @@ class FastLadder:
             ):
                 out[s, 4 + r, : lv.shape[0]] = arr[lv]
         beta = float(lad.bid.curves.beta)
-        return FastBuild(out, counts, totals, lad.mid_usd, lad.reservation_usd, lad.state, beta, None, lad)
+        return FastBuild(
+            out, len(lad.bids), len(lad.asks), totals, lad.mid_usd, lad.reservation_usd, lad.state, beta, None, lad
+        )
