@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from helpers import curves_from_edges, problem
 from hyper_make.allocate import EntropyAllocator, SideProblem
 from hyper_make.economics import LevelCurves
-from hyper_make.fast._entropy import NUMPY_LOOPS, _np_sum, _np_unary_py, allocate_fast
+from hyper_make.fast._entropy import NUMPY_LOOPS, _np_sum, _np_unary_py, allocate_fast, bitgen_table, gamma_draws
 from hyper_make.snapshot import Regime
 
 
@@ -103,3 +103,20 @@ def test_exp_and_log_are_numpys_own_loops():
     assert np.array_equal(out, np.exp(x))
     _np_unary_py(NUMPY_LOOPS, 1, np.exp(x), out, x.shape[0])
     assert np.array_equal(out, np.log(np.exp(x)))
+
+
+@pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.MT19937, np.random.Philox, np.random.SFC64])
+def test_kernel_gamma_draws_are_rng_gamma(bit_generator):
+    # shapes below 1, at 1 (the exponential branch), above 1, and 0; the generator's state must advance alike
+    alpha = np.array([0.02, 0.5, 1.0, 1.7, 9.0, 0.0, 300.0])
+    ref, fast = np.random.Generator(bit_generator(5)), np.random.Generator(bit_generator(5))
+    for _ in range(20):
+        assert np.array_equal(gamma_draws(bitgen_table(fast), alpha, 7), ref.gamma(alpha, size=(7, alpha.size)))
+    assert ref.random() == fast.random()
+
+
+def test_numpy_draws_path_is_identical_too():
+    alloc = EntropyAllocator(min_entropy=3.0)
+    prob = random_problem(np.random.default_rng(11), 25)
+    fast = allocate_fast(alloc, prob, np.random.default_rng(2), numpy_draws=True)
+    assert_same(alloc.allocate(prob, np.random.default_rng(2)), fast)

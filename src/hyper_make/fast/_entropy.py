@@ -52,6 +52,7 @@ import numpy as np
 from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
+from numba.np.random import _constants as _zig
 from numpy.typing import NDArray
 
 from ..allocate._base import AllocationResult, SideProblem, empty_result
@@ -153,6 +154,167 @@ def _numpy_loops() -> NDArray[np.int64]:
 
 NUMPY_LOOPS: NDArray[np.int64] = _numpy_loops()
 """``[exp fn, exp data, log fn, log data]``: addresses of NumPy's ``d->d`` exp and log inner loops (this process)."""
+
+# ---- NumPy's Gamma sampler on the generator's own bit stream ---------------------------------------------------
+
+
+# NumPy's ziggurat tables (numpy/random/src/distributions/ziggurat_constants.h), as numba ships them
+_KI_DOUBLE, _WI_DOUBLE, _FI_DOUBLE = _zig.ki_double, _zig.wi_double, _zig.fi_double
+_KE_DOUBLE, _WE_DOUBLE, _FE_DOUBLE = _zig.ke_double, _zig.we_double, _zig.fe_double
+_ZIGGURAT_NOR_R, _ZIGGURAT_NOR_INV_R, _ZIGGURAT_EXP_R = (
+    _zig.ziggurat_nor_r,
+    _zig.ziggurat_nor_inv_r,
+    _zig.ziggurat_exp_r,
+)
+
+
+@intrinsic
+def _bitgen_call(typingctx, fn, state, restype):  # type: ignore[no-untyped-def]
+    """``fn(state)`` for a bit generator's ``next_uint64`` / ``next_double`` (addresses as integers)."""
+    if not (isinstance(fn, types.Integer) and isinstance(state, types.Integer)):
+        return None
+    rty = restype.instance_type if isinstance(restype, types.NumberClass) else None
+    if rty not in (types.uint64, types.float64):
+        return None
+    sig = rty(fn, state, restype)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        intp_t = context.get_value_type(types.intp)
+        i8p = ir.IntType(8).as_pointer()
+        fn_v = context.cast(builder, args[0], signature.args[0], types.intp)
+        st_v = context.cast(builder, args[1], signature.args[1], types.intp)
+        fnty = ir.FunctionType(context.get_value_type(signature.return_type), [i8p])
+        del intp_t
+        return builder.call(builder.inttoptr(fn_v, fnty.as_pointer()), [builder.inttoptr(st_v, i8p)])
+
+    return sig, codegen
+
+
+@nb.njit(cache=True)
+def _next_uint64(bitgen):  # type: ignore[no-untyped-def]
+    return _bitgen_call(bitgen[1], bitgen[0], nb.uint64)
+
+
+@nb.njit(cache=True)
+def _next_double(bitgen):  # type: ignore[no-untyped-def]
+    return _bitgen_call(bitgen[2], bitgen[0], nb.float64)
+
+
+# NumPy's distributions.c, as numba's own Generator support translates it (numba/np/random/distributions.py, BSD)
+@nb.njit(cache=True)
+def _standard_normal(bitgen):  # type: ignore[no-untyped-def]
+    """``random_standard_normal``: NumPy's ziggurat."""
+    while True:
+        r = _next_uint64(bitgen)
+        idx = r & 0xFF
+        r >>= 8
+        sign = r & 0x1
+        rabs = (r >> 1) & 0x000FFFFFFFFFFFFF
+        x = rabs * _WI_DOUBLE[idx]
+        if sign & 0x1:
+            x = -x
+        if rabs < _KI_DOUBLE[idx]:
+            return x
+        if idx == 0:
+            while True:
+                xx = -_ZIGGURAT_NOR_INV_R * np.log1p(-_next_double(bitgen))
+                yy = -np.log1p(-_next_double(bitgen))
+                if yy + yy > xx * xx:
+                    if (rabs >> 8) & 0x1:
+                        return -(_ZIGGURAT_NOR_R + xx)
+                    return _ZIGGURAT_NOR_R + xx
+        elif (_FI_DOUBLE[idx - 1] - _FI_DOUBLE[idx]) * _next_double(bitgen) + _FI_DOUBLE[idx] < np.exp(-0.5 * x * x):
+            return x
+
+
+@nb.njit(cache=True)
+def _standard_exponential(bitgen):  # type: ignore[no-untyped-def]
+    """``random_standard_exponential``: NumPy's ziggurat."""
+    while True:
+        ri = _next_uint64(bitgen)
+        ri >>= 3
+        idx = ri & 0xFF
+        ri >>= 8
+        x = ri * _WE_DOUBLE[idx]
+        if ri < _KE_DOUBLE[idx]:
+            return x
+        if idx == 0:
+            return _ZIGGURAT_EXP_R - np.log1p(-_next_double(bitgen))
+        if (_FE_DOUBLE[idx - 1] - _FE_DOUBLE[idx]) * _next_double(bitgen) + _FE_DOUBLE[idx] < np.exp(-x):
+            return x
+
+
+@nb.njit(cache=True)
+def _standard_gamma(bitgen, shape):  # type: ignore[no-untyped-def]
+    """``random_standard_gamma``: Marsaglia-Tsang for ``shape >= 1``, Johnk-like rejection below."""
+    if shape == 1.0:
+        return _standard_exponential(bitgen)
+    if shape == 0.0:
+        return 0.0
+    if shape < 1.0:
+        while True:
+            u = _next_double(bitgen)
+            v = _standard_exponential(bitgen)
+            if u <= 1.0 - shape:
+                x = pow(u, 1.0 / shape)
+                if x <= v:
+                    return x
+            else:
+                y = -np.log((1 - u) / shape)
+                x = pow(1.0 - shape + shape * y, 1.0 / shape)
+                if x <= v + y:
+                    return x
+    b = shape - 1.0 / 3.0
+    c = 1.0 / np.sqrt(9 * b)
+    while True:
+        while True:
+            x = _standard_normal(bitgen)
+            v = 1.0 + c * x
+            if v > 0.0:
+                break
+        v = v * v * v
+        u = _next_double(bitgen)
+        if u < 1.0 - 0.0331 * (x * x) * (x * x):
+            return b * v
+        if np.log(u) < 0.5 * x * x + b * (1.0 - v + np.log(v)):
+            return b * v
+
+
+@nb.njit(cache=True)
+def gamma_draws(bitgen, alpha, n_draws):  # type: ignore[no-untyped-def]
+    """``rng.gamma(alpha, size=(n_draws, n))`` from the bit generator table ``bitgen`` (see :func:`bitgen_table`).
+
+    The same variates in the same order as NumPy's call (C order, ``1.0 · standard_gamma(α_j)``), and the
+    generator's state advances alike.
+    """
+    n = alpha.shape[0]
+    out = np.empty((n_draws, n))
+    for r in range(n_draws):
+        for j in range(n):
+            out[r, j] = 1.0 * _standard_gamma(bitgen, alpha[j])
+    return out
+
+
+_BITGEN_FNS: dict[type, tuple[int, int]] = {}
+
+
+def bitgen_table(rng: np.random.Generator) -> NDArray[np.int64]:
+    """``[state address, next_uint64, next_double]`` of ``rng``'s bit generator, for the kernels' draws.
+
+    The kernels advance the generator's state in place, as ``rng``'s own methods would (without its lock: do not
+    use one generator from two threads at once). The array is valid while ``rng`` is alive.
+    """
+    bg = rng.bit_generator
+    iface = bg.ctypes
+    fns = _BITGEN_FNS.get(type(bg))
+    if fns is None:  # the functions are the bit generator type's; only the state differs between generators
+        fns = (
+            int(ctypes.cast(iface.next_uint64, ctypes.c_void_p).value or 0),
+            int(ctypes.cast(iface.next_double, ctypes.c_void_p).value or 0),
+        )
+        _BITGEN_FNS[type(bg)] = fns
+    return np.array([iface.state_address, fns[0], fns[1]], dtype=np.int64)
+
 
 # ---- parameters ------------------------------------------------------------------------------------------------
 
@@ -561,6 +723,47 @@ def entropy_sizes(p, draws, budget_coins, caps_coins, min_size_coins, soft_frac)
 # ---- the entry ---------------------------------------------------------------------------------------------------
 
 
+@nb.njit(cache=True)
+def entropy_allocate_kernel(  # type: ignore[no-untyped-def]
+    params,
+    fill_prob,
+    capture_usd,
+    inventory_usd,
+    adverse_usd,
+    mid_usd,
+    budget_coins,
+    caps_coins,
+    min_size_coins,
+    toxicity,
+    vol_ratio,
+    cascade_severity,
+    prev_target_nats,
+    bitgen,
+    loops,
+):
+    """One side's entropy allocation, compiled end to end (callable from other compiled code).
+
+    Arguments as :func:`entropy_allocate_arrays`, with ``bitgen = bitgen_table(rng)`` and ``loops = NUMPY_LOOPS``.
+    Returns the fields of :class:`EntropyArrays` as a tuple, in its order.
+    """
+    n = fill_prob.shape[0]
+    nan = math.nan
+    if n == 0 or not budget_coins > 0:
+        status = EMPTY_NO_LEVELS if n == 0 else EMPTY_NO_BUDGET
+        return np.zeros(n), prev_target_nats, status, False, nan, nan, nan, False, False, 0, 0
+    s = params[P_ENTROPY_SMOOTHING]
+    target = s * prev_target_nats + (1.0 - s) * params[P_MIN_ENTROPY]
+    p, alpha, t, tgt, h0, floor_bound, floor_met = entropy_shares(
+        params, fill_prob, capture_usd, inventory_usd, adverse_usd, mid_usd, toxicity, vol_ratio,
+        cascade_severity, target, loops,
+    )  # fmt: skip
+    draws = gamma_draws(bitgen, alpha, int(params[P_THOMPSON_SAMPLES]))
+    sizes, pulled, dropped, status, binding_caps = entropy_sizes(
+        p, draws, budget_coins, caps_coins, min_size_coins, params[P_MIN_NOTIONAL_SOFT_FRAC]
+    )
+    return sizes, target, status, binding_caps, t, tgt, h0, floor_bound, floor_met, pulled, dropped
+
+
 class EntropyArrays(NamedTuple):
     """One side's entropy allocation as arrays and scalars (see the module docstring)."""
 
@@ -592,11 +795,35 @@ def entropy_allocate_arrays(
     cascade_severity: float,
     prev_target_nats: float,
     rng: np.random.Generator,
+    *,
+    numpy_draws: bool = False,
 ) -> EntropyArrays:
     """``EntropyAllocator.allocate`` on arrays: sizes (coins), the next smoothed target (nats), status, diagnostics.
 
-    Draws from ``rng`` exactly what the Python allocator draws (nothing when the side is empty or the budget is 0).
+    Draws from ``rng`` exactly what the Python allocator draws (nothing when the side is empty or the budget is 0):
+    in the kernel from ``rng``'s bit generator by default, or by ``rng.gamma`` itself between two kernels with
+    ``numpy_draws=True`` (slower; the same numbers).
     """
+    if not numpy_draws:
+        return EntropyArrays(
+            *entropy_allocate_kernel(
+                params,
+                fill_prob,
+                capture_usd,
+                inventory_usd,
+                adverse_usd,
+                mid_usd,
+                budget_coins,
+                caps_coins,
+                min_size_coins,
+                toxicity,
+                vol_ratio,
+                cascade_severity,
+                prev_target_nats,
+                bitgen_table(rng),
+                NUMPY_LOOPS,
+            )
+        )
     n = fill_prob.shape[0]
     nan = math.nan
     if n == 0 or not budget_coins > 0:
@@ -609,7 +836,7 @@ def entropy_allocate_arrays(
         cascade_severity, target, NUMPY_LOOPS,
     )  # fmt: skip
     n_draws = int(params[P_THOMPSON_SAMPLES])
-    # the Python allocator's call: Gamma(α_i) draws, row by row, from the side's generator
+    # the Python allocator's own call: Gamma(α_i) draws, row by row, from the side's generator
     draws = rng.gamma(alpha, size=(n_draws, n)) if n_draws > 0 else np.empty((0, n))
     sizes, pulled, dropped, status, binding_caps = entropy_sizes(
         p, draws, budget_coins, caps_coins, min_size_coins, float(params[P_MIN_NOTIONAL_SOFT_FRAC])
@@ -617,7 +844,9 @@ def entropy_allocate_arrays(
     return EntropyArrays(sizes, target, status, binding_caps, t, tgt, h0, floor_bound, floor_met, pulled, dropped)
 
 
-def allocate_fast(allocator: EntropyAllocator, problem: SideProblem, rng: np.random.Generator) -> AllocationResult:
+def allocate_fast(
+    allocator: EntropyAllocator, problem: SideProblem, rng: np.random.Generator, *, numpy_draws: bool = False
+) -> AllocationResult:
     """``allocator.allocate(problem, rng)`` through the compiled kernels: the same :class:`AllocationResult`."""
     c = problem.curves
     n = c.n
@@ -633,7 +862,7 @@ def allocate_fast(allocator: EntropyAllocator, problem: SideProblem, rng: np.ran
     out = entropy_allocate_arrays(
         entropy_params(allocator), c.fill_prob, c.capture_usd, c.inventory, c.adverse_usd, float(c.mid_usd),
         float(problem.budget_coins), problem.caps_coins, problem.min_size_coins, float(r.toxicity),
-        float(r.vol_ratio), float(r.cascade_severity), float(prev_target), rng,
+        float(r.vol_ratio), float(r.cascade_severity), float(prev_target), rng, numpy_draws=numpy_draws,
     )  # fmt: skip
     state = EntropyState(out.new_target_nats)
     assert state == prev
