@@ -429,6 +429,9 @@ def _pairwise_sum(a, lo, n):  # type: ignore[no-untyped-def]
 @nb.njit(cache=True)
 def _np_sum(a, n):  # type: ignore[no-untyped-def]
     """``a[:n].sum()`` of a float64 array as NumPy reduces it (the identity 0 plus the pairwise sum)."""
+    # the block case inline: a call into the tree version (which allocates) costs ~45 ns even when it returns early
+    if n <= 128:
+        return 0.0 + _pairwise_block(a, 0, n)
     return 0.0 + _pairwise_sum(a, 0, n)
 
 
@@ -467,19 +470,21 @@ def _entropy(p, n, loops, q, lq):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _utilities(fill_prob, capture_usd, inventory_usd, adverse_usd, mid_usd, as_confidence, min_touch_ev_bps, u):  # type: ignore[no-untyped-def]
-    """Step 1: rank utilities ``1 - 2k/(n-1)`` by descending net EV (bps), ties by level index."""
+def _utilities(
+    fill_prob, capture_usd, inventory_usd, adverse_usd, mid_usd, as_confidence, min_touch_ev_bps, u, key, order
+):  # type: ignore[no-untyped-def]
+    """Step 1: rank utilities ``1 - 2k/(n-1)`` into ``u`` by descending net EV (bps), ties by level index."""
     n = fill_prob.shape[0]
     if n == 1:
         u[0] = 1.0
         return
     bps = 1e4 / mid_usd
-    key = np.empty(n)
     for i in range(n):
         ev = fill_prob[i] * (capture_usd[i] + inventory_usd[i] - as_confidence * adverse_usd[i]) * bps
         key[i] = -max(ev, min_touch_ev_bps)
     # stable insertion sort of the keys ascending (n is a few dozen): the same order as argsort(kind="stable")
-    order = np.arange(n)
+    for i in range(n):
+        order[i] = i
     for i in range(1, n):
         j = i
         while j > 0 and key[order[j]] < key[order[j - 1]]:
@@ -506,35 +511,19 @@ def _temperature(params, toxicity, vol_ratio, cascade_severity):  # type: ignore
 
 
 @nb.njit(cache=True)
-def entropy_shares(  # type: ignore[no-untyped-def]
-    params,
-    fill_prob,
-    capture_usd,
-    inventory_usd,
-    adverse_usd,
-    mid_usd,
-    toxicity,
-    vol_ratio,
-    cascade_severity,
-    target_nats,
-    loops,
-):
-    """Steps 1-5: shares ``p`` per level before sampling, the Dirichlet shapes ``α = α0 + n·p`` and the diagnostics.
-
-    ``target_nats`` is the smoothed target of *this* refresh (already advanced: ``s·prev + (1 - s)·H_min``).
-    Returns ``(p, alpha, temperature, entropy_target_nats, entropy_before_floor_nats, floor_bound, floor_met)``.
-    ``n >= 1``.
-    """
+def _shares(  # type: ignore[no-untyped-def]
+    params, fill_prob, capture_usd, inventory_usd, adverse_usd, mid_usd, toxicity, vol_ratio, cascade_severity,
+    target_nats, loops, fw, iw,
+):  # fmt: skip
+    """:func:`entropy_shares` in the workspace ``fw`` (float64, ``>= 7n``) and ``iw`` (int64, ``>= n``);
+    ``p`` and ``alpha`` are the views ``fw[5n:6n]`` and ``fw[6n:7n]``."""
     n = fill_prob.shape[0]
-    u = np.empty(n)
+    u, key, z, q, lq = fw[0:n], fw[n : 2 * n], fw[2 * n : 3 * n], fw[3 * n : 4 * n], fw[4 * n : 5 * n]
+    p, alpha = fw[5 * n : 6 * n], fw[6 * n : 7 * n]
     _utilities(
         fill_prob, capture_usd, inventory_usd, adverse_usd, mid_usd, params[P_AS_CONFIDENCE],
-        params[P_MIN_TOUCH_EV_BPS], u,
+        params[P_MIN_TOUCH_EV_BPS], u, key, iw,
     )  # fmt: skip
-    z = np.empty(n)
-    q = np.empty(n)
-    lq = np.empty(n)
-    p = np.empty(n)
     t = _temperature(params, toxicity, vol_ratio, cascade_severity)
     _softmax(u, t, n, loops, z, p)
     h0 = _entropy(p, n, loops, q, lq)
@@ -566,10 +555,37 @@ def entropy_shares(  # type: ignore[no-untyped-def]
     else:
         for i in range(n):
             p[i] = 1.0 / n
-    alpha = np.empty(n)
     for i in range(n):
         alpha[i] = params[P_DIRICHLET_PRIOR] + n * p[i]
     return p, alpha, t, target, h0, floor_bound, floor_met
+
+
+@nb.njit(cache=True)
+def entropy_shares(  # type: ignore[no-untyped-def]
+    params,
+    fill_prob,
+    capture_usd,
+    inventory_usd,
+    adverse_usd,
+    mid_usd,
+    toxicity,
+    vol_ratio,
+    cascade_severity,
+    target_nats,
+    loops,
+):
+    """Steps 1-5: shares ``p`` per level before sampling, the Dirichlet shapes ``α = α0 + n·p`` and the diagnostics.
+
+    ``target_nats`` is the smoothed target of *this* refresh (already advanced: ``s·prev + (1 - s)·H_min``).
+    Returns ``(p, alpha, temperature, entropy_target_nats, entropy_before_floor_nats, floor_bound, floor_met)``.
+    ``n >= 1``.
+    """
+    n = fill_prob.shape[0]
+    p, alpha, t, target, h0, floor_bound, floor_met = _shares(
+        params, fill_prob, capture_usd, inventory_usd, adverse_usd, mid_usd, toxicity, vol_ratio,
+        cascade_severity, target_nats, loops, np.empty(7 * n), np.empty(n, dtype=np.int64),
+    )  # fmt: skip
+    return p.copy(), alpha.copy(), t, target, h0, floor_bound, floor_met
 
 
 # ---- steps 6-7 -------------------------------------------------------------------------------------------------
@@ -618,22 +634,22 @@ def _water_fill(w, total, caps, s, free, over, share, buf):  # type: ignore[no-u
 
 
 @nb.njit(cache=True)
-def _min_notional(p, capacity, m, caps, soft_frac):  # type: ignore[no-untyped-def]
-    """``EntropyAllocator._min_notional``: spread ``capacity`` (coins) by ``p`` under the caps, each level 0 or
-    at least its minimum ``m`` (coins); returns ``(sizes, pulled, dropped)``."""
+def _min_notional(p, capacity, m, caps, soft_frac, sizes, fw, bw):  # type: ignore[no-untyped-def]
+    """``EntropyAllocator._min_notional``: spread ``capacity`` (coins) by ``p`` under the caps into ``sizes``, each
+    level 0 or at least its minimum ``m`` (coins); returns ``(pulled, dropped)``. Workspace: ``fw`` float64
+    ``>= 6n``, ``bw`` bool ``>= 6n``."""
     n = p.shape[0]
-    alive = np.empty(n, dtype=np.bool_)
-    pull = np.zeros(n, dtype=np.bool_)
-    rest = np.zeros(n, dtype=np.bool_)
-    short = np.zeros(n, dtype=np.bool_)
-    wts = np.empty(n)
-    cps = np.empty(n)
-    sizes = np.empty(n)
-    wf = np.empty(n)
-    free = np.empty(n, dtype=np.bool_)
-    over = np.empty(n, dtype=np.bool_)
-    share = np.empty(n)
-    buf = np.empty(n)
+    alive, pull, rest, short, free, over = (
+        bw[0:n],
+        bw[n : 2 * n],
+        bw[2 * n : 3 * n],
+        bw[3 * n : 4 * n],
+        bw[4 * n : 5 * n],
+        bw[5 * n : 6 * n],
+    )
+    wts, cps, wf, share, buf = fw[0:n], fw[n : 2 * n], fw[2 * n : 3 * n], fw[3 * n : 4 * n], fw[4 * n : 5 * n]
+    for i in range(n):
+        pull[i] = rest[i] = short[i] = False
     dropped = 0
     for i in range(n):
         positive = p[i] > 0
@@ -654,7 +670,7 @@ def _min_notional(p, capacity, m, caps, soft_frac):  # type: ignore[no-untyped-d
             any_small |= small
             any_drop |= small and not pull[i]
         if not any_small:
-            return sizes, 0, dropped
+            return 0, dropped
         if any_drop:
             for i in range(n):
                 if alive[i] and sizes[i] < m[i] and not pull[i]:
@@ -678,7 +694,7 @@ def _min_notional(p, capacity, m, caps, soft_frac):  # type: ignore[no-untyped-d
             short[i] = rest[i] and sizes[i] < m[i]
             any_short |= short[i]
         if left >= 0 and not any_short:
-            return sizes, k, dropped
+            return k, dropped
         # the pulls crowd out other levels (or overrun the budget): give up the least-preferred level
         use_short = left >= 0 and any_short
         best = -1
@@ -687,7 +703,30 @@ def _min_notional(p, capacity, m, caps, soft_frac):  # type: ignore[no-untyped-d
                 best = i
         alive[best] = False
         dropped += 1
-    return np.zeros(n), 0, dropped
+    for i in range(n):
+        sizes[i] = 0.0
+    return 0, dropped
+
+
+@nb.njit(cache=True)
+def _spread(shares, budget_coins, caps_coins, min_size_coins, soft_frac, fw, bw):  # type: ignore[no-untyped-def]
+    """Step 7 on the sampled shares: ``(sizes, pulled, dropped, status, binding_caps)``; workspace as
+    :func:`_min_notional`."""
+    n = shares.shape[0]
+    caps_total = _np_sum(caps_coins, n)
+    capacity = caps_total if caps_total < budget_coins else budget_coins
+    sizes = np.empty(n)
+    pulled, dropped = _min_notional(shares, capacity, min_size_coins, caps_coins, soft_frac, sizes, fw, bw)
+    status = EMPTY_BELOW_MIN if _np_sum(sizes, n) <= 0 else OK
+    return sizes, pulled, dropped, status, caps_total < budget_coins
+
+
+@nb.njit(cache=True)
+def _accumulate_row(row, n, acc):  # type: ignore[no-untyped-def]
+    """``acc += row / row.sum()``: one Dirichlet draw's shares added to the running column sums."""
+    rs = _np_sum(row, n)
+    for j in range(n):
+        acc[j] += row[j] / rs
 
 
 @nb.njit(cache=True)
@@ -700,24 +739,18 @@ def entropy_sizes(p, draws, budget_coins, caps_coins, min_size_coins, soft_frac)
     """
     n = p.shape[0]
     n_draws = draws.shape[0]
+    shares = p
     if n_draws > 0:
         # (draws / draws.sum(axis=1, keepdims=True)).sum(axis=0) / S: row sums pairwise, the column sum in row order
         acc = np.zeros(n)
         for r in range(n_draws):
-            row = draws[r]
-            rs = _np_sum(row, n)
-            for j in range(n):
-                acc[j] += row[j] / rs
-        shares = np.empty(n)
+            _accumulate_row(draws[r], n, acc)
         for j in range(n):
-            shares[j] = acc[j] / n_draws
-    else:
-        shares = p
-    caps_total = _np_sum(caps_coins, n)
-    capacity = caps_total if caps_total < budget_coins else budget_coins
-    sizes, pulled, dropped = _min_notional(shares, capacity, min_size_coins, caps_coins, soft_frac)
-    status = EMPTY_BELOW_MIN if _np_sum(sizes, n) <= 0 else OK
-    return sizes, pulled, dropped, status, caps_total < budget_coins
+            acc[j] = acc[j] / n_draws
+        shares = acc
+    return _spread(
+        shares, budget_coins, caps_coins, min_size_coins, soft_frac, np.empty(6 * n), np.empty(6 * n, dtype=np.bool_)
+    )
 
 
 # ---- the entry ---------------------------------------------------------------------------------------------------
@@ -753,13 +786,29 @@ def entropy_allocate_kernel(  # type: ignore[no-untyped-def]
         return np.zeros(n), prev_target_nats, status, False, nan, nan, nan, False, False, 0, 0
     s = params[P_ENTROPY_SMOOTHING]
     target = s * prev_target_nats + (1.0 - s) * params[P_MIN_ENTROPY]
-    p, alpha, t, tgt, h0, floor_bound, floor_met = entropy_shares(
+    fw = np.empty(16 * n)
+    bw = np.empty(6 * n, dtype=np.bool_)
+    iw = np.empty(n, dtype=np.int64)
+    p, alpha, t, tgt, h0, floor_bound, floor_met = _shares(
         params, fill_prob, capture_usd, inventory_usd, adverse_usd, mid_usd, toxicity, vol_ratio,
-        cascade_severity, target, loops,
+        cascade_severity, target, loops, fw, iw,
     )  # fmt: skip
-    draws = gamma_draws(bitgen, alpha, int(params[P_THOMPSON_SAMPLES]))
-    sizes, pulled, dropped, status, binding_caps = entropy_sizes(
-        p, draws, budget_coins, caps_coins, min_size_coins, params[P_MIN_NOTIONAL_SOFT_FRAC]
+    n_draws = int(params[P_THOMPSON_SAMPLES])
+    shares = p
+    if n_draws > 0:
+        # rng.gamma(alpha, size=(S, n)) row by row (C order), each row's shares added as it is drawn
+        row, acc = fw[7 * n : 8 * n], fw[8 * n : 9 * n]
+        for j in range(n):
+            acc[j] = 0.0
+        for _ in range(n_draws):
+            for j in range(n):
+                row[j] = 1.0 * _standard_gamma(bitgen, alpha[j])
+            _accumulate_row(row, n, acc)
+        for j in range(n):
+            acc[j] = acc[j] / n_draws
+        shares = acc
+    sizes, pulled, dropped, status, binding_caps = _spread(
+        shares, budget_coins, caps_coins, min_size_coins, params[P_MIN_NOTIONAL_SOFT_FRAC], fw[10 * n :], bw
     )
     return sizes, target, status, binding_caps, t, tgt, h0, floor_bound, floor_met, pulled, dropped
 
