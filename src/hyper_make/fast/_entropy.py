@@ -44,6 +44,7 @@ constant, so that the kernels can be cached on disk.
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 from typing import NamedTuple
 
@@ -296,15 +297,21 @@ def gamma_draws(bitgen, alpha, n_draws):  # type: ignore[no-untyped-def]
 
 
 _BITGEN_FNS: dict[type, tuple[int, int]] = {}
+_BITGEN_TABLES: dict[int, tuple[np.random.BitGenerator, NDArray[np.int64]]] = {}
+_BITGEN_TABLES_MAX = 256
 
 
 def bitgen_table(rng: np.random.Generator) -> NDArray[np.int64]:
     """``[state address, next_uint64, next_double]`` of ``rng``'s bit generator, for the kernels' draws.
 
     The kernels advance the generator's state in place, as ``rng``'s own methods would (without its lock: do not
-    use one generator from two threads at once). The array is valid while ``rng`` is alive.
+    use one generator from two threads at once). The table is valid while ``rng`` is alive; the last 256 are kept
+    (with their generators, so that an id is not reused while its table is cached).
     """
     bg = rng.bit_generator
+    hit = _BITGEN_TABLES.get(id(bg))
+    if hit is not None and hit[0] is bg:
+        return hit[1]
     iface = bg.ctypes
     fns = _BITGEN_FNS.get(type(bg))
     if fns is None:  # the functions are the bit generator type's; only the state differs between generators
@@ -313,7 +320,12 @@ def bitgen_table(rng: np.random.Generator) -> NDArray[np.int64]:
             int(ctypes.cast(iface.next_double, ctypes.c_void_p).value or 0),
         )
         _BITGEN_FNS[type(bg)] = fns
-    return np.array([iface.state_address, fns[0], fns[1]], dtype=np.int64)
+    table = np.array([iface.state_address, fns[0], fns[1]], dtype=np.int64)
+    table.flags.writeable = False
+    if len(_BITGEN_TABLES) >= _BITGEN_TABLES_MAX:
+        del _BITGEN_TABLES[next(iter(_BITGEN_TABLES))]
+    _BITGEN_TABLES[id(bg)] = (bg, table)
+    return table
 
 
 # ---- parameters ------------------------------------------------------------------------------------------------
@@ -339,8 +351,12 @@ EMPTY_NO_BUDGET = 2
 EMPTY_BELOW_MIN = 3
 
 
+@functools.lru_cache(maxsize=64)
 def entropy_params(allocator: EntropyAllocator) -> NDArray[np.float64]:
-    """The allocator's parameters as the kernels' float64 array (indices ``P_*``; booleans and counts as 0/1, n)."""
+    """The allocator's parameters as the kernels' float64 array (indices ``P_*``; booleans and counts as 0/1, n).
+
+    Read-only and cached per allocator (a frozen value).
+    """
     a = allocator
     params = np.empty(N_PARAMS)
     params[P_MIN_ENTROPY] = a.min_entropy
@@ -482,7 +498,8 @@ def _utilities(
     for i in range(n):
         ev = fill_prob[i] * (capture_usd[i] + inventory_usd[i] - as_confidence * adverse_usd[i]) * bps
         key[i] = -max(ev, min_touch_ev_bps)
-    # stable insertion sort of the keys ascending (n is a few dozen): the same order as argsort(kind="stable")
+    # stable insertion sort of the keys ascending (a few dozen levels; faster here than counting ranks):
+    # the same order as argsort(kind="stable")
     for i in range(n):
         order[i] = i
     for i in range(1, n):
@@ -657,7 +674,12 @@ def _min_notional(p, capacity, m, caps, soft_frac, sizes, fw, bw):  # type: igno
         alive[i] = positive and m[i] <= cap_i
         if positive and not alive[i]:
             dropped += 1
-    while alive.any():
+    while True:
+        n_alive = 0
+        for i in range(n):
+            n_alive += alive[i]
+        if n_alive == 0:
+            break
         for i in range(n):
             wts[i] = p[i] if alive[i] else 0.0
             cps[i] = caps[i] if alive[i] else 0.0
