@@ -2,42 +2,51 @@
 
 Contract (for the compiled ladder path)
 ---------------------------------------
-One side, one refresh::
+One side, one refresh, from Python::
 
-    params = entropy_params(allocator)                       # float64 (N_PARAMS,), once per allocator
+    params = entropy_params(allocator)                       # float64 (N_PARAMS,), cached per allocator
     out = entropy_allocate_arrays(params, fill_prob, capture_usd, inventory_usd, adverse_usd, mid_usd,
                                   budget_coins, caps_coins, min_size_coins,
                                   toxicity, vol_ratio, cascade_severity, prev_target_nats, rng)
 
-Inputs: the side's curve arrays, shape ``(n,)`` float64 C-contiguous: ``fill_prob`` (P_i in [0, 1]),
-``capture_usd``, ``inventory_usd``, ``adverse_usd`` (USD per coin, as in :class:`~hyper_make.economics.LevelCurves`);
-``mid_usd`` (USD); ``budget_coins`` (coins, the side budget), ``caps_coins`` and ``min_size_coins`` (coins, per
-level); the :class:`~hyper_make.snapshot.Regime` fields ``toxicity``, ``vol_ratio``, ``cascade_severity``
-(dimensionless); ``prev_target_nats``, the smoothed entropy target carried between refreshes (nats: the previous
-call's ``new_target_nats`` — ``EntropyState.target_nats`` — or ``params[P_INITIAL_TARGET]`` at the start); ``rng``,
-the side's ``np.random.Generator``. The lot grid does not enter: the entropy allocator spreads continuous sizes and
-the ladder's lot search rounds them, as for the Python allocator.
+or from compiled code ``entropy_allocate_kernel(<the same arrays and scalars>, bitgen_table(rng), NUMPY_LOOPS)``,
+which returns the fields of :class:`EntropyArrays` as a tuple (the two tables can be made once per loop).
 
-Output: an :class:`EntropyArrays` tuple: ``sizes`` (coins, ``(n,)``), ``new_target_nats`` (the ``EntropyState`` to
-carry), ``status`` (:data:`OK`, :data:`EMPTY_NO_LEVELS`, :data:`EMPTY_NO_BUDGET`, :data:`EMPTY_BELOW_MIN`),
-``binding_caps`` (``True``: caps bind, ``False``: the budget), and the diagnostics ``temperature``,
+Inputs: the side's curve arrays, shape ``(n,)`` float64 contiguous: ``fill_prob`` (P_i in [0, 1]), ``capture_usd``,
+``inventory_usd``, ``adverse_usd`` (USD per coin, as in :class:`~hyper_make.economics.LevelCurves`); ``mid_usd``
+(USD); ``budget_coins`` (coins, the side budget), ``caps_coins`` and ``min_size_coins`` (coins, per level); the
+:class:`~hyper_make.snapshot.Regime` fields ``toxicity``, ``vol_ratio``, ``cascade_severity`` (dimensionless);
+``prev_target_nats``, the smoothed entropy target carried between refreshes (nats: the previous call's
+``new_target_nats`` — ``EntropyState.target_nats`` — or ``params[P_INITIAL_TARGET]`` at the start); ``rng``, the
+side's ``np.random.Generator``. The lot grid does not enter: the entropy allocator spreads continuous sizes and the
+ladder's lot search rounds them, as for the Python allocator.
+
+Output: :class:`EntropyArrays`: ``sizes`` (coins, ``(n,)``), ``new_target_nats`` (the ``EntropyState`` to carry),
+``status`` (:data:`OK`, :data:`EMPTY_NO_LEVELS`, :data:`EMPTY_NO_BUDGET`, :data:`EMPTY_BELOW_MIN`),
+``binding_caps`` (``True``: the caps bind, ``False``: the budget), and the diagnostics ``temperature``,
 ``entropy_target_nats``, ``entropy_before_floor_nats``, ``floor_bound``, ``floor_met``, ``pulled_to_min``,
-``dropped_below_min``. On ``EMPTY_NO_LEVELS`` / ``EMPTY_NO_BUDGET`` the state is not advanced (``new_target_nats``
-is ``prev_target_nats``), as in the Python allocator (which returns ``None`` / the unchanged state there).
+``dropped_below_min`` (NaN / False / 0 on the two first empty statuses). On ``EMPTY_NO_LEVELS`` and
+``EMPTY_NO_BUDGET`` the state is not advanced (``new_target_nats == prev_target_nats``), as in the Python allocator
+(which returns ``None`` / the unchanged state there); on ``EMPTY_BELOW_MIN`` it is. ``expected_pnl_usd`` is left to
+the caller (``Σ a_i·s_i − b_i·s_i^(1+β)`` with its curves), like the rest of the ``AllocationResult``
+(:func:`allocate_fast` builds it).
 
 Random variates: the Thompson step needs ``Gamma(α_i)`` draws whose shapes ``α_i = α0 + n·p_i`` come out of the
-deterministic steps, and NumPy's gamma sampler is a rejection sampler (a variable number of uniforms per draw), so
-they cannot be drawn before the call. :func:`entropy_allocate_arrays` therefore runs two kernels with the draw in
-Python between them: :func:`entropy_shares` (steps 1-5, returns ``α``), then ``rng.gamma(alpha, size=(S, n))`` —
-the Python allocator's own call, so the generator advances identically — then :func:`entropy_sizes` (the
-Thompson mean, caps, minimum orders). With ``thompson_samples = 0`` nothing is drawn. Compiled callers can call the
-two kernels themselves around their own draw.
+deterministic steps, and NumPy's gamma sampler is a rejection sampler (a variable number of raw draws per variate),
+so the variates cannot be drawn before the call. The kernel therefore draws them itself from ``rng``'s bit
+generator (:func:`bitgen_table`: its state and its ``next_uint64`` / ``next_double``) with NumPy's own algorithm
+(``random_standard_gamma`` with its ziggurat normal and exponential, as numba translates them): the same variates,
+in the same order, as the Python allocator's ``rng.gamma(alpha, size=(S, n))``, and the generator's state after the
+call is the same (tested for PCG64, MT19937, Philox, SFC64). ``numpy_draws=True`` keeps the Python call itself,
+between two kernels (:func:`entropy_shares` returns ``α``, ``rng.gamma`` draws, :func:`entropy_sizes` finishes):
+the same numbers, slower. No draw happens on the two first empty statuses or with ``thompson_samples = 0``.
 
-Why it is bit-identical: every reduction is NumPy's (``pairwise_sum``: 8 accumulators, blocks of 128), every
-elementwise operation is in NumPy's order, and ``exp``/``log`` call NumPy's own ufunc inner loops (on a machine with
-AVX-512, NumPy's SIMD ``exp`` differs from libm's in the last bit on ~5 % of inputs, ``log`` on ~0.4 %; numba's
-``math.exp`` is libm's). The loops' addresses are read once from the ufunc objects and checked against
-``np.exp``/``np.log`` at import (:data:`NUMPY_LOOPS`); they are an argument of the kernels, not a compiled-in
+Why it is bit-identical: every reduction is NumPy's (``pairwise_sum``: 8 accumulators, blocks of 128, halves
+above), every elementwise operation is in NumPy's order, and ``exp``/``log`` call NumPy's own ufunc inner loops:
+on a CPU with AVX-512 NumPy's SIMD ``exp``/``log`` differ from libm's (numba's ``math.exp``) in the last bit on a
+few inputs in a hundred (``benchmarks/bench_entropy_kernel.py`` prints the fractions), which moves the softmax, the
+entropy bisection and the Dirichlet shapes. The loops' addresses are read once from the ufunc objects and checked
+against ``np.exp``/``np.log`` at import (:data:`NUMPY_LOOPS`); they are an argument of the kernels, not a compiled-in
 constant, so that the kernels can be cached on disk.
 """
 
