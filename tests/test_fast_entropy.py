@@ -1,0 +1,122 @@
+"""The compiled entropy allocator (hyper_make.fast._entropy) is bit-identical to EntropyAllocator.allocate."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helpers import curves_from_edges, problem
+from hyper_make.allocate import EntropyAllocator, SideProblem
+from hyper_make.economics import LevelCurves
+from hyper_make.fast._entropy import NUMPY_LOOPS, _np_sum, _np_unary_py, allocate_fast, bitgen_table, gamma_draws
+from hyper_make.snapshot import Regime
+
+
+def random_problem(rng: np.random.Generator, n: int) -> SideProblem:
+    """A side with random curves, budget, caps, minimum orders and regime (coins, USD), ``n`` levels."""
+    mid = float(rng.uniform(0.1, 1e5))
+    depth = np.sort(rng.uniform(0.5, 200.0, n))
+    curves = LevelCurves(
+        depth_bps=depth,
+        price_usd=mid * (1 - depth * 1e-4),
+        fill_prob=rng.uniform(0.0, 1.0, n),
+        # EVs straddling zero, so that the min_touch_ev floor ties some levels
+        capture_usd=rng.normal(0.0, 5.0, n) * mid * 1e-4,
+        adverse_usd=rng.uniform(0.0, 5.0, n) * mid * 1e-4,
+        b_forward=np.zeros(n),
+        b_roundtrip=np.zeros(n),
+        mid_usd=mid,
+        inventory_usd=np.full(n, rng.normal(0.0, 1.0) * mid * 1e-4),
+    )
+    budget = float(rng.uniform(0.0, 10.0)) if rng.random() > 0.05 else 0.0
+    return SideProblem(
+        side="bid",
+        curves=curves,
+        budget_coins=budget,
+        caps_coins=rng.uniform(0.0, 1.0, n) * budget * rng.uniform(0.05, 1.5),
+        lot_coins=1e-5,
+        min_size_coins=rng.uniform(0.0, 1.0, n) * budget * rng.choice([0.0, 0.01, 0.1, 0.5]),
+        regime=Regime(
+            toxicity=float(rng.uniform(0.0, 4.0)),
+            vol_ratio=float(rng.uniform(0.0, 4.0)),
+            cascade_severity=float(rng.uniform(0.0, 1.0)),
+        ),
+    )
+
+
+def assert_same(a, b) -> None:
+    assert np.array_equal(a.sizes, b.sizes)
+    assert (a.state, a.binding, a.message, a.diagnostics) == (b.state, b.binding, b.message, b.diagnostics)
+    assert a.expected_pnl_usd == b.expected_pnl_usd or (np.isnan(a.expected_pnl_usd) and np.isnan(b.expected_pnl_usd))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(0, 40),
+    samples=st.sampled_from([0, 1, 5, 9]),
+    min_entropy=st.floats(0.0, 4.0),
+    base_t=st.sampled_from([0.01, 0.3, 1.0, 4.0]),
+)
+def test_fast_entropy_is_bit_identical_over_refreshes(seed, n, samples, min_entropy, base_t):
+    # Arrange: a random side, refreshed three times with the state carried, from two generators of one seed
+    alloc = EntropyAllocator(thompson_samples=samples, min_entropy=min_entropy, base_temperature=base_t)
+    gen = np.random.default_rng(seed)
+    prob = random_problem(gen, n)
+    rng_ref, rng_fast = np.random.default_rng(seed), np.random.default_rng(seed)
+    state_ref = state_fast = None
+    for _ in range(3):
+        # Act
+        ref = alloc.allocate(dataclasses.replace(prob, state=state_ref), rng_ref)
+        fast = allocate_fast(alloc, dataclasses.replace(prob, state=state_fast), rng_fast)
+        # Assert: same sizes, state, diagnostics, and the generators advanced alike
+        assert_same(ref, fast)
+        state_ref, state_fast = ref.state, fast.state
+    assert rng_ref.random() == rng_fast.random()
+
+
+def test_one_strong_level_matches_and_carries_the_smoothed_target():
+    # the original's example, hand-checked target: 0.8·2.0 + 0.2·1.5 = 1.9 nats after one refresh
+    alloc = EntropyAllocator()
+    prob = problem(curves_from_edges([25.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0, -9.0, -10.0, -11.0]))
+    fast = allocate_fast(alloc, prob, np.random.default_rng(3))
+    assert_same(alloc.allocate(prob, np.random.default_rng(3)), fast)
+    assert fast.state.target_nats == pytest.approx(0.8 * 2.0 + 0.2 * 1.5, abs=1e-15)
+
+
+def test_numpy_sum_order_is_reproduced_past_one_block():
+    # NumPy splits sums above 128 elements in halves: values spanning 10 decades make any other order differ
+    x = np.random.default_rng(0).standard_normal(1000) * 10.0 ** (np.arange(1000) % 11)
+    for n in (0, 7, 8, 127, 128, 129, 300, 1000):
+        assert _np_sum(x, n) == x[:n].sum()
+
+
+def test_exp_and_log_are_numpys_own_loops():
+    # on machines with AVX-512 NumPy's exp differs from libm's (numba's math.exp) in the last bit on ~5 % of inputs
+    x = np.random.default_rng(1).uniform(-50.0, 1.0, 2000)
+    out = np.empty_like(x)
+    _np_unary_py(NUMPY_LOOPS, 0, x, out, x.shape[0])
+    assert np.array_equal(out, np.exp(x))
+    _np_unary_py(NUMPY_LOOPS, 1, np.exp(x), out, x.shape[0])
+    assert np.array_equal(out, np.log(np.exp(x)))
+
+
+@pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.MT19937, np.random.Philox, np.random.SFC64])
+def test_kernel_gamma_draws_are_rng_gamma(bit_generator):
+    # shapes below 1, at 1 (the exponential branch), above 1, and 0; the generator's state must advance alike
+    alpha = np.array([0.02, 0.5, 1.0, 1.7, 9.0, 0.0, 300.0])
+    ref, fast = np.random.Generator(bit_generator(5)), np.random.Generator(bit_generator(5))
+    for _ in range(20):
+        assert np.array_equal(gamma_draws(bitgen_table(fast), alpha, 7), ref.gamma(alpha, size=(7, alpha.size)))
+    assert ref.random() == fast.random()
+
+
+def test_numpy_draws_path_is_identical_too():
+    alloc = EntropyAllocator(min_entropy=3.0)
+    prob = random_problem(np.random.default_rng(11), 25)
+    fast = allocate_fast(alloc, prob, np.random.default_rng(2), numpy_draws=True)
+    assert_same(alloc.allocate(prob, np.random.default_rng(2)), fast)
