@@ -5,8 +5,9 @@ per allocator). Case ``i`` of seed ``s`` for allocator ``name`` starts from :fun
 1e6 USD, ``szDecimals`` 0 to 6, inventory up to 1.5x the limit either way, rebates to 5 bps fees, σ, volume
 missing one time in ten or a profile, every grid spacing and touch, every fill and adverse model, impact on/off
 and β in [0.3, 2], stealth modes), and adds what the refresh core passes: reserved coins on either side (a third
-of the cases), a previous state (the last build's, when the allocator keeps one), and, one case in four, a
-position limit a few minimum orders wide so that the minimum-order search binds.
+of the cases), a second build from the first one's state (``entropy``, whose target carries over), and, one case
+in four, a position limit a few minimum orders wide so that the minimum-order search binds. The generators of the
+two paths must end in the same state.
 """
 
 from __future__ import annotations
@@ -59,23 +60,32 @@ def mismatch(fc: FastCase) -> str:
     c = fc.base
     alloc = make_allocator(c.allocator)
     ref: Any
+    g_ref, g_fast = np.random.default_rng([c.seed, c.index]), np.random.default_rng([c.seed, c.index])
     try:
-        ref = build_ladder(
-            c.snapshot, c.spec, alloc, config=c.config, rng=np.random.default_rng([c.seed, c.index]),
-            reserved_coins=fc.reserved,
-        )  # fmt: skip
+        ref = build_ladder(c.snapshot, c.spec, alloc, config=c.config, rng=g_ref, reserved_coins=fc.reserved)
     except InvalidParameterError as exc:
         ref = exc
     try:
-        fast: Any = FastLadder(c.spec, alloc, c.config).build(
-            c.snapshot, rng=np.random.default_rng([c.seed, c.index]), reserved_coins=fc.reserved
-        )
+        fast: Any = FastLadder(c.spec, alloc, c.config).build(c.snapshot, rng=g_fast, reserved_coins=fc.reserved)
     except InvalidParameterError as exc:
         fast = exc
+    if g_ref.bit_generator.state != g_fast.bit_generator.state:
+        return "the generators' states differ after the builds"
     if isinstance(ref, Exception) or isinstance(fast, Exception):
         if isinstance(ref, Exception) and isinstance(fast, Exception) and str(ref) == str(fast):
             return ""
         return f"reference {ref!r} vs fast {fast!r}"
+    if c.allocator == "entropy" and not (isinstance(ref, Exception) or isinstance(fast, Exception)):
+        # a second refresh from each path's own state: the carried entropy target must agree too
+        g_ref, g_fast = np.random.default_rng([c.seed, c.index, 1]), np.random.default_rng([c.seed, c.index, 1])
+        ref = build_ladder(
+            c.snapshot, c.spec, alloc, config=c.config, rng=g_ref, reserved_coins=fc.reserved, state=ref.state
+        )
+        fast = FastLadder(c.spec, alloc, c.config).build(
+            c.snapshot, rng=g_fast, reserved_coins=fc.reserved, state=fast.state
+        )
+        if g_ref.bit_generator.state != g_fast.bit_generator.state:
+            return "the generators' states differ after the builds"
     for side in ("bid", "ask"):
         orders = ref.side(side).orders
         want_p = np.array([o.price for o in orders])

@@ -17,8 +17,8 @@ import fast_cases
 from hyper_make import InstrumentSpec, LadderConfig, MarketSnapshot, build_ladder
 from hyper_make.fast import FastLadder
 
-COMPILED = ("impact", "greedy", "flat", "progression")
-ALL = (*COMPILED, "impact-dirichlet", "impact-posterior", "entropy", "learned")
+#: every registered allocator: all but ``learned`` compiled (with any stealth stage), ``learned`` the reference inside
+ALL = ("impact", "impact-dirichlet", "impact-posterior", "entropy", "greedy", "flat", "progression", "learned")
 
 
 @pytest.mark.parametrize("name", ALL)

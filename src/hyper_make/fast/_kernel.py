@@ -25,8 +25,10 @@ import numpy as np
 from ..allocate._discrete import _lot_optimum
 from ..allocate._kkt import BUDGET, EMPTY_BUDGET, EMPTY_EDGE, FAILED, kkt_solve
 from ..instrument import MAX_LOTS
+from ._entropy import EMPTY_BELOW_MIN, entropy_allocate_kernel
 from ._numpy import np_round6, np_sum, py_ceil_round6, py_floor_round6
 from ._special import erfc, ndtr
+from ._stealth_kernels import dirichlet_sizes_kernel, posterior_draw_kernel
 
 #: Rows of the output array per side: the order's price (USD), size (coins), depth from the mid (bps), level index,
 #: and its curve terms: fill probability, capture (USD/coin), adverse selection (USD/coin), inventory value
@@ -38,12 +40,15 @@ OK, TOO_LARGE = 0, 1
 
 # integer config slots (ci)
 CI_FILL, CI_ADVERSE, CI_IMPACT, CI_ALLOC, CI_DISCRETE, CI_SEARCH, CI_SIG, CI_MAXDEC, CI_PROFILE = range(9)
-CI_SIZE = 9
+CI_STEALTH, CI_STEALTH_DISCRETE, CI_NEEDS_IMPACT, CI_LOT_INVERSE, CI_OWN_STEALTH = 9, 10, 11, 12, 13
+CI_SIZE = 14
+#: stealth stage (``[ladder.stealth]`` or the allocator's own): off, Dirichlet noise, posterior draw + exact solve
+STEALTH_OFF, STEALTH_DIRICHLET, STEALTH_POSTERIOR = 0, 1, 2
 #: fill models, adverse models, impact state (0 evaluated, 1 off (zeros, its β), 2 missing input (zeros, β = 0.5))
 FILL_EXP, FILL_FP, FILL_TABLE = 0, 1, 2
 ADV_EXP, ADV_TABLE = 0, 1
 IMPACT_ON, IMPACT_OFF, IMPACT_NONE = 0, 1, 2
-ALLOC_IMPACT, ALLOC_GREEDY, ALLOC_FLAT, ALLOC_PROGRESSION = 0, 1, 2, 3
+ALLOC_IMPACT, ALLOC_GREEDY, ALLOC_FLAT, ALLOC_PROGRESSION, ALLOC_ENTROPY = 0, 1, 2, 3, 4
 # float config slots (cf)
 (
     CF_H,
@@ -63,8 +68,11 @@ ALLOC_IMPACT, ALLOC_GREEDY, ALLOC_FLAT, ALLOC_PROGRESSION = 0, 1, 2, 3
     CF_INV_SQRT_2PI,
     CF_MAXDEPTH,
     CF_GAMMA,
-) = range(17)
-CF_SIZE = 17
+    CF_CONCENTRATION,
+    CF_EDGE_SD,
+    CF_IMPACT_SD,
+) = range(20)
+CF_SIZE = 20
 # snapshot slots (sv)
 (
     SV_MID,
@@ -83,11 +91,17 @@ CF_SIZE = 17
     SV_PROFILE_SCALE,
     SV_RES_BID,
     SV_RES_ASK,
-) = range(16)
-SV_SIZE = 16
+    SV_TOXICITY,
+    SV_VOL_RATIO,
+    SV_CASCADE,
+    SV_TARGET_BID,
+    SV_TARGET_ASK,
+) = range(21)
+SV_SIZE = 21
 
-#: Rows of the float workspace ``ws`` (shape ``(W_ROWS, n_levels)``, reused by every build of a FastLadder): the
-#: kernels allocate nothing per level array (an allocation costs about as much as a level's arithmetic).
+#: Rows of the float workspace ``ws`` (shape ``(2, W_ROWS, n_levels)``, per side, reused by every build of a
+#: FastLadder): the kernels allocate nothing per level array (an allocation costs about as much as a level's
+#: arithmetic).
 W_OFF, W_RAW, W_KEPT, W_PX, W_DEPTH, W_TERMS = 0, 1, 2, 3, 4, 5  # W_TERMS..W_TERMS+5: the curve terms
 W_A, W_B, W_MINS, W_CAPS, W_SIZES, W_ZERO, W_TMP, W_SHARE, W_ONES = 11, 12, 13, 14, 15, 16, 17, 18, 19
 W_ROWS = 20
@@ -559,16 +573,38 @@ def _project(n, sizes, caps, mins, budget, inv, prices, depth, ws, wi, side, out
 
 
 @nb.njit(cache=True)
-def build_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, ws, wi, out):  # type: ignore[no-untyped-def]
-    """Both sides of one build (see the module docstring): returns ``(code, reservation_usd, n_bid, n_ask,
-    bid_coins, ask_coins)``, the orders per side and their total size (coins)."""
+def _stealth(stealth, ci, cf, a, b, beta, budget, caps, mins, lot, inv, sizes, w, bitgen, loops):  # type: ignore[no-untyped-def]
+    """``stealth.apply_stealth`` on ``sizes`` (in place; nothing on an empty side): the Dirichlet draw, or the
+    posterior draw of the curves and their exact solve (KKT, lots, minimum orders: ``apply_stealth``'s own search
+    depth of 4); False for a budget above 2^53 lots."""
+    n = sizes.shape[0]
+    rest = False
+    for i in range(n):
+        if sizes[i] != 0.0:
+            rest = True
+    if not rest:
+        return True
+    if stealth == STEALTH_DIRICHLET:
+        sizes[:] = dirichlet_sizes_kernel(sizes, caps, mins, lot, ci[CI_LOT_INVERSE], cf[CF_CONCENTRATION], bitgen)
+        return True
+    a_draw, b_draw = posterior_draw_kernel(a, b, cf[CF_EDGE_SD], cf[CF_IMPACT_SD], bitgen, loops)
+    return _impact(
+        a_draw, b_draw, beta, budget, caps, mins, lot, inv, ci[CI_STEALTH_DISCRETE] != 0, 4, sizes, w[W_ZERO, :n]
+    )
+
+
+@nb.njit(cache=True)
+def build_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, ws, wi, out, eparams, bitgen, loops):  # type: ignore[no-untyped-def]
+    """Both sides of one build (see the module docstring): returns ``(code, reservation_usd, n_bid, n_ask, bid_coins,
+    ask_coins, state_bid, state_ask, target_bid, target_ask)``: the orders per side, their total size (coins), and
+    per side whether the allocator's state is the one passed in (0), ``None`` (1) or the entropy target (2, nats)."""
     mid = sv[SV_MID]
     # reservation price r = mid - clamp(q·γ·σ²·h, ±mid·max_depth)
     skew = sv[SV_Q] * cf[CF_GAMMA] * sv[SV_SIGMA2] * cf[CF_H]
     bound = mid * cf[CF_MAXDEPTH] * 1e-4
     ref = mid - min(max(skew, -bound), bound)
     nd = depths.shape[0]
-    offsets = ws[W_OFF, :nd]
+    offsets = ws[0, W_OFF, :nd]
     for i in range(nd):
         offsets[i] = depths[i] * 1e-4
     sig = ci[CI_SIG]
@@ -576,21 +612,36 @@ def build_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, ws, wi, ou
     lot = cf[CF_LOT]
     inv = cf[CF_INV]
     alloc = ci[CI_ALLOC]
+    stealth = ci[CI_STEALTH]
     beta = cf[CF_BETA] if ci[CI_IMPACT] != IMPACT_NONE else 0.5
+    no_impact = ci[CI_IMPACT] == IMPACT_NONE and ci[CI_NEEDS_IMPACT] != 0
     n_bid = n_ask = 0
     bid_coins = ask_coins = 0.0
-    px_all = ws[W_PX]
-    depth_all = ws[W_DEPTH]
+    st_bid = st_ask = 0
+    tg_bid = sv[SV_TARGET_BID]
+    tg_ask = sv[SV_TARGET_ASK]
+    ns = np.zeros(2, dtype=np.int64)
+    budgets = np.zeros(2)
+    live = np.zeros(2, dtype=np.bool_)
+    states = np.ones(2, dtype=np.int64)
+    own = ci[CI_OWN_STEALTH] != 0
+    # allocation, both sides first (build_ladder allocates both sides, then runs the ladder's stealth stage on each:
+    # the draws come in that order); an allocator's own stealth stage runs inside its allocation, as in the reference
     for side in range(2):
         bid = side == 0
-        n = _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_all, depth_all, ws[W_RAW], ws[W_KEPT])
+        w = ws[side]
+        states[side] = 0
+        px_all = w[W_PX]
+        depth_all = w[W_DEPTH]
+        n = _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_all, depth_all, w[W_RAW], w[W_KEPT])
+        ns[side] = n
         px = px_all[:n]
         depth = depth_all[:n]
-        terms = ws[W_TERMS : W_TERMS + 6]
+        terms = w[W_TERMS : W_TERMS + 6]
         _curves(depth, n, (ref - mid) if bid else (mid - ref), ci, cf, sv, tables, prof_d, prof_logv, terms)
-        a = ws[W_A, :n]
-        b = ws[W_B, :n]
-        mins = ws[W_MINS, :n]
+        a = w[W_A, :n]
+        b = w[W_B, :n]
+        mins = w[W_MINS, :n]
         for i in range(n):
             a[i] = terms[0, i] * (terms[1, i] + terms[3, i] - terms[2, i])
             b[i] = terms[4, i] + terms[5, i]
@@ -602,31 +653,73 @@ def build_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, ws, wi, ou
         reducing = max(-q, 0.0) if bid else max(q, 0.0)
         margin_cap = sv[SV_MARGIN] * sv[SV_LEV] / mid + reducing
         budget = room if room <= margin_cap else margin_cap
+        budgets[side] = budget
         if budget > MAX_LOTS * lot:
-            return TOO_LARGE, ref, 0, 0, 0.0, 0.0
-        if budget <= 0 or n == 0 or (alloc == ALLOC_IMPACT and ci[CI_IMPACT] == IMPACT_NONE):
-            continue  # an empty side (the reference's empty_result)
-        caps = ws[W_CAPS, :n]
+            return TOO_LARGE, ref, 0, 0, 0.0, 0.0, 0, 0, 0.0, 0.0
+        if budget <= 0 or n == 0 or no_impact:
+            continue  # an empty side (the reference's empty_result, which carries the state passed in)
+        live[side] = True
+        caps = w[W_CAPS, :n]
         caps[:] = cf[CF_CAPFRAC] * budget
-        sizes = ws[W_SIZES, :n]
+        sizes = w[W_SIZES, :n]
+        states[side] = 1  # None: what the stateless allocators (and the stealth stage) return
         if alloc == ALLOC_IMPACT:
             if not _impact(
-                a, b, beta, budget, caps, mins, lot, inv, ci[CI_DISCRETE] != 0, ci[CI_SEARCH], sizes, ws[W_ZERO, :n]
+                a, b, beta, budget, caps, mins, lot, inv, ci[CI_DISCRETE] != 0, ci[CI_SEARCH], sizes, w[W_ZERO, :n]
             ):
-                return TOO_LARGE, ref, 0, 0, 0.0, 0.0
+                return TOO_LARGE, ref, 0, 0, 0.0, 0.0, 0, 0, 0.0, 0.0
         elif alloc == ALLOC_GREEDY:
             _greedy(a, budget, caps, sizes)
         elif alloc == ALLOC_FLAT:
-            ones = ws[W_ONES, :n]
+            ones = w[W_ONES, :n]
             ones[:] = 1.0
-            _water_fill(ones, budget, caps, sizes, wi[I_FREE, :n], ws[W_TMP, :n], ws[W_SHARE, :n])
-        else:
+            _water_fill(ones, budget, caps, sizes, wi[I_FREE, :n], w[W_TMP, :n], w[W_SHARE, :n])
+        elif alloc == ALLOC_PROGRESSION:
             _progression(n, cf[CF_FIRST], cf[CF_STEP], budget, caps, sizes)
-        count, total, ok = _project(n, sizes, caps, mins, budget, inv, px, depth, ws, wi, side, out)
+        else:  # the entropy allocator, compiled (fast/_entropy.py), the same variates from the same generator
+            res = entropy_allocate_kernel(
+                eparams, terms[0, :n], terms[1, :n], terms[3, :n], terms[2, :n], mid, budget, caps, mins,
+                sv[SV_TOXICITY], sv[SV_VOL_RATIO], sv[SV_CASCADE], tg_bid if bid else tg_ask, bitgen, loops,
+            )  # fmt: skip
+            states[side] = 2
+            if bid:
+                tg_bid = res[1]
+            else:
+                tg_ask = res[1]
+            if res[2] == EMPTY_BELOW_MIN:
+                sizes[:] = 0.0
+            else:
+                sizes[:] = res[0]
+        if own and stealth != STEALTH_OFF:
+            if not _stealth(stealth, ci, cf, a, b, beta, budget, caps, mins, lot, inv, sizes, w, bitgen, loops):
+                return TOO_LARGE, ref, 0, 0, 0.0, 0.0, 0, 0, 0.0, 0.0
+    # the ladder's stealth stage and the exchange projection, side by side
+    for side in range(2):
+        if not live[side]:
+            continue
+        w = ws[side]
+        n = ns[side]
+        budget = budgets[side]
+        caps = w[W_CAPS, :n]
+        mins = w[W_MINS, :n]
+        sizes = w[W_SIZES, :n]
+        if not own and stealth != STEALTH_OFF:
+            rest = False
+            for i in range(n):
+                if sizes[i] != 0.0:
+                    rest = True
+            if rest:
+                states[side] = 1  # apply_stealth's result carries no state
+            if not _stealth(
+                stealth, ci, cf, w[W_A, :n], w[W_B, :n], beta, budget, caps, mins, lot, inv, sizes, w, bitgen, loops
+            ):
+                return TOO_LARGE, ref, 0, 0, 0.0, 0.0, 0, 0, 0.0, 0.0
+        count, total, ok = _project(n, sizes, caps, mins, budget, inv, w[W_PX, :n], w[W_DEPTH, :n], w, wi, side, out)
         if not ok:
-            return TOO_LARGE, ref, 0, 0, 0.0, 0.0
-        if bid:
+            return TOO_LARGE, ref, 0, 0, 0.0, 0.0, 0, 0, 0.0, 0.0
+        if side == 0:
             n_bid, bid_coins = count, total
         else:
             n_ask, ask_coins = count, total
-    return OK, ref, n_bid, n_ask, bid_coins, ask_coins
+    st_bid, st_ask = states[0], states[1]
+    return OK, ref, n_bid, n_ask, bid_coins, ask_coins, st_bid, st_ask, tg_bid, tg_ask

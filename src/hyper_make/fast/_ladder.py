@@ -9,7 +9,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..allocate import FlatAllocator, GreedyAllocator, ImpactAllocator, ProgressionAllocator
+from ..allocate import (
+    EntropyAllocator,
+    EntropyState,
+    FlatAllocator,
+    GreedyAllocator,
+    ImpactAllocator,
+    ImpactDirichletAllocator,
+    ImpactPosteriorAllocator,
+    ProgressionAllocator,
+)
 from ..economics import ExponentialAdverse, ExponentialIntensity, FirstPassage, TableAdverse, TableFill
 from ..economics.impact import _INV_SQRT_2PI, SIDE_SHARE
 from ..errors import InvalidParameterError
@@ -28,16 +37,23 @@ from ..ladder import (
 from ..levels import glft_touch_depth_bps
 from ..snapshot import MarketSnapshot
 from . import _kernel as k
+from ._entropy import N_PARAMS, NUMPY_LOOPS, P_INITIAL_TARGET, bitgen_table, entropy_params
+from ._stealth_kernels import lot_inverse
 
 _EMPTY = np.zeros(0)
 _TICKS = np.array(_SCALAR_TICKS)
 _FRESH = LadderState()
 _ALLOC_KIND = {
     ImpactAllocator: k.ALLOC_IMPACT,
+    ImpactDirichletAllocator: k.ALLOC_IMPACT,
+    ImpactPosteriorAllocator: k.ALLOC_IMPACT,
     GreedyAllocator: k.ALLOC_GREEDY,
     FlatAllocator: k.ALLOC_FLAT,
     ProgressionAllocator: k.ALLOC_PROGRESSION,
+    EntropyAllocator: k.ALLOC_ENTROPY,
 }
+_STEALTH = {"off": k.STEALTH_OFF, "dirichlet": k.STEALTH_DIRICHLET, "posterior": k.STEALTH_POSTERIOR}
+_NO_TABLE = np.zeros(3, dtype=np.int64)
 
 
 def compiled_reason(allocator: Any, config: LadderConfig) -> str:
@@ -45,8 +61,6 @@ def compiled_reason(allocator: Any, config: LadderConfig) -> str:
     kind = type(allocator)
     if kind not in _ALLOC_KIND:
         return f"allocator {getattr(allocator, 'name', kind.__name__)!r} is not compiled"
-    if config.stealth.mode != "off":
-        return f"stealth mode {config.stealth.mode!r} is not compiled"
     if config.grid.spacing == "ticks":
         return "grid spacing 'ticks' is not compiled"
     return ""
@@ -145,13 +159,18 @@ class FastBuild:
         pipeline on the same inputs: the same orders as these arrays (the identity the fast path guarantees)."""
         if self._ladder is None:
             assert self._args is not None
-            snapshot, spec, alloc, cfg, reserved, state, learner, interval_s = self._args
+            snapshot, spec, alloc, cfg, reserved, state, learner, interval_s = self._args[:8]
+            gen = np.random.default_rng(0)  # a build that draws nothing
+            if len(self._args) > 8:  # the generator as it was before the build: the same draws again
+                kind, bg_state = self._args[8]
+                gen = np.random.Generator(kind())
+                gen.bit_generator.state = bg_state
             self._ladder = build_ladder(
                 snapshot,
                 spec,
                 alloc,
                 config=cfg,
-                rng=np.random.default_rng(0),  # compiled allocators draw nothing
+                rng=gen,
                 reserved_coins=reserved,
                 state=state,
                 learner=learner,
@@ -163,10 +182,12 @@ class FastBuild:
 class FastLadder:
     """:func:`~hyper_make.build_ladder` for one (spec, allocator, config), compiled once, arrays out.
 
-    ``impact`` (discrete or continuous), ``greedy``, ``flat`` and ``progression`` with stealth off and geometric or
-    linear spacing run in one compiled call (:mod:`._kernel`); anything else (``entropy``, ``learned``, the
-    stealth modes, tick spacing) runs the reference pipeline inside :meth:`build` and returns the same arrays
-    (:attr:`reason` says why). The orders are those of :func:`~hyper_make.build_ladder` on the same inputs.
+    ``impact`` (discrete or continuous), ``impact-dirichlet``, ``impact-posterior``, ``entropy``, ``greedy``, ``flat``
+    and ``progression``, with any ``[ladder.stealth]`` stage and geometric or linear spacing, run in one compiled call
+    (:mod:`._kernel`; the entropy allocator and the stealth draws are :mod:`._entropy` and :mod:`._stealth_kernels`,
+    drawing the reference's variates from the same generator); ``learned`` and tick spacing run the reference
+    pipeline inside :meth:`build` and return the same arrays (:attr:`reason` says why). The orders and the state are
+    those of :func:`~hyper_make.build_ladder` on the same inputs, and the generator is left in the same state.
 
     Raises
     ------
@@ -178,6 +199,9 @@ class FastLadder:
         "_cf",
         "_ci",
         "_depths",
+        "_draws",
+        "_entropy",
+        "_eparams",
         "_impact_on",
         "_nd",
         "_profile",
@@ -222,6 +246,20 @@ class FastLadder:
             ci[k.CI_DISCRETE], ci[k.CI_SEARCH] = int(alloc.discrete), alloc.max_search_levels
         if isinstance(alloc, ProgressionAllocator):
             cf[k.CF_FIRST], cf[k.CF_STEP] = alloc.first_frac, alloc.step_frac
+        # the stealth stage: the allocator's own (impact-dirichlet/-posterior, exact-solved as it says) or the ladder's
+        own = getattr(alloc, "stealth", None) if isinstance(alloc, ImpactAllocator) else None
+        stage = own if own is not None else cfg.stealth
+        ci[k.CI_STEALTH] = _STEALTH[stage.mode]
+        ci[k.CI_STEALTH_DISCRETE] = int(alloc.discrete) if own is not None else 1
+        ci[k.CI_OWN_STEALTH] = int(own is not None)
+        cf[k.CF_CONCENTRATION], cf[k.CF_EDGE_SD] = stage.concentration, stage.edge_sd_frac
+        cf[k.CF_IMPACT_SD] = stage.impact_sd_log
+        ci[k.CI_NEEDS_IMPACT] = int(bool(getattr(alloc, "needs_impact", True)) or cfg.stealth.mode == "posterior")
+        ci[k.CI_LOT_INVERSE] = lot_inverse(spec.lot_size)
+        self._entropy = isinstance(alloc, EntropyAllocator)
+        self._eparams = entropy_params(alloc) if self._entropy else np.zeros(N_PARAMS)
+        #: whether a build draws from the generator (entropy's Thompson step, a stealth stage)
+        self._draws = self._entropy or stage.mode != "off"
         ci[k.CI_SIG], ci[k.CI_MAXDEC] = spec.max_sig_figs, spec.max_price_decimals
         cf[k.CF_H], cf[k.CF_CAPFRAC], cf[k.CF_GAMMA] = cfg.horizon_s, cfg.level_cap_frac, cfg.risk_aversion
         cf[k.CF_FWD], cf[k.CF_RT], cf[k.CF_BETA] = impact.forward_coef, impact.roundtrip_coef, impact.beta
@@ -232,7 +270,7 @@ class FastLadder:
         self._profile: tuple[Any, NDArray[np.float64], NDArray[np.float64]] = ((), _EMPTY, _EMPTY)
         nd = max(cfg.grid.n_levels, 1)
         # the kernels' scratch rows, reused by every build (a FastLadder serves one loop, not several threads)
-        self._ws = np.zeros((k.W_ROWS, nd))
+        self._ws = np.zeros((2, k.W_ROWS, nd))
         self._wi = np.zeros((k.I_ROWS, nd), dtype=np.int64)
         self._nd = nd
         self._impact_on = not impact.is_off
@@ -258,10 +296,28 @@ class FastLadder:
             return self._reference(args, rng)
         if not isinstance(snapshot, MarketSnapshot):
             raise InvalidParameterError(f"'snapshot' must be a MarketSnapshot; got {type(snapshot).__name__}")
-        if rng is not None and not isinstance(rng, np.random.Generator):
-            _as_generator(rng)  # the reference's error for a bad seed; compiled allocators draw nothing
+        gen: np.random.Generator | None = rng if isinstance(rng, np.random.Generator) else None
+        if rng is not None and gen is None:
+            gen = _as_generator(rng)  # raises the reference's error for a bad seed
         if state is not None and not isinstance(state, LadderState):
             return self._reference(args, rng)  # the reference's error
+        prev_bid, prev_ask = (state.bid, state.ask) if state is not None else (None, None)
+        tg_bid = tg_ask = 0.0
+        if self._entropy:
+            if not (prev_bid is None or isinstance(prev_bid, EntropyState)) or not (
+                prev_ask is None or isinstance(prev_ask, EntropyState)
+            ):
+                return self._reference(args, rng)  # the reference's error for a foreign state
+            start = self._eparams[P_INITIAL_TARGET]
+            tg_bid = prev_bid.target_nats if prev_bid is not None else start
+            tg_ask = prev_ask.target_nats if prev_ask is not None else start
+        table = _NO_TABLE
+        saved: Any = None
+        if self._draws:
+            if gen is None:
+                gen = np.random.default_rng(0)
+            table = bitgen_table(gen)
+            saved = (type(gen.bit_generator), gen.bit_generator.state)  # for .ladder(): the same draws again
         res_bid = res_ask = 0.0
         if reserved_coins:
             for key, v in reserved_coins.items():
@@ -315,6 +371,11 @@ class FastLadder:
                 h / sh,
                 res_bid,
                 res_ask,
+                snapshot.regime.toxicity,
+                snapshot.regime.vol_ratio,
+                snapshot.regime.cascade_severity,
+                tg_bid,
+                tg_ask,
             )
         )
         depths = self._depths
@@ -324,13 +385,23 @@ class FastLadder:
             touch = glft_touch_depth_bps(cfg.risk_aversion, kappa, mid, snapshot.maker_fee_bps)
             depths = _depth_grid(cfg.grid, touch)
         out = np.empty((2, k.N_ROWS, self._nd))
-        code, ref, n_bid, n_ask, bid_coins, ask_coins = k.build_sides(
-            ci, self._cf, sv, depths, _TICKS, self._tables, prof_d, prof_logv, self._ws, self._wi, out
-        )
+        code, ref, n_bid, n_ask, bid_coins, ask_coins, st_bid, st_ask, tg_bid, tg_ask = k.build_sides(
+            ci, self._cf, sv, depths, _TICKS, self._tables, prof_d, prof_logv, self._ws, self._wi, out,
+            self._eparams, table, NUMPY_LOOPS,
+        )  # fmt: skip
         if code:
             return self._reference(args, rng)  # raises the reference's error
         beta = impact.beta if ci[k.CI_IMPACT] != k.IMPACT_NONE else 0.5
-        return FastBuild(out, n_bid, n_ask, (bid_coins, ask_coins), mid, ref, _FRESH, beta, args)
+        if st_bid == 1 and st_ask == 1:
+            new_state = _FRESH
+        else:
+            new_state = LadderState(
+                bid=prev_bid if st_bid == 0 else (None if st_bid == 1 else EntropyState(tg_bid)),
+                ask=prev_ask if st_ask == 0 else (None if st_ask == 1 else EntropyState(tg_ask)),
+            )
+        if saved is not None:
+            args = (*args, saved)
+        return FastBuild(out, n_bid, n_ask, (bid_coins, ask_coins), mid, ref, new_state, beta, args)
 
     def _reference(self, args: tuple[Any, ...], rng: Any) -> FastBuild:
         """The reference pipeline's ladder as a :class:`FastBuild` (the same arrays as a compiled build)."""
