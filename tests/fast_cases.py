@@ -5,9 +5,10 @@ per allocator). Case ``i`` of seed ``s`` for allocator ``name`` starts from :fun
 1e6 USD, ``szDecimals`` 0 to 6, inventory up to 1.5x the limit either way, rebates to 5 bps fees, σ, volume
 missing one time in ten or a profile, every grid spacing and touch, every fill and adverse model, impact on/off
 and β in [0.3, 2], stealth modes), and adds what the refresh core passes: reserved coins on either side (a third
-of the cases), a second build from the first one's state (``entropy``, whose target carries over), and, one case
-in four, a position limit a few minimum orders wide so that the minimum-order search binds. The generators of the
-two paths must end in the same state.
+of the cases), a second build from the first one's state (``entropy``, whose target carries over). Half the cases
+are moved to a market where ladders rest (σ, fees, volume and models of a real perp's, a position limit of 3 to
+300 minimum orders), a quarter get a limit of a few minimum orders so that the minimum-order search binds. The
+generators of the two paths must end in the same state.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from typing import Any
 import numpy as np
 
 import ladder_fuzz
-from hyper_make import InvalidParameterError, build_ladder, make_allocator
+from hyper_make import (
+    ExponentialAdverse,
+    ExponentialIntensity,
+    InvalidParameterError,
+    SquareRootImpact,
+    build_ladder,
+    make_allocator,
+)
 from hyper_make.fast import FastLadder
 
 
@@ -38,7 +46,32 @@ def fast_case(seed: int, index: int, allocator: str) -> FastCase:
     snap, cfg = c.snapshot, c.config
     if allocator.startswith("impact-") and cfg.stealth.mode != "off":
         cfg = dataclasses.replace(cfg, stealth=dataclasses.replace(cfg.stealth, mode="off"))
-    if rng.random() < 0.25:
+    if rng.random() < 0.5:
+        # a market where ladders rest (the fuzz ranges leave many sides empty): σ, fees, volume and models of the
+        # order of a real perp's, margin ample, a position limit of 3 to 300 minimum orders
+        min_coins = c.spec.min_notional_usd / snap.mid_usd
+        limit = min_coins * float(10.0 ** rng.uniform(0.5, 2.5))
+        snap = dataclasses.replace(
+            snap,
+            sigma_frac=float(10.0 ** rng.uniform(-5.0, -3.0)),
+            maker_fee_bps=float(rng.uniform(-0.5, 2.0)),
+            daily_volume_coins=limit * float(10.0 ** rng.uniform(4.0, 7.0)),
+            max_position_coins=limit,
+            inventory_coins=limit * float(rng.uniform(-1.2, 1.2)),
+            margin_usd=limit * snap.mid_usd * 10.0,
+        )
+        cfg = dataclasses.replace(
+            cfg,
+            fill=ExponentialIntensity(
+                intensity_per_s=float(10.0 ** rng.uniform(-1.5, 0.5)), kappa_per_bps=float(rng.uniform(0.05, 0.6))
+            ),
+            adverse=ExponentialAdverse(as0_bps=float(rng.uniform(0.0, 5.0)), decay_bps=float(rng.uniform(2.0, 20.0))),
+            impact=SquareRootImpact(
+                forward_coef=float(rng.uniform(0.0, 2.0)), roundtrip_coef=float(rng.uniform(0.0, 2.0)), beta=0.5
+            ),
+            horizon_s=float(rng.uniform(5.0, 60.0)),
+        )
+    elif rng.random() < 0.5:
         # a position limit of a few minimum orders: the minimum-order search decides what rests
         min_coins = c.spec.min_notional_usd / snap.mid_usd
         snap = dataclasses.replace(

@@ -41,7 +41,8 @@ OK, TOO_LARGE = 0, 1
 # integer config slots (ci)
 CI_FILL, CI_ADVERSE, CI_IMPACT, CI_ALLOC, CI_DISCRETE, CI_SEARCH, CI_SIG, CI_MAXDEC, CI_PROFILE = range(9)
 CI_STEALTH, CI_STEALTH_DISCRETE, CI_NEEDS_IMPACT, CI_LOT_INVERSE, CI_OWN_STEALTH = 9, 10, 11, 12, 13
-CI_SIZE = 14
+CI_TICKS, CI_TICKS_PER_LEVEL, CI_N_LEVELS = 14, 15, 16
+CI_SIZE = 17
 #: stealth stage (``[ladder.stealth]`` or the allocator's own): off, Dirichlet noise, posterior draw + exact solve
 STEALTH_OFF, STEALTH_DIRICHLET, STEALTH_POSTERIOR = 0, 1, 2
 #: fill models, adverse models, impact state (0 evaluated, 1 off (zeros, its β), 2 missing input (zeros, β = 0.5))
@@ -170,8 +171,61 @@ def _interp(x: float, xp: np.ndarray, fp: np.ndarray) -> float:
     return res
 
 
+@nb.njit(cache=True, inline="always")
+def _round_array_price(px: float, bid: bool, sig: int, maxdec: int) -> float:
+    """:meth:`InstrumentSpec.round_prices` of one price (USD): ``10^clip((sig-1) - floor(log10 px), 0, maxdec)``,
+    NumPy's ``round(·, 6)``, floor (bids) or ceiling (asks)."""
+    d = (sig - 1) - math.floor(math.log10(px))
+    d = min(max(d, 0), maxdec)
+    scale = _P10[d]
+    scaled = np_round6(px * scale)
+    return (math.floor(scaled) if bid else math.ceil(scaled)) / scale
+
+
 @nb.njit(cache=True)
-def _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_out, depth_out, raw, kept):  # type: ignore[no-untyped-def]
+def _step_ticks(price, bid, k, sig, maxdec, ticks):  # type: ignore[no-untyped-def]
+    """``levels._step_ticks``: the valid price ``k`` ticks further from the mid (USD), a decade a step (0.0: none)."""
+    p = price
+    while k > 0 and p > 0:
+        if bid:
+            tau = _price_tick(p * (1 - 1e-12), sig, maxdec, ticks)
+            floor_px = math.ceil(math.pow(10.0, math.floor(math.log10(p * (1 - 1e-12)))) / tau - 1e-9) * tau
+            room = int(np.rint((p - floor_px) / tau))  # Python's round(): half to even
+        else:
+            tau = _price_tick(p, sig, maxdec, ticks)
+            room = int(np.rint((math.pow(10.0, math.floor(math.log10(p)) + 1) - p) / tau))
+        if room <= 0:
+            p = _step(p, bid, sig, maxdec, ticks)
+            k -= 1
+        elif k <= room:
+            target = p - k * tau if bid else p + k * tau
+            return _round_price(target, bid, sig, maxdec) if target > 0 else 0.0
+        else:
+            target = p - room * tau if bid else p + room * tau
+            p = _round_price(target, bid, sig, maxdec) if target > 0 else 0.0
+            k -= room
+    return p if p > 0 else 0.0
+
+
+@nb.njit(cache=True)
+def _tick_ladder(first, bid, ci, cf, sig, maxdec, ticks, raw):  # type: ignore[no-untyped-def]
+    """``levels._tick_ladder`` into ``raw``: up to ``n_levels`` prices ``ticks_per_level`` ticks apart from
+    ``first``, stopping at the max depth; returns the count."""
+    raw[0] = first
+    count = 1
+    limit = first * (1.0 + (-1.0 if bid else 1.0) * cf[CF_MAXDEPTH] * 1e-4)
+    p = first
+    while count < ci[CI_N_LEVELS]:
+        p = _step_ticks(p, bid, ci[CI_TICKS_PER_LEVEL], sig, maxdec, ticks)
+        if (bid and (p < limit or p <= 0)) or ((not bid) and p > limit):
+            break
+        raw[count] = p
+        count += 1
+    return count
+
+
+@nb.njit(cache=True)
+def _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_out, depth_out, raw, kept, ci, cf):  # type: ignore[no-untyped-def]
     """``levels.ladder_prices`` of one side: distinct valid post-only prices best first (USD) and their depths from
     the mid (bps) into the outputs (``raw``, ``kept``: scratch rows); returns their count."""
     mid = sv[SV_MID]
@@ -191,17 +245,24 @@ def _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_out, depth_out, r
         shift = limit - raw[0]
         for i in range(n):
             raw[i] = raw[i] + shift
+    if ci[CI_TICKS]:
+        # every ticks_per_level ticks from the rounded touch (the first positive raw price)
+        first = -1.0
+        for i in range(n):
+            if raw[i] > 0:
+                first = raw[i]
+                break
+        if first > 0:
+            first = _round_array_price(first, bid, sig, maxdec)
+            n = _tick_ladder(first, bid, ci, cf, sig, maxdec, ticks, raw) if first > 0 else 0
+        else:
+            n = 0
     m = 0
     for i in range(n):
         px = raw[i]
         if not px > 0:
             continue
-        # InstrumentSpec._scaled: 10^clip((sig-1) - floor(log10 px), 0, maxdec), round(·, 6), floor/ceil
-        d = (sig - 1) - math.floor(math.log10(px))
-        d = min(max(d, 0), maxdec)
-        scale = _P10[d]
-        scaled = np_round6(px * scale)
-        p = (math.floor(scaled) if bid else math.ceil(scaled)) / scale
+        p = _round_array_price(px, bid, sig, maxdec)
         # behind the opposite best
         if bid:
             p = p if p <= limit else limit
@@ -633,7 +694,7 @@ def build_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, ws, wi, ou
         states[side] = 0
         px_all = w[W_PX]
         depth_all = w[W_DEPTH]
-        n = _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_all, depth_all, w[W_RAW], w[W_KEPT])
+        n = _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_all, depth_all, w[W_RAW], w[W_KEPT], ci, cf)
         ns[side] = n
         px = px_all[:n]
         depth = depth_all[:n]

@@ -61,8 +61,6 @@ def compiled_reason(allocator: Any, config: LadderConfig) -> str:
     kind = type(allocator)
     if kind not in _ALLOC_KIND:
         return f"allocator {getattr(allocator, 'name', kind.__name__)!r} is not compiled"
-    if config.grid.spacing == "ticks":
-        return "grid spacing 'ticks' is not compiled"
     return ""
 
 
@@ -252,6 +250,8 @@ class FastLadder:
         ci[k.CI_STEALTH] = _STEALTH[stage.mode]
         ci[k.CI_STEALTH_DISCRETE] = int(alloc.discrete) if own is not None else 1
         ci[k.CI_OWN_STEALTH] = int(own is not None)
+        ci[k.CI_TICKS] = int(cfg.grid.spacing == "ticks")
+        ci[k.CI_TICKS_PER_LEVEL], ci[k.CI_N_LEVELS] = cfg.grid.ticks_per_level, cfg.grid.n_levels
         cf[k.CF_CONCENTRATION], cf[k.CF_EDGE_SD] = stage.concentration, stage.edge_sd_frac
         cf[k.CF_IMPACT_SD] = stage.impact_sd_log
         ci[k.CI_NEEDS_IMPACT] = int(bool(getattr(alloc, "needs_impact", True)) or cfg.stealth.mode == "posterior")
