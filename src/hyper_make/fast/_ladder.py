@@ -119,6 +119,12 @@ class FastBuild:
             return {}
         return self._ladder.bid.allocation.diagnostics or self._ladder.ask.allocation.diagnostics
 
+    def terms(self, side: Side) -> NDArray[np.float64]:
+        """All per-order rows of ``side`` at once (shape ``(len(ROWS), n_orders)``, a view; rows :data:`ROWS`)."""
+        if side == "bid":
+            return self._out[0, :, : self.n_bid]
+        return self._out[1, :, : self.n_ask]
+
     def row(self, side: Side, name: str) -> NDArray[np.float64]:
         """One per-order array of ``side`` (a read-only view), ``name`` one of :data:`ROWS`: ``price`` (USD), ``size``
         (coins), ``depth`` (bps from the mid), ``level`` (grid index), and the curve terms of the orders'

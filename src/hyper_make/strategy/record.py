@@ -74,10 +74,8 @@ class LadderRecord:
         """:meth:`add` of a :class:`~hyper_make.fast.FastBuild`: the orders' sizes and curve terms."""
         for side in ("bid", "ask"):
             if b.total_coins(side) > 0:
-                impact, expected, eff = _side_terms(
-                    b.sizes(side), b.row(side, "fill_prob"), b.row(side, "capture"), b.row(side, "inventory"),
-                    b.row(side, "adverse"), b.row(side, "b_forward"), b.row(side, "b_roundtrip"), float(b.beta),
-                )  # fmt: skip
+                t = b.terms(side)  # rows: fast.ROWS (price, size, depth, level, then the curve terms)
+                impact, expected, eff = _side_terms(t[1], t[4], t[5], t[7], t[6], t[8], t[9], float(b.beta))
                 self.model_impact_usd += impact * self.scale
                 self.model_expected_usd += expected * self.scale
                 self._eff_sum += eff
