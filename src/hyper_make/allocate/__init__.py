@@ -71,8 +71,8 @@ def make_allocator(name: str, /, **options: Any) -> Allocator:
 def warm_up() -> float:
     """Compile, or load from numba's on-disk cache, every compiled kernel the ladder pipeline calls; seconds taken.
 
-    Kernels: the KKT solve, the certified lot search, the two-sided solve and its lot search (``learned``), and the
-    stealth stage's lot spreading (each compiled on its
+    Kernels: the KKT solve, the certified lot search, the two-sided solve and its lot search (``learned``), the
+    stealth stage's lot spreading, and the fast path's build (:func:`hyper_make.fast.warm_up`) (each compiled on its
     first call in a process: about 0.2-0.5 s from the cache, several seconds cold). It builds two small ladders
     on a synthetic market (the impact allocator with the Dirichlet stealth stage, and the entropy allocator), which
     also takes the pipeline's first-call Python costs (tens of µs) out of the next build's timings. Later calls
@@ -100,6 +100,9 @@ def warm_up() -> float:
     build_ladder(snap, spec, ImpactAllocator(), config=cfg, rng=np.random.default_rng(0))
     build_ladder(snap, spec, EntropyAllocator(), config=LadderConfig(grid=cfg.grid), rng=np.random.default_rng(0))
     build_ladder(snap, spec, LearnedAllocator(), config=LadderConfig(grid=cfg.grid), rng=np.random.default_rng(0))
+    from ..fast import warm_up as fast_warm_up  # the refresh core's compiled ladder path
+
+    fast_warm_up()
     return time.perf_counter() - t0
 
 

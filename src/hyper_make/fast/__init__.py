@@ -10,4 +10,33 @@ imports it lazily (in the refresh core and the benchmarks), not at ``import hype
 from ._kernel import ROWS
 from ._ladder import FastBuild, FastLadder, compiled_reason
 
-__all__ = ["ROWS", "FastBuild", "FastLadder", "compiled_reason"]
+
+def warm_up() -> None:
+    """Compile, or load from numba's on-disk cache, the fast path's kernels: one build with the Dirichlet stealth stage
+    and one with the entropy allocator on a synthetic market (they reach every kernel a build calls). Nothing is
+    kept. :func:`hyper_make.allocate.warm_up` calls it."""
+    import numpy as np
+
+    from ..instrument import InstrumentSpec
+    from ..ladder import LadderConfig
+    from ..levels import GridConfig
+    from ..snapshot import MarketSnapshot
+    from ..stealth import StealthConfig
+
+    snap = MarketSnapshot(
+        mid_usd=100.0,
+        best_bid_usd=99.99,
+        best_ask_usd=100.01,
+        sigma_frac=1e-4,
+        max_position_coins=5.0,
+        margin_usd=1_000.0,
+        daily_volume_coins=1e5,
+    )
+    spec = InstrumentSpec(coin="WARMUP", sz_decimals=2)
+    grid = GridConfig(n_levels=6)
+    for name, stage in (("impact", "dirichlet"), ("entropy", "off")):
+        cfg = LadderConfig(grid=grid, stealth=StealthConfig(mode=stage))  # type: ignore[arg-type]
+        FastLadder(spec, name, cfg).build(snap, rng=np.random.default_rng(0))
+
+
+__all__ = ["ROWS", "FastBuild", "FastLadder", "compiled_reason", "warm_up"]
