@@ -90,6 +90,16 @@ def fast_case(seed: int, index: int, allocator: str) -> FastCase:
 def mismatch(fc: FastCase) -> str:
     """``""`` when the fast path gives the reference's orders and state on ``fc`` (both refusing counts as equal),
     else what differs."""
+    return check(fc)[0]
+
+
+def check(fc: FastCase) -> tuple[str, bool]:
+    """:func:`mismatch` and whether the fast path rested any order."""
+    what, fast = _compare(fc)
+    return what, bool(getattr(fast, "n_bid", 0) or getattr(fast, "n_ask", 0))
+
+
+def _compare(fc: FastCase) -> tuple[str, Any]:
     c = fc.base
     alloc = make_allocator(c.allocator)
     ref: Any
@@ -103,11 +113,11 @@ def mismatch(fc: FastCase) -> str:
     except InvalidParameterError as exc:
         fast = exc
     if g_ref.bit_generator.state != g_fast.bit_generator.state:
-        return "the generators' states differ after the builds"
+        return "the generators' states differ after the builds", fast
     if isinstance(ref, Exception) or isinstance(fast, Exception):
         if isinstance(ref, Exception) and isinstance(fast, Exception) and str(ref) == str(fast):
-            return ""
-        return f"reference {ref!r} vs fast {fast!r}"
+            return "", fast
+        return f"reference {ref!r} vs fast {fast!r}", fast
     if c.allocator == "entropy" and not (isinstance(ref, Exception) or isinstance(fast, Exception)):
         # a second refresh from each path's own state: the carried entropy target must agree too
         g_ref, g_fast = np.random.default_rng([c.seed, c.index, 1]), np.random.default_rng([c.seed, c.index, 1])
@@ -118,7 +128,7 @@ def mismatch(fc: FastCase) -> str:
             c.snapshot, rng=g_fast, reserved_coins=fc.reserved, state=fast.state
         )
         if g_ref.bit_generator.state != g_fast.bit_generator.state:
-            return "the generators' states differ after the builds"
+            return "the generators' states differ after the builds", fast
     for side in ("bid", "ask"):
         orders = ref.side(side).orders
         want_p = np.array([o.price for o in orders])
@@ -132,7 +142,9 @@ def mismatch(fc: FastCase) -> str:
             return (
                 f"{side}: reference prices {want_p.tolist()} sizes {want_s.tolist()} vs fast "
                 f"{fast.prices(side).tolist()} {fast.sizes(side).tolist()}"
-            )
+            ), fast
     if repr(ref.state) != repr(fast.state) or ref.reservation_usd != fast.reservation_usd:
-        return f"state/reservation: {ref.state!r} {ref.reservation_usd!r} vs {fast.state!r} {fast.reservation_usd!r}"
-    return ""
+        return (
+            f"state/reservation: {ref.state!r} {ref.reservation_usd!r} vs {fast.state!r} {fast.reservation_usd!r}"
+        ), fast
+    return "", fast
