@@ -26,7 +26,17 @@ from ..allocate._discrete import _lot_optimum
 from ..allocate._kkt import BUDGET, EMPTY_BUDGET, EMPTY_EDGE, FAILED, kkt_solve
 from ..instrument import MAX_LOTS
 from ._entropy import EMPTY_BELOW_MIN, entropy_allocate_kernel
-from ._numpy import np_round6, np_sum, py_ceil_round6, py_floor_round6
+from ._numpy import (
+    L_EXP,
+    L_EXPM1,
+    L_LOG10,
+    np_power_scalar,
+    np_round6,
+    np_sum,
+    np_unary,
+    py_ceil_round6,
+    py_floor_round6,
+)
 from ._special import erfc, ndtr
 from ._stealth_kernels import dirichlet_sizes_kernel, posterior_draw_kernel
 
@@ -105,7 +115,8 @@ SV_SIZE = 21
 #: arithmetic).
 W_OFF, W_RAW, W_KEPT, W_PX, W_DEPTH, W_TERMS = 0, 1, 2, 3, 4, 5  # W_TERMS..W_TERMS+5: the curve terms
 W_A, W_B, W_MINS, W_CAPS, W_SIZES, W_ZERO, W_TMP, W_SHARE, W_ONES = 11, 12, 13, 14, 15, 16, 17, 18, 19
-W_ROWS = 20
+W_CURVE_TMP = 20  # W_CURVE_TMP..+2: the curves' scratch rows
+W_ROWS = 23
 #: Rows of the integer workspace ``wi``: lots, cap lots, minimum lots, free flags (water fill).
 I_LOTS, I_CAP, I_MIN, I_FREE = 0, 1, 2, 3
 I_ROWS = 4
@@ -123,21 +134,30 @@ def _round_price(price: float, bid: bool, sig: int, maxdec: int) -> float:
 
 
 @nb.njit(cache=True)
-def _price_tick(price: float, sig: int, maxdec: int, ticks: np.ndarray) -> float:
-    """:meth:`InstrumentSpec.price_tick`: the increment (USD) at ``price``."""
-    int_digits = math.floor(math.log10(price)) + 1
+def _np_log10(x: float, ml: np.ndarray) -> float:
+    """``np.log10(x)`` (NumPy's loop, as the reference's array and scalar calls)."""
+    buf = np.empty(2)
+    buf[0] = x
+    np_unary(ml, L_LOG10, buf[0:1], buf[1:2], 1)
+    return buf[1]
+
+
+@nb.njit(cache=True)
+def _price_tick(price: float, sig: int, maxdec: int, ticks: np.ndarray, ml: np.ndarray) -> float:
+    """:meth:`InstrumentSpec.price_tick`: the increment (USD) at ``price`` (its digits from ``np.log10``)."""
+    int_digits = math.floor(_np_log10(price, ml)) + 1
     return ticks[min(max(sig - int_digits, 0), maxdec)]
 
 
 @nb.njit(cache=True)
-def _step(price: float, bid: bool, sig: int, maxdec: int, ticks: np.ndarray) -> float:
+def _step(price: float, bid: bool, sig: int, maxdec: int, ticks: np.ndarray, ml: np.ndarray) -> float:
     """``levels._step``: the next valid price one tick further from the mid (USD); 0.0 if none."""
     if price <= 0:
         return 0.0
     if bid:
-        below = price - _price_tick(price * (1 - 1e-12), sig, maxdec, ticks)
+        below = price - _price_tick(price * (1 - 1e-12), sig, maxdec, ticks, ml)
         return _round_price(below, True, sig, maxdec) if below > 0 else 0.0
-    return _round_price(price + _price_tick(price, sig, maxdec, ticks), False, sig, maxdec)
+    return _round_price(price + _price_tick(price, sig, maxdec, ticks, ml), False, sig, maxdec)
 
 
 @nb.njit(cache=True)
@@ -172,10 +192,10 @@ def _interp(x: float, xp: np.ndarray, fp: np.ndarray) -> float:
 
 
 @nb.njit(cache=True, inline="always")
-def _round_array_price(px: float, bid: bool, sig: int, maxdec: int) -> float:
+def _round_array_price(px: float, bid: bool, sig: int, maxdec: int, ml: np.ndarray) -> float:
     """:meth:`InstrumentSpec.round_prices` of one price (USD): ``10^clip((sig-1) - floor(log10 px), 0, maxdec)``,
     NumPy's ``round(·, 6)``, floor (bids) or ceiling (asks)."""
-    d = (sig - 1) - math.floor(math.log10(px))
+    d = (sig - 1) - math.floor(_np_log10(px, ml))
     d = min(max(d, 0), maxdec)
     scale = _P10[d]
     scaled = np_round6(px * scale)
@@ -183,19 +203,19 @@ def _round_array_price(px: float, bid: bool, sig: int, maxdec: int) -> float:
 
 
 @nb.njit(cache=True)
-def _step_ticks(price, bid, k, sig, maxdec, ticks):  # type: ignore[no-untyped-def]
+def _step_ticks(price, bid, k, sig, maxdec, ticks, ml):  # type: ignore[no-untyped-def]
     """``levels._step_ticks``: the valid price ``k`` ticks further from the mid (USD), a decade a step (0.0: none)."""
     p = price
     while k > 0 and p > 0:
         if bid:
-            tau = _price_tick(p * (1 - 1e-12), sig, maxdec, ticks)
+            tau = _price_tick(p * (1 - 1e-12), sig, maxdec, ticks, ml)
             floor_px = math.ceil(math.pow(10.0, math.floor(math.log10(p * (1 - 1e-12)))) / tau - 1e-9) * tau
             room = int(np.rint((p - floor_px) / tau))  # Python's round(): half to even
         else:
-            tau = _price_tick(p, sig, maxdec, ticks)
+            tau = _price_tick(p, sig, maxdec, ticks, ml)
             room = int(np.rint((math.pow(10.0, math.floor(math.log10(p)) + 1) - p) / tau))
         if room <= 0:
-            p = _step(p, bid, sig, maxdec, ticks)
+            p = _step(p, bid, sig, maxdec, ticks, ml)
             k -= 1
         elif k <= room:
             target = p - k * tau if bid else p + k * tau
@@ -208,7 +228,7 @@ def _step_ticks(price, bid, k, sig, maxdec, ticks):  # type: ignore[no-untyped-d
 
 
 @nb.njit(cache=True)
-def _tick_ladder(first, bid, ci, cf, sig, maxdec, ticks, raw):  # type: ignore[no-untyped-def]
+def _tick_ladder(first, bid, ci, cf, sig, maxdec, ticks, raw, ml):  # type: ignore[no-untyped-def]
     """``levels._tick_ladder`` into ``raw``: up to ``n_levels`` prices ``ticks_per_level`` ticks apart from
     ``first``, stopping at the max depth; returns the count."""
     raw[0] = first
@@ -216,7 +236,7 @@ def _tick_ladder(first, bid, ci, cf, sig, maxdec, ticks, raw):  # type: ignore[n
     limit = first * (1.0 + (-1.0 if bid else 1.0) * cf[CF_MAXDEPTH] * 1e-4)
     p = first
     while count < ci[CI_N_LEVELS]:
-        p = _step_ticks(p, bid, ci[CI_TICKS_PER_LEVEL], sig, maxdec, ticks)
+        p = _step_ticks(p, bid, ci[CI_TICKS_PER_LEVEL], sig, maxdec, ticks, ml)
         if (bid and (p < limit or p <= 0)) or ((not bid) and p > limit):
             break
         raw[count] = p
@@ -225,18 +245,18 @@ def _tick_ladder(first, bid, ci, cf, sig, maxdec, ticks, raw):  # type: ignore[n
 
 
 @nb.njit(cache=True)
-def _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_out, depth_out, raw, kept, ci, cf):  # type: ignore[no-untyped-def]
+def _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_out, depth_out, raw, kept, ci, cf, ml):  # type: ignore[no-untyped-def]
     """``levels.ladder_prices`` of one side: distinct valid post-only prices best first (USD) and their depths from
     the mid (bps) into the outputs (``raw``, ``kept``: scratch rows); returns their count."""
     mid = sv[SV_MID]
     if bid:
         limit = _round_price(sv[SV_ASK], True, sig, maxdec)
         if limit >= sv[SV_ASK]:
-            limit = _step(limit, True, sig, maxdec, ticks)
+            limit = _step(limit, True, sig, maxdec, ticks, ml)
     else:
         limit = _round_price(sv[SV_BID], False, sig, maxdec)
         if limit <= sv[SV_BID]:
-            limit = _step(limit, False, sig, maxdec, ticks)
+            limit = _step(limit, False, sig, maxdec, ticks, ml)
     n = offsets.shape[0]
     for i in range(n):
         raw[i] = ref * ((1.0 - offsets[i]) if bid else (1.0 + offsets[i]))
@@ -253,8 +273,8 @@ def _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_out, depth_out, r
                 first = raw[i]
                 break
         if first > 0:
-            first = _round_array_price(first, bid, sig, maxdec)
-            n = _tick_ladder(first, bid, ci, cf, sig, maxdec, ticks, raw) if first > 0 else 0
+            first = _round_array_price(first, bid, sig, maxdec, ml)
+            n = _tick_ladder(first, bid, ci, cf, sig, maxdec, ticks, raw, ml) if first > 0 else 0
         else:
             n = 0
     m = 0
@@ -262,7 +282,7 @@ def _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_out, depth_out, r
         px = raw[i]
         if not px > 0:
             continue
-        p = _round_array_price(px, bid, sig, maxdec)
+        p = _round_array_price(px, bid, sig, maxdec, ml)
         # behind the opposite best
         if bid:
             p = p if p <= limit else limit
@@ -292,9 +312,10 @@ def _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_out, depth_out, r
 
 
 @nb.njit(cache=True)
-def _curves(depth, n, inv_value, ci, cf, sv, tables, prof_d, prof_logv, terms):  # type: ignore[no-untyped-def]
-    """``economics._level_arrays`` per level: rows ``terms[0..5]`` = fill prob, capture, adverse, inventory, b_fwd,
-    b_rt (the units of :class:`LevelCurves`)."""
+def _curves(depth, n, inv_value, ci, cf, sv, tables, prof_d, prof_logv, terms, tmp, loops, power):  # type: ignore[no-untyped-def]
+    """``economics._level_arrays`` on the side's levels: rows ``terms[0..5]`` = fill prob, capture, adverse,
+    inventory, b_fwd, b_rt (the units of :class:`LevelCurves`), elementwise in NumPy's order with NumPy's own
+    ``exp``/``expm1``/``power`` loops (``tmp``: three scratch rows)."""
     mid = sv[SV_MID]
     bps_to_usd = mid * 1e-4
     h = cf[CF_H]
@@ -302,42 +323,69 @@ def _curves(depth, n, inv_value, ci, cf, sv, tables, prof_d, prof_logv, terms): 
     fill_kind = ci[CI_FILL]
     impact = ci[CI_IMPACT]
     beta = cf[CF_BETA]
+    p = terms[0]
+    x = tmp[0]
+    y = tmp[1]
+    # fill probability, clipped to [0, 1]
+    if fill_kind == FILL_EXP:
+        for i in range(n):
+            x[i] = -cf[CF_KAPPA] * max(depth[i], 0.0)
+        np_unary(loops, L_EXP, x, y, n)
+        for i in range(n):
+            x[i] = cf[CF_A] * y[i] * -h  # lam·(-h)
+        np_unary(loops, L_EXPM1, x, y, n)
+        for i in range(n):
+            p[i] = -y[i]
+    elif fill_kind == FILL_FP:
+        for i in range(n):
+            p[i] = erfc(max(depth[i], 0.0) * 1e-4 / (sv[SV_SIGMA_FILL] * math.sqrt(h)) / math.sqrt(2.0))
+    else:
+        for i in range(n):
+            p[i] = _interp(depth[i], tables[0], tables[1])
     for i in range(n):
-        d = depth[i]
-        dpos = max(d, 0.0)
-        if fill_kind == FILL_EXP:
-            lam = cf[CF_A] * math.exp(-cf[CF_KAPPA] * dpos)
-            p = -math.expm1(lam * -h)
-        elif fill_kind == FILL_FP:
-            x = dpos * 1e-4 / (sv[SV_SIGMA_FILL] * math.sqrt(h))
-            p = erfc(x / math.sqrt(2.0))
-        else:
-            p = _interp(d, tables[0], tables[1])
-        p = min(max(p, 0.0), 1.0)
-        capture = (d - fee) * bps_to_usd
-        if ci[CI_ADVERSE] == ADV_EXP:
-            adverse = cf[CF_AS0] * math.exp(dpos / -cf[CF_DECAY]) * bps_to_usd
-        else:
-            adverse = _interp(d, tables[2], tables[3]) * bps_to_usd
-        bf = 0.0
-        br = 0.0
-        if impact == IMPACT_ON:
-            if ci[CI_PROFILE]:
-                v = math.exp(_interp(d, prof_d, prof_logv)) * sv[SV_PROFILE_SCALE]
-            else:
-                z = max(d * 1e-4 / sv[SV_SIGMA_PERIOD], 0.0)
-                phi = cf[CF_INV_SQRT_2PI] * math.exp(-0.5 * z * z)
-                shape = 2.0 * ((1.0 + z * z) * ndtr(-z) - z * phi)
-                v = sv[SV_VOL_SCALE] * max(shape, 1e-12)
-            base = sv[SV_SIGMA_H] * mid * v ** (-beta)
-            bf = cf[CF_FWD] * base
-            br = cf[CF_RT] * p * base
-        terms[0, i] = p
-        terms[1, i] = capture
-        terms[2, i] = adverse
+        p[i] = min(max(p[i], 0.0), 1.0)
+        terms[1, i] = (depth[i] - fee) * bps_to_usd
         terms[3, i] = inv_value
-        terms[4, i] = bf
-        terms[5, i] = br
+        terms[4, i] = 0.0
+        terms[5, i] = 0.0
+    # adverse selection
+    if ci[CI_ADVERSE] == ADV_EXP:
+        for i in range(n):
+            x[i] = max(depth[i], 0.0) / -cf[CF_DECAY]
+        np_unary(loops, L_EXP, x, y, n)
+        for i in range(n):
+            terms[2, i] = cf[CF_AS0] * y[i] * bps_to_usd
+    else:
+        for i in range(n):
+            terms[2, i] = _interp(depth[i], tables[2], tables[3]) * bps_to_usd
+    if impact != IMPACT_ON:
+        return
+    # volume at depth V, then b = c·σ_h·mid·V^-β
+    v = tmp[2]
+    if ci[CI_PROFILE]:
+        for i in range(n):
+            x[i] = _interp(depth[i], prof_d, prof_logv)
+        np_unary(loops, L_EXP, x, y, n)
+        for i in range(n):
+            v[i] = y[i] * sv[SV_PROFILE_SCALE]
+    else:
+        for i in range(n):
+            z = max(depth[i] * 1e-4 / sv[SV_SIGMA_PERIOD], 0.0)
+            v[i] = z
+            x[i] = -0.5 * z * z
+        np_unary(loops, L_EXP, x, y, n)
+        for i in range(n):
+            z = v[i]
+            phi = cf[CF_INV_SQRT_2PI] * y[i]
+            shape = 2.0 * ((1.0 + z * z) * ndtr(-z) - z * phi)
+            v[i] = sv[SV_VOL_SCALE] * max(shape, 1e-12)
+    e = tmp[0, n : n + 1]  # the exponent -β as a one-element operand (NumPy broadcasts the scalar)
+    e[0] = -beta
+    np_power_scalar(power, v, e, y, n)
+    for i in range(n):
+        base = sv[SV_SIGMA_H] * mid * y[i]
+        terms[4, i] = cf[CF_FWD] * base
+        terms[5, i] = cf[CF_RT] * p[i] * base
 
 
 @nb.njit(cache=True)
@@ -441,14 +489,20 @@ def _progression(n, first, step, budget, caps, sizes):  # type: ignore[no-untype
 
 
 @nb.njit(cache=True)
-def _values_sum(a, b, beta, lot, k):  # type: ignore[no-untyped-def]
-    """``Σ f_i(k_i)`` with ``f(k) = a·kL - b·(kL)^(1+β)`` (USD), NumPy's pairwise sum (``_discrete._values``)."""
+def _values_sum(a, b, beta, lot, k, power):  # type: ignore[no-untyped-def]
+    """``Σ f_i(k_i)`` with ``f(k) = a·kL - b·(kL)^(1+β)`` (USD): ``_discrete._values`` (NumPy's power loop) and
+    NumPy's pairwise sum."""
     n = a.shape[0]
-    v = np.empty(n)
+    s = np.empty(n)
+    sb = np.empty(n)
+    q = np.empty(1)
+    q[0] = 1.0 + beta
     for i in range(n):
-        s = k[i] * lot
-        v[i] = a[i] * s - b[i] * s ** (1.0 + beta)
-    return np_sum(v, n)
+        s[i] = k[i] * lot
+    np_power_scalar(power, s, q, sb, n)
+    for i in range(n):
+        sb[i] = a[i] * s[i] - b[i] * sb[i]
+    return np_sum(sb, n)
 
 
 @nb.njit(cache=True)
@@ -480,7 +534,7 @@ def _resolve(a, b, beta, lot, budget_lots, lo, hi_in, m):  # type: ignore[no-unt
 
 
 @nb.njit(cache=True)
-def _discrete(a, b, beta, lot, budget, caps, mins, max_search):  # type: ignore[no-untyped-def]
+def _discrete(a, b, beta, lot, budget, caps, mins, max_search, power):  # type: ignore[no-untyped-def]
     """``_discrete.discrete_allocation``'s lots: the lot optimum with every level at 0 or at least its minimum order
     (the drop-the-weakest loop, then the exhaustive search over the remaining levels in ``itertools.product``
     order); ``(lots, ok)``, ``ok`` False for a budget above 2^53 lots."""
@@ -540,7 +594,7 @@ def _discrete(a, b, beta, lot, budget, caps, mins, max_search):  # type: ignore[
                 hi[v] = 0
         cand, found = _resolve(a, b, beta, lot, budget_lots, lo, hi, m)
         if found:
-            val = _values_sum(a, b, beta, lot, cand)
+            val = _values_sum(a, b, beta, lot, cand, power)
             if val > best_val:
                 best = cand
                 best_val = val
@@ -548,7 +602,7 @@ def _discrete(a, b, beta, lot, budget, caps, mins, max_search):  # type: ignore[
 
 
 @nb.njit(cache=True)
-def _impact(a, b, beta, budget, caps, mins, lot, inv, discrete, max_search, sizes, zeros):  # type: ignore[no-untyped-def]
+def _impact(a, b, beta, budget, caps, mins, lot, inv, discrete, max_search, sizes, zeros, power):  # type: ignore[no-untyped-def]
     """``ImpactAllocator.allocate``'s sizes (coins) into ``sizes``; False for a budget above 2^53 lots."""
     n = a.shape[0]
     zeros[:] = 0.0
@@ -566,7 +620,7 @@ def _impact(a, b, beta, budget, caps, mins, lot, inv, discrete, max_search, size
                 for i in range(n):
                     sizes[i] *= f
         return True
-    k, ok = _discrete(a, b, beta, lot, budget, caps, mins, max_search)
+    k, ok = _discrete(a, b, beta, lot, budget, caps, mins, max_search, power)
     if not ok:
         return False
     for i in range(n):
@@ -634,7 +688,7 @@ def _project(n, sizes, caps, mins, budget, inv, prices, depth, ws, wi, side, out
 
 
 @nb.njit(cache=True)
-def _stealth(stealth, ci, cf, a, b, beta, budget, caps, mins, lot, inv, sizes, w, bitgen, loops):  # type: ignore[no-untyped-def]
+def _stealth(stealth, ci, cf, a, b, beta, budget, caps, mins, lot, inv, sizes, w, bitgen, loops, power):  # type: ignore[no-untyped-def]
     """``stealth.apply_stealth`` on ``sizes`` (in place; nothing on an empty side): the Dirichlet draw, or the
     posterior draw of the curves and their exact solve (KKT, lots, minimum orders: ``apply_stealth``'s own search
     depth of 4); False for a budget above 2^53 lots."""
@@ -650,12 +704,26 @@ def _stealth(stealth, ci, cf, a, b, beta, budget, caps, mins, lot, inv, sizes, w
         return True
     a_draw, b_draw = posterior_draw_kernel(a, b, cf[CF_EDGE_SD], cf[CF_IMPACT_SD], bitgen, loops)
     return _impact(
-        a_draw, b_draw, beta, budget, caps, mins, lot, inv, ci[CI_STEALTH_DISCRETE] != 0, 4, sizes, w[W_ZERO, :n]
+        a_draw,
+        b_draw,
+        beta,
+        budget,
+        caps,
+        mins,
+        lot,
+        inv,
+        ci[CI_STEALTH_DISCRETE] != 0,
+        4,
+        sizes,
+        w[W_ZERO, :n],
+        power,
     )
 
 
 @nb.njit(cache=True)
-def build_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, ws, wi, out, eparams, bitgen, loops):  # type: ignore[no-untyped-def]
+def build_sides(
+    ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, ws, wi, out, eparams, bitgen, loops, mloops, power
+):  # type: ignore[no-untyped-def]
     """Both sides of one build (see the module docstring): returns ``(code, reservation_usd, n_bid, n_ask, bid_coins,
     ask_coins, state_bid, state_ask, target_bid, target_ask)``: the orders per side, their total size (coins), and
     per side whether the allocator's state is the one passed in (0), ``None`` (1) or the entropy target (2, nats)."""
@@ -694,12 +762,17 @@ def build_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, ws, wi, ou
         states[side] = 0
         px_all = w[W_PX]
         depth_all = w[W_DEPTH]
-        n = _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_all, depth_all, w[W_RAW], w[W_KEPT], ci, cf)
+        n = _side_prices(
+            bid, ref, offsets, sv, sig, maxdec, ticks, px_all, depth_all, w[W_RAW], w[W_KEPT], ci, cf, mloops
+        )
         ns[side] = n
         px = px_all[:n]
         depth = depth_all[:n]
         terms = w[W_TERMS : W_TERMS + 6]
-        _curves(depth, n, (ref - mid) if bid else (mid - ref), ci, cf, sv, tables, prof_d, prof_logv, terms)
+        _curves(
+            depth, n, (ref - mid) if bid else (mid - ref), ci, cf, sv, tables, prof_d, prof_logv, terms,
+            w[W_CURVE_TMP : W_CURVE_TMP + 3], mloops, power,
+        )  # fmt: skip
         a = w[W_A, :n]
         b = w[W_B, :n]
         mins = w[W_MINS, :n]
@@ -726,7 +799,19 @@ def build_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, ws, wi, ou
         states[side] = 1  # None: what the stateless allocators (and the stealth stage) return
         if alloc == ALLOC_IMPACT:
             if not _impact(
-                a, b, beta, budget, caps, mins, lot, inv, ci[CI_DISCRETE] != 0, ci[CI_SEARCH], sizes, w[W_ZERO, :n]
+                a,
+                b,
+                beta,
+                budget,
+                caps,
+                mins,
+                lot,
+                inv,
+                ci[CI_DISCRETE] != 0,
+                ci[CI_SEARCH],
+                sizes,
+                w[W_ZERO, :n],
+                power,
             ):
                 return TOO_LARGE, ref, 0, 0, 0.0, 0.0, 0, 0, 0.0, 0.0
         elif alloc == ALLOC_GREEDY:
@@ -752,7 +837,7 @@ def build_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, ws, wi, ou
             else:
                 sizes[:] = res[0]
         if own and stealth != STEALTH_OFF:
-            if not _stealth(stealth, ci, cf, a, b, beta, budget, caps, mins, lot, inv, sizes, w, bitgen, loops):
+            if not _stealth(stealth, ci, cf, a, b, beta, budget, caps, mins, lot, inv, sizes, w, bitgen, loops, power):
                 return TOO_LARGE, ref, 0, 0, 0.0, 0.0, 0, 0, 0.0, 0.0
     # the ladder's stealth stage and the exchange projection, side by side
     for side in range(2):
@@ -772,7 +857,22 @@ def build_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, ws, wi, ou
             if rest:
                 states[side] = 1  # apply_stealth's result carries no state
             if not _stealth(
-                stealth, ci, cf, w[W_A, :n], w[W_B, :n], beta, budget, caps, mins, lot, inv, sizes, w, bitgen, loops
+                stealth,
+                ci,
+                cf,
+                w[W_A, :n],
+                w[W_B, :n],
+                beta,
+                budget,
+                caps,
+                mins,
+                lot,
+                inv,
+                sizes,
+                w,
+                bitgen,
+                loops,
+                power,
             ):
                 return TOO_LARGE, ref, 0, 0, 0.0, 0.0, 0, 0, 0.0, 0.0
         count, total, ok = _project(n, sizes, caps, mins, budget, inv, w[W_PX, :n], w[W_DEPTH, :n], w, wi, side, out)

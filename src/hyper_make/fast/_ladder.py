@@ -38,6 +38,7 @@ from ..levels import glft_touch_depth_bps
 from ..snapshot import MarketSnapshot
 from . import _kernel as k
 from ._entropy import N_PARAMS, NUMPY_LOOPS, P_INITIAL_TARGET, bitgen_table, entropy_params
+from ._numpy import LOOPS, POWER
 from ._stealth_kernels import lot_inverse
 
 _EMPTY = np.zeros(0)
@@ -276,7 +277,7 @@ class FastLadder:
         self._profile: tuple[Any, NDArray[np.float64], NDArray[np.float64]] = ((), _EMPTY, _EMPTY)
         nd = max(cfg.grid.n_levels, 1)
         # the kernels' scratch rows, reused by every build (a FastLadder serves one loop, not several threads)
-        self._ws = np.zeros((2, k.W_ROWS, nd))
+        self._ws = np.zeros((2, k.W_ROWS, nd + 1))  # + 1: the curves' one-element power operand
         self._wi = np.zeros((k.I_ROWS, nd), dtype=np.int64)
         self._nd = nd
         self._impact_on = not impact.is_off
@@ -393,7 +394,7 @@ class FastLadder:
         out = np.empty((2, k.N_ROWS, self._nd))
         code, ref, n_bid, n_ask, bid_coins, ask_coins, st_bid, st_ask, tg_bid, tg_ask = k.build_sides(
             ci, self._cf, sv, depths, _TICKS, self._tables, prof_d, prof_logv, self._ws, self._wi, out,
-            self._eparams, table, NUMPY_LOOPS,
+            self._eparams, table, NUMPY_LOOPS, LOOPS, POWER,
         )  # fmt: skip
         if code:
             return self._reference(args, rng)  # raises the reference's error
