@@ -191,11 +191,17 @@ def _interp(x: float, xp: np.ndarray, fp: np.ndarray) -> float:
     return res
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _round_array_price(px: float, bid: bool, sig: int, maxdec: int, ml: np.ndarray) -> float:
     """:meth:`InstrumentSpec.round_prices` of one price (USD): ``10^clip((sig-1) - floor(log10 px), 0, maxdec)``,
     NumPy's ``round(·, 6)``, floor (bids) or ceiling (asks)."""
-    d = (sig - 1) - math.floor(_np_log10(px, ml))
+    return _round_with_log(px, _np_log10(px, ml), bid, sig, maxdec)
+
+
+@nb.njit(cache=True)
+def _round_with_log(px: float, lg: float, bid: bool, sig: int, maxdec: int) -> float:
+    """:func:`_round_array_price` with ``lg = np.log10(px)`` given (one loop call for a side's prices)."""
+    d = (sig - 1) - math.floor(lg)
     d = min(max(d, 0), maxdec)
     scale = _P10[d]
     scaled = np_round6(px * scale)
@@ -277,12 +283,14 @@ def _side_prices(bid, ref, offsets, sv, sig, maxdec, ticks, px_out, depth_out, r
             n = _tick_ladder(first, bid, ci, cf, sig, maxdec, ticks, raw, ml) if first > 0 else 0
         else:
             n = 0
+    # np.log10 of the side's raw prices in one call of NumPy's loop (``kept`` holds them until it is refilled below)
+    np_unary(ml, L_LOG10, raw, kept, n)
     m = 0
     for i in range(n):
         px = raw[i]
         if not px > 0:
             continue
-        p = _round_array_price(px, bid, sig, maxdec, ml)
+        p = _round_with_log(px, kept[i], bid, sig, maxdec)
         # behind the opposite best
         if bid:
             p = p if p <= limit else limit
