@@ -12,7 +12,15 @@ from hypothesis import strategies as st
 from helpers import curves_from_edges, problem
 from hyper_make.allocate import EntropyAllocator, SideProblem
 from hyper_make.economics import LevelCurves
-from hyper_make.fast._entropy import NUMPY_LOOPS, _np_sum, _np_unary_py, allocate_fast, bitgen_table, gamma_draws
+from hyper_make.fast._entropy import (
+    NUMPY_LOOPS,
+    _np_power_py,
+    _np_sum,
+    _np_unary_py,
+    allocate_fast,
+    bitgen_table,
+    gamma_draws,
+)
 from hyper_make.snapshot import Regime
 
 
@@ -27,8 +35,10 @@ def random_problem(rng: np.random.Generator, n: int) -> SideProblem:
         # EVs straddling zero, so that the min_touch_ev floor ties some levels
         capture_usd=rng.normal(0.0, 5.0, n) * mid * 1e-4,
         adverse_usd=rng.uniform(0.0, 5.0, n) * mid * 1e-4,
-        b_forward=np.zeros(n),
-        b_roundtrip=np.zeros(n),
+        # impact does not move the entropy allocator, only its expected PnL (NumPy's power, β = 1 its square)
+        b_forward=rng.uniform(0.0, 1e-3, n) * mid,
+        b_roundtrip=rng.uniform(0.0, 1e-3, n) * mid,
+        beta=float(rng.choice([0.3, 0.5, 1.0, 1.5, 2.0])),
         mid_usd=mid,
         inventory_usd=np.full(n, rng.normal(0.0, 1.0) * mid * 1e-4),
     )
@@ -120,3 +130,12 @@ def test_numpy_draws_path_is_identical_too():
     prob = random_problem(np.random.default_rng(11), 25)
     fast = allocate_fast(alloc, prob, np.random.default_rng(2), numpy_draws=True)
     assert_same(alloc.allocate(prob, np.random.default_rng(2)), fast)
+
+
+@pytest.mark.parametrize("y", [1.5, 1.3, 2.0, 0.5, 3.0])
+def test_power_is_numpys_array_to_scalar_power(y):
+    # x ** y with a scalar y: NumPy's loop with the exponent's stride 0 (squares and square roots take fast paths)
+    x = np.random.default_rng(2).uniform(0.0, 1e4, 3000)
+    out = np.empty_like(x)
+    _np_power_py(NUMPY_LOOPS, x, y, out, x.shape[0])
+    assert np.array_equal(out, x**y)

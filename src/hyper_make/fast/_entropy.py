@@ -27,9 +27,9 @@ Output: :class:`EntropyArrays`: ``sizes`` (coins, ``(n,)``), ``new_target_nats``
 ``entropy_target_nats``, ``entropy_before_floor_nats``, ``floor_bound``, ``floor_met``, ``pulled_to_min``,
 ``dropped_below_min`` (NaN / False / 0 on the two first empty statuses). On ``EMPTY_NO_LEVELS`` and
 ``EMPTY_NO_BUDGET`` the state is not advanced (``new_target_nats == prev_target_nats``), as in the Python allocator
-(which returns ``None`` / the unchanged state there); on ``EMPTY_BELOW_MIN`` it is. ``expected_pnl_usd`` is left to
-the caller (``Σ a_i·s_i − b_i·s_i^(1+β)`` with its curves), like the rest of the ``AllocationResult``
-(:func:`allocate_fast` builds it).
+(which returns ``None`` / the unchanged state there); on ``EMPTY_BELOW_MIN`` it is. The result's expected PnL is
+:func:`curve_value_usd` (``Σ a_i·s_i − b_i·s_i^(1+β)``, USD, NumPy's ``power``: on AVX-512 it differs from libm's
+``pow`` too); :func:`allocate_fast` builds the whole ``AllocationResult``.
 
 Random variates: the Thompson step needs ``Gamma(α_i)`` draws whose shapes ``α_i = α0 + n·p_i`` come out of the
 deterministic steps, and NumPy's gamma sampler is a rejection sampler (a variable number of raw draws per variate),
@@ -42,12 +42,12 @@ between two kernels (:func:`entropy_shares` returns ``α``, ``rng.gamma`` draws,
 the same numbers, slower. No draw happens on the two first empty statuses or with ``thompson_samples = 0``.
 
 Why it is bit-identical: every reduction is NumPy's (``pairwise_sum``: 8 accumulators, blocks of 128, halves
-above), every elementwise operation is in NumPy's order, and ``exp``/``log`` call NumPy's own ufunc inner loops:
-on a CPU with AVX-512 NumPy's SIMD ``exp``/``log`` differ from libm's (numba's ``math.exp``) in the last bit on a
-few inputs in a hundred (``benchmarks/bench_entropy_kernel.py`` prints the fractions), which moves the softmax, the
-entropy bisection and the Dirichlet shapes. The loops' addresses are read once from the ufunc objects and checked
-against ``np.exp``/``np.log`` at import (:data:`NUMPY_LOOPS`); they are an argument of the kernels, not a compiled-in
-constant, so that the kernels can be cached on disk.
+above), every elementwise operation is in NumPy's order, and ``exp``/``log``/``power`` call NumPy's own ufunc inner
+loops: on a CPU with AVX-512 NumPy's SIMD ``exp``/``log`` differ from libm's (numba's ``math.exp``) in the last bit
+on a few inputs in a hundred (``benchmarks/bench_entropy_kernel.py`` prints the fractions), which moves the
+softmax, the entropy bisection and the Dirichlet shapes. The loops' addresses are read once from the ufunc objects
+and checked against NumPy's results at import (:data:`NUMPY_LOOPS`); they are an argument of the kernels, not a
+compiled-in constant, so that the kernels can be cached on disk.
 """
 
 from __future__ import annotations
@@ -88,11 +88,11 @@ class _PyUFuncHead(ctypes.Structure):
 
 
 def _double_loop(ufunc: np.ufunc) -> tuple[int, int]:
-    """(function, data) addresses of ``ufunc``'s ``d->d`` inner loop."""
+    """(function, data) addresses of ``ufunc``'s float64 inner loop (``d->d`` or ``dd->d``)."""
     head = _PyUFuncHead.from_address(id(ufunc))
-    if head.nin != 1 or head.nout != 1 or head.ntypes != len(ufunc.types):
+    if head.nin != ufunc.nin or head.nout != 1 or head.ntypes != len(ufunc.types):
         raise ImportError(f"hyper_make.fast: unexpected layout of numpy's ufunc {ufunc.__name__!r}")
-    k = ufunc.types.index("d->d")
+    k = ufunc.types.index("d" * ufunc.nin + "->d")
     return int(head.functions[k] or 0), int(head.data[k] or 0)
 
 
@@ -140,6 +140,58 @@ def _np_unary(typingctx, loops, k, src, dst, n):  # type: ignore[no-untyped-def]
     return sig, codegen
 
 
+@intrinsic
+def _np_power_scalar(typingctx, loops, src, y, dst, n):  # type: ignore[no-untyped-def]
+    """``dst[:n] = src[:n] ** y`` for a float ``y`` by NumPy's ``power`` loop (entries 4, 5 of ``loops``).
+
+    Called as NumPy calls it for ``array ** scalar``: the exponent's stride is 0, which is where NumPy's loop takes
+    its fast paths (``y`` = 2: a square, 0.5: a square root, -1: a reciprocal), so the result is ``x ** y``'s.
+    """
+    if not (
+        isinstance(loops, types.Array)
+        and isinstance(src, types.Array)
+        and isinstance(dst, types.Array)
+        and isinstance(y, types.Float)
+        and isinstance(n, types.Integer)
+    ):
+        return None
+    sig = types.void(loops, src, y, dst, n)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        loops_v, src_v, y_v, dst_v, n_v = args
+        intp_t = context.get_value_type(types.intp)
+        i8p = ir.IntType(8).as_pointer()
+        table = context.make_array(signature.args[0])(context, builder, loops_v)
+        fn_addr = builder.load(builder.gep(table.data, [ir.Constant(intp_t, 4)]))
+        data_addr = builder.load(builder.gep(table.data, [ir.Constant(intp_t, 5)]))
+        src_a = context.make_array(signature.args[1])(context, builder, src_v)
+        dst_a = context.make_array(signature.args[3])(context, builder, dst_v)
+        y_slot = cgutils.alloca_once(builder, ir.DoubleType())
+        builder.store(context.cast(builder, y_v, signature.args[2], types.float64), y_slot)
+        argv = cgutils.alloca_once(builder, i8p, size=3)
+        builder.store(builder.bitcast(src_a.data, i8p), argv)
+        builder.store(builder.bitcast(y_slot, i8p), builder.gep(argv, [ir.Constant(intp_t, 1)]))
+        builder.store(builder.bitcast(dst_a.data, i8p), builder.gep(argv, [ir.Constant(intp_t, 2)]))
+        dims = cgutils.alloca_once(builder, intp_t, size=1)
+        builder.store(context.cast(builder, n_v, signature.args[4], types.intp), dims)
+        steps = cgutils.alloca_once(builder, intp_t, size=3)
+        builder.store(ir.Constant(intp_t, 8), steps)
+        builder.store(ir.Constant(intp_t, 0), builder.gep(steps, [ir.Constant(intp_t, 1)]))
+        builder.store(ir.Constant(intp_t, 8), builder.gep(steps, [ir.Constant(intp_t, 2)]))
+        fnty = ir.FunctionType(ir.VoidType(), [i8p.as_pointer(), intp_t.as_pointer(), intp_t.as_pointer(), i8p])
+        fn_ptr = builder.inttoptr(fn_addr, fnty.as_pointer())
+        builder.call(fn_ptr, [argv, dims, steps, builder.inttoptr(data_addr, i8p)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@nb.njit(cache=True)
+def _np_power_py(loops, src, y, dst, n):  # type: ignore[no-untyped-def]
+    """:func:`_np_power_scalar` callable from Python (the import-time check)."""
+    _np_power_scalar(loops, src, y, dst, n)
+
+
 @nb.njit(cache=True)
 def _np_unary_py(loops, k, src, dst, n):  # type: ignore[no-untyped-def]
     """:func:`_np_unary` callable from Python (the import-time check)."""
@@ -147,10 +199,11 @@ def _np_unary_py(loops, k, src, dst, n):  # type: ignore[no-untyped-def]
 
 
 def _numpy_loops() -> NDArray[np.int64]:
-    """The table ``[exp fn, exp data, log fn, log data]``, checked to reproduce ``np.exp``/``np.log`` bit for bit."""
-    loops = np.array([*_double_loop(np.exp), *_double_loop(np.log)], dtype=np.int64)
-    if loops[0] == 0 or loops[2] == 0:
-        raise ImportError("hyper_make.fast: numpy's exp/log loops not found")
+    """The table ``[exp fn, exp data, log fn, log data, power fn, power data]``, checked to reproduce ``np.exp``,
+    ``np.log`` and ``array ** y`` bit for bit."""
+    loops = np.array([*_double_loop(np.exp), *_double_loop(np.log), *_double_loop(np.power)], dtype=np.int64)
+    if loops[0] == 0 or loops[2] == 0 or loops[4] == 0:
+        raise ImportError("hyper_make.fast: numpy's exp/log/power loops not found")
     check = np.random.default_rng(0)
     for k, (ufunc, x) in enumerate(
         ((np.exp, check.uniform(-745.0, 5.0, 4096)), (np.log, np.exp(check.uniform(-740.0, 5.0, 4096))))
@@ -159,11 +212,18 @@ def _numpy_loops() -> NDArray[np.int64]:
         _np_unary_py(loops, k, x, out, x.shape[0])
         if not np.array_equal(out, ufunc(x)):
             raise ImportError(f"hyper_make.fast: numpy's {ufunc.__name__} loop does not reproduce np.{ufunc.__name__}")
+    x = check.uniform(0.0, 1e3, 4096)
+    for y in (1.5, 1.3, 0.5, 2.0, -1.0, 3.0):
+        out = np.empty_like(x)
+        _np_power_py(loops, x, y, out, x.shape[0])
+        if not np.array_equal(out, x**y):
+            raise ImportError(f"hyper_make.fast: numpy's power loop does not reproduce x ** {y}")
     return loops
 
 
 NUMPY_LOOPS: NDArray[np.int64] = _numpy_loops()
-"""``[exp fn, exp data, log fn, log data]``: addresses of NumPy's ``d->d`` exp and log inner loops (this process)."""
+"""``[exp fn, exp data, log fn, log data, power fn, power data]``: addresses of NumPy's float64 inner loops of
+``exp``, ``log`` and ``power`` (this process)."""
 
 # ---- NumPy's Gamma sampler on the generator's own bit stream ---------------------------------------------------
 
@@ -784,6 +844,22 @@ def entropy_sizes(p, draws, budget_coins, caps_coins, min_size_coins, soft_frac)
     )
 
 
+@nb.njit(cache=True)
+def curve_value_usd(fill_prob, capture_usd, inventory_usd, adverse_usd, b_usd, beta, sizes, loops):  # type: ignore[no-untyped-def]
+    """``Σ_i a_i·s_i − b_i·s_i^(1+β)`` (USD), ``a_i = P_i·(e_i + v_i − AS_i)``: ``LevelCurves.value(sizes).sum()``.
+
+    ``b_usd`` is ``b_forward + b_roundtrip`` (USD per coin^(1+β)); NumPy's operations in its order, its ``power``.
+    """
+    n = sizes.shape[0]
+    sb = np.empty(n)
+    _np_power_scalar(loops, sizes, 1.0 + beta, sb, n)
+    v = np.empty(n)
+    for i in range(n):
+        a = fill_prob[i] * (capture_usd[i] + inventory_usd[i] - adverse_usd[i])
+        v[i] = a * sizes[i] - b_usd[i] * sb[i]
+    return _np_sum(v, n)
+
+
 # ---- the entry ---------------------------------------------------------------------------------------------------
 
 
@@ -950,7 +1026,9 @@ def allocate_fast(
         return empty_result(n, "side budget is below the exchange's minimum order value", state)
     return AllocationResult(
         sizes=out.sizes,
-        expected_pnl_usd=float(c.value(out.sizes).sum()),
+        expected_pnl_usd=curve_value_usd(
+            c.fill_prob, c.capture_usd, c.inventory, c.adverse_usd, c.b, float(c.beta), out.sizes, NUMPY_LOOPS
+        ),
         shadow_price=float("nan"),
         binding="caps" if out.binding_caps else "budget",
         message=f"entropy floor {'bound' if out.floor_bound else 'slack'} at T={out.temperature:.3g}",
