@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import curves_from_edges, problem
+from hyper_make import InvalidParameterError
 from hyper_make.allocate import EntropyAllocator, SideProblem
 from hyper_make.economics import LevelCurves
 from hyper_make.fast._entropy import (
@@ -19,6 +20,9 @@ from hyper_make.fast._entropy import (
     _np_unary_py,
     allocate_fast,
     bitgen_table,
+    entropy_allocate_arrays,
+    entropy_allocate_kernel,
+    entropy_params,
     gamma_draws,
 )
 from hyper_make.snapshot import Regime
@@ -139,3 +143,22 @@ def test_power_is_numpys_array_to_scalar_power(y):
     out = np.empty_like(x)
     _np_power_py(NUMPY_LOOPS, x, y, out, x.shape[0])
     assert np.array_equal(out, x**y)
+
+
+def test_bad_arrays_are_refused_with_the_field_named():
+    alloc = EntropyAllocator()
+    prob = random_problem(np.random.default_rng(4), 6)
+    c = prob.curves
+    args = [entropy_params(alloc), c.fill_prob, c.capture_usd, c.inventory, c.adverse_usd, 1.0, 1.0]
+    rest = [1.0, 1.0, 0.0, 2.0, np.random.default_rng(0)]
+    with pytest.raises(InvalidParameterError, match="'caps_coins' must be a float64 array of one entry per level"):
+        entropy_allocate_arrays(*args, np.ones(5), prob.min_size_coins, *rest)
+    with pytest.raises(InvalidParameterError, match=r"'min_size_coins' .* got int64"):
+        entropy_allocate_arrays(*args, prob.caps_coins, np.zeros(6, dtype=np.int64), *rest)
+    with pytest.raises(InvalidParameterError, match="'params' must be entropy_params"):
+        entropy_allocate_arrays(np.ones(3), *args[1:], prob.caps_coins, prob.min_size_coins, *rest)
+    # the compiled entry reads its arrays unchecked: it refuses lengths that are not the side's
+    with pytest.raises(ValueError, match="one entry per level"):
+        entropy_allocate_kernel(
+            *args, np.ones(5), prob.min_size_coins, 1.0, 1.0, 0.0, 2.0, bitgen_table(rest[-1]), NUMPY_LOOPS
+        )

@@ -67,6 +67,7 @@ from numpy.typing import NDArray
 
 from ..allocate._base import AllocationResult, SideProblem, empty_result
 from ..allocate._entropy import _BISECT_ITERATIONS, _BISECT_T_MIN, _BISECT_TOL_NATS, EntropyAllocator, EntropyState
+from ..errors import InvalidParameterError
 
 # ---- NumPy's own exp/log inner loops ---------------------------------------------------------------------------
 
@@ -884,9 +885,24 @@ def entropy_allocate_kernel(  # type: ignore[no-untyped-def]
     """One side's entropy allocation, compiled end to end (callable from other compiled code).
 
     Arguments as :func:`entropy_allocate_arrays`, with ``bitgen = bitgen_table(rng)`` and ``loops = NUMPY_LOOPS``.
-    Returns the fields of :class:`EntropyArrays` as a tuple, in its order.
+    Returns the fields of :class:`EntropyArrays` as a tuple, in its order. Raises ``ValueError`` when an array's
+    length is not the side's (the kernel reads them unchecked).
     """
     n = fill_prob.shape[0]
+    if (
+        capture_usd.shape[0] != n
+        or inventory_usd.shape[0] != n
+        or adverse_usd.shape[0] != n
+        or caps_coins.shape[0] != n
+        or min_size_coins.shape[0] != n
+        or params.shape[0] != N_PARAMS
+        or bitgen.shape[0] != 3
+        or loops.shape[0] != 6
+    ):
+        raise ValueError(
+            "entropy kernel: the curve arrays, caps_coins and min_size_coins need one entry per level, params "
+            "N_PARAMS, bitgen 3 (bitgen_table) and loops 6 (NUMPY_LOOPS)"
+        )
     nan = math.nan
     if n == 0 or not budget_coins > 0:
         status = EMPTY_NO_LEVELS if n == 0 else EMPTY_NO_BUDGET
@@ -936,6 +952,22 @@ class EntropyArrays(NamedTuple):
     dropped_below_min: int
 
 
+def _check_arrays(
+    params: NDArray[np.float64], fill_prob: NDArray[np.float64], **per_level: NDArray[np.float64]
+) -> None:
+    """One-line errors for arrays the kernels would misread: wrong dtype, dimension or length."""
+    if not (isinstance(params, np.ndarray) and params.dtype == np.float64 and params.shape == (N_PARAMS,)):
+        raise InvalidParameterError(f"'params' must be entropy_params(allocator), float64 of shape ({N_PARAMS},)")
+    arrays = {"fill_prob": fill_prob, **per_level}
+    n = fill_prob.shape[0] if isinstance(fill_prob, np.ndarray) and fill_prob.ndim == 1 else -1
+    for name, a in arrays.items():
+        if not (isinstance(a, np.ndarray) and a.dtype == np.float64 and a.ndim == 1 and a.shape[0] == n):
+            got = f"{a.dtype}{a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
+            raise InvalidParameterError(
+                f"'{name}' must be a float64 array of one entry per level ({n} from fill_prob); got {got}"
+            )
+
+
 def entropy_allocate_arrays(
     params: NDArray[np.float64],
     fill_prob: NDArray[np.float64],
@@ -959,7 +991,17 @@ def entropy_allocate_arrays(
     Draws from ``rng`` exactly what the Python allocator draws (nothing when the side is empty or the budget is 0):
     in the kernel from ``rng``'s bit generator by default, or by ``rng.gamma`` itself between two kernels with
     ``numpy_draws=True`` (slower; the same numbers).
+
+    Raises
+    ------
+    InvalidParameterError
+        If an array is not float64 of one entry per level (``fill_prob``'s length), or ``params`` is not
+        :func:`entropy_params`'s.
     """
+    _check_arrays(
+        params, fill_prob, capture_usd=capture_usd, inventory_usd=inventory_usd, adverse_usd=adverse_usd,
+        caps_coins=caps_coins, min_size_coins=min_size_coins,
+    )  # fmt: skip
     if not numpy_draws:
         return EntropyArrays(
             *entropy_allocate_kernel(
