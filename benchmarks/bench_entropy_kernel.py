@@ -6,7 +6,8 @@ Run: ``python benchmarks/bench_entropy_kernel.py [--problems 100000] [--json]`` 
    straddling the touch floor, caps and minimum orders that bind, zero budgets, random regimes and carried states),
    each allocated by ``EntropyAllocator.allocate`` and by :func:`allocate_fast` from two generators of one seed,
    with a random allocator out of 48 (Thompson samples 0/1/5/9, entropy floors and base temperatures that make the
-   bisection run or not). Counted: sizes not bit-identical, other fields (state, binding, message, diagnostics)
+   bisection run or not). Counted: sizes not bit-identical, other fields (state, binding, message, diagnostics,
+   expected PnL)
    different, generators left in different states. A tenth of the problems also go through the two-kernel path
    with ``rng.gamma`` drawn in Python (``numpy_draws=True``). All counts must be 0.
 2. **Speed**, on 2000 sides of the default allocator at 10 levels (caps and minimum orders as in the identity set),
@@ -15,6 +16,9 @@ Run: ``python benchmarks/bench_entropy_kernel.py [--problems 100000] [--json]`` 
    loop (no Python in between). The ratio is Python over arrays out.
 3. **Why NumPy's exp/log loops**: the fraction of inputs on which NumPy's ``exp``/``log`` differ from libm's (what
    numba's ``math.exp``/``math.log`` call): non-zero on CPUs where NumPy dispatches to its AVX-512 loops.
+4. **Stealth kernels**: ``--problems / 10`` random sides through ``stealth.dirichlet_sizes`` and
+   ``stealth.posterior_curves`` and their kernels from two generators of one seed (sizes, draws and generators must
+   be identical), and per-call µs of both at 10 levels.
 """
 
 from __future__ import annotations
@@ -42,7 +46,10 @@ from hyper_make.fast._entropy import (
     entropy_allocate_kernel,
     entropy_params,
 )
+from hyper_make.fast._stealth_kernels import dirichlet_sizes_fast, posterior_curves_fast
+from hyper_make.stealth import StealthConfig, dirichlet_sizes, posterior_curves
 from test_fast_entropy import random_problem
+from test_fast_stealth import side as stealth_side
 
 
 def same(a, b) -> tuple[bool, bool]:
@@ -188,6 +195,50 @@ def speed(n_sides: int = 2000, n_levels: int = 10, seed: int = 7) -> dict:
     }
 
 
+def stealth(n_sides: int, seed: int = 11) -> dict:
+    """Identity of the stealth kernels with ``stealth.dirichlet_sizes`` / ``posterior_curves`` on ``n_sides``
+    random sides (``tests/test_fast_stealth.py``'s generator), and per-call µs of both at 10 levels."""
+    gen = np.random.default_rng(seed)
+    lots = (1e-5, 0.001, 1.0, 0.3)
+    conc = (0.05, 1.0, 100.0, 1e6)
+    counts = {"sides": n_sides, "dirichlet_differ": 0, "posterior_differ": 0, "rng_differ": 0}
+    for _ in range(n_sides):
+        prob, sizes = stealth_side(gen, int(gen.integers(0, 31)), lots[int(gen.integers(4))])
+        k = conc[int(gen.integers(4))]
+        config = StealthConfig(
+            mode="posterior", edge_sd_frac=float(gen.uniform(0, 1)), impact_sd_log=float(gen.uniform(0, 1))
+        )
+        s = int(gen.integers(2**63))
+        r_ref, r_fast = np.random.default_rng(s), np.random.default_rng(s)
+        counts["dirichlet_differ"] += not np.array_equal(
+            dirichlet_sizes(sizes, prob, k, r_ref), dirichlet_sizes_fast(sizes, prob, k, r_fast)
+        )
+        ref, fast = posterior_curves(prob.curves, config, r_ref), posterior_curves_fast(prob.curves, config, r_fast)
+        counts["posterior_differ"] += not (np.array_equal(ref[0], fast[0]) and np.array_equal(ref[1], fast[1]))
+        counts["rng_differ"] += r_ref.random() != r_fast.random()
+    probs = [stealth_side(gen, 10, 1e-5) for _ in range(2000)]
+    rng = np.random.default_rng(2)
+    config = StealthConfig(mode="posterior")
+
+    def per_call(fn) -> float:
+        fn(*probs[0])
+        best = np.inf
+        for _ in range(3):
+            t0 = time.perf_counter_ns()
+            for p, sz in probs:
+                fn(p, sz)
+            best = min(best, (time.perf_counter_ns() - t0) / len(probs) / 1e3)
+        return best
+
+    timing = {
+        "dirichlet_python_us": per_call(lambda p, sz: dirichlet_sizes(sz, p, 100.0, rng)),
+        "dirichlet_fast_us": per_call(lambda p, sz: dirichlet_sizes_fast(sz, p, 100.0, rng)),
+        "posterior_python_us": per_call(lambda p, sz: posterior_curves(p.curves, config, rng)),
+        "posterior_fast_us": per_call(lambda p, sz: posterior_curves_fast(p.curves, config, rng)),
+    }
+    return {**counts, **timing}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--problems", type=int, default=100_000, help="random sides in the identity check")
@@ -199,11 +250,21 @@ def main() -> int:
     ident["seconds"] = time.perf_counter() - t0
     sp = speed()
     libm = libm_differences()
+    st = stealth(max(args.problems // 10, 1))
     ok = all(ident[k] == 0 for k in ("sizes_differ", "fields_differ", "rng_differ", "numpy_draws_differ"))
+    ok = ok and all(st[k] == 0 for k in ("dirichlet_differ", "posterior_differ", "rng_differ"))
     if args.json:
         print(
             json.dumps(
-                {"machine": info, "identity": ident, "speed": sp, "numpy_vs_libm": libm, "identical": ok}, default=float
+                {
+                    "machine": info,
+                    "identity": ident,
+                    "speed": sp,
+                    "numpy_vs_libm": libm,
+                    "stealth": st,
+                    "identical": ok,
+                },
+                default=float,
             )
         )
     else:
@@ -222,6 +283,12 @@ def main() -> int:
         print(
             f"NumPy vs libm on {libm['inputs']} inputs: exp differs on {100 * libm['exp_differ_frac']:.2f} %, "
             f"log on {100 * libm['log_differ_frac']:.2f} %"
+        )
+        print(
+            f"stealth: {st['sides']} sides, Dirichlet sizes differ {st['dirichlet_differ']}, posterior draws "
+            f"{st['posterior_differ']}, generators {st['rng_differ']}; 10 levels, µs per call: Dirichlet "
+            f"{st['dirichlet_python_us']:.1f} -> {st['dirichlet_fast_us']:.2f}, posterior draw "
+            f"{st['posterior_python_us']:.1f} -> {st['posterior_fast_us']:.2f}"
         )
     return 0 if ok else 1
 
