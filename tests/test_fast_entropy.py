@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -10,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import curves_from_edges, problem
-from hyper_make import InvalidParameterError
-from hyper_make.allocate import EntropyAllocator, SideProblem
+from hyper_make import InvalidParameterError, build_ladder
+from hyper_make.allocate import AllocationResult, EntropyAllocator, SideProblem
+from hyper_make.defaults import default_snapshot, default_spec
 from hyper_make.economics import LevelCurves
 from hyper_make.fast._entropy import (
     NUMPY_LOOPS,
@@ -162,3 +164,41 @@ def test_bad_arrays_are_refused_with_the_field_named():
         entropy_allocate_kernel(
             *args, np.ones(5), prob.min_size_coins, 1.0, 1.0, 0.0, 2.0, bitgen_table(rest[-1]), NUMPY_LOOPS
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class _FastEntropy:
+    """The entropy allocator through the compiled kernels, as an allocator build_ladder can run."""
+
+    inner: EntropyAllocator
+    name: ClassVar[str] = "entropy"
+    needs_impact: ClassVar[bool] = False
+
+    def allocate(self, problem: SideProblem, rng: np.random.Generator) -> AllocationResult:
+        return allocate_fast(self.inner, problem, rng)
+
+
+def test_build_ladder_with_the_kernels_gives_the_same_orders_over_refreshes():
+    # Arrange: the default market drifting, the position moving and the regime heating, the state carried
+    alloc = EntropyAllocator()
+    gen = np.random.default_rng(9)
+    base = default_snapshot()
+    state_ref = state_fast = None
+    for k in range(12):
+        mid = base.mid_usd * (1 + 1e-4 * gen.normal())
+        snap = dataclasses.replace(
+            base,
+            mid_usd=mid,
+            best_bid_usd=mid - 1.0,
+            best_ask_usd=mid + 1.0,
+            inventory_coins=float(gen.uniform(-0.5, 0.5)) * base.max_position_coins,
+            regime=Regime(toxicity=1.0 + 0.2 * k, vol_ratio=1.0 + 0.1 * k),
+        )
+        # Act
+        ref = build_ladder(snap, default_spec(), alloc, rng=np.random.default_rng(k), state=state_ref)
+        fast = build_ladder(snap, default_spec(), _FastEntropy(alloc), rng=np.random.default_rng(k), state=state_fast)
+        # Assert: the same orders (prices, sizes) and the same state to carry
+        assert [(o.price, o.size) for o in ref.bids + ref.asks] == [(o.price, o.size) for o in fast.bids + fast.asks]
+        assert ref.state == fast.state
+        state_ref, state_fast = ref.state, fast.state
+    assert ref.bids and ref.asks
