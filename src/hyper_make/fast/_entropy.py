@@ -740,7 +740,8 @@ def _min_notional(p, capacity, m, caps, soft_frac, sizes, fw, bw):  # type: igno
     dropped = 0
     for i in range(n):
         positive = p[i] > 0
-        cap_i = caps[i] if caps[i] <= capacity else capacity
+        # np.minimum(caps, capacity), NaN propagating as there
+        cap_i = caps[i] if (caps[i] <= capacity or math.isnan(caps[i])) else capacity
         alive[i] = positive and m[i] <= cap_i
         if positive and not alive[i]:
             dropped += 1
@@ -904,7 +905,7 @@ def entropy_allocate_kernel(  # type: ignore[no-untyped-def]
             "N_PARAMS, bitgen 3 (bitgen_table) and loops 6 (NUMPY_LOOPS)"
         )
     nan = math.nan
-    if n == 0 or not budget_coins > 0:
+    if n == 0 or budget_coins <= 0:  # the Python allocator's test (a NaN budget goes on, as there)
         status = EMPTY_NO_LEVELS if n == 0 else EMPTY_NO_BUDGET
         return np.zeros(n), prev_target_nats, status, False, nan, nan, nan, False, False, 0, 0
     s = params[P_ENTROPY_SMOOTHING]
@@ -1024,7 +1025,7 @@ def entropy_allocate_arrays(
         )
     n = fill_prob.shape[0]
     nan = math.nan
-    if n == 0 or not budget_coins > 0:
+    if n == 0 or budget_coins <= 0:  # the Python allocator's test (a NaN budget goes on, as there)
         status = EMPTY_NO_LEVELS if n == 0 else EMPTY_NO_BUDGET
         return EntropyArrays(np.zeros(n), prev_target_nats, status, False, nan, nan, nan, False, False, 0, 0)
     s = float(params[P_ENTROPY_SMOOTHING])
