@@ -6,9 +6,9 @@ Run: ``python benchmarks/bench_entropy_kernel.py [--problems 100000] [--json]`` 
    straddling the touch floor, caps and minimum orders that bind, zero budgets, random regimes and carried states),
    each allocated by ``EntropyAllocator.allocate`` and by :func:`allocate_fast` from two generators of one seed,
    with a random allocator out of 48 (Thompson samples 0/1/5/9, entropy floors and base temperatures that make the
-   bisection run or not). Counted: sizes not bit-identical, other fields (state, binding, message, diagnostics,
-   expected PnL)
-   different, generators left in different states. A tenth of the problems also go through the two-kernel path
+   bisection run or not, each with half its other options drawn from values that take their branches). Counted:
+   sizes not bit-identical, other fields (state, binding, message, diagnostics, expected PnL) different,
+   generators left in different states. A tenth of the problems also go through the two-kernel path
    with ``rng.gamma`` drawn in Python (``numpy_draws=True``). All counts must be 0.
 2. **Speed**, on 2000 sides of the default allocator at 10 levels (caps and minimum orders as in the identity set),
    per call, best of 5 interleaved passes, in this one process: the Python allocator, :func:`allocate_fast` (an
@@ -61,15 +61,34 @@ def same(a, b) -> tuple[bool, bool]:
     return bool(np.array_equal(a.sizes, b.sizes)), bool(rest and pnl_same)
 
 
+def other_options(gen: np.random.Generator) -> dict:
+    """The allocator's other options: each at its default or, half the time, one of ``OTHER_VALUES``."""
+    return {k: v[int(gen.integers(len(v)))] for k, v in OTHER_VALUES.items() if gen.random() < 0.5}
+
+
+#: values that take the options' branches (n·f >= 1: uniform shares; no adaptation; a prior that dominates; ...)
+OTHER_VALUES = {
+    "min_allocation_floor": (0.0, 0.02, 0.1, 0.5, 1.0),
+    "adaptive_temperature": (False, True),
+    "max_temp_multiplier": (1.0, 3.0, 10.0),
+    "dirichlet_prior": (0.01, 0.5, 50.0),
+    "entropy_smoothing": (0.0, 0.8, 0.99),
+    "initial_entropy_target": (0.0, 2.0, 5.0),
+    "as_confidence": (0.0, 0.7, 1.0),
+    "min_touch_ev_bps": (-5.0, 0.01, 2.0),
+    "min_notional_soft_frac": (0.0, 0.5, 1.0),
+}
+
+
 def identity(n_problems: int, seed: int = 20261201) -> dict:
     """Mismatch counts over ``n_problems`` random sides (see the module docstring)."""
+    gen = np.random.default_rng(seed)
     allocators = [
-        EntropyAllocator(thompson_samples=s, min_entropy=h, base_temperature=t)
+        EntropyAllocator(thompson_samples=s, min_entropy=h, base_temperature=t, **other_options(gen))
         for s in (0, 1, 5, 9)
         for h in (0.0, 1.5, 3.5)
         for t in (0.01, 0.3, 1.0, 4.0)
     ]
-    gen = np.random.default_rng(seed)
     counts = {"sizes_differ": 0, "fields_differ": 0, "rng_differ": 0, "numpy_draws_checked": 0, "numpy_draws_differ": 0}
     bound = 0
     for k in range(n_problems):

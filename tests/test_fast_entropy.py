@@ -70,6 +70,24 @@ def assert_same(a, b) -> None:
     assert a.expected_pnl_usd == b.expected_pnl_usd or (np.isnan(a.expected_pnl_usd) and np.isnan(b.expected_pnl_usd))
 
 
+#: the allocator's other options, each over values that take its branches (n·f >= 1: uniform shares; no adaptation;
+#: a hot cap; a prior that dominates; no smoothing; every level pulled up or dropped)
+OTHER_OPTIONS = st.fixed_dictionaries(
+    {},
+    optional={
+        "min_allocation_floor": st.sampled_from([0.0, 0.02, 0.1, 0.5, 1.0]),
+        "adaptive_temperature": st.booleans(),
+        "max_temp_multiplier": st.sampled_from([1.0, 3.0, 10.0]),
+        "dirichlet_prior": st.sampled_from([0.01, 0.5, 50.0]),
+        "entropy_smoothing": st.sampled_from([0.0, 0.8, 0.99]),
+        "initial_entropy_target": st.sampled_from([0.0, 2.0, 5.0]),
+        "as_confidence": st.sampled_from([0.0, 0.7, 1.0]),
+        "min_touch_ev_bps": st.sampled_from([-5.0, 0.01, 2.0]),
+        "min_notional_soft_frac": st.sampled_from([0.0, 0.5, 1.0]),
+    },
+)
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
@@ -77,10 +95,11 @@ def assert_same(a, b) -> None:
     samples=st.sampled_from([0, 1, 5, 9]),
     min_entropy=st.floats(0.0, 4.0),
     base_t=st.sampled_from([0.01, 0.3, 1.0, 4.0]),
+    options=OTHER_OPTIONS,
 )
-def test_fast_entropy_is_bit_identical_over_refreshes(seed, n, samples, min_entropy, base_t):
+def test_fast_entropy_is_bit_identical_over_refreshes(seed, n, samples, min_entropy, base_t, options):
     # Arrange: a random side, refreshed three times with the state carried, from two generators of one seed
-    alloc = EntropyAllocator(thompson_samples=samples, min_entropy=min_entropy, base_temperature=base_t)
+    alloc = EntropyAllocator(thompson_samples=samples, min_entropy=min_entropy, base_temperature=base_t, **options)
     gen = np.random.default_rng(seed)
     prob = random_problem(gen, n)
     rng_ref, rng_fast = np.random.default_rng(seed), np.random.default_rng(seed)
