@@ -12,8 +12,8 @@ Run: ``python benchmarks/bench_entropy_kernel.py [--problems 100000] [--json]`` 
    with ``rng.gamma`` drawn in Python (``numpy_draws=True``). All counts must be 0.
 2. **Speed**, on 2000 sides of the default allocator at 10 levels (caps and minimum orders as in the identity set),
    per call, best of 5 interleaved passes, in this one process: the Python allocator, :func:`allocate_fast` (an
-   ``AllocationResult`` out), :func:`entropy_allocate_arrays` (arrays out), and the compiled kernel in a compiled
-   loop (no Python in between). The ratio is Python over arrays out.
+   ``AllocationResult`` out), :func:`entropy_allocate_arrays` (arrays out, with and without its dtype checks), and
+   the compiled kernel in a compiled loop (no Python in between). The ratio is Python over arrays out.
 3. **Why NumPy's exp/log loops**: the fraction of inputs on which NumPy's ``exp``/``log`` differ from libm's (what
    numba's ``math.exp``/``math.log`` call): non-zero on CPUs where NumPy dispatches to its AVX-512 loops.
 4. **Stealth kernels**: ``--problems / 10`` random sides through ``stealth.dirichlet_sizes`` and
@@ -183,6 +183,7 @@ def speed(n_sides: int = 2000, n_levels: int = 10, seed: int = 7) -> dict:
         "python": lambda p, a: alloc.allocate(p, rng),
         "allocate_fast": lambda p, a: allocate_fast(alloc, p, rng),
         "arrays": lambda p, a: entropy_allocate_arrays(*a, rng),
+        "arrays_unchecked": lambda p, a: entropy_allocate_arrays(*a, rng, check=False),
     }
     bitgen = bitgen_table(rng)
     for fn in fns.values():
@@ -192,7 +193,7 @@ def speed(n_sides: int = 2000, n_levels: int = 10, seed: int = 7) -> dict:
     for _ in range(5):
         for name, fn in fns.items():
             best[name] = min(best[name], one_pass(fn))
-    py, fast, arrays = best["python"], best["allocate_fast"], best["arrays"]
+    py, fast, arrays, unchecked = best["python"], best["allocate_fast"], best["arrays"], best["arrays_unchecked"]
     sides = np.zeros((n_sides, 5, n_levels))
     for i, p in enumerate(probs):
         c = p.curves
@@ -214,8 +215,10 @@ def speed(n_sides: int = 2000, n_levels: int = 10, seed: int = 7) -> dict:
         "python_us": py,
         "allocate_fast_us": fast,
         "arrays_out_us": arrays,
+        "arrays_out_unchecked_us": unchecked,
         "compiled_loop_us": compiled,
         "ratio_python_over_arrays": py / arrays,
+        "ratio_python_over_arrays_unchecked": py / unchecked,
         "ratio_python_over_allocate_fast": py / fast,
         "ratio_python_over_compiled_loop": py / compiled,
     }
@@ -302,7 +305,8 @@ def main() -> int:
         )
         print(
             f"speed, {sp['levels']} levels, µs per call: python {sp['python_us']:.1f}, allocate_fast "
-            f"{sp['allocate_fast_us']:.2f}, arrays out {sp['arrays_out_us']:.2f}, compiled loop "
+            f"{sp['allocate_fast_us']:.2f}, arrays out {sp['arrays_out_us']:.2f} (unchecked "
+            f"{sp['arrays_out_unchecked_us']:.2f}), compiled loop "
             f"{sp['compiled_loop_us']:.2f}; python / arrays out = {sp['ratio_python_over_arrays']:.1f}x"
         )
         print(

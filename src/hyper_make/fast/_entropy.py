@@ -986,12 +986,14 @@ def entropy_allocate_arrays(
     rng: np.random.Generator,
     *,
     numpy_draws: bool = False,
+    check: bool = True,
 ) -> EntropyArrays:
     """``EntropyAllocator.allocate`` on arrays: sizes (coins), the next smoothed target (nats), status, diagnostics.
 
     Draws from ``rng`` exactly what the Python allocator draws (nothing when the side is empty or the budget is 0):
     in the kernel from ``rng``'s bit generator by default, or by ``rng.gamma`` itself between two kernels with
-    ``numpy_draws=True`` (slower; the same numbers).
+    ``numpy_draws=True`` (slower; the same numbers). ``check=False`` skips the arrays' dtype checks (a few µs of
+    Python) for a caller that validated them at its boundary; the kernel still checks their lengths.
 
     Raises
     ------
@@ -999,10 +1001,11 @@ def entropy_allocate_arrays(
         If an array is not float64 of one entry per level (``fill_prob``'s length), or ``params`` is not
         :func:`entropy_params`'s.
     """
-    _check_arrays(
-        params, fill_prob, capture_usd=capture_usd, inventory_usd=inventory_usd, adverse_usd=adverse_usd,
-        caps_coins=caps_coins, min_size_coins=min_size_coins,
-    )  # fmt: skip
+    if check:
+        _check_arrays(
+            params, fill_prob, capture_usd=capture_usd, inventory_usd=inventory_usd, adverse_usd=adverse_usd,
+            caps_coins=caps_coins, min_size_coins=min_size_coins,
+        )  # fmt: skip
     if not numpy_draws:
         return EntropyArrays(
             *entropy_allocate_kernel(
