@@ -250,12 +250,10 @@ def _bitgen_call(typingctx, fn, state, restype):  # type: ignore[no-untyped-def]
     sig = rty(fn, state, restype)
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        intp_t = context.get_value_type(types.intp)
         i8p = ir.IntType(8).as_pointer()
         fn_v = context.cast(builder, args[0], signature.args[0], types.intp)
         st_v = context.cast(builder, args[1], signature.args[1], types.intp)
         fnty = ir.FunctionType(context.get_value_type(signature.return_type), [i8p])
-        del intp_t
         return builder.call(builder.inttoptr(fn_v, fnty.as_pointer()), [builder.inttoptr(st_v, i8p)])
 
     return sig, codegen
