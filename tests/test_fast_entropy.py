@@ -221,3 +221,13 @@ def test_build_ladder_with_the_kernels_gives_the_same_orders_over_refreshes():
         assert ref.state == fast.state
         state_ref, state_fast = ref.state, fast.state
     assert ref.bids and ref.asks
+
+
+def test_bitgen_tables_stay_right_past_the_cache():
+    # more generators than the cache holds: every table (cached, evicted and rebuilt) points at its own state
+    gens = [np.random.default_rng(i) for i in range(300)]
+    for _ in range(2):
+        for g in gens:
+            assert bitgen_table(g)[0] == g.bit_generator.ctypes.state_address
+    ref = np.random.default_rng(0)
+    assert np.array_equal(gamma_draws(bitgen_table(gens[0]), np.array([0.5, 2.0]), 3), ref.gamma([0.5, 2.0], (3, 2)))

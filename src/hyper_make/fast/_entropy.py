@@ -55,6 +55,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import math
+from collections import OrderedDict
 from typing import NamedTuple
 
 import numba as nb
@@ -365,7 +366,8 @@ def gamma_draws(bitgen, alpha, n_draws):  # type: ignore[no-untyped-def]
 
 
 _BITGEN_FNS: dict[type, tuple[int, int]] = {}
-_BITGEN_TABLES: dict[int, tuple[np.random.BitGenerator, NDArray[np.int64]]] = {}
+# oldest first; OrderedDict.popitem(last=False) evicts in one C call (no iterator a thread could invalidate)
+_BITGEN_TABLES: OrderedDict[int, tuple[np.random.BitGenerator, NDArray[np.int64]]] = OrderedDict()
 _BITGEN_TABLES_MAX = 256
 
 
@@ -391,7 +393,7 @@ def bitgen_table(rng: np.random.Generator) -> NDArray[np.int64]:
     table = np.array([iface.state_address, fns[0], fns[1]], dtype=np.int64)
     table.flags.writeable = False
     if len(_BITGEN_TABLES) >= _BITGEN_TABLES_MAX:
-        del _BITGEN_TABLES[next(iter(_BITGEN_TABLES))]
+        _BITGEN_TABLES.popitem(last=False)
     _BITGEN_TABLES[id(bg)] = (bg, table)
     return table
 
