@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from helpers import curves_from_edges, problem
 from hyper_make import InvalidParameterError, build_ladder
-from hyper_make.allocate import AllocationResult, EntropyAllocator, SideProblem
+from hyper_make.allocate import AllocationResult, EntropyAllocator, EntropyState, SideProblem
 from hyper_make.defaults import default_snapshot, default_spec
 from hyper_make.economics import LevelCurves
 from hyper_make.fast._entropy import (
@@ -25,6 +25,7 @@ from hyper_make.fast._entropy import (
     entropy_allocate_arrays,
     entropy_allocate_kernel,
     entropy_params,
+    entropy_result,
     gamma_draws,
 )
 from hyper_make.snapshot import Regime
@@ -233,3 +234,21 @@ def test_bitgen_tables_stay_right_past_the_cache():
     assert np.array_equal(
         gamma_draws(bitgen_table(gens[0]), np.array([0.5, 2.0]), 3), ref.gamma([0.5, 2.0], size=(3, 2))
     )
+
+
+@pytest.mark.parametrize(("n", "budget"), [(0, 1.0), (5, 0.0), (5, 1e-9)])
+def test_entropy_result_from_arrays_matches_on_empty_sides(n, budget):
+    # no levels, no budget (the state handed back unchanged, nothing drawn), a budget below every minimum order
+    alloc = EntropyAllocator()
+    prob = dataclasses.replace(
+        random_problem(np.random.default_rng(6), n), budget_coins=budget, min_size_coins=np.full(n, 1e-3)
+    )
+    prob = dataclasses.replace(prob, state=EntropyState(1.7))
+    c, r = prob.curves, prob.regime
+    rng_ref, rng_fast = np.random.default_rng(1), np.random.default_rng(1)
+    out = entropy_allocate_arrays(
+        entropy_params(alloc), c.fill_prob, c.capture_usd, c.inventory, c.adverse_usd, float(c.mid_usd), budget,
+        prob.caps_coins, prob.min_size_coins, r.toxicity, r.vol_ratio, r.cascade_severity, 1.7, rng_fast,
+    )  # fmt: skip
+    assert_same(alloc.allocate(prob, rng_ref), entropy_result(out, c, prob.state))
+    assert rng_ref.random() == rng_fast.random()

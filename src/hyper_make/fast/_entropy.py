@@ -29,7 +29,8 @@ Output: :class:`EntropyArrays`: ``sizes`` (coins, ``(n,)``), ``new_target_nats``
 ``EMPTY_NO_BUDGET`` the state is not advanced (``new_target_nats == prev_target_nats``), as in the Python allocator
 (which returns ``None`` / the unchanged state there); on ``EMPTY_BELOW_MIN`` it is. The result's expected PnL is
 :func:`curve_value_usd` (``Σ a_i·s_i − b_i·s_i^(1+β)``, USD, NumPy's ``power``: on AVX-512 it differs from libm's
-``pow`` too); :func:`allocate_fast` builds the whole ``AllocationResult``.
+``pow`` too); :func:`entropy_result` builds the ``AllocationResult`` from the arrays when it is asked for, and
+:func:`allocate_fast` is ``allocate`` itself through the kernels.
 
 Random variates: the Thompson step needs ``Gamma(α_i)`` draws whose shapes ``α_i = α0 + n·p_i`` come out of the
 deterministic steps, and NumPy's gamma sampler is a rejection sampler (a variable number of raw draws per variate),
@@ -68,6 +69,7 @@ from numpy.typing import NDArray
 
 from ..allocate._base import AllocationResult, SideProblem, empty_result
 from ..allocate._entropy import _BISECT_ITERATIONS, _BISECT_T_MIN, _BISECT_TOL_NATS, EntropyAllocator, EntropyState
+from ..economics.curve import LevelCurves
 from ..errors import InvalidParameterError
 
 # ---- NumPy's own exp/log inner loops ---------------------------------------------------------------------------
@@ -1056,7 +1058,7 @@ def allocate_fast(
         return empty_result(0, "no price levels on this side")
     if problem.budget_coins <= 0:
         return empty_result(n, "side budget is zero", problem.state)
-    prev = allocator.next_state(problem.state)  # validates the state's type; the kernel path re-advances it
+    allocator.next_state(problem.state)  # refuses another allocator's state, naming it, as allocate does
     prev_target = (
         problem.state.target_nats if isinstance(problem.state, EntropyState) else allocator.initial_entropy_target
     )
@@ -1066,10 +1068,25 @@ def allocate_fast(
         float(problem.budget_coins), problem.caps_coins, problem.min_size_coins, float(r.toxicity),
         float(r.vol_ratio), float(r.cascade_severity), float(prev_target), rng, numpy_draws=numpy_draws,
     )  # fmt: skip
+    return entropy_result(out, c, problem.state)
+
+
+def entropy_result(out: EntropyArrays, curves: LevelCurves, state_in: object | None = None) -> AllocationResult:
+    """The :class:`AllocationResult` ``EntropyAllocator.allocate`` returns, built from the kernels' arrays.
+
+    For a compiled path that keeps arrays and builds the objects only when asked: ``out`` from
+    :func:`entropy_allocate_arrays` (or the kernel's tuple as ``EntropyArrays(*t)``) on the side's ``curves``;
+    ``state_in`` is the ``SideProblem.state`` the call started from (what a zero-budget side hands back).
+    """
+    n = out.sizes.shape[0]
+    if out.status == EMPTY_NO_LEVELS:
+        return empty_result(0, "no price levels on this side")
+    if out.status == EMPTY_NO_BUDGET:
+        return empty_result(n, "side budget is zero", state_in)
     state = EntropyState(out.new_target_nats)
-    assert state == prev
     if out.status == EMPTY_BELOW_MIN:
         return empty_result(n, "side budget is below the exchange's minimum order value", state)
+    c = curves
     return AllocationResult(
         sizes=out.sizes,
         expected_pnl_usd=curve_value_usd(
