@@ -14,8 +14,9 @@ Run: ``python benchmarks/bench_entropy_kernel.py [--problems 100000] [--json]`` 
    per call, best of 5 interleaved passes, in this one process: the Python allocator, :func:`allocate_fast` (an
    ``AllocationResult`` out), :func:`entropy_allocate_arrays` (arrays out, with and without its dtype checks), and
    the compiled kernel in a compiled loop (no Python in between). The ratio is Python over arrays out.
-3. **Why NumPy's exp/log loops**: the fraction of inputs on which NumPy's ``exp``/``log`` differ from libm's (what
-   numba's ``math.exp``/``math.log`` call): non-zero on CPUs where NumPy dispatches to its AVX-512 loops.
+3. **Why NumPy's exp/log/power loops**: the fraction of inputs on which NumPy's ``exp``/``log``/``x ** 1.5``
+   differ from libm's (what numba's ``math.exp``/``math.log``/``**`` call): non-zero on CPUs where NumPy dispatches
+   to its AVX-512 loops.
 4. **Stealth kernels**: ``--problems / 10`` random sides through ``stealth.dirichlet_sizes`` and
    ``stealth.posterior_curves`` and their kernels from two generators of one seed (sizes, draws and generators must
    be identical), and per-call µs of both at 10 levels.
@@ -130,23 +131,31 @@ def _compiled_loop(params, sides, budgets, caps, mins, prev, bitgen, loops, reps
 
 @nb.njit(cache=True)
 def _libm(x, which):  # type: ignore[no-untyped-def]
-    """``math.exp`` (0) or ``math.log`` (1) elementwise, compiled: libm's functions, as numba calls them."""
+    """``math.exp`` (0), ``math.log`` (1) or ``x ** 1.5`` (2) elementwise, compiled: libm's functions, as numba
+    calls them."""
     out = np.empty_like(x)
     for i in range(x.shape[0]):
-        out[i] = math.exp(x[i]) if which == 0 else math.log(x[i])
+        if which == 0:
+            out[i] = math.exp(x[i])
+        elif which == 1:
+            out[i] = math.log(x[i])
+        else:
+            out[i] = x[i] ** 1.5
     return out
 
 
 def libm_differences(n: int = 1_000_000, seed: int = 3) -> dict:
-    """Fractions of inputs where NumPy's exp/log differ from libm's (numba's): exp on the softmax's range
-    ``[-700, 0]``, log on ``(0, 1]`` (shares)."""
+    """Fractions of inputs where NumPy's exp/log/power differ from libm's (numba's): exp on the softmax's range
+    ``[-700, 0]``, log on ``(0, 1]`` (shares), ``s ** 1.5`` (the impact term at β = 0.5) on sizes in ``[0, 100]``."""
     gen = np.random.default_rng(seed)
     x = gen.uniform(-700.0, 0.0, n)
     q = gen.uniform(1e-9, 1.0, n)
+    sizes = gen.uniform(0.0, 100.0, n)
     return {
         "inputs": n,
         "exp_differ_frac": float(np.mean(np.exp(x) != _libm(x, 0))),
         "log_differ_frac": float(np.mean(np.log(q) != _libm(q, 1))),
+        "pow_1_5_differ_frac": float(np.mean(sizes**1.5 != _libm(sizes, 2))),
     }
 
 
@@ -311,7 +320,7 @@ def main() -> int:
         )
         print(
             f"NumPy vs libm on {libm['inputs']} inputs: exp differs on {100 * libm['exp_differ_frac']:.2f} %, "
-            f"log on {100 * libm['log_differ_frac']:.2f} %"
+            f"log on {100 * libm['log_differ_frac']:.2f} %, x ** 1.5 on {100 * libm['pow_1_5_differ_frac']:.2f} %"
         )
         print(
             f"stealth: {st['sides']} sides, Dirichlet sizes differ {st['dirichlet_differ']}, posterior draws "
