@@ -27,9 +27,10 @@ Output: :class:`EntropyArrays`: ``sizes`` (coins, ``(n,)``), ``new_target_nats``
 ``entropy_target_nats``, ``entropy_before_floor_nats``, ``floor_bound``, ``floor_met``, ``pulled_to_min``,
 ``dropped_below_min`` (NaN / False / 0 on the two first empty statuses). On ``EMPTY_NO_LEVELS`` and
 ``EMPTY_NO_BUDGET`` the state is not advanced (``new_target_nats == prev_target_nats``), as in the Python allocator
-(which returns ``None`` / the unchanged state there); on ``EMPTY_BELOW_MIN`` it is. ``expected_pnl_usd`` is left to
-the caller (``Σ a_i·s_i − b_i·s_i^(1+β)`` with its curves), like the rest of the ``AllocationResult``
-(:func:`allocate_fast` builds it).
+(which returns ``None`` / the unchanged state there); on ``EMPTY_BELOW_MIN`` it is. The result's expected PnL is
+:func:`curve_value_usd` (``Σ a_i·s_i − b_i·s_i^(1+β)``, USD, NumPy's ``power``: on AVX-512 it differs from libm's
+``pow`` too); :func:`entropy_result` builds the ``AllocationResult`` from the arrays when it is asked for, and
+:func:`allocate_fast` is ``allocate`` itself through the kernels.
 
 Random variates: the Thompson step needs ``Gamma(α_i)`` draws whose shapes ``α_i = α0 + n·p_i`` come out of the
 deterministic steps, and NumPy's gamma sampler is a rejection sampler (a variable number of raw draws per variate),
@@ -42,12 +43,12 @@ between two kernels (:func:`entropy_shares` returns ``α``, ``rng.gamma`` draws,
 the same numbers, slower. No draw happens on the two first empty statuses or with ``thompson_samples = 0``.
 
 Why it is bit-identical: every reduction is NumPy's (``pairwise_sum``: 8 accumulators, blocks of 128, halves
-above), every elementwise operation is in NumPy's order, and ``exp``/``log`` call NumPy's own ufunc inner loops:
-on a CPU with AVX-512 NumPy's SIMD ``exp``/``log`` differ from libm's (numba's ``math.exp``) in the last bit on a
-few inputs in a hundred (``benchmarks/bench_entropy_kernel.py`` prints the fractions), which moves the softmax, the
-entropy bisection and the Dirichlet shapes. The loops' addresses are read once from the ufunc objects and checked
-against ``np.exp``/``np.log`` at import (:data:`NUMPY_LOOPS`); they are an argument of the kernels, not a compiled-in
-constant, so that the kernels can be cached on disk.
+above), every elementwise operation is in NumPy's order, and ``exp``/``log``/``power`` call NumPy's own ufunc inner
+loops: on a CPU with AVX-512 NumPy's SIMD ``exp``/``log`` differ from libm's (numba's ``math.exp``) in the last bit
+on a few inputs in a hundred (``benchmarks/bench_entropy_kernel.py`` prints the fractions), which moves the
+softmax, the entropy bisection and the Dirichlet shapes. The loops' addresses are read once from the ufunc objects
+and checked against NumPy's results at import (:data:`NUMPY_LOOPS`); they are an argument of the kernels, not a
+compiled-in constant, so that the kernels can be cached on disk.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import math
+from collections import OrderedDict
 from typing import NamedTuple
 
 import numba as nb
@@ -67,6 +69,8 @@ from numpy.typing import NDArray
 
 from ..allocate._base import AllocationResult, SideProblem, empty_result
 from ..allocate._entropy import _BISECT_ITERATIONS, _BISECT_T_MIN, _BISECT_TOL_NATS, EntropyAllocator, EntropyState
+from ..economics.curve import LevelCurves
+from ..errors import InvalidParameterError
 
 # ---- NumPy's own exp/log inner loops ---------------------------------------------------------------------------
 
@@ -88,11 +92,11 @@ class _PyUFuncHead(ctypes.Structure):
 
 
 def _double_loop(ufunc: np.ufunc) -> tuple[int, int]:
-    """(function, data) addresses of ``ufunc``'s ``d->d`` inner loop."""
+    """(function, data) addresses of ``ufunc``'s float64 inner loop (``d->d`` or ``dd->d``)."""
     head = _PyUFuncHead.from_address(id(ufunc))
-    if head.nin != 1 or head.nout != 1 or head.ntypes != len(ufunc.types):
+    if head.nin != ufunc.nin or head.nout != 1 or head.ntypes != len(ufunc.types):
         raise ImportError(f"hyper_make.fast: unexpected layout of numpy's ufunc {ufunc.__name__!r}")
-    k = ufunc.types.index("d->d")
+    k = ufunc.types.index("d" * ufunc.nin + "->d")
     return int(head.functions[k] or 0), int(head.data[k] or 0)
 
 
@@ -140,6 +144,58 @@ def _np_unary(typingctx, loops, k, src, dst, n):  # type: ignore[no-untyped-def]
     return sig, codegen
 
 
+@intrinsic
+def _np_power_scalar(typingctx, loops, src, y, dst, n):  # type: ignore[no-untyped-def]
+    """``dst[:n] = src[:n] ** y`` for a float ``y`` by NumPy's ``power`` loop (entries 4, 5 of ``loops``).
+
+    Called as NumPy calls it for ``array ** scalar``: the exponent's stride is 0, which is where NumPy's loop takes
+    its fast paths (``y`` = 2: a square, 0.5: a square root, -1: a reciprocal), so the result is ``x ** y``'s.
+    """
+    if not (
+        isinstance(loops, types.Array)
+        and isinstance(src, types.Array)
+        and isinstance(dst, types.Array)
+        and isinstance(y, types.Float)
+        and isinstance(n, types.Integer)
+    ):
+        return None
+    sig = types.void(loops, src, y, dst, n)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        loops_v, src_v, y_v, dst_v, n_v = args
+        intp_t = context.get_value_type(types.intp)
+        i8p = ir.IntType(8).as_pointer()
+        table = context.make_array(signature.args[0])(context, builder, loops_v)
+        fn_addr = builder.load(builder.gep(table.data, [ir.Constant(intp_t, 4)]))
+        data_addr = builder.load(builder.gep(table.data, [ir.Constant(intp_t, 5)]))
+        src_a = context.make_array(signature.args[1])(context, builder, src_v)
+        dst_a = context.make_array(signature.args[3])(context, builder, dst_v)
+        y_slot = cgutils.alloca_once(builder, ir.DoubleType())
+        builder.store(context.cast(builder, y_v, signature.args[2], types.float64), y_slot)
+        argv = cgutils.alloca_once(builder, i8p, size=3)
+        builder.store(builder.bitcast(src_a.data, i8p), argv)
+        builder.store(builder.bitcast(y_slot, i8p), builder.gep(argv, [ir.Constant(intp_t, 1)]))
+        builder.store(builder.bitcast(dst_a.data, i8p), builder.gep(argv, [ir.Constant(intp_t, 2)]))
+        dims = cgutils.alloca_once(builder, intp_t, size=1)
+        builder.store(context.cast(builder, n_v, signature.args[4], types.intp), dims)
+        steps = cgutils.alloca_once(builder, intp_t, size=3)
+        builder.store(ir.Constant(intp_t, 8), steps)
+        builder.store(ir.Constant(intp_t, 0), builder.gep(steps, [ir.Constant(intp_t, 1)]))
+        builder.store(ir.Constant(intp_t, 8), builder.gep(steps, [ir.Constant(intp_t, 2)]))
+        fnty = ir.FunctionType(ir.VoidType(), [i8p.as_pointer(), intp_t.as_pointer(), intp_t.as_pointer(), i8p])
+        fn_ptr = builder.inttoptr(fn_addr, fnty.as_pointer())
+        builder.call(fn_ptr, [argv, dims, steps, builder.inttoptr(data_addr, i8p)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@nb.njit(cache=True)
+def _np_power_py(loops, src, y, dst, n):  # type: ignore[no-untyped-def]
+    """:func:`_np_power_scalar` callable from Python (the import-time check)."""
+    _np_power_scalar(loops, src, y, dst, n)
+
+
 @nb.njit(cache=True)
 def _np_unary_py(loops, k, src, dst, n):  # type: ignore[no-untyped-def]
     """:func:`_np_unary` callable from Python (the import-time check)."""
@@ -147,10 +203,11 @@ def _np_unary_py(loops, k, src, dst, n):  # type: ignore[no-untyped-def]
 
 
 def _numpy_loops() -> NDArray[np.int64]:
-    """The table ``[exp fn, exp data, log fn, log data]``, checked to reproduce ``np.exp``/``np.log`` bit for bit."""
-    loops = np.array([*_double_loop(np.exp), *_double_loop(np.log)], dtype=np.int64)
-    if loops[0] == 0 or loops[2] == 0:
-        raise ImportError("hyper_make.fast: numpy's exp/log loops not found")
+    """The table ``[exp fn, exp data, log fn, log data, power fn, power data]``, checked to reproduce ``np.exp``,
+    ``np.log`` and ``array ** y`` bit for bit."""
+    loops = np.array([*_double_loop(np.exp), *_double_loop(np.log), *_double_loop(np.power)], dtype=np.int64)
+    if loops[0] == 0 or loops[2] == 0 or loops[4] == 0:
+        raise ImportError("hyper_make.fast: numpy's exp/log/power loops not found")
     check = np.random.default_rng(0)
     for k, (ufunc, x) in enumerate(
         ((np.exp, check.uniform(-745.0, 5.0, 4096)), (np.log, np.exp(check.uniform(-740.0, 5.0, 4096))))
@@ -159,11 +216,18 @@ def _numpy_loops() -> NDArray[np.int64]:
         _np_unary_py(loops, k, x, out, x.shape[0])
         if not np.array_equal(out, ufunc(x)):
             raise ImportError(f"hyper_make.fast: numpy's {ufunc.__name__} loop does not reproduce np.{ufunc.__name__}")
+    x = check.uniform(0.0, 1e3, 4096)
+    for y in (1.5, 1.3, 0.5, 2.0, -1.0, 3.0):
+        out = np.empty_like(x)
+        _np_power_py(loops, x, y, out, x.shape[0])
+        if not np.array_equal(out, x**y):
+            raise ImportError(f"hyper_make.fast: numpy's power loop does not reproduce x ** {y}")
     return loops
 
 
 NUMPY_LOOPS: NDArray[np.int64] = _numpy_loops()
-"""``[exp fn, exp data, log fn, log data]``: addresses of NumPy's ``d->d`` exp and log inner loops (this process)."""
+"""``[exp fn, exp data, log fn, log data, power fn, power data]``: addresses of NumPy's float64 inner loops of
+``exp``, ``log`` and ``power`` (this process)."""
 
 # ---- NumPy's Gamma sampler on the generator's own bit stream ---------------------------------------------------
 
@@ -189,12 +253,10 @@ def _bitgen_call(typingctx, fn, state, restype):  # type: ignore[no-untyped-def]
     sig = rty(fn, state, restype)
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        intp_t = context.get_value_type(types.intp)
         i8p = ir.IntType(8).as_pointer()
         fn_v = context.cast(builder, args[0], signature.args[0], types.intp)
         st_v = context.cast(builder, args[1], signature.args[1], types.intp)
         fnty = ir.FunctionType(context.get_value_type(signature.return_type), [i8p])
-        del intp_t
         return builder.call(builder.inttoptr(fn_v, fnty.as_pointer()), [builder.inttoptr(st_v, i8p)])
 
     return sig, codegen
@@ -306,7 +368,8 @@ def gamma_draws(bitgen, alpha, n_draws):  # type: ignore[no-untyped-def]
 
 
 _BITGEN_FNS: dict[type, tuple[int, int]] = {}
-_BITGEN_TABLES: dict[int, tuple[np.random.BitGenerator, NDArray[np.int64]]] = {}
+# oldest first; OrderedDict.popitem(last=False) evicts in one C call (no iterator a thread could invalidate)
+_BITGEN_TABLES: OrderedDict[int, tuple[np.random.BitGenerator, NDArray[np.int64]]] = OrderedDict()
 _BITGEN_TABLES_MAX = 256
 
 
@@ -332,7 +395,7 @@ def bitgen_table(rng: np.random.Generator) -> NDArray[np.int64]:
     table = np.array([iface.state_address, fns[0], fns[1]], dtype=np.int64)
     table.flags.writeable = False
     if len(_BITGEN_TABLES) >= _BITGEN_TABLES_MAX:
-        del _BITGEN_TABLES[next(iter(_BITGEN_TABLES))]
+        _BITGEN_TABLES.popitem(last=False)
     _BITGEN_TABLES[id(bg)] = (bg, table)
     return table
 
@@ -679,7 +742,8 @@ def _min_notional(p, capacity, m, caps, soft_frac, sizes, fw, bw):  # type: igno
     dropped = 0
     for i in range(n):
         positive = p[i] > 0
-        cap_i = caps[i] if caps[i] <= capacity else capacity
+        # np.minimum(caps, capacity), NaN propagating as there
+        cap_i = caps[i] if (caps[i] <= capacity or math.isnan(caps[i])) else capacity
         alive[i] = positive and m[i] <= cap_i
         if positive and not alive[i]:
             dropped += 1
@@ -784,6 +848,22 @@ def entropy_sizes(p, draws, budget_coins, caps_coins, min_size_coins, soft_frac)
     )
 
 
+@nb.njit(cache=True)
+def curve_value_usd(fill_prob, capture_usd, inventory_usd, adverse_usd, b_usd, beta, sizes, loops):  # type: ignore[no-untyped-def]
+    """``Σ_i a_i·s_i − b_i·s_i^(1+β)`` (USD), ``a_i = P_i·(e_i + v_i − AS_i)``: ``LevelCurves.value(sizes).sum()``.
+
+    ``b_usd`` is ``b_forward + b_roundtrip`` (USD per coin^(1+β)); NumPy's operations in its order, its ``power``.
+    """
+    n = sizes.shape[0]
+    sb = np.empty(n)
+    _np_power_scalar(loops, sizes, 1.0 + beta, sb, n)
+    v = np.empty(n)
+    for i in range(n):
+        a = fill_prob[i] * (capture_usd[i] + inventory_usd[i] - adverse_usd[i])
+        v[i] = a * sizes[i] - b_usd[i] * sb[i]
+    return _np_sum(v, n)
+
+
 # ---- the entry ---------------------------------------------------------------------------------------------------
 
 
@@ -808,11 +888,26 @@ def entropy_allocate_kernel(  # type: ignore[no-untyped-def]
     """One side's entropy allocation, compiled end to end (callable from other compiled code).
 
     Arguments as :func:`entropy_allocate_arrays`, with ``bitgen = bitgen_table(rng)`` and ``loops = NUMPY_LOOPS``.
-    Returns the fields of :class:`EntropyArrays` as a tuple, in its order.
+    Returns the fields of :class:`EntropyArrays` as a tuple, in its order. Raises ``ValueError`` when an array's
+    length is not the side's (the kernel reads them unchecked).
     """
     n = fill_prob.shape[0]
+    if (
+        capture_usd.shape[0] != n
+        or inventory_usd.shape[0] != n
+        or adverse_usd.shape[0] != n
+        or caps_coins.shape[0] != n
+        or min_size_coins.shape[0] != n
+        or params.shape[0] != N_PARAMS
+        or bitgen.shape[0] != 3
+        or loops.shape[0] != 6
+    ):
+        raise ValueError(
+            "entropy kernel: the curve arrays, caps_coins and min_size_coins need one entry per level, params "
+            "N_PARAMS, bitgen 3 (bitgen_table) and loops 6 (NUMPY_LOOPS)"
+        )
     nan = math.nan
-    if n == 0 or not budget_coins > 0:
+    if n == 0 or budget_coins <= 0:  # the Python allocator's test (a NaN budget goes on, as there)
         status = EMPTY_NO_LEVELS if n == 0 else EMPTY_NO_BUDGET
         return np.zeros(n), prev_target_nats, status, False, nan, nan, nan, False, False, 0, 0
     s = params[P_ENTROPY_SMOOTHING]
@@ -860,6 +955,22 @@ class EntropyArrays(NamedTuple):
     dropped_below_min: int
 
 
+def _check_arrays(
+    params: NDArray[np.float64], fill_prob: NDArray[np.float64], **per_level: NDArray[np.float64]
+) -> None:
+    """One-line errors for arrays the kernels would misread: wrong dtype, dimension or length."""
+    if not (isinstance(params, np.ndarray) and params.dtype == np.float64 and params.shape == (N_PARAMS,)):
+        raise InvalidParameterError(f"'params' must be entropy_params(allocator), float64 of shape ({N_PARAMS},)")
+    arrays = {"fill_prob": fill_prob, **per_level}
+    n = fill_prob.shape[0] if isinstance(fill_prob, np.ndarray) and fill_prob.ndim == 1 else -1
+    for name, a in arrays.items():
+        if not (isinstance(a, np.ndarray) and a.dtype == np.float64 and a.ndim == 1 and a.shape[0] == n):
+            got = f"{a.dtype}{a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
+            raise InvalidParameterError(
+                f"'{name}' must be a float64 array of one entry per level ({n} from fill_prob); got {got}"
+            )
+
+
 def entropy_allocate_arrays(
     params: NDArray[np.float64],
     fill_prob: NDArray[np.float64],
@@ -877,13 +988,26 @@ def entropy_allocate_arrays(
     rng: np.random.Generator,
     *,
     numpy_draws: bool = False,
+    check: bool = True,
 ) -> EntropyArrays:
     """``EntropyAllocator.allocate`` on arrays: sizes (coins), the next smoothed target (nats), status, diagnostics.
 
     Draws from ``rng`` exactly what the Python allocator draws (nothing when the side is empty or the budget is 0):
     in the kernel from ``rng``'s bit generator by default, or by ``rng.gamma`` itself between two kernels with
-    ``numpy_draws=True`` (slower; the same numbers).
+    ``numpy_draws=True`` (slower; the same numbers). ``check=False`` skips the arrays' dtype checks (a few µs of
+    Python) for a caller that validated them at its boundary; the kernel still checks their lengths.
+
+    Raises
+    ------
+    InvalidParameterError
+        If an array is not float64 of one entry per level (``fill_prob``'s length), or ``params`` is not
+        :func:`entropy_params`'s.
     """
+    if check:
+        _check_arrays(
+            params, fill_prob, capture_usd=capture_usd, inventory_usd=inventory_usd, adverse_usd=adverse_usd,
+            caps_coins=caps_coins, min_size_coins=min_size_coins,
+        )  # fmt: skip
     if not numpy_draws:
         return EntropyArrays(
             *entropy_allocate_kernel(
@@ -906,7 +1030,7 @@ def entropy_allocate_arrays(
         )
     n = fill_prob.shape[0]
     nan = math.nan
-    if n == 0 or not budget_coins > 0:
+    if n == 0 or budget_coins <= 0:  # the Python allocator's test (a NaN budget goes on, as there)
         status = EMPTY_NO_LEVELS if n == 0 else EMPTY_NO_BUDGET
         return EntropyArrays(np.zeros(n), prev_target_nats, status, False, nan, nan, nan, False, False, 0, 0)
     s = float(params[P_ENTROPY_SMOOTHING])
@@ -934,7 +1058,7 @@ def allocate_fast(
         return empty_result(0, "no price levels on this side")
     if problem.budget_coins <= 0:
         return empty_result(n, "side budget is zero", problem.state)
-    prev = allocator.next_state(problem.state)  # validates the state's type; the kernel path re-advances it
+    allocator.next_state(problem.state)  # refuses another allocator's state, naming it, as allocate does
     prev_target = (
         problem.state.target_nats if isinstance(problem.state, EntropyState) else allocator.initial_entropy_target
     )
@@ -944,13 +1068,30 @@ def allocate_fast(
         float(problem.budget_coins), problem.caps_coins, problem.min_size_coins, float(r.toxicity),
         float(r.vol_ratio), float(r.cascade_severity), float(prev_target), rng, numpy_draws=numpy_draws,
     )  # fmt: skip
+    return entropy_result(out, c, problem.state)
+
+
+def entropy_result(out: EntropyArrays, curves: LevelCurves, state_in: object | None = None) -> AllocationResult:
+    """The :class:`AllocationResult` ``EntropyAllocator.allocate`` returns, built from the kernels' arrays.
+
+    For a compiled path that keeps arrays and builds the objects only when asked: ``out`` from
+    :func:`entropy_allocate_arrays` (or the kernel's tuple as ``EntropyArrays(*t)``) on the side's ``curves``;
+    ``state_in`` is the ``SideProblem.state`` the call started from (what a zero-budget side hands back).
+    """
+    n = out.sizes.shape[0]
+    if out.status == EMPTY_NO_LEVELS:
+        return empty_result(0, "no price levels on this side")
+    if out.status == EMPTY_NO_BUDGET:
+        return empty_result(n, "side budget is zero", state_in)
     state = EntropyState(out.new_target_nats)
-    assert state == prev
     if out.status == EMPTY_BELOW_MIN:
         return empty_result(n, "side budget is below the exchange's minimum order value", state)
+    c = curves
     return AllocationResult(
         sizes=out.sizes,
-        expected_pnl_usd=float(c.value(out.sizes).sum()),
+        expected_pnl_usd=curve_value_usd(
+            c.fill_prob, c.capture_usd, c.inventory, c.adverse_usd, c.b, float(c.beta), out.sizes, NUMPY_LOOPS
+        ),
         shadow_price=float("nan"),
         binding="caps" if out.binding_caps else "budget",
         message=f"entropy floor {'bound' if out.floor_bound else 'slack'} at T={out.temperature:.3g}",

@@ -42,8 +42,11 @@ def dirichlet_sizes_kernel(sizes, caps_coins, min_size_coins, lot_coins, lot_inv
 
     The same operations as :func:`hyper_make.stealth.dirichlet_sizes`: one ``Gamma(κ·s_i/Σs)`` per level with
     ``s_i > 0``, in level order; caps, lots and minimum orders re-imposed by the stage's own compiled spread.
+    Raises ``ValueError`` when ``caps_coins`` or ``min_size_coins`` is not one entry per level.
     """
     n = sizes.shape[0]
+    if caps_coins.shape[0] != n or min_size_coins.shape[0] != n or bitgen.shape[0] != 3:
+        raise ValueError("dirichlet kernel: sizes, caps_coins and min_size_coins need one entry per level")
     total = _np_sum(sizes, n)
     out = np.zeros(n)
     k = 0
@@ -80,9 +83,12 @@ def posterior_draw_kernel(a, b, edge_sd_frac, impact_sd_log, bitgen, loops):  # 
     """One posterior draw ``a' = a·(1 + σ_a·z)``, ``b' = b·exp(σ_b·z' - σ_b²/2)`` (``z, z'`` standard normal).
 
     The same variates as ``rng.standard_normal((2, n))`` (``z`` the first row), the same operations as
-    :func:`hyper_make.stealth.posterior_curves`, NumPy's ``exp``.
+    :func:`hyper_make.stealth.posterior_curves`, NumPy's ``exp``. Raises ``ValueError`` when ``b`` is not ``a``'s
+    length.
     """
     n = a.shape[0]
+    if b.shape[0] != n or bitgen.shape[0] != 3 or loops.shape[0] != 6:
+        raise ValueError("posterior kernel: a and b need one entry per level")
     z = np.empty(2 * n)
     for i in range(2 * n):
         z[i] = _standard_normal(bitgen)
