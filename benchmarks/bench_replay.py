@@ -14,9 +14,10 @@ used to end silently at status 14, hftbacktest's issue #312, which overstated it
   cancel the orders not in the new grid, submit the missing ones as GTX).
 * hyper_make, same work: :func:`hyper_make.backtest.replay_fixed_grid`, the same fixed grid computed in numba
   around the replay kernel (no Python per refresh). This is the like-for-like engine comparison.
-* hyper_make, full pipeline: :func:`hyper_make.backtest.replay` with the ``flat`` allocator, i.e.
-  refresh core in Python every refresh (``Quoter``: estimation, ``build_ladder``, the order diff, the limit guard)
-  around the same kernel; printed beside, with its share of time spent in the refresh core.
+* hyper_make, full pipeline: :func:`hyper_make.backtest.replay` with the ``flat`` allocator (``--allocator NAME``),
+  i.e. the refresh core every refresh (``Quoter``: estimation, the compiled ladder build, or the Python reference
+  with ``--reference``, the order diff, the limit guard) around the same kernel; printed beside, with its share of
+  time spent in the refresh core.
 
 Throughput = rows of the input array / wall time of the replay (data already in memory, JIT warmed up).
 Medians of ``REPEATS`` runs; the ratio is hyper_make / hftbacktest (target >= 0.5).
@@ -83,17 +84,21 @@ def _ours_grid(events: np.ndarray) -> tuple[float, int]:
     return time.perf_counter() - t0, len(fills)
 
 
-def _ours_run(events: np.ndarray) -> tuple[float, float, int]:
+def _ours_run(events: np.ndarray, allocator: str = "flat", fast_path: bool = True) -> tuple[float, float, int]:
     from hyper_make.allocate import make_allocator
     from hyper_make.backtest import ReplayConfig, replay
     from hyper_make.config import AppConfig
     from hyper_make.ladder import LadderConfig
     from hyper_make.levels import GridConfig
+    from hyper_make.strategy.quoter import QuoterConfig
 
-    app = AppConfig(ladder=LadderConfig(grid=GridConfig(n_levels=N_LEVELS), level_cap_frac=1.0))
+    app = AppConfig(
+        ladder=LadderConfig(grid=GridConfig(n_levels=N_LEVELS), level_cap_frac=1.0),
+        quoter=QuoterConfig(fast_path=fast_path),
+    )
     cfg = ReplayConfig(refresh_s=REFRESH_NS / 1e9, latency_ms=LATENCY_NS / 1e6, queue="risk_averse", warmup_s=1.0)
     t0 = time.perf_counter()
-    res = replay(events, make_allocator("flat"), app=app, config=cfg)
+    res = replay(events, make_allocator(allocator), app=app, config=cfg)
     wall = time.perf_counter() - t0
     return wall, res.diagnostics["strategy_s"], len(res.fills)
 
@@ -105,7 +110,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("file", nargs="?", type=Path, default=default)
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    ap.add_argument("--allocator", default="flat", help="the full pipeline's allocator (default flat)")
+    ap.add_argument("--reference", action="store_true", help="the full pipeline on the Python reference ladder path")
+    ap.add_argument("--repeats", type=int, default=REPEATS, help=f"timed runs of each engine (default {REPEATS})")
     args = ap.parse_args()
+    fast_path = not args.reference
     src = args.file
     m = machine()
     if args.json:
@@ -127,25 +136,27 @@ def main() -> None:
     warm = events[: events.size // 20]
     _hftbacktest_run(warm, TICK, LOT)
     _ours_grid(warm)
-    _ours_run(warm)
+    _ours_run(warm, args.allocator, fast_path)
     hb, grid, full, share = [], [], [], []
-    for _ in range(REPEATS):
+    for _ in range(args.repeats):
         w, n_sub = _hftbacktest_run(events, TICK, LOT)
         hb.append(events.size / w)
         w, n_grid_fills = _ours_grid(events)
         grid.append(events.size / w)
-        w, strategy_s, n_fills = _ours_run(events)
+        w, strategy_s, n_fills = _ours_run(events, args.allocator, fast_path)
         full.append(events.size / w)
         share.append(strategy_s / w)
     h, g, f = statistics.median(hb), statistics.median(grid), statistics.median(full)
-    print(f"hftbacktest               : median {h:,.0f} events/s ({REPEATS} runs; {n_sub:,} order submissions)")
+    print(f"hftbacktest               : median {h:,.0f} events/s ({args.repeats} runs; {n_sub:,} order submissions)")
     print(f"hyper_make fixed grid     : median {g:,.0f} events/s ({n_grid_fills} fills)")
-    print(f"hyper_make full pipeline  : median {f:,.0f} events/s ({n_fills} fills; "
+    path = "fast path" if fast_path else "reference path"
+    print(f"hyper_make full pipeline  : median {f:,.0f} events/s ({args.allocator}, {path}; {n_fills} fills; "
           f"{statistics.median(share):.0%} of the time in the refresh core)")  # fmt: skip
     print(f"ratio hyper_make / hftbacktest: {g / h:.2f} same work (target >= 0.5); {f / h:.2f} with the strategy")
     if args.json:
         sys.stdout = sys.__stdout__
-        print(json.dumps({"machine": m, "file": src.name, "rows": int(events.size), "repeats": REPEATS,
+        print(json.dumps({"machine": m, "file": src.name, "rows": int(events.size), "repeats": args.repeats,
+                          "allocator": args.allocator, "ladder_path": "fast" if fast_path else "reference",
                           "hftbacktest_events_per_s": h, "hyper_make_grid_events_per_s": g,
                           "hyper_make_full_events_per_s": f, "ratio_same_work": g / h, "ratio_with_strategy": f / h,
                           "hftbacktest_submissions": n_sub, "hyper_make_grid_fills": n_grid_fills,

@@ -3,7 +3,9 @@
 Run: ``python benchmarks/bench_sim.py [--json]`` (about a minute). Prints the machine, date and medians of repeats.
 
 1. Core: the numba event loop with a resting 20-order ladder (no strategy calls), events/s on one core.
-2. End to end: ``run_path`` with the strategy rebuilding the ladder every refresh (Python ``build_ladder``).
+2. End to end: ``run_path`` with the strategy rebuilding the ladder every 1 s refresh, ``impact`` and ``entropy``, on
+   the compiled fast path (the default) and on the Python reference path (``quoter.fast_path = false``):
+   market events per CPU-second (the refresh core's share is what the fast path removes).
 3. Memory: tracemalloc peak of ``run_path`` for two run lengths (4x apart); flat means the ratio stays ~1.
 """
 
@@ -18,6 +20,7 @@ import resource
 import statistics
 import time
 import tracemalloc
+from dataclasses import replace
 
 from _machine import cpu_name, machine
 from hyper_make.sim import market as mk
@@ -56,17 +59,35 @@ def main() -> None:
         f"(5 runs of 20,000 simulated s; wall time counts other processes on a shared machine)")  # fmt: skip
     say(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
-    cfg = with_overrides(SimConfig(), horizon_s=300.0)
-    run_path(cfg, "entropy", 0)
-    e2e = []
-    for s in range(3):
-        t0, c0 = time.perf_counter(), time.process_time()
-        r = run_path(cfg, "entropy", s)
-        e2e.append((r.events / (time.perf_counter() - t0), (time.process_time() - c0) / 300.0))
-    e2e_rate = statistics.median(x for x, _ in e2e)
-    e2e_cpu_ms = statistics.median(y for _, y in e2e) * 1e3
-    say(f"end to end (entropy, ladder rebuilt every {cfg.strategy.refresh_s:g} s): median {e2e_rate:,.0f} market "
-        f"events/s, {e2e_cpu_ms:.2f} ms of CPU per simulated second")  # fmt: skip
+    base = with_overrides(SimConfig(), horizon_s=300.0)
+    e2e: dict[str, dict[str, float]] = {}
+    for name in ("impact", "entropy"):
+        for path in ("fast", "reference"):
+            quoter = replace(base.strategy.quoter, fast_path=path == "fast")
+            cfg = with_overrides(base, quoter=quoter)
+            run_path(cfg, name, 0)  # compile or load the kernels, first-call costs
+            runs = []
+            for s in range(3):
+                t0, c0 = time.perf_counter(), time.process_time()
+                r = run_path(cfg, name, s)
+                wall_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+                runs.append((r.events / wall_s, r.events / cpu_s, cpu_s / 300.0))
+            key = f"{name}/{path}"
+            e2e[key] = {
+                "events_per_s": statistics.median(x for x, _, _ in runs),
+                "events_per_cpu_s": statistics.median(y for _, y, _ in runs),
+                "cpu_ms_per_simulated_s": statistics.median(z for _, _, z in runs) * 1e3,
+            }
+            say(f"end to end ({key}, ladder rebuilt every {cfg.strategy.refresh_s:g} s): median "
+                f"{e2e[key]['events_per_cpu_s']:,.0f} market events per CPU-second "
+                f"({e2e[key]['cpu_ms_per_simulated_s']:.2f} ms of CPU per simulated second)")  # fmt: skip
+    for name in ("impact", "entropy"):
+        f, r = e2e[f"{name}/fast"]["events_per_cpu_s"], e2e[f"{name}/reference"]["events_per_cpu_s"]
+        core = statistics.median(cpu)
+        say(
+            f"  {name}: fast path {f / r:.1f}x the reference path's events per CPU-second; {f / core:.3f}x the "
+            "core loop alone"
+        )
 
     peaks = {}
     for horizon in (300.0, 1200.0):
@@ -84,7 +105,7 @@ def main() -> None:
             "machine": info,
             "core_events_per_cpu_s": {"median": statistics.median(cpu), "min": min(cpu), "max": max(cpu)},
             "core_events_per_wall_s_median": statistics.median(wall),
-            "end_to_end": {"allocator": "entropy", "events_per_s": e2e_rate, "cpu_ms_per_simulated_s": e2e_cpu_ms},
+            "end_to_end": e2e,
             "tracemalloc_peak_mb": {f"{h:g}s": p / 1e6 for h, p in peaks.items()},
             "memory_ratio_4x": peaks[1200.0] / peaks[300.0],
             "max_rss_mb": rss_mb,

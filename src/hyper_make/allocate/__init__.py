@@ -78,11 +78,11 @@ def warm_up(notice: Callable[[str], None] | None = None) -> float:
     """Compile, or load from numba's on-disk cache, every compiled kernel the ladder pipeline calls; seconds taken.
 
     ``notice`` (e.g. a print to stderr) is given one line if this takes longer than :data:`NOTICE_AFTER_S` (a first
-    run after installing or upgrading compiles the kernels, about half a minute; they are cached on disk after).
+    run after installing or upgrading compiles the kernels, a few minutes; they are cached on disk after).
 
     Kernels: the KKT solve, the certified lot search, the two-sided solve and its lot search (``learned``), the
-    payout learner's posterior, draw, curves and update (``learned``), and the stealth stage's lot spreading (each
-    compiled on its
+    payout learner's posterior, draw, curves and update (``learned``), the stealth stage's lot spreading, and the
+    fast path's build (:func:`hyper_make.fast.warm_up`) (each compiled on its
     first call in a process: about 0.2-0.5 s from the cache, several seconds cold). It builds two small ladders
     on a synthetic market (the impact allocator with the Dirichlet stealth stage, and the entropy allocator), which
     also takes the pipeline's first-call Python costs (tens of µs) out of the next build's timings. Later calls
@@ -135,6 +135,9 @@ def _build_warm_ladders() -> None:
     lrn.update(
         LevelObservations.build(1.0, [("bid", 1.0, 0.01, 1.0)], [fill], horizons_s=lrn.config.markout_horizons_s)
     )
+    from ..fast import warm_up as fast_warm_up  # the refresh core's compiled ladder path
+
+    fast_warm_up()
 
 
 __all__ = [

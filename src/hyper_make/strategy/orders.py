@@ -36,6 +36,7 @@ from typing import Any, ClassVar, Literal
 
 import numba as nb
 import numpy as np
+from numpy.typing import NDArray
 
 from .._validate import PYDANTIC_CONFIG, check_choice, check_int, check_real
 from ..errors import InvalidParameterError
@@ -366,7 +367,7 @@ def side_limit_coins(side: Side, inventory_coins: float, max_position_coins: flo
 
 
 def plan_orders(
-    desired: Ladder | Iterable[Order],
+    desired: Ladder | Iterable[Order] | Any,
     resting: Iterable[RestingOrder],
     *,
     inventory_coins: float,
@@ -378,7 +379,8 @@ def plan_orders(
 
     Parameters
     ----------
-    desired : the ladder to reach; prices (USD) and sizes (coins) must already be valid on the exchange.
+    desired : the ladder to reach, its orders, or a fast-path build (:class:`~hyper_make.fast.FastBuild`, read from
+        its arrays without an object per order); prices (USD) and sizes (coins) must already be valid on the exchange.
     resting : the orders resting now (one coin).
     inventory_coins : current position ``q`` (coins, positive long).
     max_position_coins : absolute position limit (coins), ``> 0``.
@@ -394,9 +396,17 @@ def plan_orders(
     cfg = config if config is not None else OrderManagerConfig()
     check_real("inventory_coins", inventory_coins, unit="coins")
     check_real("max_position_coins", max_position_coins, lo=0.0, lo_open=True, unit="coins")
-    if isinstance(desired, Ladder):
+    # per side: prices (USD), sizes (coins) and levels of the desired orders, best first
+    by_side: dict[str, tuple[NDArray[np.float64], NDArray[np.float64], list[int]]]
+    if getattr(desired, "is_fast_build", False):
+        # a fast-path build: valid by construction, its arrays best first
+        by_side = {
+            s: (desired.prices(s), desired.sizes(s), desired.levels(s).tolist())  # type: ignore[union-attr]
+            for s in ("bid", "ask")
+        }
+    elif isinstance(desired, Ladder):
         # built by build_ladder: valid by construction, each side best first
-        by_side = {"bid": list(desired.bids), "ask": list(desired.asks)}
+        by_side = {s: _arrays(os) for s, os in (("bid", desired.bids), ("ask", desired.asks))}
     else:
         wanted = list(desired)
         for i, o in enumerate(wanted):
@@ -405,8 +415,8 @@ def plan_orders(
             check_real(f"desired[{i}].size", o.size, lo=0.0, lo_open=True, unit="coins")
         # best first: bids by descending price, asks by ascending price
         by_side = {
-            "bid": sorted((o for o in wanted if o.side == "bid"), key=lambda o: -o.price),
-            "ask": sorted((o for o in wanted if o.side == "ask"), key=lambda o: o.price),
+            "bid": _arrays(sorted((o for o in wanted if o.side == "bid"), key=lambda o: -o.price)),
+            "ask": _arrays(sorted((o for o in wanted if o.side == "ask"), key=lambda o: o.price)),
         }
     rest = list(resting)
     keys = [r.cloid if r.cloid is not None else f"oid:{r.oid}" for r in rest]  # RestingOrder.key, inlined
@@ -424,10 +434,11 @@ def plan_orders(
     for r in rest:
         r_by_side[r.side].append(r)
     for side in ("bid", "ask"):
-        d_side = by_side[side]
+        d_px, d_sz, d_lv = by_side[side]
+        sizes = d_sz.tolist()
         r_side = r_by_side[side]
         limit = side_limit_coins(side, inventory_coins, max_position_coins)
-        total = sum(o.size for o in d_side)
+        total = sum(sizes)
         if total > limit * (1 + _EPS) + _EPS:
             stopped[side] = (
                 f"desired {side}s total {total:g} coins but the position limit leaves {max(limit, 0.0):g} "
@@ -436,10 +447,10 @@ def plan_orders(
             cancels += [Cancel(r) for r in r_side]
             continue
         if cfg.reduce_only:
-            flags = reduce_only_flags(side, [o.size for o in d_side], inventory_coins)
+            flags = reduce_only_flags(side, sizes, inventory_coins)
         else:
-            flags = [False] * len(d_side)
-        k, m, c, p = _diff_side(d_side, flags, r_side, limit, cfg, cloids)
+            flags = [False] * len(sizes)
+        k, m, c, p = _diff_side(side, d_px, d_sz, d_lv, flags, r_side, limit, cfg, cloids)
         kept += k
         modifies += m
         cancels += c
@@ -562,22 +573,37 @@ def _costs(rp, rs, rro, dp, ds, dro, thr_bps, thr_frac):  # type: ignore[no-unty
     return cost, ok
 
 
+def _arrays(orders: Sequence[Order]) -> tuple[NDArray[np.float64], NDArray[np.float64], list[int]]:
+    """Prices (USD), sizes (coins) and levels of ``orders``, in their order."""
+    return (
+        np.array([o.price for o in orders], dtype=np.float64),
+        np.array([o.size for o in orders], dtype=np.float64),
+        [o.level for o in orders],
+    )
+
+
 def _diff_side(
-    desired: list[Order],
+    side: Side,
+    d_px: NDArray[np.float64],
+    d_sz: NDArray[np.float64],
+    d_lv: list[int],
     flags: list[bool],
     resting: list[RestingOrder],
     limit: float,
     cfg: OrderManagerConfig,
     cloids: CloidFactory,
 ) -> tuple[list[RestingOrder], list[Modify], list[Cancel], list[Place]]:
-    n, m = len(resting), len(desired)
+    """One side's diff: desired prices (USD), sizes (coins) and levels, best first, against its resting orders."""
+    n, m = len(resting), d_px.shape[0]
+    sizes = d_sz.tolist()
+    prices = d_px.tolist()
     pairs: list[tuple[int, int]] = []  # the assignment, ordered by desired index
     keep: list[tuple[int, int]] = []
     if n and m:
         cost, ok = _costs(
             np.array([r.price for r in resting]), np.array([r.size for r in resting]),
-            np.array([r.reduce_only for r in resting], dtype=np.bool_), np.array([d.price for d in desired]),
-            np.array([d.size for d in desired]), np.array(flags, dtype=np.bool_), float(cfg.requote_price_bps),
+            np.array([r.reduce_only for r in resting], dtype=np.bool_), np.ascontiguousarray(d_px),
+            np.ascontiguousarray(d_sz), np.array(flags, dtype=np.bool_), float(cfg.requote_price_bps),
             float(cfg.requote_size_frac),
         )  # fmt: skip
         from scipy.optimize import linear_sum_assignment  # here, not at import: SciPy costs ~0.2 s of start-up
@@ -591,17 +617,15 @@ def _diff_side(
         # position guard: kept orders larger than their target may push the side over its limit; re-size the
         # largest excesses first until the side fits (the desired total alone fits: checked by the caller)
         kept_d = {j for _, j in keep}
-        final_total = sum(resting[i].size for i, _ in keep) + sum(
-            d.size for j, d in enumerate(desired) if j not in kept_d
-        )
+        final_total = sum(resting[i].size for i, _ in keep) + sum(sz for j, sz in enumerate(sizes) if j not in kept_d)
         cap = limit * (1 + _EPS) + _EPS
         if final_total > cap:
-            for ij in sorted(keep, key=lambda ij: desired[ij[1]].size - resting[ij[0]].size):
+            for ij in sorted(keep, key=lambda ij: sizes[ij[1]] - resting[ij[0]].size):
                 i, j = ij
-                if resting[i].size <= desired[j].size:
+                if resting[i].size <= sizes[j]:
                     break
                 keep.remove(ij)
-                final_total -= resting[i].size - desired[j].size
+                final_total -= resting[i].size - sizes[j]
                 if final_total <= cap:
                     break
     keep_set = set(keep)
@@ -612,12 +636,9 @@ def _diff_side(
     for i, j in pairs:
         used_r[i] = used_d[j] = True
         if (i, j) not in keep_set:
-            d = desired[j]
-            modifies.append(Modify(resting[i], cloids(), d.price, d.size, flags[j], d.level))
+            modifies.append(Modify(resting[i], cloids(), prices[j], sizes[j], flags[j], d_lv[j]))
     cancels = [Cancel(r) for i, r in enumerate(resting) if not used_r[i]]
-    places = [
-        Place(cloids(), d.side, d.price, d.size, flags[j], d.level) for j, d in enumerate(desired) if not used_d[j]
-    ]
+    places = [Place(cloids(), side, prices[j], sizes[j], flags[j], d_lv[j]) for j in range(m) if not used_d[j]]
     return kept, modifies, cancels, places
 
 

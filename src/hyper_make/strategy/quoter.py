@@ -12,7 +12,9 @@ apply:
    a risk stop (everything cancelled, :attr:`Refresh.stop` says why).
 3. **Ladder**: :func:`~hyper_make.ladder.build_ladder` on the estimated snapshot (with the learner and the measured
    refresh interval), with the allocator's state carried from the previous refresh and the orders that may still
-   fill (pending cancels and replacements) reserved out of each side's room.
+   fill (pending cancels and replacements) reserved out of each side's room. By default it runs as the compiled fast
+   path (:class:`~hyper_make.fast.FastLadder`, the same orders as arrays, no ``Ladder`` object per refresh);
+   ``QuoterConfig.fast_path = false`` runs the Python reference.
 4. **Diff**: :func:`~hyper_make.strategy.orders.plan_orders` (requote thresholds, position guard). If the plan's
    worst case (position plus every resting order, the ones being cancelled or replaced counted as still live, as
    if all of them filled) could pass the limit, the additions that do not fit (new orders and replacements, the
@@ -90,6 +92,9 @@ class QuoterConfig:
         Risk stop when the PnL falls this far (USD) below its running peak, ``> 0``; ``None``: no drawdown stop.
     markout_horizons_s : tuple of float, default (1, 5, 30)
         Horizons (s) of the fill statistics' markouts, each ``> 0``.
+    fast_path : bool, default True
+        Build each refresh's ladder with the compiled fast path (:class:`~hyper_make.fast.FastLadder`: the same
+        orders as :func:`~hyper_make.build_ladder`, arrays out); ``false`` runs the Python reference pipeline.
     """
 
     __pydantic_config__: ClassVar[Any] = PYDANTIC_CONFIG
@@ -100,6 +105,7 @@ class QuoterConfig:
     stale_after_s: float = 5.0
     max_drawdown_usd: float | None = 1_000.0
     markout_horizons_s: tuple[float, ...] = MARKOUT_HORIZONS_S
+    fast_path: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.orders, OrderManagerConfig):
@@ -114,6 +120,8 @@ class QuoterConfig:
             raise InvalidParameterError("'quoter.markout_horizons_s' must hold at least one horizon (s)")
         for h in self.markout_horizons_s:
             check_real("quoter.markout_horizons_s", h, lo=0.0, lo_open=True, hi=86_400.0, unit="s")
+        if not isinstance(self.fast_path, bool):
+            raise InvalidParameterError(f"'quoter.fast_path' must be true or false; got {self.fast_path!r}")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -123,7 +131,9 @@ class Refresh:
     Attributes
     ----------
     plan : the actions to apply (cancels, modifies, new orders, in batches).
-    ladder : the ladder the plan reaches, or ``None`` when nothing was quoted (a pause or a risk stop).
+    ladder : the ladder the plan reaches, or ``None`` when nothing was quoted (a pause or a risk stop): on the fast
+        path (``QuoterConfig.fast_path``) a :class:`~hyper_make.fast.FastBuild` (the orders as arrays; its
+        ``.ladder()`` builds the full :class:`~hyper_make.ladder.Ladder`), else the reference pipeline's ``Ladder``.
     state : ``"quoting"``, or why nothing was quoted (``"waiting for the book"``, ``"stale book"``, the venue's
         halt reason, or the risk stop).
     stop : the risk stop (``"max_drawdown"``, ``"position_limit"``), or ``""``: the driver stops the run.
@@ -135,7 +145,7 @@ class Refresh:
     """
 
     plan: OrderPlan
-    ladder: Ladder | None
+    ladder: Ladder | Any
     state: str
     stop: str = ""
     crossing_skipped: int = 0
@@ -386,11 +396,23 @@ class Quoter:
         else:
             self.fill_stats = FillStats(config.markout_horizons_s)
         self.state: LadderState | None = None
-        self.last_ladder: Ladder | None = None
+        #: the last refresh's ladder (a FastBuild on the fast path, else a Ladder), ``None`` before the first
+        self.last_build: Any = None
+        self._fast: Any = None
+        if config.fast_path:
+            from ..fast import FastLadder  # numba kernels: loaded by the first quoter, not at import hyper_make
+
+            self._fast = FastLadder(spec, allocator, ladder)
         self.peak_pnl_usd = 0.0
         self.max_drawdown_usd = 0.0
         self._last_obs_ns: int | None = None
         self._deferred: tuple[Place, ...] = ()
+
+    @property
+    def last_ladder(self) -> Ladder | None:
+        """The last refresh's full :class:`~hyper_make.ladder.Ladder` (built on request on the fast path)."""
+        b = self.last_build
+        return b.ladder() if getattr(b, "is_fast_build", False) else b
 
     def _new_learner(self) -> Any:
         p = self.prior
@@ -463,12 +485,21 @@ class Quoter:
     def _quote(self, view: VenueView) -> Refresh:
         snap = self.snapshot(view)
         reserve = {s: view.pending_size(s) for s in ("bid", "ask")}
-        ladder = build_ladder(
-            snap, self.spec, self.allocator, config=self.ladder_config, rng=self.rng, reserved_coins=reserve,
-            state=self.state, learner=self.learner, interval_s=self.interval_s,
-        )  # fmt: skip
+        ladder: Any
+        if self._fast is not None:
+            ladder = self._fast.build(
+                snap, rng=self.rng, reserved_coins=reserve, state=self.state, learner=self.learner,
+                interval_s=self.interval_s,
+            )  # fmt: skip
+            shown = ladder.total_coins("bid") - ladder.total_coins("ask")
+        else:
+            ladder = build_ladder(
+                snap, self.spec, self.allocator, config=self.ladder_config, rng=self.rng, reserved_coins=reserve,
+                state=self.state, learner=self.learner, interval_s=self.interval_s,
+            )  # fmt: skip
+            shown = ladder.bid.size_used_coins - ladder.ask.size_used_coins
         self.state = ladder.state
-        self.last_ladder = ladder
+        self.last_build = ladder
         plan = plan_orders(
             ladder,
             view.resting,
@@ -481,7 +512,7 @@ class Quoter:
         plan, skipped = self.last_look(plan, view)
         self.fill_stats.placed((*plan.places, *plan.modifies), ladder.mid_usd)
         if self.tap is not None:
-            self.tap.displayed(ladder.bid.size_used_coins - ladder.ask.size_used_coins)
+            self.tap.displayed(shown)
         again = 2.0 * max(view.latency_s, 1e-3) if self._deferred else None
         return Refresh(
             plan, ladder, "quoting", crossing_skipped=skipped, guard_demoted=bool(self._deferred), again_after_s=again
@@ -543,7 +574,7 @@ class Quoter:
                 places.append(p)
         plan = assemble_plan((), (), (), places, {}, self.config.orders.max_batch_len)
         plan, _ = self.last_look(plan, view)
-        self.fill_stats.placed(plan.places, self.last_ladder.mid_usd if self.last_ladder is not None else None)
+        self.fill_stats.placed(plan.places, self.last_build.mid_usd if self.last_build is not None else None)
         return plan
 
     # ---- guards ------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ expected to pay, the measured PnL what it got.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba as nb
 import numpy as np
 
@@ -42,8 +44,12 @@ class LadderRecord:
         self._eff_n = 0
         self._shapes: list[np.ndarray] = []
 
-    def add(self, ladder: Ladder) -> None:
-        """Record one quoted ladder."""
+    def add(self, ladder: Ladder | Any) -> None:
+        """Record one quoted ladder: a :class:`~hyper_make.ladder.Ladder` or a fast-path build (read from its arrays:
+        the same sums, since a level without an order adds nothing to them)."""
+        if getattr(ladder, "is_fast_build", False):
+            self._add_fast(ladder)
+            return
         for side in (ladder.bid, ladder.ask):
             if side.size_used_coins > 0:
                 c = side.curves
@@ -62,6 +68,25 @@ class LadderRecord:
                 self.learned_usd[key] = self.learned_usd.get(key, 0.0) + v
         if self.shapes_every and self.refreshes % self.shapes_every == 0:
             self._shapes.append(shape_row(ladder, self.n_levels))
+        self.refreshes += 1
+
+    def _add_fast(self, b: Any) -> None:
+        """:meth:`add` of a :class:`~hyper_make.fast.FastBuild`: the orders' sizes and curve terms."""
+        for side in ("bid", "ask"):
+            if b.total_coins(side) > 0:
+                t = b.terms(side)  # rows: fast.ROWS (price, size, depth, level, then the curve terms)
+                impact, expected, eff = _side_terms(t[1], t[4], t[5], t[7], t[6], t[8], t[9], float(b.beta))
+                self.model_impact_usd += impact * self.scale
+                self.model_expected_usd += expected * self.scale
+                self._eff_sum += eff
+                self._eff_n += 1
+        diag = b.allocation_diagnostics
+        for key in LEARNED_KEYS:
+            v = diag.get(key)
+            if isinstance(v, float):
+                self.learned_usd[key] = self.learned_usd.get(key, 0.0) + v
+        if self.shapes_every and self.refreshes % self.shapes_every == 0:
+            self._shapes.append(shape_row(b, self.n_levels))
         self.refreshes += 1
 
     @property
@@ -106,9 +131,16 @@ def _side_terms(s, fill_prob, capture, inventory, adverse, b_fwd, b_rt, beta):  
     return impact, expected, np.exp(h)
 
 
-def shape_row(ladder: Ladder, n_levels: int) -> np.ndarray:
-    """Resting size per level (coins): bids deepest..touch, then asks touch..deepest (the report's layout)."""
+def shape_row(ladder: Ladder | Any, n_levels: int) -> np.ndarray:
+    """Resting size per level (coins): bids deepest..touch, then asks touch..deepest (the report's layout), of a
+    :class:`~hyper_make.ladder.Ladder` or a fast-path build."""
     row = np.zeros(2 * n_levels)
+    if getattr(ladder, "is_fast_build", False):
+        for side in ("bid", "ask"):
+            for lv, size in zip(ladder.levels(side).tolist(), ladder.sizes(side).tolist(), strict=True):
+                if lv < n_levels:
+                    row[n_levels - 1 - lv if side == "bid" else n_levels + lv] += size
+        return row
     for o in ladder.bids:
         if o.level < n_levels:
             row[n_levels - 1 - o.level] += o.size
