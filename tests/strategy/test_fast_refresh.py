@@ -36,3 +36,21 @@ def test_a_simulated_path_is_the_same_on_the_fast_and_the_reference_path(allocat
 def test_the_quoter_config_flag_is_checked() -> None:
     with pytest.raises(Exception, match="fast_path"):
         QuoterConfig(fast_path="yes")  # type: ignore[arg-type]
+
+
+def test_a_fast_path_that_cannot_load_falls_back_to_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When ``hyper_make.fast`` cannot be imported (a NumPy whose loops it cannot call), the refresh core warns once
+    and builds with the reference instead of failing."""
+    import sys
+
+    from hyper_make import LadderConfig, default_snapshot, default_spec, make_allocator
+    from hyper_make.allocate import warm_up
+    from hyper_make.strategy.orders import CloidFactory
+    from hyper_make.strategy.quoter import Quoter
+
+    monkeypatch.setitem(sys.modules, "hyper_make.fast", None)  # ``import hyper_make.fast`` raises ImportError
+    with pytest.warns(RuntimeWarning, match="Python reference"):
+        q = Quoter(spec=default_spec(), allocator=make_allocator("impact"), prior=default_snapshot(),
+                   ladder=LadderConfig(), config=QuoterConfig(), cloids=CloidFactory())  # fmt: skip
+    assert q._fast is None
+    warm_up()  # no error either

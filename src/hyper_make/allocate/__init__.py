@@ -135,8 +135,10 @@ def _build_warm_ladders() -> None:
     lrn.update(
         LevelObservations.build(1.0, [("bid", 1.0, 0.01, 1.0)], [fill], horizons_s=lrn.config.markout_horizons_s)
     )
-    from ..fast import warm_up as fast_warm_up  # the refresh core's compiled ladder path
-
+    try:
+        from ..fast import warm_up as fast_warm_up  # the refresh core's compiled ladder path
+    except ImportError:  # the refresh core then builds with the reference (and says so)
+        return
     fast_warm_up()
 
 

@@ -32,6 +32,7 @@ which venue it runs on, so what the simulator or the replay measures is what ``h
 from __future__ import annotations
 
 import math
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -400,9 +401,14 @@ class Quoter:
         self.last_build: Any = None
         self._fast: Any = None
         if config.fast_path:
-            from ..fast import FastLadder  # numba kernels: loaded by the first quoter, not at import hyper_make
-
-            self._fast = FastLadder(spec, allocator, ladder)
+            try:  # numba kernels: loaded by the first quoter, not at import hyper_make
+                from ..fast import FastLadder
+            except ImportError as exc:
+                # a NumPy whose inner loops the fast path cannot call (it checks them at import): the reference gives
+                # the same orders, only slower
+                warnings.warn(f"{exc}; building ladders with the Python reference", RuntimeWarning, stacklevel=2)
+            else:
+                self._fast = FastLadder(spec, allocator, ladder)
         self.peak_pnl_usd = 0.0
         self.max_drawdown_usd = 0.0
         self._last_obs_ns: int | None = None
