@@ -127,7 +127,7 @@ def compare_allocators(
     if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= 1000:
         raise InvalidParameterError(f"'repeats' must be an integer in [1, 1000]; got {repeats!r}")
     opts = options or {}
-    warm_up()  # numba's compile or cache load must not land in the first allocator's times
+    warm_up(refresh_core=False)  # numba's compile or cache load must not land in the first allocator's times
     rows: list[SideComparison] = []
     for name in chosen:
         first: Ladder | None = None

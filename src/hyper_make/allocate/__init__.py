@@ -74,10 +74,12 @@ def make_allocator(name: str, /, **options: Any) -> Allocator:
 NOTICE_AFTER_S = 1.0
 
 
-def warm_up(notice: Callable[[str], None] | None = None) -> float:
+def warm_up(notice: Callable[[str], None] | None = None, *, refresh_core: bool = True) -> float:
     """Compile, or load from numba's on-disk cache, every compiled kernel the ladder pipeline calls; seconds taken.
 
-    ``notice`` (e.g. a print to stderr) is given one line if this takes longer than :data:`NOTICE_AFTER_S` (a first
+    ``refresh_core = False`` leaves out what only a quoting loop runs (the learner's update and the compiled ladder
+    path, :mod:`hyper_make.fast`): a one-shot ladder compiles less on its first run. ``notice`` (e.g. a print to
+    stderr) is given one line if this takes longer than :data:`NOTICE_AFTER_S` (a first
     run after installing or upgrading compiles the kernels, a few minutes; they are cached on disk after).
 
     Kernels: the KKT solve, the certified lot search, the two-sided solve and its lot search (``learned``), the
@@ -96,7 +98,7 @@ def warm_up(notice: Callable[[str], None] | None = None) -> float:
         timer.daemon = True
         timer.start()
     try:
-        _build_warm_ladders()
+        _build_warm_ladders(refresh_core)
     finally:
         if timer is not None:
             timer.cancel()
@@ -106,7 +108,7 @@ def warm_up(notice: Callable[[str], None] | None = None) -> float:
 _NOTICE = "compiling the numba kernels (once after install or upgrade; cached on disk for later runs)..."
 
 
-def _build_warm_ladders() -> None:
+def _build_warm_ladders(refresh_core: bool) -> None:
     from ..instrument import InstrumentSpec
     from ..ladder import LadderConfig, build_ladder
     from ..levels import GridConfig
@@ -128,6 +130,8 @@ def _build_warm_ladders() -> None:
     build_ladder(snap, spec, EntropyAllocator(), config=LadderConfig(grid=cfg.grid), rng=np.random.default_rng(0))
     learned = LearnedAllocator()
     build_ladder(snap, spec, learned, config=LadderConfig(grid=cfg.grid), rng=np.random.default_rng(0))
+    if not refresh_core:  # a one-shot ladder: no learner update, no compiled ladder path to load
+        return
     from ..learn import LevelObservations
 
     lrn = learned.new_learner("WARMUP", LadderConfig(), maker_fee_bps=0.0, sigma_frac_per_sqrt_s=1e-4)

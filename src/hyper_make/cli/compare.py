@@ -62,7 +62,7 @@ def compare(
         if level_cap_frac is not None:
             ladder_cfg = dataclasses.replace(ladder_cfg, level_cap_frac=level_cap_frac)
         learner = read_learner(learner_state, cfg)
-        load_s = load_kernels()  # numba's compile or cache load, reported apart from the solve times
+        load_s = load_kernels(refresh_core=False)  # numba's compile or cache load, reported apart from the solve times
         rows = compare_allocators(
             cfg.snapshot,
             cfg.spec,

@@ -53,7 +53,7 @@ def ladder(
             print(f"notice: {DEPRECATED_ALLOCATORS[name]}", file=sys.stderr)
         # numba compiles or loads its kernels on their first call: do it before the build, so its timings are honest
         learner = read_learner(learner_state, cfg)
-        load_s = load_kernels()
+        load_s = load_kernels(refresh_core=False)
         result = build_ladder(cfg.snapshot, cfg.spec, alloc, config=cfg.ladder, rng=seed, learner=learner)
     if json_out:
         print_json(result.to_dict() | {"seed": seed, "kernel_load_s": load_s})
