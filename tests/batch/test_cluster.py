@@ -87,11 +87,25 @@ def test_a_backtest_batch_on_the_cluster_equals_the_local_one(tmp_path, cluster)
         assert (tmp_path / "local" / f).read_bytes() == (tmp_path / "ray" / f).read_bytes(), f
 
 
+_HEAD_WAITED = "head-waited"
+
+
+def _started_on_worker(marks: Path) -> bool:
+    return any(p.name != _HEAD_WAITED for p in marks.iterdir())
+
+
 def _slow_on_the_worker_node(item, marks):
-    """A grid run that, on the worker node, waits long enough to be running there when the node is killed."""
+    """A grid run that, on the worker node, waits long enough to be running there when the node is killed; the head's
+    first run waits (up to 30 s) until one has started there, so that the head cannot finish the batch alone."""
+    m = Path(marks)
     if os.environ.get("HM_NODE") == "worker":
-        (Path(marks) / item.key.replace("|", "_")).touch()
+        (m / item.key.replace("|", "_")).touch()
         time.sleep(60)
+    elif not (m / _HEAD_WAITED).exists():
+        (m / _HEAD_WAITED).touch()
+        t0 = time.monotonic()
+        while not _started_on_worker(m) and time.monotonic() - t0 < 30:
+            time.sleep(0.05)
     return run_item(item)
 
 
@@ -111,7 +125,7 @@ def test_a_worker_node_killed_mid_batch_loses_nothing_and_is_reported(tmp_path, 
 
     def kill_when_a_run_starts_there():
         t0 = time.monotonic()
-        while not any(marks.iterdir()) and time.monotonic() - t0 < 30:
+        while not _started_on_worker(marks) and time.monotonic() - t0 < 30:
             time.sleep(0.05)
         cluster.kill_worker()
 
