@@ -36,6 +36,7 @@ from hyper_make.fast._orders import (
     new_outputs,
     plan_refresh,
     release_plan,
+    warm_up,
 )
 from hyper_make.strategy.orders import CloidFactory, OrderManagerConfig, OrderPlan, RestingOrder, crossing_cloids
 from hyper_make.strategy.quoter import Quoter, QuoterConfig
@@ -523,6 +524,10 @@ def test_a_crossing_modify_becomes_a_cancel_of_its_target() -> None:
     assert both(dataclasses.replace(c, book=None))["modifies"] == [(5, 7, 1, 100.5, 0.1, False, 0)]
 
 
+def test_warm_up_plans_a_deferral_without_error() -> None:
+    warm_up()  # compiled (or loaded) with a refresh's argument types
+
+
 def test_bad_arrays_raise_a_clear_error() -> None:
     c = hand(px=[[99.0], []], sz=[[0.5], []], lv=[[0], []])
     a = arrays(c)
@@ -535,3 +540,10 @@ def test_bad_arrays_raise_a_clear_error() -> None:
         plan_refresh(a["d"][0], a["d"][1], a["d"][2], np.array([5, 0]), *a["r"], *args, *outs)
     with pytest.raises(ValueError, match="out_place"):
         plan_refresh(*a["d"], *a["r"], *args, *new_outputs(0, 0))
+    bad_inventory = (*args[:4], float("nan"), *args[5:])
+    with pytest.raises(ValueError, match="inventory must be finite"):
+        plan_refresh(*a["d"], *a["r"], *bad_inventory, *outs)
+    e = np.zeros(0, np.int64), np.zeros(0)
+    with pytest.raises(ValueError, match="p_side must be 0"):
+        release_plan(np.zeros((1, 6)), 1, *e, np.array([3]), np.array([0.1]), *e, 0.0, 1.0, False, 0.0, 0.0, 0.0,
+                     np.zeros((1, 6)))  # fmt: skip

@@ -30,6 +30,8 @@ rows hold it as a float64, exact below 2^53); every resting order carries an id 
 
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
 from numpy.typing import NDArray
@@ -229,16 +231,16 @@ def _check_view(r_id, r_side, r_px, r_sz, r_ro, p_side, p_sz, u_side, u_px, max_
     for t in range(n_r):
         if r_side[t] != 0 and r_side[t] != 1:
             raise ValueError("plan_refresh: r_side must be 0 (bid) or 1 (ask)")
-        if not (r_px[t] > 0.0 and r_sz[t] > 0.0):
-            raise ValueError("plan_refresh: resting prices (USD) and sizes (coins) must be > 0")
+        if not (0.0 < r_px[t] < np.inf and 0.0 < r_sz[t] < np.inf):
+            raise ValueError("plan_refresh: resting prices (USD) and sizes (coins) must be finite and > 0")
     for t in range(p_side.shape[0]):
         if p_side[t] != 0 and p_side[t] != 1:
             raise ValueError("plan_refresh: p_side must be 0 (bid) or 1 (ask)")
     for t in range(u_side.shape[0]):
         if u_side[t] != 0 and u_side[t] != 1:
             raise ValueError("plan_refresh: u_side must be 0 (bid) or 1 (ask)")
-    if not max_position > 0.0:
-        raise ValueError("plan_refresh: max_position must be > 0 coins")
+    if not (max_position > 0.0 and math.isfinite(max_position)):
+        raise ValueError("plan_refresh: max_position must be finite and > 0 coins")
 
 
 # ---- one refresh ------------------------------------------------------------------------------------------------
@@ -310,9 +312,15 @@ def plan_refresh(  # type: ignore[no-untyped-def]
         if n_d[s] < 0 or n_d[s] > nd_cap:
             raise ValueError("plan_refresh: n_d[s] must be in [0, d_px.shape[1]]")
         for j in range(n_d[s]):
-            if not (d_px[s, j] > 0.0 and d_sz[s, j] > 0.0):
-                raise ValueError("plan_refresh: desired prices (USD) and sizes (coins) must be > 0")
+            if not (0.0 < d_px[s, j] < np.inf and 0.0 < d_sz[s, j] < np.inf):
+                raise ValueError("plan_refresh: desired prices (USD) and sizes (coins) must be finite and > 0")
     _check_view(r_id, r_side, r_px, r_sz, r_ro, p_side, p_sz, u_side, u_px, max_position)
+    if not math.isfinite(inventory):
+        raise ValueError("plan_refresh: inventory must be finite (coins)")
+    if not (0.0 <= thr_bps <= 1000.0 and 0.0 <= thr_frac < 1.0):
+        raise ValueError("plan_refresh: thr_bps must be in [0, 1000] bps and thr_frac in [0, 1)")
+    if has_book and not (math.isfinite(best_bid) and math.isfinite(best_ask) and math.isfinite(margin_frac)):
+        raise ValueError("plan_refresh: best_bid, best_ask (USD) and margin_frac must be finite with a book")
     n_r = r_id.shape[0]
     n_des = n_d[0] + n_d[1]
     if out_kept.shape[0] < n_r or out_cancel.shape[0] < n_r:
@@ -603,6 +611,17 @@ def release_plan(  # type: ignore[no-untyped-def]
         raise ValueError("release_plan: n_def must be in [0, def_rows.shape[0]] and out_place needs n_def rows")
     if def_rows.shape[1] < N_PLACE_COLS or out_place.shape[1] < N_PLACE_COLS:
         raise ValueError("release_plan: def_rows and out_place need 6 columns")
+    for t in range(r_side.shape[0]):
+        if r_side[t] != 0 and r_side[t] != 1:
+            raise ValueError("release_plan: r_side must be 0 (bid) or 1 (ask)")
+    for t in range(p_side.shape[0]):
+        if p_side[t] != 0 and p_side[t] != 1:
+            raise ValueError("release_plan: p_side must be 0 (bid) or 1 (ask)")
+    for t in range(u_side.shape[0]):
+        if u_side[t] != 0 and u_side[t] != 1:
+            raise ValueError("release_plan: u_side must be 0 (bid) or 1 (ask)")
+    if not (max_position > 0.0 and math.isfinite(max_position) and math.isfinite(inventory)):
+        raise ValueError("release_plan: max_position must be finite and > 0 coins, inventory finite (coins)")
     lim = max_position * (1 + _EPS) + _EPS
     w0 = inventory
     w1 = -inventory
@@ -643,6 +662,30 @@ def release_plan(  # type: ignore[no-untyped-def]
     return n_place, n_cross
 
 
+def warm_up() -> None:
+    """Compile, or load from numba's on-disk cache, :func:`plan_refresh`, :func:`release_plan` and :func:`lsap` with
+    the argument types a refresh passes (one two-sided plan with a keep, a modify and a deferral, then its release);
+    nothing is kept."""
+    i8, f8 = np.int64, np.float64
+    d_px = np.array([[99.0], [101.0]])
+    d_sz = np.array([[0.5], [0.5]])
+    d_lv = np.zeros((2, 1), i8)
+    n_d = np.array([1, 1], i8)
+    r_id, r_side = np.array([0, 1], i8), np.array([0, 1], i8)
+    r_px, r_sz, r_ro = np.array([99.5, 101.0]), np.array([0.5, 0.5]), np.zeros(2, np.bool_)
+    p_side, p_sz = np.array([0], i8), np.array([0.2])
+    u_side, u_px = np.zeros(0, i8), np.zeros(0, f8)
+    outs = new_outputs(2, 2)
+    res = plan_refresh(
+        d_px, d_sz, d_lv, n_d, r_id, r_side, r_px, r_sz, r_ro, p_side, p_sz, u_side, u_px, 0.0, 1.0, 1.0, 0.1,
+        False, True, 100.0, 100.5, 0.0, 0, *outs,
+    )  # fmt: skip
+    release_plan(
+        outs[4], res[4], r_side, r_sz, p_side, p_sz, u_side, u_px, 0.0, 1.0, True, 100.0, 100.5, 0.0,
+        np.empty((2, N_PLACE_COLS)),
+    )  # fmt: skip
+
+
 __all__ = [
     "MAX_ID",
     "M_ID",
@@ -664,4 +707,5 @@ __all__ = [
     "new_outputs",
     "plan_refresh",
     "release_plan",
+    "warm_up",
 ]
