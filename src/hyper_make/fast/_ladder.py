@@ -287,6 +287,41 @@ class FastLadder:
         """Whether :meth:`build` runs compiled (else the reference pipeline, arrays out)."""
         return not self.reason
 
+    def loop_reason(self) -> str:
+        """Why this builder cannot run inside a compiled strategy loop (:mod:`hyper_make.fast._refresh`), or ``""``."""
+        if self.reason:
+            return self.reason
+        if self._depths is None:
+            return "a GLFT touch (grid.touch = 'glft') recomputes the grid every refresh"
+        return ""
+
+    def kernel_args(self, prior: MarketSnapshot, rng: np.random.Generator) -> tuple[Any, ...]:
+        """The arguments of :func:`~._kernel.build_sides` for a compiled loop on ``prior``'s market, with its own
+        integer config, snapshot vector and output array (``(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv,
+        ws, wi, out, eparams, bitgen, loops, mloops, power)``), drawing from ``rng``."""
+        if self.loop_reason():
+            raise InvalidParameterError(f"this ladder cannot run in a compiled loop: {self.loop_reason()}")
+        ci = self._ci.copy()
+        prof_d = prof_logv = _EMPTY
+        profile = prior.volume_profile_depth_bps
+        ci[k.CI_PROFILE] = 1 if profile else 0
+        if profile:
+            prof_d = np.asarray(profile, dtype=np.float64)
+            prof_logv = np.log(prior.volume_profile_coins)
+        table = bitgen_table(rng) if self._draws else _NO_TABLE
+        out = np.zeros((2, k.N_ROWS, self._nd))
+        depths = self._depths
+        assert depths is not None
+        return (
+            ci, self._cf, np.zeros(k.SV_SIZE), depths, _TICKS, self._tables, prof_d, prof_logv, self._ws, self._wi,
+            out, self._eparams, table, NUMPY_LOOPS, LOOPS, POWER,
+        )  # fmt: skip
+
+    @property
+    def initial_target_nats(self) -> float:
+        """The entropy allocator's first target (nats; 0 for other allocators)."""
+        return float(self._eparams[P_INITIAL_TARGET]) if self._entropy else 0.0
+
     def build(
         self,
         snapshot: MarketSnapshot,

@@ -21,6 +21,7 @@ from ..strategy.orders import CloidFactory
 from ..strategy.quoter import Quoter
 from ..strategy.record import LadderRecord
 from . import market as mk
+from ._loop import loop_reason, run_compiled
 from .config import SimConfig
 from .market import Market
 from .venue import SimVenue
@@ -123,6 +124,7 @@ def run_path(
     record: bool = False,
     tape_rows: int = 0,
     learner: Any = None,
+    compiled: bool = True,
 ) -> PathResult:
     """Run one strategy on the market path of ``seed`` (the market, the strategy's draws and its order ids have
     separate streams).
@@ -133,61 +135,51 @@ def run_path(
     records the market's trade and BBO tape (for calibration). ``learner`` (an allocator that learns): the
     posterior the path starts from (copied: the caller's object is not changed, so paths stay independent); the
     path's final learner is :attr:`PathResult.learner`.
+
+    With ``compiled`` (the default) and a refresh core that compiles (the fast path on, an allocator that does not
+    learn, a fixed touch: :func:`~hyper_make.sim._loop.loop_reason`), the whole path runs in one compiled call
+    (:mod:`hyper_make.sim._loop`, the same fills and PnL as the Python loop); otherwise the loop is Python.
     """
     sc = cfg.strategy
     alloc = make_allocator(allocator, **(allocator_options or {})) if isinstance(allocator, str) else allocator
     name = allocator if isinstance(allocator, str) else getattr(allocator, "name", type(allocator).__name__)
     spec = spec or default_spec()
-    market = Market(cfg.market, np.random.default_rng([seed, 0]), tape_rows=tape_rows)
-    venue = SimVenue(market, margin_usd=sc.margin_usd)
-    quoter = Quoter(
-        spec=spec,
-        allocator=alloc,
-        prior=snapshot_from(market, cfg),
-        ladder=sc.ladder,
-        config=sc.quoter,
-        cloids=CloidFactory(seed),
-        rng=np.random.default_rng([seed, 1]),
-        learner=copy.deepcopy(learner),
-    )
     n_ref = max(1, math.ceil(sc.horizon_s / sc.refresh_s))
     stride = max(1, n_ref // EQUITY_POINTS)
-    rec = LadderRecord(
-        sc.ladder.grid.n_levels,
-        refresh_s=sc.refresh_s,
-        horizon_s=sc.ladder.horizon_s,
-        shapes_every=stride if record else 0,
-    )
-    eq_t: list[float] = []
-    eq_v: list[float] = []
-    events = 0
-    window = sc.ladder.horizon_s
-    next_window = 0.0
-    stop = ""
-    for i in range(n_ref):
-        t = min(i * sc.refresh_s, sc.horizon_s)
-        events += market.run_until(t)
-        if t >= next_window:
-            market.set_reference()
-            next_window += window
-        if not stop:
-            t_next = min((i + 1) * sc.refresh_s, sc.horizon_s)
 
-            def wait(dt_s: float, t: float = t, t_next: float = t_next) -> bool:
-                nonlocal events
-                if t + dt_s >= t_next:
-                    return False
-                events += market.run_until(t + dt_s)
-                return True
+    def setup() -> tuple[Market, SimVenue, Quoter, LadderRecord]:
+        market = Market(cfg.market, np.random.default_rng([seed, 0]), tape_rows=tape_rows)
+        quoter = Quoter(
+            spec=spec,
+            allocator=alloc,
+            prior=snapshot_from(market, cfg),
+            ladder=sc.ladder,
+            config=sc.quoter,
+            cloids=CloidFactory(seed),
+            rng=np.random.default_rng([seed, 1]),
+            learner=copy.deepcopy(learner),
+        )
+        rec = LadderRecord(
+            sc.ladder.grid.n_levels,
+            refresh_s=sc.refresh_s,
+            horizon_s=sc.ladder.horizon_s,
+            shapes_every=stride if record else 0,
+        )
+        return market, SimVenue(market, margin_usd=sc.margin_usd), quoter, rec
 
-            r = quoter.drive(venue, wait)
-            stop = r.stop
-            if r.ladder is not None:
-                rec.add(r.ladder)
-        if i % stride == 0:
-            eq_t.append(market.t_s)
-            eq_v.append(market.equity_usd)
-    events += market.run_until(sc.horizon_s)
+    market, venue, quoter, rec = setup()
+    ran = None
+    if compiled and not loop_reason(quoter):
+        ran = run_compiled(
+            market, venue, quoter, rec, refresh_s=sc.refresh_s, horizon_s=sc.horizon_s, n_ref=n_ref, stride=stride
+        )
+        if ran is None:  # the Python loop raises the reference's error (or runs the path the kernel could not)
+            market, venue, quoter, rec = setup()
+    if ran is not None:
+        events, eq_t, eq_v, stopped = ran
+        stop = "stopped" if stopped else ""
+    else:
+        events, eq_t, eq_v, stop = _python_loop(market, venue, quoter, rec, sc, n_ref, stride)
     final_q = market.inventory_coins
     market.liquidate()
     eq_t.append(market.t_s)
@@ -227,3 +219,42 @@ def run_path(
         tape=market.tape[: int(s[mk.S_TAPE_N])].copy() if tape_rows else None,
         learner=quoter.learner,
     )
+
+
+def _python_loop(
+    market: Market, venue: SimVenue, quoter: Quoter, rec: LadderRecord, sc: Any, n_ref: int, stride: int
+) -> tuple[int, list[float], list[float], str]:
+    """The strategy loop in Python (the reference of :mod:`._loop`): the market to each refresh, one
+    :meth:`Quoter.drive` per refresh until a risk stop, the equity sampled every ``stride`` refreshes, the market run to
+    the horizon. Returns ``(events, equity times, equity values, stop)``."""
+    eq_t: list[float] = []
+    eq_v: list[float] = []
+    events = 0
+    window = sc.ladder.horizon_s
+    next_window = 0.0
+    stop = ""
+    for i in range(n_ref):
+        t = min(i * sc.refresh_s, sc.horizon_s)
+        events += market.run_until(t)
+        if t >= next_window:
+            market.set_reference()
+            next_window += window
+        if not stop:
+            t_next = min((i + 1) * sc.refresh_s, sc.horizon_s)
+
+            def wait(dt_s: float, t: float = t, t_next: float = t_next) -> bool:
+                nonlocal events
+                if t + dt_s >= t_next:
+                    return False
+                events += market.run_until(t + dt_s)
+                return True
+
+            r = quoter.drive(venue, wait)
+            stop = r.stop
+            if r.ladder is not None:
+                rec.add(r.ladder)
+        if i % stride == 0:
+            eq_t.append(market.t_s)
+            eq_v.append(market.equity_usd)
+    events += market.run_until(sc.horizon_s)
+    return events, eq_t, eq_v, stop
