@@ -74,7 +74,7 @@ def make_allocator(name: str, /, **options: Any) -> Allocator:
 NOTICE_AFTER_S = 1.0
 
 
-def warm_up(notice: Callable[[str], None] | None = None, *, refresh_core: bool = True) -> float:
+def warm_up(notice: Callable[[str], None] | None = None, *, refresh_core: bool = True, sim_loop: bool = False) -> float:
     """Compile, or load from numba's on-disk cache, every compiled kernel the ladder pipeline calls; seconds taken.
 
     ``refresh_core = False`` leaves out what only a quoting loop runs (the learner's update and the compiled ladder
@@ -89,7 +89,9 @@ def warm_up(notice: Callable[[str], None] | None = None, *, refresh_core: bool =
     on a synthetic market (the impact allocator with the Dirichlet stealth stage, and the entropy allocator), which
     also takes the pipeline's first-call Python costs (tens of µs) out of the next build's timings. Later calls
     take about 2 ms. Call it before timing a build (``hyper-make ladder`` and ``compare`` report it as ``kernel
-    load``) and before a quoting loop's first refresh. Nothing it builds is kept: it changes no state.
+    load``) and before a quoting loop's first refresh. ``sim_loop`` also loads the simulator's compiled strategy
+    loop (:mod:`hyper_make.sim._loop`, by a 2-second path; tens of seconds cold). Nothing it builds is kept: it
+    changes no state.
     """
     t0 = time.perf_counter()
     timer = None
@@ -99,6 +101,8 @@ def warm_up(notice: Callable[[str], None] | None = None, *, refresh_core: bool =
         timer.start()
     try:
         _build_warm_ladders(refresh_core)
+        if sim_loop:
+            _run_warm_path()
     finally:
         if timer is not None:
             timer.cancel()
@@ -106,6 +110,13 @@ def warm_up(notice: Callable[[str], None] | None = None, *, refresh_core: bool =
 
 
 _NOTICE = "compiling the numba kernels (once after install or upgrade; cached on disk for later runs)..."
+
+
+def _run_warm_path() -> None:
+    from ..sim.config import SimConfig, with_overrides
+    from ..sim.strategy import run_path
+
+    run_path(with_overrides(SimConfig(), horizon_s=2.0), "impact", 0)
 
 
 def _build_warm_ladders(refresh_core: bool) -> None:

@@ -297,10 +297,10 @@ def simulate(
         + (f" --config {config}" if config else "")
     )
     if grid is not None:
-        load_kernels()
+        load_kernels(sim_loop=True)
         _simulate_grid(grid, cfg, names, options, n_paths, seed, executor, out, json_out, command)
         return
-    load_kernels()
+    load_kernels(sim_loop=True)
     with progress("simulate", n_paths * len(names), quiet=json_out) as advance:
         tour = run_tournament(
             cfg,
