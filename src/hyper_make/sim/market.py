@@ -460,33 +460,8 @@ def run_until(
     hw = o_side.shape[0]
     while hw > 0 and o_side[hw - 1] == 0:
         hw -= 1
-    return _run_until(
-        t_end, p, s, deficit, tlast, mk, o_side[:hw], o_tick[:hw], o_size[:hw], o_ahead[:hw], o_active_t[:hw],
-        o_cancel_t[:hw], o_init[:hw], vol_hist, rng, tape, fl,
-    )  # fmt: skip
-
-
-@nb.njit(cache=True)
-def _run_until(
-    t_end: float,
-    p: np.ndarray,
-    s: np.ndarray,
-    deficit: np.ndarray,
-    tlast: np.ndarray,
-    mk: np.ndarray,
-    o_side: np.ndarray,
-    o_tick: np.ndarray,
-    o_size: np.ndarray,
-    o_ahead: np.ndarray,
-    o_active_t: np.ndarray,
-    o_cancel_t: np.ndarray,
-    o_init: np.ndarray,
-    vol_hist: np.ndarray,
-    rng: np.random.Generator,
-    tape: np.ndarray,
-    fl: np.ndarray,
-) -> int:
-    """:func:`run_until` on the slots in use."""
+    o_side, o_tick, o_size, o_ahead = o_side[:hw], o_tick[:hw], o_size[:hw], o_ahead[:hw]
+    o_active_t, o_cancel_t, o_init = o_active_t[:hw], o_cancel_t[:hw], o_init[:hw]
     buf = np.empty(max(o_side.shape[0], 1), dtype=np.int64)
     total_rate = p[P_MO_RATE] + p[P_JUMP_RATE] + p[P_QUOTE_RATE]
     n0 = s[S_EVENTS]
