@@ -1,6 +1,8 @@
 """Cost of one refresh's order plan: the Python refresh core (``plan_orders`` + ``Quoter._fit`` +
 ``Quoter.last_look``) against the compiled :func:`hyper_make.fast._orders.plan_refresh`, called from Python and
-from a compiled loop (how a compiled strategy loop calls it), on a 10 + 10 ladder against 20 resting orders with
+from a compiled loop (how a compiled strategy loop calls it), and through the object wrapper
+(``plan_refresh_objects``: a ladder and a view in, the same ``OrderPlan`` out), on a 10 + 10 ladder against 20
+resting orders with
 every other one moved or re-sized and one on the wrong side (a typical refresh: keeps, modifies, a cancel, a new
 order, a fit with room). The kernel's plan is checked equal to the Python's first.
 
@@ -20,7 +22,7 @@ import numpy as np
 
 from _machine import machine, print_machine, write_json
 from hyper_make import LadderConfig, build_ladder, default_snapshot, default_spec, make_allocator
-from hyper_make.fast._orders import M_ID, M_TARGET, P_ID, new_outputs, plan_refresh
+from hyper_make.fast._orders import M_ID, M_TARGET, P_ID, new_outputs, plan_refresh, plan_refresh_objects
 from hyper_make.levels import GridConfig
 from hyper_make.strategy.orders import CloidFactory, RestingOrder, plan_orders
 from hyper_make.strategy.quoter import Quoter, QuoterConfig
@@ -130,19 +132,28 @@ def main() -> None:
     assert [counter(p.cloid) for p in ref.places] == [int(p[P_ID]) for p in place[:n_place]] and n_def == 0
     shape = f"{n_kept} kept, {n_mod} modifies, {n_cancel} cancels, {n_place} new"
 
+    def objects() -> object:
+        return plan_refresh_objects(
+            ladder, view, cloids=CloidFactory(seed), max_position_coins=q.max_position_coins, config=cfg,
+            margin_frac=margin,
+        )[0]  # fmt: skip
+
+    assert objects().to_dict() == ref.to_dict()  # type: ignore[attr-defined]
+
     loops = 1000
     _loop(1, kargs, outs)  # compile
     t_loop = median_s(lambda: _loop(loops, kargs, outs), max(args.repeats // 100, 5)) / loops
     rows = {
         "python (plan_orders + _fit + last_look)": median_s(python, args.repeats),
+        "plan_refresh_objects (Ladder + view in, OrderPlan out)": median_s(objects, args.repeats),
         "plan_refresh called from Python": median_s(lambda: plan_refresh(*kargs, *outs), args.repeats),
         "plan_refresh in a compiled loop": t_loop,
     }
     base = rows["python (plan_orders + _fit + last_look)"]
     print(f"{len(orders)} desired vs {len(resting)} resting: {shape}")
-    print(f"{'path':<44} {'median':>10} {'speed-up':>9}")
+    print(f"{'path':<56} {'median':>10} {'speed-up':>9}")
     for name, t in rows.items():
-        print(f"{name:<44} {t * 1e6:>7.2f} us {base / t:>8.1f}x")
+        print(f"{name:<56} {t * 1e6:>7.2f} us {base / t:>8.1f}x")
     write_json(
         args.json,
         {
