@@ -6,7 +6,12 @@ resting orders with
 every other one moved or re-sized and one on the wrong side (a typical refresh: keeps, modifies, a cancel, a new
 order, a fit with room). The kernel's plan is checked equal to the Python's first.
 
-    python benchmarks/bench_orders_kernel.py [--repeats 2000] [--json out.json]
+With ``--identity N`` it first runs ``N`` random refreshes (``tests/fast/test_orders_kernel.py``'s ``random_case``:
+ladders, resting, pending and unseen orders, inventories, limits, thresholds, books) through the kernels and the
+Python refresh core, then the release of each one's deferred orders on another random view, and counts the
+refreshes whose plans differ in any element.
+
+    python benchmarks/bench_orders_kernel.py [--repeats 2000] [--identity 10000] [--json out.json]
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numba as nb
 import numpy as np
@@ -27,6 +34,22 @@ from hyper_make.levels import GridConfig
 from hyper_make.strategy.orders import CloidFactory, RestingOrder, plan_orders
 from hyper_make.strategy.quoter import Quoter, QuoterConfig
 from hyper_make.strategy.venue import BookTop, VenueView
+
+
+def identity(n: int, seed: int = 20261201) -> int:
+    """Refreshes of ``n`` random cases whose kernel plan (or release) differs from the Python's."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "fast"))
+    import test_orders_kernel as t
+
+    ss = np.random.SeedSequence(seed)
+    bad = 0
+    for child in ss.spawn(n):
+        a, b = child.spawn(2)
+        try:
+            t.check_case(t.random_case(np.random.default_rng(a)), t.random_case(np.random.default_rng(b)))
+        except AssertionError:
+            bad += 1
+    return bad
 
 
 def median_s(fn: Callable[[], object], repeats: int) -> float:
@@ -54,10 +77,17 @@ def _loop(n, args, outs):  # type: ignore[no-untyped-def]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=2000)
+    ap.add_argument("--identity", type=int, default=0, help="random refreshes to check against the Python first")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     info = machine()
     print_machine(info)
+    differences = None
+    if args.identity > 0:
+        t0 = time.perf_counter()
+        differences = identity(args.identity)
+        took = time.perf_counter() - t0
+        print(f"identity: {differences} differences on {args.identity} random refreshes ({took:.0f} s)")
 
     snap, spec = default_snapshot(), default_spec()
     # the flat allocator fills all 10 levels a side (impact leaves the deep ones empty on the default market)
@@ -159,6 +189,7 @@ def main() -> None:
         {
             "machine": info,
             "plan": shape,
+            "identity": {"refreshes": args.identity, "differences": differences},
             "median_us": {k: v * 1e6 for k, v in rows.items()},
             "speedup": {k: base / v for k, v in rows.items()},
         },
