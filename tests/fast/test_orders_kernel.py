@@ -594,6 +594,9 @@ def test_bad_arrays_raise_a_clear_error() -> None:
     with pytest.raises(ValueError, match="r_side must be 0"):
         plan_refresh(*a["d"], np.array([1]), np.array([2]), np.array([99.0]), np.array([0.1]), np.array([False]),
                      *args, *new_outputs(1, 1))  # fmt: skip
+    with pytest.raises(ValueError, match=r"r_id must be in \[0, 2\^53\)"):
+        plan_refresh(*a["d"], np.array([2**60]), np.array([0]), np.array([99.0]), np.array([0.1]),
+                     np.array([False]), *args, *new_outputs(1, 1))  # fmt: skip
     with pytest.raises(ValueError, match="n_d"):
         plan_refresh(a["d"][0], a["d"][1], a["d"][2], np.array([5, 0]), *a["r"], *args, *outs)
     with pytest.raises(ValueError, match="out_place"):

@@ -252,6 +252,8 @@ def _check_view(r_id, r_side, r_px, r_sz, r_ro, p_side, p_sz, u_side, u_px, max_
     for t in range(n_r):
         if r_side[t] != 0 and r_side[t] != 1:
             raise ValueError("plan_refresh: r_side must be 0 (bid) or 1 (ask)")
+        if r_id[t] < 0 or r_id[t] >= MAX_ID:
+            raise ValueError("plan_refresh: r_id must be in [0, 2^53)")
         if not (0.0 < r_px[t] < np.inf and 0.0 < r_sz[t] < np.inf):
             raise ValueError("plan_refresh: resting prices (USD) and sizes (coins) must be finite and > 0")
     for t in range(p_side.shape[0]):
