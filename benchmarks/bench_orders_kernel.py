@@ -1,10 +1,17 @@
 """Cost of one refresh's order plan: the Python refresh core (``plan_orders`` + ``Quoter._fit`` +
 ``Quoter.last_look``) against the compiled :func:`hyper_make.fast._orders.plan_refresh`, called from Python and
-from a compiled loop (how a compiled strategy loop calls it), on a 10 + 10 ladder against 20 resting orders with
+from a compiled loop (how a compiled strategy loop calls it), and through the object wrapper
+(``plan_refresh_objects``: a ladder and a view in, the same ``OrderPlan`` out), on a 10 + 10 ladder against 20
+resting orders with
 every other one moved or re-sized and one on the wrong side (a typical refresh: keeps, modifies, a cancel, a new
 order, a fit with room). The kernel's plan is checked equal to the Python's first.
 
-    python benchmarks/bench_orders_kernel.py [--repeats 2000] [--json out.json]
+With ``--identity N`` it first runs ``N`` random refreshes (``tests/fast/test_orders_kernel.py``'s ``random_case``:
+ladders, resting, pending and unseen orders, inventories, limits, thresholds, books) through the kernels and the
+Python refresh core, then the release of each one's deferred orders on another random view, and counts the
+refreshes whose plans differ in any element.
+
+    python benchmarks/bench_orders_kernel.py [--repeats 2000] [--identity 10000] [--json out.json]
 """
 
 from __future__ import annotations
@@ -12,19 +19,37 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numba as nb
 import numpy as np
 
 from _machine import machine, print_machine, write_json
 from hyper_make import LadderConfig, build_ladder, default_snapshot, default_spec, make_allocator
-from hyper_make.fast._orders import M_ID, M_TARGET, P_ID, new_outputs, plan_refresh
+from hyper_make.fast._orders import M_ID, M_TARGET, P_ID, new_outputs, plan_refresh, plan_refresh_objects
 from hyper_make.levels import GridConfig
 from hyper_make.strategy.orders import CloidFactory, RestingOrder, plan_orders
 from hyper_make.strategy.quoter import Quoter, QuoterConfig
 from hyper_make.strategy.venue import BookTop, VenueView
+
+
+def identity(n: int, seed: int = 20261201) -> int:
+    """Refreshes of ``n`` random cases whose kernel plan (or release) differs from the Python's."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "fast"))
+    import test_orders_kernel as t
+
+    ss = np.random.SeedSequence(seed)
+    bad = 0
+    for child in ss.spawn(n):
+        a, b = child.spawn(2)
+        try:
+            t.check_case(t.random_case(np.random.default_rng(a)), t.random_case(np.random.default_rng(b)))
+        except AssertionError:
+            bad += 1
+    return bad
 
 
 def median_s(fn: Callable[[], object], repeats: int) -> float:
@@ -52,10 +77,17 @@ def _loop(n, args, outs):  # type: ignore[no-untyped-def]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=2000)
+    ap.add_argument("--identity", type=int, default=0, help="random refreshes to check against the Python first")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     info = machine()
     print_machine(info)
+    differences = None
+    if args.identity > 0:
+        t0 = time.perf_counter()
+        differences = identity(args.identity)
+        took = time.perf_counter() - t0
+        print(f"identity: {differences} differences on {args.identity} random refreshes ({took:.0f} s)")
 
     snap, spec = default_snapshot(), default_spec()
     # the flat allocator fills all 10 levels a side (impact leaves the deep ones empty on the default market)
@@ -130,24 +162,34 @@ def main() -> None:
     assert [counter(p.cloid) for p in ref.places] == [int(p[P_ID]) for p in place[:n_place]] and n_def == 0
     shape = f"{n_kept} kept, {n_mod} modifies, {n_cancel} cancels, {n_place} new"
 
+    def objects() -> object:
+        return plan_refresh_objects(
+            ladder, view, cloids=CloidFactory(seed), max_position_coins=q.max_position_coins, config=cfg,
+            margin_frac=margin,
+        )[0]  # fmt: skip
+
+    assert objects().to_dict() == ref.to_dict()  # type: ignore[attr-defined]
+
     loops = 1000
     _loop(1, kargs, outs)  # compile
     t_loop = median_s(lambda: _loop(loops, kargs, outs), max(args.repeats // 100, 5)) / loops
     rows = {
         "python (plan_orders + _fit + last_look)": median_s(python, args.repeats),
+        "plan_refresh_objects (Ladder + view in, OrderPlan out)": median_s(objects, args.repeats),
         "plan_refresh called from Python": median_s(lambda: plan_refresh(*kargs, *outs), args.repeats),
         "plan_refresh in a compiled loop": t_loop,
     }
     base = rows["python (plan_orders + _fit + last_look)"]
     print(f"{len(orders)} desired vs {len(resting)} resting: {shape}")
-    print(f"{'path':<44} {'median':>10} {'speed-up':>9}")
+    print(f"{'path':<56} {'median':>10} {'speed-up':>9}")
     for name, t in rows.items():
-        print(f"{name:<44} {t * 1e6:>7.2f} us {base / t:>8.1f}x")
+        print(f"{name:<56} {t * 1e6:>7.2f} us {base / t:>8.1f}x")
     write_json(
         args.json,
         {
             "machine": info,
             "plan": shape,
+            "identity": {"refreshes": args.identity, "differences": differences},
             "median_us": {k: v * 1e6 for k, v in rows.items()},
             "speedup": {k: base / v for k, v in rows.items()},
         },

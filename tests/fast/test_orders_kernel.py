@@ -35,6 +35,8 @@ from hyper_make.fast._orders import (
     lsap,
     new_outputs,
     plan_refresh,
+    plan_refresh_objects,
+    release_objects,
     release_plan,
     warm_up,
 )
@@ -228,6 +230,14 @@ def python_refresh(c: Case) -> tuple[dict[str, Any], Quoter, VenueView]:
     out["crossing"] = skipped
     out["next_id"] = cf.issued
     out["stopped"] = [s for s in SIDES if s in plan.stopped]
+    # the object wrapper: the same OrderPlan (batches and reasons included), deferred orders and factory counter
+    cf2 = factory(c)
+    plan2, deferred2, skipped2 = plan_refresh_objects(
+        Build(c.px, c.sz, c.lv), v, cloids=cf2, max_position_coins=c.max_position, config=orders_config(c),
+        margin_frac=c.margin,
+    )  # fmt: skip
+    assert plan2.to_dict() == plan.to_dict() and plan2.kept == plan.kept
+    assert deferred2 == deferred and skipped2 == skipped and cf2.issued == cf.issued
     return out, q, v
 
 
@@ -320,7 +330,11 @@ def check_release(c: Case, q: Quoter, deferred: np.ndarray, n_def: int, later: C
     """``Quoter.release`` on the later view (its limit and margin) against :func:`release_plan` on the same arrays."""
     assert q is quoter(later)  # the same core, its deferred additions kept, the later limit and margin set
     v = view_of(later)
+    objs = q._deferred
     ref = q.release(v)
+    mine = release_objects(objs, v, max_position_coins=later.max_position, config=orders_config(later),
+                           margin_frac=later.margin)  # fmt: skip
+    assert mine.to_dict() == ref.to_dict() and mine.places == ref.places
     a = arrays(later)
     out = np.empty((max(n_def, 1), 6))
     n_place, n_cross = release_plan(
@@ -345,10 +359,12 @@ def check_release(c: Case, q: Quoter, deferred: np.ndarray, n_def: int, later: C
 TICK, LOT, MID = 0.5, 0.01, 100.0
 
 
-@st.composite
-def cases(draw: Any) -> Case:
-    rnd = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    max_pos = float(draw(st.sampled_from([0.05, 0.2, 0.5, 1.0, 3.0])))
+def random_case(rnd: np.random.Generator) -> Case:
+    """A random refresh (``benchmarks/bench_orders_kernel.py --identity`` runs many): ladders of 0 to 6 orders a side
+    on a 0.5 USD grid around 100 USD, lot sizes of 0.01 coins (some splitting the side's room exactly), resting
+    copies of desired orders within and just past the thresholds, pending and unseen orders, inventories inside and
+    past the limit, books moved through the ladder, every threshold, reduce-only marking and margin."""
+    max_pos = float(rnd.choice([0.05, 0.2, 0.5, 1.0, 3.0]))
     # flat, inside the limit, or past it (a side then has no room: it stops)
     inventory = float(np.round(rnd.choice([0.0, rnd.uniform(-0.6, 0.6), rnd.uniform(-1.2, 1.2)]) * max_pos / LOT) * LOT)
     px: list[list[float]] = [[], []]
@@ -415,18 +431,21 @@ def cases(draw: Any) -> Case:
         unseen=unseen,
         inventory=inventory,
         max_position=max_pos,
-        thr_bps=float(draw(st.sampled_from([0.0, 0.5, 1.0, 5.0, 60.0]))),
-        thr_frac=float(draw(st.sampled_from([0.0, 0.05, 0.1, 0.5]))),
-        reduce_only=draw(st.booleans()),
+        thr_bps=float(rnd.choice([0.0, 0.5, 1.0, 5.0, 60.0])),
+        thr_frac=float(rnd.choice([0.0, 0.05, 0.1, 0.5])),
+        reduce_only=bool(rnd.random() < 0.5),
         book=book,
-        margin=float(draw(st.sampled_from([0.0, 0.0, 1e-4, 1e-2]))),
+        margin=float(rnd.choice([0.0, 0.0, 1e-4, 1e-2])),
         start=start,
     )
 
 
-@SETTINGS
-@given(cases(), cases())
-def test_the_kernel_plan_is_the_python_refresh_cores(c: Case, later: Case) -> None:
+def cases() -> st.SearchStrategy[Case]:
+    return st.integers(0, 2**32 - 1).map(lambda seed: random_case(np.random.default_rng(seed)))
+
+
+def check_case(c: Case, later: Case) -> None:
+    """The kernels against the Python on ``c``, then the release of its deferred orders on the view ``later``."""
     ref, q, _ = python_refresh(c)
     got, deferred, n_def = kernel_refresh(c)
     for key in ref:
@@ -434,6 +453,12 @@ def test_the_kernel_plan_is_the_python_refresh_cores(c: Case, later: Case) -> No
     # the release on a later view (other resting, pending and unseen orders, book, limit) of the same deferred rows
     later = dataclasses.replace(later, seed=c.seed)
     check_release(c, q, deferred, n_def, later)
+
+
+@SETTINGS
+@given(cases(), cases())
+def test_the_kernel_plan_is_the_python_refresh_cores(c: Case, later: Case) -> None:
+    check_case(c, later)
 
 
 # ---- hand-checked refreshes -------------------------------------------------------------------------------------
@@ -524,6 +549,39 @@ def test_a_crossing_modify_becomes_a_cancel_of_its_target() -> None:
     assert both(dataclasses.replace(c, book=None))["modifies"] == [(5, 7, 1, 100.5, 0.1, False, 0)]
 
 
+def test_the_object_wrapper_on_a_built_ladder_and_its_errors() -> None:
+    from hyper_make import build_ladder
+    from hyper_make.errors import InvalidParameterError
+    from hyper_make.strategy.orders import plan_orders
+
+    ladder = build_ladder(default_snapshot(), default_spec(), make_allocator("flat"), rng=0)
+    c = hand(max_position=0.5, start=3)
+    cf = factory(c)
+    o = ladder.bids[1]
+    resting = [(1, 0, o.price, o.size, False), (2, 1, ladder.asks[0].price + 5.0, 0.01, False)]
+    v = view_of(c, resting)
+    ref = plan_orders(ladder, v.resting, inventory_coins=0.0, max_position_coins=0.5, cloids=cf)
+    q = quoter(c)
+    ref, deferred = q._fit(ref, v)
+    ref, skipped = q.last_look(ref, v)
+    cf2 = factory(c)
+    plan, deferred2, skipped2 = plan_refresh_objects(
+        ladder, v, cloids=cf2, max_position_coins=0.5, config=OrderManagerConfig(), margin_frac=0.0
+    )
+    assert plan.to_dict() == ref.to_dict() and deferred2 == deferred and skipped2 == skipped
+    assert [r.cloid for r in plan.kept] == [cloid(c, 1)] and cf2.issued == cf.issued
+    kw = {"cloids": factory(c), "max_position_coins": 0.5, "config": OrderManagerConfig(), "margin_frac": 0.0}
+    foreign = dataclasses.replace(v, resting=(RestingOrder("bid", 99.0, 0.1, f"0x{1:032x}"),))
+    with pytest.raises(InvalidParameterError, match=r"view.resting\[0\].*not a cloid of this factory"):
+        plan_refresh_objects(ladder, foreign, **kw)
+    twice = dataclasses.replace(v, resting=(v.resting[0], v.resting[0]))
+    with pytest.raises(InvalidParameterError, match="same id"):
+        plan_refresh_objects(ladder, twice, **kw)
+    with pytest.raises(InvalidParameterError, match="'desired' must be a Ladder"):
+        plan_refresh_objects(list(ladder.bids), v, **kw)
+    assert release_objects((), v, max_position_coins=0.5, config=OrderManagerConfig(), margin_frac=0.0).n_actions == 0
+
+
 def test_warm_up_plans_a_deferral_without_error() -> None:
     warm_up()  # compiled (or loaded) with a refresh's argument types
 
@@ -536,6 +594,9 @@ def test_bad_arrays_raise_a_clear_error() -> None:
     with pytest.raises(ValueError, match="r_side must be 0"):
         plan_refresh(*a["d"], np.array([1]), np.array([2]), np.array([99.0]), np.array([0.1]), np.array([False]),
                      *args, *new_outputs(1, 1))  # fmt: skip
+    with pytest.raises(ValueError, match=r"r_id must be in \[0, 2\^53\)"):
+        plan_refresh(*a["d"], np.array([2**60]), np.array([0]), np.array([99.0]), np.array([0.1]),
+                     np.array([False]), *args, *new_outputs(1, 1))  # fmt: skip
     with pytest.raises(ValueError, match="n_d"):
         plan_refresh(a["d"][0], a["d"][1], a["d"][2], np.array([5, 0]), *a["r"], *args, *outs)
     with pytest.raises(ValueError, match="out_place"):

@@ -25,18 +25,39 @@ rows hold it as a float64, exact below 2^53); every resting order carries an id 
   :data:`P_ID`, :data:`P_SIDE`, :data:`P_PRICE` (USD), :data:`P_SIZE` (coins), :data:`P_RO` (0/1), :data:`P_LEVEL`;
 * ``out_kept`` and ``out_cancel`` (int64): indices into the resting arrays, in the plan's order.
 
-:func:`new_outputs` allocates arrays large enough for any plan of a given size.
+:func:`new_outputs` allocates arrays large enough for any plan of a given size. :func:`plan_refresh_objects` and
+:func:`release_objects` run the kernels on a ladder and a :class:`~hyper_make.strategy.venue.VenueView` and return the
+Python refresh core's objects (the same :class:`~hyper_make.strategy.orders.OrderPlan`, batches and reasons included,
+and the same deferred orders), for a loop that drives a Python venue.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-from ..strategy.orders import _costs
+from .._validate import check_real
+from ..errors import InvalidParameterError
+from ..ladder import Ladder
+from ..strategy.orders import (
+    Cancel,
+    CloidFactory,
+    Modify,
+    OrderManagerConfig,
+    OrderPlan,
+    Place,
+    RestingOrder,
+    _costs,
+    assemble_plan,
+    side_limit_coins,
+)
+from ..strategy.venue import VenueView
+
+SIDES = ("bid", "ask")
 
 #: Tolerance (coins, relative) of the position guard and the worst-case fit, as in the Python refresh core.
 _EPS = 1e-9
@@ -231,6 +252,8 @@ def _check_view(r_id, r_side, r_px, r_sz, r_ro, p_side, p_sz, u_side, u_px, max_
     for t in range(n_r):
         if r_side[t] != 0 and r_side[t] != 1:
             raise ValueError("plan_refresh: r_side must be 0 (bid) or 1 (ask)")
+        if r_id[t] < 0 or r_id[t] >= MAX_ID:
+            raise ValueError("plan_refresh: r_id must be in [0, 2^53)")
         if not (0.0 < r_px[t] < np.inf and 0.0 < r_sz[t] < np.inf):
             raise ValueError("plan_refresh: resting prices (USD) and sizes (coins) must be finite and > 0")
     for t in range(p_side.shape[0]):
@@ -662,6 +685,168 @@ def release_plan(  # type: ignore[no-untyped-def]
     return n_place, n_cross
 
 
+# ---- the same plan as the Python objects (for a loop that drives a Python venue) ---------------------------------
+
+
+def _desired_arrays(
+    desired: Any,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
+    """``d_px, d_sz, d_lv, n_d`` of a fast build or a :class:`~hyper_make.ladder.Ladder` (each side best first)."""
+    if getattr(desired, "is_fast_build", False):
+        sides = [(desired.prices(s), desired.sizes(s), desired.levels(s)) for s in ("bid", "ask")]
+    elif isinstance(desired, Ladder):
+        sides = [
+            (np.array([o.price for o in os], np.float64), np.array([o.size for o in os], np.float64),
+             np.array([o.level for o in os], np.int64))
+            for os in (desired.bids, desired.asks)
+        ]  # fmt: skip
+    else:
+        raise InvalidParameterError(
+            f"'desired' must be a Ladder or a fast-path build (FastBuild); got {type(desired).__name__}"
+        )
+    nd = max(sides[0][0].shape[0], sides[1][0].shape[0], 1)
+    d_px, d_sz, d_lv = np.zeros((2, nd)), np.zeros((2, nd)), np.zeros((2, nd), np.int64)
+    n_d = np.zeros(2, np.int64)
+    for s, (px, sz, lv) in enumerate(sides):
+        n = px.shape[0]
+        d_px[s, :n], d_sz[s, :n], d_lv[s, :n] = px, sz, lv
+        n_d[s] = n
+    return d_px, d_sz, d_lv, n_d
+
+
+def _orders_arrays(orders: tuple[RestingOrder, ...]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Side indices and sizes (coins) of ``orders``."""
+    return (
+        np.array([o.side == "ask" for o in orders], np.int64),
+        np.array([o.size for o in orders], np.float64),
+    )
+
+
+def _book_args(view: VenueView) -> tuple[bool, float, float]:
+    book = view.book
+    if book is None or not book.is_two_sided:
+        return False, 0.0, 0.0
+    return True, float(book.best_bid_usd), float(book.best_ask_usd)
+
+
+def _unseen_arrays(view: VenueView) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    u = view.unseen
+    return np.array([o.side == "ask" for o in u], np.int64), np.array([o.price for o in u], np.float64)
+
+
+def _place_of(row: list[float], cloid: str) -> Place:
+    """The :class:`Place` of one output row (a list of Python floats: numpy's scalar indexing costs ~0.1 µs a field)."""
+    return Place(cloid, SIDES[int(row[P_SIDE])], row[P_PRICE], row[P_SIZE], bool(row[P_RO]), int(row[P_LEVEL]))
+
+
+def plan_refresh_objects(
+    desired: Any,
+    view: VenueView,
+    *,
+    cloids: CloidFactory,
+    max_position_coins: float,
+    config: OrderManagerConfig,
+    margin_frac: float,
+) -> tuple[OrderPlan, tuple[Place, ...], int]:
+    """``plan_orders(desired, view.resting, ...)`` then ``Quoter._fit`` then ``Quoter.last_look`` through
+    :func:`plan_refresh`: ``(plan, deferred, crossing_skipped)``, the same objects as the Python refresh core's.
+
+    ``desired`` is the refresh's :class:`~hyper_make.ladder.Ladder` or fast build; ``view`` the venue's view (its
+    resting orders must carry cloids of ``cloids``, which issues the new ids and is advanced as ``plan_orders``
+    would); ``max_position_coins`` the limit (coins, ``> 0``); ``config`` the order manager's thresholds;
+    ``margin_frac`` the last look's margin (fraction of price, ``Quoter.crossing``'s ``alo_guard_sigmas·σ·√τ``).
+    """
+    check_real("inventory_coins", view.position_coins, unit="coins")
+    check_real("max_position_coins", max_position_coins, lo=0.0, lo_open=True, unit="coins")
+    check_real("margin_frac", margin_frac)
+    prefix = "0x" + cloids._prefix
+    rest = view.resting
+    ids = []
+    for k, r in enumerate(rest):
+        if r.cloid is None or not r.cloid.startswith(prefix):
+            raise InvalidParameterError(
+                f"view.resting[{k}] has id {r.key!r}, not a cloid of this factory ({prefix}...): the compiled "
+                "plan needs every resting order to carry one"
+            )
+        ids.append(int(r.cloid[18:], 16))
+    if len(set(ids)) != len(ids):
+        dup = next(r.key for r, i in zip(rest, ids, strict=True) if ids.count(i) > 1)
+        raise InvalidParameterError(f"'resting' holds two orders with the same id {dup!r}")
+    d_px, d_sz, d_lv, n_d = _desired_arrays(desired)
+    r_side, r_sz = _orders_arrays(rest)
+    r_px = np.array([r.price for r in rest], np.float64)
+    r_ro = np.array([r.reduce_only for r in rest], np.bool_)
+    p_side, p_sz = _orders_arrays(view.pending)
+    u_side, u_px = _unseen_arrays(view)
+    has_book, bid, ask = _book_args(view)
+    outs = new_outputs(len(rest), int(n_d.sum()))
+    q, limit = float(view.position_coins), float(max_position_coins)
+    n_kept, n_cancel, n_mod, n_place, n_def, n_cross, next_id, stop_b, stop_a = plan_refresh(
+        d_px, d_sz, d_lv, n_d, np.array(ids, np.int64), r_side, r_px, r_sz, r_ro, p_side, p_sz, u_side, u_px, q,
+        limit, float(config.requote_price_bps), float(config.requote_size_frac), bool(config.reduce_only), has_book,
+        bid, ask, float(margin_frac), cloids.issued, *outs,
+    )  # fmt: skip
+    kept_i, cancel_i, mod, place, deferred = outs
+    cl = lambda i: f"{prefix}{int(i):016x}"  # noqa: E731
+    stopped: dict[str, str] = {}
+    for s, hit in enumerate((stop_b, stop_a)):
+        if hit:
+            side = SIDES[s]
+            # plan_orders' reason, from the same sum
+            total = sum(d_sz[s, : n_d[s]].tolist())
+            lim_s = side_limit_coins(side, q, limit)
+            stopped[side] = (
+                f"desired {side}s total {total:g} coins but the position limit leaves {max(lim_s, 0.0):g} "
+                f"(inventory {q:g}, max_position {limit:g} coins); side not quoted"
+            )
+    modifies = [
+        Modify(rest[int(m[M_TARGET])], cl(m[M_ID]), m[M_PRICE], m[M_SIZE], bool(m[M_RO]), int(m[M_LEVEL]))
+        for m in mod[:n_mod].tolist()
+    ]
+    plan = assemble_plan(
+        [rest[i] for i in kept_i[:n_kept].tolist()],
+        [Cancel(rest[i]) for i in cancel_i[:n_cancel].tolist()],
+        modifies,
+        [_place_of(p, cl(p[P_ID])) for p in place[:n_place].tolist()],
+        stopped,
+        config.max_batch_len,
+    )
+    if next_id > cloids.issued:
+        cloids.skip_past([cl(next_id - 1)])
+    return plan, tuple(_place_of(p, cl(p[P_ID])) for p in deferred[:n_def].tolist()), int(n_cross)
+
+
+def release_objects(
+    deferred: tuple[Place, ...],
+    view: VenueView,
+    *,
+    max_position_coins: float,
+    config: OrderManagerConfig,
+    margin_frac: float,
+) -> OrderPlan:
+    """``Quoter.release(view)`` of ``deferred`` (the additions :func:`plan_refresh_objects` deferred) through
+    :func:`release_plan`: the ones that fit the worst case now (coins), minus those the last look drops (``margin_frac``
+    a fraction of price)."""
+    if not deferred:
+        return assemble_plan((), (), (), (), {}, config.max_batch_len)
+    rows = np.array(
+        [(0.0, p.side == "ask", p.price, p.size, p.reduce_only, p.level) for p in deferred], np.float64
+    ).reshape(len(deferred), N_PLACE_COLS)
+    r_side, r_sz = _orders_arrays(view.resting)
+    p_side, p_sz = _orders_arrays(view.pending)
+    u_side, u_px = _unseen_arrays(view)
+    has_book, bid, ask = _book_args(view)
+    # the rows carry the deferred order's position in place of its id: its cloid is a string of any factory
+    rows[:, P_ID] = np.arange(len(deferred))
+    out = np.empty((len(deferred), N_PLACE_COLS))
+    n_place, _ = release_plan(
+        rows, len(deferred), r_side, r_sz, p_side, p_sz, u_side, u_px, float(view.position_coins),
+        float(max_position_coins), has_book, bid, ask, float(margin_frac), out,
+    )  # fmt: skip
+    places = [deferred[int(i)] for i in out[:n_place, P_ID].tolist()]
+    return assemble_plan((), (), (), places, {}, config.max_batch_len)
+
+
 def warm_up() -> None:
     """Compile, or load from numba's on-disk cache, :func:`plan_refresh`, :func:`release_plan` and :func:`lsap` with
     the argument types a refresh passes (one two-sided plan with a keep, a modify and a deferral, then its release);
@@ -706,6 +891,8 @@ __all__ = [
     "lsap",
     "new_outputs",
     "plan_refresh",
+    "plan_refresh_objects",
+    "release_objects",
     "release_plan",
     "warm_up",
 ]
