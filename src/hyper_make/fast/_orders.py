@@ -241,6 +241,18 @@ def _crosses(side, price, bid_limit, ask_limit):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
+def _drop_crossing(rows, n, bid_limit, ask_limit):  # type: ignore[no-untyped-def]
+    """The new orders ``rows[:n]`` (place rows) that do not cross, moved to the front in order; their count."""
+    kept = 0
+    for t in range(n):
+        if not _crosses(rows[t, P_SIDE], rows[t, P_PRICE], bid_limit, ask_limit):
+            if kept != t:
+                rows[kept, :N_PLACE_COLS] = rows[t, :N_PLACE_COLS]
+            kept += 1
+    return kept
+
+
+@nb.njit(cache=True)
 def _check_view(r_id, r_side, r_px, r_sz, r_ro, p_side, p_sz, u_side, u_px, max_position):  # type: ignore[no-untyped-def]
     n_r = r_id.shape[0]
     if r_side.shape[0] != n_r or r_px.shape[0] != n_r or r_sz.shape[0] != n_r or r_ro.shape[0] != n_r:
@@ -577,14 +589,8 @@ def plan_refresh(  # type: ignore[no-untyped-def]
     n_cross = 0
     if has_book:
         bid_limit, ask_limit = _crossing_limits(u_side, u_px, best_bid, best_ask, margin_frac)
-        n_place2 = 0
-        for t in range(n_place):
-            if _crosses(out_place[t, P_SIDE], out_place[t, P_PRICE], bid_limit, ask_limit):
-                n_cross += 1
-            else:
-                if n_place2 != t:
-                    out_place[n_place2, :N_PLACE_COLS] = out_place[t, :N_PLACE_COLS]
-                n_place2 += 1
+        n_place2 = _drop_crossing(out_place, n_place, bid_limit, ask_limit)
+        n_cross = n_place - n_place2
         n_mod2 = 0
         for t in range(n_mod):
             if _crosses(out_mod[t, M_SIDE], out_mod[t, M_PRICE], bid_limit, ask_limit):
@@ -673,14 +679,8 @@ def release_plan(  # type: ignore[no-untyped-def]
     n_cross = 0
     if has_book:
         bid_limit, ask_limit = _crossing_limits(u_side, u_px, best_bid, best_ask, margin_frac)
-        n2 = 0
-        for t in range(n_place):
-            if _crosses(out_place[t, P_SIDE], out_place[t, P_PRICE], bid_limit, ask_limit):
-                n_cross += 1
-            else:
-                if n2 != t:
-                    out_place[n2, :N_PLACE_COLS] = out_place[t, :N_PLACE_COLS]
-                n2 += 1
+        n2 = _drop_crossing(out_place, n_place, bid_limit, ask_limit)
+        n_cross = n_place - n2
         n_place = n2
     return n_place, n_cross
 
