@@ -728,18 +728,24 @@ def _stealth(stealth, ci, cf, a, b, beta, budget, caps, mins, lot, inv, sizes, w
     )
 
 
+#: Slots of a build's ``info`` array (float64, :data:`INFO_SIZE`), the stages' shared scalars, two per side (bid,
+#: ask): the side's price levels, its budget (coins), whether it is allocated (budget, levels, impact input), the
+#: state code (0 the one passed in, 1 ``None``, 2 the entropy target) and the entropy target (nats); the reservation.
+INFO_N, INFO_BUDGET, INFO_LIVE, INFO_STATE, INFO_TARGET, INFO_REF = 0, 2, 4, 6, 8, 10
+INFO_SIZE = 11
+
+
 @nb.njit(cache=True)
-def build_sides(
-    ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, ws, wi, out, eparams, bitgen, loops, mloops, power
-):  # type: ignore[no-untyped-def]
-    """Both sides of one build (see the module docstring): returns ``(code, reservation_usd, n_bid, n_ask, bid_coins,
-    ask_coins, state_bid, state_ask, target_bid, target_ask)``: the orders per side, their total size (coins), and
-    per side whether the allocator's state is the one passed in (0), ``None`` (1) or the entropy target (2, nats)."""
+def prepare_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, ws, mloops, power, info):  # type: ignore[no-untyped-def]
+    """The first stage of a build, both sides: the reservation price, the prices, the curves, the edges ``a`` and
+    impact coefficients ``b``, the minimum orders, the budgets and caps (rows of ``ws``, scalars into ``info``).
+    Returns :data:`OK` or :data:`TOO_LARGE`."""
     mid = sv[SV_MID]
     # reservation price r = mid - clamp(q·γ·σ²·h, ±mid·max_depth)
     skew = sv[SV_Q] * cf[CF_GAMMA] * sv[SV_SIGMA2] * cf[CF_H]
     bound = mid * cf[CF_MAXDEPTH] * 1e-4
     ref = mid - min(max(skew, -bound), bound)
+    info[INFO_REF] = ref
     nd = depths.shape[0]
     offsets = ws[0, W_OFF, :nd]
     for i in range(nd):
@@ -748,32 +754,20 @@ def build_sides(
     maxdec = ci[CI_MAXDEC]
     lot = cf[CF_LOT]
     inv = cf[CF_INV]
-    alloc = ci[CI_ALLOC]
-    stealth = ci[CI_STEALTH]
-    beta = cf[CF_BETA] if ci[CI_IMPACT] != IMPACT_NONE else 0.5
     no_impact = ci[CI_IMPACT] == IMPACT_NONE and ci[CI_NEEDS_IMPACT] != 0
-    n_bid = n_ask = 0
-    bid_coins = ask_coins = 0.0
-    st_bid = st_ask = 0
-    tg_bid = sv[SV_TARGET_BID]
-    tg_ask = sv[SV_TARGET_ASK]
-    ns = np.zeros(2, dtype=np.int64)
-    budgets = np.zeros(2)
-    live = np.zeros(2, dtype=np.bool_)
-    states = np.ones(2, dtype=np.int64)
-    own = ci[CI_OWN_STEALTH] != 0
-    # allocation, both sides first (build_ladder allocates both sides, then runs the ladder's stealth stage on each:
-    # the draws come in that order); an allocator's own stealth stage runs inside its allocation, as in the reference
+    info[INFO_TARGET] = sv[SV_TARGET_BID]
+    info[INFO_TARGET + 1] = sv[SV_TARGET_ASK]
     for side in range(2):
         bid = side == 0
         w = ws[side]
-        states[side] = 0
+        info[INFO_STATE + side] = 0
+        info[INFO_LIVE + side] = 0
         px_all = w[W_PX]
         depth_all = w[W_DEPTH]
         n = _side_prices(
             bid, ref, offsets, sv, sig, maxdec, ticks, px_all, depth_all, w[W_RAW], w[W_KEPT], ci, cf, mloops
         )
-        ns[side] = n
+        info[INFO_N + side] = n
         px = px_all[:n]
         depth = depth_all[:n]
         terms = w[W_TERMS : W_TERMS + 6]
@@ -795,33 +789,47 @@ def build_sides(
         reducing = max(-q, 0.0) if bid else max(q, 0.0)
         margin_cap = sv[SV_MARGIN] * sv[SV_LEV] / mid + reducing
         budget = room if room <= margin_cap else margin_cap
-        budgets[side] = budget
+        info[INFO_BUDGET + side] = budget
         if budget > MAX_LOTS * lot:
-            return TOO_LARGE, ref, 0, 0, 0.0, 0.0, 0, 0, 0.0, 0.0
-        if budget <= 0 or n == 0 or no_impact:
-            continue  # an empty side (the reference's empty_result, which carries the state passed in)
-        live[side] = True
+            return TOO_LARGE
         caps = w[W_CAPS, :n]
         caps[:] = cf[CF_CAPFRAC] * budget
+        if budget <= 0 or n == 0 or no_impact:
+            continue  # an empty side (the reference's empty_result, which carries the state passed in)
+        info[INFO_LIVE + side] = 1
+    return OK
+
+
+@nb.njit(cache=True)
+def allocate_sides(ci, cf, sv, ws, wi, eparams, bitgen, loops, power, info):  # type: ignore[no-untyped-def]
+    """The second stage: each allocated side's sizes (coins) into ``ws``'s size row, by the compiled allocator (and
+    its own stealth stage), bid then ask, as the reference draws. Returns :data:`OK` or :data:`TOO_LARGE`."""
+    mid = sv[SV_MID]
+    lot = cf[CF_LOT]
+    inv = cf[CF_INV]
+    alloc = ci[CI_ALLOC]
+    stealth = ci[CI_STEALTH]
+    beta = cf[CF_BETA] if ci[CI_IMPACT] != IMPACT_NONE else 0.5
+    own = ci[CI_OWN_STEALTH] != 0
+    for side in range(2):
+        if info[INFO_LIVE + side] == 0:
+            continue
+        w = ws[side]
+        n = int(info[INFO_N + side])
+        budget = info[INFO_BUDGET + side]
+        a = w[W_A, :n]
+        b = w[W_B, :n]
+        mins = w[W_MINS, :n]
+        caps = w[W_CAPS, :n]
+        terms = w[W_TERMS : W_TERMS + 6]
         sizes = w[W_SIZES, :n]
-        states[side] = 1  # None: what the stateless allocators (and the stealth stage) return
+        info[INFO_STATE + side] = 1  # None: what the stateless allocators (and the stealth stage) return
         if alloc == ALLOC_IMPACT:
             if not _impact(
-                a,
-                b,
-                beta,
-                budget,
-                caps,
-                mins,
-                lot,
-                inv,
-                ci[CI_DISCRETE] != 0,
-                ci[CI_SEARCH],
-                sizes,
-                w[W_ZERO, :n],
+                a, b, beta, budget, caps, mins, lot, inv, ci[CI_DISCRETE] != 0, ci[CI_SEARCH], sizes, w[W_ZERO, :n],
                 power,
-            ):
-                return TOO_LARGE, ref, 0, 0, 0.0, 0.0, 0, 0, 0.0, 0.0
+            ):  # fmt: skip
+                return TOO_LARGE
         elif alloc == ALLOC_GREEDY:
             _greedy(a, budget, caps, sizes)
         elif alloc == ALLOC_FLAT:
@@ -833,27 +841,37 @@ def build_sides(
         else:  # the entropy allocator, compiled (fast/_entropy.py), the same variates from the same generator
             res = entropy_allocate_kernel(
                 eparams, terms[0, :n], terms[1, :n], terms[3, :n], terms[2, :n], mid, budget, caps, mins,
-                sv[SV_TOXICITY], sv[SV_VOL_RATIO], sv[SV_CASCADE], tg_bid if bid else tg_ask, bitgen, loops,
+                sv[SV_TOXICITY], sv[SV_VOL_RATIO], sv[SV_CASCADE], info[INFO_TARGET + side], bitgen, loops,
             )  # fmt: skip
-            states[side] = 2
-            if bid:
-                tg_bid = res[1]
-            else:
-                tg_ask = res[1]
+            info[INFO_STATE + side] = 2
+            info[INFO_TARGET + side] = res[1]
             if res[2] == EMPTY_BELOW_MIN:
                 sizes[:] = 0.0
             else:
                 sizes[:] = res[0]
         if own and stealth != STEALTH_OFF:
             if not _stealth(stealth, ci, cf, a, b, beta, budget, caps, mins, lot, inv, sizes, w, bitgen, loops, power):
-                return TOO_LARGE, ref, 0, 0, 0.0, 0.0, 0, 0, 0.0, 0.0
-    # the ladder's stealth stage and the exchange projection, side by side
+                return TOO_LARGE
+    return OK
+
+
+@nb.njit(cache=True)
+def finish_sides(ci, cf, ws, wi, out, bitgen, loops, power, info):  # type: ignore[no-untyped-def]
+    """The last stage, side by side: the ladder's stealth stage on the allocated sizes and the exchange projection
+    into ``out``. Returns ``(code, n_bid, n_ask, bid_coins, ask_coins)``."""
+    lot = cf[CF_LOT]
+    inv = cf[CF_INV]
+    stealth = ci[CI_STEALTH]
+    beta = cf[CF_BETA] if ci[CI_IMPACT] != IMPACT_NONE else 0.5
+    own = ci[CI_OWN_STEALTH] != 0
+    n_bid = n_ask = 0
+    bid_coins = ask_coins = 0.0
     for side in range(2):
-        if not live[side]:
+        if info[INFO_LIVE + side] == 0:
             continue
         w = ws[side]
-        n = ns[side]
-        budget = budgets[side]
+        n = int(info[INFO_N + side])
+        budget = info[INFO_BUDGET + side]
         caps = w[W_CAPS, :n]
         mins = w[W_MINS, :n]
         sizes = w[W_SIZES, :n]
@@ -863,32 +881,39 @@ def build_sides(
                 if sizes[i] != 0.0:
                     rest = True
             if rest:
-                states[side] = 1  # apply_stealth's result carries no state
+                info[INFO_STATE + side] = 1  # apply_stealth's result carries no state
             if not _stealth(
-                stealth,
-                ci,
-                cf,
-                w[W_A, :n],
-                w[W_B, :n],
-                beta,
-                budget,
-                caps,
-                mins,
-                lot,
-                inv,
-                sizes,
-                w,
-                bitgen,
-                loops,
+                stealth, ci, cf, w[W_A, :n], w[W_B, :n], beta, budget, caps, mins, lot, inv, sizes, w, bitgen, loops,
                 power,
-            ):
-                return TOO_LARGE, ref, 0, 0, 0.0, 0.0, 0, 0, 0.0, 0.0
+            ):  # fmt: skip
+                return TOO_LARGE, 0, 0, 0.0, 0.0
         count, total, ok = _project(n, sizes, caps, mins, budget, inv, w[W_PX, :n], w[W_DEPTH, :n], w, wi, side, out)
         if not ok:
-            return TOO_LARGE, ref, 0, 0, 0.0, 0.0, 0, 0, 0.0, 0.0
+            return TOO_LARGE, 0, 0, 0.0, 0.0
         if side == 0:
             n_bid, bid_coins = count, total
         else:
             n_ask, ask_coins = count, total
-    st_bid, st_ask = states[0], states[1]
-    return OK, ref, n_bid, n_ask, bid_coins, ask_coins, st_bid, st_ask, tg_bid, tg_ask
+    return OK, n_bid, n_ask, bid_coins, ask_coins
+
+
+@nb.njit(cache=True)
+def build_sides(
+    ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, ws, wi, out, eparams, bitgen, loops, mloops, power
+):  # type: ignore[no-untyped-def]
+    """Both sides of one build (see the module docstring), the three stages in a row: returns ``(code,
+    reservation_usd, n_bid, n_ask, bid_coins, ask_coins, state_bid, state_ask, target_bid, target_ask)``: the orders
+    per side, their total size (coins), and per side whether the allocator's state is the one passed in (0), ``None``
+    (1) or the entropy target (2, nats)."""
+    info = np.zeros(INFO_SIZE)
+    code = prepare_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, ws, mloops, power, info)
+    ref = info[INFO_REF]
+    if code == OK:
+        code = allocate_sides(ci, cf, sv, ws, wi, eparams, bitgen, loops, power, info)
+    if code != OK:
+        return code, ref, 0, 0, 0.0, 0.0, 0, 0, 0.0, 0.0
+    code, n_bid, n_ask, bid_coins, ask_coins = finish_sides(ci, cf, ws, wi, out, bitgen, loops, power, info)
+    if code != OK:
+        return code, ref, 0, 0, 0.0, 0.0, 0, 0, 0.0, 0.0
+    st_bid, st_ask = int(info[INFO_STATE]), int(info[INFO_STATE + 1])
+    return OK, ref, n_bid, n_ask, bid_coins, ask_coins, st_bid, st_ask, info[INFO_TARGET], info[INFO_TARGET + 1]
