@@ -143,6 +143,18 @@ def _compare(fc: FastCase) -> tuple[str, Any]:
                 f"{side}: reference prices {want_p.tolist()} sizes {want_s.tolist()} vs fast "
                 f"{fast.prices(side).tolist()} {fast.sizes(side).tolist()}"
             ), fast
+        # the curve terms of the orders' levels (what the run record sums), as the reference's curves publish them
+        c_ref = ref.side(side).curves
+        for name, arr in (
+            ("fill_prob", c_ref.fill_prob), ("capture", c_ref.capture_usd), ("adverse", c_ref.adverse_usd),
+            ("inventory", c_ref.inventory), ("b_forward", c_ref.b_forward), ("b_roundtrip", c_ref.b_roundtrip),
+        ):  # fmt: skip
+            if not np.array_equal(np.asarray(arr)[want_l], fast.row(side, name)):
+                return f"{side}: curve term {name} differs", fast
+    diag = ref.bid.allocation.diagnostics or ref.ask.allocation.diagnostics
+    for key in ("sampling_cost_usd", "inventory_risk_usd"):
+        if diag.get(key) != fast.allocation_diagnostics.get(key):
+            return f"diagnostic {key}: {diag.get(key)!r} vs {fast.allocation_diagnostics.get(key)!r}", fast
     if repr(ref.state) != repr(fast.state) or ref.reservation_usd != fast.reservation_usd:
         return (
             f"state/reservation: {ref.state!r} {ref.reservation_usd!r} vs {fast.state!r} {fast.reservation_usd!r}"

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fast_cases
-from hyper_make import InstrumentSpec, LadderConfig, MarketSnapshot, build_ladder
+from hyper_make import InstrumentSpec, LadderConfig, MarketSnapshot, build_ladder, make_allocator
 from hyper_make.fast import FastLadder
 
-#: every registered allocator: all but ``learned`` compiled (with any stealth stage), ``learned`` the reference inside
+#: every registered allocator, compiled (``learned``: the kernel's stages around its compiled two-sided solve)
 ALL = ("impact", "impact-dirichlet", "impact-posterior", "entropy", "greedy", "flat", "progression", "learned")
 
 
@@ -80,10 +80,46 @@ def test_wrong_inputs_give_the_reference_errors() -> None:
         FastLadder(spec, "impact", config={})  # type: ignore[arg-type]
 
 
-def test_uncompiled_configurations_run_the_reference_inside() -> None:
+def test_an_allocator_the_kernel_does_not_know_runs_the_reference_inside() -> None:
+    from hyper_make.allocate import FlatAllocator
+
+    class Mine(FlatAllocator):
+        pass
+
     snap, spec = _default()
-    fast = FastLadder(spec, "learned", LadderConfig())
-    assert not fast.compiled and "learned" in fast.reason
-    b = fast.build(snap, rng=np.random.default_rng(3))
-    ref = build_ladder(snap, spec, "learned", rng=np.random.default_rng(3))
-    assert b.sizes("bid").tolist() == [o.size for o in ref.bids]
+    fast = FastLadder(spec, Mine(), LadderConfig())
+    assert not fast.compiled and "not compiled" in fast.reason
+    b = fast.build(snap)
+    assert b.sizes("bid").tolist() == [o.size for o in build_ladder(snap, spec, Mine()).bids]
+
+
+def test_learned_after_learning_gives_the_reference_orders_curves_and_diagnostics() -> None:
+    """``learned`` on a learner that has seen fills (its curves off the prior), Thompson draws from one generator."""
+    from hyper_make.learn import LevelObservations
+
+    snap, spec = _default()
+    alloc = make_allocator("learned")
+    lrn = alloc.new_learner("X", LadderConfig(), maker_fee_bps=0.0, sigma_frac_per_sqrt_s=1e-4, max_position_coins=5.0)
+    hs = lrn.config.markout_horizons_s
+    for _ in range(30):  # bids near the touch fill often and pay, asks deep fill rarely and lose
+        fills = [("bid", 2.0, 0.05, 99.98, (0.004,) * len(hs)), ("ask", 6.0, 0.02, 100.06, (-0.01,) * len(hs))]
+        rest = [("bid", 2.0, 0.5, 1.0), ("ask", 6.0, 0.5, 1.0)]
+        lrn.update(LevelObservations.build(1.0, rest, fills, horizons_s=hs))
+    fast = FastLadder(spec, alloc, LadderConfig())
+    assert fast.compiled
+    for seed in range(5):
+        g_ref, g_fast = np.random.default_rng(seed), np.random.default_rng(seed)
+        ref = build_ladder(snap, spec, alloc, rng=g_ref, learner=lrn, interval_s=1.0)
+        b = fast.build(snap, rng=g_fast, learner=lrn, interval_s=1.0)
+        assert g_ref.bit_generator.state == g_fast.bit_generator.state
+        for side in ("bid", "ask"):
+            orders = ref.side(side).orders
+            assert b.prices(side).tolist() == [o.price for o in orders]
+            assert b.sizes(side).tolist() == [o.size for o in orders]
+            lv = [o.level for o in orders]
+            assert b.row(side, "fill_prob").tolist() == ref.side(side).curves.fill_prob[lv].tolist()
+            assert b.row(side, "b_forward").tolist() == ref.side(side).curves.b_forward[lv].tolist()
+        diag = ref.bid.allocation.diagnostics
+        assert b.allocation_diagnostics["inventory_risk_usd"] == diag["inventory_risk_usd"]
+        assert b.allocation_diagnostics["sampling_cost_usd"] == diag["sampling_cost_usd"]
+        assert b.count("bid") + b.count("ask") > 0

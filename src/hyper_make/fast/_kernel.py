@@ -45,8 +45,9 @@ from ._stealth_kernels import dirichlet_sizes_kernel, posterior_draw_kernel
 #: (USD/coin), forward and round-trip impact coefficients (USD/coin^(1+β)).
 ROWS = ("price", "size", "depth", "level", "fill_prob", "capture", "adverse", "inventory", "b_forward", "b_roundtrip")
 N_ROWS = len(ROWS)
-#: Return codes: built; a side budget above 2^53 lots (the reference raises).
-OK, TOO_LARGE = 0, 1
+#: Return codes: built; a side budget above 2^53 lots (the reference raises); an allocator the kernel does not run
+#: (``learned``: :func:`prepare_sides`, the allocator, then :func:`finish_sides`).
+OK, TOO_LARGE, EXTERNAL = 0, 1, 2
 
 # integer config slots (ci)
 CI_FILL, CI_ADVERSE, CI_IMPACT, CI_ALLOC, CI_DISCRETE, CI_SEARCH, CI_SIG, CI_MAXDEC, CI_PROFILE = range(9)
@@ -59,7 +60,7 @@ STEALTH_OFF, STEALTH_DIRICHLET, STEALTH_POSTERIOR = 0, 1, 2
 FILL_EXP, FILL_FP, FILL_TABLE = 0, 1, 2
 ADV_EXP, ADV_TABLE = 0, 1
 IMPACT_ON, IMPACT_OFF, IMPACT_NONE = 0, 1, 2
-ALLOC_IMPACT, ALLOC_GREEDY, ALLOC_FLAT, ALLOC_PROGRESSION, ALLOC_ENTROPY = 0, 1, 2, 3, 4
+ALLOC_IMPACT, ALLOC_GREEDY, ALLOC_FLAT, ALLOC_PROGRESSION, ALLOC_ENTROPY, ALLOC_LEARNED = 0, 1, 2, 3, 4, 5
 # float config slots (cf)
 (
     CF_H,
@@ -730,9 +731,11 @@ def _stealth(stealth, ci, cf, a, b, beta, budget, caps, mins, lot, inv, sizes, w
 
 #: Slots of a build's ``info`` array (float64, :data:`INFO_SIZE`), the stages' shared scalars, two per side (bid,
 #: ask): the side's price levels, its budget (coins), whether it is allocated (budget, levels, impact input), the
-#: state code (0 the one passed in, 1 ``None``, 2 the entropy target) and the entropy target (nats); the reservation.
-INFO_N, INFO_BUDGET, INFO_LIVE, INFO_STATE, INFO_TARGET, INFO_REF = 0, 2, 4, 6, 8, 10
-INFO_SIZE = 11
+#: state code (0 the one passed in, 1 ``None``, 2 the entropy target), the entropy target (nats), whether the ladder's
+#: stealth stage is skipped (an allocation whose binding is ``"empty"``: set by an allocator outside the kernel);
+#: the reservation price (USD).
+INFO_N, INFO_BUDGET, INFO_LIVE, INFO_STATE, INFO_TARGET, INFO_NO_STEALTH, INFO_REF = 0, 2, 4, 6, 8, 10, 12
+INFO_SIZE = 13
 
 
 @nb.njit(cache=True)
@@ -762,6 +765,7 @@ def prepare_sides(ci, cf, sv, depths, ticks, tables, prof_d, prof_logv, ws, mloo
         w = ws[side]
         info[INFO_STATE + side] = 0
         info[INFO_LIVE + side] = 0
+        info[INFO_NO_STEALTH + side] = 0
         px_all = w[W_PX]
         depth_all = w[W_DEPTH]
         n = _side_prices(
@@ -838,6 +842,8 @@ def allocate_sides(ci, cf, sv, ws, wi, eparams, bitgen, loops, power, info):  # 
             _water_fill(ones, budget, caps, sizes, wi[I_FREE, :n], w[W_TMP, :n], w[W_SHARE, :n])
         elif alloc == ALLOC_PROGRESSION:
             _progression(n, cf[CF_FIRST], cf[CF_STEP], budget, caps, sizes)
+        elif alloc != ALLOC_ENTROPY:
+            return EXTERNAL
         else:  # the entropy allocator, compiled (fast/_entropy.py), the same variates from the same generator
             res = entropy_allocate_kernel(
                 eparams, terms[0, :n], terms[1, :n], terms[3, :n], terms[2, :n], mid, budget, caps, mins,
@@ -875,7 +881,7 @@ def finish_sides(ci, cf, ws, wi, out, bitgen, loops, power, info):  # type: igno
         caps = w[W_CAPS, :n]
         mins = w[W_MINS, :n]
         sizes = w[W_SIZES, :n]
-        if not own and stealth != STEALTH_OFF:
+        if not own and stealth != STEALTH_OFF and info[INFO_NO_STEALTH + side] == 0:
             rest = False
             for i in range(n):
                 if sizes[i] != 0.0:

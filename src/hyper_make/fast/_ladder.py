@@ -17,8 +17,10 @@ from ..allocate import (
     ImpactAllocator,
     ImpactDirichletAllocator,
     ImpactPosteriorAllocator,
+    LearnedAllocator,
     ProgressionAllocator,
 )
+from ..allocate._learned import LadderContext
 from ..economics import ExponentialAdverse, ExponentialIntensity, FirstPassage, TableAdverse, TableFill
 from ..economics.impact import _INV_SQRT_2PI, SIDE_SHARE
 from ..errors import InvalidParameterError
@@ -52,6 +54,7 @@ _ALLOC_KIND = {
     FlatAllocator: k.ALLOC_FLAT,
     ProgressionAllocator: k.ALLOC_PROGRESSION,
     EntropyAllocator: k.ALLOC_ENTROPY,
+    LearnedAllocator: k.ALLOC_LEARNED,
 }
 _STEALTH = {"off": k.STEALTH_OFF, "dirichlet": k.STEALTH_DIRICHLET, "posterior": k.STEALTH_POSTERIOR}
 _NO_TABLE = np.zeros(3, dtype=np.int64)
@@ -75,7 +78,9 @@ class FastBuild:
     beta : the impact exponent of the curves (dimensionless).
     """
 
-    __slots__ = ("_args", "_ladder", "_out", "beta", "mid_usd", "n_ask", "n_bid", "reservation_usd", "state", "totals")
+    __slots__ = (
+        "_args", "_diag", "_ladder", "_out", "beta", "mid_usd", "n_ask", "n_bid", "reservation_usd", "state", "totals",
+    )  # fmt: skip
     #: what :func:`~hyper_make.strategy.orders.plan_orders` and the run records look for (no import of this module)
     is_fast_build = True
 
@@ -91,8 +96,10 @@ class FastBuild:
         beta: float,
         args: tuple[Any, ...] | None,
         ladder: Ladder | None = None,
+        diagnostics: dict[str, Any] | None = None,
     ) -> None:
         self._out = out
+        self._diag = diagnostics
         #: orders per side
         self.n_bid, self.n_ask = n_bid, n_ask
         #: total size per side (coins, from the lots)
@@ -114,8 +121,11 @@ class FastBuild:
 
     @property
     def allocation_diagnostics(self) -> dict[str, Any]:
-        """The allocator's per-side diagnostics when it ran in the reference pipeline (``learned``, ``entropy``:
-        the bid's, else the ask's), else ``{}`` (compiled allocators report none per refresh)."""
+        """The allocator's diagnostics: ``learned``'s two-sided solve's (as each side's ``AllocationResult`` carries
+        them; ``{}`` when neither side was allocated), those of a build that ran in the reference pipeline (the
+        bid's, else the ask's), else ``{}`` (the compiled allocators report none per refresh)."""
+        if self._diag is not None:
+            return self._diag
         if self._ladder is None or self._args is not None:
             return {}
         return self._ladder.bid.allocation.diagnostics or self._ladder.ask.allocation.diagnostics
@@ -188,11 +198,14 @@ class FastLadder:
     """:func:`~hyper_make.build_ladder` for one (spec, allocator, config), compiled once, arrays out.
 
     ``impact`` (discrete or continuous), ``impact-dirichlet``, ``impact-posterior``, ``entropy``, ``greedy``, ``flat``
-    and ``progression``, with any ``[ladder.stealth]`` stage and geometric or linear spacing, run in one compiled call
-    (:mod:`._kernel`; the entropy allocator and the stealth draws are :mod:`._entropy` and :mod:`._stealth_kernels`,
-    drawing the reference's variates from the same generator); ``learned`` and tick spacing run the reference
-    pipeline inside :meth:`build` and return the same arrays (:attr:`reason` says why). The orders and the state are
-    those of :func:`~hyper_make.build_ladder` on the same inputs, and the generator is left in the same state.
+    and ``progression``, with any ``[ladder.stealth]`` stage and geometric, linear or tick spacing, run in one compiled
+    call (:mod:`._kernel`; the entropy allocator and the stealth draws are :mod:`._entropy` and
+    :mod:`._stealth_kernels`, drawing the reference's variates from the same generator); ``learned`` runs the kernel's
+    first stage, its compiled two-sided solve (:meth:`LearnedAllocator.allocate_arrays`) and the kernel's last stage.
+    An allocator the kernel does not know runs the reference pipeline inside :meth:`build` and returns the same arrays
+    (:attr:`reason` says so). The orders, the curve terms and the state are those of :func:`~hyper_make.build_ladder`
+    on the same inputs, and the generator is left in the same state. For ``learned``, :meth:`FastBuild.ladder` rebuilds
+    with the learner as it is when called (a quoter's last build is that of its learner until the next observation).
 
     Raises
     ------
@@ -208,6 +221,8 @@ class FastLadder:
         "_entropy",
         "_eparams",
         "_impact_on",
+        "_info",
+        "_learned",
         "_nd",
         "_profile",
         "_tables",
@@ -264,9 +279,10 @@ class FastLadder:
         ci[k.CI_NEEDS_IMPACT] = int(bool(getattr(alloc, "needs_impact", True)) or cfg.stealth.mode == "posterior")
         ci[k.CI_LOT_INVERSE] = lot_inverse(spec.lot_size)
         self._entropy = isinstance(alloc, EntropyAllocator)
+        self._learned = isinstance(alloc, LearnedAllocator)
         self._eparams = entropy_params(alloc) if self._entropy else np.zeros(N_PARAMS)
         #: whether a build draws from the generator (entropy's Thompson step, a stealth stage)
-        self._draws = self._entropy or stage.mode != "off"
+        self._draws = self._entropy or stage.mode != "off" or (self._learned and alloc.sampling == "thompson")
         ci[k.CI_SIG], ci[k.CI_MAXDEC] = spec.max_sig_figs, spec.max_price_decimals
         cf[k.CF_H], cf[k.CF_CAPFRAC], cf[k.CF_GAMMA] = cfg.horizon_s, cfg.level_cap_frac, cfg.risk_aversion
         cf[k.CF_FWD], cf[k.CF_RT], cf[k.CF_BETA] = impact.forward_coef, impact.roundtrip_coef, impact.beta
@@ -281,6 +297,7 @@ class FastLadder:
         self._wi = np.zeros((k.I_ROWS, nd), dtype=np.int64)
         self._nd = nd
         self._impact_on = not impact.is_off
+        self._info = np.zeros(k.INFO_SIZE)
 
     @property
     def compiled(self) -> bool:
@@ -427,6 +444,10 @@ class FastLadder:
             touch = glft_touch_depth_bps(cfg.risk_aversion, kappa, mid, snapshot.maker_fee_bps)
             depths = _depth_grid(cfg.grid, touch)
         out = np.empty((2, k.N_ROWS, self._nd))
+        if self._learned:
+            if saved is not None:
+                args = (*args, saved)
+            return self._build_learned(args, sv, depths, prof_d, prof_logv, table, out, gen, prev_bid, prev_ask)
         code, ref, n_bid, n_ask, bid_coins, ask_coins, st_bid, st_ask, tg_bid, tg_ask = k.build_sides(
             ci, self._cf, sv, depths, _TICKS, self._tables, prof_d, prof_logv, self._ws, self._wi, out,
             self._eparams, table, NUMPY_LOOPS, LOOPS, POWER,
@@ -444,6 +465,97 @@ class FastLadder:
         if saved is not None:
             args = (*args, saved)
         return FastBuild(out, n_bid, n_ask, (bid_coins, ask_coins), mid, ref, new_state, beta, args)
+
+    def _build_learned(
+        self,
+        args: tuple[Any, ...],
+        sv: NDArray[np.float64],
+        depths: NDArray[np.float64],
+        prof_d: NDArray[np.float64],
+        prof_logv: NDArray[np.float64],
+        table: NDArray[np.int64],
+        out: NDArray[np.float64],
+        gen: np.random.Generator | None,
+        prev_bid: Any,
+        prev_ask: Any,
+    ) -> FastBuild:
+        """``learned``: the kernel's first stage, the two-sided solve on the learner's curves
+        (:meth:`LearnedAllocator.allocate_arrays`, compiled), the kernel's last stage; the reference's orders."""
+        snapshot, spec, alloc, cfg, _reserved, _state, learner, interval_s = args[:8]
+        ci, ws, info = self._ci, self._ws, self._info
+        code = k.prepare_sides(
+            ci, self._cf, sv, depths, _TICKS, self._tables, prof_d, prof_logv, ws, LOOPS, POWER, info
+        )
+        if code:
+            return self._reference(args[:8], gen)  # raises the reference's error
+        n = (int(info[k.INFO_N]), int(info[k.INFO_N + 1]))
+        live = (info[k.INFO_LIVE] != 0, info[k.INFO_LIVE + 1] != 0)
+        ctx = LadderContext(
+            coin=spec.coin,
+            mid_usd=snapshot.mid_usd,
+            inventory_coins=snapshot.inventory_coins,
+            max_position_coins=snapshot.max_position_coins,
+            sigma_usd_per_sqrt_s=snapshot.sigma_price_per_sqrt_s(),
+            maker_fee_bps=snapshot.maker_fee_bps,
+            risk_aversion=cfg.risk_aversion,
+            horizon_s=cfg.horizon_s,
+            interval_s=interval_s,
+            ladder=cfg,
+            learner=learner,
+        )
+        # a side with no budget, no level or no impact input enters the solve with a zero budget (as in the reference)
+        r = alloc.allocate_arrays(
+            ws[0, k.W_DEPTH, : n[0]],
+            ws[1, k.W_DEPTH, : n[1]],
+            budget_bid_coins=info[k.INFO_BUDGET] if live[0] else 0.0,
+            budget_ask_coins=info[k.INFO_BUDGET + 1] if live[1] else 0.0,
+            caps_bid_coins=ws[0, k.W_CAPS, : n[0]],
+            caps_ask_coins=ws[1, k.W_CAPS, : n[1]],
+            lot_coins=spec.lot_size,
+            min_bid_coins=ws[0, k.W_MINS, : n[0]],
+            min_ask_coins=ws[1, k.W_MINS, : n[1]],
+            mid_usd=ctx.mid_usd,
+            inventory_coins=ctx.inventory_coins,
+            sigma_usd_per_sqrt_s=ctx.sigma_usd_per_sqrt_s,
+            risk_aversion=ctx.risk_aversion,
+            horizon_s=ctx.horizon_s,
+            interval_s=ctx.interval_s,
+            learner=alloc._learner_for(ctx),
+            rng=gen,
+        )
+        for s, (sizes, curves) in enumerate(((r.bid_sizes, r.bid_curves), (r.ask_sizes, r.ask_curves))):
+            if not live[s]:
+                continue
+            m = n[s]
+            info[k.INFO_STATE + s] = 1  # the learned results carry no state
+            # the reference runs the ladder's stealth stage unless the solve's binding is "empty" (which a side
+            # can report with a lot left on it)
+            info[k.INFO_NO_STEALTH + s] = float(r.binding("bid" if s == 0 else "ask") == "empty")
+            w = ws[s]
+            w[k.W_SIZES, :m] = sizes
+            # the published curves (LearnedArrays.level_curves): P = p, capture = the learned markout, the size
+            # penalty as b_forward; no adverse, inventory or round-trip term
+            w[k.W_TERMS, :m] = curves[3]
+            w[k.W_TERMS + 1, :m] = curves[6]
+            w[k.W_TERMS + 2, :m] = 0.0
+            w[k.W_TERMS + 3, :m] = 0.0
+            w[k.W_TERMS + 4, :m] = curves[2] if r.model == 1 else curves[1]
+            w[k.W_TERMS + 5, :m] = 0.0
+        code, n_bid, n_ask, bid_coins, ask_coins = k.finish_sides(
+            ci, self._cf, ws, self._wi, out, table, NUMPY_LOOPS, POWER, info
+        )
+        if code:
+            return self._reference(args[:8], gen)
+        st_bid, st_ask = int(info[k.INFO_STATE]), int(info[k.INFO_STATE + 1])
+        new_state = (
+            _FRESH
+            if st_bid == 1 and st_ask == 1
+            else LadderState(bid=prev_bid if st_bid == 0 else None, ask=prev_ask if st_ask == 0 else None)
+        )
+        diag = r.diagnostics() if live[0] or live[1] else {}
+        ref = info[k.INFO_REF]
+        return FastBuild(out, n_bid, n_ask, (bid_coins, ask_coins), snapshot.mid_usd, ref, new_state, r.beta, args,
+                         None, diag)  # fmt: skip
 
     def _reference(self, args: tuple[Any, ...], rng: Any) -> FastBuild:
         """The reference pipeline's ladder as a :class:`FastBuild` (the same arrays as a compiled build)."""
