@@ -302,15 +302,13 @@ def _place(row, orders, track, si, pf, at):  # type: ignore[no-untyped-def]
 
 @nb.njit(cache=True)
 def _cancel(r, orders, track, at):  # type: ignore[no-untyped-def]
-    """:meth:`ReplayVenue._cancel` of the order in ``track`` row ``r``."""
-    oid = int(track[r, T_OID])
-    for s in range(orders.shape[0]):
-        o = orders[s]
-        if (o.state == PENDING or o.state == LIVE) and o.oid == oid:
-            if o.dead_ts > at:
-                o.dead_ts = at
-            return
+    """:meth:`ReplayVenue._cancel` of the order in ``track`` row ``r``: the kernel's ``cancel`` finds the order by
+    its id, which a tracked order keeps in its own slot until the slot is freed (then it is no longer tracked)."""
     o = orders[int(track[r, T_SLOT])]
+    if (o.state == PENDING or o.state == LIVE) and o.oid == int(track[r, T_OID]):
+        if o.dead_ts > at:
+            o.dead_ts = at
+        return
     if o.state == DONE and o.dead_ts == NEVER:
         o.dead_ts = at  # gone already, unknown to the strategy: the cancel goes out all the same
 
@@ -512,8 +510,8 @@ class CompiledRun:
             )  # fmt: skip
             run.strategy_s += time.perf_counter() - lt
             self._sync()
+            run._take()  # the fills so far to the CSV before anything else (a Ctrl-C while reading keeps them)
             if code == R_END:
-                run._take()
                 self.done = True
                 return False
             if code == R_NEED_X or code == R_NEED_L:
