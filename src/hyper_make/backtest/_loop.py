@@ -586,8 +586,9 @@ class CompiledRun:
 
 
 def _loaded(feed: Any, index: int) -> bool:
-    """Whether the feed has read chunk ``index`` already (or the data has ended before it)."""
-    return index < feed._next or (feed._ended and not feed._raw)
+    """Whether getting chunk ``index`` reads nothing more from the source: made already, read ahead (the grid's
+    first rows), or the source has ended."""
+    return index < feed._next + len(feed._raw) or feed._ended
 
 
 __all__ = ["BUFFER_ROWS", "CompiledRun", "loop_reason", "run_loop"]
