@@ -542,15 +542,42 @@ class CompiledRun:
                 grown[: venue.nfill] = venue.fills[: venue.nfill]
                 venue.fills = grown
             elif code == R_REFERENCE:
-                raise InvalidParameterError(
-                    "the compiled replay loop's ladder build failed at exchange time "
-                    f"{int(si[SI_CLOCK])} ns; replay with compiled=False for the reference pipeline's error"
-                )
+                self._reference_error()
             elif code == R_OFF_GRID:
                 raise InvalidParameterError(
                     f"an order price is not on the venue's tick grid of {venue.tick_usd!r} USD "
                     f"(exchange time {int(si[SI_CLOCK])} ns)"
                 )
+
+    def _reference_error(self) -> None:
+        """Raise the error the Python step raises for the build the compiled core declined: the reference pipeline
+        on the same snapshot (the estimator brought to the core's state)."""
+        quoter, si, qs = self.run.quoter, self.si, self.qs
+        est = quoter.estimator
+        est._sum_r2, est._sum_vol, est._sum_t = (
+            float(qs[rc.QS_SUM_R2]),
+            float(qs[rc.QS_SUM_VOL]),
+            float(qs[rc.QS_SUM_T]),
+        )
+        est._t = float(qs[rc.QS_T])
+        est.mid_usd, est.best_bid_usd, est.best_ask_usd = (float(qs[j]) for j in (rc.QS_MID, rc.QS_BID, rc.QS_ASK))
+        interval = float(qs[rc.QS_INTERVAL])
+        ts_ns = int(si[SI_CLOCK])
+        vi, pend = self.view[1], self.view[3]
+        npd = int(vi[rc.VI_N_PEND])
+        reserve = {s: float(sum(pend[j, rc.P_SZ] for j in range(npd) if pend[j, rc.P_SIDE] == k))
+                   for k, s in enumerate(("bid", "ask"))}  # fmt: skip
+        snap = est.snapshot(
+            ts_ns / 1e9, inventory_coins=float(self.sf[SF_SEEN_POS]), max_position_coins=quoter.max_position_coins,
+            ts_ns=ts_ns, margin_usd=float(self.pf[PF_MARGIN]),
+        )  # fmt: skip
+        quoter._fast.build(
+            snap, rng=quoter.rng, reserved_coins=reserve, interval_s=None if math.isnan(interval) else interval
+        )
+        raise InvalidParameterError(  # the reference built a ladder the compiled core could not: report it as such
+            f"the compiled replay loop could not build the ladder at exchange time {ts_ns} ns, the reference could; "
+            "replay with compiled=False"
+        )
 
     def _sync(self) -> None:
         """The venue's attributes, the run's record, equity, shapes and stop from the loop's state; the buffers
