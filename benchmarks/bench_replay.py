@@ -20,7 +20,8 @@ used to end silently at status 14, hftbacktest's issue #312, which overstated it
   (``compiled=False``); printed beside, with its share of time spent in the refresh core.
 * hyper_make, compiled loop: the same replay with ``compiled=True`` (:mod:`hyper_make.backtest._loop`: the venue
   and the compiled refresh core in one numba call per chunk; the same fills, checked), the ratio to hftbacktest
-  measured in the same process (target >= 1).
+  measured in the same process (target >= 1); and the same compiled replay with a warm-up over the whole data
+  (observe only: the venue, the feed and the estimates without a quote), what the strategy's refreshes add to.
 
 Throughput = rows of the input array / wall time of the replay (data already in memory, JIT warmed up).
 Medians of ``REPEATS`` runs; the ratio is hyper_make / hftbacktest (target >= 0.5).
@@ -88,7 +89,7 @@ def _ours_grid(events: np.ndarray) -> tuple[float, int]:
 
 
 def _ours_run(
-    events: np.ndarray, allocator: str = "flat", fast_path: bool = True, compiled: bool = False
+    events: np.ndarray, allocator: str = "flat", fast_path: bool = True, compiled: bool = False, warmup_s: float = 1.0
 ) -> tuple[float, float, int]:
     from hyper_make.allocate import make_allocator
     from hyper_make.backtest import ReplayConfig, replay
@@ -101,7 +102,7 @@ def _ours_run(
         ladder=LadderConfig(grid=GridConfig(n_levels=N_LEVELS), level_cap_frac=1.0),
         quoter=QuoterConfig(fast_path=fast_path),
     )
-    cfg = ReplayConfig(refresh_s=REFRESH_NS / 1e9, latency_ms=LATENCY_NS / 1e6, queue="risk_averse", warmup_s=1.0)
+    cfg = ReplayConfig(refresh_s=REFRESH_NS / 1e9, latency_ms=LATENCY_NS / 1e6, queue="risk_averse", warmup_s=warmup_s)
     t0 = time.perf_counter()
     res = replay(events, make_allocator(allocator), app=app, config=cfg, compiled=compiled)
     wall = time.perf_counter() - t0
@@ -143,7 +144,7 @@ def main() -> None:
     _ours_grid(warm)
     _ours_run(warm, args.allocator, fast_path)
     _ours_run(warm, args.allocator, fast_path, compiled=True)
-    hb, grid, full, share, comp = [], [], [], [], []
+    hb, grid, full, share, comp, idle = [], [], [], [], [], []
     for _ in range(args.repeats):
         w, n_sub = _hftbacktest_run(events, TICK, LOT)
         hb.append(events.size / w)
@@ -156,8 +157,12 @@ def main() -> None:
         comp.append(events.size / w)
         if n_comp_fills != n_fills:  # the compiled loop is the Python step's replay: the same fills
             raise RuntimeError(f"compiled loop: {n_comp_fills} fills, Python step: {n_fills}")
+        # the same compiled replay with a warm-up over the whole data: the venue, the feed and the estimates, no
+        # quotes (what the strategy's refreshes add is the difference)
+        w, _, _ = _ours_run(events, args.allocator, fast_path, compiled=True, warmup_s=1e9)
+        idle.append(events.size / w)
     h, g, f = statistics.median(hb), statistics.median(grid), statistics.median(full)
-    c = statistics.median(comp)
+    c, o = statistics.median(comp), statistics.median(idle)
     print(f"hftbacktest               : median {h:,.0f} events/s ({args.repeats} runs; {n_sub:,} order submissions)")
     print(f"hyper_make fixed grid     : median {g:,.0f} events/s ({n_grid_fills} fills)")
     path = "fast path" if fast_path else "reference path"
@@ -165,6 +170,8 @@ def main() -> None:
           f"{statistics.median(share):.0%} of the time in the refresh core)")  # fmt: skip
     print(f"hyper_make compiled loop  : median {c:,.0f} events/s ({args.allocator}, backtest/_loop.py; the same "
           f"{n_fills} fills)")  # fmt: skip
+    print(f"hyper_make observe only   : median {o:,.0f} events/s (the compiled loop warming up over the whole data: "
+          f"the venue, feed and estimates without quotes)")  # fmt: skip
     print(f"ratio hyper_make / hftbacktest: {g / h:.2f} same work (target >= 0.5); {f / h:.2f} with the strategy "
           f"(Python step), {c / h:.2f} with the strategy in the compiled loop (target >= 1)")  # fmt: skip
     if args.json:
@@ -174,6 +181,7 @@ def main() -> None:
                           "hftbacktest_events_per_s": h, "hyper_make_grid_events_per_s": g,
                           "hyper_make_full_events_per_s": f, "ratio_same_work": g / h, "ratio_with_strategy": f / h,
                           "hyper_make_compiled_events_per_s": c, "ratio_compiled": c / h,
+                          "hyper_make_observe_only_events_per_s": o,
                           "hftbacktest_submissions": n_sub, "hyper_make_grid_fills": n_grid_fills,
                           "hyper_make_full_fills": n_fills,
                           "refresh_core_share": statistics.median(share)}))  # fmt: skip
