@@ -82,6 +82,17 @@ def test_compiled_loop_with_feed_latency_deferrals_and_a_stop(futures: np.ndarra
     assert res["flat"].diagnostics["quoted_refreshes"] < res["flat"].diagnostics["refreshes"] - 100
 
 
+def test_compiled_loop_with_the_other_fill_rules(futures: np.ndarray, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Fills by the crossed quantity only, the power queue, our orders first at equal timestamps, no best-price rows,
+    an order latency that does not fit the release in a refresh (the deferrals wait for the next one)."""
+    cfg = ReplayConfig(refresh_s=0.1, latency_ms=60.0, warmup_s=0.5, cross="crossed_qty", queue="power",
+                       queue_n=3.0, equal_ts="order_first", use_bbo=False)  # fmt: skip
+    app = AppConfig()
+    tight = replace(app, snapshot=replace(app.snapshot, max_position_coins=0.01))
+    res = _both(futures[:200_000], tight, cfg, 40_000, monkeypatch, which=("flat",))
+    assert len(res["flat"].fills) > 0
+
+
 def test_hand_over_after_the_book_warm_up_of_a_recording_without_snapshot(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The spot recording has no book snapshot: the Python step observes until the reader knows where the book's
     warm-up ends, then the compiled loop takes over; the replay is the Python one."""
