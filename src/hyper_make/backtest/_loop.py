@@ -543,7 +543,7 @@ class CompiledRun:
                 venue.fills = grown
             elif code == R_REFERENCE:
                 self._reference_error()
-            elif code == R_OFF_GRID:
+            elif code == R_OFF_GRID:  # (R_BUF_FULL: the buffers were drained above, the loop goes on)
                 raise InvalidParameterError(
                     f"an order price is not on the venue's tick grid of {venue.tick_usd!r} USD "
                     f"(exchange time {int(si[SI_CLOCK])} ns)"
