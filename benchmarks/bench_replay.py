@@ -16,8 +16,12 @@ used to end silently at status 14, hftbacktest's issue #312, which overstated it
   around the replay kernel (no Python per refresh). This is the like-for-like engine comparison.
 * hyper_make, full pipeline: :func:`hyper_make.backtest.replay` with the ``flat`` allocator (``--allocator NAME``),
   i.e. the refresh core every refresh (``Quoter``: estimation, the compiled ladder build, or the Python reference
-  with ``--reference``, the order diff, the limit guard) around the same kernel; printed beside, with its share of
-  time spent in the refresh core.
+  with ``--reference``, the order diff, the limit guard) around the same kernel, stepped in Python
+  (``compiled=False``); printed beside, with its share of time spent in the refresh core.
+* hyper_make, compiled loop: the same replay with ``compiled=True`` (:mod:`hyper_make.backtest._loop`: the venue
+  and the compiled refresh core in one numba call per chunk; the same fills, checked), the ratio to hftbacktest
+  measured in the same process (target >= 1); and the same compiled replay with a warm-up over the whole data
+  (observe only: the venue, the feed and the estimates without a quote), what the strategy's refreshes add to.
 
 Throughput = rows of the input array / wall time of the replay (data already in memory, JIT warmed up).
 Medians of ``REPEATS`` runs; the ratio is hyper_make / hftbacktest (target >= 0.5).
@@ -84,7 +88,9 @@ def _ours_grid(events: np.ndarray) -> tuple[float, int]:
     return time.perf_counter() - t0, len(fills)
 
 
-def _ours_run(events: np.ndarray, allocator: str = "flat", fast_path: bool = True) -> tuple[float, float, int]:
+def _ours_run(
+    events: np.ndarray, allocator: str = "flat", fast_path: bool = True, compiled: bool = False, warmup_s: float = 1.0
+) -> tuple[float, float, int]:
     from hyper_make.allocate import make_allocator
     from hyper_make.backtest import ReplayConfig, replay
     from hyper_make.config import AppConfig
@@ -96,9 +102,9 @@ def _ours_run(events: np.ndarray, allocator: str = "flat", fast_path: bool = Tru
         ladder=LadderConfig(grid=GridConfig(n_levels=N_LEVELS), level_cap_frac=1.0),
         quoter=QuoterConfig(fast_path=fast_path),
     )
-    cfg = ReplayConfig(refresh_s=REFRESH_NS / 1e9, latency_ms=LATENCY_NS / 1e6, queue="risk_averse", warmup_s=1.0)
+    cfg = ReplayConfig(refresh_s=REFRESH_NS / 1e9, latency_ms=LATENCY_NS / 1e6, queue="risk_averse", warmup_s=warmup_s)
     t0 = time.perf_counter()
-    res = replay(events, make_allocator(allocator), app=app, config=cfg)
+    res = replay(events, make_allocator(allocator), app=app, config=cfg, compiled=compiled)
     wall = time.perf_counter() - t0
     return wall, res.diagnostics["strategy_s"], len(res.fills)
 
@@ -137,7 +143,8 @@ def main() -> None:
     _hftbacktest_run(warm, TICK, LOT)
     _ours_grid(warm)
     _ours_run(warm, args.allocator, fast_path)
-    hb, grid, full, share = [], [], [], []
+    _ours_run(warm, args.allocator, fast_path, compiled=True)
+    hb, grid, full, share, comp, idle = [], [], [], [], [], []
     for _ in range(args.repeats):
         w, n_sub = _hftbacktest_run(events, TICK, LOT)
         hb.append(events.size / w)
@@ -146,19 +153,35 @@ def main() -> None:
         w, strategy_s, n_fills = _ours_run(events, args.allocator, fast_path)
         full.append(events.size / w)
         share.append(strategy_s / w)
+        w, _, n_comp_fills = _ours_run(events, args.allocator, fast_path, compiled=True)
+        comp.append(events.size / w)
+        if n_comp_fills != n_fills:  # the compiled loop is the Python step's replay: the same fills
+            raise RuntimeError(f"compiled loop: {n_comp_fills} fills, Python step: {n_fills}")
+        # the same compiled replay with a warm-up over the whole data: the venue, the feed and the estimates, no
+        # quotes (what the strategy's refreshes add is the difference)
+        w, _, _ = _ours_run(events, args.allocator, fast_path, compiled=True, warmup_s=1e9)
+        idle.append(events.size / w)
     h, g, f = statistics.median(hb), statistics.median(grid), statistics.median(full)
+    c, o = statistics.median(comp), statistics.median(idle)
     print(f"hftbacktest               : median {h:,.0f} events/s ({args.repeats} runs; {n_sub:,} order submissions)")
     print(f"hyper_make fixed grid     : median {g:,.0f} events/s ({n_grid_fills} fills)")
     path = "fast path" if fast_path else "reference path"
     print(f"hyper_make full pipeline  : median {f:,.0f} events/s ({args.allocator}, {path}; {n_fills} fills; "
           f"{statistics.median(share):.0%} of the time in the refresh core)")  # fmt: skip
-    print(f"ratio hyper_make / hftbacktest: {g / h:.2f} same work (target >= 0.5); {f / h:.2f} with the strategy")
+    print(f"hyper_make compiled loop  : median {c:,.0f} events/s ({args.allocator}, backtest/_loop.py; the same "
+          f"{n_fills} fills)")  # fmt: skip
+    print(f"hyper_make observe only   : median {o:,.0f} events/s (the compiled loop warming up over the whole data: "
+          f"the venue, feed and estimates without quotes)")  # fmt: skip
+    print(f"ratio hyper_make / hftbacktest: {g / h:.2f} same work (target >= 0.5); {f / h:.2f} with the strategy "
+          f"(Python step), {c / h:.2f} with the strategy in the compiled loop (target >= 1)")  # fmt: skip
     if args.json:
         sys.stdout = sys.__stdout__
         print(json.dumps({"machine": m, "file": src.name, "rows": int(events.size), "repeats": args.repeats,
                           "allocator": args.allocator, "ladder_path": "fast" if fast_path else "reference",
                           "hftbacktest_events_per_s": h, "hyper_make_grid_events_per_s": g,
                           "hyper_make_full_events_per_s": f, "ratio_same_work": g / h, "ratio_with_strategy": f / h,
+                          "hyper_make_compiled_events_per_s": c, "ratio_compiled": c / h,
+                          "hyper_make_observe_only_events_per_s": o,
                           "hftbacktest_submissions": n_sub, "hyper_make_grid_fills": n_grid_fills,
                           "hyper_make_full_fills": n_fills,
                           "refresh_core_share": statistics.median(share)}))  # fmt: skip

@@ -308,6 +308,7 @@ class _Run:
         out: tuple[Path, Path] | None = None,
         append: bool = False,
         learner: Any = None,
+        compiled: bool = True,
     ) -> None:
         n_lv = app.ladder.grid.n_levels
         self.app, self.cfg, self.feed = app, cfg, feed
@@ -347,9 +348,21 @@ class _Run:
             self.fills_out = _CsvOut(out[0], FILL_COLUMNS, append=append)
             self.equity_out = _CsvOut(out[1], ("t_s", "equity_usd"), append=append)
         self._written = 0
+        #: why this run steps in Python (``""``: the compiled loop, :mod:`._loop`, takes over before the first order)
+        self.loop_reason = _compiled_reason(self.quoter) if compiled else "compiled=False"
+        self._loop: Any = None
 
     def step(self, t_now: int) -> bool:
         """The refresh at ``t_now`` (exchange ns); ``False`` once the data has ended."""
+        if self._loop is not None:
+            return self._loop.step(t_now)
+        if not self.loop_reason:
+            decided = getattr(self.warmup_s, "decided", None)
+            if decided is not None and decided():  # the warm-up is known: it cannot change under the loop
+                from ._loop import CompiledRun
+
+                self._loop = CompiledRun(self, t_now, self.warmup_s())
+                return self._loop.step(t_now)
         venue = self.venue
         if venue.advance(t_now) == STATUS_END:
             self._take()
@@ -383,6 +396,17 @@ class _Run:
         self.drawdown = max(self.drawdown, self.peak - v)
         if self.equity_out is not None:
             self.equity_out.add({"t_s": np.array([t_s]), "equity_usd": np.array([v])})
+
+    def _equity_rows(self, t_s: np.ndarray, v: np.ndarray) -> None:
+        """:meth:`_equity` of many rows (times s from the start, equity USD): the same running peak and drawdown."""
+        peak, dd = self.peak, self.drawdown
+        for t, x in zip(t_s.tolist(), v.tolist(), strict=True):
+            self.curve.add((t, x))
+            peak = max(peak, x)
+            dd = max(dd, peak - x)
+        self.peak, self.drawdown = peak, dd
+        if self.equity_out is not None:
+            self.equity_out.add({"t_s": t_s.copy(), "equity_usd": v.copy()})
 
     def _take(self) -> None:
         """The path pieces the venue has finished (markouts), and the new fills to the CSV."""
@@ -492,6 +516,15 @@ class _Run:
         )
 
 
+def _compiled_reason(quoter: Quoter) -> str:
+    """Why a replay of ``quoter`` steps in Python (:func:`._loop.loop_reason`), ``""`` when it can run compiled."""
+    if quoter._fast is None:  # checked first: the compiled loop's module loads the fast path's kernels
+        return "the fast path is off (quoter.fast_path = false) or cannot load"
+    from ._loop import loop_reason
+
+    return loop_reason(quoter)
+
+
 #: Columns of ``fills_<allocator>.csv`` (:meth:`Fills.write_csv`).
 FILL_COLUMNS = ("ts_ns", "side", "price_usd", "qty_coins", "level", "mid_usd")
 
@@ -531,10 +564,13 @@ def replay(
     grid: BookGrid | None = None,
     chunk_rows: int = 262_144,
     learner: Any = None,
+    compiled: bool = True,
 ) -> ReplayResult:
     """Replay ``events`` (``event_dtype``) with one allocator, ``chunk_rows`` rows at a time; see the module
     docstring (:func:`run_backtest` replays files, in memory that does not grow with them). ``learner``: for an
     allocator that learns, the payout posterior to start from (copied); the result's ``learner`` is the one at the end.
+    ``compiled``: run the strategy's refreshes in the compiled loop (:mod:`._loop`) where it applies (the same result
+    as the Python step, faster); ``False``: the Python step every refresh (the reference).
 
     Raises
     ------
@@ -542,7 +578,14 @@ def replay(
         If the data never shows a two-sided book after the warm-up.
     """
     res, _ = run_backtest(
-        events, {"_": allocator}, app=app, config=config, grid=grid, chunk_rows=chunk_rows, learner=learner
+        events,
+        {"_": allocator},
+        app=app,
+        config=config,
+        grid=grid,
+        chunk_rows=chunk_rows,
+        learner=learner,
+        compiled=compiled,
     )
     return res["_"]
 
@@ -643,15 +686,16 @@ def _first_seen(feed: EventFeed) -> int:
     return min(t_exch, t_local)
 
 
-def _book_warmup_gate(report: ReadReport | None, warmup_s: float, t0: int) -> Callable[[], float | None]:
-    """The strategy's warm-up (s from the start) as the reader knows it now: ``warmup_s``, extended to the end of the
-    book's warm-up of a recording without a snapshot (:attr:`ReadReport.book_warmup_end_ns`), ``None`` (no quotes)
-    while the reader cannot yet tell where that ends (it is then later than anything replayed: the reader is ahead)
-    or when it never ends."""
-    if report is None:
-        return lambda: warmup_s
+class _WarmupGate:
+    """The strategy's warm-up (s from the start) as the reader knows it now (:func:`_book_warmup_gate`)."""
 
-    def gate() -> float | None:
+    def __init__(self, report: ReadReport | None, warmup_s: float, t0: int) -> None:
+        self.report, self.warmup_s, self.t0 = report, warmup_s, t0
+
+    def __call__(self) -> float | None:
+        report, warmup_s = self.report, self.warmup_s
+        if report is None:
+            return warmup_s
         if warmup_undecided(report):
             return None
         end = report.book_warmup_end_ns
@@ -659,10 +703,27 @@ def _book_warmup_gate(report: ReadReport | None, warmup_s: float, t0: int) -> Ca
             return warmup_s
         if end == (1 << 63) - 1:
             return None
-        need_s = (end - t0) / 1e9
+        need_s = (end - self.t0) / 1e9
         return need_s if need_s > warmup_s else warmup_s
 
-    return gate
+    def decided(self) -> bool:
+        """Whether the answer is final: no reader, or the book started from a snapshot, or its warm-up has ended
+        (the compiled loop takes the warm-up as a number, :mod:`._loop`)."""
+        report = self.report
+        if report is None:
+            return True
+        if warmup_undecided(report):
+            return False
+        w = report.warmups
+        return not w or w[0].reason != "no_snapshot" or w[0].end_ns is not None
+
+
+def _book_warmup_gate(report: ReadReport | None, warmup_s: float, t0: int) -> _WarmupGate:
+    """The strategy's warm-up (s from the start) as the reader knows it now: ``warmup_s``, extended to the end of the
+    book's warm-up of a recording without a snapshot (:attr:`ReadReport.book_warmup_end_ns`), ``None`` (no quotes)
+    while the reader cannot yet tell where that ends (it is then later than anything replayed: the reader is ahead)
+    or when it never ends."""
+    return _WarmupGate(report, warmup_s, t0)
 
 
 def run_backtest(
@@ -680,6 +741,7 @@ def run_backtest(
     progress: Callable[[int, int], None] | None = None,
     info: dict[str, float] | None = None,
     learner: Any = None,
+    compiled: bool = True,
 ) -> tuple[dict[str, ReplayResult], ReadReport | None]:
     """Replay the same data with every allocator (same book, same seed), in one read of the data: the data is read
     ``chunk_rows`` events at a time and the allocators' replays step refresh by refresh together over it, so memory
@@ -694,7 +756,10 @@ def run_backtest(
     With ``out_dir``, ``fills_<allocator>.csv`` (:data:`FILL_COLUMNS`) and ``equity_<allocator>.csv`` (``t_s`` from
     the start, ``equity_usd`` at each refresh) are written as the replay goes (appended to with ``append``), so a
     run that fails keeps what it had computed. ``progress(done_bytes, total_bytes)`` is called as chunks are read.
-    ``learner``: the payout posterior an allocator that learns starts from (each its own copy).
+    ``learner``: the payout posterior an allocator that learns starts from (each its own copy). ``compiled``: each
+    allocator's refreshes run in the compiled loop (:mod:`._loop`: the Python step's result, many refreshes per call)
+    unless its refresh core cannot compile (an allocator that learns, the fast path off, a GLFT touch: the run's
+    ``loop_reason`` says why) or, until it is known, the book's warm-up of a recording without a snapshot.
 
     Raises
     ------
@@ -744,7 +809,7 @@ def run_backtest(
     first = readers[0].report if readers else None
     gate = _book_warmup_gate(first, cfg.warmup_s, feed.t0)
     runs = {
-        name: _Run(feed, alloc, app, cfg, warmup_s=gate, append=append, learner=learner,
+        name: _Run(feed, alloc, app, cfg, warmup_s=gate, append=append, learner=learner, compiled=compiled,
                    out=None if out_dir is None else (out_dir / f"fills_{name}.csv", out_dir / f"equity_{name}.csv"))
         for name, alloc in allocators.items()
     }  # fmt: skip

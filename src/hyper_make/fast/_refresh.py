@@ -172,6 +172,13 @@ def _observe(qc, qs, qi, vf, vi):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
+def observe(qc, qs, qi, vf, vi):  # type: ignore[no-untyped-def]
+    """:meth:`Quoter.observe` alone (a warm-up or a stopped run's refresh: estimates, no quotes): the refresh
+    interval, the book and the traded volume of the view, as :func:`refresh` observes them."""
+    _observe(qc, qs, qi, vf, vi)
+
+
+@nb.njit(cache=True)
 def _two_sided(vf, vi):  # type: ignore[no-untyped-def]
     return vi[VI_HAS_BOOK] != 0 and 0.0 < vf[VF_BID] < vf[VF_ASK] and math.isfinite(vf[VF_ASK])
 
