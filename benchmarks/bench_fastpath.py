@@ -7,8 +7,9 @@ case per allocator on a loaded 2-core machine: ~5 minutes per allocator at the d
    ``szDecimals`` 0 to 6, inventory at and over the limits, reserved coins, budgets, rebates, σ, missing volume or a
    profile, every grid, touch, fill and adverse model, stealth modes, minimum-order-binding limits). A case counts as
    identical when the fast path's prices, sizes, levels, the orders' curve terms, the record's diagnostics, state,
-   reservation price and the generator's state equal the reference's exactly (or both refuse with the same message). Reported per allocator: mismatches, how many cases ran compiled (the
-   rest run the reference inside the fast path: ``FastLadder.reason``) and how many rested orders.
+   reservation price and the generator's state equal the reference's exactly (or both refuse with the same
+   message). Reported per allocator: mismatches, how many cases ran compiled (the rest run the reference inside the
+   fast path: ``FastLadder.reason``) and how many rested orders.
 2. Speed: one two-sided build of the embedded default market, arrays out (``FastLadder.build``) against the Python
    reference (``build_ladder``) in the same process, blocks of builds alternated so that machine noise hits both;
    the figure is the median over block pairs of the per-pair ratio (target >= 30x; moonshot: within 2x of 3.6 µs).
