@@ -17,7 +17,6 @@ from hyper_make.defaults import default_snapshot, default_spec
 from hyper_make.economics import LevelCurves
 from hyper_make.fast._entropy import (
     NUMPY_LOOPS,
-    _np_power_py,
     _np_sum,
     _np_unary_py,
     allocate_fast,
@@ -27,6 +26,8 @@ from hyper_make.fast._entropy import (
     entropy_params,
     entropy_result,
     gamma_draws,
+    np_pow_scalar,
+    operator_fast_power,
 )
 from hyper_make.snapshot import Regime
 
@@ -158,13 +159,25 @@ def test_numpy_draws_path_is_identical_too():
     assert_same(alloc.allocate(prob, np.random.default_rng(2)), fast)
 
 
-@pytest.mark.parametrize("y", [1.5, 1.3, 2.0, 0.5, 3.0])
+@pytest.mark.parametrize("y", [1.5, 1.3, 2.0, 0.5, -1.0, 1.0, 0.0, 3.0])
 def test_power_is_numpys_array_to_scalar_power(y):
-    # x ** y with a scalar y: NumPy's loop with the exponent's stride 0 (squares and square roots take fast paths)
+    # x ** y with a scalar y: NumPy's loop with the exponent's stride 0, or (NumPy < 2.3) its operator's own path for
+    # 0.5, 2, -1, 1 and 0, whichever this NumPy takes
     x = np.random.default_rng(2).uniform(0.0, 1e4, 3000)
     out = np.empty_like(x)
-    _np_power_py(NUMPY_LOOPS, x, y, out, x.shape[0])
+    np_pow_scalar(NUMPY_LOOPS, x, y, out, x.shape[0])
     assert np.array_equal(out, x**y)
+
+
+def test_the_operators_special_exponents_are_numpys_before_2_3():
+    """NumPy < 2.3's ``array ** y`` special cases, checked against the ufuncs it calls (on any NumPy)."""
+    x = np.concatenate([np.random.default_rng(3).uniform(-1e3, 1e3, 2000), [0.0, -0.0, np.inf, -np.inf, np.nan]])
+    with np.errstate(all="ignore"):
+        for y, f in ((0.5, np.sqrt), (2.0, np.square), (-1.0, np.reciprocal), (1.0, np.positive), (0.0, np.ones_like)):
+            out = np.empty_like(x)
+            assert operator_fast_power(y, x, out, x.shape[0])
+            assert np.array_equal(out, f(x), equal_nan=True), y
+    assert not operator_fast_power(1.5, x, np.empty_like(x), x.shape[0])
 
 
 def test_bad_arrays_are_refused_with_the_field_named():

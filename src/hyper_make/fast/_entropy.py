@@ -190,9 +190,37 @@ def _np_power_scalar(typingctx, loops, src, y, dst, n):  # type: ignore[no-untyp
     return sig, codegen
 
 
+@nb.njit(cache=True, error_model="numpy")
+def operator_fast_power(y, src, dst, n):  # type: ignore[no-untyped-def]
+    """``array ** y`` as NumPy before 2.3 computes it for the exponents its operator special-cases (0.5: ``sqrt``,
+    2: ``square``, -1: ``reciprocal``, 1: a copy, 0: ones), into ``dst[:n]``; ``False`` for any other ``y`` (the
+    power loop's). Later NumPys take these paths inside the loop itself."""
+    if y == 0.5:
+        for i in range(n):
+            dst[i] = np.sqrt(src[i])
+    elif y == 2.0:
+        for i in range(n):
+            dst[i] = src[i] * src[i]
+    elif y == -1.0:
+        for i in range(n):
+            dst[i] = 1.0 / src[i]
+    elif y == 1.0:
+        for i in range(n):
+            dst[i] = src[i]
+    elif y == 0.0:
+        for i in range(n):
+            dst[i] = 1.0
+    else:
+        return False
+    return True
+
+
 @nb.njit(cache=True)
-def _np_power_py(loops, src, y, dst, n):  # type: ignore[no-untyped-def]
-    """:func:`_np_power_scalar` callable from Python (the import-time check)."""
+def np_pow_scalar(loops, src, y, dst, n):  # type: ignore[no-untyped-def]
+    """``dst[:n] = src[:n] ** y`` as NumPy's ``array ** y`` (``loops[6]``: this NumPy's operator takes the special
+    exponents' paths itself, :func:`operator_fast_power`; else its ``power`` loop does)."""
+    if loops[6] != 0 and operator_fast_power(y, src, dst, n):
+        return
     _np_power_scalar(loops, src, y, dst, n)
 
 
@@ -202,10 +230,26 @@ def _np_unary_py(loops, k, src, dst, n):  # type: ignore[no-untyped-def]
     _np_unary(loops, k, src, dst, n)
 
 
+def _reproduces_power(loops: NDArray[np.int64], x: NDArray[np.float64], exponents: tuple[float, ...]) -> bool:
+    """Whether NumPy's ``power`` loop alone (a stride-0 exponent) gives ``x ** y`` for every ``y`` of ``exponents``."""
+    out = np.empty_like(x)
+    for y in exponents:
+        _np_power_py(loops, x, y, out, x.shape[0])
+        if not np.array_equal(out, x**y):
+            return False
+    return True
+
+
+@nb.njit(cache=True)
+def _np_power_py(loops, src, y, dst, n):  # type: ignore[no-untyped-def]
+    """:func:`_np_power_scalar` callable from Python (the import-time check)."""
+    _np_power_scalar(loops, src, y, dst, n)
+
+
 def _numpy_loops() -> NDArray[np.int64]:
     """The table ``[exp fn, exp data, log fn, log data, power fn, power data]``, checked to reproduce ``np.exp``,
     ``np.log`` and ``array ** y`` bit for bit."""
-    loops = np.array([*_double_loop(np.exp), *_double_loop(np.log), *_double_loop(np.power)], dtype=np.int64)
+    loops = np.array([*_double_loop(np.exp), *_double_loop(np.log), *_double_loop(np.power), 0], dtype=np.int64)
     if loops[0] == 0 or loops[2] == 0 or loops[4] == 0:
         raise ImportError("hyper_make.fast: numpy's exp/log/power loops not found")
     check = np.random.default_rng(0)
@@ -217,17 +261,20 @@ def _numpy_loops() -> NDArray[np.int64]:
         if not np.array_equal(out, ufunc(x)):
             raise ImportError(f"hyper_make.fast: numpy's {ufunc.__name__} loop does not reproduce np.{ufunc.__name__}")
     x = check.uniform(0.0, 1e3, 4096)
-    for y in (1.5, 1.3, 0.5, 2.0, -1.0, 3.0):
+    exponents = (1.5, 1.3, 0.5, 2.0, -1.0, 1.0, 0.0, 3.0)
+    loops[6] = int(not _reproduces_power(loops, x, exponents))  # NumPy < 2.3: its operator's special cases
+    for y in exponents:
         out = np.empty_like(x)
-        _np_power_py(loops, x, y, out, x.shape[0])
+        np_pow_scalar(loops, x, y, out, x.shape[0])
         if not np.array_equal(out, x**y):
             raise ImportError(f"hyper_make.fast: numpy's power loop does not reproduce x ** {y}")
     return loops
 
 
 NUMPY_LOOPS: NDArray[np.int64] = _numpy_loops()
-"""``[exp fn, exp data, log fn, log data, power fn, power data]``: addresses of NumPy's float64 inner loops of
-``exp``, ``log`` and ``power`` (this process)."""
+"""``[exp fn, exp data, log fn, log data, power fn, power data, operator flag]``: addresses of NumPy's float64 inner
+loops of ``exp``, ``log`` and ``power`` (this process), and whether its ``array ** y`` operator special-cases some
+exponents itself (NumPy < 2.3)."""
 
 # ---- NumPy's Gamma sampler on the generator's own bit stream ---------------------------------------------------
 
@@ -856,7 +903,7 @@ def curve_value_usd(fill_prob, capture_usd, inventory_usd, adverse_usd, b_usd, b
     """
     n = sizes.shape[0]
     sb = np.empty(n)
-    _np_power_scalar(loops, sizes, 1.0 + beta, sb, n)
+    np_pow_scalar(loops, sizes, 1.0 + beta, sb, n)
     v = np.empty(n)
     for i in range(n):
         a = fill_prob[i] * (capture_usd[i] + inventory_usd[i] - adverse_usd[i])
@@ -900,11 +947,11 @@ def entropy_allocate_kernel(  # type: ignore[no-untyped-def]
         or min_size_coins.shape[0] != n
         or params.shape[0] != N_PARAMS
         or bitgen.shape[0] != 3
-        or loops.shape[0] != 6
+        or loops.shape[0] != 7
     ):
         raise ValueError(
             "entropy kernel: the curve arrays, caps_coins and min_size_coins need one entry per level, params "
-            "N_PARAMS, bitgen 3 (bitgen_table) and loops 6 (NUMPY_LOOPS)"
+            "N_PARAMS, bitgen 3 (bitgen_table) and loops 7 (NUMPY_LOOPS)"
         )
     nan = math.nan
     if n == 0 or budget_coins <= 0:  # the Python allocator's test (a NaN budget goes on, as there)

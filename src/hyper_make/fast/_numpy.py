@@ -15,7 +15,7 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from ._entropy import _double_loop, _np_unary, _pairwise_block, _pairwise_sum, _PyUFuncHead
+from ._entropy import _double_loop, _np_unary, _pairwise_block, _pairwise_sum, _PyUFuncHead, operator_fast_power
 
 #: The double nearest 5e-7, which lies below 5e-7: a double ``d`` is ``<= 5e-7`` exactly iff ``d <= _HALF_MICRO``.
 _HALF_MICRO = 5e-7
@@ -119,14 +119,17 @@ def np_unary(loops: np.ndarray, k: int, src: np.ndarray, dst: np.ndarray, n: int
 
 @nb.njit(cache=True)
 def np_power_scalar(power: np.ndarray, src: np.ndarray, exponent: np.ndarray, dst: np.ndarray, n: int) -> None:
-    """``dst[:n] = src[:n] ** exponent[0]`` by NumPy's power loop (:data:`POWER`), as ``array ** float``."""
+    """``dst[:n] = src[:n] ** exponent[0]`` as ``array ** float``: NumPy's power loop (:data:`POWER`), or its
+    operator's own path for the special exponents where this NumPy takes one (``POWER[2]``, NumPy < 2.3)."""
+    if power[2] != 0 and operator_fast_power(exponent[0], src, dst, n):
+        return
     np_binary_scalar(power, src, exponent, dst, n)
 
 
 def _tables() -> tuple[np.ndarray, np.ndarray]:
     """:data:`LOOPS` and :data:`POWER`, checked to reproduce NumPy bit for bit."""
     loops = np.array([*_double_loop(np.exp), *_double_loop(np.expm1), *_double_loop(np.log10)], dtype=np.int64)
-    power = np.array(_binary_double_loop(np.power), dtype=np.int64)
+    power = np.array([*_binary_double_loop(np.power), 0], dtype=np.int64)
     if not (loops[0::2].all() and power[0]):
         raise ImportError("hyper_make.fast: numpy's exp/expm1/log10/power loops not found")
     r = np.random.default_rng(0)
@@ -137,13 +140,21 @@ def _tables() -> tuple[np.ndarray, np.ndarray]:
         np_unary(loops, k, arg, out, arg.shape[0])
         if not np.array_equal(out, ufunc(arg)):
             raise ImportError(f"hyper_make.fast: numpy's {ufunc.__name__} loop does not reproduce it")
-    for e in (-0.5, 1.5, 0.3, 2.0):
-        out = np.empty_like(pos)
-        np_power_scalar(power, pos, np.array([e]), out, pos.shape[0])
-        if not np.array_equal(out, pos**e):
-            raise ImportError("hyper_make.fast: numpy's power loop does not reproduce array ** float")
+    exponents = (-0.5, 1.5, 0.3, 2.0, 0.5, -1.0, 1.0, 0.0)
+    out = np.empty_like(pos)
+    for flag in (0, 1):  # the loop alone, else with the operator's special exponents (NumPy < 2.3)
+        power[2] = flag
+        ok = True
+        for e in exponents:
+            np_power_scalar(power, pos, np.array([e]), out, pos.shape[0])
+            ok = ok and np.array_equal(out, pos**e)
+        if ok:
+            break
+    else:
+        raise ImportError("hyper_make.fast: numpy's power loop does not reproduce array ** float")
     return loops, power
 
 
 LOOPS, POWER = _tables()
-"""Addresses of NumPy's ``exp``, ``expm1``, ``log10`` (``d->d``) and ``power`` (``dd->d``) loops in this process."""
+"""Addresses of NumPy's ``exp``, ``expm1``, ``log10`` (``d->d``) and ``power`` (``dd->d``) loops in this process;
+``POWER[2]``: whether its ``array ** float`` operator special-cases some exponents itself (NumPy < 2.3)."""

@@ -87,7 +87,7 @@ def posterior_draw_kernel(a, b, edge_sd_frac, impact_sd_log, bitgen, loops):  # 
     length.
     """
     n = a.shape[0]
-    if b.shape[0] != n or bitgen.shape[0] != 3 or loops.shape[0] != 6:
+    if b.shape[0] != n or bitgen.shape[0] != 3 or loops.shape[0] != 7:
         raise ValueError("posterior kernel: a and b need one entry per level")
     z = np.empty(2 * n)
     for i in range(2 * n):
