@@ -89,3 +89,14 @@ def test_what_runs_in_python_says_why() -> None:
     assert "fast path is off" in loop_reason(quoter("impact", BASE.strategy.ladder, fast_path=False))
     glft = replace(BASE.strategy.ladder, grid=GridConfig(touch="glft"))
     assert "GLFT" in loop_reason(quoter("impact", glft))
+
+
+def test_a_path_split_into_short_stretches_is_the_same_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop hands control back to Python every STRETCH refreshes (Ctrl-C): its state carries across exactly."""
+    from hyper_make.sim import _loop
+
+    cfg = with_overrides(BASE, max_position_coins=0.05)  # deferrals and releases at many refreshes
+    whole = run_path(cfg, "impact", 2, record=True)
+    monkeypatch.setattr(_loop, "STRETCH", 7)
+    _same(run_path(cfg, "impact", 2, record=True), whole)
+    _same(run_path(cfg, "impact", 2, record=True, compiled=False), whole)

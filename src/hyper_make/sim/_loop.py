@@ -1,11 +1,13 @@
-"""The simulator's strategy loop compiled: the market kernel and the refresh core in one numba call per path.
+"""The simulator's strategy loop compiled: the market kernel and the refresh core in numba, thousands of refreshes a
+call.
 
 :func:`run_compiled` runs what :func:`~hyper_make.sim.strategy.run_path`'s Python loop does (the market to each
 refresh, :class:`~hyper_make.sim.venue.SimVenue`'s view, :meth:`Quoter.drive` with its release, the run record,
-the equity samples) without returning to Python until the horizon: the view's orders are the venue's in its order
-(the order they were placed, as its dict keeps them), the plan is applied as ``SimVenue.apply`` does (cancels, then
-modifies and new orders into the lowest free slots), and the refresh core is :mod:`hyper_make.fast._refresh`. The
-same seed gives the Python loop's fills, PnL and record exactly (``tests/sim/test_compiled_loop.py``).
+the equity samples), returning to Python only every :data:`STRETCH` refreshes (so that Ctrl-C is heard): the
+view's orders are the venue's in its order (the order they were placed, as its dict keeps them), the plan is applied
+as ``SimVenue.apply`` does (cancels, then modifies and new orders into the lowest free slots), and the refresh core
+is :mod:`hyper_make.fast._refresh`. The same seed gives the Python loop's fills, PnL and record exactly
+(``tests/sim/test_compiled_loop.py``).
 
 :func:`loop_reason` says why a configuration runs the Python loop instead: an allocator that learns (its payout
 learner is Python), an allocator or ladder the fast path does not compile, a GLFT touch (a grid per refresh).
@@ -29,8 +31,13 @@ LP_ORDER_LATENCY_S, LP_CANCEL_LATENCY_S = 7, 8
 LP_SIZE = 9
 LI_N_REF, LI_STRIDE, LI_SHAPES_EVERY, LI_N_LEVELS = range(4)
 LI_SIZE = 4
-#: what :func:`run_compiled`'s kernel returns first: ran to the horizon; needs the Python loop (its error)
+#: the loop's own state between stretches (ls, float64)
+LS_EVENTS, LS_NEXT_WINDOW, LS_STOPPED, LS_N_EQ, LS_N_SHAPES = range(5)
+LS_SIZE = 5
+#: what the kernel returns: ran its stretch; needs the Python loop (its error)
 DONE, NEEDS_PYTHON = 0, 1
+#: refreshes per compiled call: Python gets control back every few tenths of a second (Ctrl-C, nothing else)
+STRETCH = 16_384
 
 
 @nb.njit(cache=True)
@@ -152,8 +159,10 @@ def _run_market(m, t_end):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def run_loop(m, lp, li, qc, qs, qi, lad, plan, view, track, vs, eq, shapes, counters):  # type: ignore[no-untyped-def]
-    """The whole path (see the module docstring); returns ``(code, events, n_equity, n_shapes, stopped)``."""
+def run_loop(m, lp, li, qc, qs, qi, lad, plan, view, track, vs, eq, shapes, counters, ls, i0, i1):  # type: ignore[no-untyped-def]
+    """Refreshes ``i0`` to ``i1 - 1`` of the path (see the module docstring), and the market to the horizon when
+    ``i1`` is the last; the loop's own state in ``ls`` (``LS_*``: events so far, the next volume window (s), whether a
+    risk stop fired, equity and shape rows written). Returns :data:`DONE` or :data:`NEEDS_PYTHON`."""
     vf, vi, rest, pend, unseen = view
     cancel, mods, places, counts = plan[1], plan[2], plan[3], plan[5]
     out = lad[10]
@@ -161,12 +170,13 @@ def run_loop(m, lp, li, qc, qs, qi, lad, plan, view, track, vs, eq, shapes, coun
     refresh_s, horizon = lp[LP_REFRESH_S], lp[LP_HORIZON_S]
     window = lp[LP_WINDOW_S]
     n_ref, stride, shapes_every, n_levels = li[LI_N_REF], li[LI_STRIDE], li[LI_SHAPES_EVERY], li[LI_N_LEVELS]
-    events = 0
-    next_window = 0.0
-    stopped = False
-    n_eq = 0
-    n_shapes = 0
-    for i in range(n_ref):
+    events = int(ls[LS_EVENTS])
+    next_window = ls[LS_NEXT_WINDOW]
+    stopped = ls[LS_STOPPED] != 0.0
+    n_eq = int(ls[LS_N_EQ])
+    n_shapes = int(ls[LS_N_SHAPES])
+    code = DONE
+    for i in range(i0, i1):
         t = min(i * refresh_s, horizon)
         events += _run_market(m, t)
         if t >= next_window:
@@ -176,10 +186,11 @@ def run_loop(m, lp, li, qc, qs, qi, lad, plan, view, track, vs, eq, shapes, coun
             t_next = min((i + 1) * refresh_s, horizon)
             _view(m, lp, vs, vf, vi, rest, pend, track)
             status, n_bid, n_ask = rc.refresh(qc, qs, qi, vf, vi, rest, pend, unseen, lad, plan)
-            if status == rc.ST_REFERENCE:
-                return NEEDS_PYTHON, events, n_eq, n_shapes, stopped
-            if not _apply(m, lp, vs, rest, track, cancel, counts[1], mods, counts[2], places, counts[3], counters):
-                return NEEDS_PYTHON, events, n_eq, n_shapes, stopped
+            if status == rc.ST_REFERENCE or not _apply(
+                m, lp, vs, rest, track, cancel, counts[1], mods, counts[2], places, counts[3], counters
+            ):
+                code = NEEDS_PYTHON
+                break
             if status == rc.ST_QUOTING and counts[4] > 0:
                 dt = 2.0 * max(vf[rc.VF_LATENCY], 1e-3)
                 if t + dt < t_next:
@@ -187,7 +198,8 @@ def run_loop(m, lp, li, qc, qs, qi, lad, plan, view, track, vs, eq, shapes, coun
                     _view(m, lp, vs, vf, vi, rest, pend, track)
                     n_rel = rc.release(qc, qs, qi, vf, vi, rest, pend, unseen, plan)
                     if not _apply(m, lp, vs, rest, track, cancel, 0, mods, 0, places, n_rel, counters):
-                        return NEEDS_PYTHON, events, n_eq, n_shapes, stopped
+                        code = NEEDS_PYTHON
+                        break
                 else:
                     qi[rc.QI_N_DEF] = 0
             stopped = status == rc.ST_STOP_DRAWDOWN or status == rc.ST_STOP_POSITION
@@ -207,8 +219,14 @@ def run_loop(m, lp, li, qc, qs, qi, lad, plan, view, track, vs, eq, shapes, coun
             eq[0, n_eq] = s[mk.S_T]
             eq[1, n_eq] = s[mk.S_CASH] + s[mk.S_Q] * s[mk.S_F] * lp[LP_TICK_USD]
             n_eq += 1
-    events += _run_market(m, horizon)
-    return DONE, events, n_eq, n_shapes, stopped
+    if code == DONE and i1 >= n_ref:
+        events += _run_market(m, horizon)
+    ls[LS_EVENTS] = events
+    ls[LS_NEXT_WINDOW] = next_window
+    ls[LS_STOPPED] = 1.0 if stopped else 0.0
+    ls[LS_N_EQ] = n_eq
+    ls[LS_N_SHAPES] = n_shapes
+    return code
 
 
 def market_arrays(market: Any) -> tuple[Any, ...]:
@@ -326,11 +344,14 @@ def run_compiled(
     eq = np.zeros((2, n_eq_max))
     shapes = np.zeros((n_ref // rec.shapes_every + 1 if rec.shapes_every else 0, 2 * n_levels))
     counters = np.zeros(1, dtype=np.int64)
-    code, events, n_eq, n_shapes, stopped = run_loop(
-        m, lp, li, qc, qs, qi, lad, plan, view, track, vs, eq, shapes, counters
-    )
-    if code != DONE:
-        return None
+    ls = np.zeros(LS_SIZE)
+    for i0 in range(0, n_ref, STRETCH):
+        code = run_loop(
+            m, lp, li, qc, qs, qi, lad, plan, view, track, vs, eq, shapes, counters, ls, i0, min(i0 + STRETCH, n_ref)
+        )
+        if code != DONE:
+            return None
+    events, n_eq, n_shapes, stopped = int(ls[LS_EVENTS]), int(ls[LS_N_EQ]), int(ls[LS_N_SHAPES]), ls[LS_STOPPED] != 0
     rec.model_impact_usd += float(qs[rc.QS_REC_IMPACT])
     rec.model_expected_usd += float(qs[rc.QS_REC_EXPECTED])
     rec._eff_sum += float(qs[rc.QS_REC_EFF_SUM])

@@ -137,8 +137,8 @@ def run_path(
     path's final learner is :attr:`PathResult.learner`.
 
     With ``compiled`` (the default) and a refresh core that compiles (the fast path on, an allocator that does not
-    learn, a fixed touch: :func:`~hyper_make.sim._loop.loop_reason`), the whole path runs in one compiled call
-    (:mod:`hyper_make.sim._loop`, the same fills and PnL as the Python loop); otherwise the loop is Python.
+    learn, a fixed touch: :func:`~hyper_make.sim._loop.loop_reason`), the path runs compiled, thousands of refreshes
+    a call (:mod:`hyper_make.sim._loop`, the same fills and PnL as the Python loop); otherwise the loop is Python.
     """
     sc = cfg.strategy
     alloc = make_allocator(allocator, **(allocator_options or {})) if isinstance(allocator, str) else allocator
