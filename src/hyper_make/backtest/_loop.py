@@ -21,7 +21,7 @@ markouts stay Python). The Python step stays the reference: the same data gives 
 and metrics (``tests/backtest/test_compiled_loop.py``).
 
 :func:`loop_reason` says why a replay runs the Python step instead: an allocator that learns, the fast path off, a
-GLFT touch (:func:`hyper_make.sim._loop.loop_reason`), or a warm-up the reader has not decided yet (a recording
+GLFT touch (:func:`hyper_make.fast._refresh.loop_reason`), or a warm-up the reader has not decided yet (a recording
 without a book snapshot: the Python step observes until it is decided, then the compiled loop takes over).
 """
 
@@ -36,8 +36,8 @@ import numpy as np
 
 from ..errors import InvalidParameterError
 from ..fast import _refresh as rc
-from ..sim._loop import core_config, core_state, plan_arrays, view_arrays
-from ..sim._loop import loop_reason as core_reason
+from ..fast._refresh import core_config, core_state, plan_arrays, view_arrays
+from ..fast._refresh import loop_reason as core_reason
 from ._core import (
     DONE,
     FREE,
@@ -333,20 +333,6 @@ def _apply(ob, si, pf, pi, track, rest, plan, n_cancel, n_mod, n_place):  # type
 
 
 @nb.njit(cache=True)
-def _shape(out, n_bid, n_ask, n_levels, row):  # type: ignore[no-untyped-def]
-    """:func:`~hyper_make.strategy.record.shape_row` of the build in ``out``."""
-    row[:] = 0.0
-    for j in range(n_bid):
-        lv = int(out[0, 3, j])
-        if lv < n_levels:
-            row[n_levels - 1 - lv] += out[0, 1, j]
-    for j in range(n_ask):
-        lv = int(out[1, 3, j])
-        if lv < n_levels:
-            row[n_levels + lv] += out[1, 1, j]
-
-
-@nb.njit(cache=True)
 def run_loop(xb, lb, xc, lc, ob, si, sf, pf, pi, track, qc, qs, qi, lad, plan, view, eq, shapes):  # type: ignore[no-untyped-def]
     """Refreshes of :meth:`_Run.step` from ``si[SI_T_NOW]`` until a return (module docstring); returns an ``R_*``.
 
@@ -389,7 +375,7 @@ def run_loop(xb, lb, xc, lc, ob, si, sf, pf, pi, track, qc, qs, qi, lad, plan, v
                     if not _apply(ob, si, pf, pi, track, rest, plan, counts[1], counts[2], counts[3]):
                         return R_OFF_GRID
                     if status == rc.ST_QUOTING:
-                        _shape(out, n_bid, n_ask, n_levels, shapes[si[SI_N_SHAPES]])
+                        rc.shape_row(out, n_bid, n_ask, n_levels, shapes[si[SI_N_SHAPES]])
                         si[SI_N_SHAPES] += 1
                     if status == rc.ST_STOP_DRAWDOWN or status == rc.ST_STOP_POSITION:
                         si[SI_STOP] = status
@@ -420,7 +406,7 @@ def run_loop(xb, lb, xc, lc, ob, si, sf, pf, pi, track, qc, qs, qi, lad, plan, v
 
 def loop_reason(quoter: Any) -> str:
     """Why a replay of ``quoter`` runs the Python step, or ``""`` when its refresh core compiles (the simulator's
-    rule, :func:`hyper_make.sim._loop.loop_reason`)."""
+    rule, :func:`hyper_make.fast._refresh.loop_reason`)."""
     return core_reason(quoter)
 
 

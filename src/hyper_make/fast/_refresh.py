@@ -29,6 +29,7 @@ Arrays (side index 0 = bid, 1 = ask; order ids are int64 counters of the run's :
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba as nb
 import numpy as np
@@ -125,22 +126,40 @@ def _advance(qc, qs, t_s):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def sigma_per_sqrt_s(qc, qs, t_s):  # type: ignore[no-untyped-def]
-    """:meth:`MarketEstimator.sigma_frac_per_sqrt_s`: σ of the mid over 1 s (fraction), shrunk to the prior."""
+def _shrunk(qc, qs, t_s, prior, slot):  # type: ignore[no-untyped-def]
+    """The estimator's rate of the sum ``qs[slot]`` aged to ``t_s`` (s), shrunk to ``prior``:
+    ``(prior·W0 + Σ) / (W0 + Σ w·Δt)`` (``prior`` when no weight)."""
     _advance(qc, qs, t_s)
     w0 = qc[QC_PRIOR_W_S]
     den = w0 + qs[QS_SUM_T]
-    var = (qc[QC_VAR0] * w0 + qs[QS_SUM_R2]) / den if den > 0 else qc[QC_VAR0]
-    return math.sqrt(max(var, 1e-16))
+    return (prior * w0 + qs[slot]) / den if den > 0 else prior
+
+
+@nb.njit(cache=True)
+def sigma_per_sqrt_s(qc, qs, t_s):  # type: ignore[no-untyped-def]
+    """:meth:`MarketEstimator.sigma_frac_per_sqrt_s`: σ of the mid over 1 s (fraction), shrunk to the prior."""
+    return math.sqrt(max(_shrunk(qc, qs, t_s, qc[QC_VAR0], QS_SUM_R2), 1e-16))
 
 
 @nb.njit(cache=True)
 def _daily_volume(qc, qs, t_s):  # type: ignore[no-untyped-def]
-    _advance(qc, qs, t_s)
-    w0 = qc[QC_PRIOR_W_S]
-    den = w0 + qs[QS_SUM_T]
-    rate = (qc[QC_VOL0] * w0 + qs[QS_SUM_VOL]) / den if den > 0 else qc[QC_VOL0]
-    return rate * _SECONDS_PER_DAY
+    """:meth:`MarketEstimator.daily_volume_coins`: traded volume per day (coins), shrunk to the prior."""
+    return _shrunk(qc, qs, t_s, qc[QC_VOL0], QS_SUM_VOL) * _SECONDS_PER_DAY
+
+
+@nb.njit(cache=True)
+def shape_row(out, n_bid, n_ask, n_levels, row):  # type: ignore[no-untyped-def]
+    """:func:`~hyper_make.strategy.record.shape_row` of the build in ``out`` into ``row`` (coins: bids deepest to
+    touch, then asks touch to deepest)."""
+    row[:] = 0.0
+    for j in range(n_bid):
+        lv = int(out[0, 3, j])
+        if lv < n_levels:
+            row[n_levels - 1 - lv] += out[0, 1, j]
+    for j in range(n_ask):
+        lv = int(out[1, 3, j])
+        if lv < n_levels:
+            row[n_levels + lv] += out[1, 1, j]
 
 
 @nb.njit(cache=True)
@@ -359,3 +378,82 @@ def release(qc, qs, qi, vf, vi, rest, pend, unseen, plan):  # type: ignore[no-un
         has_book, vf[VF_BID], vf[VF_ASK], margin, places,
     )  # fmt: skip
     return n_place
+
+
+# ---- the arrays of the core for a quoter (Python, once per run) --------------------------------------------------
+
+
+def plan_arrays(n_levels: int, max_orders: int) -> tuple[np.ndarray, ...]:
+    """Preallocated plan arrays for :func:`~hyper_make.fast._refresh.refresh`: kept, cancel (indices), mods (rows of
+    7), places and deferred (rows of 6), counts (kept, cancel, mod, place, deferred, crossing)."""
+    nd = 2 * max(n_levels, 1)
+    return (
+        np.zeros(max_orders, dtype=np.int64),
+        np.zeros(max_orders + nd, dtype=np.int64),
+        np.zeros((nd, 7)),
+        np.zeros((nd, 6)),
+        np.zeros((nd, 6)),
+        np.zeros(6, dtype=np.int64),
+    )
+
+
+def view_arrays(max_orders: int) -> tuple[np.ndarray, ...]:
+    """Preallocated view arrays (``vf``, ``vi``, ``rest`` with a slot column, ``pend``, ``unseen``)."""
+    return (
+        np.zeros(VF_SIZE),
+        np.zeros(VI_SIZE, dtype=np.int64),
+        np.zeros((max_orders, 6)),
+        np.zeros((max_orders, 3)),
+        np.zeros((0, 3)),
+    )
+
+
+def loop_reason(quoter: Any) -> str:
+    """Why ``quoter`` (a :class:`~hyper_make.strategy.quoter.Quoter`) runs in the Python loop, or ``""`` if its
+    refresh core can run compiled."""
+    if quoter.learner is not None:
+        return "an allocator that learns updates its payout learner in Python"
+    if quoter._fast is None:
+        return "the fast path is off (quoter.fast_path = false) or cannot load"
+    return quoter._fast.loop_reason()  # type: ignore[no-any-return]
+
+
+def core_config(quoter: Any, record_scale: float) -> np.ndarray:
+    """The refresh core's ``qc`` for ``quoter``: its limits and guards, the estimator's prior, the ladder's."""
+    cfg = quoter.config
+    prior = quoter.prior
+    est = quoter.estimator
+    lad = quoter.ladder_config
+    qc = np.zeros(QC_SIZE)
+    qc[QC_ALO] = cfg.alo_guard_sigmas
+    qc[QC_STALE_S] = cfg.stale_after_s
+    qc[QC_MAX_DD] = math.nan if cfg.max_drawdown_usd is None else cfg.max_drawdown_usd
+    qc[QC_MAX_POS] = quoter.max_position_coins
+    qc[QC_THR_BPS] = cfg.orders.requote_price_bps
+    qc[QC_THR_FRAC] = cfg.orders.requote_size_frac
+    qc[QC_REDUCE_ONLY] = float(cfg.orders.reduce_only)
+    qc[QC_HALFLIFE_S] = est.config.halflife_s
+    qc[QC_PRIOR_W_S] = est.config.prior_weight_s
+    qc[QC_VAR0] = est._var0
+    qc[QC_VOL0] = est._vol0
+    qc[QC_PRIOR_DAILY] = prior.daily_volume_coins
+    qc[QC_PRIOR_MARGIN] = prior.margin_usd
+    qc[QC_LEVERAGE] = prior.leverage
+    qc[QC_FEE_BPS] = prior.maker_fee_bps
+    qc[QC_TOXICITY] = prior.regime.toxicity
+    qc[QC_CASCADE] = prior.regime.cascade_severity
+    qc[QC_HORIZON_S] = lad.horizon_s
+    qc[QC_PERIOD_S] = lad.impact.volume_period_s
+    qc[QC_PROFILE] = float(bool(prior.volume_profile_depth_bps))
+    qc[QC_IMPACT_ON] = float(not lad.impact.is_off)
+    qc[QC_TARGET0] = quoter._fast.initial_target_nats
+    qc[QC_RECORD_SCALE] = record_scale
+    return qc
+
+
+def core_state() -> tuple[np.ndarray, np.ndarray]:
+    """A fresh refresh core's ``(qs, qi)``: no book, no interval, no entropy state, order ids from 0."""
+    qs = np.zeros(QS_SIZE)
+    for j in (QS_T, QS_MID, QS_BID, QS_ASK, QS_INTERVAL, QS_REF_MID):
+        qs[j] = math.nan
+    return qs, np.zeros(QI_SIZE, dtype=np.int64)

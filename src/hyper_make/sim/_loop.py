@@ -22,6 +22,7 @@ import numba as nb
 import numpy as np
 
 from ..fast import _refresh as rc
+from ..fast._refresh import core_config, core_state, loop_reason, plan_arrays, view_arrays
 from ..instrument import _ticks_of
 from . import market as mk
 
@@ -204,16 +205,7 @@ def run_loop(m, lp, li, qc, qs, qi, lad, plan, view, track, vs, eq, shapes, coun
                     qi[rc.QI_N_DEF] = 0
             stopped = status == rc.ST_STOP_DRAWDOWN or status == rc.ST_STOP_POSITION
             if status == rc.ST_QUOTING and shapes_every > 0 and (qi[rc.QI_REFRESHES] - 1) % shapes_every == 0:
-                row = shapes[n_shapes]
-                row[:] = 0.0
-                for j in range(n_bid):
-                    lv = int(out[0, 3, j])
-                    if lv < n_levels:
-                        row[n_levels - 1 - lv] += out[0, 1, j]
-                for j in range(n_ask):
-                    lv = int(out[1, 3, j])
-                    if lv < n_levels:
-                        row[n_levels + lv] += out[1, 1, j]
+                rc.shape_row(out, n_bid, n_ask, n_levels, shapes[n_shapes])
                 n_shapes += 1
         if i % stride == 0:
             eq[0, n_eq] = s[mk.S_T]
@@ -236,82 +228,6 @@ def market_arrays(market: Any) -> tuple[Any, ...]:
         market.o_ahead, market.o_active_t, market.o_cancel_t, market.o_init, market.vol_hist, market.rng,
         market.tape, market.fl,
     )  # fmt: skip
-
-
-def plan_arrays(n_levels: int, max_orders: int) -> tuple[np.ndarray, ...]:
-    """Preallocated plan arrays for :func:`~hyper_make.fast._refresh.refresh`: kept, cancel (indices), mods (rows of
-    7), places and deferred (rows of 6), counts (kept, cancel, mod, place, deferred, crossing)."""
-    nd = 2 * max(n_levels, 1)
-    return (
-        np.zeros(max_orders, dtype=np.int64),
-        np.zeros(max_orders + nd, dtype=np.int64),
-        np.zeros((nd, 7)),
-        np.zeros((nd, 6)),
-        np.zeros((nd, 6)),
-        np.zeros(6, dtype=np.int64),
-    )
-
-
-def view_arrays(max_orders: int) -> tuple[np.ndarray, ...]:
-    """Preallocated view arrays (``vf``, ``vi``, ``rest`` with a slot column, ``pend``, ``unseen``)."""
-    return (
-        np.zeros(rc.VF_SIZE),
-        np.zeros(rc.VI_SIZE, dtype=np.int64),
-        np.zeros((max_orders, 6)),
-        np.zeros((max_orders, 3)),
-        np.zeros((0, 3)),
-    )
-
-
-def loop_reason(quoter: Any) -> str:
-    """Why ``quoter`` (a :class:`~hyper_make.strategy.quoter.Quoter`) runs in the Python loop, or ``""`` if its
-    refresh core can run compiled."""
-    if quoter.learner is not None:
-        return "an allocator that learns updates its payout learner in Python"
-    if quoter._fast is None:
-        return "the fast path is off (quoter.fast_path = false) or cannot load"
-    return quoter._fast.loop_reason()  # type: ignore[no-any-return]
-
-
-def core_config(quoter: Any, record_scale: float) -> np.ndarray:
-    """The refresh core's ``qc`` for ``quoter``: its limits and guards, the estimator's prior, the ladder's."""
-    cfg = quoter.config
-    prior = quoter.prior
-    est = quoter.estimator
-    lad = quoter.ladder_config
-    qc = np.zeros(rc.QC_SIZE)
-    qc[rc.QC_ALO] = cfg.alo_guard_sigmas
-    qc[rc.QC_STALE_S] = cfg.stale_after_s
-    qc[rc.QC_MAX_DD] = math.nan if cfg.max_drawdown_usd is None else cfg.max_drawdown_usd
-    qc[rc.QC_MAX_POS] = quoter.max_position_coins
-    qc[rc.QC_THR_BPS] = cfg.orders.requote_price_bps
-    qc[rc.QC_THR_FRAC] = cfg.orders.requote_size_frac
-    qc[rc.QC_REDUCE_ONLY] = float(cfg.orders.reduce_only)
-    qc[rc.QC_HALFLIFE_S] = est.config.halflife_s
-    qc[rc.QC_PRIOR_W_S] = est.config.prior_weight_s
-    qc[rc.QC_VAR0] = est._var0
-    qc[rc.QC_VOL0] = est._vol0
-    qc[rc.QC_PRIOR_DAILY] = prior.daily_volume_coins
-    qc[rc.QC_PRIOR_MARGIN] = prior.margin_usd
-    qc[rc.QC_LEVERAGE] = prior.leverage
-    qc[rc.QC_FEE_BPS] = prior.maker_fee_bps
-    qc[rc.QC_TOXICITY] = prior.regime.toxicity
-    qc[rc.QC_CASCADE] = prior.regime.cascade_severity
-    qc[rc.QC_HORIZON_S] = lad.horizon_s
-    qc[rc.QC_PERIOD_S] = lad.impact.volume_period_s
-    qc[rc.QC_PROFILE] = float(bool(prior.volume_profile_depth_bps))
-    qc[rc.QC_IMPACT_ON] = float(not lad.impact.is_off)
-    qc[rc.QC_TARGET0] = quoter._fast.initial_target_nats
-    qc[rc.QC_RECORD_SCALE] = record_scale
-    return qc
-
-
-def core_state() -> tuple[np.ndarray, np.ndarray]:
-    """A fresh refresh core's ``(qs, qi)``: no book, no interval, no entropy state, order ids from 0."""
-    qs = np.zeros(rc.QS_SIZE)
-    for j in (rc.QS_T, rc.QS_MID, rc.QS_BID, rc.QS_ASK, rc.QS_INTERVAL, rc.QS_REF_MID):
-        qs[j] = math.nan
-    return qs, np.zeros(rc.QI_SIZE, dtype=np.int64)
 
 
 def run_compiled(
@@ -360,3 +276,6 @@ def run_compiled(
     rec._shapes.extend(shapes[:n_shapes])
     venue.no_slot += int(counters[0])
     return int(events), eq[0, :n_eq].tolist(), eq[1, :n_eq].tolist(), bool(stopped)
+
+
+__all__ = ["loop_reason", "run_compiled"]

@@ -137,7 +137,7 @@ def run_path(
     path's final learner is :attr:`PathResult.learner`.
 
     With ``compiled`` (the default) and a refresh core that compiles (the fast path on, an allocator that does not
-    learn, a fixed touch: :func:`~hyper_make.sim._loop.loop_reason`), the path runs compiled, thousands of refreshes
+    learn, a fixed touch: :func:`~hyper_make.fast._refresh.loop_reason`), the path runs compiled, thousands of refreshes
     a call (:mod:`hyper_make.sim._loop`, the same fills and PnL as the Python loop); otherwise the loop is Python.
     """
     sc = cfg.strategy
