@@ -240,6 +240,17 @@ def _crosses(side, price, bid_limit, ask_limit):  # type: ignore[no-untyped-def]
     return price >= ask_limit if side == 0 else price <= bid_limit
 
 
+@nb.njit(cache=True, inline="always")
+def _order_row(row, oid, side, price, size, ro, level):  # type: ignore[no-untyped-def]
+    """A new order into ``row`` (place-row layout: id, side, price USD, size coins, reduce-only, level)."""
+    row[P_ID] = oid
+    row[P_SIDE] = side
+    row[P_PRICE] = price
+    row[P_SIZE] = size
+    row[P_RO] = ro
+    row[P_LEVEL] = level
+
+
 @nb.njit(cache=True)
 def _drop_crossing(rows, n, bid_limit, ask_limit):  # type: ignore[no-untyped-def]
     """The new orders ``rows[:n]`` (place rows) that do not cross, moved to the front in order; their count."""
@@ -477,12 +488,7 @@ def plan_refresh(  # type: ignore[no-untyped-def]
             i = pair_r[j]
             if i >= 0 and not kept_r[i]:
                 out_mod[n_mod, M_TARGET] = idx[i]
-                out_mod[n_mod, M_ID] = next_id
-                out_mod[n_mod, M_SIDE] = s
-                out_mod[n_mod, M_PRICE] = d_px[s, j]
-                out_mod[n_mod, M_SIZE] = d_sz[s, j]
-                out_mod[n_mod, M_RO] = flags[j]
-                out_mod[n_mod, M_LEVEL] = d_lv[s, j]
+                _order_row(out_mod[n_mod, M_ID:], next_id, s, d_px[s, j], d_sz[s, j], flags[j], d_lv[s, j])
                 next_id += 1
                 n_mod += 1
         for a in range(n):
@@ -491,12 +497,7 @@ def plan_refresh(  # type: ignore[no-untyped-def]
                 n_cancel += 1
         for j in range(m):
             if pair_r[j] < 0:
-                out_place[n_place, P_ID] = next_id
-                out_place[n_place, P_SIDE] = s
-                out_place[n_place, P_PRICE] = d_px[s, j]
-                out_place[n_place, P_SIZE] = d_sz[s, j]
-                out_place[n_place, P_RO] = flags[j]
-                out_place[n_place, P_LEVEL] = d_lv[s, j]
+                _order_row(out_place[n_place], next_id, s, d_px[s, j], d_sz[s, j], flags[j], d_lv[s, j])
                 next_id += 1
                 n_place += 1
 
