@@ -178,6 +178,8 @@ def test_ctrl_c_in_backtest_keeps_every_allocator_so_far_in_a_partial_report(tmp
     monkeypatch.setattr(replay_mod._Run, "step", ctrl_c_at_the_5th_refresh)
     # the Python step, one refresh a call (the compiled loop runs a whole chunk, here the whole tape, in one call)
     monkeypatch.setattr(replay_mod, "_compiled_reason", lambda _q: "stepped in Python by the test")
+    # the kernels' warm-up replays a synthetic tape through the same step: not one of the refreshes counted here
+    monkeypatch.setattr(importlib.import_module("hyper_make.allocate"), "_run_warm_replay", lambda: None)
     path = write_gz(tmp_path / "tape.gz", many_lines(1500))
     out = tmp_path / "bt"
     r = runner.invoke(app, ["backtest", str(path), "--allocator", "flat,greedy", "--out", str(out), "--refresh-s",

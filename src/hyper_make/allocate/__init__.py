@@ -74,7 +74,13 @@ def make_allocator(name: str, /, **options: Any) -> Allocator:
 NOTICE_AFTER_S = 1.0
 
 
-def warm_up(notice: Callable[[str], None] | None = None, *, refresh_core: bool = True, sim_loop: bool = False) -> float:
+def warm_up(
+    notice: Callable[[str], None] | None = None,
+    *,
+    refresh_core: bool = True,
+    sim_loop: bool = False,
+    replay_loop: bool = False,
+) -> float:
     """Compile, or load from numba's on-disk cache, every compiled kernel the ladder pipeline calls; seconds taken.
 
     ``refresh_core = False`` leaves out what only a quoting loop runs (the learner's update and the compiled ladder
@@ -89,9 +95,10 @@ def warm_up(notice: Callable[[str], None] | None = None, *, refresh_core: bool =
     on a synthetic market (the impact allocator with the Dirichlet stealth stage, and the entropy allocator), which
     also takes the pipeline's first-call Python costs (tens of µs) out of the next build's timings. Later calls
     take about 2 ms. Call it before timing a build (``hyper-make ladder`` and ``compare`` report it as ``kernel
-    load``) and before a quoting loop's first refresh. ``sim_loop`` also loads the simulator's compiled strategy
-    loop (:mod:`hyper_make.sim._loop`, by a 2-second path; tens of seconds cold). Nothing it builds is kept: it
-    changes no state.
+    load``) and before a quoting loop's first refresh. ``sim_loop`` and ``replay_loop`` also load the simulator's and
+    the replay's compiled strategy loops (:mod:`hyper_make.sim._loop`, :mod:`hyper_make.backtest._loop`, by a
+    2-second path and a 20-second synthetic tape; tens of seconds each cold). Nothing it builds is kept: it changes no
+    state.
     """
     t0 = time.perf_counter()
     timer = None
@@ -103,6 +110,8 @@ def warm_up(notice: Callable[[str], None] | None = None, *, refresh_core: bool =
         _build_warm_ladders(refresh_core)
         if sim_loop:
             _run_warm_path()
+        if replay_loop:
+            _run_warm_replay()
     finally:
         if timer is not None:
             timer.cancel()
@@ -117,6 +126,22 @@ def _run_warm_path() -> None:
     from ..sim.strategy import run_path
 
     run_path(with_overrides(SimConfig(), horizon_s=2.0), "impact", 0)
+
+
+def _run_warm_replay() -> None:
+    from ..backtest.replay import replay
+    from ..data.events import BUY_EVENT, DEPTH_EVENT, EXCH_EVENT, SELL_EVENT, event_dtype
+
+    # a two-sided book (5 coins a side, 1 USD wide) moving by a tick every half second for 20 s, near the default mid
+    mids = 90_000.5 + np.cumsum(np.random.default_rng(0).choice([-1.0, 0.0, 1.0], size=40))
+    rows = []
+    for i, m in enumerate(mids):
+        t = 1_700_000_000_000_000_000 + i * 500_000_000
+        for k, flag in ((-0.5, BUY_EVENT), (0.5, SELL_EVENT)):
+            if i:
+                rows.append((DEPTH_EVENT | flag | EXCH_EVENT, t, t, mids[i - 1] + k, 0.0, 0, 0, 0.0))
+            rows.append((DEPTH_EVENT | flag | EXCH_EVENT, t, t, m + k, 5.0, 0, 0, 0.0))
+    replay(np.array(rows, dtype=event_dtype), ImpactAllocator())
 
 
 def _build_warm_ladders(refresh_core: bool) -> None:

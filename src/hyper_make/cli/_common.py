@@ -78,16 +78,17 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load_kernels(*, refresh_core: bool = True, sim_loop: bool = False) -> float:
+def load_kernels(*, refresh_core: bool = True, sim_loop: bool = False, replay_loop: bool = False) -> float:
     """Load (or, on a first run, compile) the numba kernels before anything is timed; a one-line notice on stderr
-    when that takes long. ``refresh_core = False`` for a one-shot ladder, ``sim_loop`` for the simulator's compiled
-    loop (:func:`hyper_make.warm_up`). Seconds."""
+    when that takes long. ``refresh_core = False`` for a one-shot ladder, ``sim_loop``/``replay_loop`` for the
+    simulator's and the replay's compiled loops (:func:`hyper_make.warm_up`). Seconds."""
     from ..allocate import warm_up
 
     return warm_up(
         notice=lambda m: print(f"notice: {m}", file=sys.stderr, flush=True),
         refresh_core=refresh_core,
         sim_loop=sim_loop,
+        replay_loop=replay_loop,
     )
 
 

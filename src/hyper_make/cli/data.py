@@ -815,7 +815,7 @@ def backtest_cmd(
             )
         if batch:
             executor = executor_for(ray, workers, retries, ship_data=ship_data)
-    load_kernels()
+    load_kernels(replay_loop=True)
     if executor is not None:
         with user_errors():
             results, report, book_warmup_s, days, days_stopped = _backtest_batch(
@@ -1049,7 +1049,7 @@ def _walk_forward_cmd(
         assert train is not None
         train_src, test_src = (train if len(train) > 1 else train[0]), (test if len(test) > 1 else test[0])
         shown = f"train {_names(train)}, test {_names(test)}"
-    load_kernels()
+    load_kernels(replay_loop=True)
     with err_console.status("walk-forward: calibrating, training, replaying"), _option_names():
         res = walk_forward(train_src, test_src, allocs, app=app_cfg, config=rcfg, learner=learner,  # type: ignore[arg-type]
                            block_s=block_s, on_error=on_error)  # fmt: skip
