@@ -471,19 +471,7 @@ def build_ladder(
         # both sides in one solve (the inventory term couples them); a side already settled above (no budget,
         # no level) enters with a zero budget, so the other is solved with it empty
         tc = time.perf_counter_ns()
-        ctx = LadderContext(
-            coin=spec.coin,
-            mid_usd=snapshot.mid_usd,
-            inventory_coins=snapshot.inventory_coins,
-            max_position_coins=snapshot.max_position_coins,
-            sigma_usd_per_sqrt_s=snapshot.sigma_price_per_sqrt_s(),
-            maker_fee_bps=snapshot.maker_fee_bps,
-            risk_aversion=cfg.risk_aversion,
-            horizon_s=cfg.horizon_s,
-            interval_s=interval_s,
-            ladder=cfg,
-            learner=learner,
-        )
+        ctx = LadderContext.of(snapshot, spec.coin, cfg, interval_s, learner)
         pb, pa = (
             problems[s] if s not in results else dataclasses.replace(problems[s], budget_coins=0.0)
             for s in ("bid", "ask")

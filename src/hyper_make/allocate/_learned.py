@@ -91,6 +91,24 @@ class LadderContext:
     ladder: Any
     learner: Any = None
 
+    @classmethod
+    def of(cls, snapshot: Any, coin: str, ladder: Any, interval_s: float | None, learner: Any) -> LadderContext:
+        """The context of one build: ``snapshot``'s mid, position, limit, σ (USD per √s) and fee, ``ladder``'s γ and
+        horizon (what ``build_ladder`` and the fast path hand a two-sided allocator)."""
+        return cls(
+            coin=coin,
+            mid_usd=snapshot.mid_usd,
+            inventory_coins=snapshot.inventory_coins,
+            max_position_coins=snapshot.max_position_coins,
+            sigma_usd_per_sqrt_s=snapshot.sigma_price_per_sqrt_s(),
+            maker_fee_bps=snapshot.maker_fee_bps,
+            risk_aversion=ladder.risk_aversion,
+            horizon_s=ladder.horizon_s,
+            interval_s=interval_s,
+            ladder=ladder,
+            learner=learner,
+        )
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class LearnedAllocation:

@@ -490,19 +490,7 @@ class FastLadder:
             return self._reference(args[:8], gen)  # raises the reference's error
         n = (int(info[k.INFO_N]), int(info[k.INFO_N + 1]))
         live = (info[k.INFO_LIVE] != 0, info[k.INFO_LIVE + 1] != 0)
-        ctx = LadderContext(
-            coin=spec.coin,
-            mid_usd=snapshot.mid_usd,
-            inventory_coins=snapshot.inventory_coins,
-            max_position_coins=snapshot.max_position_coins,
-            sigma_usd_per_sqrt_s=snapshot.sigma_price_per_sqrt_s(),
-            maker_fee_bps=snapshot.maker_fee_bps,
-            risk_aversion=cfg.risk_aversion,
-            horizon_s=cfg.horizon_s,
-            interval_s=interval_s,
-            ladder=cfg,
-            learner=learner,
-        )
+        ctx = LadderContext.of(snapshot, spec.coin, cfg, interval_s, learner)
         # a side with no budget, no level or no impact input enters the solve with a zero budget (as in the reference)
         r = alloc.allocate_arrays(
             ws[0, k.W_DEPTH, : n[0]],
