@@ -241,6 +241,20 @@ def _crosses(side, price, bid_limit, ask_limit):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True, inline="always")
+def _worst_from_pending(inventory, p_side, p_sz):  # type: ignore[no-untyped-def]
+    """The worst-case positions (coins, each on its side's sign: bid ``q``, ask ``-q``) with every pending order
+    filled, summed in the view's order as ``Quoter._worst_base`` does; the caller adds the resting ones."""
+    w0 = inventory
+    w1 = -inventory
+    for t in range(p_side.shape[0]):
+        if p_side[t] == 0:
+            w0 += p_sz[t]
+        else:
+            w1 += p_sz[t]
+    return w0, w1
+
+
+@nb.njit(cache=True, inline="always")
 def _order_row(row, oid, side, price, size, ro, level):  # type: ignore[no-untyped-def]
     """A new order into ``row`` (place-row layout: id, side, price USD, size coins, reduce-only, level)."""
     row[P_ID] = oid
@@ -503,13 +517,7 @@ def plan_refresh(  # type: ignore[no-untyped-def]
 
     # _fit: the worst case counts the pending, kept, cancelled and replaced orders as live
     lim = max_position * (1 + _EPS) + _EPS
-    w0 = inventory
-    w1 = -inventory
-    for t in range(p_side.shape[0]):
-        if p_side[t] == 0:
-            w0 += p_sz[t]
-        else:
-            w1 += p_sz[t]
+    w0, w1 = _worst_from_pending(inventory, p_side, p_sz)
     for t in range(n_kept):
         if r_side[out_kept[t]] == 0:
             w0 += r_sz[out_kept[t]]
@@ -653,13 +661,7 @@ def release_plan(  # type: ignore[no-untyped-def]
     if not (max_position > 0.0 and math.isfinite(max_position) and math.isfinite(inventory)):
         raise ValueError("release_plan: max_position must be finite and > 0 coins, inventory finite (coins)")
     lim = max_position * (1 + _EPS) + _EPS
-    w0 = inventory
-    w1 = -inventory
-    for t in range(p_side.shape[0]):
-        if p_side[t] == 0:
-            w0 += p_sz[t]
-        else:
-            w1 += p_sz[t]
+    w0, w1 = _worst_from_pending(inventory, p_side, p_sz)
     for t in range(r_side.shape[0]):
         if r_side[t] == 0:
             w0 += r_sz[t]
