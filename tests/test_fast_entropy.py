@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import ClassVar
 
 import numpy as np
@@ -12,12 +13,12 @@ from hypothesis import strategies as st
 
 from helpers import curves_from_edges, problem
 from hyper_make import InvalidParameterError, build_ladder
+from hyper_make._exact import np_sum, np_sum_n
 from hyper_make.allocate import AllocationResult, EntropyAllocator, EntropyState, SideProblem
 from hyper_make.defaults import default_snapshot, default_spec
 from hyper_make.economics import LevelCurves
 from hyper_make.fast._entropy import (
     NUMPY_LOOPS,
-    _np_sum,
     _np_unary_py,
     allocate_fast,
     bitgen_table,
@@ -129,7 +130,11 @@ def test_numpy_sum_order_is_reproduced_past_one_block():
     # NumPy splits sums above 128 elements in halves: values spanning 10 decades make any other order differ
     x = np.random.default_rng(0).standard_normal(1000) * 10.0 ** (np.arange(1000) % 11)
     for n in (0, 7, 8, 127, 128, 129, 300, 1000):
-        assert _np_sum(x, n) == x[:n].sum()
+        assert np_sum_n(x, n) == x[:n].sum()
+    zeros = np.full(200, -0.0)  # NumPy's reduction adds its identity: a sum of negative zeros is +0.0
+    for n in (1, 7, 8, 200):
+        assert math.copysign(1.0, np_sum_n(zeros, n)) == math.copysign(1.0, zeros[:n].sum()) == 1.0
+        assert math.copysign(1.0, np_sum(zeros[:n])) == 1.0  # the whole-array form (the learner's) too
 
 
 def test_exp_and_log_are_numpys_own_loops():

@@ -16,12 +16,17 @@ from numba.extending import intrinsic
 
 @nb.njit(cache=True)
 def np_sum(a):  # type: ignore[no-untyped-def]
-    """``a.sum()`` of a contiguous 1-D float64 array, bit-identical to NumPy's pairwise summation (blocks of up to
-    128 summed by 8 accumulators, longer runs split in halves, multiples of 8). The halving runs on an explicit
-    stack: numba's cache loads recursive functions wrongly."""
-    n = a.shape[0]
-    if n <= 128:
-        return _block(a, 0, n)
+    """``a.sum()`` of a contiguous 1-D float64 array, bit-identical to NumPy (:func:`np_sum_n` of the whole array)."""
+    return np_sum_n(a, a.shape[0])
+
+
+@nb.njit(cache=True)
+def np_sum_n(a, n):  # type: ignore[no-untyped-def]
+    """``a[:n].sum()`` as NumPy reduces a contiguous float64 array: the identity 0 plus its pairwise sum (blocks of up
+    to 128 summed by 8 accumulators, longer runs split in halves, multiples of 8), so a sum of negative zeros is
+    ``0.0`` as NumPy's. The halving runs on an explicit stack: numba's cache loads recursive functions wrongly."""
+    if n <= 128:  # before any allocation: most sums here are a side's few levels
+        return 0.0 + _block(a, 0, n)
     st_lo = np.empty(64, np.int64)
     st_n = np.empty(64, np.int64)
     st_open = np.empty(64, np.bool_)
@@ -45,7 +50,7 @@ def np_sum(a):  # type: ignore[no-untyped-def]
             st_lo[top + 1], st_n[top + 1], st_open[top + 1] = lo + m2, m - m2, False  # right, summed second
             st_lo[top + 2], st_n[top + 2], st_open[top + 2] = lo, m2, False  # left, on top: summed first
             top += 2
-    return vals[0]
+    return 0.0 + vals[0]
 
 
 @nb.njit(cache=True)
@@ -89,4 +94,4 @@ def fma(typingctx, a, b, c):  # type: ignore[no-untyped-def]
     return sig, codegen
 
 
-__all__ = ["fma", "np_sum"]
+__all__ = ["fma", "np_sum", "np_sum_n"]

@@ -67,6 +67,7 @@ from numba.extending import intrinsic
 from numba.np.random import _constants as _zig
 from numpy.typing import NDArray
 
+from .._exact import np_sum_n
 from ..allocate._base import AllocationResult, SideProblem, empty_result
 from ..allocate._entropy import _BISECT_ITERATIONS, _BISECT_T_MIN, _BISECT_TOL_NATS, EntropyAllocator, EntropyState
 from ..economics.curve import LevelCurves
@@ -100,6 +101,25 @@ def _double_loop(ufunc: np.ufunc) -> tuple[int, int]:
     return int(head.functions[k] or 0), int(head.data[k] or 0)
 
 
+def _call_inner_loop(context, builder, table_data, slot, ptrs, strides, n_v, n_ty):  # type: ignore[no-untyped-def]
+    """Emit NumPy's call of an inner loop: ``fn(args, dims, steps, data)`` with ``fn`` and ``data`` the table's
+    entries ``slot`` and ``slot + 1`` (an LLVM index), ``args`` the operands' data pointers and ``steps`` their
+    strides in bytes (0: a broadcast scalar), ``dims = [n]``."""
+    intp_t = context.get_value_type(types.intp)
+    i8p = ir.IntType(8).as_pointer()
+    fn_addr = builder.load(builder.gep(table_data, [slot]))
+    data_addr = builder.load(builder.gep(table_data, [builder.add(slot, ir.Constant(intp_t, 1))]))
+    argv = cgutils.alloca_once(builder, i8p, size=len(ptrs))
+    steps = cgutils.alloca_once(builder, intp_t, size=len(ptrs))
+    for j, (ptr, stride) in enumerate(zip(ptrs, strides, strict=True)):
+        builder.store(builder.bitcast(ptr, i8p), builder.gep(argv, [ir.Constant(intp_t, j)]))
+        builder.store(ir.Constant(intp_t, stride), builder.gep(steps, [ir.Constant(intp_t, j)]))
+    dims = cgutils.alloca_once(builder, intp_t, size=1)
+    builder.store(context.cast(builder, n_v, n_ty, types.intp), dims)
+    fnty = ir.FunctionType(ir.VoidType(), [i8p.as_pointer(), intp_t.as_pointer(), intp_t.as_pointer(), i8p])
+    builder.call(builder.inttoptr(fn_addr, fnty.as_pointer()), [argv, dims, steps, builder.inttoptr(data_addr, i8p)])
+
+
 @intrinsic
 def _np_unary(typingctx, loops, k, src, dst, n):  # type: ignore[no-untyped-def]
     """``dst[:n] = ufunc(src[:n])`` by NumPy's inner loop ``k`` (0 = exp, 1 = log) of the table ``loops``.
@@ -120,25 +140,11 @@ def _np_unary(typingctx, loops, k, src, dst, n):  # type: ignore[no-untyped-def]
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
         loops_v, k_v, src_v, dst_v, n_v = args
         intp_t = context.get_value_type(types.intp)
-        i8p = ir.IntType(8).as_pointer()
         table = context.make_array(signature.args[0])(context, builder, loops_v)
-        k_i = context.cast(builder, k_v, signature.args[1], types.intp)
-        two_k = builder.mul(k_i, ir.Constant(intp_t, 2))
-        fn_addr = builder.load(builder.gep(table.data, [two_k]))
-        data_addr = builder.load(builder.gep(table.data, [builder.add(two_k, ir.Constant(intp_t, 1))]))
+        slot = builder.mul(context.cast(builder, k_v, signature.args[1], types.intp), ir.Constant(intp_t, 2))
         src_a = context.make_array(signature.args[2])(context, builder, src_v)
         dst_a = context.make_array(signature.args[3])(context, builder, dst_v)
-        argv = cgutils.alloca_once(builder, i8p, size=2)
-        builder.store(builder.bitcast(src_a.data, i8p), argv)
-        builder.store(builder.bitcast(dst_a.data, i8p), builder.gep(argv, [ir.Constant(intp_t, 1)]))
-        dims = cgutils.alloca_once(builder, intp_t, size=1)
-        builder.store(context.cast(builder, n_v, signature.args[4], types.intp), dims)
-        steps = cgutils.alloca_once(builder, intp_t, size=2)
-        builder.store(ir.Constant(intp_t, 8), steps)
-        builder.store(ir.Constant(intp_t, 8), builder.gep(steps, [ir.Constant(intp_t, 1)]))
-        fnty = ir.FunctionType(ir.VoidType(), [i8p.as_pointer(), intp_t.as_pointer(), intp_t.as_pointer(), i8p])
-        fn_ptr = builder.inttoptr(fn_addr, fnty.as_pointer())
-        builder.call(fn_ptr, [argv, dims, steps, builder.inttoptr(data_addr, i8p)])
+        _call_inner_loop(context, builder, table.data, slot, (src_a.data, dst_a.data), (8, 8), n_v, signature.args[4])
         return context.get_dummy_value()
 
     return sig, codegen
@@ -164,27 +170,13 @@ def _np_power_scalar(typingctx, loops, src, y, dst, n):  # type: ignore[no-untyp
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
         loops_v, src_v, y_v, dst_v, n_v = args
         intp_t = context.get_value_type(types.intp)
-        i8p = ir.IntType(8).as_pointer()
         table = context.make_array(signature.args[0])(context, builder, loops_v)
-        fn_addr = builder.load(builder.gep(table.data, [ir.Constant(intp_t, 4)]))
-        data_addr = builder.load(builder.gep(table.data, [ir.Constant(intp_t, 5)]))
         src_a = context.make_array(signature.args[1])(context, builder, src_v)
         dst_a = context.make_array(signature.args[3])(context, builder, dst_v)
         y_slot = cgutils.alloca_once(builder, ir.DoubleType())
         builder.store(context.cast(builder, y_v, signature.args[2], types.float64), y_slot)
-        argv = cgutils.alloca_once(builder, i8p, size=3)
-        builder.store(builder.bitcast(src_a.data, i8p), argv)
-        builder.store(builder.bitcast(y_slot, i8p), builder.gep(argv, [ir.Constant(intp_t, 1)]))
-        builder.store(builder.bitcast(dst_a.data, i8p), builder.gep(argv, [ir.Constant(intp_t, 2)]))
-        dims = cgutils.alloca_once(builder, intp_t, size=1)
-        builder.store(context.cast(builder, n_v, signature.args[4], types.intp), dims)
-        steps = cgutils.alloca_once(builder, intp_t, size=3)
-        builder.store(ir.Constant(intp_t, 8), steps)
-        builder.store(ir.Constant(intp_t, 0), builder.gep(steps, [ir.Constant(intp_t, 1)]))
-        builder.store(ir.Constant(intp_t, 8), builder.gep(steps, [ir.Constant(intp_t, 2)]))
-        fnty = ir.FunctionType(ir.VoidType(), [i8p.as_pointer(), intp_t.as_pointer(), intp_t.as_pointer(), i8p])
-        fn_ptr = builder.inttoptr(fn_addr, fnty.as_pointer())
-        builder.call(fn_ptr, [argv, dims, steps, builder.inttoptr(data_addr, i8p)])
+        ptrs = (src_a.data, y_slot, dst_a.data)
+        _call_inner_loop(context, builder, table.data, ir.Constant(intp_t, 4), ptrs, (8, 0, 8), n_v, signature.args[4])
         return context.get_dummy_value()
 
     return sig, codegen
@@ -260,8 +252,9 @@ def _numpy_loops() -> NDArray[np.int64]:
         _np_unary_py(loops, k, x, out, x.shape[0])
         if not np.array_equal(out, ufunc(x)):
             raise ImportError(f"hyper_make.fast: numpy's {ufunc.__name__} loop does not reproduce np.{ufunc.__name__}")
-    x = check.uniform(0.0, 1e3, 4096)
-    exponents = (1.5, 1.3, 0.5, 2.0, -1.0, 1.0, 0.0, 3.0)
+    # the exponents the pipelines use (1 + β, -β) and the special ones, on sizes and on volumes spanning 200 decades
+    x = np.concatenate([check.uniform(0.0, 1e3, 4096), 10.0 ** check.uniform(-100.0, 100.0, 4096)])
+    exponents = (1.5, 1.3, 0.5, 2.0, -1.0, 1.0, 0.0, 3.0, -0.5, 0.3)
     loops[6] = int(not _reproduces_power(loops, x, exponents))  # NumPy < 2.3: its operator's special cases
     for y in exponents:
         out = np.empty_like(x)
@@ -498,78 +491,6 @@ def entropy_params(allocator: EntropyAllocator) -> NDArray[np.float64]:
 # ---- NumPy's reductions ----------------------------------------------------------------------------------------
 
 
-@nb.njit(cache=True)
-def _pairwise_block(a, lo, n):  # type: ignore[no-untyped-def]
-    """NumPy's ``pairwise_sum`` of ``a[lo:lo+n]`` for ``n <= 128``: a plain loop under 8, else 8 accumulators."""
-    if n < 8:
-        res = 0.0
-        for i in range(lo, lo + n):
-            res += a[i]
-        return res
-    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-    i = 8
-    end = n - n % 8
-    while i < end:
-        r0 += a[lo + i]
-        r1 += a[lo + i + 1]
-        r2 += a[lo + i + 2]
-        r3 += a[lo + i + 3]
-        r4 += a[lo + i + 4]
-        r5 += a[lo + i + 5]
-        r6 += a[lo + i + 6]
-        r7 += a[lo + i + 7]
-        i += 8
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        res += a[lo + i]
-        i += 1
-    return res
-
-
-@nb.njit(cache=True)
-def _pairwise_sum(a, lo, n):  # type: ignore[no-untyped-def]
-    """``a[lo:lo+n].sum()`` exactly as NumPy's float64 ``pairwise_sum`` (8 accumulators, blocks of 128).
-
-    Above 128 NumPy recurses on halves (``n2 = n/2`` rounded down to a multiple of 8); the same tree is built
-    here without recursion (numba's on-disk cache mishandles recursive functions) and its sums combined bottom-up.
-    """
-    if n <= 128:
-        return _pairwise_block(a, lo, n)
-    cap = 2 * (n // 16) + 8
-    node_lo = np.empty(cap, dtype=np.int64)
-    node_n = np.empty(cap, dtype=np.int64)
-    left = np.full(cap, -1, dtype=np.int64)
-    val = np.empty(cap)
-    node_lo[0], node_n[0] = lo, n
-    count = 1
-    i = 0
-    while i < count:  # breadth first: a node's children come after it
-        if node_n[i] > 128:
-            n2 = node_n[i] // 2
-            n2 -= n2 % 8
-            left[i] = count
-            node_lo[count], node_n[count] = node_lo[i], n2
-            node_lo[count + 1], node_n[count + 1] = node_lo[i] + n2, node_n[i] - n2
-            count += 2
-        i += 1
-    for i in range(count - 1, -1, -1):
-        if left[i] < 0:
-            val[i] = _pairwise_block(a, node_lo[i], node_n[i])
-        else:
-            val[i] = val[left[i]] + val[left[i] + 1]
-    return val[0]
-
-
-@nb.njit(cache=True)
-def _np_sum(a, n):  # type: ignore[no-untyped-def]
-    """``a[:n].sum()`` of a float64 array as NumPy reduces it (the identity 0 plus the pairwise sum)."""
-    # the block case inline: a call into the tree version (which allocates) costs ~45 ns even when it returns early
-    if n <= 128:
-        return 0.0 + _pairwise_block(a, 0, n)
-    return 0.0 + _pairwise_sum(a, 0, n)
-
-
 # ---- steps 1-5 -------------------------------------------------------------------------------------------------
 
 
@@ -585,7 +506,7 @@ def _softmax(u, t, n, loops, z, p):  # type: ignore[no-untyped-def]
     for i in range(n):
         z[i] = z[i] - zmax
     _np_unary(loops, 0, z, p, n)
-    total = _np_sum(p, n)
+    total = np_sum_n(p, n)
     for i in range(n):
         p[i] = p[i] / total
 
@@ -601,7 +522,7 @@ def _entropy(p, n, loops, q, lq):  # type: ignore[no-untyped-def]
     _np_unary(loops, 1, q, lq, m)
     for i in range(m):
         lq[i] = q[i] * lq[i]
-    return -_np_sum(lq, m)
+    return -np_sum_n(lq, m)
 
 
 @nb.njit(cache=True)
@@ -728,8 +649,9 @@ def entropy_shares(  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _water_fill(w, total, caps, s, free, over, share, buf):  # type: ignore[no-untyped-def]
-    """``allocate._base.water_fill(w, total, caps)`` into ``s`` (coins); ``free``, ``over``, ``share``, ``buf`` scratch.
+def water_fill(w, total, caps, s, free, buf, share):  # type: ignore[no-untyped-def]
+    """``allocate._base.water_fill(w, total, caps)`` into ``s`` (coins); ``free`` (bool or int), ``buf``, ``share``
+    scratch rows of ``w``'s length.
 
     The same operations in the same order: ``share = remaining·w·free / Σ w[free]``, the levels whose size would
     reach their cap are capped and the rest re-split, at most ``n + 1`` rounds.
@@ -747,24 +669,24 @@ def _water_fill(w, total, caps, s, free, over, share, buf):  # type: ignore[no-u
                 nfree += 1
         if remaining <= 0 or nfree == 0:
             break
-        wsum = _np_sum(buf, nfree)
+        wsum = np_sum_n(buf, nfree)
         any_over = False
         for i in range(n):
             share[i] = remaining * w[i] * (1.0 if free[i] else 0.0) / wsum
-            over[i] = free[i] and s[i] + share[i] >= caps[i]
-            any_over |= over[i]
+            if free[i] and s[i] + share[i] >= caps[i]:
+                any_over = True
         if not any_over:
             for i in range(n):
                 s[i] += share[i]
             break
         m = 0
         for i in range(n):
-            if over[i]:
+            if free[i] and s[i] + share[i] >= caps[i]:
                 buf[m] = caps[i] - s[i]
                 m += 1
-        remaining -= _np_sum(buf, m)
+        remaining -= np_sum_n(buf, m)
         for i in range(n):
-            if over[i]:
+            if free[i] and s[i] + share[i] >= caps[i]:
                 s[i] = caps[i]
                 free[i] = False
 
@@ -773,16 +695,9 @@ def _water_fill(w, total, caps, s, free, over, share, buf):  # type: ignore[no-u
 def _min_notional(p, capacity, m, caps, soft_frac, sizes, fw, bw):  # type: ignore[no-untyped-def]
     """``EntropyAllocator._min_notional``: spread ``capacity`` (coins) by ``p`` under the caps into ``sizes``, each
     level 0 or at least its minimum ``m`` (coins); returns ``(pulled, dropped)``. Workspace: ``fw`` float64
-    ``>= 6n``, ``bw`` bool ``>= 6n``."""
+    ``>= 6n``, ``bw`` bool ``>= 5n``."""
     n = p.shape[0]
-    alive, pull, rest, short, free, over = (
-        bw[0:n],
-        bw[n : 2 * n],
-        bw[2 * n : 3 * n],
-        bw[3 * n : 4 * n],
-        bw[4 * n : 5 * n],
-        bw[5 * n : 6 * n],
-    )
+    alive, pull, rest, short, free = bw[0:n], bw[n : 2 * n], bw[2 * n : 3 * n], bw[3 * n : 4 * n], bw[4 * n : 5 * n]
     wts, cps, wf, share, buf = fw[0:n], fw[n : 2 * n], fw[2 * n : 3 * n], fw[3 * n : 4 * n], fw[4 * n : 5 * n]
     for i in range(n):
         pull[i] = rest[i] = short[i] = False
@@ -803,7 +718,7 @@ def _min_notional(p, capacity, m, caps, soft_frac, sizes, fw, bw):  # type: igno
         for i in range(n):
             wts[i] = p[i] if alive[i] else 0.0
             cps[i] = caps[i] if alive[i] else 0.0
-        _water_fill(wts, capacity, cps, sizes, free, over, share, buf)
+        water_fill(wts, capacity, cps, sizes, free, buf, share)
         any_small = False
         any_drop = False
         for i in range(n):
@@ -824,12 +739,12 @@ def _min_notional(p, capacity, m, caps, soft_frac, sizes, fw, bw):  # type: igno
             if pull[i]:
                 buf[k] = m[i]
                 k += 1
-        left = capacity - _np_sum(buf, k)
+        left = capacity - np_sum_n(buf, k)
         for i in range(n):
             rest[i] = alive[i] and not pull[i]
             wts[i] = p[i] if rest[i] else 0.0
             cps[i] = caps[i] if rest[i] else 0.0
-        _water_fill(wts, 0.0 if 0.0 > left else left, cps, wf, free, over, share, buf)
+        water_fill(wts, 0.0 if 0.0 > left else left, cps, wf, free, buf, share)
         any_short = False
         for i in range(n):
             sizes[i] = (m[i] if pull[i] else 0.0) + wf[i]
@@ -855,18 +770,18 @@ def _spread(shares, budget_coins, caps_coins, min_size_coins, soft_frac, fw, bw)
     """Step 7 on the sampled shares: ``(sizes, pulled, dropped, status, binding_caps)``; workspace as
     :func:`_min_notional`."""
     n = shares.shape[0]
-    caps_total = _np_sum(caps_coins, n)
+    caps_total = np_sum_n(caps_coins, n)
     capacity = caps_total if caps_total < budget_coins else budget_coins
     sizes = np.empty(n)
     pulled, dropped = _min_notional(shares, capacity, min_size_coins, caps_coins, soft_frac, sizes, fw, bw)
-    status = EMPTY_BELOW_MIN if _np_sum(sizes, n) <= 0 else OK
+    status = EMPTY_BELOW_MIN if np_sum_n(sizes, n) <= 0 else OK
     return sizes, pulled, dropped, status, caps_total < budget_coins
 
 
 @nb.njit(cache=True)
 def _accumulate_row(row, n, acc):  # type: ignore[no-untyped-def]
     """``acc += row / row.sum()``: one Dirichlet draw's shares added to the running column sums."""
-    rs = _np_sum(row, n)
+    rs = np_sum_n(row, n)
     for j in range(n):
         acc[j] += row[j] / rs
 
@@ -908,7 +823,7 @@ def curve_value_usd(fill_prob, capture_usd, inventory_usd, adverse_usd, b_usd, b
     for i in range(n):
         a = fill_prob[i] * (capture_usd[i] + inventory_usd[i] - adverse_usd[i])
         v[i] = a * sizes[i] - b_usd[i] * sb[i]
-    return _np_sum(v, n)
+    return np_sum_n(v, n)
 
 
 # ---- the entry ---------------------------------------------------------------------------------------------------

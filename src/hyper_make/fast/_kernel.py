@@ -22,17 +22,17 @@ import math
 import numba as nb
 import numpy as np
 
+from .._exact import np_sum_n
 from ..allocate._discrete import _lot_optimum
 from ..allocate._kkt import BUDGET, EMPTY_BUDGET, EMPTY_EDGE, FAILED, kkt_solve
 from ..instrument import MAX_LOTS
-from ._entropy import EMPTY_BELOW_MIN, entropy_allocate_kernel
+from ._entropy import EMPTY_BELOW_MIN, entropy_allocate_kernel, water_fill
 from ._numpy import (
     L_EXP,
     L_EXPM1,
     L_LOG10,
     np_power_scalar,
     np_round6,
-    np_sum,
     np_unary,
     py_ceil_round6,
     py_floor_round6,
@@ -398,45 +398,6 @@ def _curves(depth, n, inv_value, ci, cf, sv, tables, prof_d, prof_logv, terms, t
 
 
 @nb.njit(cache=True)
-def _water_fill(w, total, caps, s, free, tmp, share):  # type: ignore[no-untyped-def]
-    """``allocate._base.water_fill`` into ``s`` (zeroed here): ``total`` split by ``w`` within ``caps`` (``free``,
-    ``tmp``, ``share``: scratch rows)."""
-    n = w.shape[0]
-    for i in range(n):
-        s[i] = 0.0
-        free[i] = w[i] > 0
-    remaining = total
-    for _ in range(n + 1):
-        nfree = 0
-        for i in range(n):
-            if free[i]:
-                tmp[nfree] = w[i]
-                nfree += 1
-        if remaining <= 0 or nfree == 0:
-            break
-        wsum = np_sum(tmp, nfree)
-        anyover = False
-        for i in range(n):
-            share[i] = remaining * w[i] * (1.0 if free[i] else 0.0) / wsum
-            if free[i] and s[i] + share[i] >= caps[i]:
-                anyover = True
-        if not anyover:
-            for i in range(n):
-                s[i] += share[i]
-            break
-        m = 0
-        for i in range(n):
-            if free[i] and s[i] + share[i] >= caps[i]:
-                tmp[m] = caps[i] - s[i]
-                m += 1
-        remaining -= np_sum(tmp, m)
-        for i in range(n):
-            if free[i] and s[i] + share[i] >= caps[i]:
-                s[i] = caps[i]
-                free[i] = 0
-
-
-@nb.njit(cache=True)
 def _greedy(a, budget, caps, sizes):  # type: ignore[no-untyped-def]
     """``GreedyAllocator``: distinct positive edges best first, each group water-filled to its caps."""
     n = a.shape[0]
@@ -474,10 +435,10 @@ def _greedy(a, budget, caps, sizes):  # type: ignore[no-untyped-def]
             g = a[i] == edge
             group[i] = 1.0 if g else 0.0
             gcaps[i] = caps[i] if g else 0.0
-        _water_fill(group, left, gcaps, part, free, tmp, share)
+        water_fill(group, left, gcaps, part, free, tmp, share)
         for i in range(n):
             sizes[i] += part[i]
-        left = budget - np_sum(sizes, n)
+        left = budget - np_sum_n(sizes, n)
 
 
 @nb.njit(cache=True)
@@ -511,7 +472,7 @@ def _values_sum(a, b, beta, lot, k, power):  # type: ignore[no-untyped-def]
     np_power_scalar(power, s, q, sb, n)
     for i in range(n):
         sb[i] = a[i] * s[i] - b[i] * sb[i]
-    return np_sum(sb, n)
+    return np_sum_n(sb, n)
 
 
 @nb.njit(cache=True)
@@ -622,7 +583,7 @@ def _impact(a, b, beta, budget, caps, mins, lot, inv, discrete, max_search, size
     if not discrete:
         if code == BUDGET:
             for _ in range(3):  # solve_concave's last-ulp guard, in NumPy's summation order
-                total = np_sum(sizes, n)
+                total = np_sum_n(sizes, n)
                 if total <= budget:
                     break
                 f = budget / total * (1.0 - 4e-16)
@@ -839,7 +800,7 @@ def allocate_sides(ci, cf, sv, ws, wi, eparams, bitgen, loops, power, info):  # 
         elif alloc == ALLOC_FLAT:
             ones = w[W_ONES, :n]
             ones[:] = 1.0
-            _water_fill(ones, budget, caps, sizes, wi[I_FREE, :n], w[W_TMP, :n], w[W_SHARE, :n])
+            water_fill(ones, budget, caps, sizes, wi[I_FREE, :n], w[W_TMP, :n], w[W_SHARE, :n])
         elif alloc == ALLOC_PROGRESSION:
             _progression(n, cf[CF_FIRST], cf[CF_STEP], budget, caps, sizes)
         elif alloc != ALLOC_ENTROPY:

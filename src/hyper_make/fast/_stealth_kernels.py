@@ -24,11 +24,12 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
+from .._exact import np_sum_n
 from ..allocate._base import SideProblem
 from ..economics.curve import LevelCurves
 from ..instrument import _decimal_inverse
 from ..stealth import StealthConfig, _spread_lots
-from ._entropy import NUMPY_LOOPS, _np_sum, _np_unary, _standard_gamma, _standard_normal, bitgen_table
+from ._entropy import NUMPY_LOOPS, _np_unary, _standard_gamma, _standard_normal, bitgen_table
 
 
 def lot_inverse(lot_coins: float) -> int:
@@ -47,7 +48,7 @@ def dirichlet_sizes_kernel(sizes, caps_coins, min_size_coins, lot_coins, lot_inv
     n = sizes.shape[0]
     if caps_coins.shape[0] != n or min_size_coins.shape[0] != n or bitgen.shape[0] != 3:
         raise ValueError("dirichlet kernel: sizes, caps_coins and min_size_coins need one entry per level")
-    total = _np_sum(sizes, n)
+    total = np_sum_n(sizes, n)
     out = np.zeros(n)
     k = 0
     for i in range(n):
@@ -64,7 +65,7 @@ def dirichlet_sizes_kernel(sizes, caps_coins, min_size_coins, lot_coins, lot_inv
             j += 1
     for j in range(k):
         g[j] = 1.0 * _standard_gamma(bitgen, concentration * sizes[idx[j]] / total)
-    gs = _np_sum(g, k)
+    gs = np_sum_n(g, k)
     p = np.zeros(n)
     for j in range(k):
         p[idx[j]] = g[j] / gs if gs > 0 else sizes[idx[j]] / total
