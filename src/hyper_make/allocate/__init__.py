@@ -144,12 +144,11 @@ def _run_warm_replay() -> None:
     replay(np.array(rows, dtype=event_dtype), ImpactAllocator())
 
 
-def _build_warm_ladders(refresh_core: bool) -> None:
+def warm_market() -> tuple[Any, Any]:
+    """The synthetic market the warm-ups build on: ``(MarketSnapshot, InstrumentSpec)`` (a 100 USD coin, 2 bps
+    spread, 5 coins of room)."""
     from ..instrument import InstrumentSpec
-    from ..ladder import LadderConfig, build_ladder
-    from ..levels import GridConfig
     from ..snapshot import MarketSnapshot
-    from ..stealth import StealthConfig
 
     snap = MarketSnapshot(
         mid_usd=100.0,
@@ -160,7 +159,15 @@ def _build_warm_ladders(refresh_core: bool) -> None:
         margin_usd=1_000.0,
         daily_volume_coins=1e5,
     )
-    spec = InstrumentSpec(coin="WARMUP", sz_decimals=2)
+    return snap, InstrumentSpec(coin="WARMUP", sz_decimals=2)
+
+
+def _build_warm_ladders(refresh_core: bool) -> None:
+    from ..ladder import LadderConfig, build_ladder
+    from ..levels import GridConfig
+    from ..stealth import StealthConfig
+
+    snap, spec = warm_market()
     cfg = LadderConfig(grid=GridConfig(n_levels=6), stealth=StealthConfig(mode="dirichlet"))
     build_ladder(snap, spec, ImpactAllocator(), config=cfg, rng=np.random.default_rng(0))
     build_ladder(snap, spec, EntropyAllocator(), config=LadderConfig(grid=cfg.grid), rng=np.random.default_rng(0))

@@ -17,22 +17,12 @@ def warm_up() -> None:
     kept. :func:`hyper_make.allocate.warm_up` calls it."""
     import numpy as np
 
-    from ..instrument import InstrumentSpec
+    from ..allocate import warm_market
     from ..ladder import LadderConfig
     from ..levels import GridConfig
-    from ..snapshot import MarketSnapshot
     from ..stealth import StealthConfig
 
-    snap = MarketSnapshot(
-        mid_usd=100.0,
-        best_bid_usd=99.99,
-        best_ask_usd=100.01,
-        sigma_frac=1e-4,
-        max_position_coins=5.0,
-        margin_usd=1_000.0,
-        daily_volume_coins=1e5,
-    )
-    spec = InstrumentSpec(coin="WARMUP", sz_decimals=2)
+    snap, spec = warm_market()
     grid = GridConfig(n_levels=6)
     for name, stage in (("impact", "dirichlet"), ("entropy", "off")):
         cfg = LadderConfig(grid=grid, stealth=StealthConfig(mode=stage))  # type: ignore[arg-type]
