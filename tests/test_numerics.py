@@ -155,6 +155,40 @@ def test_lot_optimum_on_huge_lot_counts_is_certified_in_few_steps(seed):
         assert nxt.max() <= tol
 
 
+@pytest.mark.parametrize("beta", [0.5, 1.0, 0.7, 1.3])
+def test_one_lot_gains_are_within_a_few_ulps_of_the_exact_difference(beta):
+    # the lot search decides on these gains: (k+1)^q - k^q, closed forms for the square-root law and β = 1
+    from hyper_make.allocate._discrete import _gain
+
+    getcontext().prec = 60
+    q = 1.0 + beta
+    rng = np.random.default_rng(3)
+    ks = [1, 2, 3, 10, 999, 2**26, 2**40, 2**53 - 1, *(int(x) for x in 10 ** rng.uniform(0, 15.9, 400))]
+    for k in ks:
+        kd = Decimal(k)
+        exact = float(
+            ((kd + 1) ** Decimal(q) - kd ** Decimal(q)) if beta != 0.5 else (kd + 1) * (kd + 1).sqrt() - kd * kd.sqrt()
+        )
+        got = -_gain(0.0, 1.0, q, 1.0, 1.0, k)  # a·L - b·L^q·d with a = 0, b = L = 1: -d
+        assert abs(got - exact) <= 4 * 2.0**-52 * exact, (k, got, exact)
+    assert _gain(2.0, 3.0, q, 0.5, 0.5**q, 0) == 2.0 * 0.5 - 3.0 * 0.5**q  # the first lot: d = 1
+
+
+def test_breakpoint_sort_is_numpys_descending_order():
+    from hyper_make.allocate._kkt import _sort_descending
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 17, 41, 64):
+        v = (
+            rng.choice([0.0, 1.0, 2.5, 1e-300, 1e300], n)
+            if n % 2
+            else rng.standard_normal(n) * 10.0 ** rng.integers(-300, 300, n)
+        )
+        w = v.copy()
+        _sort_descending(w)
+        np.testing.assert_array_equal(w, -np.sort(-v))
+
+
 @pytest.mark.timeout(60)
 def test_impact_allocator_on_a_side_of_1e15_lots_with_minimum_orders():
     from helpers import curves_from_edges, problem

@@ -73,8 +73,18 @@ def _values(
 
 @nb.njit(cache=True, inline="always")
 def _gain(a: float, b: float, q: float, lot: float, lq: float, kk: int) -> float:
-    """Gain of lot ``kk + 1``: ``a·L - b·L^q·((kk+1)^q - kk^q)`` (USD), powers differenced without cancellation."""
-    d = kk**q * math.expm1(q * math.log1p(1.0 / kk)) if kk > 0 else 1.0
+    """Gain of lot ``kk + 1``: ``a·L - b·L^q·((kk+1)^q - kk^q)`` (USD), powers differenced without cancellation
+    (``(k+1)^q - k^q = k^q·expm1(q·log1p(1/k))``; for q = 1.5 the difference of cubes over the sum of the square roots'
+    powers and for q = 2 ``2k + 1``, within 2 ulps and a third of the time)."""
+    if kk <= 0:
+        d = 1.0
+    elif q == 1.5:  # the square-root law: (k+1)^1.5 - k^1.5 = ((k+1)^3 - k^3) / ((k+1)^1.5 + k^1.5), two roots
+        x = float(kk)
+        d = (3.0 * x * (x + 1.0) + 1.0) / ((x + 1.0) * math.sqrt(x + 1.0) + x * math.sqrt(x))
+    elif q == 2.0:
+        d = 2.0 * kk + 1.0
+    else:
+        d = kk**q * math.expm1(q * math.log1p(1.0 / kk))
     return a * lot - b * lq * d
 
 
@@ -92,8 +102,9 @@ def _local_search(a, b, q, lot, budget, lo, hi, k, max_steps):  # type: ignore[n
     for i in range(n):
         scale = max(scale, abs(a[i]) * lot)
     tol = 1e-12 * scale + 1e-300
-    nxt = np.empty(n)
-    last = np.empty(n)
+    gains = np.empty((2, n))
+    nxt = gains[0]
+    last = gains[1]
     total = 0
     for i in range(n):
         nxt[i] = _gain(a[i], b[i], q, lot, lq, k[i]) if k[i] < hi[i] else -np.inf
@@ -168,13 +179,20 @@ def _lot_optimum(a, b, beta, lot, budget, lo, hi_in, k):  # type: ignore[no-unty
     """Compiled body of :func:`lot_optimum` (one dispatch: it runs hundreds of times in the minimum-order search)."""
     n = a.shape[0]
     q = 1.0 + beta
-    hi = np.maximum(hi_in, lo)
+    hi = np.empty(n, np.int64)
     lq = lot**q
-    aL = a * lot
-    bq = b * lq
-    lo_f = lo.astype(np.float64)
-    hi_f = hi.astype(np.float64)
-    x = np.empty(n)
+    blk = np.empty(5 * n)  # one allocation for the solve's rows (each costs as much as a level's arithmetic)
+    aL = blk[:n]
+    bq = blk[n : 2 * n]
+    lo_f = blk[2 * n : 3 * n]
+    hi_f = blk[3 * n : 4 * n]
+    x = blk[4 * n :]
+    for i in range(n):
+        hi[i] = max(hi_in[i], lo[i])
+        aL[i] = a[i] * lot
+        bq[i] = b[i] * lq
+        lo_f[i] = lo[i]
+        hi_f[i] = hi[i]
     code, _, _, _, _ = kkt_solve(aL, bq, lo_f, hi_f, float(budget), beta, x)
     for i in range(n):
         if code == FAILED:

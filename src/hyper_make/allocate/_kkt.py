@@ -258,13 +258,16 @@ def _kkt(a_all, b_all, lo_all, caps_all, budget, beta, out):  # type: ignore[no-
         return EMPTY_BUDGET, best, 0, True
     if room <= 0.0:
         return BUDGET, best, 0, True
+    # one block for the candidates' rows (and the breakpoints after them): each allocation costs as much as a
+    # level's arithmetic
+    blk = np.empty(8 * m + 1)  # the breakpoints are at most 2m + 1
+    a = blk[:m]
+    kb = blk[m : 2 * m]
+    lo = blk[2 * m : 3 * m]
+    u = blk[3 * m : 4 * m]
+    start = blk[4 * m : 5 * m]
+    capbp = blk[5 * m : 6 * m]
     idx = np.empty(m, np.int64)
-    a = np.empty(m)
-    kb = np.empty(m)
-    lo = np.empty(m)
-    u = np.empty(m)
-    start = np.empty(m)
-    capbp = np.empty(m)
     lin = np.empty(m, np.bool_)
     j = 0
     for i in range(n_all):
@@ -308,7 +311,7 @@ def _kkt(a_all, b_all, lo_all, caps_all, budget, beta, out):  # type: ignore[no-
     n_ev = 1
     for j in range(m):
         n_ev += 2 if capbp[j] > 0.0 else 1
-    ev = np.empty(n_ev)
+    ev = blk[6 * m : 6 * m + n_ev]
     e = 0
     for j in range(m):
         ev[e] = start[j]
@@ -317,7 +320,7 @@ def _kkt(a_all, b_all, lo_all, caps_all, budget, beta, out):  # type: ignore[no-
             ev[e] = capbp[j]
             e += 1
     ev[e] = 0.0
-    ev = -np.sort(-ev)
+    _sort_descending(ev)
     # S over the candidates plus the other levels' fixed minimums
     base = sum_lo
     for j in range(m):
@@ -408,6 +411,19 @@ def _kkt(a_all, b_all, lo_all, caps_all, budget, beta, out):  # type: ignore[no-
                 out[idx[j]] = min(lo[j] + (out[idx[j]] - lo[j]) * f, u[j])
     _fit_budget(out, lo_all, budget)
     return _checked(out, caps_all, BUDGET, lam, n_iter, ok)
+
+
+@nb.njit(cache=True)
+def _sort_descending(v):  # type: ignore[no-untyped-def]
+    """Sort ``v`` in place, largest first (insertion sort: the breakpoints are a few dozen, and NumPy's sort of a
+    negated copy allocates twice); the values are never NaN."""
+    for i in range(1, v.shape[0]):
+        x = v[i]
+        j = i - 1
+        while j >= 0 and v[j] < x:
+            v[j + 1] = v[j]
+            j -= 1
+        v[j + 1] = x
 
 
 @nb.njit(cache=True)

@@ -514,10 +514,9 @@ def _discrete(a, b, beta, lot, budget, caps, mins, max_search, power):  # type: 
         return np.zeros(n, dtype=np.int64), False
     budget_lots = int(bl)
     top = float(budget_lots) + 1.0
-    cap = np.empty(n, dtype=np.int64)
-    m = np.empty(n, dtype=np.int64)
-    hi0 = np.empty(n, dtype=np.int64)
-    zero = np.zeros(n, dtype=np.int64)
+    rows = np.empty((4, n), dtype=np.int64)  # one allocation (each costs as much as a level's arithmetic)
+    cap, m, hi0, zero = rows[0], rows[1], rows[2], rows[3]
+    zero[:] = 0
     for i in range(n):
         cap[i] = math.floor(min(np_round6(caps[i] / lot), top))
         m[i] = max(math.ceil(min(np_round6(mins[i] / lot), top)), 1)
@@ -575,6 +574,14 @@ def _discrete(a, b, beta, lot, budget, caps, mins, max_search, power):  # type: 
 def _impact(a, b, beta, budget, caps, mins, lot, inv, discrete, max_search, sizes, zeros, power):  # type: ignore[no-untyped-def]
     """``ImpactAllocator.allocate``'s sizes (coins) into ``sizes``; False for a budget above 2^53 lots."""
     n = a.shape[0]
+    if discrete:
+        finite = True
+        for i in range(n):
+            finite = finite and abs(a[i]) < np.inf
+        if finite:
+            # the continuous solve decides nothing here: where it is empty (no edge, no budget) the lot optimum is
+            # all zeros too, and with finite edges it cannot fail (its sizes stay within the caps and the budget)
+            return _impact_lots(a, b, beta, budget, caps, mins, lot, inv, max_search, sizes, power)
     zeros[:] = 0.0
     code, _, _, _, _ = kkt_solve(a, b, zeros, caps, budget, beta, sizes)
     if code == EMPTY_EDGE or code == EMPTY_BUDGET or code == FAILED:
@@ -590,10 +597,16 @@ def _impact(a, b, beta, budget, caps, mins, lot, inv, discrete, max_search, size
                 for i in range(n):
                     sizes[i] *= f
         return True
+    return _impact_lots(a, b, beta, budget, caps, mins, lot, inv, max_search, sizes, power)
+
+
+@nb.njit(cache=True)
+def _impact_lots(a, b, beta, budget, caps, mins, lot, inv, max_search, sizes, power):  # type: ignore[no-untyped-def]
+    """The discrete step of :func:`_impact`: the lot optimum with the minimum orders, as coins into ``sizes``."""
     k, ok = _discrete(a, b, beta, lot, budget, caps, mins, max_search, power)
     if not ok:
         return False
-    for i in range(n):
+    for i in range(a.shape[0]):
         sizes[i] = k[i] / inv  # lots_to_coins: k / 10^sz, the float nearest k·10^-sz
     return True
 
