@@ -71,7 +71,7 @@ def test_version():
 
 def test_shell_completion_script():
     res = runner.invoke(app, ["--show-completion", "bash"])
-    assert res.exit_code == 0 and "_HYPER_MAKE_COMPLETE" in res.stdout
+    assert res.exit_code == 0 and "_HYPER_MAKE_COMPLETE" in res.stdout, (res.exception, res.output)
 
 
 @pytest.mark.parametrize(

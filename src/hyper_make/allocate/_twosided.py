@@ -401,12 +401,31 @@ def side_solve(a, p, shift, b, c, u, lin, k, budget, beta, x0, out, info):  # ty
                 if w > 0.0:
                     v = out[i] - excess * w / wt
                     out[i] = min(max(v, 0.0), u[i])
+        # a size below the rounding of the budget is dust of a level at its start (its x not quite reached): 0
+        for i in range(n):
+            if 0.0 < out[i] <= 4.0 * _EPS * budget and not lin[i]:
+                out[i] = 0.0
     for i in range(n):
         w = _weight(out[i], b[i], c[i], u[i], lin[i], beta)
         ww += w
         wp += w * p[i]
         wpp += w * p[i] * p[i]
     if budget_binds:
+        # on a flat piece of T (the last free level a steep power near its start, 1/β > 1) |G| meets its tolerance
+        # short of the kink, and the trim may leave that level at 0 with its edge above x: the sizes are right, and
+        # any x between the edges of the levels at 0 and the marginals of those that rest is a multiplier; take the
+        # lowest such x at or above the root found
+        x_lo, x_hi = x, np.inf
+        for i in range(n):
+            if u[i] > 0.0:
+                e = a[i] - shift * p[i]
+                s = out[i]
+                if s <= 0.0:
+                    x_lo = max(x_lo, e)
+                else:
+                    x_hi = min(x_hi, e if lin[i] else e - (1.0 + beta) * b[i] * s**beta - 2.0 * c[i] * s)
+        if x < x_lo <= x_hi:
+            x = x_lo
         lam = x - 2.0 * k * budget
         lam = lam if lam > 0.0 else 0.0
         return _info(info, BUDGET, x, lam, _R_BUDGET, ww, wp, wpp, it, ok)

@@ -214,12 +214,14 @@ class FastLadder:
     """
 
     __slots__ = (
+        "_beta",
         "_cf",
         "_ci",
         "_depths",
         "_draws",
         "_entropy",
         "_eparams",
+        "_h_period",
         "_impact_on",
         "_info",
         "_learned",
@@ -298,6 +300,8 @@ class FastLadder:
         self._nd = nd
         self._impact_on = not impact.is_off
         self._info = np.zeros(k.INFO_SIZE)
+        self._h_period = (cfg.horizon_s, impact.volume_period_s)
+        self._beta = impact.beta
 
     @property
     def compiled(self) -> bool:
@@ -355,12 +359,18 @@ class FastLadder:
             return self._reference(args, rng)
         if not isinstance(snapshot, MarketSnapshot):
             raise InvalidParameterError(f"'snapshot' must be a MarketSnapshot; got {type(snapshot).__name__}")
-        gen: np.random.Generator | None = rng if isinstance(rng, np.random.Generator) else None
-        if rng is not None and gen is None:
+        if rng is None:
+            gen: np.random.Generator | None = None
+        elif isinstance(rng, np.random.Generator):
+            gen = rng
+        else:
             gen = _as_generator(rng)  # raises the reference's error for a bad seed
-        if state is not None and not isinstance(state, LadderState):
+        if state is None:
+            prev_bid = prev_ask = None
+        elif isinstance(state, LadderState):
+            prev_bid, prev_ask = state.bid, state.ask
+        else:
             return self._reference(args, rng)  # the reference's error
-        prev_bid, prev_ask = (state.bid, state.ask) if state is not None else (None, None)
         tg_bid = tg_ask = 0.0
         if self._entropy:
             if not (prev_bid is None or isinstance(prev_bid, EntropyState)) or not (
@@ -389,18 +399,17 @@ class FastLadder:
             res_bid, res_ask = float(reserved_coins.get("bid", 0.0)), float(reserved_coins.get("ask", 0.0))
         if interval_s is not None and not (isinstance(interval_s, (int, float)) and 0 < interval_s <= 86_400.0):
             return self._reference(args, rng)
-        cfg = self.config
         ci = self._ci
-        impact = cfg.impact
-        h = cfg.horizon_s
+        h, period = self._h_period
         sh = snapshot.sigma_horizon_s
         sf = snapshot.sigma_frac
         mid = snapshot.mid_usd
+        daily = snapshot.daily_volume_coins
         prof_d = prof_logv = _EMPTY
         profile = snapshot.volume_profile_depth_bps
         if not self._impact_on:
             ci[k.CI_IMPACT] = k.IMPACT_OFF
-        elif profile or snapshot.daily_volume_coins > 0:  # SquareRootImpact.missing_input is ""
+        elif profile or daily > 0:  # SquareRootImpact.missing_input is ""
             ci[k.CI_IMPACT] = k.IMPACT_ON
             ci[k.CI_PROFILE] = 1 if profile else 0
             if profile:
@@ -411,7 +420,8 @@ class FastLadder:
                 prof_d, prof_logv = self._profile[1], self._profile[2]
         else:
             ci[k.CI_IMPACT] = k.IMPACT_NONE
-        period = impact.volume_period_s
+        regime = snapshot.regime
+        sp = sf * mid / sh**0.5  # MarketSnapshot.sigma_price_per_sqrt_s
         sv = np.array(
             (
                 mid,
@@ -422,23 +432,24 @@ class FastLadder:
                 snapshot.margin_usd,
                 snapshot.leverage,
                 snapshot.maker_fee_bps,
-                snapshot.sigma_price_per_sqrt_s() ** 2,
+                sp**2,
                 sf / math.sqrt(sh),
                 sf * math.sqrt(h / sh),
                 sf * math.sqrt(period / sh),
-                snapshot.daily_volume_coins * (h / period) * SIDE_SHARE,
+                daily * (h / period) * SIDE_SHARE,
                 h / sh,
                 res_bid,
                 res_ask,
-                snapshot.regime.toxicity,
-                snapshot.regime.vol_ratio,
-                snapshot.regime.cascade_severity,
+                regime.toxicity,
+                regime.vol_ratio,
+                regime.cascade_severity,
                 tg_bid,
                 tg_ask,
             )
         )
         depths = self._depths
         if depths is None:
+            cfg = self.config
             fill = cfg.fill
             kappa = fill.kappa_per_bps if isinstance(fill, ExponentialIntensity) else 0.3
             touch = glft_touch_depth_bps(cfg.risk_aversion, kappa, mid, snapshot.maker_fee_bps)
@@ -454,7 +465,7 @@ class FastLadder:
         )  # fmt: skip
         if code:
             return self._reference(args, rng)  # raises the reference's error
-        beta = impact.beta if ci[k.CI_IMPACT] != k.IMPACT_NONE else 0.5
+        beta = self._beta if ci[k.CI_IMPACT] != k.IMPACT_NONE else 0.5
         if st_bid == 1 and st_ask == 1:
             new_state = _FRESH
         else:
