@@ -118,15 +118,18 @@ def lsap(cost):  # type: ignore[no-untyped-def]
             x = c[i, j]
             if x != x or x == -np.inf:
                 raise ValueError("lsap: the cost matrix contains invalid numeric entries (NaN or -inf)")
-    u = np.zeros(nr)
-    v = np.zeros(nc)
-    spc = np.empty(nc)  # shortest path costs
-    path = np.full(nc, -1, np.int64)
-    col4row = np.full(nr, -1, np.int64)
-    row4col = np.full(nc, -1, np.int64)
-    sr = np.zeros(nr, np.bool_)
-    sc = np.zeros(nc, np.bool_)
-    remaining = np.empty(nc, np.int64)
+    fw = np.zeros(nr + 2 * nc)  # one block per type: the duals and the path costs
+    u = fw[:nr]
+    v = fw[nr : nr + nc]
+    spc = fw[nr + nc :]  # shortest path costs
+    iw = np.full(nr + 3 * nc, -1, np.int64)
+    path = iw[:nc]
+    col4row = iw[nc : nc + nr]
+    row4col = iw[nc + nr : 2 * nc + nr]
+    remaining = iw[2 * nc + nr :]
+    bw = np.zeros(nr + nc, np.bool_)
+    sr = bw[:nr]
+    sc = bw[nr:]
     for cur in range(nr):
         # the shortest augmenting path from row `cur`
         min_val = 0.0
@@ -405,9 +408,13 @@ def plan_refresh(  # type: ignore[no-untyped-def]
     n_cancel = 0
     n_mod = 0
     n_place = 0
-    stopped = np.zeros(2, np.bool_)
+    # the sides' scratch, one block per type (an allocation costs as much as a few pairs' arithmetic)
+    ib = np.empty(3 * n_r + nd_cap, np.int64)
+    bb = np.zeros(2 * nd_cap + 4 * n_r + 2, np.bool_)
+    fb = np.empty(3 * n_r)
+    stopped = bb[:2]
     lim_bid, lim_ask = _side_limits(inventory, max_position)
-    idx = np.empty(n_r, np.int64)  # the side's resting orders (indices), in the view's order
+    idx = ib[:n_r]  # the side's resting orders (indices), in the view's order
     for s in range(2):
         m = n_d[s]
         limit = lim_bid if s == 0 else lim_ask
@@ -427,7 +434,8 @@ def plan_refresh(  # type: ignore[no-untyped-def]
                 n_cancel += 1
             continue
         # reduce_only_flags: asks when long, bids when short, from the best price while within |q|
-        flags = np.zeros(m, np.bool_)
+        flags = bb[2 : 2 + m]
+        flags[:] = False
         if reduce_only:
             reducing = inventory > 0 if s == 1 else inventory < 0
             room = abs(inventory) if reducing else 0.0
@@ -436,13 +444,16 @@ def plan_refresh(  # type: ignore[no-untyped-def]
                 cum += d_sz[s, j]
                 flags[j] = reducing and cum <= room * (1 + _EPS) + _EPS
         # _diff_side: the assignment, in desired order (pair_r[j] the resting order assigned to desired j, or -1)
-        pair_r = np.full(m, -1, np.int64)
-        used_r = np.zeros(n, np.bool_)
-        kept_r = np.zeros(n, np.bool_)  # position in the side's list -> kept
+        pair_r = ib[n_r : n_r + m]
+        pair_r[:] = -1
+        used_r = bb[2 + nd_cap : 2 + nd_cap + n]
+        used_r[:] = False
+        kept_r = bb[2 + nd_cap + n_r : 2 + nd_cap + n_r + n]  # position in the side's list -> kept
+        kept_r[:] = False
         if n > 0 and m > 0:
-            rp = np.empty(n)
-            rs = np.empty(n)
-            rro = np.empty(n, np.bool_)
+            rp = fb[:n]
+            rs = fb[n_r : n_r + n]
+            rro = bb[2 + nd_cap + 2 * n_r : 2 + nd_cap + 2 * n_r + n]
             for a in range(n):
                 rp[a] = r_px[idx[a]]
                 rs[a] = r_sz[idx[a]]
@@ -452,8 +463,8 @@ def plan_refresh(  # type: ignore[no-untyped-def]
             cost, ok = _costs(rp, rs, rro, dp, ds, flags, thr_bps, thr_frac)
             rows, cols = lsap(cost)
             nk = 0
-            keep_i = np.empty(rows.shape[0], np.int64)  # the kept pairs in row order
-            keep_j = np.empty(rows.shape[0], np.int64)
+            keep_i = ib[n_r + nd_cap : n_r + nd_cap + rows.shape[0]]  # the kept pairs in row order
+            keep_j = ib[2 * n_r + nd_cap : 2 * n_r + nd_cap + rows.shape[0]]
             for t in range(rows.shape[0]):
                 i, j = rows[t], cols[t]
                 pair_r[j] = i
@@ -465,7 +476,8 @@ def plan_refresh(  # type: ignore[no-untyped-def]
             if nk > 0:
                 # position guard: kept orders larger than their target may push the side past its limit; re-size
                 # the largest excesses first until the side fits (Python sums in the same order)
-                kept_d = np.zeros(m, np.bool_)
+                kept_d = bb[2 + nd_cap + 4 * n_r : 2 + nd_cap + 4 * n_r + m]
+                kept_d[:] = False
                 for t in range(nk):
                     kept_d[keep_j[t]] = True
                 s1 = 0.0
@@ -477,9 +489,10 @@ def plan_refresh(  # type: ignore[no-untyped-def]
                         s2 += d_sz[s, j]
                 final_total = s1 + s2
                 cap = limit * (1 + _EPS) + _EPS
-                alive = np.ones(nk, np.bool_)
+                alive = bb[2 + nd_cap + 3 * n_r : 2 + nd_cap + 3 * n_r + nk]
+                alive[:] = True
                 if final_total > cap:
-                    keys = np.empty(nk)
+                    keys = fb[2 * n_r : 2 * n_r + nk]
                     for t in range(nk):
                         keys[t] = d_sz[s, keep_j[t]] - rs[keep_i[t]]
                     order = _stable_order(keys, nk)
