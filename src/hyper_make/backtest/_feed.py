@@ -26,7 +26,7 @@ import numba as nb
 import numpy as np
 
 from ..data.book import BookGrid, MarketPath, OrderBook, PathBuilder, shift_slots
-from ..data.events import EXCH_EVENT, LOCAL_EVENT, TRADE_EVENT, event_dtype, kinds
+from ..data.events import EXCH_EVENT, KIND_MASK, LOCAL_EVENT, TRADE_EVENT, event_dtype
 from ..errors import DataError
 
 _NO_VOL = np.zeros(0)
@@ -81,6 +81,20 @@ def _ahead(ev, exch_ts, local_ts, ahead):  # type: ignore[no-untyped-def]
             if exch_ts[k] - loc > ahead:
                 ahead = exch_ts[k] - loc
     return ahead
+
+
+@nb.njit(cache=True)
+def _traded_sum(ev, qty, start):  # type: ignore[no-untyped-def]
+    """Traded coins of the exchange's trade rows from the data's start through each row, ``start`` before the
+    chunk: ``np.cumsum`` of ``[start, trade qty or 0.0, ...]`` (the same additions in the same order), one pass."""
+    out = np.empty(ev.size)
+    s = start
+    for k in range(ev.size):
+        e = ev[k]
+        trade = (e & np.uint64(KIND_MASK)) == TRADE_EVENT and (e & np.uint64(EXCH_EVENT)) != 0
+        s = s + (qty[k] if trade else 0.0)
+        out[k] = s
+    return out
 
 
 @nb.njit(cache=True)
@@ -209,12 +223,11 @@ class EventFeed:
             self._path.skip(raw)
             return Chunk(self._next, int(raw.size), ev, exch, local, px, qty, _NO_VOL, self._vol, _NO_PATH,
                          self._path.recentres[-1])  # fmt: skip
-        is_trade = (kinds(raw) == TRADE_EVENT) & ((ev & np.uint64(EXCH_EVENT)) != 0)
         # a running sum continued from the previous chunk, added in the same order as one cumsum of all rows
-        cum = np.cumsum(np.concatenate(([self._vol], np.where(is_trade, qty, 0.0))))
+        cum = _traded_sum(ev, qty, float(self._vol))
         before, self._vol = self._vol, float(cum[-1])
         piece = self._path.add(raw)
-        return Chunk(self._next, int(raw.size), ev, exch, local, px, qty, cum[1:], before, piece,
+        return Chunk(self._next, int(raw.size), ev, exch, local, px, qty, cum, before, piece,
                      self._path.recentres[-1])  # fmt: skip
 
     def get(self, index: int) -> Chunk | None:

@@ -473,6 +473,10 @@ class CompiledRun:
         pi[PI_N_LEVELS] = n_levels
         self.done = False
 
+    def resume_ns(self) -> int:
+        """The lockstep time (exchange ns) before which :meth:`step` returns at once: the loop's next refresh."""
+        return int(self.si[SI_T_NOW])
+
     def step(self, t_now: int) -> bool:
         """:meth:`_Run.step` at ``t_now``: the loop is ahead of the lockstep's clock until it needs a chunk the feed
         has not read yet; then it waits for the lockstep to reach its refresh (so that the runs read the data in the
@@ -583,8 +587,8 @@ class CompiledRun:
             run._equity_rows(self.eq[:n_eq, 0], self.eq[:n_eq, 1])
             si[SI_N_EQ] = 0
         n_sh = int(si[SI_N_SHAPES])
-        for row in self.shapes[:n_sh]:
-            run.shapes.add(row.copy())
+        shapes = self.shapes
+        run.shapes.extend(n_sh, lambda j: shapes[j].copy())
         si[SI_N_SHAPES] = 0
         rec, qs = run.rec, self.qs
         # the core's sums are the whole run's (the Python step records nothing before the hand-over)

@@ -211,6 +211,26 @@ class _Thinned:
                 self.stride *= 2
         self.seen += 1
 
+    def extend(self, n: int, row: Callable[[int], object]) -> None:
+        """:meth:`add` of ``n`` rows, ``row(i)`` the i-th, called only for the rows kept."""
+        i = 0
+        while i < n:
+            off = -self.seen % self.stride  # rows before the next one kept
+            if i + off >= n:
+                self.seen += n - i
+                return
+            i += off
+            self.seen += off
+            # kept rows every stride until the list would pass 2·cap (the add that does so halves it)
+            k = min(2 * self.cap + 1 - len(self.rows), (n - 1 - i) // self.stride + 1)
+            self.rows.extend(row(j) for j in range(i, i + k * self.stride, self.stride))
+            step = (k - 1) * self.stride + 1
+            self.seen += step
+            i += step
+            if len(self.rows) > 2 * self.cap:
+                self.rows = self.rows[::2]
+                self.stride *= 2
+
 
 class _Markouts:
     """The mid (USD) at ``fill time + h`` for every fill and horizon ``h`` (ns), resolved as the market path's
@@ -390,6 +410,13 @@ class _Run:
         self._take()
         return True
 
+    def resume_ns(self) -> int | None:
+        """The lockstep's first refresh time (exchange ns) at which :meth:`step` does something, when its compiled
+        loop is ahead of the clock; ``None`` when every refresh is a step."""
+        if self._loop is None or self._loop.done:
+            return None
+        return self._loop.resume_ns()
+
     def _equity(self, t_s: float, v: float) -> None:
         self.curve.add((t_s, v))
         self.peak = max(self.peak, v)
@@ -399,12 +426,14 @@ class _Run:
 
     def _equity_rows(self, t_s: np.ndarray, v: np.ndarray) -> None:
         """:meth:`_equity` of many rows (times s from the start, equity USD): the same running peak and drawdown."""
-        peak, dd = self.peak, self.drawdown
-        for t, x in zip(t_s.tolist(), v.tolist(), strict=True):
-            self.curve.add((t, x))
-            peak = max(peak, x)
-            dd = max(dd, peak - x)
-        self.peak, self.drawdown = peak, dd
+        n = v.shape[0]
+        if n:
+            tl, vl = t_s.tolist(), v.tolist()
+            self.curve.extend(n, lambda j: (tl[j], vl[j]))
+            # the running peak and the largest fall below it, as row by row (max is exact)
+            peaks = np.maximum.accumulate(np.concatenate(([self.peak], v)))[1:]
+            self.drawdown = max(self.drawdown, float(np.max(peaks - v)))
+            self.peak = float(peaks[-1])
         if self.equity_out is not None:
             self.equity_out.add({"t_s": t_s.copy(), "equity_usd": v.copy()})
 
@@ -548,6 +577,10 @@ def _lockstep(runs: dict[str, _Run], t0: int, step_ns: int, wall0: float) -> dic
         while live:
             live = [r for r in live if r.step(t_now)]
             t_now += step_ns
+            # runs in their compiled loop are ahead of the clock until they need a chunk: on to the first one due
+            due = [r.resume_ns() for r in live]
+            if due and None not in due:
+                t_now = max(t_now, min(due))  # type: ignore[type-var]
     finally:
         for r in runs.values():
             r.flush()
