@@ -16,9 +16,9 @@ from data._files import FUTURES, real
 from hyper_make.allocate import make_allocator
 from hyper_make.backtest import ReplayConfig, ReplayInterrupted, replay, replay_fixed_grid, run_backtest
 from hyper_make.backtest._core import CROSS_ALL, CROSS_OFF, CROSS_QTY, QUEUE_POWER, QUEUE_RISK_AVERSE
-from hyper_make.backtest._feed import EventFeed, array_chunks, clock_shift_ns
+from hyper_make.backtest._feed import EventFeed, array_chunks, clock_shift_ns, enter
 from hyper_make.backtest.venue import ReplayVenue
-from hyper_make.data.book import BookGrid, OrderBook
+from hyper_make.data.book import BookGrid, MarketPath, OrderBook, PathBuilder
 from hyper_make.data.events import (
     BUY_EVENT,
     DEPTH_BBO_EVENT,
@@ -159,6 +159,32 @@ def test_the_venue_gives_the_same_fills_and_views_whatever_the_split(events, cut
     assert split == whole
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    tapes(),
+    st.lists(st.integers(0, 10_000), max_size=12),
+    st.sampled_from([CROSS_ALL, CROSS_QTY, CROSS_OFF]),
+    st.booleans(),
+    st.booleans(),
+)
+def test_the_venues_market_path_is_the_books_whatever_the_split(events, cuts, cross, feed_lat, use_bbo):
+    # the exchange side records the markouts' path as it replays: the path of one book over the whole data
+    shift = clock_shift_ns([events]) if feed_lat else None
+    feed = EventFeed(_split(events, cuts), grid=GRID, clock_shift=shift, use_bbo=use_bbo)
+    venue = ReplayVenue(feed, GRID, lot_coins=LOT, maker_fee_frac=2e-4, margin_usd=1e6, latency_ms=3.0,
+                        feed_latency=feed_lat, queue_kind=QUEUE_RISK_AVERSE, queue_n=2.0, use_bbo=use_bbo, slots=16,
+                        cross=cross)  # fmt: skip
+    _scripted(venue, int(events["exch_ts"][-1] // (4 * MS)) + 3)  # our orders resting, crossed and filled
+    venue.advance(1 << 62)
+    assert venue.ended
+    pieces = venue.take_pieces()
+    ref = PathBuilder(GRID, use_bbo=use_bbo).add(events)
+    for name in MarketPath.__dataclass_fields__:
+        got = np.concatenate([getattr(p, name) for p in pieces])
+        want = getattr(ref, name)
+        assert got.dtype == want.dtype and np.array_equal(got, want), name
+
+
 def test_the_full_replay_is_the_same_in_small_chunks(futures):
     events = futures[0][:150_000]  # 92 s
     cfg = ReplayConfig(refresh_s=0.5, warmup_s=2.0, latency="feed", cross="crossed_qty")
@@ -190,9 +216,9 @@ def test_the_band_follows_a_price_that_walks_out_of_it():
     ref = OrderBook(wide)
     book = OrderBook(GRID)
     k = 0
-    while (c := feed.get(k)) is not None:
-        if c.recentre is not None:
-            book.recentre(c.recentre)
+    while feed.get(k) is not None:
+        # the book replays every row before the chunk: it decides the band (as a venue's exchange side does)
+        enter(feed.band(k, book.state), book)
         ref.apply(events[k * 40 : (k + 1) * 40])
         book.apply(events[k * 40 : (k + 1) * 40])
         assert (book.best_bid_usd, book.best_ask_usd) == (ref.best_bid_usd, ref.best_ask_usd)

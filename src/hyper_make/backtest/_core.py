@@ -56,6 +56,10 @@ STATUS_OK = 0
 STATUS_END = 1
 STATUS_FILLS_FULL = 2
 
+#: the market-path recorder's carry (int64): rows written, the path clock (ns), the last two-sided best (ticks of
+#: the band)
+P_NQ, P_NT, P_CLOCK, P_LAST_BID, P_LAST_ASK = range(5)
+
 QUEUE_RISK_AVERSE = 0
 QUEUE_POWER = 1
 QUEUE_LOG = 2
@@ -248,8 +252,14 @@ def run_until(
     orders, bid_slot, ask_slot,  # our orders; tick index -> slot of our live order there (-1: none)
     fills, nfill0,  # fills out
     tick, lot, queue_kind, queue_n, use_bbo, cross, market_first,
+    path=None,
 ):  # type: ignore[no-untyped-def]  # fmt: skip
-    """Advance to ``t_end_ns``; returns ``(status, next row, clock ns, fills so far, post-only rejects)``."""
+    """Advance to ``t_end_ns``; returns ``(status, next row, clock ns, fills so far, post-only rejects)``.
+
+    ``path``: ``None``, or the chunk's market-path recorder ``(bbo, trades, times, carry)`` (:class:`PathRecorder`'s
+    arrays), to which every change of the two-sided best bid or ask and every trade on a two-sided book is
+    appended as this book walks the rows (:func:`hyper_make.data.book.market_path`'s rules: the clock is the running
+    maximum of the rows' exchange times)."""
     m = ev.size
     n_slots = orders.shape[0]
     cap = fills.shape[0]
@@ -281,9 +291,23 @@ def run_until(
             clock = t
         kind = int(e & np.uint64(KIND_MASK))
         is_buy = (e & np.uint64(BUY_EVENT)) != 0
+        if path is not None:
+            carry = path[3]
+            if t > carry[P_CLOCK]:
+                carry[P_CLOCK] = t
         if kind == TRADE_EVENT:
             tt = int(np.rint(px[k] / tick))
             mid = 0.5 * (st[_BEST_BID] + st[_BEST_ASK] + 2 * base) * tick
+            if path is not None and st[_BEST_BID] >= 0 and st[_BEST_ASK] < nb_ticks:
+                carry = path[3]
+                j = carry[P_NT]
+                path[2][j, 1] = carry[P_CLOCK]
+                tr = path[1]
+                tr[j, 0] = px[k]
+                tr[j, 1] = qty[k]
+                tr[j, 2] = mid
+                tr[j, 3] = 1.0 if is_buy else 0.0
+                carry[P_NT] = j + 1
             for s in range(n_slots):
                 o = orders[s]
                 if o.state != LIVE:
@@ -338,6 +362,17 @@ def run_until(
                 else:
                     book_row(bid, ask, st, e, i, qty[k], True)
                     i = -1
+            if path is not None:
+                carry = path[3]
+                b, a = st[_BEST_BID], st[_BEST_ASK]
+                if (b != carry[P_LAST_BID] or a != carry[P_LAST_ASK]) and b >= 0 and a < nb_ticks:
+                    j = carry[P_NQ]
+                    path[2][j, 0] = carry[P_CLOCK]
+                    path[0][j, 0] = (b + base) * tick
+                    path[0][j, 1] = (a + base) * tick
+                    carry[P_NQ] = j + 1
+                    carry[P_LAST_BID] = b
+                    carry[P_LAST_ASK] = a
             if cross != CROSS_OFF and kind != DEPTH_CLEAR_EVENT:
                 mid = 0.5 * (st[_BEST_BID] + st[_BEST_ASK] + 2 * base) * tick
                 if is_buy and (st[_BEST_BID] > prev_bb or (cross == CROSS_QTY and added > 0.0 and i >= 0)):

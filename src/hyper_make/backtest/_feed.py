@@ -4,17 +4,20 @@
 consumer still needs: each replay side (a venue's exchange side, its strategy's feed-latency side, the fixed grid's
 two sides) holds a cursor and releases the chunks behind it, so memory holds about one or two chunks whatever the
 length of the data. Per chunk it keeps the columns the kernels read (contiguous), the running sum of the traded
-volume, the strategy's receive clock (``--latency feed``) and the chunk's piece of the market path (BBO changes and
-trades, for the markouts), built by one book that walks the data ahead of the replays.
+volume and the strategy's receive clock (``--latency feed``). The feed walks no book of its own: each venue's
+exchange-side book records the market path (BBO changes and trades, for the markouts) as it replays a chunk
+(:class:`PathRecorder`), so the data is walked once per book.
 
 **The band follows the price.** The book is a dense tick grid of ``±band_frac`` around the first prices
-(:class:`~hyper_make.data.book.BookGrid`); a day or a week can walk out of it. Before each chunk, the feed's book
-checks its mid: once it has left the middle half of the band, every book fed the data (the path's, each venue's
-exchange and strategy books) is re-centred on that mid before the chunk's first row (:func:`recentred_base`,
-:meth:`~hyper_make.data.book.OrderBook.recentre`), together with the venues' tick-indexed order lookups. All books
-move at the same rows, so they stay identical; a level left outside is dropped (deeper than half the band from the
-mid: 5 % for the default 10 % band) and counted as out of band. On data that stays inside the middle half (the
-recordings this project tests on) nothing moves and the replay is the unsplit one, fill for fill.
+(:class:`~hyper_make.data.book.BookGrid`); a day or a week can walk out of it. Before each chunk, the mid of the
+exchange-side book that has replayed the chunk before it is checked (:meth:`EventFeed.band`): once it has left the
+middle half of the band, every book fed the data (each venue's exchange and strategy books) is re-centred on that
+mid before the chunk's first row (:func:`recentred_base`, :meth:`~hyper_make.data.book.OrderBook.recentre`),
+together with the venues' tick-indexed order lookups. The first exchange side to finish a chunk decides; every
+book has applied the same rows, so the others find the same band (checked), and a strategy-side book, which lags
+its exchange side, enters a chunk only once it is decided. A level left outside is dropped (deeper than half the
+band from the mid: 5 % for the default 10 % band) and counted as out of band. On data that stays inside the middle
+half (the recordings this project tests on) nothing moves and the replay is the unsplit one, fill for fill.
 """
 
 from __future__ import annotations
@@ -25,12 +28,12 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from ..data.book import BookGrid, MarketPath, OrderBook, PathBuilder, shift_slots
+from ..data.book import BookGrid, MarketPath, OrderBook, recentred_base, shift_slots
 from ..data.events import EXCH_EVENT, KIND_MASK, LOCAL_EVENT, TRADE_EVENT, event_dtype
 from ..errors import DataError
+from ._core import P_CLOCK, P_LAST_ASK, P_LAST_BID, P_NQ, P_NT
 
 _NO_VOL = np.zeros(0)
-_NO_PATH = MarketPath(*(np.zeros(0, dt) for dt in (np.int64, float, float, np.int64, float, float, bool, float)))
 
 #: Rows the book's grid is taken from (:meth:`BookGrid.around` reads the first 100,000).
 GRID_ROWS = 100_000
@@ -48,8 +51,6 @@ class Chunk:
         ``exch_ts`` when the strategy sees the market at exchange time.
     cum_vol : traded coins of the exchange's trade rows from the data's start through each row (running sum).
     vol_before : the same before the chunk's first row.
-    piece : the chunk's piece of the market path (BBO changes and trades).
-    recentre : the band's new first tick, applied to every book before the first row, or ``None``.
     """
 
     index: int
@@ -61,8 +62,6 @@ class Chunk:
     qty: np.ndarray
     cum_vol: np.ndarray
     vol_before: float
-    piece: MarketPath
-    recentre: int | None
 
 
 def array_chunks(events: np.ndarray, chunk_rows: int) -> Iterator[np.ndarray]:
@@ -129,8 +128,7 @@ class EventFeed:
         (ns, :func:`clock_shift_ns`); ``None``: the strategy sees the market at exchange time.
     recentring : whether the band follows the price (module doc).
     on_chunk : called with each chunk's row count as it is read (a progress bar).
-    market_path : build each chunk's market-path piece and traded-volume sum (a venue needs them; the fixed grid
-        does not: ``False`` leaves them empty and only walks the feed's book).
+    traded_volume : keep each chunk's traded-volume running sum (a venue needs it; the fixed grid does not).
 
     A :class:`~hyper_make.errors.DataError` from ``chunks`` (a reader stopping on a bad line) ends the data there;
     it is kept in :attr:`error`.
@@ -147,10 +145,13 @@ class EventFeed:
         clock_shift: int | None = None,
         recentring: bool = True,
         on_chunk: Callable[[int], None] | None = None,
-        market_path: bool = True,
+        traded_volume: bool = True,
     ) -> None:
         self._it = iter(chunks)
-        self.market_path = market_path
+        self.traded_volume = traded_volume
+        self.recentring = recentring
+        #: per chunk, the band's new first tick applied to every book before its first row, or None (:meth:`band`)
+        self._bands: dict[int, int | None] = {0: None}
         self.use_bbo = use_bbo
         self.clock_shift = clock_shift
         self.on_chunk = on_chunk
@@ -176,7 +177,6 @@ class EventFeed:
             head = np.concatenate(first) if len(first) > 1 else first[0]
             grid = BookGrid.around(head[:GRID_ROWS], band_frac=band_frac, tick_usd=tick_usd)
         self.grid = grid
-        self._path = PathBuilder(grid, use_bbo=use_bbo, recentring=recentring)
         first_chunk = self.get(0)
         if first_chunk is None:
             raise DataError("no event in the data: nothing to replay" + self._why())
@@ -219,16 +219,12 @@ class EventFeed:
             local = exch
         else:
             local = _receive_clock(exch, raw["local_ts"], np.int64(self.clock_shift))
-        if not self.market_path:
-            self._path.skip(raw)
-            return Chunk(self._next, int(raw.size), ev, exch, local, px, qty, _NO_VOL, self._vol, _NO_PATH,
-                         self._path.recentres[-1])  # fmt: skip
+        if not self.traded_volume:
+            return Chunk(self._next, int(raw.size), ev, exch, local, px, qty, _NO_VOL, self._vol)
         # a running sum continued from the previous chunk, added in the same order as one cumsum of all rows
         cum = _traded_sum(ev, qty, float(self._vol))
         before, self._vol = self._vol, float(cum[-1])
-        piece = self._path.add(raw)
-        return Chunk(self._next, int(raw.size), ev, exch, local, px, qty, cum, before, piece,
-                     self._path.recentres[-1])  # fmt: skip
+        return Chunk(self._next, int(raw.size), ev, exch, local, px, qty, cum, before)
 
     def get(self, index: int) -> Chunk | None:
         """Chunk ``index`` (read as needed), or ``None`` past the end of the data."""
@@ -269,18 +265,73 @@ class EventFeed:
     @property
     def recentres(self) -> int:
         """How often the band moved so far."""
-        return sum(r is not None for r in self._path.recentres)
+        return sum(r is not None for r in self._bands.values())
+
+    def band(self, index: int, state: np.ndarray | None = None) -> int | None:
+        """The band's new first tick before chunk ``index`` (``None``: it stays), from the state of an exchange-side
+        book that has replayed every row before the chunk (module doc): the first such book decides and the others
+        must agree; a book without ``state`` (a strategy side) needs the decision made."""
+        if index in self._bands:
+            base = self._bands[index]
+            if state is not None and (recentred_base(state) if self.recentring else None) != base:
+                raise RuntimeError(f"the books disagree on the band before chunk {index} (they replay the same rows)")
+            return base
+        if state is None:
+            raise RuntimeError(f"chunk {index} is entered before an exchange side has replayed the chunk before it")
+        base = recentred_base(state) if self.recentring else None
+        self._bands[index] = base
+        return base
 
 
-def enter(chunk: Chunk, book: OrderBook, *slot_arrays: np.ndarray) -> None:
-    """Bring ``book`` (and the tick-indexed lookups of its band) to the band of ``chunk``'s first row."""
-    if chunk.recentre is None:
+def enter(base: int | None, book: OrderBook, *slot_arrays: np.ndarray) -> None:
+    """Bring ``book`` (and the tick-indexed lookups of its band) to the band starting at tick ``base``
+    (:meth:`EventFeed.band`; ``None``: it stays)."""
+    if base is None:
         return
-    d = chunk.recentre - book.base_tick
+    d = base - book.base_tick
     if d:
-        book.recentre(chunk.recentre)
+        book.recentre(base)
         for s in slot_arrays:
             shift_slots(s, d)
 
 
-__all__ = ["GRID_ROWS", "Chunk", "EventFeed", "array_chunks", "clock_shift_ns", "enter"]
+class PathRecorder:
+    """The market-path piece of the chunk an exchange-side book is replaying, written by the replay kernel as it
+    walks the rows (``run_until(..., path=recorder.arrays)``): BBO changes and trades, taken at the chunk's end
+    (:meth:`take`), with the clock and the last best carried to the next chunk."""
+
+    def __init__(self, rows: int) -> None:
+        self._alloc(max(rows, 1))
+        #: rows written (BBO changes, trades), the path clock (ns), the last two-sided best (band ticks)
+        self.carry = np.zeros(5, dtype=np.int64)
+        self.carry[P_CLOCK], self.carry[P_LAST_BID], self.carry[P_LAST_ASK] = -(1 << 62), -2, -2
+
+    def _alloc(self, rows: int) -> None:
+        self.bbo = np.empty((rows, 2))  # best bid, best ask (USD)
+        self.trades = np.empty((rows, 4))  # price USD, coins, the mid before it USD, buyer-initiated (1/0)
+        self.times = np.empty((rows, 2), dtype=np.int64)  # the BBO change's and the trade's clock (ns)
+
+    @property
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """What the kernel writes to (each row of a chunk adds at most one BBO change or one trade)."""
+        return self.bbo, self.trades, self.times, self.carry
+
+    def fit(self, rows: int) -> None:
+        """Room for a chunk of ``rows`` rows (called before the book starts on it, the last piece taken)."""
+        if rows > self.bbo.shape[0]:
+            self._alloc(rows)
+
+    def take(self) -> MarketPath:
+        """The piece written since the last call, as a :class:`~hyper_make.data.book.MarketPath`."""
+        c = self.carry
+        nq, nt = int(c[P_NQ]), int(c[P_NT])
+        tr = self.trades[:nt]
+        piece = MarketPath(
+            self.times[:nq, 0].copy(), self.bbo[:nq, 0].copy(), self.bbo[:nq, 1].copy(), self.times[:nt, 1].copy(),
+            tr[:, 0].copy(), tr[:, 1].copy(), tr[:, 3] != 0.0, tr[:, 2].copy(),
+        )  # fmt: skip
+        c[P_NQ] = c[P_NT] = 0
+        return piece
+
+
+__all__ = ["GRID_ROWS", "Chunk", "EventFeed", "PathRecorder", "array_chunks", "clock_shift_ns", "enter"]

@@ -146,13 +146,13 @@ def _tell_fills(fills, track, si, sf, pf, pi):  # type: ignore[no-untyped-def]
 @nb.njit(cache=True)
 def _advance(t, xb, lb, xc, lc, ob, si, sf, pf, pi, track):  # type: ignore[no-untyped-def]
     """:meth:`ReplayVenue.advance` to ``t`` (ns), resumable: ``_ADV_OK`` when done, else the ``R_*`` to return."""
-    orders, bid_slot, ask_slot, fills = ob
+    orders, bid_slot, ask_slot, fills, path = ob
     if si[SI_STAGE] == 0:
         ev, ets, px, qty, _cum = xc
         status, k, clock, nfill, rej = run_until(
             xb[0], xb[1], xb[2], ev, ets, px, qty, si[SI_K], t, si[SI_CLOCK], orders, bid_slot, ask_slot, fills,
             si[SI_NFILL], pf[PF_TICK], pf[PF_LOT], pi[PI_QUEUE], pf[PF_QUEUE_N], pi[PI_USE_BBO] != 0, pi[PI_CROSS],
-            pi[PI_MARKET_FIRST] != 0,
+            pi[PI_MARKET_FIRST] != 0, path,
         )  # fmt: skip
         si[SI_K], si[SI_CLOCK], si[SI_NFILL] = k, clock, nfill
         si[SI_REJECTS] += rej
@@ -495,7 +495,8 @@ class CompiledRun:
                 (venue.book.bid_qty, venue.book.ask_qty, venue.book.state),
                 (venue.local_book.bid_qty, venue.local_book.ask_qty, venue.local_book.state),
                 (xc.ev, xc.exch_ts, xc.px, xc.qty, xc.cum_vol), (lc.ev, lc.local_ts, lc.px, lc.qty),
-                (venue.orders, venue.bid_slot, venue.ask_slot, venue.fills), si, self.sf, self.pf, self.pi,
+                (venue.orders, venue.bid_slot, venue.ask_slot, venue.fills, venue.path.arrays), si, self.sf, self.pf,
+                self.pi,
                 self.track, self.qc, self.qs, self.qi, self.lad, self.plan, self.view, self.eq, self.shapes,
             )  # fmt: skip
             run.strategy_s += time.perf_counter() - lt
@@ -511,19 +512,20 @@ class CompiledRun:
                     return True
                 nxt = feed.get(c.index + 1)
                 if code == R_NEED_X:
-                    venue._pieces.append(c.piece)
+                    venue._pieces.append(venue.path.take())
                     if nxt is None:
                         si[SI_ENDED] = 1
                         venue._ended = True
                     else:
-                        enter(nxt, venue.book, venue.bid_slot, venue.ask_slot)
+                        enter(feed.band(nxt.index, venue.book.state), venue.book, venue.bid_slot, venue.ask_slot)
+                        venue.path.fit(nxt.rows)
                         venue._xc, si[SI_K] = nxt, 0
                         venue.k = 0
                         venue._release()
                 elif nxt is None:
                     si[SI_L_ENDED] = 1
                 else:
-                    enter(nxt, venue.local_book)
+                    enter(feed.band(nxt.index), venue.local_book)
                     venue._lc, si[SI_LK] = nxt, 0
                     venue._release()
                 run._take()

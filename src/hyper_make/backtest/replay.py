@@ -658,7 +658,7 @@ def replay_fixed_grid(
     else:
         shift = clock_shift_ns([events]) if feed_latency else None
         feed = EventFeed(array_chunks(events, chunk_rows), grid=grid, band_frac=cfg.band_frac, use_bbo=cfg.use_bbo,
-                         clock_shift=shift, market_path=False)  # fmt: skip
+                         clock_shift=shift, traded_volume=False)  # fmt: skip
     grid = feed.grid
     book = OrderBook(grid, use_bbo=cfg.use_bbo)
     local = OrderBook(grid, use_bbo=cfg.use_bbo)
@@ -689,11 +689,11 @@ def replay_fixed_grid(
             gs[_G_NFILL] = 0
         if status == GRID_NEED_EXCH:
             xc = feed.get(xc.index + 1)  # type: ignore[assignment]  # not the last: it exists
-            enter(xc, book, bid_slot, ask_slot)
+            enter(feed.band(xc.index, book.state), book, bid_slot, ask_slot)
             gs[_G_K] = 0
         elif status == GRID_NEED_LOCAL:
             lc = feed.get(lc.index + 1)  # type: ignore[assignment]
-            enter(lc, local)
+            enter(feed.band(lc.index), local)
             gs[_G_KL] = 0
         elif status == STATUS_END:
             break

@@ -37,7 +37,7 @@ from ._core import (
     place,
     run_until,
 )
-from ._feed import Chunk, EventFeed, array_chunks, enter
+from ._feed import Chunk, EventFeed, PathRecorder, array_chunks, enter
 
 
 class ReplayVenue:
@@ -86,8 +86,8 @@ class ReplayVenue:
             feed = events
             if feed_latency and feed.clock_shift is None:
                 raise ValueError("feed latency needs an EventFeed built with the receive clock (clock_shift)")
-            if not feed.market_path:
-                raise ValueError("a venue needs an EventFeed built with the market path (market_path=True)")
+            if not feed.traded_volume:
+                raise ValueError("a venue needs an EventFeed built with the traded volume (traded_volume=True)")
         else:
             shift = _shift(events) if feed_latency else None
             feed = EventFeed(array_chunks(events, chunk_rows), grid=grid, use_bbo=use_bbo, clock_shift=shift)
@@ -114,6 +114,8 @@ class ReplayVenue:
         self._ended = False
         #: path pieces of the chunks the exchange side has finished, not yet taken (:meth:`take_pieces`)
         self._pieces: list[MarketPath] = []
+        #: the exchange side's record of the chunk it replays (BBO changes and trades)
+        self.path = PathRecorder(self._xc.rows)
         self.orders = np.zeros(slots, dtype=order_dtype)
         self.orders["live_ts"] = NEVER
         self.orders["dead_ts"] = NEVER
@@ -153,7 +155,7 @@ class ReplayVenue:
                 self.book.bid_qty, self.book.ask_qty, self.book.state, c.ev, c.exch_ts, c.px, c.qty,
                 self.k, t_ns, self.clock, self.orders, self.bid_slot, self.ask_slot, self.fills, self.nfill,
                 self.tick_usd, self.lot_coins, self.queue_kind, self.queue_n, self.use_bbo, self.cross,
-                self.market_first,
+                self.market_first, self.path.arrays,
             )  # fmt: skip
             self.rejects += rej
             self._book_fills()
@@ -165,13 +167,14 @@ class ReplayVenue:
             if status == STATUS_END and not self._ended:
                 nxt = self.feed.get(c.index + 1)
                 if nxt is not None:  # the end of a chunk, not of the data: go on with the next one
-                    self._pieces.append(c.piece)
-                    enter(nxt, self.book, self.bid_slot, self.ask_slot)
+                    self._pieces.append(self.path.take())
+                    enter(self.feed.band(nxt.index, self.book.state), self.book, self.bid_slot, self.ask_slot)
+                    self.path.fit(nxt.rows)
                     self._xc, self.k = nxt, 0
                     self._release()
                     continue
                 self._ended = True
-                self._pieces.append(c.piece)
+                self._pieces.append(self.path.take())
             break
         if self.feed_latency:
             lb = self.local_book
@@ -187,7 +190,7 @@ class ReplayVenue:
                 nxt = self.feed.get(c.index + 1)
                 if nxt is None:
                     break
-                enter(nxt, lb)
+                enter(self.feed.band(nxt.index), lb)
                 self._lc, self._lk = nxt, 0
                 self._release()
             self._local_traded += traded
