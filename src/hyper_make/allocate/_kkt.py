@@ -280,7 +280,9 @@ def _kkt(a_all, b_all, lo_all, caps_all, budget, beta, out):  # type: ignore[no-
                 # no level can hold more than its minimum plus the room left by the others' minimums
                 u[j] = min(caps_all[i], lo_all[i] + room)
                 kb[j] = k * b_all[i]
-                drop = kb[j] * u[j] ** beta  # marginal fall over the level's whole range
+                # the marginal fall over the level's whole range (a square root for the square-root law: a pow call
+                # costs as much as the rest of the level's set-up)
+                drop = kb[j] * (math.sqrt(u[j]) if beta == 0.5 else u[j] ** beta)
                 if not drop < np.inf:  # u^β overflowed: in logs, inf only if the fall itself does
                     drop = math.exp(math.log(kb[j]) + beta * math.log(u[j]))
                 lin[j] = not (drop > _LINEAR_RTOL * a[j])

@@ -270,6 +270,11 @@ def run_until(
     rejects = 0
     k = k0
     next_order_ts = _next_order_event(orders)
+    # the path recorder's carry in locals (an array read per row costs as much as the row), written back on return
+    nq = nt = pclock = last_b = last_a = 0
+    if path is not None:
+        carry = path[3]
+        nq, nt, pclock, last_b, last_a = carry[P_NQ], carry[P_NT], carry[P_CLOCK], carry[P_LAST_BID], carry[P_LAST_ASK]
     while k < m:
         e = ev[k]
         if (e & np.uint64(EXCH_EVENT)) == 0:
@@ -280,8 +285,12 @@ def run_until(
             # the next row is later: our orders arrive and cancels take effect by then all the same (on this book)
             if next_order_ts <= t_end_ns:
                 rejects += _order_events(t_end_ns, bid, ask, st, orders, bid_slot, ask_slot)
+            if path is not None:
+                _carry_out(path[3], nq, nt, pclock, last_b, last_a)
             return 0, k, max(clock, t_end_ns), nfill, rejects
         if nfill > cap - 2 * n_slots:
+            if path is not None:
+                _carry_out(path[3], nq, nt, pclock, last_b, last_a)
             return 2, k, clock, nfill, rejects
         # our arrivals and cancels due before this row (at its ns too unless the market goes first)
         if next_order_ts < t or (next_order_ts == t and not market_first):
@@ -291,23 +300,19 @@ def run_until(
             clock = t
         kind = int(e & np.uint64(KIND_MASK))
         is_buy = (e & np.uint64(BUY_EVENT)) != 0
-        if path is not None:
-            carry = path[3]
-            if t > carry[P_CLOCK]:
-                carry[P_CLOCK] = t
+        if path is not None and t > pclock:
+            pclock = t
         if kind == TRADE_EVENT:
             tt = int(np.rint(px[k] / tick))
             mid = 0.5 * (st[_BEST_BID] + st[_BEST_ASK] + 2 * base) * tick
             if path is not None and st[_BEST_BID] >= 0 and st[_BEST_ASK] < nb_ticks:
-                carry = path[3]
-                j = carry[P_NT]
-                path[2][j, 1] = carry[P_CLOCK]
+                path[2][nt, 1] = pclock
                 tr = path[1]
-                tr[j, 0] = px[k]
-                tr[j, 1] = qty[k]
-                tr[j, 2] = mid
-                tr[j, 3] = 1.0 if is_buy else 0.0
-                carry[P_NT] = j + 1
+                tr[nt, 0] = px[k]
+                tr[nt, 1] = qty[k]
+                tr[nt, 2] = mid
+                tr[nt, 3] = 1.0 if is_buy else 0.0
+                nt += 1
             for s in range(n_slots):
                 o = orders[s]
                 if o.state != LIVE:
@@ -363,16 +368,14 @@ def run_until(
                     book_row(bid, ask, st, e, i, qty[k], True)
                     i = -1
             if path is not None:
-                carry = path[3]
                 b, a = st[_BEST_BID], st[_BEST_ASK]
-                if (b != carry[P_LAST_BID] or a != carry[P_LAST_ASK]) and b >= 0 and a < nb_ticks:
-                    j = carry[P_NQ]
-                    path[2][j, 0] = carry[P_CLOCK]
-                    path[0][j, 0] = (b + base) * tick
-                    path[0][j, 1] = (a + base) * tick
-                    carry[P_NQ] = j + 1
-                    carry[P_LAST_BID] = b
-                    carry[P_LAST_ASK] = a
+                if (b != last_b or a != last_a) and b >= 0 and a < nb_ticks:
+                    path[2][nq, 0] = pclock
+                    path[0][nq, 0] = (b + base) * tick
+                    path[0][nq, 1] = (a + base) * tick
+                    nq += 1
+                    last_b = b
+                    last_a = a
             if cross != CROSS_OFF and kind != DEPTH_CLEAR_EVENT:
                 mid = 0.5 * (st[_BEST_BID] + st[_BEST_ASK] + 2 * base) * tick
                 if is_buy and (st[_BEST_BID] > prev_bb or (cross == CROSS_QTY and added > 0.0 and i >= 0)):
@@ -382,7 +385,14 @@ def run_until(
                     nfill = _cross(False, i, added, clock, mid, st, orders, bid_slot, ask_slot, fills, nfill, lot,
                                    cross)  # fmt: skip
         k += 1
+    if path is not None:
+        _carry_out(path[3], nq, nt, pclock, last_b, last_a)
     return 1, k, clock, nfill, rejects
+
+
+@nb.njit(cache=True, inline="always")
+def _carry_out(carry, nq, nt, pclock, last_b, last_a):  # type: ignore[no-untyped-def]
+    carry[P_NQ], carry[P_NT], carry[P_CLOCK], carry[P_LAST_BID], carry[P_LAST_ASK] = nq, nt, pclock, last_b, last_a
 
 
 @nb.njit(cache=True)
