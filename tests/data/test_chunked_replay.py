@@ -16,7 +16,7 @@ from data._files import FUTURES, real
 from hyper_make.allocate import make_allocator
 from hyper_make.backtest import ReplayConfig, ReplayInterrupted, replay, replay_fixed_grid, run_backtest
 from hyper_make.backtest._core import CROSS_ALL, CROSS_OFF, CROSS_QTY, QUEUE_POWER, QUEUE_RISK_AVERSE
-from hyper_make.backtest._feed import EventFeed, array_chunks, clock_shift_ns, enter
+from hyper_make.backtest._feed import EventFeed, PathRecorder, array_chunks, clock_shift_ns, enter
 from hyper_make.backtest.venue import ReplayVenue
 from hyper_make.data.book import BookGrid, MarketPath, OrderBook, PathBuilder
 from hyper_make.data.events import (
@@ -166,14 +166,16 @@ def test_the_venue_gives_the_same_fills_and_views_whatever_the_split(events, cut
     st.sampled_from([CROSS_ALL, CROSS_QTY, CROSS_OFF]),
     st.booleans(),
     st.booleans(),
+    st.sampled_from([1, 3, 4096]),
 )
-def test_the_venues_market_path_is_the_books_whatever_the_split(events, cuts, cross, feed_lat, use_bbo):
+def test_the_venues_market_path_is_the_books_whatever_the_split(events, cuts, cross, feed_lat, use_bbo, room):
     # the exchange side records the markouts' path as it replays: the path of one book over the whole data
     shift = clock_shift_ns([events]) if feed_lat else None
     feed = EventFeed(_split(events, cuts), grid=GRID, clock_shift=shift, use_bbo=use_bbo)
     venue = ReplayVenue(feed, GRID, lot_coins=LOT, maker_fee_frac=2e-4, margin_usd=1e6, latency_ms=3.0,
                         feed_latency=feed_lat, queue_kind=QUEUE_RISK_AVERSE, queue_n=2.0, use_bbo=use_bbo, slots=16,
                         cross=cross)  # fmt: skip
+    venue.path = PathRecorder(room)  # a recorder that fills up mid-chunk: the kernel stops, it grows, goes on
     _scripted(venue, int(events["exch_ts"][-1] // (4 * MS)) + 3)  # our orders resting, crossed and filled
     venue.advance(1 << 62)
     assert venue.ended

@@ -4,7 +4,8 @@ One call advances the replay from event row ``k0`` until the exchange clock pass
 status code, as hftbacktest's ``elapse()`` does:
 
 * ``STATUS_OK`` (0): stopped at ``t_end_ns``; ``STATUS_END`` (1): end of data; ``STATUS_FILLS_FULL`` (2): the
-  fill buffer is nearly full (the caller grows it and calls again from the returned row).
+  fill buffer is nearly full, or the market-path recorder full (the caller grows it and calls again from the
+  returned row).
 
 Fill rules (the exchange side; the strategy's view, with the response latency, is the venue's business):
 
@@ -288,7 +289,8 @@ def run_until(
             if path is not None:
                 _carry_out(path[3], nq, nt, pclock, last_b, last_a)
             return 0, k, max(clock, t_end_ns), nfill, rejects
-        if nfill > cap - 2 * n_slots:
+        # a row adds at most one fill per slot (and a cross a second) and one path row: stop while they all fit
+        if nfill > cap - 2 * n_slots or (path is not None and (nq >= path[0].shape[0] or nt >= path[1].shape[0])):
             if path is not None:
                 _carry_out(path[3], nq, nt, pclock, last_b, last_a)
             return 2, k, clock, nfill, rejects

@@ -298,9 +298,10 @@ def enter(base: int | None, book: OrderBook, *slot_arrays: np.ndarray) -> None:
 class PathRecorder:
     """The market-path piece of the chunk an exchange-side book is replaying, written by the replay kernel as it
     walks the rows (``run_until(..., path=recorder.arrays)``): BBO changes and trades, taken at the chunk's end
-    (:meth:`take`), with the clock and the last best carried to the next chunk."""
+    (:meth:`take`), with the clock and the last best carried to the next chunk. The kernel stops when it is
+    :attr:`full` (``STATUS_FILLS_FULL``); the caller :meth:`grow` s it and goes on."""
 
-    def __init__(self, rows: int) -> None:
+    def __init__(self, rows: int = 4096) -> None:
         self._alloc(max(rows, 1))
         #: rows written (BBO changes, trades), the path clock (ns), the last two-sided best (band ticks)
         self.carry = np.zeros(5, dtype=np.int64)
@@ -313,13 +314,21 @@ class PathRecorder:
 
     @property
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """What the kernel writes to (each row of a chunk adds at most one BBO change or one trade)."""
+        """What the kernel writes to (a row adds at most one BBO change or one trade)."""
         return self.bbo, self.trades, self.times, self.carry
 
-    def fit(self, rows: int) -> None:
-        """Room for a chunk of ``rows`` rows (called before the book starts on it, the last piece taken)."""
-        if rows > self.bbo.shape[0]:
-            self._alloc(rows)
+    @property
+    def full(self) -> bool:
+        """Whether the next row might not fit."""
+        n = self.bbo.shape[0]
+        return bool(self.carry[P_NQ] >= n or self.carry[P_NT] >= n)
+
+    def grow(self) -> None:
+        """Twice the room, the rows written kept."""
+        old = self.bbo, self.trades, self.times
+        self._alloc(2 * self.bbo.shape[0])
+        for a, b in zip(old, (self.bbo, self.trades, self.times), strict=True):
+            b[: a.shape[0]] = a
 
     def take(self) -> MarketPath:
         """The piece written since the last call, as a :class:`~hyper_make.data.book.MarketPath`."""

@@ -46,7 +46,6 @@ from ._core import (
     PENDING,
     STATUS_END,
     STATUS_FILLS_FULL,
-    fill_dtype,
     local_until,
     place,
     run_until,
@@ -518,7 +517,6 @@ class CompiledRun:
                         venue._ended = True
                     else:
                         enter(feed.band(nxt.index, venue.book.state), venue.book, venue.bid_slot, venue.ask_slot)
-                        venue.path.fit(nxt.rows)
                         venue._xc, si[SI_K] = nxt, 0
                         venue.k = 0
                         venue._release()
@@ -530,9 +528,7 @@ class CompiledRun:
                     venue._release()
                 run._take()
             elif code == R_FILLS_FULL:
-                grown = np.zeros(2 * venue.fills.shape[0], dtype=fill_dtype)
-                grown[: venue.nfill] = venue.fills[: venue.nfill]
-                venue.fills = grown
+                venue._grow()  # the fill buffer or the path recorder
             elif code == R_REFERENCE:
                 self._reference_error()
             elif code == R_OFF_GRID:  # (R_BUF_FULL: the buffers were drained above, the loop goes on)

@@ -115,7 +115,7 @@ class ReplayVenue:
         #: path pieces of the chunks the exchange side has finished, not yet taken (:meth:`take_pieces`)
         self._pieces: list[MarketPath] = []
         #: the exchange side's record of the chunk it replays (BBO changes and trades)
-        self.path = PathRecorder(self._xc.rows)
+        self.path = PathRecorder()
         self.orders = np.zeros(slots, dtype=order_dtype)
         self.orders["live_ts"] = NEVER
         self.orders["dead_ts"] = NEVER
@@ -160,16 +160,13 @@ class ReplayVenue:
             self.rejects += rej
             self._book_fills()
             if status == STATUS_FILLS_FULL:
-                grown = np.zeros(2 * self.fills.shape[0], dtype=fill_dtype)
-                grown[: self.nfill] = self.fills[: self.nfill]
-                self.fills = grown
+                self._grow()
                 continue
             if status == STATUS_END and not self._ended:
                 nxt = self.feed.get(c.index + 1)
                 if nxt is not None:  # the end of a chunk, not of the data: go on with the next one
                     self._pieces.append(self.path.take())
                     enter(self.feed.band(nxt.index, self.book.state), self.book, self.bid_slot, self.ask_slot)
-                    self.path.fit(nxt.rows)
                     self._xc, self.k = nxt, 0
                     self._release()
                     continue
@@ -196,6 +193,15 @@ class ReplayVenue:
             self._local_traded += traded
         self._tell_fills()
         return int(status)
+
+    def _grow(self) -> None:
+        """Room for the kernel again after ``STATUS_FILLS_FULL``: the fill buffer or the path recorder, twice."""
+        if self.path.full:
+            self.path.grow()
+        if self.nfill > self.fills.shape[0] - 2 * self.orders.shape[0]:
+            grown = np.zeros(2 * self.fills.shape[0], dtype=fill_dtype)
+            grown[: self.nfill] = self.fills[: self.nfill]
+            self.fills = grown
 
     def _release(self) -> None:
         self.feed.release(self._xcur, self._xc.index)
