@@ -83,17 +83,21 @@ def _ahead(ev, exch_ts, local_ts, ahead):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _traded_sum(ev, qty, start):  # type: ignore[no-untyped-def]
+def _traded_sum(ev, exch_ts, qty, start):  # type: ignore[no-untyped-def]
     """Traded coins of the exchange's trade rows from the data's start through each row, ``start`` before the
-    chunk: ``np.cumsum`` of ``[start, trade qty or 0.0, ...]`` (the same additions in the same order), one pass."""
+    chunk: ``np.cumsum`` of ``[start, trade qty or 0.0, ...]`` (the same additions in the same order), and the
+    chunk's largest exchange time (ns), in one pass over its rows."""
     out = np.empty(ev.size)
     s = start
+    mx = exch_ts[0]
     for k in range(ev.size):
         e = ev[k]
         trade = (e & np.uint64(KIND_MASK)) == TRADE_EVENT and (e & np.uint64(EXCH_EVENT)) != 0
         s = s + (qty[k] if trade else 0.0)
         out[k] = s
-    return out
+        if exch_ts[k] > mx:
+            mx = exch_ts[k]
+    return out, mx
 
 
 @nb.njit(cache=True)
@@ -157,7 +161,7 @@ class EventFeed:
         self.on_chunk = on_chunk
         self.error: DataError | None = None
         self.rows = 0  # rows read so far
-        self.last_exch_ns: int | None = None  # the largest exchange time read so far
+        self.last_exch_ns: int | None = None  # the largest exchange time of the chunks made so far
         self._ended = False
         self._raw: list[np.ndarray] = []  # read, not yet made chunks (before the grid is known)
         self._chunks: dict[int, Chunk] = {}
@@ -206,8 +210,6 @@ class EventFeed:
                 if c.dtype != event_dtype:
                     c = c.astype(event_dtype)
                 self.rows += c.size
-                mx = int(c["exch_ts"].max())
-                self.last_exch_ns = mx if self.last_exch_ns is None else max(self.last_exch_ns, mx)
                 if self.on_chunk is not None:
                     self.on_chunk(int(c.size))
                 return c
@@ -220,11 +222,16 @@ class EventFeed:
         else:
             local = _receive_clock(exch, raw["local_ts"], np.int64(self.clock_shift))
         if not self.traded_volume:
+            self._saw(int(exch.max()))
             return Chunk(self._next, int(raw.size), ev, exch, local, px, qty, _NO_VOL, self._vol)
         # a running sum continued from the previous chunk, added in the same order as one cumsum of all rows
-        cum = _traded_sum(ev, qty, float(self._vol))
+        cum, mx = _traded_sum(ev, exch, qty, float(self._vol))
+        self._saw(int(mx))
         before, self._vol = self._vol, float(cum[-1])
         return Chunk(self._next, int(raw.size), ev, exch, local, px, qty, cum, before)
+
+    def _saw(self, mx: int) -> None:
+        self.last_exch_ns = mx if self.last_exch_ns is None else max(self.last_exch_ns, mx)
 
     def get(self, index: int) -> Chunk | None:
         """Chunk ``index`` (read as needed), or ``None`` past the end of the data."""
