@@ -339,13 +339,16 @@ def plan_refresh(  # type: ignore[no-untyped-def]
     out_mod,
     out_place,
     out_def,
+    checked=True,
 ):
     """One refresh's plan: ``plan_orders`` then ``Quoter._fit`` then ``Quoter.last_look``, as arrays.
 
     Parameters
     ----------
     d_px, d_sz, d_lv : (2, nd) float64 USD, float64 coins, int64 — the desired orders per side (0 bid, 1 ask), best
-        first (bids by descending price, asks ascending), with their ladder levels; sizes ``> 0``.
+        first (bids by descending price, asks ascending), with their ladder levels; sizes ``> 0``. Ids, sides,
+        levels and the reduce-only flags may also come as float64 columns of whole numbers (a compiled loop's view
+        rows, read without a copy).
     n_d : (2,) int64 — desired orders per side (the first ``n_d[s]`` columns of row ``s``).
     r_id, r_side, r_px, r_sz, r_ro : (n_r,) int64, int64, float64 USD, float64 coins, bool — our resting orders in
         the view's order (``view.resting``): id (cloid counter, distinct), side, price, size, reduce-only.
@@ -359,6 +362,8 @@ def plan_refresh(  # type: ignore[no-untyped-def]
         best bid and ask (USD) and the last look's margin (fraction of price: ``alo_guard_sigmas·σ·√τ``).
     next_id : int — the cloid factory's counter before the plan.
     out_kept, out_cancel, out_mod, out_place, out_def : the outputs (module docstring; :func:`new_outputs`).
+    checked : validate the desired orders and the view (``False``: a compiled loop's own arrays, valid by
+        construction; the shapes of the outputs are checked either way).
 
     Returns
     -------
@@ -374,17 +379,25 @@ def plan_refresh(  # type: ignore[no-untyped-def]
     for s in range(2):
         if n_d[s] < 0 or n_d[s] > nd_cap:
             raise ValueError("plan_refresh: n_d[s] must be in [0, d_px.shape[1]]")
-        for j in range(n_d[s]):
-            if not (0.0 < d_px[s, j] < np.inf and 0.0 < d_sz[s, j] < np.inf):
-                raise ValueError("plan_refresh: desired prices (USD) and sizes (coins) must be finite and > 0")
-    _check_view(r_id, r_side, r_px, r_sz, r_ro, p_side, p_sz, u_side, u_px, max_position)
-    if not math.isfinite(inventory):
-        raise ValueError("plan_refresh: inventory must be finite (coins)")
-    if not (0.0 <= thr_bps <= 1000.0 and 0.0 <= thr_frac < 1.0):
-        raise ValueError("plan_refresh: thr_bps must be in [0, 1000] bps and thr_frac in [0, 1)")
-    if has_book and not (math.isfinite(best_bid) and math.isfinite(best_ask) and math.isfinite(margin_frac)):
-        raise ValueError("plan_refresh: best_bid, best_ask (USD) and margin_frac must be finite with a book")
     n_r = r_id.shape[0]
+    if r_side.shape[0] != n_r or r_px.shape[0] != n_r or r_sz.shape[0] != n_r or r_ro.shape[0] != n_r:
+        raise ValueError("plan_refresh: r_id, r_side, r_px, r_sz and r_ro must have the same length")
+    if p_side.shape[0] != p_sz.shape[0]:
+        raise ValueError("plan_refresh: p_side and p_sz must have the same length")
+    if u_side.shape[0] != u_px.shape[0]:
+        raise ValueError("plan_refresh: u_side and u_px must have the same length")
+    if checked:
+        for s in range(2):
+            for j in range(n_d[s]):
+                if not (0.0 < d_px[s, j] < np.inf and 0.0 < d_sz[s, j] < np.inf):
+                    raise ValueError("plan_refresh: desired prices (USD) and sizes (coins) must be finite and > 0")
+        _check_view(r_id, r_side, r_px, r_sz, r_ro, p_side, p_sz, u_side, u_px, max_position)
+        if not math.isfinite(inventory):
+            raise ValueError("plan_refresh: inventory must be finite (coins)")
+        if not (0.0 <= thr_bps <= 1000.0 and 0.0 <= thr_frac < 1.0):
+            raise ValueError("plan_refresh: thr_bps must be in [0, 1000] bps and thr_frac in [0, 1)")
+        if has_book and not (math.isfinite(best_bid) and math.isfinite(best_ask) and math.isfinite(margin_frac)):
+            raise ValueError("plan_refresh: best_bid, best_ask (USD) and margin_frac must be finite with a book")
     n_des = n_d[0] + n_d[1]
     if out_kept.shape[0] < n_r or out_cancel.shape[0] < n_r:
         raise ValueError("plan_refresh: out_kept and out_cancel need a row per resting order")
@@ -399,8 +412,8 @@ def plan_refresh(  # type: ignore[no-untyped-def]
 
     # cloids.skip_past: never hand out an id that is still resting
     for t in range(n_r):
-        if r_id[t] + 1 > next_id:
-            next_id = r_id[t] + 1
+        if int(r_id[t]) + 1 > next_id:
+            next_id = int(r_id[t]) + 1
     if next_id + n_des > MAX_ID:
         raise ValueError("plan_refresh: ids must stay below 2^53 (they are written to float64 rows)")
 
@@ -457,7 +470,7 @@ def plan_refresh(  # type: ignore[no-untyped-def]
             for a in range(n):
                 rp[a] = r_px[idx[a]]
                 rs[a] = r_sz[idx[a]]
-                rro[a] = r_ro[idx[a]]
+                rro[a] = r_ro[idx[a]] != 0
             dp = np.ascontiguousarray(d_px[s, :m])
             ds = np.ascontiguousarray(d_sz[s, :m])
             cost, ok = _costs(rp, rs, rro, dp, ds, flags, thr_bps, thr_frac)

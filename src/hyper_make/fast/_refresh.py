@@ -340,18 +340,18 @@ def refresh(qc, qs, qi, vf, vi, rest, pend, unseen, lad, plan):  # type: ignore[
         margin = _margin_frac(qc, qs, vf, vi)
     else:
         margin = 0.0
-    n_d = np.zeros(2, dtype=np.int64)
+    n_d = counts[6:8]
     n_d[0], n_d[1] = n_bid, n_ask
     nr, npd, nu = vi[VI_N_REST], vi[VI_N_PEND], vi[VI_N_UNSEEN]
-    r_ro = rest[:nr, R_RO] != 0.0
+    # the view's columns as they are (ids, sides, levels and flags are whole numbers in float64), not checked: the
+    # loop built them
     res = plan_refresh(
-        out[:, 0, :], out[:, 1, :], out[:, 3, :].astype(np.int64), n_d,
-        rest[:nr, R_ID].astype(np.int64), rest[:nr, R_SIDE].astype(np.int64), rest[:nr, R_PX], rest[:nr, R_SZ], r_ro,
-        pend[:npd, P_SIDE].astype(np.int64), pend[:npd, P_SZ],
-        unseen[:nu, P_SIDE].astype(np.int64), unseen[:nu, P_PX],
+        out[:, 0, :], out[:, 1, :], out[:, 3, :], n_d,
+        rest[:nr, R_ID], rest[:nr, R_SIDE], rest[:nr, R_PX], rest[:nr, R_SZ], rest[:nr, R_RO],
+        pend[:npd, P_SIDE], pend[:npd, P_SZ], unseen[:nu, P_SIDE], unseen[:nu, P_PX],
         vf[VF_POS], qc[QC_MAX_POS], qc[QC_THR_BPS], qc[QC_THR_FRAC], qc[QC_REDUCE_ONLY] != 0,
         status == ST_QUOTING, vf[VF_BID], vf[VF_ASK], margin, qi[QI_NEXT_ID],
-        kept, cancel, mods, places, deferred,
+        kept, cancel, mods, places, deferred, False,
     )  # fmt: skip
     n_kept, n_cancel, n_mod, n_place, n_def, n_cross, next_id, _sb, _sa = res
     qi[QI_NEXT_ID] = next_id
@@ -373,8 +373,8 @@ def release(qc, qs, qi, vf, vi, rest, pend, unseen, plan):  # type: ignore[no-un
     margin = _margin_frac(qc, qs, vf, vi) if has_book else 0.0
     nr, npd, nu = vi[VI_N_REST], vi[VI_N_PEND], vi[VI_N_UNSEEN]
     n_place, _n_cross = release_plan(
-        deferred, n_def, rest[:nr, R_SIDE].astype(np.int64), rest[:nr, R_SZ], pend[:npd, P_SIDE].astype(np.int64),
-        pend[:npd, P_SZ], unseen[:nu, P_SIDE].astype(np.int64), unseen[:nu, P_PX], vf[VF_POS], qc[QC_MAX_POS],
+        deferred, n_def, rest[:nr, R_SIDE], rest[:nr, R_SZ], pend[:npd, P_SIDE],
+        pend[:npd, P_SZ], unseen[:nu, P_SIDE], unseen[:nu, P_PX], vf[VF_POS], qc[QC_MAX_POS],
         has_book, vf[VF_BID], vf[VF_ASK], margin, places,
     )  # fmt: skip
     return n_place
@@ -385,7 +385,8 @@ def release(qc, qs, qi, vf, vi, rest, pend, unseen, plan):  # type: ignore[no-un
 
 def plan_arrays(n_levels: int, max_orders: int) -> tuple[np.ndarray, ...]:
     """Preallocated plan arrays for :func:`~hyper_make.fast._refresh.refresh`: kept, cancel (indices), mods (rows of
-    7), places and deferred (rows of 6), counts (kept, cancel, mod, place, deferred, crossing)."""
+    7), places and deferred (rows of 6), counts (kept, cancel, mod, place, deferred, crossing; then the desired
+    orders per side)."""
     nd = 2 * max(n_levels, 1)
     return (
         np.zeros(max_orders, dtype=np.int64),
@@ -393,7 +394,7 @@ def plan_arrays(n_levels: int, max_orders: int) -> tuple[np.ndarray, ...]:
         np.zeros((nd, 7)),
         np.zeros((nd, 6)),
         np.zeros((nd, 6)),
-        np.zeros(6, dtype=np.int64),
+        np.zeros(8, dtype=np.int64),  # and the desired orders per side, the plan's input
     )
 
 
