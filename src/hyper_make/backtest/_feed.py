@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from ..data.book import BookGrid, MarketPath, OrderBook, recentred_base, shift_slots
+from ..data.book import BookGrid, MarketPath, OrderBook, _walk, recentred_base, shift_slots
 from ..data.events import EXCH_EVENT, KIND_MASK, LOCAL_EVENT, TRADE_EVENT, event_dtype
 from ..errors import DataError
 from ._core import P_CLOCK, P_LAST_ASK, P_LAST_BID, P_NQ, P_NT
@@ -273,6 +273,31 @@ class EventFeed:
     def recentres(self) -> int:
         """How often the band moved so far."""
         return sum(r is not None for r in self._bands.values())
+
+    def decided(self, index: int) -> bool:
+        """Whether the band before chunk ``index`` is decided (:meth:`band`)."""
+        return index in self._bands
+
+    def band_for_strategy(self, index: int, book: OrderBook, chunk: Chunk, row: int) -> int | None:
+        """:meth:`band` before chunk ``index`` for a strategy-side book, deciding it if no exchange side has got
+        there yet (a row the exchange sees only, later than the strategy's clock, can hold the exchange side back in
+        an earlier chunk): a copy of the exchange side's ``book``, at ``row`` of ``chunk``, takes the exchange rows
+        that are left before chunk ``index`` (the book alone: our orders do not move it), deciding every band on
+        the way as the exchange side will find it."""
+        if self.decided(index):
+            return self._bands[index]
+        ahead = OrderBook(self.grid, use_bbo=self.use_bbo)
+        ahead.bid_qty[:], ahead.ask_qty[:], ahead.state[:] = book.bid_qty, book.ask_qty, book.state
+        c, k = chunk, row
+        while True:
+            _walk(ahead.bid_qty, ahead.ask_qty, ahead.state, c.ev[k:], c.px[k:], c.qty[k:], self.grid.tick_usd,
+                  self.use_bbo)  # fmt: skip
+            nxt = c.index + 1
+            base = self.band(nxt, ahead.state)
+            if nxt == index:
+                return base
+            enter(base, ahead)
+            c, k = self.get(nxt), 0  # type: ignore[assignment]  # held: the exchange side has not passed it
 
     def band(self, index: int, state: np.ndarray | None = None) -> int | None:
         """The band's new first tick before chunk ``index`` (``None``: it stays), from the state of an exchange-side

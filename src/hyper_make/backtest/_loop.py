@@ -523,7 +523,7 @@ class CompiledRun:
                 elif nxt is None:
                     si[SI_L_ENDED] = 1
                 else:
-                    enter(feed.band(nxt.index), venue.local_book)
+                    enter(feed.band_for_strategy(nxt.index, venue.book, venue._xc, int(si[SI_K])), venue.local_book)
                     venue._lc, si[SI_LK] = nxt, 0
                     venue._release()
                 run._take()

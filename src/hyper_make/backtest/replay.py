@@ -693,7 +693,7 @@ def replay_fixed_grid(
             gs[_G_K] = 0
         elif status == GRID_NEED_LOCAL:
             lc = feed.get(lc.index + 1)  # type: ignore[assignment]
-            enter(feed.band(lc.index), local)
+            enter(feed.band_for_strategy(lc.index, book, xc, int(gs[_G_K])), local)
             gs[_G_KL] = 0
         elif status == STATUS_END:
             break

@@ -187,7 +187,7 @@ class ReplayVenue:
                 nxt = self.feed.get(c.index + 1)
                 if nxt is None:
                     break
-                enter(self.feed.band(nxt.index), lb)
+                enter(self.feed.band_for_strategy(nxt.index, self.book, self._xc, self.k), lb)
                 self._lc, self._lk = nxt, 0
                 self._release()
             self._local_traded += traded
