@@ -14,8 +14,9 @@ exchange-side book that has replayed the chunk before it is checked (:meth:`Even
 middle half of the band, every book fed the data (each venue's exchange and strategy books) is re-centred on that
 mid before the chunk's first row (:func:`recentred_base`, :meth:`~hyper_make.data.book.OrderBook.recentre`),
 together with the venues' tick-indexed order lookups. The first exchange side to finish a chunk decides; every
-book has applied the same rows, so the others find the same band (checked), and a strategy-side book, which lags
-its exchange side, enters a chunk only once it is decided. A level left outside is dropped (deeper than half the
+book has applied the same rows, so the others find the same band (checked). A strategy-side book usually lags its
+exchange side; when it finishes a chunk first (an exchange-only row later than its clock holds the exchange side
+back), a copy of the exchange side's book takes the rows left and decides (:meth:`EventFeed.band_for_strategy`). A level left outside is dropped (deeper than half the
 band from the mid: 5 % for the default 10 % band) and counted as out of band. On data that stays inside the middle
 half (the recordings this project tests on) nothing moves and the replay is the unsplit one, fill for fill.
 """
