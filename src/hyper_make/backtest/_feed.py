@@ -16,9 +16,10 @@ mid before the chunk's first row (:func:`recentred_base`, :meth:`~hyper_make.dat
 together with the venues' tick-indexed order lookups. The first exchange side to finish a chunk decides; every
 book has applied the same rows, so the others find the same band (checked). A strategy-side book usually lags its
 exchange side; when it finishes a chunk first (an exchange-only row later than its clock holds the exchange side
-back), a copy of the exchange side's book takes the rows left and decides (:meth:`EventFeed.band_for_strategy`). A level left outside is dropped (deeper than half the
-band from the mid: 5 % for the default 10 % band) and counted as out of band. On data that stays inside the middle
-half (the recordings this project tests on) nothing moves and the replay is the unsplit one, fill for fill.
+back), a copy of the exchange side's book takes the rows left and decides (:meth:`EventFeed.band_for_strategy`).
+A level left outside is dropped (deeper than half the band from the mid: 5 % for the default 10 % band) and
+counted as out of band. On data that stays inside the middle half (the recordings this project tests on) nothing
+moves and the replay is the unsplit one, fill for fill.
 """
 
 from __future__ import annotations
