@@ -281,15 +281,9 @@ def _drop_crossing(rows, n, bid_limit, ask_limit):  # type: ignore[no-untyped-de
 
 
 @nb.njit(cache=True)
-def _check_view(r_id, r_side, r_px, r_sz, r_ro, p_side, p_sz, u_side, u_px, max_position):  # type: ignore[no-untyped-def]
-    n_r = r_id.shape[0]
-    if r_side.shape[0] != n_r or r_px.shape[0] != n_r or r_sz.shape[0] != n_r or r_ro.shape[0] != n_r:
-        raise ValueError("plan_refresh: r_id, r_side, r_px, r_sz and r_ro must have the same length")
-    if p_side.shape[0] != p_sz.shape[0]:
-        raise ValueError("plan_refresh: p_side and p_sz must have the same length")
-    if u_side.shape[0] != u_px.shape[0]:
-        raise ValueError("plan_refresh: u_side and u_px must have the same length")
-    for t in range(n_r):
+def _check_view(r_id, r_side, r_px, r_sz, p_side, u_side, max_position):  # type: ignore[no-untyped-def]
+    """The view's values (the lengths are :func:`plan_refresh`'s own check)."""
+    for t in range(r_id.shape[0]):
         if r_side[t] != 0 and r_side[t] != 1:
             raise ValueError("plan_refresh: r_side must be 0 (bid) or 1 (ask)")
         if r_id[t] < 0 or r_id[t] >= MAX_ID:
@@ -391,7 +385,7 @@ def plan_refresh(  # type: ignore[no-untyped-def]
             for j in range(n_d[s]):
                 if not (0.0 < d_px[s, j] < np.inf and 0.0 < d_sz[s, j] < np.inf):
                     raise ValueError("plan_refresh: desired prices (USD) and sizes (coins) must be finite and > 0")
-        _check_view(r_id, r_side, r_px, r_sz, r_ro, p_side, p_sz, u_side, u_px, max_position)
+        _check_view(r_id, r_side, r_px, r_sz, p_side, u_side, max_position)
         if not math.isfinite(inventory):
             raise ValueError("plan_refresh: inventory must be finite (coins)")
         if not (0.0 <= thr_bps <= 1000.0 and 0.0 <= thr_frac < 1.0):
