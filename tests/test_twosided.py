@@ -300,6 +300,29 @@ def instances(draw: st.DrawFn) -> dict:
     }
 
 
+@pytest.mark.parametrize(("b5", "c5"), [(0.5, 0.2), (1.0, 0.0)])
+def test_a_side_whose_last_free_level_is_a_steep_power_at_its_start_gets_its_multiplier(b5, c5):
+    # β = 0.3: the level's size (Δ/b)^(1/β) is below rounding short of its start, so the root of T met its tolerance
+    # there (λ 2e-5 under the kink at 1.5) and the level's edge stood above its multiplier (found by hypothesis)
+    inst = {
+        "bid": SideCurves(np.array([1.0, 1.0, 1.0, 0.0, 2.0, 1.5]), np.array([0.0, 0.0, 0.0, 0.0, 0.0, b5]),
+                          np.array([0.0, 0.0, 0.0, 0.0, 0.2, c5]), np.zeros(6), 0.0, name="bid"),
+        "ask": SideCurves(np.array([1.0]), np.array([0.0]), np.array([0.0]), np.array([0.0]), 0.0, name="ask"),
+        "caps_bid": np.array([0.0, 0.0, 0.0, 0.0, 1.0, 0.3]),
+        "caps_ask": np.array([0.0]),
+        "budget_bid": 1.0,
+        "budget_ask": 0.0,
+        "q": 0.0,
+        "gamma": 0.0,
+        "sigma2_h": 0.0,
+        "beta": 0.3,
+    }  # fmt: skip
+    sol = solve(inst)
+    assert sol.status == "optimal", sol.message
+    assert_feasible(inst, sol)
+    assert_kkt(inst, sol)
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances())
 def test_kkt_conditions_hold(inst):
