@@ -107,6 +107,14 @@ def test_the_fixed_grid_gives_the_same_fills_whatever_the_split(events, cuts, cr
     assert np.array_equal(split.mid_usd, whole.mid_usd) and rej_s == rej
 
 
+def _venue(source, feed_lat, *, queue=QUEUE_RISK_AVERSE, use_bbo=True, **kw):  # type: ignore[no-untyped-def]
+    """The tests' venue on ``GRID``: 3 ms latency, 16 slots, a 2 bps maker fee (``kw``: ReplayVenue's options)."""
+    return ReplayVenue(
+        source, GRID, lot_coins=LOT, maker_fee_frac=2e-4, margin_usd=1e6, latency_ms=3.0, feed_latency=feed_lat,
+        queue_kind=queue, queue_n=2.0, use_bbo=use_bbo, slots=16, **kw,
+    )  # fmt: skip
+
+
 def _scripted(venue: ReplayVenue, refreshes: int) -> list:
     """A strategy that keeps a bid and an ask at the touch it sees and cancels everything every third refresh;
     returns what it saw at each refresh (fills, position, orders, book, volume)."""
@@ -146,11 +154,7 @@ def _scripted(venue: ReplayVenue, refreshes: int) -> list:
 def test_the_venue_gives_the_same_fills_and_views_whatever_the_split(events, cuts, cross, market_first, feed_lat,
                                                                      queue):  # fmt: skip
     def venue(source):  # type: ignore[no-untyped-def]
-        return ReplayVenue(
-            source, GRID, lot_coins=LOT, maker_fee_frac=2e-4, margin_usd=1e6, latency_ms=3.0, feed_latency=feed_lat,
-            queue_kind=queue, queue_n=2.0, use_bbo=True, slots=16, response_latency_ms=5.0, cross=cross,
-            market_first=market_first,
-        )  # fmt: skip
+        return _venue(source, feed_lat, queue=queue, response_latency_ms=5.0, cross=cross, market_first=market_first)
 
     refreshes = int(events["exch_ts"][-1] // (4 * MS)) + 3
     whole = _scripted(venue(events), refreshes)
@@ -172,9 +176,7 @@ def test_the_venues_market_path_is_the_books_whatever_the_split(events, cuts, cr
     # the exchange side records the markouts' path as it replays: the path of one book over the whole data
     shift = clock_shift_ns([events]) if feed_lat else None
     feed = EventFeed(_split(events, cuts), grid=GRID, clock_shift=shift, use_bbo=use_bbo)
-    venue = ReplayVenue(feed, GRID, lot_coins=LOT, maker_fee_frac=2e-4, margin_usd=1e6, latency_ms=3.0,
-                        feed_latency=feed_lat, queue_kind=QUEUE_RISK_AVERSE, queue_n=2.0, use_bbo=use_bbo, slots=16,
-                        cross=cross)  # fmt: skip
+    venue = _venue(feed, feed_lat, use_bbo=use_bbo, cross=cross)
     venue.path = PathRecorder(room)  # a recorder that fills up mid-chunk: the kernel stops, it grows, goes on
     _scripted(venue, int(events["exch_ts"][-1] // (4 * MS)) + 3)  # our orders resting, crossed and filled
     venue.advance(1 << 62)
@@ -212,16 +214,10 @@ def test_a_strategy_side_that_finishes_a_chunk_first_sees_the_unsplit_replay(eve
     events = _exchange_and_local_copies(events, seed)
     shift = clock_shift_ns([events])
 
-    def venue(source):  # type: ignore[no-untyped-def]
-        return ReplayVenue(
-            source, GRID, lot_coins=LOT, maker_fee_frac=2e-4, margin_usd=1e6, latency_ms=3.0, feed_latency=True,
-            queue_kind=QUEUE_RISK_AVERSE, queue_n=2.0, use_bbo=True, slots=16,
-        )  # fmt: skip
-
     refreshes = int(events["exch_ts"].max() // (4 * MS)) + 3
-    whole = _scripted(venue(events), refreshes)
+    whole = _scripted(_venue(events, True), refreshes)
     feed = EventFeed(_split(events, cuts), grid=GRID, clock_shift=shift, recentring=recentring)
-    assert _scripted(venue(feed), refreshes) == whole
+    assert _scripted(_venue(feed, True), refreshes) == whole
     cfg = ReplayConfig(refresh_s=0.004, latency_ms=3.0, latency="feed", warmup_s=0.0)
     depths = np.array([10.0, 30.0])
     grid_whole, _ = replay_fixed_grid(events, depths, 0.002, config=cfg, grid=GRID, lot_coins=LOT)
