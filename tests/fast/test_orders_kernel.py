@@ -32,6 +32,7 @@ from hyper_make.fast._orders import (
     P_RO,
     P_SIDE,
     P_SIZE,
+    _sole_keeps,
     lsap,
     new_outputs,
     plan_refresh,
@@ -40,7 +41,14 @@ from hyper_make.fast._orders import (
     release_plan,
     warm_up,
 )
-from hyper_make.strategy.orders import CloidFactory, OrderManagerConfig, OrderPlan, RestingOrder, crossing_cloids
+from hyper_make.strategy.orders import (
+    CloidFactory,
+    OrderManagerConfig,
+    OrderPlan,
+    RestingOrder,
+    _costs,
+    crossing_cloids,
+)
 from hyper_make.strategy.quoter import Quoter, QuoterConfig
 from hyper_make.strategy.venue import BookTop, VenueView
 
@@ -77,6 +85,40 @@ def test_lsap_is_scipys_assignment_ties_included(cost: np.ndarray) -> None:
     rows_t, cols_t = lsap(cost.T)
     r_ref, c_ref = linear_sum_assignment(cost.T)
     assert rows_t.tolist() == r_ref.tolist() and cols_t.tolist() == c_ref.tolist()
+
+
+def test_the_forced_assignment_is_lsaps_whenever_it_answers() -> None:
+    """``_sole_keeps`` (the plan's shortcut) answers only when the keepable pairs force the assignment, and then it
+    is ``lsap``'s on ``_costs``' matrix with every pair keepable; on inputs where it often answers and often not."""
+    rng = np.random.default_rng(7)
+    answered = 0
+    trials = 3000
+    for _ in range(trials):
+        n, m = int(rng.integers(1, 7)), int(rng.integers(1, 7))
+        dp = 100.0 + 0.5 * np.sort(rng.choice(np.arange(1, 12), m, replace=False)).astype(np.float64)
+        ds = 0.01 * rng.integers(1, 6, m).astype(np.float64)
+        # resting copies of distinct desired orders (the common refresh), or of any, some twice
+        j = rng.choice(m, min(n, m), replace=False) if rng.random() < 0.6 else rng.integers(0, m, n)
+        n = j.shape[0]
+        rp = dp[j] + rng.choice([0.0, 0.0, 0.0, 0.004, 0.5, 3.0], n)
+        rs = ds[j] + 0.01 * rng.choice([0, 0, 0, 1, -1], n)
+        rs = np.where(rs > 0, rs, 0.01)
+        dro = rng.random(m) < 0.2
+        rro = np.where(rng.random(n) < 0.9, dro[j], ~dro[j])
+        thr_bps, thr_frac = float(rng.choice([0.0, 1.0, 60.0])), float(rng.choice([0.0, 0.5]))
+        rows = np.empty(n, np.int64)
+        cols = np.empty(n, np.int64)
+        k = _sole_keeps(
+            rp, rs, rro, dp[None, :], ds[None, :], 0, m, dro, thr_bps, thr_frac, rows, cols, np.empty(m, np.bool_)
+        )
+        if k < 0:
+            continue
+        answered += 1
+        cost, ok = _costs(rp, rs, rro, dp, ds, dro, thr_bps, thr_frac)
+        r_ref, c_ref = lsap(cost)
+        assert rows[:k].tolist() == r_ref.tolist() and cols[:k].tolist() == c_ref.tolist()
+        assert ok[r_ref, c_ref].all()
+    assert 0.2 * trials < answered < 0.8 * trials
 
 
 def test_lsap_hand_checked_and_its_errors() -> None:

@@ -52,6 +52,7 @@ from ..strategy.orders import (
     Place,
     RestingOrder,
     _costs,
+    _keepable,
     assemble_plan,
     side_limit_coins,
 )
@@ -281,6 +282,34 @@ def _drop_crossing(rows, n, bid_limit, ask_limit):  # type: ignore[no-untyped-de
 
 
 @nb.njit(cache=True)
+def _sole_keeps(rp, rs, rro, d_px, d_sz, s, m, flags, thr_bps, thr_frac, rows, cols, col_seen):  # type: ignore[no-untyped-def]
+    """The assignment without a solve, when it is forced: ``k`` (rows, cols written, rows ascending) if the keepable
+    pairs of side ``s`` form a matching of ``k = min(n, m)`` pairs (each resting and each desired order in at most
+    one), else ``-1``.
+
+    Then the matching is the one optimum of :func:`_costs`' matrix: it costs ``< k·eps < 1/2`` and every other
+    assignment holds a pair that is not keepable, which costs ``>= 1``. :func:`lsap` would return it; this skips
+    the matrix and the solve in the common refresh where every resting order stays.
+    """
+    n = rp.shape[0]
+    col_seen[:m] = False
+    k = 0
+    for i in range(n):
+        c = -1
+        for j in range(m):
+            if _keepable(rp[i], rs[i], rro[i], d_px[s, j], d_sz[s, j], flags[j], thr_bps, thr_frac)[0]:
+                if c >= 0 or col_seen[j]:
+                    return -1
+                c = j
+                col_seen[j] = True
+        if c >= 0:
+            rows[k] = i
+            cols[k] = c
+            k += 1
+    return k if k == min(n, m) else -1
+
+
+@nb.njit(cache=True)
 def _check_view(r_id, r_side, r_px, r_sz, p_side, u_side, max_position):  # type: ignore[no-untyped-def]
     """The view's values (the lengths are :func:`plan_refresh`'s own check)."""
     for t in range(r_id.shape[0]):
@@ -417,11 +446,12 @@ def plan_refresh(  # type: ignore[no-untyped-def]
     n_place = 0
     # the sides' scratch, one block per type (an allocation costs as much as a few pairs' arithmetic)
     ib = np.empty(3 * n_r + nd_cap, np.int64)
-    bb = np.zeros(2 * nd_cap + 4 * n_r + 2, np.bool_)
+    bb = np.zeros(3 * nd_cap + 4 * n_r + 2, np.bool_)
     fb = np.empty(3 * n_r)
     stopped = bb[:2]
     lim_bid, lim_ask = _side_limits(inventory, max_position)
     idx = ib[:n_r]  # the side's resting orders (indices), in the view's order
+    col_seen = bb[2 * nd_cap + 4 * n_r + 2 :]
     for s in range(2):
         m = n_d[s]
         limit = lim_bid if s == 0 else lim_ask
@@ -465,21 +495,27 @@ def plan_refresh(  # type: ignore[no-untyped-def]
                 rp[a] = r_px[idx[a]]
                 rs[a] = r_sz[idx[a]]
                 rro[a] = r_ro[idx[a]] != 0
-            dp = np.ascontiguousarray(d_px[s, :m])
-            ds = np.ascontiguousarray(d_sz[s, :m])
-            cost, ok = _costs(rp, rs, rro, dp, ds, flags, thr_bps, thr_frac)
-            rows, cols = lsap(cost)
-            nk = 0
-            keep_i = ib[n_r + nd_cap : n_r + nd_cap + rows.shape[0]]  # the kept pairs in row order
-            keep_j = ib[2 * n_r + nd_cap : 2 * n_r + nd_cap + rows.shape[0]]
-            for t in range(rows.shape[0]):
-                i, j = rows[t], cols[t]
-                pair_r[j] = i
-                used_r[i] = True
-                if ok[i, j]:
-                    keep_i[nk] = i
-                    keep_j[nk] = j
-                    nk += 1
+            keep_i = ib[n_r + nd_cap : 2 * n_r + nd_cap]  # the kept pairs in row order
+            keep_j = ib[2 * n_r + nd_cap : 3 * n_r + nd_cap]
+            nk = _sole_keeps(rp, rs, rro, d_px, d_sz, s, m, flags, thr_bps, thr_frac, keep_i, keep_j, col_seen)
+            if nk >= 0:
+                for t in range(nk):
+                    pair_r[keep_j[t]] = keep_i[t]
+                    used_r[keep_i[t]] = True
+            else:
+                dp = np.ascontiguousarray(d_px[s, :m])
+                ds = np.ascontiguousarray(d_sz[s, :m])
+                cost, ok = _costs(rp, rs, rro, dp, ds, flags, thr_bps, thr_frac)
+                rows, cols = lsap(cost)
+                nk = 0
+                for t in range(rows.shape[0]):
+                    i, j = rows[t], cols[t]
+                    pair_r[j] = i
+                    used_r[i] = True
+                    if ok[i, j]:
+                        keep_i[nk] = i
+                        keep_j[nk] = j
+                        nk += 1
             if nk > 0:
                 # position guard: kept orders larger than their target may push the side past its limit; re-size
                 # the largest excesses first until the side fits (Python sums in the same order)

@@ -537,17 +537,25 @@ def crossing_cloids(
     ]
 
 
+@nb.njit(cache=True, inline="always")
+def _keepable(rp, rs, rro, dp, ds, dro, thr_bps, thr_frac):  # type: ignore[no-untyped-def]
+    """Whether resting ``(rp USD, rs coins, rro)`` may stay for desired ``(dp, ds, dro)``, with the price move (bps of
+    ``dp``) and the size change (fraction of ``ds``): within the requote thresholds, the same reduce-only flag, and
+    never a reduce-only order larger than its target (it would reduce past the position)."""
+    move = abs(rp - dp) / dp * 1e4
+    frac = abs(rs - ds) / ds
+    keep = move <= thr_bps + 1e-9 and frac <= thr_frac + 1e-12 and rro == dro and not (dro and rs > ds)
+    return keep, move, frac
+
+
 @nb.njit(cache=True)
 def _costs(rp, rs, rro, dp, ds, dro, thr_bps, thr_frac):  # type: ignore[no-untyped-def]
-    """The assignment's cost matrix (resting × desired) and which pairs are keepable (compiled: it runs every
-    refresh on every venue).
+    """The assignment's cost matrix (resting × desired) and which pairs are keepable (:func:`_keepable`; compiled: it
+    runs every refresh on every venue).
 
-    A pair is keepable within the requote thresholds (price move ``<= thr_bps`` bps of the desired price, size
-    change ``<= thr_frac`` of the desired size), with the same reduce-only flag, and never a reduce-only order larger
-    than its target (it would reduce past the position). A keepable pair costs ``eps·dev < 1/(2K+2)`` (``dev`` the
-    mean of the two normalised changes, at most 1), any other pair ``1 + eps·min(move_bps/1000, 1)``, so the solve
-    first maximises the number of keeps, then minimises the changes among them, and pairs the rest by price
-    proximity (a modify moves an order as little as possible).
+    A keepable pair costs ``eps·dev < 1/(2K+2)`` (``dev`` the mean of the two normalised changes, at most 1), any
+    other pair ``1 + eps·min(move_bps/1000, 1)``, so the solve first maximises the number of keeps, then minimises
+    the changes among them, and pairs the rest by price proximity (a modify moves an order as little as possible).
     """
     n, m = rp.shape[0], dp.shape[0]
     eps = 0.99 / (2 * min(n, m) + 2)
@@ -555,14 +563,7 @@ def _costs(rp, rs, rro, dp, ds, dro, thr_bps, thr_frac):  # type: ignore[no-unty
     ok = np.empty((n, m), dtype=np.bool_)
     for i in range(n):
         for j in range(m):
-            move = abs(rp[i] - dp[j]) / dp[j] * 1e4
-            frac = abs(rs[i] - ds[j]) / ds[j]
-            keep = (
-                move <= thr_bps + 1e-9
-                and frac <= thr_frac + 1e-12
-                and rro[i] == dro[j]
-                and not (dro[j] and rs[i] > ds[j])
-            )
+            keep, move, frac = _keepable(rp[i], rs[i], rro[i], dp[j], ds[j], dro[j], thr_bps, thr_frac)
             ok[i, j] = keep
             if keep:
                 p_dev = move / thr_bps if thr_bps > 0 else 0.0
