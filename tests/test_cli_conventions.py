@@ -69,7 +69,11 @@ def test_version():
     assert res.stdout.strip() == f"hyper-make {importlib.metadata.version('hyper_make')}"
 
 
-def test_shell_completion_script():
+def test_shell_completion_script(monkeypatch: pytest.MonkeyPatch) -> None:
+    # typer finds the shell from the parent processes, which a detached run (no shell above it) does not have
+    import shellingham
+
+    monkeypatch.setattr(shellingham, "detect_shell", lambda *a, **k: ("bash", "/bin/bash"))
     res = runner.invoke(app, ["--show-completion", "bash"])
     assert res.exit_code == 0 and "_HYPER_MAKE_COMPLETE" in res.stdout, (res.exception, res.output)
 
