@@ -109,7 +109,13 @@ def _compare(fc: FastCase) -> tuple[str, Any]:
     except InvalidParameterError as exc:
         ref = exc
     try:
-        fast: Any = FastLadder(c.spec, alloc, c.config).build(c.snapshot, rng=g_fast, reserved_coins=fc.reserved)
+        builder = FastLadder(c.spec, alloc, c.config)
+        try:
+            # a first build on another generator: the compared one then runs as a loop's builds do, after the first
+            builder.build(c.snapshot, rng=np.random.default_rng(0), reserved_coins=fc.reserved)
+        except InvalidParameterError:
+            pass
+        fast: Any = builder.build(c.snapshot, rng=g_fast, reserved_coins=fc.reserved)
     except InvalidParameterError as exc:
         fast = exc
     if g_ref.bit_generator.state != g_fast.bit_generator.state:
@@ -124,9 +130,7 @@ def _compare(fc: FastCase) -> tuple[str, Any]:
         ref = build_ladder(
             c.snapshot, c.spec, alloc, config=c.config, rng=g_ref, reserved_coins=fc.reserved, state=ref.state
         )
-        fast = FastLadder(c.spec, alloc, c.config).build(
-            c.snapshot, rng=g_fast, reserved_coins=fc.reserved, state=fast.state
-        )
+        fast = builder.build(c.snapshot, rng=g_fast, reserved_coins=fc.reserved, state=fast.state)
         if g_ref.bit_generator.state != g_fast.bit_generator.state:
             return "the generators' states differ after the builds", fast
     for side in ("bid", "ask"):

@@ -8,6 +8,8 @@ fill and adverse model, stealth modes, minimum-order-binding limits) per allocat
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -27,6 +29,27 @@ ALL = ("impact", "impact-dirichlet", "impact-posterior", "entropy", "greedy", "f
 def test_fast_path_gives_the_reference_orders(name: str, index: int) -> None:
     fc = fast_cases.fast_case(20261201, index, name)
     assert fast_cases.mismatch(fc) == ""
+
+
+@pytest.mark.parametrize("name", ["impact", "entropy", "learned"])
+def test_one_builder_over_markets_with_and_without_a_volume_profile(name: str) -> None:
+    """A builder's later builds (compiled entry point found on its first) on snapshots whose arrays differ: a volume
+    profile or none, reserved coins, inventory; each gives the reference's orders."""
+    snap, spec = _default()
+    profiled = dataclasses.replace(
+        snap, volume_profile_depth_bps=(0.0, 5.0, 20.0, 80.0), volume_profile_coins=(50.0, 30.0, 10.0, 1.0)
+    )
+    fast = FastLadder(spec, name, LadderConfig())
+    for i in range(8):
+        s = dataclasses.replace(profiled if i % 2 else snap, inventory_coins=0.5 * (i - 4))
+        reserved = {"bid": 0.1 * i} if i % 3 == 0 else None
+        ref = build_ladder(s, spec, make_allocator(name), rng=np.random.default_rng(i), reserved_coins=reserved)
+        got = fast.build(s, rng=np.random.default_rng(i), reserved_coins=reserved)
+        for side in ("bid", "ask"):
+            orders = ref.side(side).orders
+            assert got.prices(side).tolist() == [o.price for o in orders], (i, side)
+            assert got.sizes(side).tolist() == [o.size for o in orders], (i, side)
+        assert sum(len(ref.side(side).orders) for side in ("bid", "ask")) > 0
 
 
 def _default() -> tuple[MarketSnapshot, InstrumentSpec]:
