@@ -139,7 +139,7 @@ def throughput(path: Path) -> dict[str, float]:
 
     t = time.perf_counter()
     shift = clock_shift_ns(source_chunks([path]))
-    feed = EventFeed(source_chunks([path]), clock_shift=shift, traded_volume=False)
+    feed = EventFeed(source_chunks([path]), clock_shift=shift)
     fills, _ = replay_fixed_grid(feed, depths, LEVEL_QTY, config=cfg, lot_coins=LOT)
     out["grid_streamed_s"] = time.perf_counter() - t
     out["grid_streamed_events_per_s"] = rows / out["grid_streamed_s"]
@@ -156,15 +156,13 @@ def throughput(path: Path) -> dict[str, float]:
     out["npz_read_s"] = time.perf_counter() - t
     out["npz_read_events_per_s"] = rows / out["npz_read_s"]
     t = time.perf_counter()
-    feed = EventFeed(source_chunks([npz]), clock_shift=clock_shift_ns(source_chunks([npz])), traded_volume=False)
+    feed = EventFeed(source_chunks([npz]), clock_shift=clock_shift_ns(source_chunks([npz])))
     replay_fixed_grid(feed, depths, LEVEL_QTY, config=cfg, lot_coins=LOT)
     out["grid_npz_s"] = time.perf_counter() - t
     out["grid_npz_events_per_s"] = rows / out["grid_npz_s"]
     const = ReplayConfig(refresh_s=0.1, latency_ms=50.0, queue="risk_averse", warmup_s=0.0)
     t = time.perf_counter()
-    replay_fixed_grid(
-        EventFeed(source_chunks([npz]), traded_volume=False), depths, LEVEL_QTY, config=const, lot_coins=LOT
-    )
+    replay_fixed_grid(EventFeed(source_chunks([npz])), depths, LEVEL_QTY, config=const, lot_coins=LOT)
     out["grid_npz_constant_latency_s"] = time.perf_counter() - t
     out["grid_npz_constant_latency_events_per_s"] = rows / out["grid_npz_constant_latency_s"]
     app = AppConfig(ladder=LadderConfig(grid=GridConfig(n_levels=N_LEVELS), level_cap_frac=1.0))

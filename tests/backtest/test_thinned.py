@@ -16,6 +16,6 @@ def test_extend_keeps_the_rows_add_keeps(cap, batches):
     for n in batches:
         for j in range(start, start + n):
             one.add(j)
-        many.extend(n, lambda i, s=start: s + i)
+        many.extend(n, lambda a, b, c, s=start: [s + i for i in range(a, b, c)])
         start += n
         assert (many.rows, many.stride, many.seen) == (one.rows, one.stride, one.seen)

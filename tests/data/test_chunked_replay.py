@@ -24,6 +24,7 @@ from hyper_make.data.events import (
     DEPTH_BBO_EVENT,
     DEPTH_EVENT,
     EXCH_EVENT,
+    KIND_MASK,
     LOCAL_EVENT,
     SELL_EVENT,
     TRADE_EVENT,
@@ -187,6 +188,24 @@ def test_the_venues_market_path_is_the_books_whatever_the_split(events, cuts, cr
         got = np.concatenate([getattr(p, name) for p in pieces])
         want = getattr(ref, name)
         assert got.dtype == want.dtype and np.array_equal(got, want), name
+
+
+@settings(max_examples=60, deadline=None)
+@given(tapes(), st.lists(st.integers(0, 10_000), max_size=12), st.lists(st.integers(0, 400), min_size=1, max_size=30))
+def test_the_venues_traded_volume_is_the_running_sum_of_the_datas_trades(events, cuts, steps_ms):
+    # the exchange side sums the trades as it walks the rows: the same floats as one cumsum over the whole data
+    chunks = [c for c in _split(events, cuts) if c.size]  # the feed skips empty ones
+    starts = np.cumsum([0] + [c.size for c in chunks])
+    exch_trade = ((events["ev"] & np.uint64(KIND_MASK)) == TRADE_EVENT) & ((events["ev"] & np.uint64(EXCH_EVENT)) != 0)
+    cum = np.cumsum(np.where(exch_trade, events["qty"], 0.0))
+    venue = _venue(EventFeed(chunks, grid=GRID), False)
+    t = 0
+    for dt in steps_ms:
+        t += dt * MS // 4
+        venue.advance(t)
+        row = int(starts[venue._xc.index]) + venue.k  # the next row of the data
+        want = float(cum[row - 1]) if row > 0 else 0.0
+        assert venue.path.traded[0] == want
 
 
 def _exchange_and_local_copies(events: np.ndarray, seed: int) -> np.ndarray:

@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 
 from ..errors import InvalidParameterError
 from ..instrument import MAX_LOTS, lots_to_coins
-from ._kkt import FAILED, kkt_solve
+from ._kkt import FAILED, _kkt
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -193,7 +193,7 @@ def _lot_optimum(a, b, beta, lot, budget, lo, hi_in, k):  # type: ignore[no-unty
         bq[i] = b[i] * lq
         lo_f[i] = lo[i]
         hi_f[i] = hi[i]
-    code, _, _, _, _ = kkt_solve(aL, bq, lo_f, hi_f, float(budget), beta, x)
+    code, _, _, _ = _kkt(aL, bq, lo_f, hi_f, float(budget), beta, x)  # the sizes only, not kkt_solve's objective
     for i in range(n):
         if code == FAILED:
             k[i] = lo[i]

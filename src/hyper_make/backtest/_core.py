@@ -257,10 +257,11 @@ def run_until(
 ):  # type: ignore[no-untyped-def]  # fmt: skip
     """Advance to ``t_end_ns``; returns ``(status, next row, clock ns, fills so far, post-only rejects)``.
 
-    ``path``: ``None``, or the chunk's market-path recorder ``(bbo, trades, times, carry)`` (:class:`PathRecorder`'s
-    arrays), to which every change of the two-sided best bid or ask and every trade on a two-sided book is
-    appended as this book walks the rows (:func:`hyper_make.data.book.market_path`'s rules: the clock is the running
-    maximum of the rows' exchange times)."""
+    ``path``: ``None``, or the chunk's market-path recorder ``(bbo, trades, times, carry, traded)``
+    (:class:`PathRecorder`'s arrays), to which every change of the two-sided best bid or ask and every trade on a
+    two-sided book is appended as this book walks the rows (:func:`hyper_make.data.book.market_path`'s rules: the
+    clock is the running maximum of the rows' exchange times); ``traded[0]`` is the coins of every trade row before
+    the next row, summed row by row from the data's start (the book walks every row once, in order)."""
     m = ev.size
     n_slots = orders.shape[0]
     cap = fills.shape[0]
@@ -273,9 +274,11 @@ def run_until(
     next_order_ts = _next_order_event(orders)
     # the path recorder's carry in locals (an array read per row costs as much as the row), written back on return
     nq = nt = pclock = last_b = last_a = 0
+    vol = 0.0
     if path is not None:
         carry = path[3]
         nq, nt, pclock, last_b, last_a = carry[P_NQ], carry[P_NT], carry[P_CLOCK], carry[P_LAST_BID], carry[P_LAST_ASK]
+        vol = path[4][0]
     while k < m:
         e = ev[k]
         if (e & np.uint64(EXCH_EVENT)) == 0:
@@ -287,12 +290,12 @@ def run_until(
             if next_order_ts <= t_end_ns:
                 rejects += _order_events(t_end_ns, bid, ask, st, orders, bid_slot, ask_slot)
             if path is not None:
-                _carry_out(path[3], nq, nt, pclock, last_b, last_a)
+                _carry_out(path, nq, nt, pclock, last_b, last_a, vol)
             return 0, k, max(clock, t_end_ns), nfill, rejects
         # a row adds at most one fill per slot (and a cross a second) and one path row: stop while they all fit
         if nfill > cap - 2 * n_slots or (path is not None and (nq >= path[0].shape[0] or nt >= path[1].shape[0])):
             if path is not None:
-                _carry_out(path[3], nq, nt, pclock, last_b, last_a)
+                _carry_out(path, nq, nt, pclock, last_b, last_a, vol)
             return 2, k, clock, nfill, rejects
         # our arrivals and cancels due before this row (at its ns too unless the market goes first)
         if next_order_ts < t or (next_order_ts == t and not market_first):
@@ -305,6 +308,7 @@ def run_until(
         if path is not None and t > pclock:
             pclock = t
         if kind == TRADE_EVENT:
+            vol += qty[k]
             tt = int(np.rint(px[k] / tick))
             mid = 0.5 * (st[_BEST_BID] + st[_BEST_ASK] + 2 * base) * tick
             if path is not None and st[_BEST_BID] >= 0 and st[_BEST_ASK] < nb_ticks:
@@ -388,13 +392,15 @@ def run_until(
                                    cross)  # fmt: skip
         k += 1
     if path is not None:
-        _carry_out(path[3], nq, nt, pclock, last_b, last_a)
+        _carry_out(path, nq, nt, pclock, last_b, last_a, vol)
     return 1, k, clock, nfill, rejects
 
 
 @nb.njit(cache=True, inline="always")
-def _carry_out(carry, nq, nt, pclock, last_b, last_a):  # type: ignore[no-untyped-def]
+def _carry_out(path, nq, nt, pclock, last_b, last_a, vol):  # type: ignore[no-untyped-def]
+    carry = path[3]
     carry[P_NQ], carry[P_NT], carry[P_CLOCK], carry[P_LAST_BID], carry[P_LAST_ASK] = nq, nt, pclock, last_b, last_a
+    path[4][0] = vol
 
 
 @nb.njit(cache=True)

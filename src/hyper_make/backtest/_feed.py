@@ -31,11 +31,9 @@ import numba as nb
 import numpy as np
 
 from ..data.book import BookGrid, MarketPath, OrderBook, _walk, recentred_base, shift_slots
-from ..data.events import EXCH_EVENT, KIND_MASK, LOCAL_EVENT, TRADE_EVENT, event_dtype
+from ..data.events import EXCH_EVENT, LOCAL_EVENT, event_dtype
 from ..errors import DataError
 from ._core import P_CLOCK, P_LAST_ASK, P_LAST_BID, P_NQ, P_NT
-
-_NO_VOL = np.zeros(0)
 
 #: Rows the book's grid is taken from (:meth:`BookGrid.around` reads the first 100,000).
 GRID_ROWS = 100_000
@@ -51,8 +49,6 @@ class Chunk:
     ev, exch_ts, px, qty : the columns (views of the chunk's rows).
     local_ts : the strategy's receive time of each row (ns, :func:`~hyper_make.backtest.venue.strategy_clock`), or
         ``exch_ts`` when the strategy sees the market at exchange time.
-    cum_vol : traded coins of the exchange's trade rows from the data's start through each row (running sum).
-    vol_before : the same before the chunk's first row.
     """
 
     index: int
@@ -62,8 +58,6 @@ class Chunk:
     local_ts: np.ndarray
     px: np.ndarray
     qty: np.ndarray
-    cum_vol: np.ndarray
-    vol_before: float
 
 
 def array_chunks(events: np.ndarray, chunk_rows: int) -> Iterator[np.ndarray]:
@@ -82,24 +76,6 @@ def _ahead(ev, exch_ts, local_ts, ahead):  # type: ignore[no-untyped-def]
             if exch_ts[k] - loc > ahead:
                 ahead = exch_ts[k] - loc
     return ahead
-
-
-@nb.njit(cache=True)
-def _traded_sum(ev, exch_ts, qty, start):  # type: ignore[no-untyped-def]
-    """Traded coins of the exchange's trade rows from the data's start through each row, ``start`` before the
-    chunk: ``np.cumsum`` of ``[start, trade qty or 0.0, ...]`` (the same additions in the same order), and the
-    chunk's largest exchange time (ns), in one pass over its rows."""
-    out = np.empty(ev.size)
-    s = start
-    mx = exch_ts[0]
-    for k in range(ev.size):
-        e = ev[k]
-        trade = (e & np.uint64(KIND_MASK)) == TRADE_EVENT and (e & np.uint64(EXCH_EVENT)) != 0
-        s = s + (qty[k] if trade else 0.0)
-        out[k] = s
-        if exch_ts[k] > mx:
-            mx = exch_ts[k]
-    return out, mx
 
 
 @nb.njit(cache=True)
@@ -134,7 +110,6 @@ class EventFeed:
         (ns, :func:`clock_shift_ns`); ``None``: the strategy sees the market at exchange time.
     recentring : whether the band follows the price (module doc).
     on_chunk : called with each chunk's row count as it is read (a progress bar).
-    traded_volume : keep each chunk's traded-volume running sum (a venue needs it; the fixed grid does not).
 
     A :class:`~hyper_make.errors.DataError` from ``chunks`` (a reader stopping on a bad line) ends the data there;
     it is kept in :attr:`error`.
@@ -151,10 +126,8 @@ class EventFeed:
         clock_shift: int | None = None,
         recentring: bool = True,
         on_chunk: Callable[[int], None] | None = None,
-        traded_volume: bool = True,
     ) -> None:
         self._it = iter(chunks)
-        self.traded_volume = traded_volume
         self.recentring = recentring
         #: per chunk, the band's new first tick applied to every book before its first row, or None (:meth:`band`)
         self._bands: dict[int, int | None] = {0: None}
@@ -163,12 +136,10 @@ class EventFeed:
         self.on_chunk = on_chunk
         self.error: DataError | None = None
         self.rows = 0  # rows read so far
-        self.last_exch_ns: int | None = None  # the largest exchange time of the chunks made so far
         self._ended = False
         self._raw: list[np.ndarray] = []  # read, not yet made chunks (before the grid is known)
         self._chunks: dict[int, Chunk] = {}
         self._next = 0  # index of the next chunk to make
-        self._vol = 0.0
         self._cursors: dict[int, int] = {}
         self._freed = 0  # chunks below this index are gone
         if grid is None:
@@ -223,17 +194,7 @@ class EventFeed:
             local = exch
         else:
             local = _receive_clock(exch, raw["local_ts"], np.int64(self.clock_shift))
-        if not self.traded_volume:
-            self._saw(int(exch.max()))
-            return Chunk(self._next, int(raw.size), ev, exch, local, px, qty, _NO_VOL, self._vol)
-        # a running sum continued from the previous chunk, added in the same order as one cumsum of all rows
-        cum, mx = _traded_sum(ev, exch, qty, float(self._vol))
-        self._saw(int(mx))
-        before, self._vol = self._vol, float(cum[-1])
-        return Chunk(self._next, int(raw.size), ev, exch, local, px, qty, cum, before)
-
-    def _saw(self, mx: int) -> None:
-        self.last_exch_ns = mx if self.last_exch_ns is None else max(self.last_exch_ns, mx)
+        return Chunk(self._next, int(raw.size), ev, exch, local, px, qty)
 
     def get(self, index: int) -> Chunk | None:
         """Chunk ``index`` (read as needed), or ``None`` past the end of the data."""
@@ -340,6 +301,8 @@ class PathRecorder:
         #: rows written (BBO changes, trades), the path clock (ns), the last two-sided best (band ticks)
         self.carry = np.zeros(5, dtype=np.int64)
         self.carry[P_CLOCK], self.carry[P_LAST_BID], self.carry[P_LAST_ASK] = -(1 << 62), -2, -2
+        #: the coins traded (the exchange's trade rows) from the data's start to the book's next row
+        self.traded = np.zeros(1)
 
     def _alloc(self, rows: int) -> None:
         self.bbo = np.empty((rows, 2))  # best bid, best ask (USD)
@@ -347,9 +310,15 @@ class PathRecorder:
         self.times = np.empty((rows, 2), dtype=np.int64)  # the BBO change's and the trade's clock (ns)
 
     @property
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """What the kernel writes to (a row adds at most one BBO change or one trade)."""
-        return self.bbo, self.trades, self.times, self.carry
+        return self.bbo, self.trades, self.times, self.carry, self.traded
+
+    @property
+    def clock_ns(self) -> int | None:
+        """The largest exchange time of the rows walked so far (ns), ``None`` before the first."""
+        c = int(self.carry[P_CLOCK])
+        return None if c == -(1 << 62) else c
 
     @property
     def full(self) -> bool:

@@ -82,8 +82,8 @@ SI_SIZE = 22
 SF_POS, SF_CASH, SF_SEEN_POS, SF_SEEN_CASH, SF_MAX_ABS, SF_LOCAL_TRADED, SF_TRADED_SEEN, SF_L_PART = range(8)
 SF_SIZE = 8
 # parameters (pf float64, pi int64)
-PF_TICK, PF_LOT, PF_QUEUE_N, PF_FEE, PF_MARGIN, PF_WARM_S, PF_VOL_BEFORE = range(7)
-PF_SIZE = 7
+PF_TICK, PF_LOT, PF_QUEUE_N, PF_FEE, PF_MARGIN, PF_WARM_S = range(6)
+PF_SIZE = 6
 PI_QUEUE, PI_USE_BBO, PI_CROSS, PI_MARKET_FIRST, PI_LATENCY_NS, PI_RESP_NS, PI_FEED, PI_STEP_NS, PI_T0 = range(9)
 PI_N_LEVELS = 9
 PI_SIZE = 10
@@ -147,7 +147,7 @@ def _advance(t, xb, lb, xc, lc, ob, si, sf, pf, pi, track):  # type: ignore[no-u
     """:meth:`ReplayVenue.advance` to ``t`` (ns), resumable: ``_ADV_OK`` when done, else the ``R_*`` to return."""
     orders, bid_slot, ask_slot, fills, path = ob
     if si[SI_STAGE] == 0:
-        ev, ets, px, qty, _cum = xc
+        ev, ets, px, qty = xc
         status, k, clock, nfill, rej = run_until(
             xb[0], xb[1], xb[2], ev, ets, px, qty, si[SI_K], t, si[SI_CLOCK], orders, bid_slot, ask_slot, fills,
             si[SI_NFILL], pf[PF_TICK], pf[PF_LOT], pi[PI_QUEUE], pf[PF_QUEUE_N], pi[PI_USE_BBO] != 0, pi[PI_CROSS],
@@ -239,11 +239,7 @@ def _view(xb, lb, xc, ob, si, sf, pf, pi, track, view):  # type: ignore[no-untyp
             pend[npd, rc.P_PX] = track[r, T_PX]
             pend[npd, rc.P_SZ] = size
             npd += 1
-    if pi[PI_FEED] != 0:
-        traded = sf[SF_LOCAL_TRADED]
-    else:
-        k = si[SI_K]
-        traded = xc[4][k - 1] if k > 0 else pf[PF_VOL_BEFORE]
+    traded = sf[SF_LOCAL_TRADED] if pi[PI_FEED] != 0 else ob[4][4][0]
     two, bid, ask = _top(lb, pf)
     vf[rc.VF_BID] = bid
     vf[rc.VF_ASK] = ask
@@ -336,7 +332,7 @@ def run_loop(xb, lb, xc, lc, ob, si, sf, pf, pi, track, qc, qs, qi, lad, plan, v
     """Refreshes of :meth:`_Run.step` from ``si[SI_T_NOW]`` until a return (module docstring); returns an ``R_*``.
 
     ``xb``/``lb``: the exchange's and the strategy's books ``(bid, ask, state)`` (the same arrays without feed
-    latency); ``xc``: the exchange side's chunk ``(ev, exch_ts, px, qty, cum_vol)``, ``lc`` the strategy side's
+    latency); ``xc``: the exchange side's chunk ``(ev, exch_ts, px, qty)``, ``lc`` the strategy side's
     ``(ev, local_ts, px, qty)``; ``ob``: ``(orders, bid_slot, ask_slot, fills)``; ``eq`` rows ``(t_s, equity USD)``.
     """
     vf, vi, rest, pend, unseen = view
@@ -488,12 +484,11 @@ class CompiledRun:
         si = self.si
         while True:
             xc, lc = venue._xc, venue._lc
-            self.pf[PF_VOL_BEFORE] = xc.vol_before
             lt = time.perf_counter()
             code = run_loop(
                 (venue.book.bid_qty, venue.book.ask_qty, venue.book.state),
                 (venue.local_book.bid_qty, venue.local_book.ask_qty, venue.local_book.state),
-                (xc.ev, xc.exch_ts, xc.px, xc.qty, xc.cum_vol), (lc.ev, lc.local_ts, lc.px, lc.qty),
+                (xc.ev, xc.exch_ts, xc.px, xc.qty), (lc.ev, lc.local_ts, lc.px, lc.qty),
                 (venue.orders, venue.bid_slot, venue.ask_slot, venue.fills, venue.path.arrays), si, self.sf, self.pf,
                 self.pi,
                 self.track, self.qc, self.qs, self.qi, self.lad, self.plan, self.view, self.eq, self.shapes,
@@ -586,7 +581,7 @@ class CompiledRun:
             si[SI_N_EQ] = 0
         n_sh = int(si[SI_N_SHAPES])
         shapes = self.shapes
-        run.shapes.extend(n_sh, lambda j: shapes[j].copy())
+        run.shapes.extend(n_sh, lambda a, b, c: [shapes[j].copy() for j in range(a, b, c)])
         si[SI_N_SHAPES] = 0
         rec, qs = run.rec, self.qs
         # the core's sums are the whole run's (the Python step records nothing before the hand-over)

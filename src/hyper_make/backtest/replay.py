@@ -211,8 +211,9 @@ class _Thinned:
                 self.stride *= 2
         self.seen += 1
 
-    def extend(self, n: int, row: Callable[[int], object]) -> None:
-        """:meth:`add` of ``n`` rows, ``row(i)`` the i-th, called only for the rows kept."""
+    def extend(self, n: int, rows: Callable[[int, int, int], list[Any]]) -> None:
+        """:meth:`add` of ``n`` rows; ``rows(start, stop, step)`` gives the rows ``range(start, stop, step)``, asked
+        only for the rows kept (a slice at a time: a list of a batch's rows in one call)."""
         i = 0
         while i < n:
             off = -self.seen % self.stride  # rows before the next one kept
@@ -223,7 +224,7 @@ class _Thinned:
             self.seen += off
             # kept rows every stride until the list would pass 2·cap (the add that does so halves it)
             k = min(2 * self.cap + 1 - len(self.rows), (n - 1 - i) // self.stride + 1)
-            self.rows.extend(row(j) for j in range(i, i + k * self.stride, self.stride))
+            self.rows.extend(rows(i, i + k * self.stride, self.stride))
             step = (k - 1) * self.stride + 1
             self.seen += step
             i += step
@@ -429,7 +430,7 @@ class _Run:
         n = v.shape[0]
         if n:
             tl, vl = t_s.tolist(), v.tolist()
-            self.curve.extend(n, lambda j: (tl[j], vl[j]))
+            self.curve.extend(n, lambda a, b, c: list(zip(tl[a:b:c], vl[a:b:c], strict=True)))
             # the running peak and the largest fall below it, as row by row (max is exact)
             peaks = np.maximum.accumulate(np.concatenate(([self.peak], v)))[1:]
             self.drawdown = max(self.drawdown, float(np.max(peaks - v)))
@@ -658,7 +659,7 @@ def replay_fixed_grid(
     else:
         shift = clock_shift_ns([events]) if feed_latency else None
         feed = EventFeed(array_chunks(events, chunk_rows), grid=grid, band_frac=cfg.band_frac, use_bbo=cfg.use_bbo,
-                         clock_shift=shift, traded_volume=False)  # fmt: skip
+                         clock_shift=shift)  # fmt: skip
     grid = feed.grid
     book = OrderBook(grid, use_bbo=cfg.use_bbo)
     local = OrderBook(grid, use_bbo=cfg.use_bbo)
@@ -857,8 +858,10 @@ def run_backtest(
         raise ReplayInterrupted(partial, report_now()) from None
     if info is not None:
         end = first.book_warmup_end_ns if first is not None else None
-        if end is not None and feed.last_exch_ns is not None:
-            info["book_warmup_s"] = max((min(end, feed.last_exch_ns + 1) - feed.t0) / 1e9, 0.0)
+        # the largest exchange time the books walked: the data's last (every run walks it to the end)
+        last = max((c for r in runs.values() if (c := r.venue.path.clock_ns) is not None), default=None)
+        if end is not None and last is not None:
+            info["book_warmup_s"] = max((min(end, last + 1) - feed.t0) / 1e9, 0.0)
         else:
             info["book_warmup_s"] = 0.0
         info["recentres"] = float(feed.recentres)

@@ -86,8 +86,6 @@ class ReplayVenue:
             feed = events
             if feed_latency and feed.clock_shift is None:
                 raise ValueError("feed latency needs an EventFeed built with the receive clock (clock_shift)")
-            if not feed.traded_volume:
-                raise ValueError("a venue needs an EventFeed built with the traded volume (traded_volume=True)")
         else:
             shift = _shift(events) if feed_latency else None
             feed = EventFeed(array_chunks(events, chunk_rows), grid=grid, use_bbo=use_bbo, clock_shift=shift)
@@ -297,8 +295,7 @@ class ReplayVenue:
         if self.feed_latency:
             traded = self._local_traded
         else:
-            c = self._xc
-            traded = float(c.cum_vol[self.k - 1]) if self.k > 0 else c.vol_before
+            traded = float(self.path.traded[0])
         fills, self._new_fills = tuple(self._new_fills), []
         book = self.book_top
         view = VenueView(
