@@ -281,7 +281,7 @@ def _drop_crossing(rows, n, bid_limit, ask_limit):  # type: ignore[no-untyped-de
     return kept
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _sole_keeps(rp, rs, rro, d_px, d_sz, s, m, flags, thr_bps, thr_frac, rows, cols, col_seen):  # type: ignore[no-untyped-def]
     """The assignment without a solve, when it is forced: ``k`` (rows, cols written, rows ascending) if the keepable
     pairs of side ``s`` form a matching of ``k = min(n, m)`` pairs (each resting and each desired order in at most
