@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hyper_make.data.book import BookGrid, OrderBook, infer_tick, market_path
 from hyper_make.data.events import (
@@ -79,3 +83,25 @@ def test_clear_and_out_of_band():
     book = OrderBook(GRID)
     book.apply(_rows((DEPTH_EVENT, "bid", 99.0, 1), (DEPTH_EVENT, "ask", 500.0, 1), (DEPTH_CLEAR_EVENT, "bid", 0, 0)))
     assert np.isnan(book.best_bid_usd) and book.out_of_band == 1
+
+
+def _numpy_tick(px: np.ndarray) -> float:
+    """The tick as NumPy computes it over every positive price (the gcd of all of them on a 1e-8 grid)."""
+    p = px[px > 0][:200_000]
+    ints = np.round(p * 1e8).astype(np.int64)
+    g = int(np.gcd.reduce(ints))
+    return max(g, 1) / 1e8 if np.any(ints != ints[0]) else 10.0 ** math.floor(math.log10(p[0]) - 4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 5, 1500, 3000]), st.sampled_from([0.01, 0.5, 1e-5, 3.0]))
+def test_the_inferred_tick_is_the_gcd_of_every_price(seed, n, tick):
+    # the gcd of the first 1,024 prices, checked against the rest: an odd price late in the data still counts
+    rng = np.random.default_rng(seed)
+    px = np.round(rng.integers(1, 10_000, n) * tick, 8)
+    if n > 1100 and rng.random() < 0.5:
+        px[rng.integers(1100, n)] += tick / 2  # a price on a finer grid after the first 1,024
+    px[rng.random(n) < 0.1] = 0.0  # rows without a price
+    if not (px > 0).any():
+        px[0] = tick
+    assert infer_tick(px) == _numpy_tick(px)

@@ -581,7 +581,7 @@ class CompiledRun:
             si[SI_N_EQ] = 0
         n_sh = int(si[SI_N_SHAPES])
         shapes = self.shapes
-        run.shapes.extend(n_sh, lambda a, b, c: [shapes[j].copy() for j in range(a, b, c)])
+        run.shapes.extend(n_sh, lambda a, b, c: shapes[a:b:c])
         si[SI_N_SHAPES] = 0
         rec, qs = run.rec, self.qs
         # the core's sums are the whole run's (the Python step records nothing before the hand-over)

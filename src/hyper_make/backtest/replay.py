@@ -195,25 +195,51 @@ class ReplayResult:
 
 class _Thinned:
     """Rows kept for plots in memory bounded by ``cap``: every ``stride``-th row, the stride doubling (and every
-    other kept row dropped) whenever more than ``2·cap`` are kept; a run shorter than that keeps every row."""
+    other kept row dropped) whenever more than ``2·cap`` are kept; a run shorter than that keeps every row.
 
-    def __init__(self, cap: int) -> None:
+    ``width``: the rows are float arrays of that length, held in one preallocated ``(2·cap + 1, width)`` array
+    (:attr:`rows` is a view of it), not one array each."""
+
+    def __init__(self, cap: int, width: int | None = None) -> None:
         self.cap = cap
         self.stride = 1
         self.seen = 0
-        self.rows: list[object] = []
+        self._list: list[object] = []
+        self._buf = None if width is None else np.empty((2 * cap + 1, width))
+        self._n = 0
+
+    @property
+    def rows(self) -> Any:
+        """The kept rows: a list, or (``width``) an array of one row each."""
+        return self._list if self._buf is None else self._buf[: self._n]
+
+    def _count(self) -> int:
+        return len(self._list) if self._buf is None else self._n
+
+    def _append(self, rows: Any) -> None:
+        if self._buf is None:
+            self._list.extend(rows)
+        else:
+            k = len(rows)
+            self._buf[self._n : self._n + k] = rows
+            self._n += k
+        if self._count() > 2 * self.cap:
+            if self._buf is None:
+                self._list = self._list[::2]
+            else:
+                m = (self._n + 1) // 2
+                self._buf[:m] = self._buf[: self._n : 2]
+                self._n = m
+            self.stride *= 2
 
     def add(self, row: object) -> None:
         if self.seen % self.stride == 0:
-            self.rows.append(row)
-            if len(self.rows) > 2 * self.cap:
-                self.rows = self.rows[::2]
-                self.stride *= 2
+            self._append([row])
         self.seen += 1
 
-    def extend(self, n: int, rows: Callable[[int, int, int], list[Any]]) -> None:
-        """:meth:`add` of ``n`` rows; ``rows(start, stop, step)`` gives the rows ``range(start, stop, step)``, asked
-        only for the rows kept (a slice at a time: a list of a batch's rows in one call)."""
+    def extend(self, n: int, rows: Callable[[int, int, int], Any]) -> None:
+        """:meth:`add` of ``n`` rows; ``rows(start, stop, step)`` gives the rows ``range(start, stop, step)`` (a list,
+        or with ``width`` an array of them), asked only for the rows kept, a slice at a time."""
         i = 0
         while i < n:
             off = -self.seen % self.stride  # rows before the next one kept
@@ -223,14 +249,11 @@ class _Thinned:
             i += off
             self.seen += off
             # kept rows every stride until the list would pass 2·cap (the add that does so halves it)
-            k = min(2 * self.cap + 1 - len(self.rows), (n - 1 - i) // self.stride + 1)
-            self.rows.extend(rows(i, i + k * self.stride, self.stride))
+            k = min(2 * self.cap + 1 - self._count(), (n - 1 - i) // self.stride + 1)
             step = (k - 1) * self.stride + 1
             self.seen += step
+            self._append(rows(i, i + k * self.stride, self.stride))
             i += step
-            if len(self.rows) > 2 * self.cap:
-                self.rows = self.rows[::2]
-                self.stride *= 2
 
 
 class _Markouts:
@@ -355,7 +378,7 @@ class _Run:
         self.t0 = self.venue.t0
         self.rec = LadderRecord(n_lv, refresh_s=cfg.refresh_s, horizon_s=app.ladder.horizon_s)
         self.n_lv = n_lv
-        self.shapes = _Thinned(500)
+        self.shapes = _Thinned(500, 2 * self.n_lv)
         self.curve = _Thinned(50_000)
         self.peak = -math.inf
         self.drawdown = 0.0
@@ -530,8 +553,7 @@ class _Run:
             "events_per_s": events / wall_s if wall_s > 0 else float("nan"),
             **rec.learned_usd,
         }
-        rows = self.shapes.rows
-        shape_arr = np.array(rows) if rows else np.zeros((0, 2 * self.n_lv))
+        shape_arr = self.shapes.rows.copy()
         if shape_arr.shape[0] > 500:
             shape_arr = shape_arr[np.linspace(0, shape_arr.shape[0] - 1, 500).astype(int)]
         return ReplayResult(

@@ -37,17 +37,60 @@ _BEST_BID, _BEST_ASK, _N, _OUT_OF_BAND, _CROSSED, _BASE = 0, 1, 2, 3, 4, 5
 def infer_tick(px: np.ndarray) -> float:
     """The price tick (USD) of a set of prices: the greatest common divisor of their values on a 1e-8 grid."""
     p = np.asarray(px, dtype=np.float64)
-    p = p[p > 0][:200_000]
-    if p.size == 0:
+    g, distinct, first = _tick_scan(p, 200_000, 1024)
+    if first <= 0:
         raise DataError("cannot infer the price tick: no positive price in the data")
-    ints = np.round(p * 1e8).astype(np.int64)
-    # the gcd of the first prices, checked to divide all (then it is the gcd of all: a sort or a hash of 200,000
-    # prices costs ten times as much)
-    g = int(np.gcd.reduce(ints[:1024]))
-    if g == 0 or np.any(ints % g):
-        g = int(np.gcd.reduce(ints))
     # a single distinct price would give the price itself: fall back to its last significant decimal
-    return max(g, 1) / 1e8 if np.any(ints != ints[0]) else 10.0 ** math.floor(math.log10(p[0]) - 4)
+    return max(g, 1) / 1e8 if distinct else 10.0 ** math.floor(math.log10(first) - 4)
+
+
+@nb.njit(cache=True)
+def _gcd(a: int, b: int) -> int:
+    while b:
+        a, b = b, a % b
+    return abs(a)
+
+
+@nb.njit(cache=True)
+def _tick_scan(p: np.ndarray, limit: int, head: int) -> tuple[int, bool, float]:
+    """``(g, distinct, first)`` over the first ``limit`` positive prices, each as ``rint(p·1e8)``: the gcd of the
+    first ``head`` checked to divide all (then it is the gcd of all: one pass, no sort or hash), whether two differ,
+    and the first price (``0.0``: none)."""
+    g = 0
+    first = 0.0
+    k0 = 0
+    seen = 0
+    ok = True
+    distinct = False
+    for i in range(p.shape[0]):
+        x = p[i]
+        if not x > 0:
+            continue
+        v = np.int64(np.rint(x * 1e8))
+        if seen == 0:
+            first = x
+            k0 = v
+        elif v != k0:
+            distinct = True
+        if seen < head:
+            g = _gcd(g, v)
+        elif ok and (g == 0 or v % g != 0):
+            ok = False
+        seen += 1
+        if seen >= limit:
+            break
+    if not ok:
+        g = 0
+        seen = 0
+        for i in range(p.shape[0]):
+            x = p[i]
+            if not x > 0:
+                continue
+            g = _gcd(g, np.int64(np.rint(x * 1e8)))
+            seen += 1
+            if seen >= limit:
+                break
+    return g, distinct, first
 
 
 @nb.njit(cache=True)
