@@ -42,7 +42,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ..data.book import book_row
+from ..data.book import book_row, path_bbo, path_trade
 from ..data.events import (
     BUY_EVENT,
     DEPTH_BBO_EVENT,
@@ -311,14 +311,8 @@ def run_until(
             vol += qty[k]
             tt = int(np.rint(px[k] / tick))
             mid = 0.5 * (st[_BEST_BID] + st[_BEST_ASK] + 2 * base) * tick
-            if path is not None and st[_BEST_BID] >= 0 and st[_BEST_ASK] < nb_ticks:
-                path[2][nt, 1] = pclock
-                tr = path[1]
-                tr[nt, 0] = px[k]
-                tr[nt, 1] = qty[k]
-                tr[nt, 2] = mid
-                tr[nt, 3] = 1.0 if is_buy else 0.0
-                nt += 1
+            if path is not None:
+                nt = path_trade(path[0], path[1], path[2], nt, st, tick, pclock, px[k], qty[k], is_buy)
             for s in range(n_slots):
                 o = orders[s]
                 if o.state != LIVE:
@@ -374,14 +368,7 @@ def run_until(
                     book_row(bid, ask, st, e, i, qty[k], True)
                     i = -1
             if path is not None:
-                b, a = st[_BEST_BID], st[_BEST_ASK]
-                if (b != last_b or a != last_a) and b >= 0 and a < nb_ticks:
-                    path[2][nq, 0] = pclock
-                    path[0][nq, 0] = (b + base) * tick
-                    path[0][nq, 1] = (a + base) * tick
-                    nq += 1
-                    last_b = b
-                    last_a = a
+                nq, last_b, last_a = path_bbo(path[0], path[1], path[2], nq, st, tick, pclock, last_b, last_a)
             if cross != CROSS_OFF and kind != DEPTH_CLEAR_EVENT:
                 mid = 0.5 * (st[_BEST_BID] + st[_BEST_ASK] + 2 * base) * tick
                 if is_buy and (st[_BEST_BID] > prev_bb or (cross == CROSS_QTY and added > 0.0 and i >= 0)):

@@ -334,20 +334,48 @@ class OrderBook:
         return np.array([self._px(int(i)) for i in idx]), self.ask_qty[idx]
 
 
+# ---- the market path's rules, shared by PathBuilder and the replay kernel's recorder ------------------------------
+# A path is written to three arrays: ``bbo`` rows (best bid, best ask USD), ``trades`` rows (price USD, coins, the mid
+# before it USD, buyer-initiated 1/0) and ``times`` rows (the BBO change's clock, the trade's clock; ns). The clock is
+# the running maximum of the exchange rows' times.
+
+
+@nb.njit(cache=True, inline="always")
+def path_trade(bbo, trades, times, nt, st, tick, clock, price, coins, buy):  # type: ignore[no-untyped-def]
+    """Append a trade to the path if the book is two-sided (its mid then is the mid before it); returns the count."""
+    base = st[_BASE]
+    if st[_BEST_BID] >= 0 and st[_BEST_ASK] < st[_N]:
+        times[nt, 1] = clock
+        trades[nt, 0] = price
+        trades[nt, 1] = coins
+        trades[nt, 2] = 0.5 * (st[_BEST_BID] + st[_BEST_ASK] + 2 * base) * tick
+        trades[nt, 3] = 1.0 if buy else 0.0
+        return nt + 1
+    return nt
+
+
+@nb.njit(cache=True, inline="always")
+def path_bbo(bbo, trades, times, nq, st, tick, clock, last_b, last_a):  # type: ignore[no-untyped-def]
+    """Append the book's best bid and ask if they changed since ``(last_b, last_a)`` (band indices) and the book is
+    two-sided; returns ``(count, last_b, last_a)``."""
+    b, a = st[_BEST_BID], st[_BEST_ASK]
+    if (b != last_b or a != last_a) and b >= 0 and a < st[_N]:
+        base = st[_BASE]
+        times[nq, 0] = clock
+        bbo[nq, 0] = (b + base) * tick
+        bbo[nq, 1] = (a + base) * tick
+        return nq + 1, b, a
+    return nq, last_b, last_a
+
+
 @nb.njit(cache=True)
 def _path(bid, ask, st, ev, exch_ts, px, qty, tick, use_bbo, carry):  # type: ignore[no-untyped-def]
     """BBO changes and trades of one chunk; ``carry`` = [clock, last bid index, last ask index] across chunks."""
     m = ev.size
     base = st[_BASE]
-    n = st[_N]
-    q_ts = np.empty(m, np.int64)
-    q_bid = np.empty(m, np.float64)
-    q_ask = np.empty(m, np.float64)
-    t_ts = np.empty(m, np.int64)
-    t_px = np.empty(m, np.float64)
-    t_qty = np.empty(m, np.float64)
-    t_buy = np.empty(m, np.bool_)
-    t_mid = np.empty(m, np.float64)
+    bbo = np.empty((m, 2))
+    trades = np.empty((m, 4))
+    times = np.empty((m, 2), np.int64)
     nq = 0
     nt = 0
     clock = carry[0]
@@ -360,30 +388,19 @@ def _path(bid, ask, st, ev, exch_ts, px, qty, tick, use_bbo, carry):  # type: ig
             clock = exch_ts[k]
         kind = int(ev[k] & np.uint64(KIND_MASK))
         if kind == 2:
-            if st[_BEST_BID] >= 0 and st[_BEST_ASK] < n:
-                t_ts[nt] = clock
-                t_px[nt] = px[k]
-                t_qty[nt] = qty[k]
-                t_buy[nt] = (ev[k] & np.uint64(BUY_EVENT)) != 0
-                t_mid[nt] = 0.5 * (st[_BEST_BID] + st[_BEST_ASK] + 2 * base) * tick
-                nt += 1
+            nt = path_trade(bbo, trades, times, nt, st, tick, clock, px[k], qty[k], (ev[k] & np.uint64(BUY_EVENT)) != 0)
             continue
         if kind == DEPTH_BBO_EVENT and not use_bbo:
             continue
         book_row(bid, ask, st, ev[k], int(np.rint(px[k] / tick)) - base, qty[k], True)
-        b = st[_BEST_BID]
-        a = st[_BEST_ASK]
-        if (b != last_b or a != last_a) and b >= 0 and a < n:
-            q_ts[nq] = clock
-            q_bid[nq] = (b + base) * tick
-            q_ask[nq] = (a + base) * tick
-            nq += 1
-            last_b = b
-            last_a = a
+        nq, last_b, last_a = path_bbo(bbo, trades, times, nq, st, tick, clock, last_b, last_a)
     carry[0] = clock
     carry[1] = last_b
     carry[2] = last_a
-    return q_ts[:nq], q_bid[:nq], q_ask[:nq], t_ts[:nt], t_px[:nt], t_qty[:nt], t_buy[:nt], t_mid[:nt]
+    return (
+        times[:nq, 0].copy(), bbo[:nq, 0].copy(), bbo[:nq, 1].copy(), times[:nt, 1].copy(), trades[:nt, 0].copy(),
+        trades[:nt, 1].copy(), trades[:nt, 3] != 0.0, trades[:nt, 2].copy(),
+    )  # fmt: skip
 
 
 @nb.njit(cache=True)
