@@ -113,10 +113,20 @@ def _f(x: float, kind: int, n: float) -> float:
 
 
 @nb.njit(cache=True)
-def _next_order_event(orders):  # type: ignore[no-untyped-def]
+def _slots_in_use(orders):  # type: ignore[no-untyped-def]
+    """One past the last slot holding a pending or live order (0 if none): no other slot can change while the
+    kernel runs (orders are placed between its calls, in the lowest free slot), so its loops stop there."""
+    for s in range(orders.shape[0] - 1, -1, -1):
+        if orders[s].state == PENDING or orders[s].state == LIVE:
+            return s + 1
+    return 0
+
+
+@nb.njit(cache=True)
+def _next_order_event(orders, n_used):  # type: ignore[no-untyped-def]
     """Earliest pending activation or cancellation time of our orders (ns); int64 max if none."""
     t = np.iinfo(np.int64).max
-    for s in range(orders.shape[0]):
+    for s in range(n_used):
         o = orders[s]
         if o.state == PENDING and o.live_ts < t:
             t = o.live_ts
@@ -141,13 +151,13 @@ def _done(s, orders, bid_slot, ask_slot, base, nb_ticks, t, why):  # type: ignor
 
 
 @nb.njit(cache=True)
-def _order_events(clock, bid, ask, st, orders, bid_slot, ask_slot):  # type: ignore[no-untyped-def]
+def _order_events(clock, bid, ask, st, orders, bid_slot, ask_slot, n_used):  # type: ignore[no-untyped-def]
     """Activate the orders arrived by ``clock`` (post-only check, back of the queue) and remove the ones whose
     cancel took effect; returns the post-only rejects."""
     base = st[_BASE]
     nb_ticks = st[_N]
     rejects = 0
-    for s in range(orders.shape[0]):
+    for s in range(n_used):
         o = orders[s]
         if o.state == PENDING and o.live_ts <= clock:
             i = o.tick - base
@@ -210,13 +220,13 @@ def _fill(s, n_lots, clock, mid, orders, bid_slot, ask_slot, base, nb_ticks, fil
 
 
 @nb.njit(cache=True)
-def _cross(is_bid_row, row_i, added, clock, mid, st, orders, bid_slot, ask_slot, fills, nfill, lot, cross):  # type: ignore[no-untyped-def]
+def _cross(is_bid_row, row_i, added, clock, mid, st, orders, bid_slot, ask_slot, fills, nfill, lot, cross, n_used):  # type: ignore[no-untyped-def]
     """Fill our orders on the other side that the best ``is_bid_row`` price now reaches (see the module doc)."""
     base = st[_BASE]
     nb_ticks = st[_N]
     if cross == CROSS_ALL:
         best = st[_BEST_BID] if is_bid_row else st[_BEST_ASK]
-        for s in range(orders.shape[0]):
+        for s in range(n_used):
             o = orders[s]
             if o.state != LIVE or (o.side > 0) == is_bid_row:
                 continue
@@ -228,7 +238,7 @@ def _cross(is_bid_row, row_i, added, clock, mid, st, orders, bid_slot, ask_slot,
     left = int(np.floor(added / lot + 1e-9))
     while left > 0:
         pick = -1
-        for s in range(orders.shape[0]):
+        for s in range(n_used):
             o = orders[s]
             if o.state != LIVE or (o.side > 0) == is_bid_row:
                 continue
@@ -271,7 +281,8 @@ def run_until(
     nfill = nfill0
     rejects = 0
     k = k0
-    next_order_ts = _next_order_event(orders)
+    n_used = _slots_in_use(orders)
+    next_order_ts = _next_order_event(orders, n_used)
     # the path recorder's carry in locals (an array read per row costs as much as the row), written back on return
     nq = nt = pclock = last_b = last_a = 0
     vol = 0.0
@@ -288,7 +299,7 @@ def run_until(
         if t > t_end_ns:
             # the next row is later: our orders arrive and cancels take effect by then all the same (on this book)
             if next_order_ts <= t_end_ns:
-                rejects += _order_events(t_end_ns, bid, ask, st, orders, bid_slot, ask_slot)
+                rejects += _order_events(t_end_ns, bid, ask, st, orders, bid_slot, ask_slot, n_used)
             if path is not None:
                 _carry_out(path, nq, nt, pclock, last_b, last_a, vol)
             return 0, k, max(clock, t_end_ns), nfill, rejects
@@ -299,8 +310,8 @@ def run_until(
             return 2, k, clock, nfill, rejects
         # our arrivals and cancels due before this row (at its ns too unless the market goes first)
         if next_order_ts < t or (next_order_ts == t and not market_first):
-            rejects += _order_events(t - 1 if market_first else t, bid, ask, st, orders, bid_slot, ask_slot)
-            next_order_ts = _next_order_event(orders)
+            rejects += _order_events(t - 1 if market_first else t, bid, ask, st, orders, bid_slot, ask_slot, n_used)
+            next_order_ts = _next_order_event(orders, n_used)
         if t > clock:
             clock = t
         kind = int(e & np.uint64(KIND_MASK))
@@ -313,7 +324,7 @@ def run_until(
             mid = 0.5 * (st[_BEST_BID] + st[_BEST_ASK] + 2 * base) * tick
             if path is not None:
                 nt = path_trade(path[0], path[1], path[2], nt, st, tick, pclock, px[k], qty[k], is_buy)
-            for s in range(n_slots):
+            for s in range(n_used):
                 o = orders[s]
                 if o.state != LIVE:
                     continue
@@ -373,10 +384,10 @@ def run_until(
                 mid = 0.5 * (st[_BEST_BID] + st[_BEST_ASK] + 2 * base) * tick
                 if is_buy and (st[_BEST_BID] > prev_bb or (cross == CROSS_QTY and added > 0.0 and i >= 0)):
                     nfill = _cross(True, i, added, clock, mid, st, orders, bid_slot, ask_slot, fills, nfill, lot,
-                                   cross)  # fmt: skip
+                                   cross, n_used)  # fmt: skip
                 elif not is_buy and (st[_BEST_ASK] < prev_ba or (cross == CROSS_QTY and added > 0.0 and i >= 0)):
                     nfill = _cross(False, i, added, clock, mid, st, orders, bid_slot, ask_slot, fills, nfill, lot,
-                                   cross)  # fmt: skip
+                                   cross, n_used)  # fmt: skip
         k += 1
     if path is not None:
         _carry_out(path, nq, nt, pclock, last_b, last_a, vol)
