@@ -4,9 +4,9 @@
 consumer still needs: each replay side (a venue's exchange side, its strategy's feed-latency side, the fixed grid's
 two sides) holds a cursor and releases the chunks behind it, so memory holds about one or two chunks whatever the
 length of the data. Per chunk it keeps the columns the kernels read and the strategy's receive clock (``--latency
-feed``). The feed walks no book of its own and makes no pass over a chunk: each venue's exchange-side book records
-the market path (BBO changes and trades, for the markouts) and sums the traded volume as it replays a chunk
-(:class:`PathRecorder`), so the data is walked once per book.
+feed``). The feed walks no book of its own (its one pass over a chunk is that clock): each venue's exchange-side
+book records the market path (BBO changes and trades, for the markouts) and sums the traded volume as it replays a
+chunk (:class:`PathRecorder`), so the data is walked once per book.
 
 **The band follows the price.** The book is a dense tick grid of ``±band_frac`` around the first prices
 (:class:`~hyper_make.data.book.BookGrid`); a day or a week can walk out of it. Before each chunk, the mid of the
