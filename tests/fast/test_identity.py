@@ -8,7 +8,9 @@ fill and adverse model, stealth modes, minimum-order-binding limits) per allocat
 
 from __future__ import annotations
 
+import copy as copy_module
 import dataclasses
+import pickle
 
 import numpy as np
 import pytest
@@ -50,6 +52,21 @@ def test_one_builder_over_markets_with_and_without_a_volume_profile(name: str) -
             assert got.prices(side).tolist() == [o.price for o in orders], (i, side)
             assert got.sizes(side).tolist() == [o.size for o in orders], (i, side)
         assert sum(len(ref.side(side).orders) for side in ("bid", "ask")) > 0
+
+
+def test_a_builder_pickles_and_its_copy_builds_the_same_orders() -> None:
+    # after builds (its compiled entry point found): a copy in another process finds its own
+    snap, spec = _default()
+    fast = FastLadder(spec, "impact-dirichlet", LadderConfig())
+    first = fast.build(snap, rng=np.random.default_rng(3))
+    fast.build(snap, rng=np.random.default_rng(3))
+    for copy in (pickle.loads(pickle.dumps(fast)), copy_module.deepcopy(fast)):
+        for _ in range(2):
+            got = copy.build(snap, rng=np.random.default_rng(3))
+            for side in ("bid", "ask"):
+                assert got.prices(side).tolist() == first.prices(side).tolist()
+                assert got.sizes(side).tolist() == first.sizes(side).tolist()
+    assert first.n_bid + first.n_ask > 0
 
 
 def _default() -> tuple[MarketSnapshot, InstrumentSpec]:

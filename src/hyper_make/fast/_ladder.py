@@ -323,6 +323,18 @@ class FastLadder:
         self._h_period = (cfg.horizon_s, impact.volume_period_s)
         self._beta = impact.beta
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the packer and the compiled entry point are this process's: rebuilt on unpickling, found again on a build
+        state = {name: getattr(self, name) for name in self.__slots__ if hasattr(self, name)}
+        del state["_pack_sv"], state["_entry"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        self._pack_sv = struct.Struct(f"={k.SV_SIZE}d").pack_into
+        self._entry = None
+
     @property
     def compiled(self) -> bool:
         """Whether :meth:`build` runs compiled (else the reference pipeline, arrays out)."""
