@@ -66,7 +66,8 @@ def entry_point(dispatcher: Any, args: tuple[Any, ...]) -> Any:
     resolution (~0.6 µs of a 16-array call; numba's ``overloads``), or ``dispatcher`` itself if it has none.
 
     Only for calls whose arguments keep those types: every array the builder passes is its own or made the same way
-    each build (float64 or int64, one-dimensional or its fixed shape, C order, writeable).
+    each build (the same dtype, dimensions, C order and writeability; its depths and generator table are read-only
+    at every build, the rest writeable).
     """
     try:
         return dispatcher.overloads[tuple(dispatcher.typeof_pyval(a) for a in args)].entry_point
@@ -453,7 +454,6 @@ class FastLadder:
         else:
             ci[k.CI_IMPACT] = k.IMPACT_NONE
         regime = snapshot.regime
-        sp = sf * mid / sh**0.5  # MarketSnapshot.sigma_price_per_sqrt_s
         # the snapshot vector packed into the builder's own (a NumPy array from a tuple costs three times as much);
         # the kernels read it during the call only
         sv = self._sv
@@ -468,7 +468,7 @@ class FastLadder:
             snapshot.margin_usd,
             snapshot.leverage,
             snapshot.maker_fee_bps,
-            sp**2,
+            snapshot.sigma_price_per_sqrt_s() ** 2,
             sf / math.sqrt(sh),
             sf * math.sqrt(h / sh),
             sf * math.sqrt(period / sh),
