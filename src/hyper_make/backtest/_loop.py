@@ -50,7 +50,6 @@ from ._core import (
     place,
     run_until,
 )  # fmt: skip
-from ._feed import enter
 
 # the loop's int64 state (si)
 (
@@ -333,7 +332,8 @@ def run_loop(xb, lb, xc, lc, ob, si, sf, pf, pi, track, qc, qs, qi, lad, plan, v
 
     ``xb``/``lb``: the exchange's and the strategy's books ``(bid, ask, state)`` (the same arrays without feed
     latency); ``xc``: the exchange side's chunk ``(ev, exch_ts, px, qty)``, ``lc`` the strategy side's
-    ``(ev, local_ts, px, qty)``; ``ob``: ``(orders, bid_slot, ask_slot, fills)``; ``eq`` rows ``(t_s, equity USD)``.
+    ``(ev, local_ts, px, qty)``; ``ob``: ``(orders, bid_slot, ask_slot, fills, path)`` (``path``: the venue's
+    :class:`~hyper_make.backtest._feed.PathRecorder` arrays); ``eq`` rows ``(t_s, equity USD)``.
     """
     vf, vi, rest, pend, unseen = view
     counts = plan[5]
@@ -505,22 +505,18 @@ class CompiledRun:
                 if not _loaded(feed, c.index + 1) and int(si[SI_T_NOW]) > t_now:
                     return True
                 nxt = feed.get(c.index + 1)
+                # the venue's own chunk steps (the loop's state was synced to it above)
                 if code == R_NEED_X:
-                    venue._pieces.append(venue.path.take())
+                    venue._exchange_enters(nxt)
                     if nxt is None:
                         si[SI_ENDED] = 1
-                        venue._ended = True
                     else:
-                        enter(feed.band(nxt.index, venue.book.state), venue.book, venue.bid_slot, venue.ask_slot)
-                        venue._xc, si[SI_K] = nxt, 0
-                        venue.k = 0
-                        venue._release()
+                        si[SI_K] = 0
                 elif nxt is None:
                     si[SI_L_ENDED] = 1
                 else:
-                    enter(feed.band_for_strategy(nxt.index, venue.book, venue._xc, int(si[SI_K])), venue.local_book)
-                    venue._lc, si[SI_LK] = nxt, 0
-                    venue._release()
+                    venue._strategy_enters(nxt)
+                    si[SI_LK] = 0
                 run._take()
             elif code == R_FILLS_FULL:
                 venue._grow()  # the fill buffer or the path recorder

@@ -162,14 +162,9 @@ class ReplayVenue:
                 continue
             if status == STATUS_END and not self._ended:
                 nxt = self.feed.get(c.index + 1)
+                self._exchange_enters(nxt)
                 if nxt is not None:  # the end of a chunk, not of the data: go on with the next one
-                    self._pieces.append(self.path.take())
-                    enter(self.feed.band(nxt.index, self.book.state), self.book, self.bid_slot, self.ask_slot)
-                    self._xc, self.k = nxt, 0
-                    self._release()
                     continue
-                self._ended = True
-                self._pieces.append(self.path.take())
             break
         if self.feed_latency:
             lb = self.local_book
@@ -185,12 +180,28 @@ class ReplayVenue:
                 nxt = self.feed.get(c.index + 1)
                 if nxt is None:
                     break
-                enter(self.feed.band_for_strategy(nxt.index, self.book, self._xc, self.k), lb)
-                self._lc, self._lk = nxt, 0
-                self._release()
+                self._strategy_enters(nxt)
             self._local_traded += traded
         self._tell_fills()
         return int(status)
+
+    def _exchange_enters(self, nxt: Chunk | None) -> None:
+        """The exchange side at the end of its chunk: the chunk's path piece taken, then the next chunk entered in the
+        band it decides (:meth:`EventFeed.band`), or ``None``: the end of the data."""
+        self._pieces.append(self.path.take())
+        if nxt is None:
+            self._ended = True
+            return
+        enter(self.feed.band(nxt.index, self.book.state), self.book, self.bid_slot, self.ask_slot)
+        self._xc, self.k = nxt, 0
+        self._release()
+
+    def _strategy_enters(self, nxt: Chunk) -> None:
+        """The strategy side (feed latency) at the end of its chunk: the next chunk entered in its band, decided
+        ahead if no exchange side has got there (:meth:`EventFeed.band_for_strategy`)."""
+        enter(self.feed.band_for_strategy(nxt.index, self.book, self._xc, self.k), self.local_book)
+        self._lc, self._lk = nxt, 0
+        self._release()
 
     def _grow(self) -> None:
         """Room for the kernel again after ``STATUS_FILLS_FULL``: the fill buffer or the path recorder, twice."""
