@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from ..data.book import BookGrid, MarketPath, OrderBook, _walk, recentred_base, shift_slots
+from ..data.book import NO_CLOCK, BookGrid, MarketPath, OrderBook, _walk, path_piece, recentred_base, shift_slots
 from ..data.events import EXCH_EVENT, LOCAL_EVENT, event_dtype
 from ..errors import DataError
 from ._core import P_CLOCK, P_LAST_ASK, P_LAST_BID, P_NQ, P_NT
@@ -300,7 +300,7 @@ class PathRecorder:
         self._alloc(max(rows, 1))
         #: rows written (BBO changes, trades), the path clock (ns), the last two-sided best (band ticks)
         self.carry = np.zeros(5, dtype=np.int64)
-        self.carry[P_CLOCK], self.carry[P_LAST_BID], self.carry[P_LAST_ASK] = -(1 << 62), -2, -2
+        self.carry[P_CLOCK], self.carry[P_LAST_BID], self.carry[P_LAST_ASK] = NO_CLOCK, -2, -2
         #: the coins traded (the exchange's trade rows) from the data's start to the book's next row
         self.traded = np.zeros(1)
 
@@ -318,7 +318,7 @@ class PathRecorder:
     def clock_ns(self) -> int | None:
         """The largest exchange time of the rows walked so far (ns), ``None`` before the first."""
         c = int(self.carry[P_CLOCK])
-        return None if c == -(1 << 62) else c
+        return None if c == NO_CLOCK else c
 
     @property
     def full(self) -> bool:
@@ -336,12 +336,7 @@ class PathRecorder:
     def take(self) -> MarketPath:
         """The piece written since the last call, as a :class:`~hyper_make.data.book.MarketPath`."""
         c = self.carry
-        nq, nt = int(c[P_NQ]), int(c[P_NT])
-        tr = self.trades[:nt]
-        piece = MarketPath(
-            self.times[:nq, 0].copy(), self.bbo[:nq, 0].copy(), self.bbo[:nq, 1].copy(), self.times[:nt, 1].copy(),
-            tr[:, 0].copy(), tr[:, 1].copy(), tr[:, 3] != 0.0, tr[:, 2].copy(),
-        )  # fmt: skip
+        piece = path_piece(self.bbo, self.trades, self.times, int(c[P_NQ]), int(c[P_NT]))
         c[P_NQ] = c[P_NT] = 0
         return piece
 

@@ -397,10 +397,7 @@ def _path(bid, ask, st, ev, exch_ts, px, qty, tick, use_bbo, carry):  # type: ig
     carry[0] = clock
     carry[1] = last_b
     carry[2] = last_a
-    return (
-        times[:nq, 0].copy(), bbo[:nq, 0].copy(), bbo[:nq, 1].copy(), times[:nt, 1].copy(), trades[:nt, 0].copy(),
-        trades[:nt, 1].copy(), trades[:nt, 3] != 0.0, trades[:nt, 2].copy(),
-    )  # fmt: skip
+    return bbo, trades, times, nq, nt
 
 
 @nb.njit(cache=True)
@@ -457,6 +454,20 @@ class MarketPath:
         return self.mid_usd[np.clip(i, 0, self.ts_ns.size - 1)]
 
 
+#: The path clock before any row (ns): below every exchange time.
+NO_CLOCK = -(1 << 62)
+
+
+def path_piece(bbo: np.ndarray, trades: np.ndarray, times: np.ndarray, nq: int, nt: int) -> MarketPath:
+    """The :class:`MarketPath` of the first ``nq`` BBO rows and ``nt`` trade rows written by :func:`path_bbo` and
+    :func:`path_trade` (copies: the arrays may be written again)."""
+    tr = trades[:nt]
+    return MarketPath(
+        times[:nq, 0].copy(), bbo[:nq, 0].copy(), bbo[:nq, 1].copy(), times[:nt, 1].copy(), tr[:, 0].copy(),
+        tr[:, 1].copy(), tr[:, 3] != 0.0, tr[:, 2].copy(),
+    )  # fmt: skip
+
+
 class PathBuilder:
     """A :class:`MarketPath` built chunk by chunk: one book and one clock carried across the chunks (and files).
 
@@ -473,7 +484,7 @@ class PathBuilder:
         self.recentring = recentring
         self.recentres: list[int | None] = []
         self.book = OrderBook(grid, use_bbo=use_bbo)
-        self.carry = np.array([-(1 << 62), -2, -2], dtype=np.int64)
+        self.carry = np.array([NO_CLOCK, -2, -2], dtype=np.int64)
 
     def _next_band(self) -> None:
         b = self.book
@@ -498,7 +509,7 @@ class PathBuilder:
             b.bid_qty, b.ask_qty, b.state, events["ev"], events["exch_ts"], events["px"], events["qty"],
             self.grid.tick_usd, self.use_bbo, self.carry,
         )  # fmt: skip
-        return MarketPath(*out)
+        return path_piece(*out)
 
 
 def market_path(events: np.ndarray, grid: BookGrid | None = None, *, use_bbo: bool = True) -> MarketPath:
